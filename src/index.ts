@@ -1,0 +1,24 @@
+// iptables-sync: keep a host's iptables equal to the state a program wants.
+// The package root re-exports the public API; see README.md for the design.
+export { HASH_LENGTH } from './hash';
+export { MAX_CHAIN_NAME_LENGTH, MAX_COMMENT_BYTES, MAX_LOG_PREFIX_LENGTH } from './validate';
+export { IptablesSyncError, InvalidRuleError, InvalidOptionError } from './errors';
+export { Match, MatchCriteria, AddrType } from './match';
+export { portsToMultiport, portRangesToMultiport, type PortRange } from './multiport';
+export {
+  type Action,
+  AcceptAction,
+  DropAction,
+  ReturnAction,
+  NoTrackAction,
+  JumpAction,
+  GotoAction,
+  LogAction,
+  DNATAction,
+  SNATAction,
+  MasqAction,
+  ClearMarkAction,
+  SetMarkAction,
+  SetMaskedMarkAction,
+} from './actions';
+export { Rule, Chain, type RuleSpec, type ChainSpec } from './rule';

@@ -1,0 +1,324 @@
+// The match builder: an immutable list of iptables match fragments.
+//
+// Every method validates its arguments when called (so a bad value is reported where it was
+// written, not at apply time) and returns a new MatchCriteria; the receiver never changes.
+import { InvalidRuleError } from './errors';
+import { formatPortRanges, formatPorts, type PortRange } from './multiport';
+import { cidr, hex, interfaceName, ipSetName, uint32, uint8, word } from './validate';
+
+/** Address types of the addrtype match (Go's AddrTypeLocal is AddrType.Local). */
+export const AddrType = {
+  Unspec: 'UNSPEC',
+  Unicast: 'UNICAST',
+  Local: 'LOCAL',
+  Broadcast: 'BROADCAST',
+  Anycast: 'ANYCAST',
+  Multicast: 'MULTICAST',
+  Blackhole: 'BLACKHOLE',
+  Unreachable: 'UNREACHABLE',
+  Prohibit: 'PROHIBIT',
+  Throw: 'THROW',
+  Nat: 'NAT',
+  XResolve: 'XRESOLVE',
+} as const;
+export type AddrType = (typeof AddrType)[keyof typeof AddrType];
+const ADDR_TYPES: ReadonlySet<string> = new Set(Object.values(AddrType));
+
+const CONNTRACK_STATES: ReadonlySet<string> = new Set([
+  'INVALID', 'NEW', 'ESTABLISHED', 'RELATED', 'UNTRACKED', 'SNAT', 'DNAT',
+]);
+
+function addrType(where: string, value: unknown): AddrType {
+  if (typeof value !== 'string' || !ADDR_TYPES.has(value)) {
+    throw new InvalidRuleError(where, value, `expected one of ${[...ADDR_TYPES].join(', ')}`);
+  }
+  return value as AddrType;
+}
+
+function protocolName(where: string, value: unknown): string {
+  const name = word(where, value, 'protocol');
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
+    throw new InvalidRuleError(where, value, 'protocol must be a name like "tcp" or a number');
+  }
+  if (/^\d+$/.test(name)) uint8(where, Number(name), 'protocol number');
+  return name;
+}
+
+function markWithMask(where: string, mark: unknown, mask: unknown): string {
+  const m = uint32(where, mark, 'mark');
+  const k = uint32(where, mask, 'mask');
+  if (k === 0) throw new InvalidRuleError(where, mask, 'mask must not be 0');
+  if ((m & k) >>> 0 !== m) throw new InvalidRuleError(where, mark, `mark has bits outside mask ${hex(k)}`);
+  return `${hex(m)}/${hex(k)}`;
+}
+
+function nonZeroMark(where: string, mark: unknown): number {
+  const m = uint32(where, mark, 'mark');
+  if (m === 0) throw new InvalidRuleError(where, mark, 'mark must not be 0');
+  return m;
+}
+
+const not = (negate: boolean): string => (negate ? '! ' : '');
+
+export class MatchCriteria {
+  private readonly fragments: readonly string[];
+
+  /** Use Match() to start a builder. */
+  constructor(fragments: readonly string[] = []) {
+    this.fragments = Object.freeze([...fragments]);
+    Object.freeze(this);
+  }
+
+  private with(fragment: string): MatchCriteria {
+    return new MatchCriteria([...this.fragments, fragment]);
+  }
+
+  /** The fragments joined by single spaces ("" for no match). */
+  render(): string {
+    return this.fragments.join(' ');
+  }
+
+  toString(): string {
+    return `MatchCriteria[${this.render()}]`;
+  }
+
+  /** The individual fragments, in the order they were added. */
+  toFragments(): readonly string[] {
+    return this.fragments;
+  }
+
+  // --- marks -------------------------------------------------------------------------------
+
+  markClear(mark: number): MatchCriteria {
+    return this.with(`-m mark --mark 0/${hex(nonZeroMark('markClear', mark))}`);
+  }
+
+  markNotClear(mark: number): MatchCriteria {
+    return this.with(`-m mark ! --mark 0/${hex(nonZeroMark('markNotClear', mark))}`);
+  }
+
+  markSingleBitSet(mark: number): MatchCriteria {
+    const m = uint32('markSingleBitSet', mark, 'mark');
+    if (m === 0 || (m & (m - 1)) !== 0) throw new InvalidRuleError('markSingleBitSet', mark, 'mark must have exactly one bit set');
+    return this.with(`-m mark --mark ${markWithMask('markSingleBitSet', m, m)}`);
+  }
+
+  markMatchesWithMask(mark: number, mask: number): MatchCriteria {
+    return this.with(`-m mark --mark ${markWithMask('markMatchesWithMask', mark, mask)}`);
+  }
+
+  notMarkMatchesWithMask(mark: number, mask: number): MatchCriteria {
+    return this.with(`-m mark ! --mark ${markWithMask('notMarkMatchesWithMask', mark, mask)}`);
+  }
+
+  // --- interfaces, rpf, ipvs, addrtype, conntrack --------------------------------------------
+
+  inInterface(ifaceMatch: string): MatchCriteria {
+    return this.with(`--in-interface ${interfaceName('inInterface', ifaceMatch)}`);
+  }
+
+  outInterface(ifaceMatch: string): MatchCriteria {
+    return this.with(`--out-interface ${interfaceName('outInterface', ifaceMatch)}`);
+  }
+
+  rpfCheckPassed(): MatchCriteria {
+    return this.with('-m rpfilter');
+  }
+
+  rpfCheckFailed(): MatchCriteria {
+    return this.with('-m rpfilter --invert');
+  }
+
+  ipvsConnection(): MatchCriteria {
+    return this.with('-m ipvs --ipvs');
+  }
+
+  notIpvsConnection(): MatchCriteria {
+    return this.with('-m ipvs ! --ipvs');
+  }
+
+  srcAddrType(type: AddrType, limitIfaceOut: boolean): MatchCriteria {
+    return this.addrTypeMatch('srcAddrType', false, type, limitIfaceOut);
+  }
+
+  notSrcAddrType(type: AddrType, limitIfaceOut: boolean): MatchCriteria {
+    return this.addrTypeMatch('notSrcAddrType', true, type, limitIfaceOut);
+  }
+
+  destAddrType(type: AddrType): MatchCriteria {
+    return this.with(`-m addrtype --dst-type ${addrType('destAddrType', type)}`);
+  }
+
+  private addrTypeMatch(where: string, negate: boolean, type: AddrType, limitIfaceOut: boolean): MatchCriteria {
+    const suffix = limitIfaceOut ? ' --limit-iface-out' : '';
+    return this.with(`-m addrtype ${not(negate)}--src-type ${addrType(where, type)}${suffix}`);
+  }
+
+  conntrackState(stateNames: string): MatchCriteria {
+    const where = 'conntrackState';
+    const states = word(where, stateNames, 'conntrack states');
+    for (const state of states.split(',')) {
+      if (!CONNTRACK_STATES.has(state)) {
+        throw new InvalidRuleError(where, stateNames, `expected comma-separated states from ${[...CONNTRACK_STATES].join(', ')}`);
+      }
+    }
+    return this.with(`-m conntrack --ctstate ${states}`);
+  }
+
+  // --- protocol ----------------------------------------------------------------------------
+
+  protocol(name: string): MatchCriteria {
+    return this.with(`-p ${protocolName('protocol', name)}`);
+  }
+
+  notProtocol(name: string): MatchCriteria {
+    return this.with(`! -p ${protocolName('notProtocol', name)}`);
+  }
+
+  protocolNum(num: number): MatchCriteria {
+    return this.with(`-p ${uint8('protocolNum', num, 'protocol number')}`);
+  }
+
+  notProtocolNum(num: number): MatchCriteria {
+    return this.with(`! -p ${uint8('notProtocolNum', num, 'protocol number')}`);
+  }
+
+  // --- addresses ---------------------------------------------------------------------------
+
+  sourceNet(net: string): MatchCriteria {
+    return this.with(`--source ${cidr('sourceNet', net)}`);
+  }
+
+  notSourceNet(net: string): MatchCriteria {
+    return this.with(`! --source ${cidr('notSourceNet', net)}`);
+  }
+
+  destNet(net: string): MatchCriteria {
+    return this.with(`--destination ${cidr('destNet', net)}`);
+  }
+
+  notDestNet(net: string): MatchCriteria {
+    return this.with(`! --destination ${cidr('notDestNet', net)}`);
+  }
+
+  // --- ipsets ------------------------------------------------------------------------------
+
+  sourceIpSet(name: string): MatchCriteria {
+    return this.ipSet('sourceIpSet', false, name, 'src');
+  }
+
+  notSourceIpSet(name: string): MatchCriteria {
+    return this.ipSet('notSourceIpSet', true, name, 'src');
+  }
+
+  sourceIpPortSet(name: string): MatchCriteria {
+    return this.ipSet('sourceIpPortSet', false, name, 'src,src');
+  }
+
+  notSourceIpPortSet(name: string): MatchCriteria {
+    return this.ipSet('notSourceIpPortSet', true, name, 'src,src');
+  }
+
+  destIpSet(name: string): MatchCriteria {
+    return this.ipSet('destIpSet', false, name, 'dst');
+  }
+
+  notDestIpSet(name: string): MatchCriteria {
+    return this.ipSet('notDestIpSet', true, name, 'dst');
+  }
+
+  destIpPortSet(name: string): MatchCriteria {
+    return this.ipSet('destIpPortSet', false, name, 'dst,dst');
+  }
+
+  notDestIpPortSet(name: string): MatchCriteria {
+    return this.ipSet('notDestIpPortSet', true, name, 'dst,dst');
+  }
+
+  private ipSet(where: string, negate: boolean, name: string, flags: string): MatchCriteria {
+    return this.with(`-m set ${not(negate)}--match-set ${ipSetName(where, name)} ${flags}`);
+  }
+
+  // --- ports -------------------------------------------------------------------------------
+
+  sourcePorts(...ports: number[]): MatchCriteria {
+    return this.multiport(false, 'source', formatPorts('sourcePorts', ports));
+  }
+
+  notSourcePorts(...ports: number[]): MatchCriteria {
+    return this.multiport(true, 'source', formatPorts('notSourcePorts', ports));
+  }
+
+  destPorts(...ports: number[]): MatchCriteria {
+    return this.multiport(false, 'destination', formatPorts('destPorts', ports));
+  }
+
+  notDestPorts(...ports: number[]): MatchCriteria {
+    return this.multiport(true, 'destination', formatPorts('notDestPorts', ports));
+  }
+
+  sourcePortRanges(ranges: readonly PortRange[]): MatchCriteria {
+    return this.multiport(false, 'source', formatPortRanges('sourcePortRanges', ranges));
+  }
+
+  notSourcePortRanges(ranges: readonly PortRange[]): MatchCriteria {
+    return this.multiport(true, 'source', formatPortRanges('notSourcePortRanges', ranges));
+  }
+
+  destPortRanges(ranges: readonly PortRange[]): MatchCriteria {
+    return this.multiport(false, 'destination', formatPortRanges('destPortRanges', ranges));
+  }
+
+  notDestPortRanges(ranges: readonly PortRange[]): MatchCriteria {
+    return this.multiport(true, 'destination', formatPortRanges('notDestPortRanges', ranges));
+  }
+
+  private multiport(negate: boolean, direction: 'source' | 'destination', ports: string): MatchCriteria {
+    return this.with(`-m multiport ${not(negate)}--${direction}-ports ${ports}`);
+  }
+
+  // --- ICMP --------------------------------------------------------------------------------
+
+  icmpType(type: number): MatchCriteria {
+    return this.with(`-m icmp --icmp-type ${uint8('icmpType', type, 'ICMP type')}`);
+  }
+
+  notIcmpType(type: number): MatchCriteria {
+    return this.with(`-m icmp ! --icmp-type ${uint8('notIcmpType', type, 'ICMP type')}`);
+  }
+
+  icmpTypeAndCode(type: number, code: number): MatchCriteria {
+    return this.with(`-m icmp --icmp-type ${typeAndCode('icmpTypeAndCode', type, code)}`);
+  }
+
+  notIcmpTypeAndCode(type: number, code: number): MatchCriteria {
+    return this.with(`-m icmp ! --icmp-type ${typeAndCode('notIcmpTypeAndCode', type, code)}`);
+  }
+
+  icmpV6Type(type: number): MatchCriteria {
+    return this.with(`-m icmp6 --icmpv6-type ${uint8('icmpV6Type', type, 'ICMPv6 type')}`);
+  }
+
+  notIcmpV6Type(type: number): MatchCriteria {
+    return this.with(`-m icmp6 ! --icmpv6-type ${uint8('notIcmpV6Type', type, 'ICMPv6 type')}`);
+  }
+
+  icmpV6TypeAndCode(type: number, code: number): MatchCriteria {
+    return this.with(`-m icmp6 --icmpv6-type ${typeAndCode('icmpV6TypeAndCode', type, code)}`);
+  }
+
+  notIcmpV6TypeAndCode(type: number, code: number): MatchCriteria {
+    return this.with(`-m icmp6 ! --icmpv6-type ${typeAndCode('notIcmpV6TypeAndCode', type, code)}`);
+  }
+}
+
+function typeAndCode(where: string, type: number, code: number): string {
+  return `${uint8(where, type, 'ICMP type')}/${uint8(where, code, 'ICMP code')}`;
+}
+
+/** Starts an empty, immutable match builder. */
+export function Match(): MatchCriteria {
+  return EMPTY_MATCH;
+}
+
+const EMPTY_MATCH = new MatchCriteria();

@@ -1,0 +1,45 @@
+// Port lists in the multiport match's syntax.
+import { InvalidRuleError } from './errors';
+import { MAX_MULTIPORT_SLOTS, port } from './validate';
+
+export interface PortRange {
+  readonly first: number;
+  readonly last: number;
+}
+
+/** Decimal ports joined with ",". Throws on an empty list or a port outside 0–65535. */
+export function portsToMultiport(ports: readonly number[]): string {
+  return formatPorts('portsToMultiport', ports);
+}
+
+/** "first" when first = last, else "first:last", joined with ",". */
+export function portRangesToMultiport(ranges: readonly PortRange[]): string {
+  return formatPortRanges('portRangesToMultiport', ranges);
+}
+
+/** portsToMultiport, with errors naming the caller's method. */
+export function formatPorts(where: string, ports: readonly number[]): string {
+  if (!Array.isArray(ports) || ports.length === 0) throw new InvalidRuleError(where, ports, 'needs at least one port');
+  if (ports.length > MAX_MULTIPORT_SLOTS) {
+    throw new InvalidRuleError(where, ports, `multiport takes at most ${MAX_MULTIPORT_SLOTS} ports`);
+  }
+  return ports.map((p) => String(port(where, p))).join(',');
+}
+
+/** portRangesToMultiport, with errors naming the caller's method. */
+export function formatPortRanges(where: string, ranges: readonly PortRange[]): string {
+  if (!Array.isArray(ranges) || ranges.length === 0) throw new InvalidRuleError(where, ranges, 'needs at least one range');
+  let slots = 0;
+  const parts = ranges.map((range) => {
+    if (typeof range !== 'object' || range === null) throw new InvalidRuleError(where, range, 'expected {first, last}');
+    const first = port(where, range.first);
+    const last = port(where, range.last);
+    if (first > last) throw new InvalidRuleError(where, range, 'range first must not exceed last');
+    slots += first === last ? 1 : 2;
+    return first === last ? String(first) : `${first}:${last}`;
+  });
+  if (slots > MAX_MULTIPORT_SLOTS) {
+    throw new InvalidRuleError(where, ranges, `multiport takes at most ${MAX_MULTIPORT_SLOTS} ports, a range counting as two`);
+  }
+  return parts.join(',');
+}

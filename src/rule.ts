@@ -1,0 +1,120 @@
+// Rules and chains: rendering to restore-input lines, and the chained rule IDs.
+import type { Action } from './actions';
+import { InvalidRuleError } from './errors';
+import { ruleHashesFor } from './hash';
+import { MatchCriteria } from './match';
+import { chainName, MAX_COMMENT_BYTES, quotedText, uint } from './validate';
+
+export interface RuleSpec {
+  readonly match?: MatchCriteria;
+  readonly action: Action;
+  readonly comment?: string;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+export class Rule implements RuleSpec {
+  readonly match: MatchCriteria;
+  readonly action: Action;
+  readonly comment: string;
+  /** Comment, match and action fragments joined: everything after the prefix fragment. Rules
+   *  are immutable, so this is rendered once; hashing 100k rules reuses it. */
+  readonly body: string;
+
+  constructor(spec: RuleSpec) {
+    if (typeof spec !== 'object' || spec === null) throw new InvalidRuleError('Rule', spec, 'expected {match?, action, comment?}');
+    const match = spec.match ?? new MatchCriteria();
+    if (!(match instanceof MatchCriteria)) throw new InvalidRuleError('Rule.match', spec.match, 'expected a MatchCriteria from Match()');
+    const action = spec.action;
+    if (typeof action !== 'object' || action === null || typeof action.toFragment !== 'function') {
+      throw new InvalidRuleError('Rule.action', action, 'expected an action object with toFragment()');
+    }
+    const actionFragment = action.toFragment();
+    if (typeof actionFragment !== 'string' || actionFragment === '' || CONTROL.test(actionFragment)) {
+      throw new InvalidRuleError('Rule.action', actionFragment, 'toFragment() must return one non-empty line');
+    }
+    this.comment = spec.comment === undefined ? '' : quotedText('Rule.comment', spec.comment, 'comment', MAX_COMMENT_BYTES);
+    this.match = match;
+    this.action = action;
+    this.body = joinNonEmpty([
+      this.comment === '' ? '' : `-m comment --comment "${this.comment}"`,
+      match.render(),
+      actionFragment,
+    ]);
+    Object.freeze(this);
+  }
+
+  /** A Rule from either a Rule or its plain object shape. */
+  static from(rule: Rule | RuleSpec): Rule {
+    return rule instanceof Rule ? rule : new Rule(rule);
+  }
+
+  renderAppend(chain: string, prefixFragment: string): string {
+    return this.render(`-A ${chainName('renderAppend', chain)}`, prefixFragment);
+  }
+
+  renderInsert(chain: string, prefixFragment: string): string {
+    return this.render(`-I ${chainName('renderInsert', chain)}`, prefixFragment);
+  }
+
+  renderReplace(chain: string, ruleNum: number, prefixFragment: string): string {
+    const num = uint('renderReplace', ruleNum, 0x7fffffff, 'rule number');
+    if (num === 0) throw new InvalidRuleError('renderReplace', ruleNum, 'rule numbers start at 1');
+    return this.render(`-R ${chainName('renderReplace', chain)} ${num}`, prefixFragment);
+  }
+
+  private render(operation: string, prefixFragment: string): string {
+    if (typeof prefixFragment !== 'string' || CONTROL.test(prefixFragment)) {
+      throw new InvalidRuleError('Rule.render', prefixFragment, 'prefix fragment must be one line');
+    }
+    return joinNonEmpty([operation, prefixFragment, this.body]);
+  }
+
+  toString(): string {
+    return `Rule[${this.body}]`;
+  }
+}
+
+export interface ChainSpec {
+  readonly name: string;
+  readonly rules: readonly (Rule | RuleSpec)[];
+}
+
+export class Chain implements ChainSpec {
+  readonly name: string;
+  readonly rules: readonly Rule[];
+  private hashes: readonly string[] | undefined;
+
+  constructor(spec: ChainSpec) {
+    if (typeof spec !== 'object' || spec === null) throw new InvalidRuleError('Chain', spec, 'expected {name, rules}');
+    this.name = chainName('Chain.name', spec.name);
+    if (!Array.isArray(spec.rules)) throw new InvalidRuleError('Chain.rules', spec.rules, 'expected an array of rules');
+    this.rules = Object.freeze(spec.rules.map((r: Rule | RuleSpec) => Rule.from(r)));
+  }
+
+  /** A Chain from either a Chain or its plain object shape. */
+  static from(chain: Chain | ChainSpec): Chain {
+    return chain instanceof Chain ? chain : new Chain(chain);
+  }
+
+  /** The rule IDs, one per rule (SPEC section 3); computed once, then cached. */
+  ruleHashes(): string[] {
+    return [...this.ruleIds()];
+  }
+
+  /** The cached IDs without a copy, for the Table's hot path. */
+  ruleIds(): readonly string[] {
+    if (this.hashes === undefined) this.hashes = Object.freeze(ruleHashesFor(this.name, this.rules));
+    return this.hashes;
+  }
+}
+
+function joinNonEmpty(parts: readonly string[]): string {
+  let out = '';
+  for (const part of parts) {
+    if (part === '') continue;
+    out = out === '' ? part : `${out} ${part}`;
+  }
+  return out;
+}

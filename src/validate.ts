@@ -1,0 +1,110 @@
+// Checks shared by matches, actions and rules. Each returns the value it accepted so callers
+// can validate and use in one expression. All throw InvalidRuleError naming `where`.
+import { isIP } from 'node:net';
+import { InvalidRuleError } from './errors';
+
+export const MAX_CHAIN_NAME_LENGTH = 28;
+/** iptables refuses comments of 256 bytes or more (the kernel's buffer holds 255 + NUL). */
+export const MAX_COMMENT_BYTES = 255;
+/** iptables' LOG target takes at most 29 prefix characters; we append ": ". */
+export const MAX_LOG_PREFIX_LENGTH = 27;
+const IFNAMSIZ_MAX = 15;
+const IPSET_MAXNAMELEN = 31;
+
+// Control characters (C0, DEL, C1) can never appear in one line of restore input.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** A word: one token on the restore line, so no whitespace, quotes, backslashes or controls. */
+export function word(where: string, value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidRuleError(where, value, `${what} must be a non-empty string`);
+  }
+  if (CONTROL.test(value) || /[\s"'\\]/.test(value)) {
+    throw new InvalidRuleError(where, value, `${what} must not contain whitespace, quotes, backslashes or control characters`);
+  }
+  return value;
+}
+
+/** Text inside double quotes (comments, log prefixes): spaces are fine, quotes and controls not. */
+export function quotedText(where: string, value: unknown, what: string, maxBytes: number): string {
+  if (typeof value !== 'string') throw new InvalidRuleError(where, value, `${what} must be a string`);
+  if (CONTROL.test(value) || /["\\`$]/.test(value)) {
+    throw new InvalidRuleError(where, value, `${what} must not contain quotes, backslashes, $, backticks or control characters`);
+  }
+  if (Buffer.byteLength(value, 'utf8') > maxBytes) {
+    throw new InvalidRuleError(where, value, `${what} must be at most ${maxBytes} bytes`);
+  }
+  return value;
+}
+
+export function chainName(where: string, value: unknown): string {
+  const name = word(where, value, 'chain name');
+  if (name.length > MAX_CHAIN_NAME_LENGTH) {
+    throw new InvalidRuleError(where, value, `chain name must be at most ${MAX_CHAIN_NAME_LENGTH} characters`);
+  }
+  if (name.startsWith('-') || name.startsWith('!')) {
+    throw new InvalidRuleError(where, value, 'chain name must not start with "-" or "!"');
+  }
+  return name;
+}
+
+export function interfaceName(where: string, value: unknown): string {
+  const name = word(where, value, 'interface name');
+  if (name.length > IFNAMSIZ_MAX || name.includes('/') || name.startsWith('!')) {
+    throw new InvalidRuleError(where, value, `interface name must be at most ${IFNAMSIZ_MAX} characters without "/" or a leading "!"`);
+  }
+  return name;
+}
+
+export function ipSetName(where: string, value: unknown): string {
+  const name = word(where, value, 'ipset name');
+  if (name.length > IPSET_MAXNAMELEN || name.includes(',') || name.startsWith('!') || name.startsWith('-')) {
+    throw new InvalidRuleError(where, value, `ipset name must be at most ${IPSET_MAXNAMELEN} characters without "," or a leading "!"/"-"`);
+  }
+  return name;
+}
+
+export function uint(where: string, value: unknown, max: number, what: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+    throw new InvalidRuleError(where, value, `${what} must be an integer from 0 to ${max}`);
+  }
+  return value;
+}
+
+export const uint32 = (where: string, value: unknown, what: string): number => uint(where, value, 0xffffffff, what);
+export const uint8 = (where: string, value: unknown, what: string): number => uint(where, value, 255, what);
+export const port = (where: string, value: unknown): number => uint(where, value, 65535, 'port');
+
+/** "0x" followed by lowercase hex, "0x0" for zero (Go's %#x). */
+export function hex(value: number): string {
+  return `0x${value.toString(16)}`;
+}
+
+/** An IPv4/IPv6 address or CIDR as iptables' --source/--destination take it. */
+export function cidr(where: string, value: unknown): string {
+  const text = word(where, value, 'address');
+  const slash = text.indexOf('/');
+  const address = slash < 0 ? text : text.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0) throw new InvalidRuleError(where, value, 'expected an IPv4 or IPv6 address or CIDR');
+  if (slash >= 0) {
+    const bits = text.slice(slash + 1);
+    const max = family === 4 ? 32 : 128;
+    if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) {
+      throw new InvalidRuleError(where, value, `prefix length must be 0 to ${max}`);
+    }
+  }
+  return text;
+}
+
+/** A single IP address; returns the address family (4 or 6). */
+export function ipAddress(where: string, value: unknown): 4 | 6 {
+  const text = word(where, value, 'address');
+  const family = isIP(text);
+  if (family === 0) throw new InvalidRuleError(where, value, 'expected an IPv4 or IPv6 address');
+  return family as 4 | 6;
+}
+
+/** The multiport match takes at most 15 ports, a range counting as two. */
+export const MAX_MULTIPORT_SLOTS = 15;
