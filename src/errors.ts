@@ -44,3 +44,54 @@ export function describe(value: unknown): string {
     return String(value);
   }
 }
+
+/** An external command could not run or failed; carries everything needed to reproduce it. */
+export class CommandFailedError extends IptablesSyncError {
+  constructor(
+    message: string,
+    readonly command: string,
+    readonly args: readonly string[],
+    readonly exitCode: number | null,
+    readonly signal: string | null,
+    readonly stderr: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message);
+    if (options?.cause !== undefined) (this as { cause?: unknown }).cause = options.cause;
+  }
+}
+
+/** iptables-save (or ip6tables-save) failed, was killed, or its output was cut short, after the
+ *  retries. The dataplane was not written. */
+export class SaveFailedError extends CommandFailedError {}
+
+/** iptables-restore rejected our input after the retries. `failedLine` is the input line that
+ *  iptables-restore named, when it named one. The desired state is kept: fix the cause and
+ *  apply() again. */
+export class RestoreFailedError extends CommandFailedError {
+  constructor(
+    message: string,
+    command: string,
+    args: readonly string[],
+    exitCode: number | null,
+    signal: string | null,
+    stderr: string,
+    readonly input: string,
+    readonly failedLine: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, command, args, exitCode, signal, stderr, options);
+  }
+}
+
+/** Chains we wanted to delete are still referenced by rules we do not own. Everything else of
+ *  the apply landed; these chains stay and are tried again on the next apply. */
+export class ChainDeletionError extends IptablesSyncError {
+  constructor(readonly failures: readonly { readonly chain: string; readonly referrers: readonly string[] }[], readonly stderr: string) {
+    super(
+      `could not delete ${failures
+        .map((f) => `chain ${JSON.stringify(f.chain)} (referenced from ${f.referrers.length ? f.referrers.map((r) => JSON.stringify(r)).join(', ') : 'an unknown rule'})`)
+        .join('; ')}: ${stderr.trim()}`,
+    );
+  }
+}

@@ -1,0 +1,78 @@
+// Which iptables binaries to run, and whether the restore binary takes the xtables lock itself.
+import { runCommand, type CommandFactory } from './commands';
+import { InvalidOptionError } from './errors';
+
+export type Backend = 'legacy' | 'nft';
+export type BackendChoice = Backend | 'auto';
+export type IpVersion = 4 | 6;
+
+export interface Binaries {
+  readonly backend: Backend;
+  readonly save: string;
+  readonly restore: string;
+}
+
+export function binariesFor(backend: Backend, ipVersion: IpVersion): Binaries {
+  const family = ipVersion === 6 ? 'ip6tables' : 'iptables';
+  return { backend, save: `${family}-${backend}-save`, restore: `${family}-${backend}-restore` };
+}
+
+export function parseBackendChoice(value: unknown): BackendChoice {
+  if (value === 'legacy' || value === 'nft' || value === 'auto') return value;
+  throw new InvalidOptionError('backend', value, 'expected "legacy", "nft" or "auto"');
+}
+
+const HINT_CHAIN = 'KUBE-IPTABLES-HINT';
+
+function countRules(dump: string): number {
+  let n = 0;
+  for (const line of dump.split('\n')) if (line.startsWith('-A ')) n++;
+  return n;
+}
+
+/**
+ * Picks the backend the host already uses, as kube-proxy and later Felix learned to: the one whose
+ * mangle table holds KUBE-IPTABLES-HINT, else the one holding more rules, else the system default
+ * (what plain `iptables --version` reports). Legacy tables are only listed through
+ * /proc/net/ip_tables_names, so looking never loads the legacy kernel modules.
+ */
+export async function detectBackend(run: CommandFactory, ipVersion: IpVersion): Promise<Backend> {
+  const family = ipVersion === 6 ? 'ip6tables' : 'iptables';
+  const procFile = ipVersion === 6 ? '/proc/net/ip6_tables_names' : '/proc/net/ip_tables_names';
+  const legacyTables = (await runCommand(run, 'cat', [procFile]).catch(() => ({ stdout: '' }))).stdout.trim();
+  const saveOf = async (backend: Backend): Promise<string> => {
+    if (backend === 'legacy' && legacyTables === '') return '';
+    const res = await runCommand(run, binariesFor(backend, ipVersion).save, []).catch(() => undefined);
+    return res && res.code === 0 ? res.stdout : '';
+  };
+  const [legacyDump, nftDump] = await Promise.all([saveOf('legacy'), saveOf('nft')]);
+  const hasHint = (dump: string): boolean => dump.includes(`:${HINT_CHAIN} `);
+  if (hasHint(nftDump) !== hasHint(legacyDump)) return hasHint(nftDump) ? 'nft' : 'legacy';
+  const legacyRules = countRules(legacyDump);
+  const nftRules = countRules(nftDump);
+  if (legacyRules !== nftRules) return legacyRules > nftRules ? 'legacy' : 'nft';
+  const version = await runCommand(run, family, ['--version']).catch(() => undefined);
+  return version?.stdout.includes('legacy') ? 'legacy' : 'nft';
+}
+
+export interface RestoreVersion {
+  readonly major: number;
+  readonly minor: number;
+  readonly patch: number;
+}
+
+export function parseIptablesVersion(text: string): RestoreVersion | undefined {
+  const m = /v(\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
+  if (!m) return undefined;
+  return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3] ?? 0) };
+}
+
+/**
+ * From 1.6.2 iptables-restore takes the xtables lock itself (and waits for it with --wait);
+ * holding the lock around such a child deadlocks it (calico issue 2179).
+ */
+export function restoreTakesLockItself(version: RestoreVersion | undefined): boolean {
+  if (!version) return true; // unknown output: assume a modern binary, never deadlock it
+  const { major, minor, patch } = version;
+  return major > 1 || (major === 1 && (minor > 6 || (minor === 6 && patch >= 2)));
+}

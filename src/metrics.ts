@@ -1,0 +1,47 @@
+// Prometheus metrics in a caller-supplied prom-client registry. Metrics are created once per
+// registry and labelled by table, so several Tables can share one registry.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export interface TableMetrics {
+  readonly restoreCalls: Counter<'table' | 'ip_version'>;
+  readonly restoreErrors: Counter<'table' | 'ip_version'>;
+  readonly saveCalls: Counter<'table' | 'ip_version'>;
+  readonly saveErrors: Counter<'table' | 'ip_version'>;
+  readonly linesExecuted: Counter<'table' | 'ip_version'>;
+  readonly chains: Gauge<'table' | 'ip_version'>;
+  readonly rules: Gauge<'table' | 'ip_version'>;
+  readonly lockAcquireSeconds: Histogram<'table' | 'ip_version'>;
+  readonly restoreRetries: Counter<'table' | 'ip_version'>;
+}
+
+const perRegistry = new WeakMap<Registry, TableMetrics>();
+const labelNames = ['table', 'ip_version'] as const;
+
+export function metricsFor(registry: Registry): TableMetrics {
+  const existing = perRegistry.get(registry);
+  if (existing) return existing;
+  const registers = [registry];
+  const counter = (name: string, help: string): Counter<'table' | 'ip_version'> =>
+    new Counter({ name, help, labelNames, registers });
+  const gauge = (name: string, help: string): Gauge<'table' | 'ip_version'> =>
+    new Gauge({ name, help, labelNames, registers });
+  const metrics: TableMetrics = {
+    restoreCalls: counter('iptables_sync_restore_calls_total', 'iptables-restore runs'),
+    restoreErrors: counter('iptables_sync_restore_errors_total', 'iptables-restore runs that failed'),
+    saveCalls: counter('iptables_sync_save_calls_total', 'iptables-save runs'),
+    saveErrors: counter('iptables_sync_save_errors_total', 'iptables-save runs that failed'),
+    linesExecuted: counter('iptables_sync_lines_executed_total', 'restore lines sent to iptables-restore'),
+    chains: gauge('iptables_sync_chains', 'chains the Table manages'),
+    rules: gauge('iptables_sync_rules', 'rules in the chains the Table manages'),
+    lockAcquireSeconds: new Histogram({
+      name: 'iptables_sync_lock_acquire_seconds',
+      help: 'time to acquire the iptables lock around a write',
+      labelNames,
+      registers,
+      buckets: [0.001, 0.01, 0.1, 1, 10],
+    }),
+    restoreRetries: counter('iptables_sync_restore_retries_total', 'restore attempts retried after a failure'),
+  };
+  perRegistry.set(registry, metrics);
+  return metrics;
+}

@@ -1,0 +1,166 @@
+// The diff: desired state + what the dataplane holds → the iptables-restore transaction.
+//
+// Pure and synchronous, so a plan can be inspected (the CLI's `plan`) before it runs, and the
+// Table's apply() runs exactly what plan() showed. Chains are visited in sorted order so the same
+// state always gives the same bytes.
+import { ruleHashesFor } from './hash';
+import type { DataplaneChain } from './reader';
+import type { Chain, Rule } from './rule';
+
+export type InsertMode = 'insert' | 'append';
+
+export interface PlanInput {
+  readonly table: string;
+  readonly hashPrefix: string;
+  readonly insertMode: InsertMode;
+  readonly desiredChains: ReadonlyMap<string, Chain>;
+  readonly insertRules: ReadonlyMap<string, readonly Rule[]>;
+  readonly dirtyChains: ReadonlySet<string>;
+  readonly dirtyInserts: ReadonlySet<string>;
+  /** The last known dataplane: what we read, updated by what we wrote since. */
+  readonly dataplane: ReadonlyMap<string, DataplaneChain>;
+}
+
+export interface PlanSummary {
+  readonly chainsToCreate: number;
+  readonly rulesToReplace: number;
+  readonly rulesToAppend: number;
+  readonly rulesToDelete: number;
+  readonly insertsToDelete: number;
+  readonly insertsToAdd: number;
+  readonly chainsToDelete: number;
+}
+
+export interface RestorePlan {
+  readonly table: string;
+  /** The main transaction ("" when nothing is to change): creates, rule changes, inserts. */
+  readonly input: string;
+  /** Chain deletions, a separate transaction so a still-referenced chain cannot block the rest. */
+  readonly deletionInput: string;
+  readonly chainsToDelete: readonly string[];
+  readonly summary: PlanSummary;
+  /** The dataplane chains as they will be once `input` has been applied. */
+  readonly afterWrite: ReadonlyMap<string, DataplaneChain>;
+}
+
+const NO_SAVED_RULES: ReadonlyMap<number, string> = new Map();
+
+/** Whether a chain we do not own holds exactly our inserts, in the place the mode wants them. */
+export function insertsInPlace(dataplane: DataplaneChain | undefined, expected: readonly string[], mode: InsertMode): boolean {
+  const ids = dataplane?.ids ?? [];
+  const ours: number[] = [];
+  for (let i = 0; i < ids.length; i++) if (ids[i] !== '') ours.push(i);
+  if (ours.length !== expected.length) return false;
+  if (ours.length === 0) return true;
+  const start = ours[0] as number;
+  // Insert mode: our block must be at the very top. Append mode: one contiguous block; foreign
+  // rules appended after it are left alone (Felix v3.2.2 re-appended ours on every resync).
+  if (mode === 'insert' && start !== 0) return false;
+  for (let k = 0; k < expected.length; k++) {
+    if (ours[k] !== start + k || ids[start + k] !== expected[k]) return false;
+  }
+  return true;
+}
+
+export function insertIds(chainName: string, rules: readonly Rule[]): string[] {
+  return ruleHashesFor(chainName, rules);
+}
+
+export function computePlan(p: PlanInput): RestorePlan {
+  const comment = (id: string): string => `-m comment --comment "${p.hashPrefix}${id}"`;
+  const creates: string[] = [];
+  const changes: string[] = [];
+  const afterWrite = new Map<string, DataplaneChain>();
+  let rulesToReplace = 0;
+  let rulesToAppend = 0;
+  let rulesToDelete = 0;
+  let insertsToDelete = 0;
+  let insertsToAdd = 0;
+
+  const dirtyChains = [...p.dirtyChains].sort();
+  const chainsToDelete = dirtyChains.filter((name) => !p.desiredChains.has(name) && p.dataplane.has(name));
+
+  for (const name of dirtyChains) {
+    const chain = p.desiredChains.get(name);
+    if (!chain) continue;
+    const existing = p.dataplane.get(name);
+    // ":NAME - -" creates a missing chain (with --noflush it would flush an existing one, so
+    // chains that exist are edited rule by rule to keep their counters).
+    if (!existing) creates.push(`:${name} - -`);
+    const previous = existing?.ids ?? [];
+    const current = chain.ruleIds();
+    const longest = Math.max(previous.length, current.length);
+    for (let i = 0; i < longest; i++) {
+      if (i < previous.length && i < current.length) {
+        if (previous[i] === current[i]) continue;
+        changes.push((chain.rules[i] as Rule).renderReplace(name, i + 1, comment(current[i] as string)));
+        rulesToReplace++;
+      } else if (i < current.length) {
+        changes.push((chain.rules[i] as Rule).renderAppend(name, comment(current[i] as string)));
+        rulesToAppend++;
+      } else {
+        // The old chain was longer: delete past the new end, one position at a time.
+        changes.push(`-D ${name} ${current.length + 1}`);
+        rulesToDelete++;
+      }
+    }
+    afterWrite.set(name, { ids: current, savedRules: NO_SAVED_RULES });
+  }
+
+  for (const name of [...p.dirtyInserts].sort()) {
+    const existing = p.dataplane.get(name);
+    const rules = p.insertRules.get(name) ?? [];
+    const expected = insertIds(name, rules);
+    if (insertsInPlace(existing, expected, p.insertMode)) continue;
+    // Out of place: delete all of ours (by full rule text, so a rule another program inserted
+    // since our read is never hit by a stale number), then add ours afresh.
+    const ids = existing?.ids ?? [];
+    const foreign: string[] = [];
+    for (let i = ids.length - 1; i >= 0; i--) {
+      if (ids[i] === '') continue;
+      const saved = existing?.savedRules.get(i);
+      changes.push(saved !== undefined && saved.startsWith('-A ') ? `-D ${saved.slice(3)}` : `-D ${name} ${i + 1}`);
+      insertsToDelete++;
+    }
+    for (const id of ids) if (id === '') foreign.push(id);
+    const ourLines = rules.map((rule, i) => rule.renderAppend(name, comment(expected[i] as string)));
+    if (p.insertMode === 'insert') {
+      for (let i = rules.length - 1; i >= 0; i--) changes.push((rules[i] as Rule).renderInsert(name, comment(expected[i] as string)));
+    } else {
+      changes.push(...ourLines);
+    }
+    insertsToAdd += rules.length;
+    const newIds = p.insertMode === 'insert' ? [...expected, ...foreign] : [...foreign, ...expected];
+    const offset = p.insertMode === 'insert' ? 0 : foreign.length;
+    afterWrite.set(name, { ids: newIds, savedRules: new Map(ourLines.map((line, i) => [offset + i, line])) });
+  }
+
+  const body = [...creates, ...changes];
+  const input = body.length === 0 ? '' : `*${p.table}\n${body.join('\n')}\nCOMMIT\n`;
+  const deletion = deletionInput(p.table, chainsToDelete);
+  return {
+    table: p.table,
+    input,
+    deletionInput: deletion,
+    chainsToDelete,
+    summary: {
+      chainsToCreate: creates.length,
+      rulesToReplace,
+      rulesToAppend,
+      rulesToDelete,
+      insertsToDelete,
+      insertsToAdd,
+      chainsToDelete: chainsToDelete.length,
+    },
+    afterWrite,
+  };
+}
+
+/** Flushes every chain first (severing references among them), then deletes them. */
+export function deletionInput(table: string, chains: readonly string[]): string {
+  if (chains.length === 0) return '';
+  const flushes = chains.map((n) => `:${n} - -`);
+  const deletes = chains.map((n) => `--delete-chain ${n}`);
+  return `*${table}\n${[...flushes, ...deletes].join('\n')}\nCOMMIT\n`;
+}
+

@@ -1,0 +1,596 @@
+// Table: the desired state of one iptables table (filter, nat, mangle or raw) for one IP
+// version, brought into the dataplane by apply(). See README.md "How the Table works".
+//
+// Data flows one way: updates → desired state + dirty sets → computePlan() → iptables-restore;
+// iptables-save → reader → rule IDs → dirty sets. Nothing touches the dataplane until apply().
+import type { Registry } from 'prom-client';
+import {
+  binariesFor,
+  detectBackend,
+  parseBackendChoice,
+  parseIptablesVersion,
+  restoreTakesLockItself,
+  type Backend,
+  type BackendChoice,
+  type Binaries,
+  type IpVersion,
+} from './backend';
+import { collect, inNetns, runCommand, spawnCommand, type CommandFactory } from './commands';
+import { ChainDeletionError, InvalidOptionError, InvalidRuleError, RestoreFailedError, SaveFailedError } from './errors';
+import type { TableLock } from './locks';
+import { SILENT_LOGGER, type Logger } from './logger';
+import { metricsFor, type TableMetrics } from './metrics';
+import { readSaveOutput, type DataplaneChain, type ReaderConfig } from './reader';
+import { computePlan, deletionInput, insertIds, insertsInPlace, type InsertMode, type RestorePlan } from './restore-plan';
+import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
+import { word } from './validate';
+
+export type TableName = 'filter' | 'nat' | 'mangle' | 'raw';
+
+/** The built-in chains of each table: we may insert into them but never own them. */
+export const KERNEL_CHAINS: Readonly<Record<TableName, readonly string[]>> = Object.freeze({
+  filter: ['INPUT', 'FORWARD', 'OUTPUT'],
+  nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
+  mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
+  raw: ['PREROUTING', 'OUTPUT'],
+});
+
+export interface TableOptions {
+  /** Chains whose names start with one of these are ours: unwanted ones get deleted. */
+  readonly historicChainPrefixes?: readonly string[];
+  /** Extra regex (JavaScript syntax) for old unhashed inserts to clean up. */
+  readonly extraCleanupRegexPattern?: string;
+  readonly insertMode?: InsertMode;
+  /** Force a re-read this long after the last read (0 = off). */
+  readonly refreshIntervalMs?: number;
+  /** First re-read after a write (minimum and default 50); doubles up to an hour. */
+  readonly postWriteIntervalMs?: number;
+  /** How long iptables-restore waits for the xtables lock (--wait), or we wait for the given lock. */
+  readonly lockTimeoutMs?: number;
+  /** Kills an iptables-save/-restore child that runs longer than this. */
+  readonly commandTimeoutMs?: number;
+  readonly backend?: BackendChoice;
+  /** Run every command inside this named network namespace. */
+  readonly netns?: string;
+  readonly logger?: Logger;
+  readonly registry?: Registry;
+  readonly readerImplementation?: 'auto' | 'native' | 'js';
+  /** Tests: spawn commands through this instead of child_process. */
+  readonly commandFactory?: CommandFactory;
+  /** Tests: replaces the retry backoff sleep. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Tests: replaces Date.now(). */
+  readonly now?: () => number;
+}
+
+const MIN_POST_WRITE_INTERVAL_MS = 50;
+const MAX_POST_WRITE_INTERVAL_MS = 60 * 60 * 1000;
+const RESTORE_RETRIES = 10;
+const SAVE_RETRIES = 3;
+const SAVE_FIRST_BACKOFF_MS = 100;
+
+const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function nonNegativeMs(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidOptionError(option, value, 'expected a non-negative number of milliseconds');
+  }
+  return value;
+}
+
+interface Setup {
+  readonly binaries: Binaries;
+  readonly restoreArgs: readonly string[];
+  /** Hold the caller's lock around restore: only for binaries older than 1.6.2. */
+  readonly holdLockForRestore: boolean;
+}
+
+export class Table {
+  readonly name: TableName;
+  readonly ipVersion: IpVersion;
+  readonly hashPrefix: string;
+  private readonly lock: TableLock;
+  private readonly insertMode: InsertMode;
+  private readonly historicPrefixes: readonly string[];
+  private readonly readerConfig: ReaderConfig;
+  private readonly refreshIntervalMs: number;
+  private readonly initialPostWriteIntervalMs: number;
+  private readonly lockTimeoutMs: number;
+  private readonly commandTimeoutMs: number;
+  private readonly backendChoice: BackendChoice;
+  private readonly run: CommandFactory;
+  private readonly logger: Logger;
+  private readonly metrics: TableMetrics | undefined;
+  private readonly labels: { table: string; ip_version: string };
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly now: () => number;
+  private readonly readerImplementation: 'auto' | 'native' | 'js';
+
+  // Desired state.
+  private readonly desiredChains = new Map<string, Chain>();
+  private readonly insertRules = new Map<string, readonly Rule[]>();
+  private readonly dirtyChains = new Set<string>();
+  private readonly dirtyInserts = new Set<string>();
+
+  // What we believe the dataplane holds: the last read, plus our writes since.
+  private dataplane = new Map<string, DataplaneChain>();
+  private inSync = false;
+  private invalidations = 0;
+  private lastReadTime = 0;
+  private lastWriteTime = 0;
+  private postWriteIntervalMs: number;
+
+  private setup: Setup | undefined;
+  private tail: Promise<unknown> = Promise.resolve();
+  private pendingApply: Promise<number> | undefined;
+
+  constructor(name: TableName, ipVersion: IpVersion, hashPrefix: string, lock: TableLock, options: TableOptions = {}) {
+    if (!Object.prototype.hasOwnProperty.call(KERNEL_CHAINS, name)) {
+      throw new InvalidOptionError('name', name, 'expected one of filter, nat, mangle, raw');
+    }
+    if (ipVersion !== 4 && ipVersion !== 6) throw new InvalidOptionError('ipVersion', ipVersion, 'expected 4 or 6');
+    word('Table.hashPrefix', hashPrefix, 'hash prefix');
+    if (typeof lock !== 'object' || lock === null || typeof lock.lock !== 'function' || typeof lock.unlock !== 'function') {
+      throw new InvalidOptionError('lock', lock, 'expected an object with lock() and unlock()');
+    }
+    const insertMode = options.insertMode ?? 'insert';
+    if (insertMode !== 'insert' && insertMode !== 'append') {
+      throw new InvalidOptionError('insertMode', insertMode, 'expected "insert" or "append"');
+    }
+    const prefixes = options.historicChainPrefixes ?? [];
+    if (!Array.isArray(prefixes)) throw new InvalidOptionError('historicChainPrefixes', prefixes, 'expected an array of strings');
+    prefixes.forEach((p) => word('historicChainPrefixes', p, 'chain prefix'));
+    const extra = options.extraCleanupRegexPattern ?? '';
+    if (typeof extra !== 'string') throw new InvalidOptionError('extraCleanupRegexPattern', extra, 'expected a string');
+    if (extra !== '') {
+      try {
+        new RegExp(extra);
+      } catch (e) {
+        throw new InvalidOptionError('extraCleanupRegexPattern', extra, `not a valid regular expression: ${(e as Error).message}`);
+      }
+    }
+    if (options.netns !== undefined) word('netns', options.netns, 'network namespace name');
+
+    this.name = name;
+    this.ipVersion = ipVersion;
+    this.hashPrefix = hashPrefix;
+    this.lock = lock;
+    this.insertMode = insertMode;
+    this.historicPrefixes = Object.freeze([...prefixes]);
+    this.readerConfig = Object.freeze({
+      hashPrefix,
+      historicChainPrefixes: this.historicPrefixes,
+      ...(extra !== '' ? { extraCleanupPattern: extra } : {}),
+    });
+    this.refreshIntervalMs = nonNegativeMs('refreshIntervalMs', options.refreshIntervalMs, 0);
+    this.initialPostWriteIntervalMs = Math.max(
+      MIN_POST_WRITE_INTERVAL_MS,
+      nonNegativeMs('postWriteIntervalMs', options.postWriteIntervalMs, MIN_POST_WRITE_INTERVAL_MS),
+    );
+    this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
+    this.lockTimeoutMs = nonNegativeMs('lockTimeoutMs', options.lockTimeoutMs, 10_000);
+    this.commandTimeoutMs = nonNegativeMs('commandTimeoutMs', options.commandTimeoutMs, 120_000) || 120_000;
+    this.backendChoice = parseBackendChoice(options.backend ?? 'auto');
+    const base = options.commandFactory ?? spawnCommand;
+    this.run = options.netns !== undefined ? inNetns(options.netns, base) : base;
+    this.logger = options.logger ?? SILENT_LOGGER;
+    this.metrics = options.registry ? metricsFor(options.registry) : undefined;
+    this.labels = { table: name, ip_version: String(ipVersion) };
+    this.sleep = options.sleep ?? realSleep;
+    this.now = options.now ?? Date.now;
+    this.readerImplementation = options.readerImplementation ?? 'auto';
+
+    // Start of day: every kernel chain wants no inserts, so the first apply removes inserts
+    // left behind by an earlier run.
+    for (const chain of KERNEL_CHAINS[name]) {
+      this.insertRules.set(chain, Object.freeze([]));
+      this.dirtyInserts.add(chain);
+    }
+  }
+
+  // --- desired state ------------------------------------------------------------------------
+
+  updateChain(chain: Chain | ChainSpec): void {
+    this.updateChains([chain]);
+  }
+
+  updateChains(chains: readonly (Chain | ChainSpec)[]): void {
+    // Validate all before accepting any: a bad chain never loses state already accepted.
+    const accepted = chains.map((c) => {
+      const chain = Chain.from(c);
+      if (KERNEL_CHAINS[this.name].includes(chain.name)) {
+        throw new InvalidRuleError('updateChain', chain.name, `is a kernel chain of table ${this.name}; use setRuleInsertions`);
+      }
+      return chain;
+    });
+    for (const chain of accepted) {
+      this.desiredChains.set(chain.name, chain);
+      this.dirtyChains.add(chain.name);
+    }
+    this.updateGauges();
+    this.invalidateDataplaneCache('chain update');
+  }
+
+  removeChains(chains: readonly (Chain | ChainSpec)[]): void {
+    for (const chain of chains) this.removeChainByName(chain.name);
+  }
+
+  removeChainByName(name: string): void {
+    this.desiredChains.delete(name);
+    this.dirtyChains.add(name);
+    this.updateGauges();
+    this.invalidateDataplaneCache('chain removal');
+  }
+
+  setRuleInsertions(chainName: string, rules: readonly (Rule | RuleSpec)[]): void {
+    const name = new Chain({ name: chainName, rules: [] }).name; // validates the name
+    if (!Array.isArray(rules)) throw new InvalidRuleError('setRuleInsertions', rules, 'expected an array of rules');
+    this.insertRules.set(name, Object.freeze(rules.map((r: Rule | RuleSpec) => Rule.from(r))));
+    this.dirtyInserts.add(name);
+    this.invalidateDataplaneCache('insertion update');
+  }
+
+  invalidateDataplaneCache(reason: string): void {
+    if (this.inSync) this.logger.debug({ table: this.name, reason }, 'invalidating dataplane cache');
+    this.inSync = false;
+    this.invalidations++;
+  }
+
+  /** Chains we manage, for inspection. */
+  desiredChainNames(): string[] {
+    return [...this.desiredChains.keys()].sort();
+  }
+
+  // --- apply and plan -----------------------------------------------------------------------
+
+  /**
+   * Brings the dataplane in line with the desired state. Resolves to how many ms from now
+   * apply() should be called again (0: not needed). Calls never overlap: a call made while one
+   * runs waits for it and then runs (calls waiting together share that one run).
+   */
+  apply(): Promise<number> {
+    if (this.pendingApply) return this.pendingApply;
+    const next = this.tail.then(
+      () => this.startApply(),
+      () => this.startApply(),
+    );
+    this.pendingApply = next;
+    this.tail = next;
+    return next;
+  }
+
+  private startApply(): Promise<number> {
+    this.pendingApply = undefined;
+    return this.applyNow();
+  }
+
+  /** Reads the dataplane if needed and returns the transaction apply() would run, without
+   *  running it. */
+  plan(): Promise<RestorePlan> {
+    const next = this.tail.then(
+      () => this.planNow(),
+      () => this.planNow(),
+    );
+    this.tail = next;
+    return next;
+  }
+
+  private async planNow(): Promise<RestorePlan> {
+    const setup = await this.ensureSetup();
+    if (!this.inSync) await this.loadDataplaneState(setup);
+    return this.computePlan();
+  }
+
+  private computePlan(): RestorePlan {
+    return computePlan({
+      table: this.name,
+      hashPrefix: this.hashPrefix,
+      insertMode: this.insertMode,
+      desiredChains: this.desiredChains,
+      insertRules: this.insertRules,
+      dirtyChains: this.dirtyChains,
+      dirtyInserts: this.dirtyInserts,
+      dataplane: this.dataplane,
+    });
+  }
+
+  private async applyNow(): Promise<number> {
+    const setup = await this.ensureSetup();
+    const now = this.now();
+    let invalidated = false;
+    if (this.refreshIntervalMs > 0 && now - this.lastReadTime > this.refreshIntervalMs) {
+      this.invalidateDataplaneCache('refresh timer');
+      invalidated = true;
+    }
+    // After a write, re-read at growing intervals in case another program clobbers us.
+    while (this.postWriteIntervalMs < MAX_POST_WRITE_INTERVAL_MS && now >= this.lastWriteTime + this.postWriteIntervalMs) {
+      this.postWriteIntervalMs *= 2;
+      if (!invalidated) {
+        this.invalidateDataplaneCache('post-write re-read');
+        invalidated = true;
+      }
+    }
+
+    let backoffMs = 1;
+    for (let retriesLeft = RESTORE_RETRIES; ; retriesLeft--) {
+      if (!this.inSync) await this.loadDataplaneState(setup);
+      const plan = this.computePlan();
+      try {
+        await this.writeMain(setup, plan);
+        break;
+      } catch (error) {
+        if (!(error instanceof RestoreFailedError) || retriesLeft === 0) throw error;
+        this.metrics?.restoreRetries.inc(this.labels);
+        this.logger.warn({ table: this.name, err: error.message, backoffMs }, 'iptables-restore failed, will re-read and retry');
+        this.invalidateDataplaneCache('restore failed');
+        await this.sleep(backoffMs);
+        backoffMs *= 2;
+      }
+    }
+    await this.deleteChains(setup);
+
+    let rescheduleAfterMs = 0;
+    if (this.refreshIntervalMs > 0) rescheduleAfterMs = this.refreshIntervalMs - (now - this.lastReadTime);
+    if (this.postWriteIntervalMs < MAX_POST_WRITE_INTERVAL_MS) {
+      const untilPostWrite = this.lastWriteTime + this.postWriteIntervalMs - now;
+      if (untilPostWrite <= 0) rescheduleAfterMs = 1;
+      else if (this.refreshIntervalMs <= 0 || untilPostWrite < rescheduleAfterMs) rescheduleAfterMs = untilPostWrite;
+    }
+    return Math.max(0, rescheduleAfterMs);
+  }
+
+  // --- setup --------------------------------------------------------------------------------
+
+  private async ensureSetup(): Promise<Setup> {
+    if (this.setup) return this.setup;
+    const backend: Backend = this.backendChoice === 'auto' ? await detectBackend(this.run, this.ipVersion) : this.backendChoice;
+    const binaries = binariesFor(backend, this.ipVersion);
+    const versionOut = await runCommand(this.run, binaries.restore, ['--version'], '', this.commandTimeoutMs).catch(() => undefined);
+    const version = parseIptablesVersion(`${versionOut?.stdout ?? ''} ${versionOut?.stderr ?? ''}`);
+    const selfLocking = backend === 'nft' || restoreTakesLockItself(version);
+    const waitSeconds = String(Math.max(1, Math.ceil(this.lockTimeoutMs / 1000)));
+    this.setup = {
+      binaries,
+      restoreArgs: ['--noflush', '--verbose', ...(selfLocking ? ['--wait', waitSeconds] : [])],
+      holdLockForRestore: !selfLocking,
+    };
+    this.logger.info({ table: this.name, ipVersion: this.ipVersion, backend, restoreVersion: version, selfLocking }, 'iptables backend chosen');
+    return this.setup;
+  }
+
+  // --- reading ------------------------------------------------------------------------------
+
+  private isOurChain(name: string): boolean {
+    return this.desiredChains.has(name) || this.historicPrefixes.some((p) => name.startsWith(p));
+  }
+
+  private async loadDataplaneState(setup: Setup): Promise<void> {
+    const generation = this.invalidations;
+    this.lastReadTime = this.now();
+    const snapshot = await this.readWithRetries(setup);
+
+    // Our model of each chain we know of, against what is there now.
+    for (const [name, expected] of this.dataplane) {
+      if (this.dirtyChains.has(name) || this.dirtyInserts.has(name)) continue;
+      const actual = snapshot.get(name);
+      if (!this.isOurChain(name)) {
+        const wanted = insertIds(name, this.insertRules.get(name) ?? []);
+        if (!insertsInPlace(actual, wanted, this.insertMode)) {
+          this.logger.warn({ table: this.name, chain: name, actual: actual?.ids }, 'inserts out of place, marking for resync');
+          this.dirtyInserts.add(name);
+        }
+      } else if (!sameIds(actual?.ids, expected.ids)) {
+        this.logger.warn({ table: this.name, chain: name }, 'chain out of sync, marking for resync');
+        this.dirtyChains.add(name);
+      }
+    }
+    // Chains we did not know of: leftovers of ours, or foreign chains holding our inserts.
+    for (const [name, actual] of snapshot) {
+      if (this.dirtyChains.has(name) || this.dirtyInserts.has(name) || this.dataplane.has(name)) continue;
+      if (this.isOurChain(name)) {
+        this.logger.info({ table: this.name, chain: name }, 'found unexpected chain of ours, marking for cleanup');
+        this.dirtyChains.add(name);
+      } else if (actual.ids.some((id) => id !== '')) {
+        this.logger.info({ table: this.name, chain: name }, 'found unexpected inserts, marking for cleanup');
+        this.dirtyInserts.add(name);
+      }
+    }
+    this.dataplane = new Map(snapshot);
+    // An update that arrived while we read keeps the cache invalid.
+    if (this.invalidations === generation) this.inSync = true;
+  }
+
+  private async readWithRetries(setup: Setup): Promise<ReadonlyMap<string, DataplaneChain>> {
+    let backoffMs = SAVE_FIRST_BACKOFF_MS;
+    for (let retriesLeft = SAVE_RETRIES; ; retriesLeft--) {
+      try {
+        return await this.readOnce(setup);
+      } catch (error) {
+        if (!(error instanceof SaveFailedError) || retriesLeft === 0) throw error;
+        this.logger.warn({ table: this.name, err: error.message, backoffMs }, 'iptables-save failed, will retry');
+        await this.sleep(backoffMs);
+        backoffMs *= 2;
+      }
+    }
+  }
+
+  private async readOnce(setup: Setup): Promise<ReadonlyMap<string, DataplaneChain>> {
+    const command = setup.binaries.save;
+    const args = ['-t', this.name];
+    this.metrics?.saveCalls.inc(this.labels);
+    const fail = (message: string, code: number | null, signal: string | null, stderr: string, cause?: unknown): SaveFailedError => {
+      this.metrics?.saveErrors.inc(this.labels);
+      return new SaveFailedError(`${command} ${args.join(' ')}: ${message}`, command, args, code, signal, stderr, { cause });
+    };
+    let child;
+    try {
+      child = this.run(command, args);
+    } catch (error) {
+      throw fail(`could not start: ${(error as Error).message}`, null, null, '', error);
+    }
+    child.stdin.end();
+    const stderr = collect(child.stderr);
+    const timer = setTimeout(() => child.kill('SIGKILL'), this.commandTimeoutMs);
+    try {
+      const [parsed, exited] = await Promise.allSettled([
+        readSaveOutput(child.stdout, this.readerConfig, { implementation: this.readerImplementation }),
+        child.exited,
+      ]);
+      if (exited.status === 'rejected') {
+        throw fail(`could not run: ${(exited.reason as Error).message}`, null, null, await stderr, exited.reason);
+      }
+      const { code, signal } = exited.value;
+      if (code !== 0) throw fail(`exited with ${code ?? signal}`, code, signal, await stderr);
+      if (parsed.status === 'rejected') {
+        throw fail(`unreadable output: ${(parsed.reason as Error).message}`, code, signal, await stderr, parsed.reason);
+      }
+      return parsed.value.snapshot;
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // --- writing ------------------------------------------------------------------------------
+
+  private async writeMain(setup: Setup, plan: RestorePlan): Promise<void> {
+    // Remember exactly what this plan covered: updates that arrive while it runs stay dirty.
+    const chainsAtPlan = new Map([...this.dirtyChains].map((n) => [n, this.desiredChains.get(n)]));
+    const insertsAtPlan = new Map([...this.dirtyInserts].map((n) => [n, this.insertRules.get(n)]));
+    if (plan.input !== '') {
+      this.logger.debug({ table: this.name, input: plan.input }, 'iptables-restore input');
+      await this.restore(setup, plan.input);
+      this.lastWriteTime = this.now();
+      this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
+    }
+    for (const [name, chain] of plan.afterWrite) this.dataplane.set(name, chain);
+    for (const [name, chain] of chainsAtPlan) {
+      if (chain !== undefined && this.desiredChains.get(name) === chain) this.dirtyChains.delete(name);
+      // Removal of a chain the dataplane never had: nothing to delete.
+      if (chain === undefined && !this.desiredChains.has(name) && !this.dataplane.has(name)) this.dirtyChains.delete(name);
+    }
+    for (const [name, rules] of insertsAtPlan) {
+      if (this.insertRules.get(name) === rules) this.dirtyInserts.delete(name);
+    }
+  }
+
+  private async deleteChains(setup: Setup): Promise<void> {
+    const doomed = [...this.dirtyChains].filter((n) => !this.desiredChains.has(n) && this.dataplane.has(n)).sort();
+    if (doomed.length === 0) return;
+    const done = (name: string): void => {
+      this.dataplane.delete(name);
+      if (!this.desiredChains.has(name)) this.dirtyChains.delete(name);
+    };
+    const batch = deletionInput(this.name, doomed);
+    try {
+      await this.restore(setup, batch);
+      doomed.forEach(done);
+      this.lastWriteTime = this.now();
+      this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
+      return;
+    } catch (error) {
+      if (!(error instanceof RestoreFailedError)) throw error;
+    }
+    // Land what can be landed one chain at a time; report the rest with who refers to them.
+    const failed: string[] = [];
+    let lastStderr = '';
+    for (const name of doomed) {
+      try {
+        await this.restore(setup, deletionInput(this.name, [name]));
+        done(name);
+      } catch (error) {
+        if (!(error instanceof RestoreFailedError)) throw error;
+        failed.push(name);
+        lastStderr = error.stderr;
+      }
+    }
+    if (failed.length === 0) return;
+    const referrers = await this.findReferrers(setup, failed);
+    throw new ChainDeletionError(
+      failed.map((chain) => ({ chain, referrers: referrers.get(chain) ?? [] })),
+      lastStderr,
+    );
+  }
+
+  /** Which chains jump or go to each of the given chains (a failure path: plain text scan). */
+  private async findReferrers(setup: Setup, chains: readonly string[]): Promise<Map<string, string[]>> {
+    const result = new Map<string, string[]>(chains.map((c) => [c, []]));
+    const dump = await runCommand(this.run, setup.binaries.save, ['-t', this.name], '', this.commandTimeoutMs).catch(() => undefined);
+    for (const line of dump?.stdout.split('\n') ?? []) {
+      const m = /^-A (\S+) .*(?:^|\s)(?:-j|--jump|-g|--goto) (\S+)/.exec(line);
+      if (!m) continue;
+      const list = result.get(m[2] as string);
+      if (list && !list.includes(m[1] as string)) list.push(m[1] as string);
+    }
+    return result;
+  }
+
+  private async restore(setup: Setup, input: string): Promise<void> {
+    const command = setup.binaries.restore;
+    const args = setup.restoreArgs;
+    let locked = false;
+    if (setup.holdLockForRestore) {
+      const started = this.now();
+      await this.lock.lock();
+      locked = true;
+      this.metrics?.lockAcquireSeconds.observe(this.labels, (this.now() - started) / 1000);
+    }
+    this.metrics?.restoreCalls.inc(this.labels);
+    try {
+      let result;
+      try {
+        result = await runCommand(this.run, command, args, input, this.commandTimeoutMs);
+      } catch (error) {
+        this.metrics?.restoreErrors.inc(this.labels);
+        throw new RestoreFailedError(`${command}: could not run: ${(error as Error).message}`, command, args, null, null, '', input, undefined, { cause: error });
+      }
+      if (result.code !== 0) {
+        this.metrics?.restoreErrors.inc(this.labels);
+        const failedLine = failedLineOf(result.stderr, input);
+        throw new RestoreFailedError(
+          `${command} exited with ${result.code ?? result.signal}: ${result.stderr.trim()}${failedLine ? ` (input line: ${failedLine})` : ''}`,
+          command,
+          args,
+          result.code,
+          result.signal,
+          result.stderr,
+          input,
+          failedLine,
+        );
+      }
+      this.metrics?.linesExecuted.inc(this.labels, countLines(input) - 2);
+    } finally {
+      if (locked) this.lock.unlock();
+    }
+  }
+
+  private updateGauges(): void {
+    if (!this.metrics) return;
+    let rules = 0;
+    for (const chain of this.desiredChains.values()) rules += chain.rules.length;
+    this.metrics.chains.set(this.labels, this.desiredChains.size);
+    this.metrics.rules.set(this.labels, rules);
+  }
+}
+
+function sameIds(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  if (a === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function countLines(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+/** The input line iptables-restore blamed ("Error occurred at line: N" or "line N failed"). */
+export function failedLineOf(stderr: string, input: string): string | undefined {
+  const m = /line:? (\d+)/.exec(stderr);
+  if (!m) return undefined;
+  return input.split('\n')[Number(m[1]) - 1];
+}

@@ -1,0 +1,46 @@
+// A command factory that runs real commands and records each one with the stdin it was given,
+// so tests can assert exactly what the Table sent to iptables-restore.
+import { PassThrough } from 'node:stream';
+import { spawnCommand, type CommandFactory } from '../../src/commands';
+
+export interface RecordedCall {
+  readonly command: string;
+  readonly args: readonly string[];
+  input: string;
+}
+
+export interface Recorder {
+  readonly factory: CommandFactory;
+  readonly calls: RecordedCall[];
+  /** Inputs given to a restore binary (ip6tables-*-restore or iptables-*-restore), excluding --version. */
+  restoreInputs(): string[];
+  /** How many times a save binary ran. */
+  saveCount(): number;
+  clear(): void;
+}
+
+export function recordingFactory(inner: CommandFactory = spawnCommand): Recorder {
+  const calls: RecordedCall[] = [];
+  const factory: CommandFactory = (command, args) => {
+    const child = inner(command, args);
+    const call: RecordedCall = { command, args: [...args], input: '' };
+    calls.push(call);
+    const tee = new PassThrough();
+    tee.on('data', (chunk: Buffer) => {
+      call.input += chunk.toString('utf8');
+    });
+    tee.pipe(child.stdin);
+    return { ...child, stdin: tee, kill: child.kill };
+  };
+  const words = (c: RecordedCall): string[] => [c.command, ...c.args];
+  return {
+    factory,
+    calls,
+    restoreInputs: () =>
+      calls.filter((c) => words(c).some((w) => /tables-(legacy|nft)-restore$/.test(w)) && !c.args.includes('--version')).map((c) => c.input),
+    saveCount: () => calls.filter((c) => words(c).some((w) => /tables-(legacy|nft)-save$/.test(w))).length,
+    clear: () => {
+      calls.length = 0;
+    },
+  };
+}
