@@ -22,3 +22,14 @@ export {
   SetMaskedMarkAction,
 } from './actions';
 export { Rule, Chain, type RuleSpec, type ChainSpec } from './rule';
+export {
+  CommandFailedError,
+  SaveFailedError,
+  RestoreFailedError,
+  ChainDeletionError,
+} from './errors';
+export { Table, KERNEL_CHAINS, type TableOptions, type TableName } from './table';
+export type { RestorePlan, PlanSummary, InsertMode } from './restore-plan';
+export type { Backend, BackendChoice, IpVersion } from './backend';
+export type { Logger } from './logger';
+export type { CommandFactory, SpawnedCommand, CommandExit } from './commands';
