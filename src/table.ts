@@ -520,7 +520,7 @@ export class Table {
     const result = new Map<string, string[]>(chains.map((c) => [c, []]));
     const dump = await runCommand(this.run, setup.binaries.save, ['-t', this.name], '', this.commandTimeoutMs).catch(() => undefined);
     for (const line of dump?.stdout.split('\n') ?? []) {
-      const m = /^-A (\S+) .*(?:^|\s)(?:-j|--jump|-g|--goto) (\S+)/.exec(line);
+      const m = /^-A (\S+)(?:\s.*)?\s(?:-j|--jump|-g|--goto) (\S+)/.exec(line);
       if (!m) continue;
       const list = result.get(m[2] as string);
       if (list && !list.includes(m[1] as string)) list.push(m[1] as string);
