@@ -40,8 +40,9 @@ export function quotedText(where: string, value: unknown, what: string, maxBytes
 
 export function chainName(where: string, value: unknown): string {
   const name = word(where, value, 'chain name');
-  if (name.length > MAX_CHAIN_NAME_LENGTH) {
-    throw new InvalidRuleError(where, value, `chain name must be at most ${MAX_CHAIN_NAME_LENGTH} characters`);
+  // iptables counts bytes, not UTF-16 units (15 x "ä" is 30 bytes and refused).
+  if (Buffer.byteLength(name, 'utf8') > MAX_CHAIN_NAME_LENGTH) {
+    throw new InvalidRuleError(where, value, `chain name must be at most ${MAX_CHAIN_NAME_LENGTH} bytes`);
   }
   if (name.startsWith('-') || name.startsWith('!')) {
     throw new InvalidRuleError(where, value, 'chain name must not start with "-" or "!"');
@@ -51,16 +52,16 @@ export function chainName(where: string, value: unknown): string {
 
 export function interfaceName(where: string, value: unknown): string {
   const name = word(where, value, 'interface name');
-  if (name.length > IFNAMSIZ_MAX || name.includes('/') || name.startsWith('!')) {
-    throw new InvalidRuleError(where, value, `interface name must be at most ${IFNAMSIZ_MAX} characters without "/" or a leading "!"`);
+  if (Buffer.byteLength(name, 'utf8') > IFNAMSIZ_MAX || name.includes('/') || name.startsWith('!')) {
+    throw new InvalidRuleError(where, value, `interface name must be at most ${IFNAMSIZ_MAX} bytes without "/" or a leading "!"`);
   }
   return name;
 }
 
 export function ipSetName(where: string, value: unknown): string {
   const name = word(where, value, 'ipset name');
-  if (name.length > IPSET_MAXNAMELEN || name.includes(',') || name.startsWith('!') || name.startsWith('-')) {
-    throw new InvalidRuleError(where, value, `ipset name must be at most ${IPSET_MAXNAMELEN} characters without "," or a leading "!"/"-"`);
+  if (Buffer.byteLength(name, 'utf8') > IPSET_MAXNAMELEN || name.includes(',') || name.startsWith('!') || name.startsWith('-')) {
+    throw new InvalidRuleError(where, value, `ipset name must be at most ${IPSET_MAXNAMELEN} bytes without "," or a leading "!"/"-"`);
   }
   return name;
 }
