@@ -26,6 +26,11 @@ export class Rule implements RuleSpec {
     if (typeof spec !== 'object' || spec === null) throw new InvalidRuleError('Rule', spec, 'expected {match?, action, comment?}');
     const match = spec.match ?? new MatchCriteria();
     if (!(match instanceof MatchCriteria)) throw new InvalidRuleError('Rule.match', spec.match, 'expected a MatchCriteria from Match()');
+    // MatchCriteria's constructor is public, so fragments may not have come through the builder.
+    const matchText = match.render();
+    if (typeof matchText !== 'string' || CONTROL.test(matchText)) {
+      throw new InvalidRuleError('Rule.match', matchText, 'match must render to one line');
+    }
     const action = spec.action;
     if (typeof action !== 'object' || action === null || typeof action.toFragment !== 'function') {
       throw new InvalidRuleError('Rule.action', action, 'expected an action object with toFragment()');
@@ -39,7 +44,7 @@ export class Rule implements RuleSpec {
     this.action = action;
     this.body = joinNonEmpty([
       this.comment === '' ? '' : `-m comment --comment "${this.comment}"`,
-      match.render(),
+      matchText,
       actionFragment,
     ]);
     Object.freeze(this);
