@@ -60,6 +60,11 @@ function nonZeroMark(where: string, mark: unknown): number {
 
 const not = (negate: boolean): string => (negate ? '! ' : '');
 
+// Protocol 0 / "all" matches every packet; iptables refuses its negation ("rule would never
+// match protocol"), so it must not reach iptables-restore.
+const notAll = (where: string, value: unknown): InvalidRuleError =>
+  new InvalidRuleError(where, value, 'negating protocol 0 ("all") would never match; iptables refuses it');
+
 export class MatchCriteria {
   private readonly fragments: readonly string[];
 
@@ -172,7 +177,9 @@ export class MatchCriteria {
   }
 
   notProtocol(name: string): MatchCriteria {
-    return this.with(`! -p ${protocolName('notProtocol', name)}`);
+    const p = protocolName('notProtocol', name);
+    if (p.toLowerCase() === 'all' || (/^\d+$/.test(p) && Number(p) === 0)) throw notAll('notProtocol', name);
+    return this.with(`! -p ${p}`);
   }
 
   protocolNum(num: number): MatchCriteria {
@@ -180,7 +187,8 @@ export class MatchCriteria {
   }
 
   notProtocolNum(num: number): MatchCriteria {
-    return this.with(`! -p ${uint8('notProtocolNum', num, 'protocol number')}`);
+    if (uint8('notProtocolNum', num, 'protocol number') === 0) throw notAll('notProtocolNum', num);
+    return this.with(`! -p ${num}`);
   }
 
   // --- addresses ---------------------------------------------------------------------------
