@@ -36,6 +36,17 @@ const cases: readonly Case[] = [
       rules: [
         { match: Match().protocol('tcp').destNet('10.96.0.10/32').destPorts(80), action: new DNATAction({ destAddr: '10.1.0.5', destPort: 8080 }) },
         { match: Match().protocol('udp').destNet('10.96.0.11/32'), action: new DNATAction({ destAddr: '10.1.0.6' }) },
+      ],
+    }),
+  },
+  {
+    // SNAT and MASQUERADE are only valid on the way out.
+    table: 'nat',
+    ipVersion: 4,
+    hookChain: 'POSTROUTING',
+    chain: new Chain({
+      name: 'cali-snat',
+      rules: [
         { match: Match().sourceNet('10.1.0.0/16').notDestNet('10.0.0.0/8'), action: new SNATAction({ toAddr: '192.0.2.1' }) },
         { match: Match().protocol('tcp').outInterface('eth+'), action: new MasqAction({ toPorts: '1024-65535' }) },
         { action: new MasqAction() },
