@@ -1,9 +1,31 @@
-// Placeholder: replaced by the lock and reader addon.
-#include <napi.h>
+// Module entry: creates the instance data and registers the lock, scanner and hash bindings.
+#include "addon.h"
 
-static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("abiVersion", Napi::Number::New(env, 1));
+// binding.gyp defines IPTS_SOURCE_DIGEST as an identifier ("d" + sha256 of the native
+// sources); it lets a test prove the shipped prebuild was built from the current sources.
+#define IPTS_STRINGIFY2(x) #x
+#define IPTS_STRINGIFY(x) IPTS_STRINGIFY2(x)
+#ifndef IPTS_SOURCE_DIGEST
+#define IPTS_SOURCE_DIGEST unknown
+#endif
+
+namespace {
+
+// Bumped whenever the JS-visible interface changes; src/native.ts refuses other versions, so a
+// stale build can never be used with newer TypeScript.
+constexpr int kAbiVersion = 2;
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new ipts::AddonData();
+  env.SetInstanceData(data);  // Node deletes it at environment teardown
+  exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
+  exports.Set("sourceDigest", Napi::String::New(env, IPTS_STRINGIFY(IPTS_SOURCE_DIGEST)));
+  ipts::InitLocks(env, exports, data);
+  ipts::InitScanner(env, exports);
+  ipts::InitHash(env, exports);
   return exports;
 }
+
+}  // namespace
 
 NODE_API_MODULE(iptables_sync, Init)

@@ -1,0 +1,87 @@
+// Incremental scanner of `iptables-save` output: pure C++, no N-API, so a libFuzzer harness
+// can link it alone. Feed() takes chunks split anywhere (even inside a line or a comment);
+// Finish() handles a last line without newline and checks that the dump is complete.
+//
+// Per chain (in order of first appearance) it records one code per "-A <chain>" line:
+//   > 0          our rule ID; the code is its length and the ID is appended to `ids`
+//   kForeign     not ours
+//   kOldInsert   jumps/gotos to a chain with a historic prefix (an insert of an older run)
+//   kUnmatched   only when report_unmatched: neither of the above; the caller tests its own
+//                extra cleanup pattern on the line, so the line is kept in `texts`
+// and keeps the full line (`texts`) wherever the caller needs it: ours or old inserts in
+// chains without a historic prefix (deleted by rule text), and every kUnmatched line.
+//
+// Matching is on bytes. Whitespace is RE2's \s: space, \t, \n, \f, \r.
+#ifndef IPTABLES_SYNC_SAVE_SCANNER_H_
+#define IPTABLES_SYNC_SAVE_SCANNER_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace ipts {
+
+constexpr int32_t kForeign = 0;
+constexpr int32_t kOldInsert = -1;
+constexpr int32_t kUnmatched = -2;
+
+struct ScannerConfig {
+  std::string hash_prefix;                     // e.g. "cali:"
+  std::vector<std::string> historic_prefixes;  // e.g. {"cali-"}
+  bool report_unmatched = false;
+};
+
+struct ScannedChain {
+  std::string name;
+  bool historic = false;  // name starts with a historic prefix
+  std::vector<int32_t> codes;
+  std::string ids;  // IDs of the entries with a positive code, concatenated
+  std::vector<std::pair<uint32_t, std::string>> texts;  // (entry index, line), ascending
+};
+
+class SaveScanner {
+ public:
+  explicit SaveScanner(ScannerConfig config);
+
+  void Feed(const char* data, size_t len);
+  void Finish();
+
+  uint64_t bytes() const { return bytes_; }
+  // Empty when the dump is well-formed; else a message (bytes, may hold non-UTF-8 from the
+  // dump) about the first structural fault.
+  const std::string& fault() const { return fault_; }
+  const std::vector<ScannedChain>& chains() const { return chains_; }
+
+ private:
+  void ProcessLine(std::string_view line);
+  void Classify(ScannedChain& chain, std::string_view line);
+  // Length of the ID at `pos` (where "--comment " starts), or 0 when there is none.
+  size_t MatchIdAt(std::string_view line, size_t pos, size_t* id_start) const;
+  ScannedChain& ChainNamed(std::string_view name);
+  void SetFault(std::string message);
+
+  ScannerConfig config_;
+  std::vector<std::string> old_insert_needles_;  // "-j P", "--jump P", "-g P", "--goto P"
+
+  std::string carry_;  // the unterminated tail of the input so far
+  uint64_t bytes_ = 0;
+  uint64_t line_no_ = 0;
+  bool finished_ = false;
+  bool in_table_ = false;
+  uint64_t table_line_ = 0;
+  std::string table_name_;
+  std::string fault_;
+
+  std::vector<ScannedChain> chains_;
+  std::unordered_map<std::string, size_t> chain_index_;
+  size_t last_chain_ = static_cast<size_t>(-1);  // rules of one chain come in runs
+};
+
+}  // namespace ipts
+
+#endif  // IPTABLES_SYNC_SAVE_SCANNER_H_

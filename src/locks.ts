@@ -1,0 +1,259 @@
+// The xtables locks (SPEC section 5): flock on the lock file that iptables >= 1.6 uses, and the
+// abstract unix socket "@xtables" that iptables 1.4 binds. The syscalls are native try-once
+// calls that never block; waiting is a timer loop here, so the event loop keeps running while
+// a lock is contended.
+import { constants as osConstants } from 'node:os';
+import { getSystemErrorName } from 'node:util';
+import { loadNative, nativeInfo, type NativeLockFailure, type NativeLockHandle } from './native';
+
+/** The socket name iptables 1.4 (and Felix) lock on. */
+export const DEFAULT_SOCKET_NAME = '@xtables';
+/** Where iptables >= 1.6 keeps its lock file unless $XTABLES_LOCKFILE says otherwise. */
+export const DEFAULT_LOCK_FILE_PATH = '/run/xtables.lock';
+
+/** The iptables >= 1.6 lock file stayed locked by someone else for the whole timeout. */
+export class Err16LockTimeout extends Error {
+  override readonly name = 'Err16LockTimeout';
+  constructor(
+    readonly lockFilePath: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`timed out after ${timeoutMs} ms waiting for the iptables lock file ${lockFilePath} (flock held by another process)`);
+  }
+}
+
+/** The iptables 1.4 abstract socket stayed bound by someone else for the whole timeout. */
+export class Err14LockTimeout extends Error {
+  override readonly name = 'Err14LockTimeout';
+  constructor(
+    readonly socketName: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`timed out after ${timeoutMs} ms waiting for the iptables 1.4 lock socket ${socketName} (bound by another process)`);
+  }
+}
+
+/** The locks need the native addon, and it is not loaded. */
+export class LockUnavailableError extends Error {
+  override readonly name = 'LockUnavailableError';
+  constructor(readonly reason: string) {
+    super(`the iptables locks need the native addon, which is not loaded: ${reason}`);
+  }
+}
+
+/** A lock syscall failed for a reason other than "someone else holds it". */
+export class LockSystemError extends Error {
+  override readonly name = 'LockSystemError';
+  constructor(
+    readonly target: string,
+    readonly syscall: string,
+    readonly errno: number,
+    readonly code: string,
+  ) {
+    super(`${syscall} failed for iptables lock ${target}: ${code} (errno ${errno})`);
+  }
+}
+
+export interface LockHandle {
+  /** Releases the lock (closes its fd). Idempotent. */
+  release(): void;
+}
+
+export interface Locker {
+  /** Releases both locks. Idempotent. */
+  close(): void;
+}
+
+/** What a Table accepts as its lock. */
+export interface TableLock {
+  lock(): Promise<void> | void;
+  unlock(): void;
+}
+
+/** For binaries that lock themselves (iptables-restore >= 1.6.2 with --wait, nft). */
+export const NO_OP_LOCK: TableLock = Object.freeze({
+  lock(): void {},
+  unlock(): void {},
+});
+
+// Keeps the native handle private so callers only see release(). Dropping a handle without
+// releasing it lets garbage collection close the fd, which releases the lock: keep it.
+class NativeHandle implements LockHandle {
+  constructor(private readonly handle: NativeLockHandle) {}
+  release(): void {
+    this.handle.release();
+  }
+}
+
+function addonOrThrow(): NonNullable<ReturnType<typeof loadNative>> {
+  const addon = loadNative();
+  if (!addon) throw new LockUnavailableError(nativeInfo().reason ?? 'unknown reason');
+  return addon;
+}
+
+function isFailure(r: NativeLockHandle | NativeLockFailure): r is NativeLockFailure {
+  return typeof (r as NativeLockFailure).errno === 'number';
+}
+
+function checkString(what: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '' || value.includes('\0')) {
+    throw new TypeError(`${what} must be a non-empty string without NUL, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** The abstract name without its leading "@" (Go's and ss(8)'s notation). */
+function abstractName(socketName: string): string {
+  const name = socketName.startsWith('@') ? socketName.slice(1) : socketName;
+  if (name === '' || Buffer.byteLength(name, 'utf8') > 107) {
+    throw new TypeError(`abstract socket name must be 1-107 bytes after its "@", got ${JSON.stringify(socketName)}`);
+  }
+  return name;
+}
+
+function tryOnce(
+  result: NativeLockHandle | NativeLockFailure,
+  target: string,
+  busyErrno: number,
+): LockHandle | undefined {
+  if (!isFailure(result)) return new NativeHandle(result);
+  if (result.errno === busyErrno) return undefined;
+  throw new LockSystemError(target, result.syscall, result.errno, getSystemErrorName(-result.errno));
+}
+
+/**
+ * One non-blocking attempt at the iptables >= 1.6 lock: open (create, mode 0600, no symlinks)
+ * and flock(LOCK_EX|LOCK_NB). Undefined when another process holds it; throws LockSystemError
+ * for other failures.
+ */
+export function tryFlockOnce(lockFilePath: string): LockHandle | undefined {
+  checkString('lock file path', lockFilePath);
+  return tryOnce(addonOrThrow().tryFlock(lockFilePath), lockFilePath, osConstants.errno.EWOULDBLOCK);
+}
+
+/**
+ * One non-blocking attempt at the iptables 1.4 lock: bind and listen on the abstract unix socket
+ * (leading "@" optional). Undefined when it is bound already.
+ */
+export function tryBindAbstractOnce(socketName: string): LockHandle | undefined {
+  checkString('socket name', socketName);
+  const name = abstractName(socketName);
+  return tryOnce(addonOrThrow().tryBindAbstract(name), `@${name}`, osConstants.errno.EADDRINUSE);
+}
+
+function checkDuration(what: string, value: number, allowZero: boolean): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new RangeError(`${what} must be a finite number of milliseconds${allowZero ? ' >= 0' : ' > 0'}, got ${String(value)}`);
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Tries at once, then every probe interval, with a last try at the deadline (like Felix, which
+// checks the timeout after each failed try).
+async function retry(attempt: () => LockHandle | undefined, timeoutMs: number, probeIntervalMs: number, onTimeout: () => Error): Promise<LockHandle> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const handle = attempt();
+    if (handle) return handle;
+    const left = deadline - performance.now();
+    if (left <= 0) throw onTimeout();
+    await sleep(Math.min(probeIntervalMs, left));
+  }
+}
+
+/**
+ * Takes the iptables >= 1.6 lock file, then the iptables 1.4 abstract socket, each retried every
+ * probeIntervalMs for up to timeoutMs. Rejects with Err16LockTimeout / Err14LockTimeout and holds
+ * nothing afterwards. Never blocks the event loop.
+ */
+export async function grabIptablesLocks(lockFilePath: string, socketName: string, timeoutMs: number, probeIntervalMs: number): Promise<Locker> {
+  checkString('lock file path', lockFilePath);
+  checkString('socket name', socketName);
+  abstractName(socketName);
+  checkDuration('lock timeout', timeoutMs, true);
+  checkDuration('lock probe interval', probeIntervalMs, false);
+  addonOrThrow();
+
+  const lock16 = await retry(() => tryFlockOnce(lockFilePath), timeoutMs, probeIntervalMs, () => new Err16LockTimeout(lockFilePath, timeoutMs));
+  let lock14: LockHandle;
+  try {
+    lock14 = await retry(() => tryBindAbstractOnce(socketName), timeoutMs, probeIntervalMs, () => new Err14LockTimeout(socketName, timeoutMs));
+  } catch (err) {
+    lock16.release();
+    throw err;
+  }
+  let closed = false;
+  return {
+    close(): void {
+      if (closed) return;
+      closed = true;
+      lock14.release();
+      lock16.release();
+    },
+  };
+}
+
+/**
+ * Reference-counted holder of the iptables locks, shared by the Tables of one process: the first
+ * lock() takes the locks (concurrent callers wait for that same grab), the last unlock() releases
+ * them, and an unlock() without a matching lock() throws.
+ */
+export class SharedLock implements TableLock {
+  private refCount = 0;
+  private locker: Locker | undefined;
+  private pending: Promise<void> | undefined;
+
+  constructor(
+    readonly lockFilePath: string,
+    readonly lockTimeoutMs: number,
+    readonly lockProbeIntervalMs: number,
+    readonly socketName: string = DEFAULT_SOCKET_NAME,
+  ) {
+    checkString('lock file path', lockFilePath);
+    abstractName(checkString('socket name', socketName));
+    checkDuration('lock timeout', lockTimeoutMs, true);
+    checkDuration('lock probe interval', lockProbeIntervalMs, false);
+  }
+
+  /** Whether the locks are held right now. */
+  get held(): boolean {
+    return this.locker !== undefined;
+  }
+
+  async lock(): Promise<void> {
+    this.refCount++;
+    if (this.locker) return;
+    this.pending ??= this.grab();
+    try {
+      await this.pending;
+    } catch (err) {
+      // An unlock() while the grab was pending may have taken this count already.
+      if (this.refCount > 0) this.refCount--;
+      throw err;
+    }
+  }
+
+  unlock(): void {
+    if (this.refCount === 0) {
+      throw new Error(`SharedLock.unlock() without a matching lock() (lock file ${this.lockFilePath})`);
+    }
+    this.refCount--;
+    if (this.refCount === 0 && this.locker) {
+      const locker = this.locker;
+      this.locker = undefined;
+      locker.close();
+    }
+  }
+
+  private async grab(): Promise<void> {
+    try {
+      const locker = await grabIptablesLocks(this.lockFilePath, this.socketName, this.lockTimeoutMs, this.lockProbeIntervalMs);
+      // Everyone may have unlocked while the grab was pending: then nobody wants it any more.
+      if (this.refCount === 0) locker.close();
+      else this.locker = locker;
+    } finally {
+      this.pending = undefined;
+    }
+  }
+}

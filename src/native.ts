@@ -1,0 +1,200 @@
+// Loads the C++ addon (locks, save scanner, rule hashing) and gives it a typed face.
+//
+// Which file: the prebuild in prebuilds/<platform>-<arch>/ first, because that is what users
+// of the published package run (`npm install` keeps it when it loads). node-gyp-build on its own
+// prefers build/Release, so a stale local build could otherwise shadow the prebuild in tests.
+// A local build is the fallback (it is what `npm install` makes when no prebuild loads).
+// IPTABLES_SYNC_NATIVE_PATH=<file.node> forces one file, IPTABLES_SYNC_NO_NATIVE=1 forces the
+// pure TypeScript reader (locks then throw LockUnavailableError).
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/** The interface version this TypeScript expects (native/addon.cc kAbiVersion). */
+export const NATIVE_ABI_VERSION = 2;
+
+export interface NativeLockHandle {
+  release(): void;
+  readonly released: boolean;
+}
+
+/** A try-once lock call that did not get the lock: errno EWOULDBLOCK/EADDRINUSE mean busy. */
+export interface NativeLockFailure {
+  readonly errno: number;
+  readonly syscall: string;
+}
+
+/** Compact scan result; see native/scanner_binding.cc for the layout. */
+export interface NativeScanResult {
+  readonly fault?: Buffer;
+  readonly bytes: number;
+  readonly chains: Uint32Array;
+  readonly codes: Int32Array;
+  readonly ids: string;
+  readonly text: Buffer;
+  readonly texts: Uint32Array;
+}
+
+export interface NativeScanner {
+  push(chunk: Uint8Array): void;
+  finish(): Promise<NativeScanResult>;
+}
+
+export interface NativeAddon {
+  readonly abiVersion: number;
+  readonly sourceDigest: string;
+  tryFlock(lockFilePath: string): NativeLockHandle | NativeLockFailure;
+  tryBindAbstract(name: string): NativeLockHandle | NativeLockFailure;
+  readonly Scanner: new (
+    hashPrefix: Uint8Array,
+    historicPrefixes: Uint8Array[],
+    reportUnmatched: boolean,
+    batchBytes: number,
+  ) => NativeScanner;
+  chainRuleHashes(chainName: string, lines: string, count: number): string;
+}
+
+export interface NativeInfo {
+  readonly loaded: boolean;
+  /** The .node file that was loaded. */
+  readonly path?: string;
+  /** Why nothing was loaded, or why earlier candidates were skipped. */
+  readonly reason?: string;
+}
+
+const PACKAGE_NAME = 'iptables-sync';
+const RULE_ID_LENGTH = 16;
+
+// node-gyp-build ships no types; these are the parts used. Its tag helpers pick the same
+// prebuild file as `node-gyp-build` does at install time.
+interface PrebuildTags {
+  readonly file: string;
+}
+const nodeGypBuild: {
+  path(dir: string): string;
+  parseTags(file: string): PrebuildTags | undefined;
+  matchTags(runtime: string, abi: string): (tags: PrebuildTags | undefined) => boolean;
+  compareTags(runtime: string): (a: PrebuildTags, b: PrebuildTags) => number;
+} = require('node-gyp-build/node-gyp-build.js');
+
+let state: { addon: NativeAddon | undefined; info: NativeInfo } | undefined;
+
+/** The package root: the nearest directory upwards holding our package.json (src/, dist/, …). */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        const parsed: unknown = JSON.parse(readFileSync(manifest, 'utf8'));
+        if (typeof parsed === 'object' && parsed !== null && (parsed as { name?: unknown }).name === PACKAGE_NAME) {
+          return dir;
+        }
+      } catch {
+        // not ours; keep walking
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return join(__dirname, '..');
+    dir = parent;
+  }
+}
+
+function candidates(root: string): string[] {
+  const forced = process.env.IPTABLES_SYNC_NATIVE_PATH;
+  if (forced) return [forced];
+  const found: string[] = [];
+  const prebuild = prebuildPath(root);
+  if (prebuild) found.push(prebuild);
+  try {
+    const resolved = nodeGypBuild.path(root); // build/Release, else the prebuild again
+    if (!found.includes(resolved)) found.push(resolved);
+  } catch {
+    // nothing built
+  }
+  return found;
+}
+
+/** The prebuild node-gyp-build would pick for this platform, ignoring build/Release. */
+export function prebuildPath(root: string = packageRoot()): string | undefined {
+  const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  let files: string[];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    return undefined;
+  }
+  const winner = files
+    .map((f) => nodeGypBuild.parseTags(f))
+    .filter(nodeGypBuild.matchTags('node', process.versions.modules))
+    .filter((t): t is PrebuildTags => t !== undefined)
+    .sort(nodeGypBuild.compareTags('node'))[0];
+  return winner ? join(dir, winner.file) : undefined;
+}
+
+function isAddon(value: unknown): value is NativeAddon {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.tryFlock === 'function' &&
+    typeof v.tryBindAbstract === 'function' &&
+    typeof v.Scanner === 'function' &&
+    typeof v.chainRuleHashes === 'function' &&
+    typeof v.sourceDigest === 'string'
+  );
+}
+
+function load(): { addon: NativeAddon | undefined; info: NativeInfo } {
+  if (process.env.IPTABLES_SYNC_NO_NATIVE === '1') {
+    return { addon: undefined, info: { loaded: false, reason: 'disabled by IPTABLES_SYNC_NO_NATIVE=1' } };
+  }
+  const root = packageRoot();
+  const skipped: string[] = [];
+  for (const file of candidates(root)) {
+    let value: unknown;
+    try {
+      value = require(file);
+    } catch (err) {
+      skipped.push(`${file}: ${err instanceof Error ? err.message : String(err)}`);
+      continue;
+    }
+    const abi = typeof value === 'object' && value !== null ? (value as { abiVersion?: unknown }).abiVersion : undefined;
+    if (abi !== NATIVE_ABI_VERSION || !isAddon(value)) {
+      skipped.push(`${file}: interface version ${String(abi)}, expected ${NATIVE_ABI_VERSION} (stale build?)`);
+      continue;
+    }
+    const info: NativeInfo = skipped.length ? { loaded: true, path: file, reason: skipped.join('; ') } : { loaded: true, path: file };
+    return { addon: value, info };
+  }
+  const reason = skipped.length ? skipped.join('; ') : `no native build found under ${root}`;
+  return { addon: undefined, info: { loaded: false, reason } };
+}
+
+/** The addon, or undefined when it cannot load or IPTABLES_SYNC_NO_NATIVE=1. Loaded once. */
+export function loadNative(): NativeAddon | undefined {
+  state ??= load();
+  return state.addon;
+}
+
+/** Whether the addon loaded, from which file, or why not. */
+export function nativeInfo(): NativeInfo {
+  state ??= load();
+  return state.info;
+}
+
+/**
+ * Felix's chained rule IDs for one chain (SPEC section 3) computed in C++, or undefined when the
+ * addon is not loaded. `renderedRulesJoinedByNewline` holds `count` lines, each
+ * `rule.renderAppend(chainName, "HASH")`.
+ */
+export function chainRuleHashes(
+  chainName: string,
+  renderedRulesJoinedByNewline: string,
+  count: number,
+): string[] | undefined {
+  const addon = loadNative();
+  if (!addon) return undefined;
+  const joined = addon.chainRuleHashes(chainName, renderedRulesJoinedByNewline, count);
+  const ids = new Array<string>(count);
+  for (let i = 0; i < count; i++) ids[i] = joined.substring(i * RULE_ID_LENGTH, (i + 1) * RULE_ID_LENGTH);
+  return ids;
+}

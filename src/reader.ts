@@ -1,0 +1,228 @@
+// Reads `iptables-save -t <table>` output into what the Table needs to know about the dataplane
+// (SPEC sections 4 "Reading" and 5a): per chain, one entry per "-A" line.
+//
+// The scanning is done by the native addon off the main thread when it is loaded (only a
+// compact result crosses back), else by the TypeScript twin in reader-js.ts. Set
+// IPTABLES_SYNC_NO_NATIVE=1, or pass { implementation: 'js' }, to force TypeScript.
+import { loadNative, nativeInfo, type NativeAddon, type NativeScanResult } from './native';
+import {
+  CODE_OLD_INSERT,
+  CODE_UNMATCHED,
+  JsSaveScanner,
+  type ChunkScanner,
+  type ScannedChain,
+  type ScanOutput,
+  type ScanSettings,
+} from './reader-js';
+
+/** Marks a rule inserted by an older run (it jumps to one of our chains); never a rule ID. */
+export const OLD_INSERT_MARKER = 'OLD INSERT RULE';
+
+export interface ReaderConfig {
+  /** Prefix of our rule IDs in the first comment, e.g. "cali:". */
+  readonly hashPrefix: string;
+  /** A chain whose name starts with one of these is ours, e.g. ["cali-"]. */
+  readonly historicChainPrefixes: readonly string[];
+  /** JavaScript RegExp source; tested only on lines without our ID that are not old inserts. */
+  readonly extraCleanupPattern?: string;
+}
+
+export interface DataplaneChain {
+  /** One per "-A <chain>" line, in order: our rule ID, OLD_INSERT_MARKER, or "" (foreign). */
+  readonly ids: readonly string[];
+  /**
+   * Index -> the saved line ("-A …", no newline) of every non-"" entry, in chains that are not
+   * ours by prefix: our inserts are deleted by rule text ("-D" + line.slice(2)).
+   */
+  readonly savedRules: ReadonlyMap<number, string>;
+}
+
+export type DataplaneSnapshot = ReadonlyMap<string, DataplaneChain>;
+
+export interface ReadResult {
+  readonly snapshot: DataplaneSnapshot;
+  readonly bytesRead: number;
+  readonly implementation: 'native' | 'js';
+}
+
+export interface ReadOptions {
+  readonly implementation?: 'auto' | 'native' | 'js';
+  /** Native only: bytes to queue before a scan worker starts (tests use 0 or 1). */
+  readonly nativeBatchBytes?: number;
+}
+
+/** The dump is incomplete (no COMMIT after the last "*table") or structurally broken. */
+export class TruncatedDumpError extends Error {
+  override readonly name = 'TruncatedDumpError';
+}
+
+/** A ReaderConfig value is unusable. */
+export class ReaderConfigError extends Error {
+  override readonly name = 'ReaderConfigError';
+}
+
+/** implementation 'native' was asked for and the addon is not loaded. */
+export class NativeReaderUnavailableError extends Error {
+  override readonly name = 'NativeReaderUnavailableError';
+}
+
+// Enough to keep a worker busy and the number of worker completions on the main thread low,
+// small enough that the final scan after EOF stays well under a millisecond.
+const DEFAULT_NATIVE_BATCH_BYTES = 256 * 1024;
+
+interface Settings extends ScanSettings {
+  readonly extra: RegExp | undefined;
+}
+
+function settingsFrom(config: ReaderConfig): Settings {
+  if (typeof config !== 'object' || config === null) {
+    throw new ReaderConfigError(`reader config must be an object, got ${String(config)}`);
+  }
+  const { hashPrefix, historicChainPrefixes, extraCleanupPattern } = config;
+  if (typeof hashPrefix !== 'string' || hashPrefix === '' || /[\n\0]/.test(hashPrefix)) {
+    throw new ReaderConfigError(`hashPrefix must be a non-empty string without newline or NUL, got ${JSON.stringify(hashPrefix)}`);
+  }
+  if (!Array.isArray(historicChainPrefixes)) {
+    throw new ReaderConfigError(`historicChainPrefixes must be an array, got ${JSON.stringify(historicChainPrefixes)}`);
+  }
+  for (const p of historicChainPrefixes) {
+    // An empty prefix would make every chain ours, and the Table would delete them all.
+    if (typeof p !== 'string' || p === '' || /[\n\0]/.test(p)) {
+      throw new ReaderConfigError(`historic chain prefix must be a non-empty string without newline or NUL, got ${JSON.stringify(p)}`);
+    }
+  }
+  let extra: RegExp | undefined;
+  if (extraCleanupPattern !== undefined && extraCleanupPattern !== '') {
+    if (typeof extraCleanupPattern !== 'string') {
+      throw new ReaderConfigError(`extraCleanupPattern must be a string, got ${JSON.stringify(extraCleanupPattern)}`);
+    }
+    try {
+      extra = new RegExp(extraCleanupPattern);
+    } catch (err) {
+      throw new ReaderConfigError(`extraCleanupPattern ${JSON.stringify(extraCleanupPattern)} is not a valid RegExp: ${(err as Error).message}`);
+    }
+  }
+  return {
+    hashPrefix: Buffer.from(hashPrefix, 'utf8'),
+    historicPrefixes: historicChainPrefixes.map((p) => Buffer.from(p, 'utf8')),
+    reportUnmatched: extra !== undefined,
+    extra,
+  };
+}
+
+// Turns the native compact result into ScanOutput; the strings per rule are made later, in
+// buildSnapshot, as cheap slices of the one IDs string.
+function decodeNative(r: NativeScanResult): ScanOutput {
+  if (r.fault) return { chains: [], bytes: r.bytes, fault: r.fault.toString('utf8') };
+  const chains: ScannedChain[] = [];
+  let base = 0;
+  let idsStart = 0;
+  let t = 0;
+  for (let c = 0; c < r.chains.length; c += 4) {
+    const count = r.chains[c + 2] as number;
+    const codes = r.codes.subarray(base, base + count);
+    const texts = new Map<number, string>();
+    while (t < r.texts.length && (r.texts[t] as number) < base + count) {
+      texts.set((r.texts[t] as number) - base, r.text.toString('utf8', r.texts[t + 1], r.texts[t + 2]));
+      t += 3;
+    }
+    chains.push({
+      name: r.text.toString('utf8', r.chains[c], r.chains[c + 1]),
+      historic: r.chains[c + 3] === 1,
+      codes,
+      ids: r.ids,
+      idsStart,
+      texts,
+    });
+    for (let i = 0; i < count; i++) {
+      const code = codes[i] as number;
+      if (code > 0) idsStart += code;
+    }
+    base += count;
+  }
+  return { chains, bytes: r.bytes };
+}
+
+class NativeChunkScanner implements ChunkScanner {
+  private readonly scanner;
+  constructor(addon: NativeAddon, settings: Settings, batchBytes: number) {
+    this.scanner = new addon.Scanner(settings.hashPrefix, [...settings.historicPrefixes], settings.reportUnmatched, batchBytes);
+  }
+  push(chunk: Uint8Array): void {
+    this.scanner.push(chunk);
+  }
+  async finish(): Promise<ScanOutput> {
+    return decodeNative(await this.scanner.finish());
+  }
+}
+
+/** Builds the snapshot from either scanner's output; the extra pattern is applied here. */
+export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined): DataplaneSnapshot {
+  const snapshot = new Map<string, { ids: string[]; savedRules: Map<number, string> }>();
+  for (const chain of scan.chains) {
+    // Two byte-different names can decode to one string (invalid UTF-8): keep both rule lists.
+    let entry = snapshot.get(chain.name);
+    if (!entry) {
+      entry = { ids: [], savedRules: new Map() };
+      snapshot.set(chain.name, entry);
+    }
+    const { ids, savedRules } = entry;
+    let at = chain.idsStart;
+    for (let i = 0; i < chain.codes.length; i++) {
+      const code = chain.codes[i] as number;
+      let id: string;
+      if (code > 0) {
+        id = chain.ids.substring(at, at + code);
+        at += code;
+      } else if (code === CODE_OLD_INSERT) {
+        id = OLD_INSERT_MARKER;
+      } else if (code === CODE_UNMATCHED && extra !== undefined && extra.test(chain.texts.get(i) ?? '')) {
+        id = OLD_INSERT_MARKER;
+      } else {
+        id = '';
+      }
+      if (id !== '' && !chain.historic) savedRules.set(ids.length, chain.texts.get(i) ?? '');
+      ids.push(id);
+    }
+  }
+  return snapshot;
+}
+
+/**
+ * Reads one `iptables-save` dump from `source` (e.g. a child's stdout). Rejects with
+ * TruncatedDumpError when the dump ends inside a table, and with the source's own error when the
+ * stream fails: a partial dump is never returned. Checking the exit code is the caller's job.
+ */
+export async function readSaveOutput(
+  source: AsyncIterable<Buffer | Uint8Array>,
+  config: ReaderConfig,
+  options: ReadOptions = {},
+): Promise<ReadResult> {
+  const settings = settingsFrom(config);
+  const wanted = options.implementation ?? 'auto';
+  if (wanted !== 'auto' && wanted !== 'native' && wanted !== 'js') {
+    throw new ReaderConfigError(`implementation must be 'auto', 'native' or 'js', got ${JSON.stringify(wanted)}`);
+  }
+  const addon = wanted === 'js' ? undefined : loadNative();
+  if (wanted === 'native' && !addon) {
+    throw new NativeReaderUnavailableError(`native reader requested but the addon is not loaded: ${nativeInfo().reason ?? 'unknown reason'}`);
+  }
+  const scanner: ChunkScanner = addon
+    ? new NativeChunkScanner(addon, settings, options.nativeBatchBytes ?? DEFAULT_NATIVE_BATCH_BYTES)
+    : new JsSaveScanner(settings);
+
+  for await (const chunk of source) {
+    if (!(chunk instanceof Uint8Array)) {
+      // A stream with setEncoding() yields strings: bytes would be lost to decoding.
+      throw new TypeError(`iptables-save output must be read as bytes (Buffer/Uint8Array), got a ${typeof chunk} chunk`);
+    }
+    scanner.push(chunk);
+  }
+  const scan = await scanner.finish();
+  if (scan.fault !== undefined) throw new TruncatedDumpError(scan.fault);
+  return {
+    snapshot: buildSnapshot(scan, settings.extra),
+    bytesRead: scan.bytes,
+    implementation: addon ? 'native' : 'js',
+  };
+}
