@@ -66,45 +66,66 @@ export function insertIds(chainName: string, rules: readonly Rule[]): string[] {
   return ruleHashesFor(chainName, rules);
 }
 
-export function computePlan(p: PlanInput): RestorePlan {
-  const comment = (id: string): string => `-m comment --comment "${p.hashPrefix}${id}"`;
-  const creates: string[] = [];
-  const changes: string[] = [];
-  const afterWrite = new Map<string, DataplaneChain>();
-  let rulesToReplace = 0;
-  let rulesToAppend = 0;
-  let rulesToDelete = 0;
-  let insertsToDelete = 0;
-  let insertsToAdd = 0;
+/** What a plan accumulates besides its lines: counts, and the dataplane after the write. */
+export interface PlanProgress {
+  chainsToCreate: number;
+  rulesToReplace: number;
+  rulesToAppend: number;
+  rulesToDelete: number;
+  insertsToDelete: number;
+  insertsToAdd: number;
+  readonly afterWrite: Map<string, DataplaneChain>;
+}
 
+export function newPlanProgress(): PlanProgress {
+  return { chainsToCreate: 0, rulesToReplace: 0, rulesToAppend: 0, rulesToDelete: 0, insertsToDelete: 0, insertsToAdd: 0, afterWrite: new Map() };
+}
+
+/** Chains to delete: dirty, unwanted, and present in the dataplane. */
+export function chainsToDeleteOf(p: PlanInput): string[] {
+  return [...p.dirtyChains].filter((name) => !p.desiredChains.has(name) && p.dataplane.has(name)).sort();
+}
+
+/**
+ * The body lines of the main transaction (between "*table" and "COMMIT"), one at a time, so a
+ * caller can stream them to iptables-restore in slices without blocking the event loop, or
+ * collect them (computePlan).
+ */
+export function* planLines(p: PlanInput, progress: PlanProgress): Generator<string, void, undefined> {
+  const comment = (id: string): string => `-m comment --comment "${p.hashPrefix}${id}"`;
   const dirtyChains = [...p.dirtyChains].sort();
-  const chainsToDelete = dirtyChains.filter((name) => !p.desiredChains.has(name) && p.dataplane.has(name));
+
+  // ":NAME - -" creates a missing chain; all creations come first so rules may jump to them.
+  // (With --noflush it would also flush an existing chain, so existing chains are edited rule
+  // by rule, keeping their counters.)
+  for (const name of dirtyChains) {
+    if (p.desiredChains.has(name) && !p.dataplane.has(name)) {
+      progress.chainsToCreate++;
+      yield `:${name} - -`;
+    }
+  }
 
   for (const name of dirtyChains) {
     const chain = p.desiredChains.get(name);
     if (!chain) continue;
-    const existing = p.dataplane.get(name);
-    // ":NAME - -" creates a missing chain (with --noflush it would flush an existing one, so
-    // chains that exist are edited rule by rule to keep their counters).
-    if (!existing) creates.push(`:${name} - -`);
-    const previous = existing?.ids ?? [];
+    const previous = p.dataplane.get(name)?.ids ?? [];
     const current = chain.ruleIds();
     const longest = Math.max(previous.length, current.length);
     for (let i = 0; i < longest; i++) {
       if (i < previous.length && i < current.length) {
         if (previous[i] === current[i]) continue;
-        changes.push((chain.rules[i] as Rule).renderReplace(name, i + 1, comment(current[i] as string)));
-        rulesToReplace++;
+        progress.rulesToReplace++;
+        yield (chain.rules[i] as Rule).renderReplace(name, i + 1, comment(current[i] as string));
       } else if (i < current.length) {
-        changes.push((chain.rules[i] as Rule).renderAppend(name, comment(current[i] as string)));
-        rulesToAppend++;
+        progress.rulesToAppend++;
+        yield (chain.rules[i] as Rule).renderAppend(name, comment(current[i] as string));
       } else {
         // The old chain was longer: delete past the new end, one position at a time.
-        changes.push(`-D ${name} ${current.length + 1}`);
-        rulesToDelete++;
+        progress.rulesToDelete++;
+        yield `-D ${name} ${current.length + 1}`;
       }
     }
-    afterWrite.set(name, { ids: current, savedRules: NO_SAVED_RULES });
+    progress.afterWrite.set(name, { ids: current, savedRules: NO_SAVED_RULES });
   }
 
   for (const name of [...p.dirtyInserts].sort()) {
@@ -115,52 +136,51 @@ export function computePlan(p: PlanInput): RestorePlan {
     // Out of place: delete all of ours (by full rule text, so a rule another program inserted
     // since our read is never hit by a stale number), then add ours afresh.
     const ids = existing?.ids ?? [];
-    const foreign: string[] = [];
     for (let i = ids.length - 1; i >= 0; i--) {
       if (ids[i] === '') continue;
       const saved = existing?.savedRules.get(i);
-      changes.push(saved !== undefined && saved.startsWith('-A ') ? `-D ${saved.slice(3)}` : `-D ${name} ${i + 1}`);
-      insertsToDelete++;
+      progress.insertsToDelete++;
+      yield saved !== undefined && saved.startsWith('-A ') ? `-D ${saved.slice(3)}` : `-D ${name} ${i + 1}`;
     }
-    for (const id of ids) if (id === '') foreign.push(id);
     const ourLines = rules.map((rule, i) => rule.renderAppend(name, comment(expected[i] as string)));
     if (p.insertMode === 'insert') {
-      for (let i = rules.length - 1; i >= 0; i--) changes.push((rules[i] as Rule).renderInsert(name, comment(expected[i] as string)));
+      for (let i = rules.length - 1; i >= 0; i--) yield (rules[i] as Rule).renderInsert(name, comment(expected[i] as string));
     } else {
-      changes.push(...ourLines);
+      yield* ourLines;
     }
-    insertsToAdd += rules.length;
+    progress.insertsToAdd += rules.length;
+    const foreign = ids.filter((id) => id === '');
     const newIds = p.insertMode === 'insert' ? [...expected, ...foreign] : [...foreign, ...expected];
     const offset = p.insertMode === 'insert' ? 0 : foreign.length;
-    afterWrite.set(name, { ids: newIds, savedRules: new Map(ourLines.map((line, i) => [offset + i, line])) });
+    progress.afterWrite.set(name, { ids: newIds, savedRules: new Map(ourLines.map((line, i) => [offset + i, line])) });
   }
+}
 
-  const body = [...creates, ...changes];
-  const input = body.length === 0 ? '' : `*${p.table}\n${body.join('\n')}\nCOMMIT\n`;
-  const deletion = deletionInput(p.table, chainsToDelete);
+export function summaryOf(progress: PlanProgress, chainsToDelete: number): PlanSummary {
+  const { chainsToCreate, rulesToReplace, rulesToAppend, rulesToDelete, insertsToDelete, insertsToAdd } = progress;
+  return { chainsToCreate, rulesToReplace, rulesToAppend, rulesToDelete, insertsToDelete, insertsToAdd, chainsToDelete };
+}
+
+/** The whole plan at once (for inspection: the CLI's plan, tests). */
+export function computePlan(p: PlanInput): RestorePlan {
+  const progress = newPlanProgress();
+  const body = [...planLines(p, progress)];
+  const chainsToDelete = chainsToDeleteOf(p);
   return {
     table: p.table,
-    input,
-    deletionInput: deletion,
+    input: body.length === 0 ? '' : `*${p.table}\n${body.join('\n')}\nCOMMIT\n`,
+    deletionInput: deletionInput(p.table, chainsToDelete),
     chainsToDelete,
-    summary: {
-      chainsToCreate: creates.length,
-      rulesToReplace,
-      rulesToAppend,
-      rulesToDelete,
-      insertsToDelete,
-      insertsToAdd,
-      chainsToDelete: chainsToDelete.length,
-    },
-    afterWrite,
+    summary: summaryOf(progress, chainsToDelete.length),
+    afterWrite: progress.afterWrite,
   };
 }
 
-/** Flushes every chain first (severing references among them), then deletes them. */
-export function deletionInput(table: string, chains: readonly string[]): string {
-  if (chains.length === 0) return '';
-  const flushes = chains.map((n) => `:${n} - -`);
-  const deletes = chains.map((n) => `--delete-chain ${n}`);
-  return `*${table}\n${[...flushes, ...deletes].join('\n')}\nCOMMIT\n`;
+/** Body lines that flush every chain first (severing references among them), then delete them. */
+export function deletionLines(chains: readonly string[]): string[] {
+  return [...chains.map((n) => `:${n} - -`), ...chains.map((n) => `--delete-chain ${n}`)];
 }
 
+export function deletionInput(table: string, chains: readonly string[]): string {
+  return chains.length === 0 ? '' : `*${table}\n${deletionLines(chains).join('\n')}\nCOMMIT\n`;
+}

@@ -21,7 +21,19 @@ import type { TableLock } from './locks';
 import { SILENT_LOGGER, type Logger } from './logger';
 import { metricsFor, type TableMetrics } from './metrics';
 import { readSaveOutput, type DataplaneChain, type ReaderConfig } from './reader';
-import { computePlan, deletionInput, insertIds, insertsInPlace, type InsertMode, type RestorePlan } from './restore-plan';
+import {
+  chainsToDeleteOf,
+  computePlan,
+  deletionLines,
+  insertIds,
+  insertsInPlace,
+  newPlanProgress,
+  planLines,
+  type InsertMode,
+  type PlanInput,
+  type RestorePlan,
+} from './restore-plan';
+import { streamRestore } from './restore-writer';
 import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
 import { word } from './validate';
 
@@ -283,16 +295,22 @@ export class Table {
   }
 
   private computePlan(): RestorePlan {
-    return computePlan({
+    return computePlan(this.planInput());
+  }
+
+  /** A consistent copy of what the plan needs: updates made while a plan streams out do not
+   *  change it, and stay dirty for the next apply. */
+  private planInput(): PlanInput {
+    return {
       table: this.name,
       hashPrefix: this.hashPrefix,
       insertMode: this.insertMode,
-      desiredChains: this.desiredChains,
-      insertRules: this.insertRules,
-      dirtyChains: this.dirtyChains,
-      dirtyInserts: this.dirtyInserts,
+      desiredChains: new Map(this.desiredChains),
+      insertRules: new Map(this.insertRules),
+      dirtyChains: new Set(this.dirtyChains),
+      dirtyInserts: new Set(this.dirtyInserts),
       dataplane: this.dataplane,
-    });
+    };
   }
 
   private async applyNow(): Promise<number> {
@@ -315,9 +333,8 @@ export class Table {
     let backoffMs = 1;
     for (let retriesLeft = RESTORE_RETRIES; ; retriesLeft--) {
       if (!this.inSync) await this.loadDataplaneState(setup);
-      const plan = this.computePlan();
       try {
-        await this.writeMain(setup, plan);
+        await this.writeMain(setup);
         break;
       } catch (error) {
         if (!(error instanceof RestoreFailedError) || retriesLeft === 0) throw error;
@@ -456,37 +473,36 @@ export class Table {
 
   // --- writing ------------------------------------------------------------------------------
 
-  private async writeMain(setup: Setup, plan: RestorePlan): Promise<void> {
-    // Remember exactly what this plan covered: updates that arrive while it runs stay dirty.
-    const chainsAtPlan = new Map([...this.dirtyChains].map((n) => [n, this.desiredChains.get(n)]));
-    const insertsAtPlan = new Map([...this.dirtyInserts].map((n) => [n, this.insertRules.get(n)]));
-    if (plan.input !== '') {
-      this.logger.debug({ table: this.name, input: plan.input }, 'iptables-restore input');
-      await this.restore(setup, plan.input);
+  private async writeMain(setup: Setup): Promise<void> {
+    const plan = this.planInput();
+    const progress = newPlanProgress();
+    const outcome = await this.restore(setup, planLines(plan, progress));
+    if (outcome.lines > 0) {
       this.lastWriteTime = this.now();
       this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
     }
-    for (const [name, chain] of plan.afterWrite) this.dataplane.set(name, chain);
-    for (const [name, chain] of chainsAtPlan) {
-      if (chain !== undefined && this.desiredChains.get(name) === chain) this.dirtyChains.delete(name);
+    for (const [name, chain] of progress.afterWrite) this.dataplane.set(name, chain);
+    // Clear only what this plan covered: a chain updated since stays dirty.
+    for (const name of plan.dirtyChains) {
+      const planned = plan.desiredChains.get(name);
+      if (planned !== undefined && this.desiredChains.get(name) === planned) this.dirtyChains.delete(name);
       // Removal of a chain the dataplane never had: nothing to delete.
-      if (chain === undefined && !this.desiredChains.has(name) && !this.dataplane.has(name)) this.dirtyChains.delete(name);
+      if (planned === undefined && !this.desiredChains.has(name) && !this.dataplane.has(name)) this.dirtyChains.delete(name);
     }
-    for (const [name, rules] of insertsAtPlan) {
-      if (this.insertRules.get(name) === rules) this.dirtyInserts.delete(name);
+    for (const name of plan.dirtyInserts) {
+      if (this.insertRules.get(name) === plan.insertRules.get(name)) this.dirtyInserts.delete(name);
     }
   }
 
   private async deleteChains(setup: Setup): Promise<void> {
-    const doomed = [...this.dirtyChains].filter((n) => !this.desiredChains.has(n) && this.dataplane.has(n)).sort();
+    const doomed = chainsToDeleteOf(this.planInput());
     if (doomed.length === 0) return;
     const done = (name: string): void => {
       this.dataplane.delete(name);
       if (!this.desiredChains.has(name)) this.dirtyChains.delete(name);
     };
-    const batch = deletionInput(this.name, doomed);
     try {
-      await this.restore(setup, batch);
+      await this.restore(setup, deletionLines(doomed));
       doomed.forEach(done);
       this.lastWriteTime = this.now();
       this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
@@ -499,7 +515,7 @@ export class Table {
     let lastStderr = '';
     for (const name of doomed) {
       try {
-        await this.restore(setup, deletionInput(this.name, [name]));
+        await this.restore(setup, deletionLines([name]));
         done(name);
       } catch (error) {
         if (!(error instanceof RestoreFailedError)) throw error;
@@ -528,42 +544,44 @@ export class Table {
     return result;
   }
 
-  private async restore(setup: Setup, input: string): Promise<void> {
-    const command = setup.binaries.restore;
-    const args = setup.restoreArgs;
-    let locked = false;
-    if (setup.holdLockForRestore) {
-      const started = this.now();
-      await this.lock.lock();
-      locked = true;
-      this.metrics?.lockAcquireSeconds.observe(this.labels, (this.now() - started) / 1000);
-    }
-    this.metrics?.restoreCalls.inc(this.labels);
+  /** Streams lines to one iptables-restore run (none is started for no lines). */
+  private async restore(setup: Setup, lines: Iterable<string>): Promise<{ lines: number }> {
+    let lockStarted = 0;
     try {
-      let result;
-      try {
-        result = await runCommand(this.run, command, args, input, this.commandTimeoutMs);
-      } catch (error) {
-        this.metrics?.restoreErrors.inc(this.labels);
-        throw new RestoreFailedError(`${command}: could not run: ${(error as Error).message}`, command, args, null, null, '', input, undefined, { cause: error });
+      const outcome = await streamRestore(
+        {
+          run: this.run,
+          command: setup.binaries.restore,
+          args: setup.restoreArgs,
+          table: this.name,
+          timeoutMs: this.commandTimeoutMs,
+          ...(setup.holdLockForRestore
+            ? {
+                beforeStart: async () => {
+                  lockStarted = this.now();
+                  await this.lock.lock();
+                  this.metrics?.lockAcquireSeconds.observe(this.labels, (this.now() - lockStarted) / 1000);
+                },
+                afterEnd: () => this.lock.unlock(),
+              }
+            : {}),
+        },
+        lines,
+      );
+      if (outcome.lines > 0) {
+        this.metrics?.restoreCalls.inc(this.labels);
+        this.metrics?.linesExecuted.inc(this.labels, outcome.lines);
+        if (this.logger.isLevelEnabled?.('debug') ?? true) {
+          this.logger.debug({ table: this.name, input: outcome.input() }, 'iptables-restore input');
+        }
       }
-      if (result.code !== 0) {
+      return outcome;
+    } catch (error) {
+      if (error instanceof RestoreFailedError) {
+        this.metrics?.restoreCalls.inc(this.labels);
         this.metrics?.restoreErrors.inc(this.labels);
-        const failedLine = failedLineOf(result.stderr, input);
-        throw new RestoreFailedError(
-          `${command} exited with ${result.code ?? result.signal}: ${result.stderr.trim()}${failedLine ? ` (input line: ${failedLine})` : ''}`,
-          command,
-          args,
-          result.code,
-          result.signal,
-          result.stderr,
-          input,
-          failedLine,
-        );
       }
-      this.metrics?.linesExecuted.inc(this.labels, countLines(input) - 2);
-    } finally {
-      if (locked) this.lock.unlock();
+      throw error;
     }
   }
 
@@ -580,17 +598,4 @@ function sameIds(a: readonly string[] | undefined, b: readonly string[]): boolea
   if (a === undefined || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-function countLines(text: string): number {
-  let n = 0;
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
-  return n;
-}
-
-/** The input line iptables-restore blamed ("Error occurred at line: N" or "line N failed"). */
-export function failedLineOf(stderr: string, input: string): string | undefined {
-  const m = /line:? (\d+)/.exec(stderr);
-  if (!m) return undefined;
-  return input.split('\n')[Number(m[1]) - 1];
 }
