@@ -65,32 +65,37 @@ const not = (negate: boolean): string => (negate ? '! ' : '');
 const notAll = (where: string, value: unknown): InvalidRuleError =>
   new InvalidRuleError(where, value, 'negating protocol 0 ("all") would never match; iptables refuses it');
 
+// A negated /0 net would never match; iptables-nft refuses it (RULE_APPEND failed: Invalid
+// argument), failing the whole restore, so it must not reach iptables-restore.
+function notEverything(where: string, net: unknown): string {
+  const text = cidr(where, net);
+  if (/\/0+$/.test(text)) throw new InvalidRuleError(where, net, 'negating a /0 net would never match; iptables-nft refuses it');
+  return text;
+}
+
 export class MatchCriteria {
-  private readonly fragments: readonly string[];
+  // Only the rendered text is kept: 100k rules' matches are one string each, not arrays.
+  private readonly rendered: string;
 
   /** Use Match() to start a builder. */
   constructor(fragments: readonly string[] = []) {
-    this.fragments = Object.freeze([...fragments]);
+    this.rendered = fragments.join(' ');
     Object.freeze(this);
   }
 
   private with(fragment: string): MatchCriteria {
-    return new MatchCriteria([...this.fragments, fragment]);
+    return new MatchCriteria(this.rendered === '' ? [fragment] : [this.rendered, fragment]);
   }
 
   /** The fragments joined by single spaces ("" for no match). */
   render(): string {
-    return this.fragments.join(' ');
+    return this.rendered;
   }
 
   toString(): string {
     return `MatchCriteria[${this.render()}]`;
   }
 
-  /** The individual fragments, in the order they were added. */
-  toFragments(): readonly string[] {
-    return this.fragments;
-  }
 
   // --- marks -------------------------------------------------------------------------------
 
@@ -198,7 +203,7 @@ export class MatchCriteria {
   }
 
   notSourceNet(net: string): MatchCriteria {
-    return this.with(`! --source ${cidr('notSourceNet', net)}`);
+    return this.with(`! --source ${notEverything('notSourceNet', net)}`);
   }
 
   destNet(net: string): MatchCriteria {
@@ -206,7 +211,7 @@ export class MatchCriteria {
   }
 
   notDestNet(net: string): MatchCriteria {
-    return this.with(`! --destination ${cidr('notDestNet', net)}`);
+    return this.with(`! --destination ${notEverything('notDestNet', net)}`);
   }
 
   // --- ipsets ------------------------------------------------------------------------------
