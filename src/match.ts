@@ -96,7 +96,6 @@ export class MatchCriteria {
     return `MatchCriteria[${this.render()}]`;
   }
 
-
   // --- marks -------------------------------------------------------------------------------
 
   markClear(mark: number): MatchCriteria {
