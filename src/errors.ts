@@ -37,6 +37,7 @@ export function describe(value: unknown): string {
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0) {
     return `${value} (0x${value.toString(16)})`;
   }
+  if (typeof value === 'number') return String(value); // NaN, Infinity, fractions: JSON would say null
   if (typeof value === 'bigint') return `${value}n`;
   try {
     return JSON.stringify(value) ?? String(value);
