@@ -2,6 +2,7 @@
 //
 // Every method validates its arguments when called (so a bad value is reported where it was
 // written, not at apply time) and returns a new MatchCriteria; the receiver never changes.
+import { readFileSync } from 'node:fs';
 import { InvalidRuleError } from './errors';
 import { formatPortRanges, formatPorts, type PortRange } from './multiport';
 import { cidr, hex, interfaceName, ipSetName, uint32, uint8, word } from './validate';
@@ -41,7 +42,28 @@ function protocolName(where: string, value: unknown): string {
     throw new InvalidRuleError(where, value, 'protocol must be a name like "tcp" or a number');
   }
   if (/^\d+$/.test(name)) uint8(where, Number(name), 'protocol number');
+  else if (!knownProtocolNames().has(name.toLowerCase())) {
+    throw new InvalidRuleError(where, value, 'unknown protocol name (iptables knows its built-ins and /etc/protocols)');
+  }
   return name;
+}
+
+// The names iptables resolves itself, plus those of /etc/protocols (read once, on first use).
+const BUILTIN_PROTOCOLS = ['all', 'tcp', 'udp', 'udplite', 'icmp', 'icmpv6', 'ipv6-icmp', 'esp', 'ah', 'sctp', 'mh', 'dccp', 'gre', 'ipip'];
+let protocolNames: ReadonlySet<string> | undefined;
+function knownProtocolNames(): ReadonlySet<string> {
+  if (protocolNames) return protocolNames;
+  const names = new Set(BUILTIN_PROTOCOLS);
+  try {
+    for (const line of readFileSync('/etc/protocols', 'latin1').split('\n')) {
+      const fields = line.replace(/#.*/, '').trim().split(/\s+/);
+      if (fields.length >= 2) for (const f of [fields[0], ...fields.slice(2)]) if (f) names.add(f.toLowerCase());
+    }
+  } catch {
+    // No /etc/protocols: the built-ins are what iptables can resolve then, too.
+  }
+  protocolNames = names;
+  return names;
 }
 
 function markWithMask(where: string, mark: unknown, mask: unknown): string {

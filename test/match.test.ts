@@ -327,3 +327,12 @@ describe('negated "all protocols" is refused before iptables sees it', () => {
     expect(Match().protocol('all').render()).toBe('-p all');
   });
 });
+
+describe('protocol names', () => {
+  it('accepts iptables built-ins and /etc/protocols names, refuses unknown names', () => {
+    expect(Match().protocol('sctp').render()).toBe('-p sctp');
+    expect(Match().protocol('TCP').render()).toBe('-p TCP');
+    expect(() => Match().protocol('foo')).toThrow(/unknown protocol name.*"foo"/);
+    expect(() => Match().notProtocol('tcpx')).toThrow(/"tcpx"/);
+  });
+});
