@@ -317,7 +317,7 @@ export class Table {
     const setup = await this.ensureSetup();
     const now = this.now();
     let invalidated = false;
-    if (this.refreshIntervalMs > 0 && now - this.lastReadTime > this.refreshIntervalMs) {
+    if (this.refreshIntervalMs > 0 && now - this.lastReadTime >= this.refreshIntervalMs) {
       this.invalidateDataplaneCache('refresh timer');
       invalidated = true;
     }
@@ -348,7 +348,8 @@ export class Table {
     await this.deleteChains(setup);
 
     let rescheduleAfterMs = 0;
-    if (this.refreshIntervalMs > 0) rescheduleAfterMs = this.refreshIntervalMs - (now - this.lastReadTime);
+    // Never 0 while a refresh is due: 0 means "no need to call again".
+    if (this.refreshIntervalMs > 0) rescheduleAfterMs = Math.max(1, this.refreshIntervalMs - (now - this.lastReadTime));
     if (this.postWriteIntervalMs < MAX_POST_WRITE_INTERVAL_MS) {
       const untilPostWrite = this.lastWriteTime + this.postWriteIntervalMs - now;
       if (untilPostWrite <= 0) rescheduleAfterMs = 1;
