@@ -1,0 +1,989 @@
+// The rules file: YAML or JSON in the library's own vocabulary, validated before anything runs.
+//
+//   tables:
+//     filter:                     # filter | nat | mangle | raw
+//       chains:                   # chains we own; names start with the chain prefix
+//         ipts-web:
+//           - match: { protocol: tcp, destPorts: [80, 443] }
+//             action: accept
+//             comment: web
+//       insert:                   # our rules at the top of chains we do not own
+//         INPUT:
+//           - action: { jump: ipts-web }
+//
+// Match keys are Match() method names, applied in the order written (the order is part of the
+// rule, and so of its ID). Every problem is reported as file:line:column with what was expected;
+// all problems of a file are collected, so one run shows them all.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node, type Pair } from 'yaml';
+import {
+  AcceptAction,
+  ClearMarkAction,
+  DNATAction,
+  DropAction,
+  GotoAction,
+  JumpAction,
+  LogAction,
+  MasqAction,
+  NoTrackAction,
+  ReturnAction,
+  SNATAction,
+  SetMarkAction,
+  SetMaskedMarkAction,
+  type Action,
+} from './actions';
+import { IptablesSyncError, InvalidRuleError } from './errors';
+import { AddrType, Match, type MatchCriteria } from './match';
+import { Chain, Rule } from './rule';
+
+export type TableName = 'filter' | 'nat' | 'mangle' | 'raw';
+export const TABLE_NAMES: readonly TableName[] = ['filter', 'nat', 'mangle', 'raw'];
+
+// Kept here (not imported from ./table) so that validating a file needs nothing but the rule
+// model: the Table's module pulls in the dataplane reader and the native addon.
+const KERNEL_CHAINS: Readonly<Record<TableName, readonly string[]>> = {
+  filter: ['INPUT', 'FORWARD', 'OUTPUT'],
+  nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
+  mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
+  raw: ['PREROUTING', 'OUTPUT'],
+};
+
+export const DEFAULT_HASH_PREFIX = 'ipts:';
+export const DEFAULT_CHAIN_PREFIX = 'ipts-';
+
+export interface TableRules {
+  readonly name: TableName;
+  /** The chains we own, in file order. */
+  readonly chains: readonly Chain[];
+  /** Per chain we do not own (usually a kernel chain): our rules, top first. */
+  readonly inserts: ReadonlyMap<string, readonly Rule[]>;
+}
+
+export interface RulesFile {
+  readonly file: string;
+  /** Only the tables the file names, in file order. */
+  readonly tables: ReadonlyMap<TableName, TableRules>;
+}
+
+export interface ConfigOptions {
+  /** Names of our chains must start with this (the Table's historic chain prefix). */
+  readonly chainPrefix?: string;
+  /** Addresses and ICMP matches must be of this family. */
+  readonly ipVersion?: 4 | 6;
+}
+
+export interface ConfigIssue {
+  readonly file: string;
+  /** 1-based; absent when the file could not be read at all. */
+  readonly line?: number;
+  readonly column?: number;
+  /** Where in the document, e.g. tables.filter.chains.ipts-web[0].match.destPorts */
+  readonly path: string;
+  readonly message: string;
+  /** The offending source line and a caret under the column. */
+  readonly snippet?: string;
+}
+
+const MAX_ISSUES = 50;
+
+/** The rules file is unreadable or invalid. `issues` lists every problem found, in file order. */
+export class ConfigError extends IptablesSyncError {
+  readonly file: string;
+  readonly line: number | undefined;
+  readonly column: number | undefined;
+  constructor(readonly issues: readonly ConfigIssue[]) {
+    super(issues.map(formatIssue).join('\n'));
+    const first = issues[0];
+    this.file = first?.file ?? '';
+    this.line = first?.line;
+    this.column = first?.column;
+  }
+
+  /** The message with each issue's source line and caret, for a terminal. */
+  detailed(): string {
+    return this.issues.map((i) => (i.snippet ? `${formatIssue(i)}\n${i.snippet}` : formatIssue(i))).join('\n');
+  }
+}
+
+function formatIssue(issue: ConfigIssue): string {
+  const where = issue.line === undefined ? issue.file : `${issue.file}:${issue.line}:${issue.column ?? 1}`;
+  return issue.path === '' ? `${where}: ${issue.message}` : `${where}: ${issue.path}: ${issue.message}`;
+}
+
+/** Reads and validates a rules file (YAML, or JSON, which is parsed by the same YAML 1.2 parser). */
+export function loadRulesFile(file: string, options: ConfigOptions = {}): RulesFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new ConfigError([{ file, path: '', message: `cannot read the rules file: ${e.code ?? ''} ${e.message}`.trim() }]);
+  }
+  return parseRules(text, file, options);
+}
+
+/** Validates rules text; `file` is only used in messages. */
+export function parseRules(text: string, file: string, options: ConfigOptions = {}): RulesFile {
+  const chainPrefix = options.chainPrefix ?? DEFAULT_CHAIN_PREFIX;
+  const ipVersion = options.ipVersion ?? 4;
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true });
+  const ctx = new Ctx(file, text, lineCounter, doc, chainPrefix, ipVersion);
+  for (const error of doc.errors) {
+    ctx.issueAt(error.pos[0], '', `invalid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${error.message}`);
+  }
+  if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
+  const tables = ctx.root(doc.contents as Node | null);
+  if (ctx.issues.length > 0 || tables === undefined) throw new ConfigError(ctx.issues);
+  return { file, tables };
+}
+
+// --- walking the document ----------------------------------------------------------------------
+
+type AnyNode = Node | null | undefined;
+
+class Ctx {
+  readonly issues: ConfigIssue[] = [];
+  private readonly lines: string[];
+
+  constructor(
+    readonly file: string,
+    text: string,
+    private readonly lineCounter: LineCounter,
+    private readonly doc: Document,
+    readonly chainPrefix: string,
+    readonly ipVersion: 4 | 6,
+  ) {
+    this.lines = text.split(/\r?\n/);
+  }
+
+  issueAt(offset: number, path: string, message: string): void {
+    if (this.issues.length >= MAX_ISSUES) return;
+    const { line, col } = this.lineCounter.linePos(offset);
+    const source = this.lines[line - 1];
+    const snippet =
+      source === undefined ? undefined : `${String(line).padStart(5)} | ${source}\n${' '.repeat(5)} | ${' '.repeat(Math.max(0, col - 1))}^`;
+    this.issues.push({ file: this.file, line, column: col, path, message, ...(snippet !== undefined ? { snippet } : {}) });
+  }
+
+  /** Records a problem at a node (or a pair's key); returns undefined for convenient `return ctx.fail(...)`. */
+  fail(node: AnyNode | Pair, path: string, message: string): undefined {
+    this.issueAt(offsetOf(node), path, message);
+    return undefined;
+  }
+
+  resolve(node: AnyNode): AnyNode {
+    let current = node;
+    for (let depth = 0; isAlias(current) && depth < 32; depth++) current = current.resolve(this.doc) as AnyNode;
+    return current;
+  }
+
+  // --- top level ---
+
+  root(node: AnyNode): Map<TableName, TableRules> | undefined {
+    const top = this.resolve(node);
+    if (top === null || top === undefined || (isScalar(top) && top.value === null)) {
+      return this.fail(top, '', 'the file is empty: expected a mapping with a "tables:" key');
+    }
+    const pairs = this.mapping(top, '', 'a mapping with a "tables:" key');
+    if (!pairs) return undefined;
+    let tablesNode: AnyNode;
+    let tablesPair: Pair | undefined;
+    for (const pair of pairs) {
+      const key = this.key(pair, '');
+      if (key === undefined) continue;
+      if (key === 'tables') {
+        tablesNode = pair.value as AnyNode;
+        tablesPair = pair;
+      } else if (key === '$schema') {
+        // Editors use this in JSON files to find the schema; nothing to validate.
+      } else {
+        this.fail(pair, key, `unknown key ${JSON.stringify(key)}: expected "tables"${suggest(key, ['tables'])}`);
+      }
+    }
+    if (!tablesPair) return this.fail(top, '', 'missing key "tables": expected a mapping of filter, nat, mangle or raw');
+    const tablesMap = this.resolve(tablesNode);
+    if (isScalar(tablesMap) && tablesMap.value === null) return new Map();
+    const tablePairs = this.mapping(tablesMap, 'tables', 'a mapping of table names (filter, nat, mangle, raw) to {chains, insert}');
+    if (!tablePairs) return undefined;
+    const result = new Map<TableName, TableRules>();
+    for (const pair of tablePairs) {
+      const name = this.key(pair, 'tables');
+      if (name === undefined) continue;
+      if (!(TABLE_NAMES as readonly string[]).includes(name)) {
+        this.fail(pair, `tables.${name}`, `unknown table ${JSON.stringify(name)}: expected one of ${TABLE_NAMES.join(', ')}${suggest(name, TABLE_NAMES)}`);
+        continue;
+      }
+      const table = this.table(name as TableName, pair.value as AnyNode, `tables.${name}`);
+      if (table) result.set(name as TableName, table);
+    }
+    return result;
+  }
+
+  private table(name: TableName, node: AnyNode, path: string): TableRules | undefined {
+    const value = this.resolve(node);
+    if (isScalar(value) && value.value === null) return { name, chains: [], inserts: new Map() };
+    const pairs = this.mapping(value, path, 'a mapping with "chains:" and/or "insert:"');
+    if (!pairs) return undefined;
+    let chainsPair: Pair | undefined;
+    let insertPair: Pair | undefined;
+    for (const pair of pairs) {
+      const key = this.key(pair, path);
+      if (key === 'chains') chainsPair = pair;
+      else if (key === 'insert') insertPair = pair;
+      else if (key !== undefined) this.fail(pair, `${path}.${key}`, `unknown key ${JSON.stringify(key)}: expected "chains" or "insert"${suggest(key, ['chains', 'insert'])}`);
+    }
+    // Chain names first: jump targets are checked against them.
+    const chainEntries = chainsPair ? this.namedLists(chainsPair.value as AnyNode, `${path}.chains`, 'a mapping of chain names to lists of rules') : [];
+    const defined = new Set(chainEntries.map((e) => e.name));
+    const tableCtx: TableCtx = { name, defined };
+
+    const chains: Chain[] = [];
+    for (const entry of chainEntries) {
+      const chainPath = `${path}.chains.${entry.name}`;
+      if (KERNEL_CHAINS[name].includes(entry.name)) {
+        this.fail(entry.pair, chainPath, `${entry.name} is a kernel chain of table ${name}: put rules for it under "insert:"`);
+        continue;
+      }
+      if (!entry.name.startsWith(this.chainPrefix)) {
+        this.fail(entry.pair, chainPath, `chain name must start with the chain prefix ${JSON.stringify(this.chainPrefix)} (set with --chain-prefix)`);
+        continue;
+      }
+      const rules = this.rules(entry.items, chainPath, tableCtx);
+      if (!rules) continue;
+      try {
+        chains.push(new Chain({ name: entry.name, rules }));
+      } catch (error) {
+        this.libraryError(error, entry.pair, chainPath);
+      }
+    }
+
+    const inserts = new Map<string, readonly Rule[]>();
+    const insertEntries = insertPair ? this.namedLists(insertPair.value as AnyNode, `${path}.insert`, 'a mapping of chain names (e.g. INPUT) to lists of rules') : [];
+    for (const entry of insertEntries) {
+      const insertPath = `${path}.insert.${entry.name}`;
+      if (entry.name.startsWith(this.chainPrefix) || defined.has(entry.name)) {
+        this.fail(entry.pair, insertPath, `${entry.name} is one of our chains: define its rules under "chains:"; "insert:" is for chains we do not own, such as ${KERNEL_CHAINS[name].join(', ')}`);
+        continue;
+      }
+      try {
+        new Chain({ name: entry.name, rules: [] }); // validates the name
+      } catch (error) {
+        this.libraryError(error, entry.pair, insertPath);
+        continue;
+      }
+      const rules = this.rules(entry.items, insertPath, tableCtx);
+      if (rules) inserts.set(entry.name, rules);
+    }
+    return { name, chains, inserts };
+  }
+
+  /** A mapping of names to lists (chains, insert). A null list is an empty list. */
+  private namedLists(node: AnyNode, path: string, expected: string): { name: string; pair: Pair; items: Node[] }[] {
+    const value = this.resolve(node);
+    if (isScalar(value) && value.value === null) return [];
+    const pairs = this.mapping(value, path, expected);
+    if (!pairs) return [];
+    const out: { name: string; pair: Pair; items: Node[] }[] = [];
+    for (const pair of pairs) {
+      const name = this.key(pair, path);
+      if (name === undefined) continue;
+      const list = this.resolve(pair.value as AnyNode);
+      if (isScalar(list) && list.value === null) {
+        out.push({ name, pair, items: [] });
+        continue;
+      }
+      if (!isSeq(list)) {
+        this.fail(list ?? pair, `${path}.${name}`, `expected a list of rules (each "- action: ..."), got ${kindOf(list)}`);
+        continue;
+      }
+      out.push({ name, pair, items: list.items as Node[] });
+    }
+    return out;
+  }
+
+  private rules(items: readonly Node[], path: string, table: TableCtx): Rule[] | undefined {
+    const rules: Rule[] = [];
+    let ok = true;
+    items.forEach((item, i) => {
+      const rule = this.rule(item, `${path}[${i}]`, table);
+      if (rule) rules.push(rule);
+      else ok = false;
+    });
+    return ok ? rules : undefined;
+  }
+
+  private rule(node: AnyNode, path: string, table: TableCtx): Rule | undefined {
+    const value = this.resolve(node);
+    const pairs = this.mapping(value, path, 'a rule: a mapping with "action:" and optional "match:" and "comment:"');
+    if (!pairs) return undefined;
+    let match: MatchCriteria | undefined = Match();
+    let action: Action | undefined;
+    let actionSeen = false;
+    let comment: string | undefined;
+    let commentNode: AnyNode | Pair;
+    let ok = true;
+    for (const pair of pairs) {
+      const key = this.key(pair, path);
+      if (key === undefined) {
+        ok = false;
+        continue;
+      }
+      const v = pair.value as AnyNode;
+      if (key === 'match') {
+        match = this.match(v, `${path}.match`);
+        if (!match) ok = false;
+      } else if (key === 'action') {
+        actionSeen = true;
+        action = this.action(v, `${path}.action`, table);
+        if (!action) ok = false;
+      } else if (key === 'comment') {
+        const c = this.resolve(v);
+        if (!isScalar(c) || typeof c.value !== 'string') {
+          this.fail(c ?? pair, `${path}.comment`, `expected a string, got ${kindOf(c)}`);
+          ok = false;
+        } else {
+          comment = c.value;
+          commentNode = c;
+        }
+      } else {
+        this.fail(pair, `${path}.${key}`, `unknown key ${JSON.stringify(key)}: expected "match", "action" or "comment"${suggest(key, ['match', 'action', 'comment'])}`);
+        ok = false;
+      }
+    }
+    if (!actionSeen) {
+      this.fail(value, path, 'missing key "action": expected e.g. "action: accept" or "action: { jump: <chain> }"');
+      return undefined;
+    }
+    if (!ok || !action || !match) return undefined;
+    try {
+      return new Rule({ match, action, ...(comment !== undefined ? { comment } : {}) });
+    } catch (error) {
+      return this.libraryError(error, commentNode ?? value, comment !== undefined ? `${path}.comment` : path);
+    }
+  }
+
+  // --- matches ---
+
+  private match(node: AnyNode, path: string): MatchCriteria | undefined {
+    const value = this.resolve(node);
+    if (isScalar(value) && value.value === null) return Match();
+    // A mapping applies its keys in order; a list of one-key mappings allows repeating a method.
+    let pairs: Pair[] = [];
+    const pathOf: string[] = [];
+    if (isSeq(value)) {
+      let ok = true;
+      value.items.forEach((item, i) => {
+        const m = this.resolve(item as AnyNode);
+        const ps = this.mapping(m, `${path}[${i}]`, 'a one-key mapping such as { protocol: tcp }');
+        if (!ps) {
+          ok = false;
+          return;
+        }
+        if (ps.length !== 1) {
+          this.fail(m, `${path}[${i}]`, `expected exactly one match method in each list entry, got ${ps.length}`);
+          ok = false;
+          return;
+        }
+        pairs.push(ps[0] as Pair);
+        pathOf.push(`${path}[${i}]`);
+      });
+      if (!ok) return undefined;
+    } else {
+      const ps = this.mapping(value, path, 'a mapping of match methods (e.g. { protocol: tcp, destPorts: [80] }) or a list of one-key mappings');
+      if (!ps) return undefined;
+      pairs = ps;
+      ps.forEach(() => pathOf.push(path));
+    }
+    let match: MatchCriteria = Match();
+    let ok = true;
+    pairs.forEach((pair, i) => {
+      const method = this.key(pair, pathOf[i] as string);
+      if (method === undefined) {
+        ok = false;
+        return;
+      }
+      const methodPath = `${pathOf[i]}.${method}`;
+      const kind = MATCH_METHODS[method];
+      if (kind === undefined || !Object.prototype.hasOwnProperty.call(MATCH_METHODS, method)) {
+        this.fail(pair, methodPath, `unknown match method ${JSON.stringify(method)}${suggest(method, Object.keys(MATCH_METHODS))}`);
+        ok = false;
+        return;
+      }
+      const next = this.matchMethod(match, method, kind, pair.value as AnyNode, pair, methodPath);
+      if (next) match = next;
+      else ok = false;
+    });
+    return ok ? match : undefined;
+  }
+
+  private matchMethod(
+    match: MatchCriteria,
+    method: string,
+    kind: ArgKind,
+    node: AnyNode,
+    pair: Pair,
+    path: string,
+  ): MatchCriteria | undefined {
+    const value = this.resolve(node);
+    const at = value ?? pair;
+    const args = this.matchArgs(method, kind, value, at, path);
+    if (!args) return undefined;
+    if (kind === 'icmp4' || kind === 'icmp4pair') {
+      if (this.ipVersion !== 4) return this.fail(pair, path, `${method} matches IPv4 ICMP, but the rules are for IPv6 (--ip-version 6): use ${method.replace(/cmp/, 'cmpV6')}`);
+    }
+    if (kind === 'icmp6' || kind === 'icmp6pair') {
+      if (this.ipVersion !== 6) return this.fail(pair, path, `${method} matches ICMPv6, but the rules are for IPv4 (use --ip-version 6, or ${method.replace('V6', '')})`);
+    }
+    if (kind === 'net' && typeof args[0] === 'string') {
+      const family = isIP(args[0].split('/')[0] as string);
+      if (family !== 0 && family !== this.ipVersion) {
+        return this.fail(at, path, `${JSON.stringify(args[0])} is an IPv${family} address, but the rules are for IPv${this.ipVersion} (--ip-version ${this.ipVersion})`);
+      }
+    }
+    try {
+      const fn = (match as unknown as Record<string, (...a: unknown[]) => MatchCriteria>)[method] as (...a: unknown[]) => MatchCriteria;
+      return fn.apply(match, args);
+    } catch (error) {
+      return this.libraryError(error, value ?? pair, path);
+    }
+  }
+
+  /** Turns the YAML value of a match method into the method's arguments (shape only; the
+   *  method itself checks ranges and syntax). */
+  private matchArgs(method: string, kind: ArgKind, value: AnyNode, at: AnyNode | Pair, path: string): unknown[] | undefined {
+    const js = toJs(value);
+    switch (kind) {
+      case 'flag':
+        if (js === true) return [];
+        return this.fail(at, path, `expected true (${method} takes no arguments; leave the key out to not match), got ${kindOf(value)}`);
+      case 'mark': {
+        const m = this.number(value, at, path, 'a mark: an integer or a hex string such as "0x10"');
+        return m === undefined ? undefined : [m];
+      }
+      case 'uint8':
+      case 'icmp4':
+      case 'icmp6': {
+        const n = this.number(value, at, path, 'an integer from 0 to 255');
+        return n === undefined ? undefined : [n];
+      }
+      case 'string':
+      case 'net':
+      case 'addrType':
+        if (typeof js === 'string') return [js];
+        return this.fail(at, path, `expected a string${kind === 'addrType' ? ` (one of ${Object.values(AddrType).join(', ')})` : ''}, got ${kindOf(value)}${method === 'protocol' && typeof js === 'number' ? ' (use protocolNum for a protocol number)' : ''}`);
+      case 'states':
+        if (typeof js === 'string') return [js];
+        if (Array.isArray(js) && js.length > 0 && js.every((s) => typeof s === 'string')) return [js.join(',')];
+        return this.fail(at, path, `expected a conntrack state such as NEW or a list such as [ESTABLISHED, RELATED], got ${kindOf(value)}`);
+      case 'markMask':
+        return this.pair(value, at, path, ['mark', 'mask'], 'a mark and mask: [mark, mask] or { mark: ..., mask: ... }', true);
+      case 'icmp4pair':
+      case 'icmp6pair':
+        return this.pair(value, at, path, ['type', 'code'], 'an ICMP type and code: [type, code] or { type: ..., code: ... }', false);
+      case 'ports':
+        if (typeof js === 'number') return [js];
+        if (Array.isArray(js)) return js;
+        return this.fail(at, path, `expected a port or a list of ports such as [80, 443], got ${kindOf(value)}`);
+      case 'ranges': {
+        const list = isSeq(value) ? value.items.map((i) => this.resolve(i as AnyNode)) : isMap(value) ? [value] : undefined;
+        if (!list) return this.fail(at, path, `expected a list of port ranges such as [{ first: 1000, last: 2000 }], got ${kindOf(value)}`);
+        const ranges: { first: unknown; last: unknown }[] = [];
+        let ok = true;
+        list.forEach((item, i) => {
+          const r = this.fields(item, isSeq(value) ? `${path}[${i}]` : path, ['first', 'last'], ['first', 'last'], 'a port range { first: ..., last: ... }');
+          if (r) ranges.push({ first: r.first, last: r.last });
+          else ok = false;
+        });
+        return ok ? [ranges] : undefined;
+      }
+      case 'srcAddrType': {
+        if (typeof js === 'string') return [js, false];
+        const f = this.fields(value, path, ['type', 'limitIfaceOut'], ['type'], 'an address type such as LOCAL or { type: LOCAL, limitIfaceOut: true }');
+        if (!f) return undefined;
+        if (f.limitIfaceOut !== undefined && typeof f.limitIfaceOut !== 'boolean') {
+          return this.fail(at, `${path}.limitIfaceOut`, `expected true or false, got ${describeJs(f.limitIfaceOut)}`);
+        }
+        return [f.type, f.limitIfaceOut === true];
+      }
+    }
+  }
+
+  /** [a, b] or {k1: a, k2: b}, numbers (marks may be hex strings). */
+  private pair(value: AnyNode, at: AnyNode | Pair, path: string, keys: [string, string], expected: string, marks: boolean): unknown[] | undefined {
+    const what = marks ? 'a mark: an integer or a hex string such as "0x10"' : 'an integer from 0 to 255';
+    if (isSeq(value)) {
+      if (value.items.length !== 2) return this.fail(value, path, `expected ${expected}, got a list of ${value.items.length}`);
+      const a = this.number(this.resolve(value.items[0] as AnyNode), value.items[0] as AnyNode, `${path}[0]`, what);
+      const b = this.number(this.resolve(value.items[1] as AnyNode), value.items[1] as AnyNode, `${path}[1]`, what);
+      return a === undefined || b === undefined ? undefined : [a, b];
+    }
+    if (isMap(value)) {
+      const f = this.fieldNodes(value, path, keys, keys, expected);
+      if (!f) return undefined;
+      const a = this.number(f[keys[0]], f[keys[0]], `${path}.${keys[0]}`, what);
+      const b = this.number(f[keys[1]], f[keys[1]], `${path}.${keys[1]}`, what);
+      return a === undefined || b === undefined ? undefined : [a, b];
+    }
+    return this.fail(at, path, `expected ${expected}, got ${kindOf(value)}`);
+  }
+
+  /** An integer, or a "0x…" hex string (JSON has no hex numbers). */
+  private number(value: AnyNode, at: AnyNode | Pair, path: string, expected: string): number | undefined {
+    const js = toJs(value);
+    if (typeof js === 'number') return js; // range checked by the library, which names the value
+    if (typeof js === 'string' && /^0x[0-9a-f]+$/i.test(js)) return Number.parseInt(js.slice(2), 16);
+    return this.fail(at, path, `expected ${expected}, got ${kindOf(value)}`);
+  }
+
+  // --- actions ---
+
+  private action(node: AnyNode, path: string, table: TableCtx): Action | undefined {
+    const value = this.resolve(node);
+    if (isScalar(value) && typeof value.value === 'string') {
+      const name = value.value;
+      const simple = SIMPLE_ACTIONS[name];
+      if (!simple || !Object.prototype.hasOwnProperty.call(SIMPLE_ACTIONS, name)) {
+        const hint = MAPPING_ACTIONS.includes(name) ? ` (${name} needs an argument: { ${name}: ... })` : suggest(name, Object.keys(SIMPLE_ACTIONS));
+        return this.fail(value, path, `unknown action ${JSON.stringify(name)}: expected one of ${Object.keys(SIMPLE_ACTIONS).join(', ')} or a mapping { ${MAPPING_ACTIONS.join(' | ')}: ... }${hint}`);
+      }
+      if (!this.actionAllowed(name, table, value, path)) return undefined;
+      return simple();
+    }
+    const pairs = this.mapping(value, path, `an action: one of ${Object.keys(SIMPLE_ACTIONS).join(', ')} or a mapping { ${MAPPING_ACTIONS.join(' | ')}: ... }`);
+    if (!pairs) return undefined;
+    if (pairs.length !== 1) {
+      return this.fail(value, path, `expected exactly one action in the mapping, got ${pairs.length}${pairs.length === 0 ? '' : ` (${pairs.map((p) => toJs(p.key as AnyNode)).join(', ')})`}`);
+    }
+    const pair = pairs[0] as Pair;
+    const kind = this.key(pair, path);
+    if (kind === undefined) return undefined;
+    const actionPath = `${path}.${kind}`;
+    if (!MAPPING_ACTIONS.includes(kind)) {
+      const hint = Object.prototype.hasOwnProperty.call(SIMPLE_ACTIONS, kind) ? ` (write just "action: ${kind}")` : suggest(kind, MAPPING_ACTIONS);
+      return this.fail(pair, actionPath, `unknown action ${JSON.stringify(kind)}: expected one of ${MAPPING_ACTIONS.join(', ')}${hint}`);
+    }
+    if (!this.actionAllowed(kind, table, pair, actionPath)) return undefined;
+    const arg = this.resolve(pair.value as AnyNode);
+    const at = arg ?? pair;
+    const build = (make: () => Action, blame: AnyNode | Pair = at, blamePath = actionPath): Action | undefined => {
+      try {
+        return make();
+      } catch (error) {
+        return this.libraryError(error, blame, blamePath);
+      }
+    };
+    const js = toJs(arg);
+    switch (kind) {
+      case 'jump':
+      case 'goto': {
+        const f = typeof js === 'string' ? { target: js } : this.fields(arg, actionPath, ['target'], ['target'], `a chain name, or { target: <chain> }`);
+        if (!f) return undefined;
+        if (typeof f.target !== 'string') return this.fail(at, actionPath, `expected a chain name, got ${describeJs(f.target)}`);
+        const target = f.target;
+        if (target.startsWith(this.chainPrefix) && !table.defined.has(target)) {
+          return this.fail(at, actionPath, `no chain ${JSON.stringify(target)} is defined under tables.${table.name}.chains (names with the chain prefix are ours, so the target must be defined in this file)`);
+        }
+        return build(() => (kind === 'jump' ? new JumpAction({ target }) : new GotoAction({ target })));
+      }
+      case 'log': {
+        const f = typeof js === 'string' ? { prefix: js } : this.fields(arg, actionPath, ['prefix'], ['prefix'], 'a log prefix, or { prefix: ... }');
+        if (!f) return undefined;
+        return build(() => new LogAction({ prefix: f.prefix as string }));
+      }
+      case 'dnat': {
+        const f = typeof js === 'string' ? { destAddr: js } : this.fields(arg, actionPath, ['destAddr', 'destPort'], ['destAddr'], 'an address, or { destAddr: ..., destPort: ... }');
+        if (!f) return undefined;
+        if (!this.addressFamilyOk(f.destAddr, at, `${actionPath}.destAddr`)) return undefined;
+        return build(() => new DNATAction({ destAddr: f.destAddr as string, ...(f.destPort !== undefined ? { destPort: f.destPort as number } : {}) }));
+      }
+      case 'snat': {
+        const f = typeof js === 'string' ? { toAddr: js } : this.fields(arg, actionPath, ['toAddr'], ['toAddr'], 'an address or range "a-b", or { toAddr: ... }');
+        if (!f) return undefined;
+        if (typeof f.toAddr === 'string' && !f.toAddr.split('-').every((a) => this.addressFamilyOk(a, at, `${actionPath}.toAddr`))) return undefined;
+        return build(() => new SNATAction({ toAddr: f.toAddr as string }));
+      }
+      case 'masq': {
+        if (js === null || js === true) return build(() => new MasqAction());
+        const f = typeof js === 'string' ? { toPorts: js } : this.fields(arg, actionPath, ['toPorts'], [], 'a port range such as "1024-65535", or { toPorts: ... }');
+        if (!f) return undefined;
+        return build(() => new MasqAction(f.toPorts === undefined ? {} : { toPorts: f.toPorts as string }));
+      }
+      case 'clearMark':
+      case 'setMark': {
+        const markNode = isMap(arg) ? this.fieldNodes(arg, actionPath, ['mark'], ['mark'], '{ mark: ... }')?.mark : arg;
+        if (isMap(arg) && markNode === undefined) return undefined;
+        const mark = this.number(markNode, markNode ?? at, actionPath, 'a mark: an integer or a hex string such as "0x10"');
+        if (mark === undefined) return undefined;
+        return build(() => (kind === 'setMark' ? new SetMarkAction({ mark }) : new ClearMarkAction({ mark })), markNode ?? at);
+      }
+      case 'setMaskedMark': {
+        const mm = this.pair(arg, at, actionPath, ['mark', 'mask'], 'a mark and mask: { mark: ..., mask: ... } or [mark, mask]', true);
+        if (!mm) return undefined;
+        return build(() => new SetMaskedMarkAction({ mark: mm[0] as number, mask: mm[1] as number }));
+      }
+    }
+    return undefined;
+  }
+
+  private actionAllowed(kind: string, table: TableCtx, at: AnyNode | Pair, path: string): boolean {
+    const only = ACTION_TABLE[kind];
+    if (only === undefined || only === table.name) return true;
+    this.fail(at, path, `${kind} is only valid in the ${only} table, not in ${table.name}`);
+    return false;
+  }
+
+  private addressFamilyOk(addr: unknown, at: AnyNode | Pair, path: string): boolean {
+    if (typeof addr !== 'string') return true; // the action reports the type
+    const family = isIP(addr);
+    if (family === 0 || family === this.ipVersion) return true;
+    this.fail(at, path, `${JSON.stringify(addr)} is an IPv${family} address, but the rules are for IPv${this.ipVersion} (--ip-version ${this.ipVersion})`);
+    return false;
+  }
+
+  // --- helpers ---
+
+  /** The pairs of a mapping, or an issue saying what was expected. */
+  mapping(node: AnyNode, path: string, expected: string): Pair[] | undefined {
+    if (!isMap(node)) return this.fail(node, path, `expected ${expected}, got ${kindOf(node)}`);
+    return node.items as Pair[];
+  }
+
+  /** A mapping key as a string (numbers and booleans are not names). */
+  key(pair: Pair, path: string): string | undefined {
+    const k = this.resolve(pair.key as AnyNode);
+    if (isScalar(k) && typeof k.value === 'string') return k.value;
+    return this.fail(k ?? pair, path, `expected a name as the key, got ${kindOf(k)}`);
+  }
+
+  /** The value nodes of a mapping with known keys; unknown keys and missing required ones are issues. */
+  private fieldNodes(node: AnyNode, path: string, allowed: readonly string[], required: readonly string[], expected: string): Record<string, AnyNode> | undefined {
+    const pairs = this.mapping(node, path, expected);
+    if (!pairs) return undefined;
+    const out: Record<string, AnyNode> = {};
+    let ok = true;
+    for (const pair of pairs) {
+      const key = this.key(pair, path);
+      if (key === undefined) {
+        ok = false;
+        continue;
+      }
+      if (!allowed.includes(key)) {
+        this.fail(pair, `${path}.${key}`, `unknown key ${JSON.stringify(key)}: expected ${allowed.map((a) => JSON.stringify(a)).join(' or ')}${suggest(key, allowed)}`);
+        ok = false;
+        continue;
+      }
+      out[key] = this.resolve(pair.value as AnyNode) ?? (pair.value as AnyNode);
+    }
+    for (const key of required) {
+      if (!(key in out)) {
+        this.fail(node, path, `missing key ${JSON.stringify(key)}: expected ${expected}`);
+        ok = false;
+      }
+    }
+    return ok ? out : undefined;
+  }
+
+  private fields(node: AnyNode, path: string, allowed: readonly string[], required: readonly string[], expected: string): Record<string, unknown> | undefined {
+    const nodes = this.fieldNodes(node, path, allowed, required, expected);
+    if (!nodes) return undefined;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(nodes)) out[k] = toJs(v);
+    return out;
+  }
+
+  /** Turns a library validation error into an issue at the node (at the list item that holds the
+   *  bad value, when the value is a list). Anything else is a bug and is rethrown. */
+  libraryError(error: unknown, at: AnyNode | Pair, path: string): undefined {
+    if (!(error instanceof InvalidRuleError)) throw error;
+    let node: AnyNode | Pair = at;
+    if (isSeq(at)) {
+      const bad = JSON.stringify(error.badValue);
+      const item = at.items.find((i) => JSON.stringify(toJs(this.resolve(i as AnyNode))) === bad);
+      if (item) node = item as Node;
+    }
+    const prefix = `${error.where}: `;
+    const reason = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+    return this.fail(node, path, reason);
+  }
+}
+
+interface TableCtx {
+  readonly name: TableName;
+  readonly defined: ReadonlySet<string>;
+}
+
+function offsetOf(node: AnyNode | Pair): number {
+  if (node === null || node === undefined) return 0;
+  if (isPair(node)) return offsetOf(node.key as AnyNode);
+  return (node as Node).range?.[0] ?? 0;
+}
+
+function toJs(node: AnyNode): unknown {
+  if (node === null || node === undefined) return null;
+  if (isScalar(node)) return node.value;
+  return (node as { toJSON(): unknown }).toJSON();
+}
+
+function kindOf(node: AnyNode): string {
+  if (node === null || node === undefined) return 'nothing';
+  if (isMap(node)) return 'a mapping';
+  if (isSeq(node)) return 'a list';
+  if (isScalar(node)) return describeJs(node.value);
+  return 'an unsupported value';
+}
+
+function describeJs(value: unknown): string {
+  if (value === null || value === undefined) return 'nothing (null)';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  if (typeof value === 'number') return `the number ${value}`;
+  if (typeof value === 'boolean') return `${value}`;
+  if (Array.isArray(value)) return 'a list';
+  return 'a mapping';
+}
+
+/** " (did you mean X?)" for a close name, else "". */
+function suggest(name: string, candidates: readonly string[]): string {
+  const lower = name.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = c.toLowerCase() === lower ? 0 : lower.length >= 3 && c.toLowerCase().startsWith(lower) ? 1 : editDistance(lower, c.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = c;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(1, Math.floor(name.length / 4)) ? ` (did you mean ${JSON.stringify(best)}?)` : '';
+}
+
+/** Optimal string alignment distance: edits, with a swap of neighbours counting as one. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min((d[i - 1] as number[])[j]! + 1, (d[i] as number[])[j - 1]! + 1, (d[i - 1] as number[])[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, (d[i - 2] as number[])[j - 2]! + 1);
+      (d[i] as number[])[j] = v;
+    }
+  }
+  return (d[a.length] as number[])[b.length]!;
+}
+
+// --- the vocabulary ----------------------------------------------------------------------------
+
+type ArgKind =
+  | 'flag'
+  | 'mark'
+  | 'markMask'
+  | 'uint8'
+  | 'string'
+  | 'net'
+  | 'addrType'
+  | 'srcAddrType'
+  | 'states'
+  | 'ports'
+  | 'ranges'
+  | 'icmp4'
+  | 'icmp4pair'
+  | 'icmp6'
+  | 'icmp6pair';
+
+/** Every Match() method and the shape of its value in the file. */
+export const MATCH_METHODS: Readonly<Record<string, ArgKind>> = Object.freeze({
+  markClear: 'mark',
+  markNotClear: 'mark',
+  markSingleBitSet: 'mark',
+  markMatchesWithMask: 'markMask',
+  notMarkMatchesWithMask: 'markMask',
+  inInterface: 'string',
+  outInterface: 'string',
+  rpfCheckPassed: 'flag',
+  rpfCheckFailed: 'flag',
+  ipvsConnection: 'flag',
+  notIpvsConnection: 'flag',
+  srcAddrType: 'srcAddrType',
+  notSrcAddrType: 'srcAddrType',
+  destAddrType: 'addrType',
+  conntrackState: 'states',
+  protocol: 'string',
+  notProtocol: 'string',
+  protocolNum: 'uint8',
+  notProtocolNum: 'uint8',
+  sourceNet: 'net',
+  notSourceNet: 'net',
+  destNet: 'net',
+  notDestNet: 'net',
+  sourceIpSet: 'string',
+  notSourceIpSet: 'string',
+  sourceIpPortSet: 'string',
+  notSourceIpPortSet: 'string',
+  destIpSet: 'string',
+  notDestIpSet: 'string',
+  destIpPortSet: 'string',
+  notDestIpPortSet: 'string',
+  sourcePorts: 'ports',
+  notSourcePorts: 'ports',
+  destPorts: 'ports',
+  notDestPorts: 'ports',
+  sourcePortRanges: 'ranges',
+  notSourcePortRanges: 'ranges',
+  destPortRanges: 'ranges',
+  notDestPortRanges: 'ranges',
+  icmpType: 'icmp4',
+  notIcmpType: 'icmp4',
+  icmpTypeAndCode: 'icmp4pair',
+  notIcmpTypeAndCode: 'icmp4pair',
+  icmpV6Type: 'icmp6',
+  notIcmpV6Type: 'icmp6',
+  icmpV6TypeAndCode: 'icmp6pair',
+  notIcmpV6TypeAndCode: 'icmp6pair',
+});
+
+const SIMPLE_ACTIONS: Readonly<Record<string, () => Action>> = Object.freeze({
+  accept: () => new AcceptAction(),
+  drop: () => new DropAction(),
+  return: () => new ReturnAction(),
+  noTrack: () => new NoTrackAction(),
+  masq: () => new MasqAction(),
+});
+
+const MAPPING_ACTIONS: readonly string[] = ['jump', 'goto', 'log', 'dnat', 'snat', 'masq', 'clearMark', 'setMark', 'setMaskedMark'];
+
+/** Targets the kernel accepts in one table only. */
+const ACTION_TABLE: Readonly<Record<string, TableName>> = Object.freeze({ dnat: 'nat', snat: 'nat', masq: 'nat', noTrack: 'raw' });
+
+// --- JSON Schema (schema/rules.schema.json is generated from this: `iptables-sync schema`) -----
+
+export function rulesJsonSchema(): object {
+  const mark = {
+    description: 'A 32-bit mark: an integer (YAML also takes 0x10) or a hex string such as "0x10".',
+    anyOf: [
+      { type: 'integer', minimum: 0, maximum: 0xffffffff },
+      { type: 'string', pattern: '^0[xX][0-9a-fA-F]{1,8}$' },
+    ],
+  };
+  const markRef = { $ref: '#/definitions/mark' };
+  const u8 = { type: 'integer', minimum: 0, maximum: 255 };
+  const u8Ref = { $ref: '#/definitions/uint8' };
+  const portDef = { type: 'integer', minimum: 0, maximum: 65535 };
+  const port = { $ref: '#/definitions/port' };
+  const addrType = { enum: Object.values(AddrType) };
+  const pairOf = (a: string, b: string, item: object): object => ({
+    anyOf: [
+      { type: 'array', items: item, minItems: 2, maxItems: 2 },
+      { type: 'object', properties: { [a]: item, [b]: item }, required: [a, b], additionalProperties: false },
+    ],
+  });
+  const kinds: Record<ArgKind, object> = {
+    flag: { const: true, description: 'Takes no arguments: write true.' },
+    mark,
+    markMask: { ...pairOf('mark', 'mask', markRef), description: '[mark, mask] or { mark, mask }; the mark must lie within the mask.' },
+    uint8: u8,
+    string: { type: 'string', minLength: 1 },
+    net: { type: 'string', description: 'An address or CIDR of the --ip-version family.' },
+    addrType,
+    srcAddrType: {
+      anyOf: [
+        addrType,
+        { type: 'object', properties: { type: addrType, limitIfaceOut: { type: 'boolean' } }, required: ['type'], additionalProperties: false },
+      ],
+      description: 'LOCAL, or { type: LOCAL, limitIfaceOut: true }.',
+    },
+    states: {
+      anyOf: [{ type: 'string' }, { type: 'array', items: { enum: ['INVALID', 'NEW', 'ESTABLISHED', 'RELATED', 'UNTRACKED', 'SNAT', 'DNAT'] }, minItems: 1 }],
+      description: 'NEW, "ESTABLISHED,RELATED" or a list such as [ESTABLISHED, RELATED].',
+    },
+    ports: { anyOf: [port, { type: 'array', items: port, minItems: 1, maxItems: 15 }], description: 'A port or a list of up to 15 ports.' },
+    ranges: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'object', properties: { first: port, last: port }, required: ['first', 'last'], additionalProperties: false },
+      description: 'A list of { first, last } ranges; a range counts as two of the 15 multiport slots.',
+    },
+    icmp4: { ...u8, description: 'IPv4 only.' },
+    icmp4pair: { ...pairOf('type', 'code', u8Ref), description: '[type, code] or { type, code }; IPv4 only.' },
+    icmp6: { ...u8, description: 'IPv6 only (--ip-version 6).' },
+    icmp6pair: { ...pairOf('type', 'code', u8Ref), description: '[type, code] or { type, code }; IPv6 only.' },
+  };
+  const matchProperties: Record<string, object> = {};
+  for (const [method, kind] of Object.entries(MATCH_METHODS)) matchProperties[method] = { $ref: `#/definitions/${kind}` };
+  const matchMap = { $ref: '#/definitions/match' };
+  const chainName = { type: 'string', minLength: 1, maxLength: 28, pattern: '^[^\\s"\'\\\\!-][^\\s"\'\\\\]*$' };
+  const one = (key: string, value: object): object => ({ type: 'object', properties: { [key]: value }, required: [key], additionalProperties: false });
+  const action = {
+    description: 'accept, drop, return, noTrack, masq, or a one-key mapping such as { jump: ipts-x }.',
+    anyOf: [
+      { enum: Object.keys(SIMPLE_ACTIONS) },
+      one('jump', { anyOf: [chainName, one('target', chainName)] }),
+      one('goto', { anyOf: [chainName, one('target', chainName)] }),
+      one('log', { anyOf: [{ type: 'string', maxLength: 27 }, one('prefix', { type: 'string', maxLength: 27 })] }),
+      one('dnat', {
+        anyOf: [
+          { type: 'string' },
+          { type: 'object', properties: { destAddr: { type: 'string' }, destPort: port }, required: ['destAddr'], additionalProperties: false },
+        ],
+      }),
+      one('snat', { anyOf: [{ type: 'string' }, one('toAddr', { type: 'string' })] }),
+      one('masq', { anyOf: [{ type: 'null' }, { const: true }, { type: 'string' }, { type: 'object', properties: { toPorts: { type: 'string' } }, additionalProperties: false }] }),
+      one('clearMark', { anyOf: [markRef, one('mark', markRef)] }),
+      one('setMark', { anyOf: [markRef, one('mark', markRef)] }),
+      one('setMaskedMark', { $ref: '#/definitions/markMask' }),
+    ],
+  };
+  const rule = {
+    type: 'object',
+    properties: {
+      match: {
+        description: 'Match() methods, applied in the order written; a list of one-key mappings may repeat a method.',
+        anyOf: [matchMap, { type: 'array', items: { allOf: [matchMap], minProperties: 1, maxProperties: 1 } }, { type: 'null' }],
+      },
+      action,
+      comment: { type: 'string', maxLength: 255 },
+    },
+    required: ['action'],
+    additionalProperties: false,
+  };
+  const ruleList = { anyOf: [{ type: 'array', items: { $ref: '#/definitions/rule' } }, { type: 'null' }] };
+  const table = {
+    anyOf: [
+      {
+        type: 'object',
+        properties: {
+          chains: {
+            description: 'Chains we own. Names start with the chain prefix (--chain-prefix, default "ipts-").',
+            type: ['object', 'null'],
+            additionalProperties: ruleList,
+          },
+          insert: {
+            description: 'Our rules at the top (or, with --insert-mode append, the bottom) of chains we do not own, such as INPUT.',
+            type: ['object', 'null'],
+            additionalProperties: ruleList,
+          },
+        },
+        additionalProperties: false,
+      },
+      { type: 'null' },
+    ],
+  };
+  const tableRef = { $ref: '#/definitions/table' };
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'iptables-sync rules file',
+    description: 'The chains and inserts iptables-sync keeps in the dataplane. Tables not named here are left alone.',
+    type: 'object',
+    properties: {
+      $schema: { type: 'string' },
+      tables: {
+        type: ['object', 'null'],
+        properties: { filter: tableRef, nat: tableRef, mangle: tableRef, raw: tableRef },
+        additionalProperties: false,
+      },
+    },
+    required: ['tables'],
+    additionalProperties: false,
+    definitions: { table, rule, match: { type: 'object', properties: matchProperties, additionalProperties: false }, port: portDef, ...kinds },
+  };
+}
