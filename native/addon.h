@@ -6,13 +6,48 @@
 
 #include <napi.h>
 
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "hash.h"
 
 namespace ipts {
 
+// Spare chunk buffers for the scanner, shared by the reads of one environment. Copying a pipe
+// chunk into memory that is already mapped is a plain memcpy on the main thread; a fresh
+// allocation page-faults on every page, which costs as much again as Node's own read.
+class ChunkPool {
+ public:
+  std::string Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (spare_.empty()) return std::string();
+    std::string chunk = std::move(spare_.back());
+    spare_.pop_back();
+    return chunk;
+  }
+  // Called from worker threads.
+  void Give(std::string chunk) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (spare_.size() < kMaxSpare && chunk.capacity() <= kMaxKeptCapacity) {
+      spare_.push_back(std::move(chunk));
+    }
+  }
+
+ private:
+  static constexpr size_t kMaxSpare = 32;                 // 2 MiB of 64 KiB pipe chunks
+  static constexpr size_t kMaxKeptCapacity = 256 * 1024;  // don't hoard odd huge chunks
+  std::mutex mu_;
+  std::vector<std::string> spare_;
+};
+
 struct AddonData {
   Napi::FunctionReference lock_handle_class;
   ipts::ChainHasher hasher;  // SHA2-224 fetched once per environment
+  // shared_ptr: a scan job still running at environment teardown keeps it alive.
+  std::shared_ptr<ChunkPool> chunk_pool = std::make_shared<ChunkPool>();
 };
 
 inline AddonData* GetAddonData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }

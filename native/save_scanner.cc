@@ -189,18 +189,28 @@ void SaveScanner::Classify(ScannedChain& chain, std::string_view line) {
   // the first comment. A later comment that merely looks like ours leaves the rule foreign.
   size_t id_start = 0;
   size_t id_len = 0;
-  const size_t first = Find(line, kFirstComment);
-  if (first != std::string_view::npos) {
-    const size_t at = first + kFirstComment.size() - kComment.size();
-    bool earlier = false;
-    for (size_t p = Find(line, kComment); p < at; p = Find(line, kComment, p + 1)) {
-      size_t ignored;
-      if (MatchIdAt(line, p, &ignored) > 0) {
-        earlier = true;
-        break;
+  const size_t p1 = Find(line, kComment);
+  constexpr size_t kMatchLen = kFirstComment.size() - kComment.size();  // "-m comment "
+  if (p1 == std::string_view::npos) {
+    // no comment at all
+  } else if (p1 >= kMatchLen && StartsWithAt(line, p1 - kMatchLen, kFirstComment)) {
+    // The common case: the first "--comment " of the line is the first comment match, so no
+    // earlier ID match is possible.
+    id_len = MatchIdAt(line, p1, &id_start);
+  } else {
+    const size_t first = Find(line, kFirstComment, p1 >= kMatchLen ? p1 - kMatchLen : 0);
+    if (first != std::string_view::npos) {
+      const size_t at = first + kMatchLen;
+      bool earlier = false;
+      for (size_t p = p1; p < at; p = Find(line, kComment, p + 1)) {
+        size_t ignored;
+        if (MatchIdAt(line, p, &ignored) > 0) {
+          earlier = true;
+          break;
+        }
       }
+      if (!earlier) id_len = MatchIdAt(line, at, &id_start);
     }
-    if (!earlier) id_len = MatchIdAt(line, at, &id_start);
   }
 
   int32_t code = kForeign;

@@ -37,7 +37,10 @@ namespace ipts {
 namespace {
 
 struct ScanJob {
-  explicit ScanJob(ScannerConfig config) : scanner(std::move(config)) {}
+  ScanJob(ScannerConfig config, std::shared_ptr<ChunkPool> chunk_pool)
+      : pool(std::move(chunk_pool)), scanner(std::move(config)) {}
+
+  const std::shared_ptr<ChunkPool> pool;
 
   std::mutex mu;
   std::vector<std::string> pending;  // guarded by mu
@@ -49,6 +52,7 @@ struct ScanJob {
   size_t batch_bytes = 0;
   bool running = false;
   bool finishing = false;
+  bool abandoned = false;  // the Scanner object was collected without finish()
   std::optional<Napi::Promise::Deferred> deferred;
 };
 
@@ -139,7 +143,10 @@ class ScanWorker : public Napi::AsyncWorker {
         job_->pending_bytes = 0;
       }
       if (batch.empty()) break;
-      for (const std::string& chunk : batch) job_->scanner.Feed(chunk.data(), chunk.size());
+      for (std::string& chunk : batch) {
+        job_->scanner.Feed(chunk.data(), chunk.size());
+        job_->pool->Give(std::move(chunk));
+      }
     }
     if (final_) {
       job_->scanner.Finish();
@@ -175,7 +182,7 @@ class ScanWorker : public Napi::AsyncWorker {
 
 // Starts a worker if one is due. Main thread only.
 void Kick(Napi::Env env, const std::shared_ptr<ScanJob>& job) {
-  if (job->running) return;
+  if (job->running || job->abandoned) return;
   bool due = job->finishing;
   if (!due) {
     std::lock_guard<std::mutex> lock(job->mu);
@@ -192,6 +199,12 @@ class Scanner : public Napi::ObjectWrap<Scanner> {
     return DefineClass(env, "Scanner",
                        {InstanceMethod<&Scanner::Push>("push"),
                         InstanceMethod<&Scanner::Finish>("finish")});
+  }
+
+  // A read that failed midway drops its Scanner: no further workers for it. A running worker
+  // keeps the job alive until it completes.
+  ~Scanner() override {
+    if (job_ && !job_->finishing) job_->abandoned = true;
   }
 
   explicit Scanner(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Scanner>(info) {
@@ -214,7 +227,7 @@ class Scanner : public Napi::ObjectWrap<Scanner> {
     }
     config.report_unmatched = info[2].As<Napi::Boolean>().Value();
     const double batch = info[3].As<Napi::Number>().DoubleValue();
-    job_ = std::make_shared<ScanJob>(std::move(config));
+    job_ = std::make_shared<ScanJob>(std::move(config), GetAddonData(env)->chunk_pool);
     job_->batch_bytes = batch > 0 ? static_cast<size_t>(batch) : 0;
   }
 
@@ -254,8 +267,9 @@ class Scanner : public Napi::ObjectWrap<Scanner> {
     }
     Napi::Uint8Array chunk = info[0].As<Napi::Uint8Array>();
     if (chunk.ByteLength() == 0) return env.Undefined();
-    // Copied: the caller may reuse its buffer as soon as push() returns.
-    std::string copy(reinterpret_cast<const char*>(chunk.Data()), chunk.ByteLength());
+    // Copied, as the caller may reuse its buffer once push() returns.
+    std::string copy = job_->pool->Take();
+    copy.assign(reinterpret_cast<const char*>(chunk.Data()), chunk.ByteLength());
     {
       std::lock_guard<std::mutex> lock(job_->mu);
       job_->pending_bytes += copy.size();

@@ -181,6 +181,20 @@ describe.each(IMPLS)('%s reader', (impl) => {
     }
   });
 
+  it('keeps the rules of two byte-different chain names that decode to the same string', async () => {
+    const dump = Buffer.concat([
+      Buffer.from('*filter\n:c'), Buffer.from([0x80]), Buffer.from(' - [0:0]\n-A c'), Buffer.from([0x80]),
+      Buffer.from(' -m comment --comment "cali:one" -j ACCEPT\n-A c'), Buffer.from([0xff]),
+      Buffer.from(' -j ACCEPT\n-A c'), Buffer.from([0xff]), Buffer.from(' -m comment --comment "cali:two" -j ACCEPT\nCOMMIT\n'),
+    ]);
+    const snap = await read(impl, dump);
+    expect(snap.size).toBe(1);
+    const chain = snap.get('c\ufffd');
+    expect(chain?.ids).toEqual(['one', '', 'two']);
+    expect([...(chain?.savedRules.keys() ?? [])]).toEqual([0, 2]);
+    expect(chain?.savedRules.get(2)).toBe('-A c\ufffd -m comment --comment "cali:two" -j ACCEPT');
+  });
+
   it('returns an empty snapshot for empty output', async () => {
     expect((await read(impl, '')).size).toBe(0);
     expect((await read(impl, '# nothing here\n')).size).toBe(0);
