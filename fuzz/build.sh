@@ -34,6 +34,9 @@ COMMON=(-std=c++17 -g -O1 -fno-omit-frame-pointer -Wall -Wextra)
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   "${SRC[@]}" -o fuzz/out/save_scanner_fuzzer
 echo "built fuzz/out/save_scanner_fuzzer" >&2
+"$CXX" "${COMMON[@]}" -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+  fuzz/leakcheck.cc native/locks.cc native/save_scanner.cc -o fuzz/out/leakcheck
+echo "built fuzz/out/leakcheck" >&2
 
 if [ "${1:-}" = "--coverage" ]; then
   # Replays a corpus (libFuzzer's main runs each file once) with source-based coverage.

@@ -29,6 +29,11 @@ log="fuzz/out/run-$(date +%Y%m%d-%H%M%S).log"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# LeakSanitizer over the native core (locks and scanner), before fuzzing.
+tmp="$(mktemp -d)"
+fuzz/out/leakcheck "$tmp" fuzz/seeds/* || { rm -rf "$tmp"; echo "fuzz: leakcheck FAILED" >&2; exit 1; }
+rm -rf "$tmp"
+
 set +e
 if [ "$jobs" -gt 1 ]; then
   # Parallel workers share the corpus; each has its own log (fuzz-N.log) in the cwd.
