@@ -33,3 +33,29 @@ export type { RestorePlan, PlanSummary, InsertMode } from './restore-plan';
 export type { Backend, BackendChoice, IpVersion } from './backend';
 export type { Logger } from './logger';
 export type { CommandFactory, SpawnedCommand, CommandExit } from './commands';
+export {
+  grabIptablesLocks,
+  tryFlockOnce,
+  tryBindAbstractOnce,
+  SharedLock,
+  NO_OP_LOCK,
+  Err14LockTimeout,
+  Err16LockTimeout,
+  LockUnavailableError,
+  LockSystemError,
+  DEFAULT_LOCK_FILE_PATH,
+  DEFAULT_SOCKET_NAME,
+  type Locker,
+  type LockHandle,
+  type TableLock,
+} from './locks';
+export {
+  readSaveOutput,
+  OLD_INSERT_MARKER,
+  TruncatedDumpError,
+  type ReaderConfig,
+  type DataplaneChain,
+  type DataplaneSnapshot,
+  type ReadResult,
+} from './reader';
+export { nativeInfo } from './native';
