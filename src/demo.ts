@@ -244,7 +244,10 @@ async function main(): Promise<void> {
   say(`  ${green('✓')} ${chainLines(after, 'ipts-input').length + chainLines(after, 'ipts-tcp').length} rules of ours still in place`);
   say(dim('  To remove everything of ours (chains with the chain prefix, rules with our ID prefix):'));
   const cleaned = await cli(['cleanup', '--yes', ...common]);
-  expectCode(cleaned, 0, 'cleaned up; the other program\'s rule is left alone');
+  expectCode(cleaned, 0, 'cleaned up');
+  const left = await inNs(save, ['-t', 'filter'], { filter: (l) => l.startsWith('-A ') || l.startsWith(':ipts-') });
+  if (left.stdout.includes('ipts') || !left.stdout.includes('another program')) throw new Error('cleanup left rules of ours, or removed the other program\'s rule');
+  say(`  ${green('✓')} only the other program's rule is left`);
   say();
   say(bold(green('Done.')) + ' Try it on your own rules: ' + `${cliShown} plan -f examples/host-firewall.yaml` + dim(' (add --netns NAME to stay in a namespace)'));
 }

@@ -86,7 +86,7 @@ describe.each(BACKENDS)('CLI on real iptables (%s)', (backend) => {
   });
 
   it('plan prints exactly what apply then writes; exit 2 on drift, 0 once applied', async () => {
-    const plan = await runCli(['plan', ...common, '-f', DEMO]);
+    const [plan, planJson] = await Promise.all([runCli(['plan', ...common, '-f', DEMO]), runCli(['plan', ...common, '-f', DEMO, '--json'])]);
     expect(plan.stderr).toBe('Plan (filter): 2 chains to create, 6 rules to append, 1 insert to add.\n');
     expect(plan.code).toBe(2);
     expect(plan.stdout).toMatch(/^\*filter\n:ipts-input - -\n:ipts-tcp - -\n/);
@@ -100,6 +100,10 @@ describe.each(BACKENDS)('CLI on real iptables (%s)', (backend) => {
     expect(applied.tables.map((t) => t.table)).toEqual(['filter']);
     // What iptables-restore was given, byte for byte, is what plan printed.
     expect(applied.tables[0]?.written).toEqual([plan.stdout]);
+    // And apply counts what it wrote exactly as plan counted it.
+    const planned = JSON.parse(planJson.stdout) as { summary: object; tables: { input: string }[] };
+    expect(planned.tables[0]?.input).toBe(plan.stdout);
+    expect(applied.tables[0]?.summary).toEqual(planned.summary);
 
     // The dataplane now holds the file's rules, with the IDs the API computes.
     const dump = await ns.save(backend, 'filter');
@@ -142,6 +146,22 @@ describe.each(BACKENDS)('CLI on real iptables (%s)', (backend) => {
     expect(editPlan.code).toBe(2);
     expect(editPlan.stdout.split('\n').filter((l) => /^-[ARDI] /.test(l))).toEqual([expect.stringMatching(/^-R ipts-tcp 2 .*--destination-ports 80,8443 --jump ACCEPT$/)]);
     expect(editPlan.stderr).toBe('Plan (filter): 1 rule to replace.\n');
+
+    // Drop ipts-tcp (and the jump to it) from the file: the chain is deleted in its own transaction,
+    // which plan prints after the main one.
+    const shrunk = rulesFile(
+      'shrunk.yaml',
+      readFileSync(DEMO, 'utf8')
+        .replace(/      ipts-tcp:\n(?:        .*\n|          .*\n)*/, '')
+        .replace('        - match: { protocol: tcp }\n          action: { jump: ipts-tcp }\n', ''),
+    );
+    const shrunkPlan = await runCli(['plan', ...common, '-f', shrunk]);
+    expect(shrunkPlan.code).toBe(2);
+    expect(shrunkPlan.stderr).toBe('Plan (filter): 1 rule to replace, 1 rule to delete, 1 chain to delete.\n');
+    expect(shrunkPlan.stdout).toMatch(/\nCOMMIT\n\*filter\n:ipts-tcp - -\n--delete-chain ipts-tcp\nCOMMIT\n$/);
+    const shrunkApply = await runCli(['apply', ...common, '-f', shrunk, '--json']);
+    expect((JSON.parse(shrunkApply.stdout) as { tables: { written: string[] }[] }).tables[0]?.written.join('')).toBe(shrunkPlan.stdout);
+    expect(hasChain(await ns.save(backend, 'filter'), 'ipts-tcp')).toBe(false);
   });
 
   it('a malformed file gives file:line:column errors and changes nothing', async () => {
