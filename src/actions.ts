@@ -133,7 +133,7 @@ export class MasqAction implements Action {
   readonly toPorts: string;
   constructor(fields: { readonly toPorts?: string } = {}) {
     const where = 'MasqAction.toPorts';
-    const toPorts = fields.toPorts ?? '';
+    const toPorts = fields?.toPorts ?? '';
     if (typeof toPorts !== 'string') throw new InvalidRuleError(where, toPorts, 'expected a string such as "1024-65535"');
     if (toPorts !== '') {
       const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(toPorts);

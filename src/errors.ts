@@ -42,7 +42,13 @@ export function describe(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    // BigInt inside, cycles, or no toString at all (null-prototype objects): the message must
+    // still be built, or the caller gets a TypeError instead of the typed error.
+    try {
+      return String(value);
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
   }
 }
 

@@ -101,6 +101,9 @@ export class MatchCriteria {
 
   /** Use Match() to start a builder. */
   constructor(fragments: readonly string[] = []) {
+    if (!Array.isArray(fragments) || !Array.from(fragments).every((f) => typeof f === 'string')) {
+      throw new InvalidRuleError('MatchCriteria', fragments, 'expected an array of strings (use Match() to build one)');
+    }
     this.rendered = fragments.join(' ');
     Object.freeze(this);
   }

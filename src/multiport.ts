@@ -23,14 +23,15 @@ export function formatPorts(where: string, ports: readonly number[]): string {
   if (ports.length > MAX_MULTIPORT_SLOTS) {
     throw new InvalidRuleError(where, ports, `multiport takes at most ${MAX_MULTIPORT_SLOTS} ports`);
   }
-  return ports.map((p) => String(port(where, p))).join(',');
+  // Array.from: a hole in a sparse array is a missing port, not an empty slot in the list.
+  return Array.from(ports, (p) => String(port(where, p))).join(',');
 }
 
 /** portRangesToMultiport, with errors naming the caller's method. */
 export function formatPortRanges(where: string, ranges: readonly PortRange[]): string {
   if (!Array.isArray(ranges) || ranges.length === 0) throw new InvalidRuleError(where, ranges, 'needs at least one range');
   let slots = 0;
-  const parts = ranges.map((range) => {
+  const parts = Array.from(ranges, (range: PortRange) => {
     if (typeof range !== 'object' || range === null) throw new InvalidRuleError(where, range, 'expected {first, last}');
     const first = port(where, range.first);
     const last = port(where, range.last);

@@ -95,7 +95,8 @@ export class Chain implements ChainSpec {
     if (typeof spec !== 'object' || spec === null) throw new InvalidRuleError('Chain', spec, 'expected {name, rules}');
     this.name = chainName('Chain.name', spec.name);
     if (!Array.isArray(spec.rules)) throw new InvalidRuleError('Chain.rules', spec.rules, 'expected an array of rules');
-    this.rules = Object.freeze(spec.rules.map((r: Rule | RuleSpec) => Rule.from(r)));
+    // Array.from: a hole in a sparse array is a missing rule (rejected), not one to skip.
+    this.rules = Object.freeze(Array.from(spec.rules, (r: Rule | RuleSpec) => Rule.from(r)));
   }
 
   /** A Chain from either a Chain or its plain object shape. */

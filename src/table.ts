@@ -35,7 +35,7 @@ import {
 } from './restore-plan';
 import { streamRestore } from './restore-writer';
 import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
-import { word } from './validate';
+import { chainName, word } from './validate';
 
 export type TableName = 'filter' | 'nat' | 'mangle' | 'raw';
 
@@ -138,7 +138,7 @@ export class Table {
   private pendingApply: Promise<number> | undefined;
 
   constructor(name: TableName, ipVersion: IpVersion, hashPrefix: string, lock: TableLock, options: TableOptions = {}) {
-    if (!Object.prototype.hasOwnProperty.call(KERNEL_CHAINS, name)) {
+    if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(KERNEL_CHAINS, name)) {
       throw new InvalidOptionError('name', name, 'expected one of filter, nat, mangle, raw');
     }
     if (ipVersion !== 4 && ipVersion !== 6) throw new InvalidOptionError('ipVersion', ipVersion, 'expected 4 or 6');
@@ -146,13 +146,15 @@ export class Table {
     if (typeof lock !== 'object' || lock === null || typeof lock.lock !== 'function' || typeof lock.unlock !== 'function') {
       throw new InvalidOptionError('lock', lock, 'expected an object with lock() and unlock()');
     }
+    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'expected an object');
     const insertMode = options.insertMode ?? 'insert';
     if (insertMode !== 'insert' && insertMode !== 'append') {
       throw new InvalidOptionError('insertMode', insertMode, 'expected "insert" or "append"');
     }
     const prefixes = options.historicChainPrefixes ?? [];
     if (!Array.isArray(prefixes)) throw new InvalidOptionError('historicChainPrefixes', prefixes, 'expected an array of strings');
-    prefixes.forEach((p) => word('historicChainPrefixes', p, 'chain prefix'));
+    // for...of, not forEach: a hole in a sparse array is an undefined prefix, not nothing.
+    for (const p of prefixes) word('historicChainPrefixes', p, 'chain prefix');
     const extra = options.extraCleanupRegexPattern ?? '';
     if (typeof extra !== 'string') throw new InvalidOptionError('extraCleanupRegexPattern', extra, 'expected a string');
     if (extra !== '') {
@@ -163,6 +165,21 @@ export class Table {
       }
     }
     if (options.netns !== undefined) word('netns', options.netns, 'network namespace name');
+    for (const fn of ['commandFactory', 'sleep', 'now'] as const) {
+      if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new InvalidOptionError(fn, options[fn], 'expected a function');
+    }
+    const logger = options.logger;
+    if (logger !== undefined && (typeof logger !== 'object' || logger === null || !(['debug', 'info', 'warn', 'error'] as const).every((l) => typeof logger[l] === 'function'))) {
+      throw new InvalidOptionError('logger', logger, 'expected an object with debug, info, warn and error methods');
+    }
+    const registry = options.registry as unknown;
+    if (registry !== undefined && (typeof registry !== 'object' || registry === null || typeof (registry as Registry).registerMetric !== 'function')) {
+      throw new InvalidOptionError('registry', registry, 'expected a prom-client Registry');
+    }
+    const reader = options.readerImplementation;
+    if (reader !== undefined && reader !== 'auto' && reader !== 'native' && reader !== 'js') {
+      throw new InvalidOptionError('readerImplementation', reader, 'expected "auto", "native" or "js"');
+    }
 
     this.name = name;
     this.ipVersion = ipVersion;
@@ -208,8 +225,10 @@ export class Table {
   }
 
   updateChains(chains: readonly (Chain | ChainSpec)[]): void {
+    if (!Array.isArray(chains)) throw new InvalidRuleError('updateChains', chains, 'expected an array of chains');
     // Validate all before accepting any: a bad chain never loses state already accepted.
-    const accepted = chains.map((c) => {
+    // (Array.from: a hole in a sparse array is a missing chain, not something to skip.)
+    const accepted = Array.from(chains, (c: Chain | ChainSpec) => {
       const chain = Chain.from(c);
       if (KERNEL_CHAINS[this.name].includes(chain.name)) {
         throw new InvalidRuleError('updateChain', chain.name, `is a kernel chain of table ${this.name}; use setRuleInsertions`);
@@ -225,10 +244,14 @@ export class Table {
   }
 
   removeChains(chains: readonly (Chain | ChainSpec)[]): void {
-    for (const chain of chains) this.removeChainByName(chain.name);
+    if (!Array.isArray(chains)) throw new InvalidRuleError('removeChains', chains, 'expected an array of chains');
+    // Validate all names before removing any.
+    const names = Array.from(chains, (c: Chain | ChainSpec) => chainName('removeChains', (c as ChainSpec | undefined)?.name));
+    for (const name of names) this.removeChainByName(name);
   }
 
   removeChainByName(name: string): void {
+    chainName('removeChainByName', name);
     this.desiredChains.delete(name);
     this.dirtyChains.add(name);
     this.updateGauges();
@@ -238,7 +261,7 @@ export class Table {
   setRuleInsertions(chainName: string, rules: readonly (Rule | RuleSpec)[]): void {
     const name = new Chain({ name: chainName, rules: [] }).name; // validates the name
     if (!Array.isArray(rules)) throw new InvalidRuleError('setRuleInsertions', rules, 'expected an array of rules');
-    this.insertRules.set(name, Object.freeze(rules.map((r: Rule | RuleSpec) => Rule.from(r))));
+    this.insertRules.set(name, Object.freeze(Array.from(rules, (r: Rule | RuleSpec) => Rule.from(r))));
     this.dirtyInserts.add(name);
     this.invalidateDataplaneCache('insertion update');
   }
