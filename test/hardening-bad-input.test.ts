@@ -1,0 +1,341 @@
+// Bad input everywhere (SPEC section 6): every public entry point, fed arbitrary values of any
+// type (fast-check's anything(), hostile strings, edge numbers), either accepts the value or
+// throws the library's typed error (IptablesSyncError: InvalidRuleError / InvalidOptionError /
+// ConfigError) — never a TypeError from deep inside, never a crash later in apply() — and a
+// value it accepts can only ever render to one restore line without control characters.
+// A rejected update leaves the desired state exactly as it was (the next plan is unchanged).
+//
+// That accepted values re-parse into exactly one rule on the real iptables-restore is checked
+// in test/hardening-reparse.test.ts.
+import fc from 'fast-check';
+import { existsSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { CommandFactory, SpawnedCommand } from '../src/commands';
+import {
+  AcceptAction,
+  Chain,
+  ClearMarkAction,
+  DNATAction,
+  DropAction,
+  GotoAction,
+  InvalidRuleError,
+  IptablesSyncError,
+  JumpAction,
+  LogAction,
+  MasqAction,
+  Match,
+  MatchCriteria,
+  Rule,
+  SetMarkAction,
+  SetMaskedMarkAction,
+  SNATAction,
+  Table,
+} from '../src/index';
+import { buildChainSpec, invalidInputArb, validChainsArb } from './helpers/arbitraries';
+
+// What can end or split a line for iptables-restore (it reads lines with fgets and splits words
+// on C isspace): C0 controls incl. \n \r \v \f, DEL, and C1 for good measure. U+2028/2029 are
+// plain bytes to iptables, so they are not in here (they are among the hostile inputs).
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const RUNS = 400;
+
+/** Values of every type, with the strings and numbers most likely to break a fragment. */
+const hostileString = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 40 }),
+  fc.string({ unit: 'grapheme', maxLength: 20 }),
+  fc
+    .tuple(fc.string({ maxLength: 10 }), fc.constantFrom('\n', '\r', '\0', '"', "'", '\\', '`', '$', ' ', '\t', '\u2028', '\u0085', '\ufeff', '\ud800', '-A x', '#', '!', '*filter', 'COMMIT'), fc.string({ maxLength: 10 }))
+    .map(([a, b, c]) => a + b + c),
+);
+const hostileNumber = fc.oneof(
+  fc.constantFrom(NaN, Infinity, -Infinity, -0, 0.5, -1, 2 ** 32, 2 ** 53, Number.MAX_VALUE, Number.MIN_VALUE),
+  fc.integer(),
+  fc.double(),
+);
+const garbage: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 3, arbitrary: fc.anything({ withBigInt: true, withNullPrototype: true, withBoxedValues: true, withSparseArray: true, withTypedArray: true }) },
+  { weight: 3, arbitrary: hostileString },
+  { weight: 2, arbitrary: hostileNumber },
+  { weight: 1, arbitrary: fc.array(fc.oneof(hostileString, hostileNumber), { maxLength: 4 }) },
+  { weight: 1, arbitrary: fc.constantFrom(undefined, null, true, {}, [], () => 'x', Symbol('s'), new Array(2), [, 80], Object.create(null)) },
+);
+
+/** Accepted (returns) or throws the typed error; anything else fails the property. */
+function acceptedOrTyped<T>(what: string, run: () => T): T | undefined {
+  try {
+    return run();
+  } catch (e) {
+    if (!(e instanceof IptablesSyncError)) {
+      throw new Error(`${what} threw ${(e as Error)?.constructor?.name ?? typeof e} instead of a typed error: ${(e as Error)?.message}`);
+    }
+    return undefined;
+  }
+}
+
+function expectOneLine(text: string): void {
+  expect(typeof text).toBe('string');
+  expect(CONTROL.test(text), JSON.stringify(text)).toBe(false);
+}
+
+// --- match builder, actions, rules, chains --------------------------------------------------
+
+const MATCH_METHODS = Object.getOwnPropertyNames(MatchCriteria.prototype).filter(
+  (m) => !['constructor', 'with', 'render', 'toString', 'addrTypeMatch', 'ipSet', 'multiport'].includes(m) && typeof (MatchCriteria.prototype as never)[m] === 'function',
+);
+
+describe('match builder', () => {
+  it('knows the public methods it is checking', () => {
+    expect(MATCH_METHODS).toEqual(expect.arrayContaining(['markClear', 'inInterface', 'destPorts', 'notDestPortRanges', 'icmpV6TypeAndCode', 'conntrackState']));
+    expect(MATCH_METHODS.length).toBeGreaterThanOrEqual(45);
+  });
+
+  it('every method takes any value or throws InvalidRuleError; an accepted value renders to one line', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...MATCH_METHODS), fc.array(garbage, { maxLength: 3 }), (method, args) => {
+        const m = acceptedOrTyped(`Match().${method}`, () => (Match() as unknown as Record<string, (...a: unknown[]) => MatchCriteria>)[method]!(...args));
+        if (m !== undefined) {
+          expect(m).toBeInstanceOf(MatchCriteria);
+          expectOneLine(m.render());
+          expectOneLine(new Rule({ match: m, action: new AcceptAction() }).renderAppend('c', ''));
+        }
+      }),
+      { numRuns: RUNS * 5 },
+    );
+  });
+
+  it("every SPEC section 6 class is rejected with InvalidRuleError naming the value (the shared arbitrary)", () => {
+    fc.assert(
+      fc.property(invalidInputArb, (c) => {
+        expect(c.run).toThrow(InvalidRuleError);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('a hand-made MatchCriteria (public constructor) cannot smuggle a second line into a Rule', () => {
+    fc.assert(
+      fc.property(garbage, (fragments) => {
+        const m = acceptedOrTyped('new MatchCriteria', () => new MatchCriteria(fragments as string[]));
+        if (m === undefined) return;
+        const rule = acceptedOrTyped('Rule with a hand-made match', () => new Rule({ match: m, action: new DropAction() }));
+        if (rule) expectOneLine(rule.renderAppend('c', ''));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+const ACTIONS: Record<string, (fields: unknown) => { toFragment(): string }> = {
+  JumpAction: (f) => new JumpAction(f as never),
+  GotoAction: (f) => new GotoAction(f as never),
+  LogAction: (f) => new LogAction(f as never),
+  DNATAction: (f) => new DNATAction(f as never),
+  SNATAction: (f) => new SNATAction(f as never),
+  MasqAction: (f) => new MasqAction(f as never),
+  ClearMarkAction: (f) => new ClearMarkAction(f as never),
+  SetMarkAction: (f) => new SetMarkAction(f as never),
+  SetMaskedMarkAction: (f) => new SetMaskedMarkAction(f as never),
+};
+const FIELDS = ['target', 'prefix', 'destAddr', 'destPort', 'toAddr', 'toPorts', 'mark', 'mask'];
+const fieldsArb = fc.oneof(garbage, fc.dictionary(fc.constantFrom(...FIELDS), garbage, { maxKeys: 3 }));
+
+describe('actions, rules, chains', () => {
+  it('every action constructor takes any fields or throws InvalidRuleError; accepted ones render to one line', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...Object.keys(ACTIONS)), fieldsArb, (name, fields) => {
+        const action = acceptedOrTyped(name, () => ACTIONS[name]!(fields));
+        if (action) {
+          expectOneLine(action.toFragment());
+          expect(action.toFragment()).not.toBe('');
+        }
+      }),
+      { numRuns: RUNS * 3 },
+    );
+  });
+
+  it('Rule takes any spec or throws InvalidRuleError; render methods take any chain/number/prefix or throw it', () => {
+    const specArb = fc.oneof(
+      garbage,
+      fc.record({ match: fc.oneof(garbage, fc.constant(Match().protocol('tcp'))), action: fc.oneof(garbage, fc.constant(new AcceptAction())), comment: garbage }, { requiredKeys: [] }),
+      // A user-made action object: its fragment is checked too.
+      garbage.map((g) => ({ action: { toFragment: () => g } })),
+    );
+    fc.assert(
+      fc.property(specArb, garbage, garbage, garbage, (spec, chain, num, prefix) => {
+        const rule = acceptedOrTyped('new Rule', () => new Rule(spec as never));
+        const r = rule ?? new Rule({ action: new DropAction() });
+        for (const render of [() => r.renderAppend(chain as string, prefix as string), () => r.renderInsert(chain as string, ''), () => r.renderReplace('c', num as number, '')]) {
+          const line = acceptedOrTyped('render', render);
+          if (line !== undefined) expectOneLine(line);
+        }
+      }),
+      { numRuns: RUNS * 2 },
+    );
+  });
+
+  it('Chain takes any spec or throws InvalidRuleError', () => {
+    const specArb = fc.oneof(garbage, fc.record({ name: garbage, rules: fc.oneof(garbage, fc.array(garbage, { maxLength: 3 })) }, { requiredKeys: [] }));
+    fc.assert(
+      fc.property(specArb, (spec) => {
+        const chain = acceptedOrTyped('new Chain', () => new Chain(spec as never));
+        if (chain) for (const r of chain.rules) expectOneLine(r.renderAppend(chain.name, ''));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+// --- Table ----------------------------------------------------------------------------------
+
+/** A fake iptables with an empty filter table, so plan() runs without a namespace. */
+const fakeIptables: CommandFactory = (command, args): SpawnedCommand => {
+  const stdin = new PassThrough();
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  stdin.resume();
+  const text = args.includes('--version')
+    ? 'iptables-restore v1.8.9 (legacy)\n'
+    : /save$/.test(command)
+      ? '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n'
+      : '';
+  stdout.end(text);
+  stderr.end();
+  return { stdin, stdout, stderr, exited: Promise.resolve({ code: 0, signal: null }), kill: () => undefined };
+};
+const OK_LOCK = { lock: (): void => undefined, unlock: (): void => undefined };
+const baseOptions = { backend: 'legacy' as const, commandFactory: fakeIptables, sleep: async () => undefined };
+
+const TABLE_OPTIONS = [
+  'historicChainPrefixes',
+  'extraCleanupRegexPattern',
+  'insertMode',
+  'refreshIntervalMs',
+  'postWriteIntervalMs',
+  'lockTimeoutMs',
+  'commandTimeoutMs',
+  'backend',
+  'netns',
+  'logger',
+  'readerImplementation',
+  'commandFactory',
+  'sleep',
+  'now',
+  'registry',
+] as const;
+
+describe('Table', () => {
+  it('the constructor takes any name/ipVersion/hashPrefix/lock/options or throws a typed error', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(garbage, fc.constantFrom('filter', 'nat', 'mangle', 'raw')),
+        fc.oneof(garbage, fc.constantFrom(4, 6)),
+        fc.oneof(garbage, fc.constant('cali:')),
+        fc.oneof(garbage, fc.constant(OK_LOCK)),
+        fc.oneof({ weight: 3, arbitrary: fc.constant(baseOptions) }, { weight: 1, arbitrary: garbage }),
+        (name, v, prefix, lock, options) => {
+          acceptedOrTyped('new Table', () => new Table(name as never, v as never, prefix as string, lock as never, options as never));
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('every option is validated when the Table is made: an accepted value never fails later in plan()', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...TABLE_OPTIONS), garbage, async (option, value) => {
+        const options = { ...baseOptions, [option]: value };
+        if (option === 'netns') options.commandFactory = (c, a) => fakeIptables(a[3] ?? c, a.slice(4)); // strip "ip netns exec NAME"
+        const table = acceptedOrTyped(`option ${option}`, () => new Table('filter', 4, 'cali:', OK_LOCK, options as never));
+        if (!table) return;
+        // A function is all the constructor can check of the test hooks; what a hook returns is
+        // its author's contract (commandFactory must return a SpawnedCommand).
+        if (typeof value === 'function') return;
+        table.updateChain(new Chain({ name: 'cali-x', rules: [{ action: new AcceptAction() }] }));
+        const plan = await table.plan().then(
+          (p) => p,
+          (e: Error) => {
+            throw new Error(`option ${option}=${String(value)} was accepted but plan() failed: ${e.name}: ${e.message}`);
+          },
+        );
+        expectOneLine(plan.input.split('\n')[1] ?? '');
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('methods take any value or throw a typed error, and a rejected update changes nothing', async () => {
+    await fc.assert(
+      fc.asyncProperty(validChainsArb({ maxChains: 2, maxRules: 3 }), fc.constantFrom('updateChain', 'updateChains', 'removeChains', 'removeChainByName', 'setRuleInsertions'), garbage, garbage, async (chains, method, a, b) => {
+        const table = new Table('filter', 4, 'cali:', OK_LOCK, baseOptions);
+        table.updateChains(chains.map(buildChainSpec));
+        const before = await table.plan();
+        const t = table as unknown as Record<string, (...args: unknown[]) => void>;
+        const accepted = acceptedOrTyped(`Table.${method}`, () => {
+          t[method]!(a, b);
+          return true;
+        });
+        const after = await table.plan();
+        if (!accepted) expect(after).toEqual(before);
+        expectOneLine(after.input.split('\n').slice(1, -2).join(''));
+        for (const line of `${after.input}${after.deletionInput}`.split('\n').filter((l) => l !== '')) expectOneLine(line);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+// --- the CLI's rules file -------------------------------------------------------------------
+
+describe('the CLI rules file (src/config.ts)', () => {
+  const hasConfig = existsSync(`${__dirname}/../src/config.ts`);
+  it.runIf(hasConfig)('any document, or a valid one with a value replaced by garbage, parses or throws ConfigError; accepted rules render to one line', async () => {
+    const { parseRules, ConfigError } = await import('../src/config');
+    const good = {
+      tables: {
+        filter: {
+          chains: { 'ipts-web': [{ match: { protocol: 'tcp', destPorts: [80, 443] }, action: 'accept', comment: 'web' }, { action: 'drop' }] },
+          insert: { INPUT: [{ match: { inInterface: 'eth0' }, action: { jump: 'ipts-web' } }] },
+        },
+      },
+    };
+    // Paths to every leaf and object of the good document, to replace one with garbage.
+    const paths: (string | number)[][] = [];
+    const walk = (v: unknown, path: (string | number)[]): void => {
+      paths.push(path);
+      if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
+      else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
+    };
+    walk(good, []);
+    const replace = (doc: unknown, path: (string | number)[], value: unknown): unknown => {
+      if (path.length === 0) return value;
+      const copy = Array.isArray(doc) ? [...doc] : { ...(doc as object) };
+      (copy as Record<string | number, unknown>)[path[0]!] = replace((doc as Record<string | number, unknown>)[path[0]!], path.slice(1), value);
+      return copy;
+    };
+    const jsonable = fc.jsonValue().chain((j) => fc.oneof(fc.constant(j), hostileString, hostileNumber.filter(Number.isFinite)));
+    const docArb = fc.oneof(
+      { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
+      { weight: 4, arbitrary: fc.tuple(fc.constantFrom(...paths), jsonable).map(([p, v]) => JSON.stringify(replace(good, p, v), null, 1)) },
+      { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...paths), hostileString).map(([p, v]) => JSON.stringify(replace(good, p, v)).replace(JSON.stringify(v), v)) },
+    );
+    fc.assert(
+      fc.property(docArb, (text) => {
+        let parsed;
+        try {
+          parsed = parseRules(text, 'rules.yaml');
+        } catch (e) {
+          if (!(e instanceof ConfigError)) throw new Error(`parseRules threw ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
+          expect((e as InstanceType<typeof ConfigError>).issues.length).toBeGreaterThan(0);
+          return;
+        }
+        for (const t of parsed.tables.values()) {
+          for (const c of t.chains) for (const r of c.rules) expectOneLine(r.renderAppend(c.name, '-m comment --comment "ipts:x"'));
+          for (const [chain, rules] of t.inserts) for (const r of rules) expectOneLine(r.renderInsert(chain, ''));
+        }
+      }),
+      { numRuns: RUNS * 2 },
+    );
+  });
+});
