@@ -708,6 +708,10 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
         if (text !== before) trigger('file change');
       }, opts.debounce);
     });
+    watcher.on('error', (error: Error) => {
+      log.warn({ err: error.message }, 'stopped watching the rules file for changes; use SIGHUP to reload');
+      watcher?.close();
+    });
   } catch (error) {
     log.warn({ err: (error as Error).message }, 'cannot watch the rules file for changes; use SIGHUP to reload');
   }
@@ -910,6 +914,12 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // A reader that went away (watch | head) must not crash a running reconcile loop.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+    });
+  }
   main(process.argv).then(
     (code) => {
       process.exitCode = code;

@@ -126,6 +126,33 @@ describe('rules file: what it builds', () => {
     ]);
   });
 
+  it('JSON files take a fast strict-JSON path that builds exactly what the YAML parser builds', () => {
+    const doc = {
+      $schema: '../schema/rules.schema.json',
+      tables: {
+        filter: {
+          chains: Object.fromEntries(
+            Array.from({ length: 20 }, (_, c) => [
+              `ipts-c${c}`,
+              Array.from({ length: 50 }, (_, r) => ({
+                match: { protocol: 'tcp', sourceNet: `10.${c}.${r}.0/24`, destPorts: [1000 + r, 2000], markMatchesWithMask: ['0x10', 255] },
+                action: r % 2 ? 'accept' : { jump: 'ipts-c0' },
+                comment: `rule ${r} \u00e9`,
+              })),
+            ]),
+          ),
+          insert: { INPUT: [{ action: { jump: 'ipts-c1' } }] },
+        },
+      },
+    };
+    const text = `\ufeff${JSON.stringify(doc, null, 2)}`;
+    const viaJson = parseRules(text, 'big.json').tables.get('filter');
+    const viaYaml = parseRules(text, 'big.yaml').tables.get('filter');
+    expect(viaJson?.chains).toHaveLength(20);
+    expect(viaJson?.chains.map((c) => c.ruleHashes())).toEqual(viaYaml?.chains.map((c) => c.ruleHashes()));
+    expect(viaJson?.inserts.get('INPUT')?.map((r) => r.body)).toEqual(viaYaml?.inserts.get('INPUT')?.map((r) => r.body));
+  });
+
   it('an empty table, empty chain lists and a null match are allowed', () => {
     const rules = parseRules('tables:\n  raw:\n  filter:\n    chains:\n      ipts-e:\n    insert:\n      FORWARD: []\n', 'e.yaml');
     expect(rules.tables.get('raw')).toEqual({ name: 'raw', chains: [], inserts: new Map() });
@@ -167,9 +194,15 @@ describe('rules file: errors name file:line:column and what was expected', () =>
     expect(dup.first).toBe('rules.yaml:3:3: invalid YAML: Map keys must be unique');
   });
 
-  it('JSON syntax errors say JSON', () => {
-    const i = issueOf('{"tables": {"filter": {]}}', undefined, 'rules.json');
-    expect(i.first).toMatch(/^rules\.json:1:\d+: invalid JSON: /);
+  it('JSON syntax errors say JSON, with positions', () => {
+    const json = (text: string): string => issueOf(text, undefined, 'rules.json').first;
+    expect(json('{"tables": {"filter": {]}}')).toBe('rules.json:1:24: invalid JSON: expected a "quoted" key, found "]"');
+    expect(json('{\n  "tables": {},\n  "tables": {}\n}')).toBe('rules.json:3:3: invalid JSON: Map keys must be unique');
+    expect(json('{"tables": {}} x')).toBe('rules.json:1:16: invalid JSON: unexpected "x" after the end of the document');
+    expect(json('{"tables": {\n')).toBe('rules.json:2:1: invalid JSON: expected a "quoted" key, found the end of the file');
+    expect(json('{"tables": {"filter": 0x10}}')).toBe('rules.json:1:24: invalid JSON: expected "," or "}", found "x"');
+    expect(json('{"tables": "a\\qb"}')).toBe('rules.json:1:12: invalid JSON: invalid escape in a string');
+    expect(json('{tables: {}}')).toBe('rules.json:1:2: invalid JSON: expected a "quoted" key, found "t"');
   });
 
   it('an empty file, an unknown top-level key, a missing "tables"', () => {
