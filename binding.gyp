@@ -6,6 +6,8 @@
         "native/addon.cc",
         "native/lock_binding.cc",
         "native/scanner_binding.cc",
+        "native/pipe_binding.cc",
+        "native/scan_result.cc",
         "native/hash_binding.cc",
         "native/locks.cc",
         "native/save_scanner.cc",

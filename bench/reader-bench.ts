@@ -1,12 +1,13 @@
-// Reader benchmark: the native reader, the TypeScript fallback and a naive line-by-line regex
-// reader (Felix's approach: collect everything, split, regex each line), on
+// Reader benchmark: the native reader (reading the child's pipe itself via openSavePipe, and fed
+// from the Node stream via readSaveOutput), the TypeScript fallback and a naive line-by-line
+// regex reader (Felix's approach: collect everything, split, regex each line), on
 //   1. a generated 100k-rule dump piped through `cat` (our side is the bottleneck), and
 //   2. a real `iptables-<backend>-save` of 100k rules in a throwaway namespace (root only),
 //      next to the time of iptables-save alone;
 // plus chained rule hashing of 100k rules, native against node:crypto.
 //
-// For each read: wall time, the main thread's CPU time (/proc/thread-self/schedstat: on-CPU
-// time of this thread only, so the scanner's worker thread and other processes do not count),
+// For each read: wall time, the main thread's CPU time (CLOCK_THREAD_CPUTIME_ID: this thread
+// only, so the scanner's worker thread and other processes do not count),
 // event-loop active time (performance.eventLoopUtilization) and the worst event-loop delay
 // (perf_hooks.monitorEventLoopDelay). Medians of several runs, and the minimum main-thread time,
 // which is the most robust number on a busy machine. Not a timed test: numbers are printed.
@@ -18,8 +19,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { chainRuleHashes, nativeInfo } from '../src/native';
-import { readSaveOutput, type ReaderConfig } from '../src/reader';
+import { chainRuleHashes, loadNative, nativeInfo } from '../src/native';
+import { openSavePipe, readSaveOutput, type ReaderConfig } from '../src/reader';
 
 const CONFIG: ReaderConfig = { hashPrefix: 'cali:', historicChainPrefixes: ['cali-'] };
 
@@ -101,27 +102,48 @@ interface Measurement {
   rules: number;
 }
 
-/** On-CPU time of the calling thread (the main thread here), in ms. */
+/** CPU time of the calling thread (the main thread here), in ms: CLOCK_THREAD_CPUTIME_ID via
+ *  the addon, else /proc/thread-self/schedstat (updated only at scheduler ticks: coarse). */
 function threadCpuMs(): number {
+  const addon = loadNative();
+  if (addon) return addon.threadCpuMs();
   return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
 }
 
-type Reader = 'native' | 'js' | 'naive' | 'drain';
+type Reader = 'native-pipe' | 'native' | 'js' | 'naive' | 'drain';
 
-async function measureOnce(reader: Reader, start: () => NodeJS.ReadableStream & AsyncIterable<Buffer>): Promise<Measurement> {
+interface Command {
+  readonly cmd: string;
+  readonly args: readonly string[];
+}
+
+function stdoutOf(command: Command): NodeJS.ReadableStream & AsyncIterable<Buffer> {
+  return spawn(command.cmd, command.args, { stdio: ['ignore', 'pipe', 'inherit'] }).stdout;
+}
+
+async function measureOnce(reader: Reader, command: Command): Promise<Measurement> {
   const delay = monitorEventLoopDelay({ resolution: 1 });
   const elu0 = performance.eventLoopUtilization();
   const cpu0 = threadCpuMs();
   const t0 = performance.now();
   delay.enable();
-  const source = start();
   let rules = 0;
   if (reader === 'naive') {
-    for (const ids of (await naiveRead(source, CONFIG)).values()) rules += ids.length;
+    for (const ids of (await naiveRead(stdoutOf(command), CONFIG)).values()) rules += ids.length;
   } else if (reader === 'drain') {
-    for await (const chunk of source) rules += chunk.length === 0 ? 1 : 0; // the producer alone: just drain
+    for await (const chunk of stdoutOf(command)) rules += chunk.length === 0 ? 1 : 0; // the producer alone: just drain
+  } else if (reader === 'native-pipe') {
+    // The addon reads the child's stdout pipe itself (openSavePipe).
+    const pipe = openSavePipe(CONFIG);
+    if (!pipe) throw new Error('addon not loaded');
+    try {
+      spawn(command.cmd, command.args, { stdio: ['ignore', pipe.fd, 'inherit'] });
+    } finally {
+      pipe.closeWriteEnd();
+    }
+    for (const chain of (await pipe.result).snapshot.values()) rules += chain.ids.length;
   } else {
-    const result = await readSaveOutput(source, CONFIG, { implementation: reader });
+    const result = await readSaveOutput(stdoutOf(command), CONFIG, { implementation: reader });
     for (const chain of result.snapshot.values()) rules += chain.ids.length;
   }
   const wallMs = performance.now() - t0;
@@ -136,12 +158,12 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)] as number;
 }
 
-async function measure(reader: Reader, runs: number, start: () => NodeJS.ReadableStream & AsyncIterable<Buffer>): Promise<Measurement> {
-  await measureOnce(reader, start); // warm-up
+async function measure(reader: Reader, runs: number, command: Command): Promise<Measurement> {
+  await measureOnce(reader, command); // warm-up
   const all: Measurement[] = [];
   for (let i = 0; i < runs; i++) {
     global.gc?.();
-    all.push(await measureOnce(reader, start));
+    all.push(await measureOnce(reader, command));
   }
   return {
     wallMs: median(all.map((m) => m.wallMs)),
@@ -153,26 +175,20 @@ async function measure(reader: Reader, runs: number, start: () => NodeJS.Readabl
   };
 }
 
-function spawnStdout(cmd: string, args: readonly string[]): () => NodeJS.ReadableStream & AsyncIterable<Buffer> {
-  return () => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    return child.stdout;
-  };
-}
-
 function row(label: string, m: Measurement, baseline?: Measurement): string {
   const ratio = baseline ? `  ${(m.wallMs / baseline.wallMs).toFixed(2)}x alone` : '';
   const f = (n: number, w = 6): string => n.toFixed(1).padStart(w);
   return `  ${label.padEnd(28)} wall ${f(m.wallMs, 7)}  main-thread cpu ${f(m.cpuMs)} (min ${f(m.minCpuMs)})  loop active ${f(m.activeMs)}  max delay ${f(m.maxDelayMs)}  [ms]  rules ${m.rules}${ratio}`;
 }
 
-async function readers(runs: number, start: () => NodeJS.ReadableStream & AsyncIterable<Buffer>, baseline?: Measurement): Promise<void> {
-  for (const reader of ['native', 'js', 'naive'] as const) {
-    if (reader === 'native' && !nativeInfo().loaded) {
-      console.log(`  native                 (not loaded: ${nativeInfo().reason})`);
+async function readers(runs: number, command: Command, baseline?: Measurement): Promise<void> {
+  for (const reader of ['native-pipe', 'native', 'js', 'naive'] as const) {
+    if (reader.startsWith('native') && !nativeInfo().loaded) {
+      console.log(`  ${reader.padEnd(28)} (not loaded: ${nativeInfo().reason})`);
       continue;
     }
-    console.log(row(reader, await measure(reader, runs, start), baseline));
+    const label = reader === 'native-pipe' ? 'native, reads the pipe' : reader === 'native' ? 'native, from the stream' : reader;
+    console.log(row(label, await measure(reader, runs, command), baseline));
   }
 }
 
@@ -192,17 +208,18 @@ function benchHashing(rules: number): void {
   const lines: string[] = [];
   for (let i = 0; i < rules; i++) lines.push(`-A cali-fw-x HASH -p tcp -m multiport --dports ${i % 65536} -m mark --mark 0x0/0x1000000 -j MARK --set-xmark 0x1000000/0x1000000`);
   const joined = lines.join('\n');
+  // Main-thread CPU time, minimum of 5: robust against other load on the machine.
   const time = (f: () => unknown): number => {
     f();
     const samples: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const t0 = performance.now();
+      const t0 = threadCpuMs();
       f();
-      samples.push(performance.now() - t0);
+      samples.push(threadCpuMs() - t0);
     }
-    return median(samples);
+    return Math.min(...samples);
   };
-  console.log(`\nchained rule hashing of ${rules} rules in one chain (median of 5):`);
+  console.log(`\nchained rule hashing of ${rules} rules in one chain (main-thread CPU, min of 5):`);
   if (nativeInfo().loaded) console.log(`  native (EVP, one call)   ${time(() => chainRuleHashes('cali-fw-x', joined, rules)).toFixed(1)} ms`);
   console.log(
     `  createHash per rule      ${time(() => {
@@ -222,7 +239,7 @@ async function main(): Promise<void> {
     const file = join(dir, 'dump.txt');
     writeFileSync(file, dump);
     console.log(`\ngenerated dump: ${args.rules} rules, ${(dump.length / 1e6).toFixed(1)} MB, piped through cat (median of ${args.runs}):`);
-    const cat = spawnStdout('cat', [file]);
+    const cat: Command = { cmd: 'cat', args: [file] };
     const catAlone = await measure('drain', args.runs, cat);
     console.log(row('cat alone', catAlone));
     await readers(args.runs, cat, catAlone);
@@ -235,7 +252,7 @@ async function main(): Promise<void> {
         try {
           await run('ip', ['netns', 'add', ns]);
           await run('ip', ['netns', 'exec', ns, `iptables-${backend}-restore`], dump);
-          const save = spawnStdout('ip', ['netns', 'exec', ns, `iptables-${backend}-save`, '-t', 'filter']);
+          const save: Command = { cmd: 'ip', args: ['netns', 'exec', ns, `iptables-${backend}-save`, '-t', 'filter'] };
           console.log(`\nreal iptables-${backend}-save -t filter of ${args.rules} rules in a namespace (median of ${args.runs}):`);
           const alone = await measure('drain', args.runs, save);
           console.log(row(`iptables-${backend}-save alone`, alone));

@@ -1,6 +1,8 @@
 // Module entry: creates the instance data and registers the lock, scanner and hash bindings.
 #include "addon.h"
 
+#include <time.h>
+
 // binding.gyp defines IPTS_SOURCE_DIGEST as an identifier ("d" + sha256 of the native
 // sources); it lets a test prove the shipped prebuild was built from the current sources.
 #define IPTS_STRINGIFY2(x) #x
@@ -13,15 +15,25 @@ namespace {
 
 // Bumped whenever the JS-visible interface changes; src/native.ts refuses other versions, so a
 // stale build can never be used with newer TypeScript.
-constexpr int kAbiVersion = 2;
+constexpr int kAbiVersion = 3;
+
+// CPU time of the calling thread in ms (CLOCK_THREAD_CPUTIME_ID): lets the benchmark measure
+// main-thread cost alone; /proc schedstat only updates at scheduler ticks.
+Napi::Value ThreadCpuMs(const Napi::CallbackInfo& info) {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return Napi::Number::New(info.Env(), static_cast<double>(ts.tv_sec) * 1e3 + ts.tv_nsec / 1e6);
+}
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new ipts::AddonData();
   env.SetInstanceData(data);  // Node deletes it at environment teardown
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
   exports.Set("sourceDigest", Napi::String::New(env, IPTS_STRINGIFY(IPTS_SOURCE_DIGEST)));
+  exports.Set("threadCpuMs", Napi::Function::New<ThreadCpuMs>(env, "threadCpuMs"));
   ipts::InitLocks(env, exports, data);
   ipts::InitScanner(env, exports);
+  ipts::InitPipeScanner(env, exports);
   ipts::InitHash(env, exports);
   return exports;
 }

@@ -55,6 +55,7 @@ inline AddonData* GetAddonData(Napi::Env env) { return env.GetInstanceData<Addon
 // Each adds its functions/classes to `exports`.
 void InitLocks(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitScanner(Napi::Env env, Napi::Object exports);
+void InitPipeScanner(Napi::Env env, Napi::Object exports);
 void InitHash(Napi::Env env, Napi::Object exports);
 
 }  // namespace ipts

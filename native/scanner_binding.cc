@@ -11,15 +11,9 @@
 // scanner is sequential). Everything a worker needs is in a shared ScanJob, so a Scanner
 // object that is garbage-collected mid-read (say the stream failed) cannot pull the state
 // out from under a running worker.
+
 //
-// Result (compact: no string per rule; src/reader.ts decodes it):
-//   fault:  Buffer | undefined   structural fault message (bytes from the dump)
-//   bytes:  number               bytes pushed
-//   chains: Uint32Array          per chain: nameStart, nameEnd (into text), ruleCount, historic
-//   codes:  Int32Array           per rule, grouped by chain: ID length, 0, -1 or -2
-//   ids:    string               all IDs concatenated (latin1; IDs are ASCII)
-//   text:   Buffer               chain names and kept lines
-//   texts:  Uint32Array          per kept line: global rule index, start, end (into text)
+// The result is an EncodedScan (scan_result.h).
 #include <stdint.h>
 #include <string.h>
 
@@ -31,6 +25,7 @@
 
 #include "addon.h"
 #include "save_scanner.h"
+#include "scan_result.h"
 
 namespace ipts {
 
@@ -55,77 +50,6 @@ struct ScanJob {
   bool abandoned = false;  // the Scanner object was collected without finish()
   std::optional<Napi::Promise::Deferred> deferred;
 };
-
-struct EncodedScan {
-  std::string fault;
-  uint64_t bytes = 0;
-  std::vector<uint32_t> chains;
-  std::vector<int32_t> codes;
-  std::string ids;
-  std::string text;
-  std::vector<uint32_t> texts;
-};
-
-// Flattens the scanner's result; runs on the worker thread.
-void Encode(const SaveScanner& scanner, EncodedScan* out) {
-  out->fault = scanner.fault();
-  out->bytes = scanner.bytes();
-  if (!out->fault.empty()) return;
-  size_t rules = 0;
-  size_t id_bytes = 0;
-  for (const ScannedChain& chain : scanner.chains()) {
-    rules += chain.codes.size();
-    id_bytes += chain.ids.size();
-  }
-  out->codes.reserve(rules);
-  out->ids.reserve(id_bytes);
-  uint32_t base = 0;
-  for (const ScannedChain& chain : scanner.chains()) {
-    const uint32_t start = static_cast<uint32_t>(out->text.size());
-    out->text += chain.name;
-    out->chains.insert(out->chains.end(),
-                       {start, static_cast<uint32_t>(out->text.size()),
-                        static_cast<uint32_t>(chain.codes.size()), chain.historic ? 1u : 0u});
-    out->codes.insert(out->codes.end(), chain.codes.begin(), chain.codes.end());
-    out->ids += chain.ids;
-    for (const auto& [index, line] : chain.texts) {
-      const uint32_t line_start = static_cast<uint32_t>(out->text.size());
-      out->text += line;
-      out->texts.insert(out->texts.end(),
-                        {base + index, line_start, static_cast<uint32_t>(out->text.size())});
-    }
-    base += static_cast<uint32_t>(chain.codes.size());
-  }
-  if (out->text.size() > UINT32_MAX) {
-    *out = EncodedScan();
-    out->fault = "iptables-save output too large: kept text exceeds 4 GiB";
-  }
-}
-
-template <typename Array, typename T>
-Array CopyArray(Napi::Env env, const std::vector<T>& values) {
-  Array array = Array::New(env, values.size());
-  if (!values.empty()) memcpy(array.Data(), values.data(), values.size() * sizeof(T));
-  return array;
-}
-
-Napi::Value ToJs(Napi::Env env, const EncodedScan& scan) {
-  Napi::Object result = Napi::Object::New(env);
-  if (!scan.fault.empty()) {
-    result.Set("fault", Napi::Buffer<char>::Copy(env, scan.fault.data(), scan.fault.size()));
-  }
-  result.Set("bytes", Napi::Number::New(env, static_cast<double>(scan.bytes)));
-  result.Set("chains", CopyArray<Napi::Uint32Array>(env, scan.chains));
-  result.Set("codes", CopyArray<Napi::Int32Array>(env, scan.codes));
-  napi_value ids;
-  if (napi_create_string_latin1(env, scan.ids.data(), scan.ids.size(), &ids) != napi_ok) {
-    return env.Undefined();
-  }
-  result.Set("ids", ids);
-  result.Set("text", Napi::Buffer<char>::Copy(env, scan.text.data(), scan.text.size()));
-  result.Set("texts", CopyArray<Napi::Uint32Array>(env, scan.texts));
-  return result;
-}
 
 void Kick(Napi::Env env, const std::shared_ptr<ScanJob>& job);
 
@@ -209,41 +133,19 @@ class Scanner : public Napi::ObjectWrap<Scanner> {
 
   explicit Scanner(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Scanner>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsArray() ||
-        !info[2].IsBoolean() || !info[3].IsNumber()) {
-      Napi::TypeError::New(env,
-                           "new Scanner(hashPrefix: Uint8Array, historicPrefixes: Uint8Array[], "
-                           "reportUnmatched: boolean, batchBytes: number)")
+    ScannerConfig config;
+    if (!ParseScannerConfig(info, &config)) return;
+    if (info.Length() < 4 || !info[3].IsNumber()) {
+      Napi::TypeError::New(env, "new Scanner(hashPrefix, historicPrefixes, reportUnmatched, batchBytes: number)")
           .ThrowAsJavaScriptException();
       return;
     }
-    ScannerConfig config;
-    if (!Bytes(info[0], &config.hash_prefix)) return;
-    Napi::Array historic = info[1].As<Napi::Array>();
-    for (uint32_t i = 0; i < historic.Length(); ++i) {
-      std::string prefix;
-      if (!Bytes(historic.Get(i), &prefix)) return;
-      config.historic_prefixes.push_back(std::move(prefix));
-    }
-    config.report_unmatched = info[2].As<Napi::Boolean>().Value();
     const double batch = info[3].As<Napi::Number>().DoubleValue();
     job_ = std::make_shared<ScanJob>(std::move(config), GetAddonData(env)->chunk_pool);
     job_->batch_bytes = batch > 0 ? static_cast<size_t>(batch) : 0;
   }
 
  private:
-  static bool Bytes(Napi::Value value, std::string* out) {
-    if (!value.IsTypedArray() ||
-        value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-      Napi::TypeError::New(value.Env(), "scanner prefixes must be Uint8Arrays")
-          .ThrowAsJavaScriptException();
-      return false;
-    }
-    Napi::Uint8Array bytes = value.As<Napi::Uint8Array>();
-    out->assign(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
-    return true;
-  }
-
   bool Usable(Napi::Env env) {
     if (!job_) {
       Napi::Error::New(env, "Scanner was not constructed").ThrowAsJavaScriptException();

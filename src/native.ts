@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /** The interface version this TypeScript expects (native/addon.cc kAbiVersion). */
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
 
 export interface NativeLockHandle {
   release(): void;
@@ -39,6 +39,15 @@ export interface NativeScanner {
   finish(): Promise<NativeScanResult>;
 }
 
+/** Reads a pipe whose write end becomes a child's stdout; see native/pipe_binding.cc. */
+export interface NativePipeScanner {
+  /** The write end, for spawn's stdio; -1 once closed. */
+  readonly fd: number;
+  readonly result: Promise<NativeScanResult | { readonly cancelled: true }>;
+  closeWriteEnd(): void;
+  cancel(): void;
+}
+
 export interface NativeAddon {
   readonly abiVersion: number;
   readonly sourceDigest: string;
@@ -50,7 +59,10 @@ export interface NativeAddon {
     reportUnmatched: boolean,
     batchBytes: number,
   ) => NativeScanner;
+  readonly PipeScanner: new (hashPrefix: Uint8Array, historicPrefixes: Uint8Array[], reportUnmatched: boolean) => NativePipeScanner;
   chainRuleHashes(chainName: string, lines: string, count: number): string;
+  /** CPU time of the calling thread, ms (for benchmarks). */
+  threadCpuMs(): number;
 }
 
 export interface NativeInfo {
@@ -138,6 +150,7 @@ function isAddon(value: unknown): value is NativeAddon {
     typeof v.tryFlock === 'function' &&
     typeof v.tryBindAbstract === 'function' &&
     typeof v.Scanner === 'function' &&
+    typeof v.PipeScanner === 'function' &&
     typeof v.chainRuleHashes === 'function' &&
     typeof v.sourceDigest === 'string'
   );

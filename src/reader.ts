@@ -4,7 +4,7 @@
 // The scanning is done by the native addon off the main thread when it is loaded (only a
 // compact result crosses back), else by the TypeScript twin in reader-js.ts. Set
 // IPTABLES_SYNC_NO_NATIVE=1, or pass { implementation: 'js' }, to force TypeScript.
-import { loadNative, nativeInfo, type NativeAddon, type NativeScanResult } from './native';
+import { loadNative, nativeInfo, type NativeAddon, type NativePipeScanner, type NativeScanResult } from './native';
 import {
   CODE_OLD_INSERT,
   CODE_UNMATCHED,
@@ -59,6 +59,11 @@ export class TruncatedDumpError extends Error {
 /** A ReaderConfig value is unusable. */
 export class ReaderConfigError extends Error {
   override readonly name = 'ReaderConfigError';
+}
+
+/** SavePipe.cancel() was called before the child finished writing. */
+export class ReadCancelledError extends Error {
+  override readonly name = 'ReadCancelledError';
 }
 
 /** implementation 'native' was asked for and the addon is not loaded. */
@@ -116,29 +121,24 @@ function settingsFrom(config: ReaderConfig): Settings {
 export function decodeNative(r: NativeScanResult): ScanOutput {
   if (r.fault) return { chains: [], bytes: r.bytes, fault: r.fault.toString('utf8') };
   const chains: ScannedChain[] = [];
-  let base = 0;
-  let idsStart = 0;
+  let base = 0; // global index of the chain's first rule
   let t = 0;
-  for (let c = 0; c < r.chains.length; c += 4) {
+  for (let c = 0; c < r.chains.length; c += 5) {
     const count = r.chains[c + 2] as number;
-    const codes = r.codes.subarray(base, base + count);
-    const texts = new Map<number, string>();
+    let texts: Map<number, string> | undefined;
     while (t < r.texts.length && (r.texts[t] as number) < base + count) {
+      texts ??= new Map();
       texts.set((r.texts[t] as number) - base, r.text.toString('utf8', r.texts[t + 1], r.texts[t + 2]));
       t += 3;
     }
     chains.push({
       name: r.text.toString('utf8', r.chains[c], r.chains[c + 1]),
       historic: r.chains[c + 3] === 1,
-      codes,
+      codes: r.codes.subarray(base, base + count),
       ids: r.ids,
-      idsStart,
-      texts,
+      idsStart: r.chains[c + 4] as number,
+      texts: texts ?? NO_TEXTS,
     });
-    for (let i = 0; i < count; i++) {
-      const code = codes[i] as number;
-      if (code > 0) idsStart += code;
-    }
     base += count;
   }
   return { chains, bytes: r.bytes };
@@ -157,9 +157,12 @@ class NativeChunkScanner implements ChunkScanner {
   }
 }
 
+const NO_TEXTS: ReadonlyMap<number, string> = new Map();
+const NO_SAVED_RULES: ReadonlyMap<number, string> = new Map();
+
 /** Builds the snapshot from either scanner's output; the extra pattern is applied here. */
 export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined): DataplaneSnapshot {
-  const snapshot = new Map<string, { ids: string[]; savedRules: Map<number, string> }>();
+  const snapshot = new Map<string, { ids: string[]; savedRules: ReadonlyMap<number, string> }>();
   for (const chain of scan.chains) {
     const count = chain.codes.length;
     // Two byte-different names can decode to one string (invalid UTF-8): keep both rule lists.
@@ -168,10 +171,11 @@ export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined): Data
     if (entry) {
       base = entry.ids.length;
     } else {
-      entry = { ids: new Array<string>(count), savedRules: new Map() };
+      entry = { ids: new Array<string>(count), savedRules: NO_SAVED_RULES };
       snapshot.set(chain.name, entry);
     }
-    const { ids, savedRules } = entry;
+    const ids = entry.ids;
+    let saved: Map<number, string> | undefined; // created only for chains with saved rules
     let at = chain.idsStart;
     for (let i = 0; i < count; i++) {
       const code = chain.codes[i] as number;
@@ -186,9 +190,13 @@ export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined): Data
       } else {
         id = '';
       }
-      if (id !== '' && !chain.historic) savedRules.set(base + i, chain.texts.get(i) ?? '');
       ids[base + i] = id;
+      if (id !== '' && !chain.historic) {
+        saved ??= entry.savedRules === NO_SAVED_RULES ? new Map() : (entry.savedRules as Map<number, string>);
+        saved.set(base + i, chain.texts.get(i) ?? '');
+      }
     }
+    if (saved) entry.savedRules = saved;
   }
   return snapshot;
 }
@@ -229,5 +237,51 @@ export async function readSaveOutput(
     snapshot: buildSnapshot(scan, settings.extra),
     bytesRead: scan.bytes,
     implementation: addon ? 'native' : 'js',
+  };
+}
+
+/**
+ * The fastest read: the addon reads the child's stdout pipe itself on a worker thread, so not a
+ * byte of the dump passes through Node streams or the main thread. Undefined when the addon is
+ * not loaded (then spawn with a piped stdout and use readSaveOutput).
+ *
+ *   const pipe = openSavePipe(config);
+ *   const child = spawn('iptables-save', ['-t', 'filter'], { stdio: ['ignore', pipe.fd, 'pipe'] });
+ *   pipe.closeWriteEnd();          // at once, also if spawn threw: else EOF never comes
+ *   const result = await pipe.result;
+ *
+ * The exit code is still the caller's to check. cancel() stops the read (result rejects with
+ * ReadCancelledError); use it when giving up on a hung child.
+ */
+export interface SavePipe {
+  /** The pipe's write end, to become the child's stdout; -1 once closed. */
+  readonly fd: number;
+  readonly result: Promise<ReadResult>;
+  closeWriteEnd(): void;
+  cancel(): void;
+}
+
+export function openSavePipe(config: ReaderConfig): SavePipe | undefined {
+  const settings = settingsFrom(config);
+  const addon = loadNative();
+  if (!addon) return undefined;
+  const native: NativePipeScanner = new addon.PipeScanner(settings.hashPrefix, [...settings.historicPrefixes], settings.reportUnmatched);
+  // The reaction closes over `native`, which keeps it alive until the read ends (its collection
+  // would cancel the read).
+  const result = native.result.then((r): ReadResult => {
+    native.closeWriteEnd();
+    if ('cancelled' in r) throw new ReadCancelledError('iptables-save read cancelled before the end of its output');
+    const scan = decodeNative(r);
+    if (scan.fault !== undefined) throw new TruncatedDumpError(scan.fault);
+    return { snapshot: buildSnapshot(scan, settings.extra), bytesRead: scan.bytes, implementation: 'native' };
+  });
+  result.catch(() => undefined); // a caller that cancels and walks away gets no unhandled rejection
+  return {
+    get fd(): number {
+      return native.fd;
+    },
+    result,
+    closeWriteEnd: () => native.closeWriteEnd(),
+    cancel: () => native.cancel(),
   };
 }

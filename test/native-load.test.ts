@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { loadNative, nativeInfo, packageRoot, prebuildPath } from '../src/native';
+import { NATIVE_ABI_VERSION, loadNative, nativeInfo, packageRoot, prebuildPath } from '../src/native';
 
 const root = packageRoot();
 
@@ -63,7 +63,7 @@ describe('fallbacks', () => {
     const stale = join(dir, 'stale.js');
     writeFileSync(stale, 'module.exports = { abiVersion: 1 };');
     let m = await freshModules({ IPTABLES_SYNC_NATIVE_PATH: stale });
-    expect(m.native.nativeInfo()).toMatchObject({ loaded: false, reason: expect.stringContaining('interface version 1, expected 2') });
+    expect(m.native.nativeInfo()).toMatchObject({ loaded: false, reason: expect.stringContaining(`interface version 1, expected ${NATIVE_ABI_VERSION}`) });
     m = await freshModules({ IPTABLES_SYNC_NATIVE_PATH: join(dir, 'missing.node') });
     expect(m.native.nativeInfo()).toMatchObject({ loaded: false, reason: expect.stringContaining('missing.node') });
     expect((await m.reader.readSaveOutput(dump(), config)).implementation).toBe('js');

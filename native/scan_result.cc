@@ -1,0 +1,104 @@
+#include "scan_result.h"
+
+#include <string.h>
+
+#include <utility>
+
+namespace ipts {
+
+namespace {
+
+template <typename Array, typename T>
+Array CopyArray(Napi::Env env, const std::vector<T>& values) {
+  Array array = Array::New(env, values.size());
+  if (!values.empty()) memcpy(array.Data(), values.data(), values.size() * sizeof(T));
+  return array;
+}
+
+bool Bytes(Napi::Value value, std::string* out) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Napi::TypeError::New(value.Env(), "scanner prefixes must be Uint8Arrays")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Uint8Array bytes = value.As<Napi::Uint8Array>();
+  out->assign(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
+  return true;
+}
+
+}  // namespace
+
+bool ParseScannerConfig(const Napi::CallbackInfo& info, ScannerConfig* config) {
+  if (info.Length() < 3 || !info[1].IsArray() || !info[2].IsBoolean()) {
+    Napi::TypeError::New(info.Env(),
+                         "scanner arguments: (hashPrefix: Uint8Array, historicPrefixes: "
+                         "Uint8Array[], reportUnmatched: boolean, ...)")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  if (!Bytes(info[0], &config->hash_prefix)) return false;
+  Napi::Array historic = info[1].As<Napi::Array>();
+  for (uint32_t i = 0; i < historic.Length(); ++i) {
+    std::string prefix;
+    if (!Bytes(historic.Get(i), &prefix)) return false;
+    config->historic_prefixes.push_back(std::move(prefix));
+  }
+  config->report_unmatched = info[2].As<Napi::Boolean>().Value();
+  return true;
+}
+
+void Encode(const SaveScanner& scanner, EncodedScan* out) {
+  out->fault = scanner.fault();
+  out->bytes = scanner.bytes();
+  if (!out->fault.empty()) return;
+  size_t rules = 0;
+  size_t id_bytes = 0;
+  for (const ScannedChain& chain : scanner.chains()) {
+    rules += chain.codes.size();
+    id_bytes += chain.ids.size();
+  }
+  out->codes.reserve(rules);
+  out->ids.reserve(id_bytes);
+  uint32_t base = 0;
+  for (const ScannedChain& chain : scanner.chains()) {
+    const uint32_t start = static_cast<uint32_t>(out->text.size());
+    out->text += chain.name;
+    out->chains.insert(out->chains.end(),
+                       {start, static_cast<uint32_t>(out->text.size()),
+                        static_cast<uint32_t>(chain.codes.size()), chain.historic ? 1u : 0u,
+                        static_cast<uint32_t>(out->ids.size())});
+    out->codes.insert(out->codes.end(), chain.codes.begin(), chain.codes.end());
+    out->ids += chain.ids;
+    for (const auto& [index, line] : chain.texts) {
+      const uint32_t line_start = static_cast<uint32_t>(out->text.size());
+      out->text += line;
+      out->texts.insert(out->texts.end(),
+                        {base + index, line_start, static_cast<uint32_t>(out->text.size())});
+    }
+    base += static_cast<uint32_t>(chain.codes.size());
+  }
+  if (out->text.size() > UINT32_MAX || out->ids.size() > UINT32_MAX) {
+    *out = EncodedScan();
+    out->fault = "iptables-save output too large: kept text exceeds 4 GiB";
+  }
+}
+
+Napi::Value ToJs(Napi::Env env, const EncodedScan& scan) {
+  Napi::Object result = Napi::Object::New(env);
+  if (!scan.fault.empty()) {
+    result.Set("fault", Napi::Buffer<char>::Copy(env, scan.fault.data(), scan.fault.size()));
+  }
+  result.Set("bytes", Napi::Number::New(env, static_cast<double>(scan.bytes)));
+  result.Set("chains", CopyArray<Napi::Uint32Array>(env, scan.chains));
+  result.Set("codes", CopyArray<Napi::Int32Array>(env, scan.codes));
+  napi_value ids;
+  if (napi_create_string_latin1(env, scan.ids.data(), scan.ids.size(), &ids) != napi_ok) {
+    return env.Undefined();
+  }
+  result.Set("ids", ids);
+  result.Set("text", Napi::Buffer<char>::Copy(env, scan.text.data(), scan.text.size()));
+  result.Set("texts", CopyArray<Napi::Uint32Array>(env, scan.texts));
+  return result;
+}
+
+}  // namespace ipts

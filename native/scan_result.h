@@ -1,0 +1,46 @@
+// What the scanner bindings share: reading the scanner config from JS arguments, and the
+// compact result that crosses back into JS (no string per rule; src/reader.ts decodes it):
+//   fault:  Buffer | undefined   structural fault message (bytes from the dump)
+//   bytes:  number               bytes scanned
+//   chains: Uint32Array          per chain: nameStart, nameEnd (into text), ruleCount, historic,
+//                                idsStart (into ids)
+//   codes:  Int32Array           per rule, grouped by chain: ID length, 0, -1 or -2
+//   ids:    string               all IDs concatenated (latin1; IDs are ASCII)
+//   text:   Buffer               chain names and kept lines
+//   texts:  Uint32Array          per kept line: global rule index, start, end (into text)
+#ifndef IPTABLES_SYNC_SCAN_RESULT_H_
+#define IPTABLES_SYNC_SCAN_RESULT_H_
+
+#include <napi.h>
+#include <stdint.h>
+
+#include <string>
+#include <vector>
+
+#include "save_scanner.h"
+
+namespace ipts {
+
+// Reads info[0] (hashPrefix: Uint8Array), info[1] (historicPrefixes: Uint8Array[]) and
+// info[2] (reportUnmatched: boolean). On bad arguments throws a JS TypeError, returns false.
+bool ParseScannerConfig(const Napi::CallbackInfo& info, ScannerConfig* config);
+
+struct EncodedScan {
+  std::string fault;
+  uint64_t bytes = 0;
+  std::vector<uint32_t> chains;
+  std::vector<int32_t> codes;
+  std::string ids;
+  std::string text;
+  std::vector<uint32_t> texts;
+};
+
+// Flattens a finished scanner's result; safe on a worker thread.
+void Encode(const SaveScanner& scanner, EncodedScan* out);
+
+// Builds the JS result object; main thread. On failure a JS exception is pending.
+Napi::Value ToJs(Napi::Env env, const EncodedScan& scan);
+
+}  // namespace ipts
+
+#endif  // IPTABLES_SYNC_SCAN_RESULT_H_
