@@ -22,6 +22,7 @@ import {
   DEFAULT_CHAIN_PREFIX,
   DEFAULT_HASH_PREFIX,
   TABLE_NAMES,
+  loadRulesFile,
   parseRules,
   rulesJsonSchema,
   type RulesFile,
@@ -303,19 +304,12 @@ function session(opts: CommonOptions, logStream: NodeJS.WritableStream = process
 }
 
 function loadFile(file: string, opts: CommonOptions): RulesFile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    throw new ConfigError([{ file, path: '', message: `cannot read the rules file: ${e.message}` }]);
-  }
-  return parseRules(text, file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion });
+  return loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion });
 }
 
-function tablesFor(rules: RulesFile, s: Session, extra?: { registry?: Registry; refreshIntervalMs?: number }): ManagedTable[] {
+function tablesFor(rules: RulesFile, s: Session): ManagedTable[] {
   return [...rules.tables.values()].map((t) => {
-    const mt = new ManagedTable(t.name, s.opts, s.lock, s.logger, extra);
+    const mt = new ManagedTable(t.name, s.opts, s.lock, s.logger);
     mt.load(t);
     return mt;
   });

@@ -118,7 +118,7 @@ export function loadRulesFile(file: string, options: ConfigOptions = {}): RulesF
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    throw new ConfigError([{ file, path: '', message: `cannot read the rules file: ${e.code ?? ''} ${e.message}`.trim() }]);
+    throw new ConfigError([{ file, path: '', message: `cannot read the rules file: ${e.message}` }]);
   }
   return parseRules(text, file, options);
 }
