@@ -254,7 +254,7 @@ export class JsSaveScanner implements ChunkScanner {
     if (first >= 0) {
       const m = this.idRegExp.exec(line);
       if (m !== null && m.index === first + COMMENT_OFFSET) {
-        const id = m[1] as string;
+        const id = m[1];
         code = id.length;
         chain.ids.push(id);
       }

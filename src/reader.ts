@@ -1,9 +1,13 @@
 // Reads `iptables-save -t <table>` output into what the Table needs to know about the dataplane
 // (SPEC sections 4 "Reading" and 5a): per chain, one entry per "-A" line.
 //
-// The scanning is done by the native addon off the main thread when it is loaded (only a
-// compact result crosses back), else by the TypeScript twin in reader-js.ts. Set
-// IPTABLES_SYNC_NO_NATIVE=1, or pass { implementation: 'js' }, to force TypeScript.
+// Two ways in:
+//  - readSaveOutput(stream): any byte stream, e.g. a child's stdout. With the addon loaded the
+//    chunks are copied to a native scanner that runs on libuv's thread pool and only a compact
+//    result crosses back; else the TypeScript twin in reader-js.ts scans them.
+//  - openSavePipe(): the addon reads the child's stdout pipe itself, so the dump never passes
+//    through Node streams or the main thread at all (the fastest; needs the addon).
+// Set IPTABLES_SYNC_NO_NATIVE=1, or pass { implementation: 'js' }, to force TypeScript.
 import { loadNative, nativeInfo, type NativeAddon, type NativePipeScanner, type NativeScanResult } from './native';
 import {
   CODE_OLD_INSERT,
@@ -115,20 +119,21 @@ function settingsFrom(config: ReaderConfig): Settings {
   };
 }
 
-// Turns the native compact result into ScanOutput; the strings per rule are made later, in
-// buildSnapshot, as cheap slices of the one IDs string.
-/** @internal Exported for the benchmark. */
+/**
+ * Turns the native compact result into ScanOutput; the strings per rule are made later, in
+ * buildSnapshot, as cheap slices of the one IDs string. Exported for the benchmark.
+ */
 export function decodeNative(r: NativeScanResult): ScanOutput {
   if (r.fault) return { chains: [], bytes: r.bytes, fault: r.fault.toString('utf8') };
   const chains: ScannedChain[] = [];
   let base = 0; // global index of the chain's first rule
   let t = 0;
   for (let c = 0; c < r.chains.length; c += 5) {
-    const count = r.chains[c + 2] as number;
+    const count = r.chains[c + 2];
     let texts: Map<number, string> | undefined;
-    while (t < r.texts.length && (r.texts[t] as number) < base + count) {
+    while (t < r.texts.length && r.texts[t] < base + count) {
       texts ??= new Map();
-      texts.set((r.texts[t] as number) - base, r.text.toString('utf8', r.texts[t + 1], r.texts[t + 2]));
+      texts.set(r.texts[t] - base, r.text.toString('utf8', r.texts[t + 1], r.texts[t + 2]));
       t += 3;
     }
     chains.push({
@@ -136,7 +141,7 @@ export function decodeNative(r: NativeScanResult): ScanOutput {
       historic: r.chains[c + 3] === 1,
       codes: r.codes.subarray(base, base + count),
       ids: r.ids,
-      idsStart: r.chains[c + 4] as number,
+      idsStart: r.chains[c + 4],
       texts: texts ?? NO_TEXTS,
     });
     base += count;
@@ -162,7 +167,9 @@ const NO_SAVED_RULES: ReadonlyMap<number, string> = new Map();
 
 /** Builds the snapshot from either scanner's output; the extra pattern is applied here. */
 export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined): DataplaneSnapshot {
+  // Maps for saved rules are only made for the few chains that have some.
   const snapshot = new Map<string, { ids: string[]; savedRules: ReadonlyMap<number, string> }>();
+  const saved = new Map<string, Map<number, string>>();
   for (const chain of scan.chains) {
     const count = chain.codes.length;
     // Two byte-different names can decode to one string (invalid UTF-8): keep both rule lists.
@@ -175,10 +182,9 @@ export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined): Data
       snapshot.set(chain.name, entry);
     }
     const ids = entry.ids;
-    let saved: Map<number, string> | undefined; // created only for chains with saved rules
     let at = chain.idsStart;
     for (let i = 0; i < count; i++) {
-      const code = chain.codes[i] as number;
+      const code = chain.codes[i];
       let id: string;
       if (code > 0) {
         id = chain.ids.substring(at, at + code);
@@ -192,11 +198,15 @@ export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined): Data
       }
       ids[base + i] = id;
       if (id !== '' && !chain.historic) {
-        saved ??= entry.savedRules === NO_SAVED_RULES ? new Map() : (entry.savedRules as Map<number, string>);
-        saved.set(base + i, chain.texts.get(i) ?? '');
+        let lines = saved.get(chain.name);
+        if (!lines) {
+          lines = new Map();
+          saved.set(chain.name, lines);
+          entry.savedRules = lines;
+        }
+        lines.set(base + i, chain.texts.get(i) ?? '');
       }
     }
-    if (saved) entry.savedRules = saved;
   }
   return snapshot;
 }
