@@ -36,13 +36,14 @@ namespace {
 constexpr size_t kReadBytes = 256 * 1024;
 
 struct PipeJob {
-  explicit PipeJob(ScannerConfig config) : scanner(std::move(config)) {}
+  explicit PipeJob(ScannerConfig config)
+      : scanner(std::make_unique<SaveScanner>(std::move(config))) {}
   // All three are closed on the main thread once the read is over; until then the worker only
   // reads read_end and polls cancel.
   UniqueFd read_end;
   UniqueFd write_end;  // handed to spawn, then closed
   UniqueFd cancel;     // eventfd: the main thread writes, the worker polls
-  SaveScanner scanner;
+  std::unique_ptr<SaveScanner> scanner;  // the worker's; freed once encoded
 };
 
 class PipeScanWorker : public Napi::AsyncWorker {
@@ -75,10 +76,11 @@ class PipeScanWorker : public Napi::AsyncWorker {
         return;
       }
       if (n == 0) break;  // every write end is closed: the child is done
-      job_->scanner.Feed(buffer.data(), static_cast<size_t>(n));
+      job_->scanner->Feed(buffer.data(), static_cast<size_t>(n));
     }
-    job_->scanner.Finish();
-    Encode(job_->scanner, &result_);
+    job_->scanner->Finish();
+    Encode(*job_->scanner, &result_);
+    job_->scanner.reset();
   }
 
   void OnOK() override {

@@ -10,10 +10,7 @@
 // memcpy per chunk plus one completion per worker. Only one worker runs at a time (the
 // scanner is sequential). Everything a worker needs is in a shared ScanJob, so a Scanner
 // object that is garbage-collected mid-read (say the stream failed) cannot pull the state
-// out from under a running worker.
-
-//
-// The result is an EncodedScan (scan_result.h).
+// out from under a running worker. The result is an EncodedScan (scan_result.h).
 #include <stdint.h>
 #include <string.h>
 
@@ -33,7 +30,7 @@ namespace {
 
 struct ScanJob {
   ScanJob(ScannerConfig config, std::shared_ptr<ChunkPool> chunk_pool)
-      : pool(std::move(chunk_pool)), scanner(std::move(config)) {}
+      : pool(std::move(chunk_pool)), scanner(std::make_unique<SaveScanner>(std::move(config))) {}
 
   const std::shared_ptr<ChunkPool> pool;
 
@@ -41,7 +38,9 @@ struct ScanJob {
   std::vector<std::string> pending;  // guarded by mu
   size_t pending_bytes = 0;          // guarded by mu
 
-  SaveScanner scanner;  // only touched by the one running worker
+  // Only touched by the one running worker; freed once encoded, as the JS object that holds the
+  // job may be collected much later.
+  std::unique_ptr<SaveScanner> scanner;
 
   // Main thread only.
   size_t batch_bytes = 0;
@@ -68,13 +67,14 @@ class ScanWorker : public Napi::AsyncWorker {
       }
       if (batch.empty()) break;
       for (std::string& chunk : batch) {
-        job_->scanner.Feed(chunk.data(), chunk.size());
+        job_->scanner->Feed(chunk.data(), chunk.size());
         job_->pool->Give(std::move(chunk));
       }
     }
     if (final_) {
-      job_->scanner.Finish();
-      Encode(job_->scanner, &result_);
+      job_->scanner->Finish();
+      Encode(*job_->scanner, &result_);
+      job_->scanner.reset();
     }
   }
 
@@ -136,7 +136,8 @@ class Scanner : public Napi::ObjectWrap<Scanner> {
     ScannerConfig config;
     if (!ParseScannerConfig(info, &config)) return;
     if (info.Length() < 4 || !info[3].IsNumber()) {
-      Napi::TypeError::New(env, "new Scanner(hashPrefix, historicPrefixes, reportUnmatched, batchBytes: number)")
+      Napi::TypeError::New(
+          env, "new Scanner(hashPrefix, historicPrefixes, reportUnmatched, batchBytes: number)")
           .ThrowAsJavaScriptException();
       return;
     }
