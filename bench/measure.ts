@@ -1,0 +1,270 @@
+// What one measurement records: wall, our CPU, the children's CPU, peak RSS, event-loop delay,
+// and every command the Table ran (with its stdin/stdout bytes and its own spawn→exit time).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { CommandFactory, SpawnedCommand } from '../src/commands';
+import { commands } from './lib';
+
+// --- CPU of children ------------------------------------------------------------------------
+// process.cpuUsage() and process.resourceUsage() are RUSAGE_SELF: every thread of this process,
+// no children. Node has no getrusage(RUSAGE_CHILDREN); the kernel publishes the same sums as
+// cutime + cstime in /proc/self/stat (fields 16 and 17): CPU of all children that have been
+// waited for (libuv reaps each child as it exits, before its 'exit' event). They are nanosecond
+// sums printed in clock ticks, so a delta is exact to ±1 tick (10 ms at CLK_TCK 100), whatever
+// the number of children; at 1k rules that resolution is coarse and is said so in the report.
+export const CLK_TCK = 100;
+
+export function childrenCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
+  return ((Number(fields[13]) + Number(fields[14])) * 1000) / CLK_TCK;
+}
+
+export function selfCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+// --- peak RSS -------------------------------------------------------------------------------
+// VmHWM is the kernel's exact peak RSS of this process; writing "5" to clear_refs resets it
+// (Linux ≥ 4.0), so each phase reports its own peak rather than inheriting the previous one's.
+
+let hwmResettable: boolean | undefined;
+
+export function resetPeakRss(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    hwmResettable = true;
+  } catch {
+    hwmResettable = false;
+  }
+  return hwmResettable;
+}
+
+export function peakRssMb(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) / 1024 : process.memoryUsage().rss / 1048576;
+}
+
+export function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+// --- an instrumented command factory ---------------------------------------------------------
+
+export interface CommandRecord {
+  /** The program inside `ip netns exec <ns>`. */
+  readonly program: string;
+  readonly args: readonly string[];
+  readonly startMs: number;
+  endMs: number;
+  /** When stdin had been fully handed to the pipe ('finish'): the child has read all but the
+   *  last pipe buffer. spawn→finish is how long the child was fed, finish→exit its work after. */
+  stdinFinishMs: number;
+  stdinBytes: number;
+  stdoutBytes: number;
+  stdin: string[];
+  /** All of stdin is in `stdin` (false once it outgrew the keep limit). */
+  stdinComplete: boolean;
+  code: number | null;
+}
+
+export interface Instrumented {
+  readonly factory: CommandFactory;
+  readonly records: CommandRecord[];
+}
+
+const isRestore = (r: CommandRecord): boolean => /tables-(legacy|nft)-restore$/.test(r.program) && !r.args.includes('--version');
+const isSave = (r: CommandRecord): boolean => /tables-(legacy|nft)-save$/.test(r.program);
+const isVersion = (r: CommandRecord): boolean => r.args.includes('--version');
+
+/**
+ * Wraps the library's own spawnCommand: the children are spawned exactly as without it. stdin is
+ * counted by wrapping write()/end() on the instance (no extra stream in the path); stdout by an
+ * extra 'data' listener, which in Node only observes ('readable' consumers keep paused mode).
+ * Restore inputs up to `keepInputBytes` are kept (the floors replay them); bigger ones are only
+ * counted, so the recorder never holds megabytes in the process under test.
+ */
+export function instrumented(keepInputBytes: number): Instrumented {
+  const records: CommandRecord[] = [];
+  const factory: CommandFactory = (command, args) => {
+    const inner = command === 'ip' && args[0] === 'netns' && args[1] === 'exec' ? args.slice(3) : [command, ...args];
+    const rec: CommandRecord = {
+      program: inner[0] ?? command,
+      args: inner.slice(1),
+      startMs: performance.now(),
+      endMs: NaN,
+      stdinFinishMs: NaN,
+      stdinBytes: 0,
+      stdoutBytes: 0,
+      stdin: [],
+      stdinComplete: true,
+      code: null,
+    };
+    records.push(rec);
+    const child: SpawnedCommand = commands.spawnCommand(command, args);
+    const stdin = child.stdin;
+    stdin.once('finish', () => {
+      rec.stdinFinishMs = performance.now();
+    });
+    const origWrite = stdin.write.bind(stdin) as (...a: unknown[]) => boolean;
+    const origEnd = stdin.end.bind(stdin) as (...a: unknown[]) => unknown;
+    const count = (chunk: unknown): void => {
+      if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) {
+        rec.stdinBytes += Buffer.byteLength(chunk as string);
+        if (rec.stdinComplete && rec.stdinBytes <= keepInputBytes) rec.stdin.push(chunk.toString());
+        else {
+          rec.stdinComplete = false;
+          rec.stdin = [];
+        }
+      }
+    };
+    (stdin as unknown as { write: (...a: unknown[]) => boolean }).write = (...a: unknown[]) => {
+      count(a[0]);
+      return origWrite(...a);
+    };
+    (stdin as unknown as { end: (...a: unknown[]) => unknown }).end = (...a: unknown[]) => {
+      if (typeof a[0] !== 'function') count(a[0]);
+      return origEnd(...a);
+    };
+    child.stdout.on('data', (chunk: Buffer) => {
+      rec.stdoutBytes += chunk.length;
+    });
+    const exited = child.exited.then(
+      (exit) => {
+        rec.endMs = performance.now();
+        rec.code = exit.code;
+        return exit;
+      },
+      (error: unknown) => {
+        rec.endMs = performance.now();
+        throw error;
+      },
+    );
+    return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exited, kill: child.kill };
+  };
+  return { factory, records };
+}
+
+// --- one measured call -------------------------------------------------------------------
+
+export interface Measured {
+  readonly wallMs: number;
+  readonly selfCpuMs: number;
+  readonly childCpuMs: number;
+  readonly peakRssMb: number;
+  /** perf_hooks.monitorEventLoopDelay max during the call (ms); resolution 1 ms. */
+  readonly eventLoopMaxMs: number;
+  readonly eventLoopP99Ms: number;
+  readonly restoreBytes: number;
+  readonly saveBytes: number;
+  readonly restoreRuns: number;
+  readonly saveRuns: number;
+  /** Sum of spawn→exit of the restore / save / --version children started during the call. */
+  readonly restoreChildMs: number;
+  readonly saveChildMs: number;
+  readonly versionChildMs: number;
+  /** Of restoreChildMs: spawn → stdin fully written (feeding), and the rest (restore's own work). */
+  readonly restoreFeedMs: number;
+  /** The restore inputs written during the call, if all were small enough to keep. */
+  readonly restoreInputs: string[];
+  readonly restoreInputsComplete: boolean;
+}
+
+export async function measure(rec: Instrumented, fn: () => Promise<unknown>): Promise<Measured> {
+  gc();
+  resetPeakRss();
+  const first = rec.records.length;
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  const cpu0 = selfCpuMs();
+  const kids0 = childrenCpuMs();
+  const t0 = performance.now();
+  await fn();
+  const wallMs = performance.now() - t0;
+  const selfCpu = selfCpuMs() - cpu0;
+  const childCpu = childrenCpuMs() - kids0;
+  h.disable();
+  const peak = peakRssMb();
+  const recs = rec.records.slice(first);
+  const sum = (pick: (r: CommandRecord) => boolean, f: (r: CommandRecord) => number): number =>
+    recs.filter(pick).reduce((acc, r) => acc + f(r), 0);
+  const span = (r: CommandRecord): number => r.endMs - r.startMs;
+  return {
+    wallMs,
+    selfCpuMs: selfCpu,
+    childCpuMs: childCpu,
+    peakRssMb: peak,
+    eventLoopMaxMs: h.count > 0 ? h.max / 1e6 : 0,
+    eventLoopP99Ms: h.count > 0 ? h.percentile(99) / 1e6 : 0,
+    restoreBytes: sum(isRestore, (r) => r.stdinBytes),
+    saveBytes: sum(isSave, (r) => r.stdoutBytes),
+    restoreRuns: recs.filter(isRestore).length,
+    saveRuns: recs.filter(isSave).length,
+    restoreChildMs: sum(isRestore, span),
+    saveChildMs: sum(isSave, span),
+    versionChildMs: sum(isVersion, span),
+    restoreFeedMs: sum(isRestore, (r) => (Number.isFinite(r.stdinFinishMs) ? r.stdinFinishMs - r.startMs : 0)),
+    restoreInputs: recs.filter(isRestore).map((r) => r.stdin.join('')),
+    restoreInputsComplete: recs.filter(isRestore).every((r) => r.stdinComplete),
+  };
+}
+
+/** Times a bare command (a floor) the same way: through `ip netns exec`, via the library's
+ *  own spawnCommand and runCommand, so floors and ours pay the same wrapper. */
+export interface Timed {
+  readonly wallMs: number;
+  /** spawn → stdin fully written into the pipe. */
+  readonly feedMs: number;
+  readonly childCpuMs: number;
+  readonly selfCpuMs: number;
+  readonly stdinBytes: number;
+  readonly stdoutBytes: number;
+  readonly stdout: string;
+}
+
+export async function timeCommand(
+  netns: string,
+  program: string,
+  args: readonly string[],
+  input = '',
+  keepStdout = false,
+): Promise<Timed> {
+  const run = commands.inNetns(netns, commands.spawnCommand);
+  const cpu0 = selfCpuMs();
+  const kids0 = childrenCpuMs();
+  const t0 = performance.now();
+  const child = run(program, args);
+  // Drain stdout (a floor must read what it is given, but need not parse or keep it).
+  const out: Buffer[] = [];
+  let stdoutBytes = 0;
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdoutBytes += chunk.length;
+    if (keepStdout) out.push(chunk);
+  });
+  const err = commands.collect(child.stderr);
+  let finished = NaN;
+  child.stdin.once('finish', () => (finished = performance.now()));
+  child.stdin.end(input);
+  const exit = await child.exited;
+  const wallMs = performance.now() - t0;
+  const childCpu = childrenCpuMs() - kids0;
+  const selfCpu = selfCpuMs() - cpu0;
+  if (exit.code !== 0) throw new Error(`${program} ${args.join(' ')} exited ${exit.code ?? exit.signal}: ${(await err).trim()}`);
+  return {
+    wallMs,
+    feedMs: finished - t0,
+    childCpuMs: childCpu,
+    selfCpuMs: selfCpu,
+    stdinBytes: Buffer.byteLength(input),
+    stdoutBytes,
+    stdout: keepStdout ? Buffer.concat(out).toString('utf8') : '',
+  };
+}
+
+export function median(values: readonly number[]): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+}

@@ -1,0 +1,150 @@
+// `npm run bench` (quick: 1k and 10k rules) and `npm run bench -- --full` (adds 100k rules).
+//
+// Each (size, backend) runs in its own worker process (bench/worker.ts): its phases, floors and
+// naive baseline, each measurement in a fresh network namespace with its own xtables lock file.
+// This process aggregates (medians of the runs), prints the tables, checks the targets of issue 5
+// and writes bench/results/<mode>.json and <mode>.md. Options:
+//   --full             add 100k rules (several minutes)
+//   --runs N           runs per measurement (default 3, at least 3 for the published medians)
+//   --rules 1000,10000 sizes in rules (multiples of 10)
+//   --backends legacy,nft
+//   --no-naive         skip the naive per-rule wrapper (measured at 1k rules only)
+//   --no-write         print only
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from './lib';
+import { NETNS_PREFIX, sweepNamespacesSync } from './netns';
+import { buildReport, type Report } from './report';
+import type { WorkerResult } from './types';
+
+interface Options {
+  readonly mode: 'quick' | 'full';
+  readonly runs: number;
+  readonly rules: number[];
+  readonly backends: ('legacy' | 'nft')[];
+  readonly naive: boolean;
+  readonly write: boolean;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const full = argv.includes('--full');
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const runs = Number(value('--runs') ?? 3);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer`);
+  const rules = (value('--rules') ?? (full ? '1000,10000,100000' : '1000,10000')).split(',').map(Number);
+  const backends = (value('--backends') ?? 'legacy,nft').split(',') as ('legacy' | 'nft')[];
+  for (const b of backends) if (b !== 'legacy' && b !== 'nft') throw new Error(`unknown backend ${b}`);
+  return { mode: full ? 'full' : 'quick', runs, rules, backends, naive: !argv.includes('--no-naive'), write: !argv.includes('--no-write') };
+}
+
+const runPrefix = `${NETNS_PREFIX}${process.pid}-`;
+let current: ReturnType<typeof spawn> | undefined;
+
+function runWorker(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', join(__dirname, 'worker.js'), ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+    current = child;
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      current = undefined;
+      sweepNamespacesSync(runPrefix); // the worker deletes its own; this is the belt and braces
+      if (code === 0) resolve();
+      else reject(new Error(`worker ${args.join(' ')} exited with ${code ?? signal}`));
+    });
+  });
+}
+
+function sh(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (e) {
+    return `unavailable (${(e as Error).message.split('\n')[0]})`;
+  }
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      // The worker cleans up its own namespaces on the same signal; wait for it, then sweep.
+      if (current) {
+        current.kill(sig);
+        current.once('exit', () => {
+          sweepNamespacesSync(runPrefix);
+          process.exit(130);
+        });
+      } else {
+        sweepNamespacesSync(runPrefix);
+        process.exit(130);
+      }
+    });
+  }
+  const started = Date.now();
+  const meta = {
+    mode: opts.mode,
+    runs: opts.runs,
+    date: new Date().toISOString(),
+    commit: sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
+    node: process.version,
+    kernel: sh('uname', ['-r']),
+    cpu: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
+    iptablesLegacy: sh('iptables-legacy-restore', ['--version']),
+    iptablesNft: sh('iptables-nft-restore', ['--version']),
+    loadAverageAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
+    loadAverageAtEnd: [] as number[],
+    durationS: 0,
+  };
+  process.stderr.write(`iptables-sync bench (${opts.mode}): rules ${opts.rules.join(', ')}; backends ${opts.backends.join(', ')}; ${opts.runs} runs each\n`);
+
+  const tmp = mkdtempSync(join(tmpdir(), 'ipts-b-out-'));
+  const results: WorkerResult[] = [];
+  let k = 0;
+  try {
+    for (const rules of opts.rules) {
+      for (const backend of opts.backends) {
+        const out = join(tmp, `${rules}-${backend}.json`);
+        const args = ['--rules', String(rules), '--backend', backend, '--runs', String(opts.runs), '--tag', `${process.pid}-${k++}`, '--out', out];
+        if (opts.naive && rules === 1000) args.push('--naive');
+        process.stderr.write(`${backend}, ${rules} rules\n`);
+        await runWorker(args);
+        results.push(JSON.parse(readFileSync(out, 'utf8')) as WorkerResult);
+      }
+    }
+    // Quick mode does not run 100k rules against iptables, but the render+hash target is about
+    // 100k rules and needs no namespace: measure it (and the diff) on its own.
+    let microOnly: WorkerResult | undefined;
+    if (!opts.rules.includes(100000)) {
+      process.stderr.write(`render, hash and diff at 100000 rules (no iptables)\n`);
+      const out = join(tmp, `micro.json`);
+      await runWorker(['--rules', '100000', '--backend', 'legacy', '--runs', String(opts.runs), '--tag', `${process.pid}-${k++}`, '--out', out, '--micro-only']);
+      microOnly = JSON.parse(readFileSync(out, 'utf8')) as WorkerResult;
+    }
+    meta.loadAverageAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+    meta.durationS = Math.round((Date.now() - started) / 100) / 10;
+    const report: Report = buildReport(meta, results, microOnly);
+    process.stdout.write(`${report.text}\n`);
+    if (opts.write) {
+      const dir = join(ROOT, 'bench', 'results');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, `${opts.mode}.json`), `${JSON.stringify(report.json, null, 1)}\n`);
+      writeFileSync(join(dir, `${opts.mode}.md`), report.markdown);
+      process.stderr.write(`wrote bench/results/${opts.mode}.json and bench/results/${opts.mode}.md (${meta.durationS} s)\n`);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+    sweepNamespacesSync(runPrefix);
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  sweepNamespacesSync(runPrefix);
+  process.exit(1);
+});
+
+

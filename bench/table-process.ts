@@ -1,0 +1,84 @@
+// The process under test: it holds only what a user's process would (the workload's Chains and
+// one Table) plus a thin instrumented command factory, so its wall/CPU/RSS/event-loop numbers are
+// the library's, not the benchmark harness's. The worker (bench/worker.ts) forks one per run and
+// drives it over IPC, one phase at a time; it runs the floors and the "other process" itself.
+import type { Table as TableT } from '../src/table';
+import { lib } from './lib';
+import { gc, instrumented, measure, peakRssMb, resetPeakRss } from './measure';
+import type { Backend, Phase, PhaseResult } from './types';
+import { buildChain, buildChains, changedChainIndex, forwardInserts, HASH_PREFIX, HISTORIC_PREFIXES, INSERT_CHAIN } from './workload';
+
+export type Request =
+  | { readonly cmd: 'setup'; readonly chains: number; readonly backend: Backend; readonly netns: string }
+  | { readonly cmd: 'phase'; readonly phase: Phase };
+
+export type Reply =
+  | { readonly ok: true; readonly setup: { readonly buildMs: number; readonly peakRssMb: number; readonly rssMb: number } }
+  | { readonly ok: true; readonly phase: PhaseResult; readonly input: string | null }
+  | { readonly ok: false; readonly error: string };
+
+/** Restore inputs larger than this are only counted (the worker renders the initial one itself). */
+const KEEP_INPUT_BYTES = 1 << 20;
+const NO_LOCK = { lock: (): void => undefined, unlock: (): void => undefined };
+
+let table: TableT | undefined;
+let n = 0;
+const rec = instrumented(KEEP_INPUT_BYTES);
+
+function bodyLineCount(input: string): number {
+  return input.split('\n').filter((l) => l !== '' && !l.startsWith('*') && l !== 'COMMIT').length;
+}
+
+async function handle(req: Request): Promise<Reply> {
+  if (req.cmd === 'setup') {
+    gc();
+    resetPeakRss();
+    const t0 = performance.now();
+    n = req.chains;
+    table = new lib.Table('filter', 4, HASH_PREFIX, NO_LOCK, {
+      netns: req.netns,
+      backend: req.backend,
+      historicChainPrefixes: HISTORIC_PREFIXES,
+      insertMode: 'insert',
+      refreshIntervalMs: 0,
+      postWriteIntervalMs: 50,
+      commandFactory: rec.factory,
+    });
+    // The reference workload's order of calls: UpdateChain i = 0..N-1, then the insert.
+    for (const chain of buildChains(n)) table.updateChain(chain);
+    table.setRuleInsertions(INSERT_CHAIN, forwardInserts());
+    const buildMs = performance.now() - t0;
+    return { ok: true, setup: { buildMs, peakRssMb: peakRssMb(), rssMb: process.memoryUsage().rss / 1048576 } };
+  }
+  const t = table;
+  if (!t) throw new Error('phase before setup');
+  switch (req.phase) {
+    case 'initialApply':
+      break;
+    case 'changeOneRuleApply':
+      t.updateChain(buildChain(changedChainIndex(n), n, true));
+      break;
+    case 'resyncNoChangeApply':
+      t.invalidateDataplaneCache('bench: resync');
+      break;
+    case 'repairAfterExternalDelete':
+      // The worker has just deleted one of our rules from another process.
+      t.invalidateDataplaneCache('bench: resync after an external delete');
+      break;
+  }
+  const { restoreInputs, restoreInputsComplete, ...rest } = await measure(rec, () => t.apply());
+  const input = restoreInputsComplete ? restoreInputs.join('') : null;
+  return {
+    ok: true,
+    phase: { ...rest, restoreLines: input !== null ? bodyLineCount(input) : -1, rssAfterMb: process.memoryUsage().rss / 1048576 },
+    input,
+  };
+}
+
+process.on('message', (req: Request) => {
+  handle(req).then(
+    (reply) => process.send?.(reply),
+    (error: unknown) => process.send?.({ ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+  );
+});
+process.on('disconnect', () => process.exit(0));
