@@ -55,7 +55,13 @@ export async function streamRestore(target: RestoreTarget, lines: Iterable<strin
       child.stdout.resume(); // --verbose output is not needed; keep the pipe drained
       child.exited.catch(() => undefined); // observed below; avoid an unhandled rejection meanwhile
     }
-    if (!child.stdin.write(text)) {
+    // The child died or closed its input mid-transaction (killed, crashed): stop writing. Its
+    // exit status, awaited below, says why. (A write to a destroyed stream returns false and
+    // 'drain'/'close' never come again: waiting for them would hang apply() forever.)
+    const stdin = child.stdin;
+    if (stdin.destroyed || stdin.writableEnded) return;
+    if (!stdin.write(text)) {
+      if (stdin.destroyed) return;
       await new Promise<void>((resolve) => {
         const done = (): void => {
           child?.stdin.off('drain', done);
