@@ -40,6 +40,7 @@ export async function streamRestore(target: RestoreTarget, lines: Iterable<strin
   let started = false;
   let lineCount = 0;
   const input = (): string => chunks.join('');
+  let timer: NodeJS.Timeout | undefined;
 
   const write = async (text: string): Promise<void> => {
     chunks.push(text);
@@ -90,7 +91,6 @@ export async function streamRestore(target: RestoreTarget, lines: Iterable<strin
     );
   };
 
-  let timer: NodeJS.Timeout | undefined;
   try {
     let batch: string[] = [];
     let deadline = performance.now() + SLICE_MS;
@@ -110,7 +110,6 @@ export async function streamRestore(target: RestoreTarget, lines: Iterable<strin
     await write(`${batch.join('\n')}\n`);
     const running = child as SpawnedCommand;
     running.stdin.end();
-    timer = setTimeout(() => running.kill('SIGKILL'), target.timeoutMs);
     let exit;
     try {
       exit = await running.exited;
