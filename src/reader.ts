@@ -260,8 +260,10 @@ export async function readSaveOutput(
  *   pipe.closeWriteEnd();          // at once, also if spawn threw: else EOF never comes
  *   const result = await pipe.result;
  *
- * The exit code is still the caller's to check. cancel() stops the read (result rejects with
- * ReadCancelledError); use it when giving up on a hung child.
+ * The exit status is still the caller's to check: a child that failed to start (or wrote
+ * nothing) closes the pipe at once and reads as an empty snapshot. The read occupies one libuv
+ * thread-pool thread until EOF. cancel() stops it (result rejects with ReadCancelledError); use
+ * it when giving up on a hung child.
  */
 export interface SavePipe {
   /** The pipe's write end, to become the child's stdout; -1 once closed. */
