@@ -13,7 +13,7 @@
 // which is the most robust number on a busy machine. Not a timed test: numbers are printed.
 //
 //   npm run bench:reader [-- --rules 100000 --runs 5 --backends legacy,nft --no-real]
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -231,6 +231,19 @@ function benchHashing(rules: number): void {
   );
 }
 
+// Namespaces still to delete if the process ends early (a crash, Ctrl-C).
+const liveNamespaces = new Set<string>();
+process.on('exit', () => {
+  for (const ns of liveNamespaces) {
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    } catch {
+      // already gone
+    }
+  }
+});
+process.on('SIGINT', () => process.exit(130));
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const info = nativeInfo();
@@ -253,6 +266,7 @@ async function main(): Promise<void> {
         process.env.XTABLES_LOCKFILE = join(lockDir, 'xtables.lock');
         try {
           await run('ip', ['netns', 'add', ns]);
+          liveNamespaces.add(ns);
           await run('ip', ['netns', 'exec', ns, `iptables-${backend}-restore`], dump);
           const save: Command = { cmd: 'ip', args: ['netns', 'exec', ns, `iptables-${backend}-save`, '-t', 'filter'] };
           console.log(`\nreal iptables-${backend}-save -t filter of ${args.rules} rules in a namespace (median of ${args.runs}):`);
@@ -263,6 +277,7 @@ async function main(): Promise<void> {
           console.log(`  skipped: ${(err as Error).message}`);
         } finally {
           await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+          liveNamespaces.delete(ns);
           rmSync(lockDir, { recursive: true, force: true });
         }
       }
