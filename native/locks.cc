@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <utility>
@@ -26,8 +27,14 @@ LockAttempt Failed(int error, const char* syscall) {
 LockAttempt TryFlock(const std::string& path) {
   if (path.empty() || path.find('\0') != std::string::npos) return Failed(EINVAL, "open");
   // O_NOFOLLOW: a root process must not follow a planted symlink to create/lock another file.
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  // O_NONBLOCK: open() of a planted FIFO would otherwise wait for a writer, on the event loop
+  // thread; such a file is refused below. On a regular file the flag changes nothing.
+  const int flags = O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+  UniqueFd fd(::open(path.c_str(), flags, 0600));
   if (!fd.valid()) return Failed(errno, "open");
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Failed(errno, "fstat");
+  if (!S_ISREG(st.st_mode)) return Failed(EINVAL, kNotRegularFile);
   int rc;
   do {
     rc = ::flock(fd.get(), LOCK_EX | LOCK_NB);

@@ -21,7 +21,11 @@ struct LockAttempt {
   const char* syscall = "";
 };
 
-// open(path, O_RDONLY|O_CREAT|O_CLOEXEC|O_NOFOLLOW, 0600) then flock(LOCK_EX|LOCK_NB).
+// The `syscall` of a TryFlock failure whose path is not a regular file (errno EINVAL).
+inline constexpr const char kNotRegularFile[] = "not-a-regular-file";
+
+// open(path, O_RDONLY|O_CREAT|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK, 0600), refuse anything but a
+// regular file, then flock(LOCK_EX|LOCK_NB).
 LockAttempt TryFlock(const std::string& path);
 
 // socket(AF_UNIX, SOCK_STREAM) bound to the abstract name `name` (no leading '@' or NUL;

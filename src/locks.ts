@@ -41,6 +41,9 @@ export class LockUnavailableError extends Error {
   }
 }
 
+// native/locks.h kNotRegularFile: the lock path exists but is a FIFO, device, socket, ….
+const NOT_REGULAR_FILE = 'not-a-regular-file';
+
 /** A lock syscall failed for a reason other than "someone else holds it". */
 export class LockSystemError extends Error {
   override readonly name = 'LockSystemError';
@@ -50,7 +53,11 @@ export class LockSystemError extends Error {
     readonly errno: number,
     readonly code: string,
   ) {
-    super(`${syscall} failed for iptables lock ${target}: ${code} (errno ${errno})`);
+    super(
+      syscall === NOT_REGULAR_FILE
+        ? `iptables lock file ${target} is not a regular file (a FIFO or device there could block or misbehave): refused`
+        : `${syscall} failed for iptables lock ${target}: ${code} (errno ${errno})`,
+    );
   }
 }
 

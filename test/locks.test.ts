@@ -96,6 +96,26 @@ describe('try-once primitives', () => {
     expect(() => tryFlockOnce('')).toThrow(TypeError);
   });
 
+  it('flock: refuses a planted FIFO at once instead of blocking the process in open()', async () => {
+    const { file } = fresh();
+    expect((await run('mkfifo', [file])).code).toBe(0);
+    // Should open() block after all, this writer unblocks it after 3 s and the time shows it.
+    const rescuer = spawn('sh', ['-c', 'sleep 3; exec 3>"$0"', file], { stdio: 'ignore' });
+    const started = performance.now();
+    let err: unknown;
+    try {
+      tryFlockOnce(file)?.release();
+    } catch (e) {
+      err = e;
+    }
+    const took = performance.now() - started;
+    rescuer.kill('SIGKILL');
+    expect(took).toBeLessThan(1000);
+    expect(err).toBeInstanceOf(LockSystemError);
+    expect((err as Error).message).toBe(`iptables lock file ${file} is not a regular file (a FIFO or device there could block or misbehave): refused`);
+    await expect(grabIptablesLocks(file, fresh().socket, 50, 10)).rejects.toThrow(LockSystemError);
+  });
+
   it('abstract socket: exclusive, with or without "@", released', () => {
     const { socket } = fresh();
     const a = tryBindAbstractOnce(socket);
