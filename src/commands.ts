@@ -1,7 +1,7 @@
 // Spawning external commands. The Table only ever talks to a CommandFactory, so tests can
 // substitute a fake one for retries and timing, and `netns` is just a wrapping factory.
 import { spawn } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 
 export interface CommandExit {
   readonly code: number | null;
@@ -19,31 +19,55 @@ export interface SpawnedCommand {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export type CommandFactory = (command: string, args: readonly string[]) => SpawnedCommand;
+export interface CommandOptions {
+  /** Give the child this fd as its stdout instead of a pipe to us (the native reader reads the
+   *  other end itself). Only honoured by factories with `acceptsStdoutFd`. */
+  readonly stdoutFd?: number;
+}
+
+export interface CommandFactory {
+  (command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand;
+  /** Whether `options.stdoutFd` is honoured; wrappers that do not pass options on must not
+   *  claim it (the Table then reads the dump through the stdout stream). */
+  readonly acceptsStdoutFd?: boolean;
+}
 
 /** Spawns real processes with piped stdio. */
-export const spawnCommand: CommandFactory = (command, args) => {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+export const spawnCommand: CommandFactory = Object.assign(
+  (command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand => spawnReal(command, args, options),
+  { acceptsStdoutFd: true },
+);
+
+function spawnReal(command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand {
+  const stdoutFd = options?.stdoutFd;
+  const child = spawn(command, args, { stdio: ['pipe', stdoutFd ?? 'pipe', 'pipe'] });
+  // stdin and stderr are always pipes here; only stdout may be an inherited fd.
+  const stdin = child.stdin as Writable;
+  const stderr = child.stderr as Readable;
   const exited = new Promise<CommandExit>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
   // A child that dies early must not crash us with EPIPE on its stdin.
-  child.stdin.on('error', () => undefined);
+  stdin.on('error', () => undefined);
   return {
-    stdin: child.stdin,
-    stdout: child.stdout,
-    stderr: child.stderr,
+    stdin,
+    // With stdoutFd the output goes elsewhere: an empty stream keeps the shape.
+    stdout: child.stdout ?? Readable.from([]),
+    stderr,
     exited,
     kill: (signal) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal ?? 'SIGKILL');
     },
   };
-};
+}
 
 /** Runs every command inside the named network namespace (`ip netns exec`). */
 export function inNetns(netns: string, inner: CommandFactory = spawnCommand): CommandFactory {
-  return (command, args) => inner('ip', ['netns', 'exec', netns, command, ...args]);
+  return Object.assign(
+    (command: string, args: readonly string[], options?: CommandOptions) => inner('ip', ['netns', 'exec', netns, command, ...args], options),
+    { acceptsStdoutFd: inner.acceptsStdoutFd === true },
+  );
 }
 
 export interface CommandResult extends CommandExit {

@@ -20,7 +20,7 @@ import { ChainDeletionError, InvalidOptionError, InvalidRuleError, RestoreFailed
 import type { TableLock } from './locks';
 import { SILENT_LOGGER, type Logger } from './logger';
 import { metricsFor, type TableMetrics } from './metrics';
-import { readSaveOutput, type DataplaneChain, type ReaderConfig } from './reader';
+import { openSavePipe, readSaveOutput, type DataplaneChain, type ReaderConfig } from './reader';
 import {
   chainsToDeleteOf,
   computePlan,
@@ -464,20 +464,28 @@ export class Table {
       this.metrics?.saveErrors.inc(this.labels);
       return new SaveFailedError(`${command} ${args.join(' ')}: ${message}`, command, args, code, signal, stderr, { cause });
     };
+    // Fastest path: the addon reads the child's stdout pipe itself, off the main thread.
+    const pipe =
+      this.readerImplementation !== 'js' && this.run.acceptsStdoutFd === true ? openSavePipe(this.readerConfig) : undefined;
     let child;
     try {
-      child = this.run(command, args);
+      child = pipe ? this.run(command, args, { stdoutFd: pipe.fd }) : this.run(command, args);
     } catch (error) {
+      pipe?.closeWriteEnd();
+      pipe?.cancel();
       throw fail(`could not start: ${(error as Error).message}`, null, null, '', error);
+    } finally {
+      pipe?.closeWriteEnd(); // the child holds its copy; ours must go or EOF never comes
     }
     child.stdin.end();
     const stderr = collect(child.stderr);
-    const timer = setTimeout(() => child.kill('SIGKILL'), this.commandTimeoutMs);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      pipe?.cancel();
+    }, this.commandTimeoutMs);
+    const parsing = pipe ? pipe.result : readSaveOutput(child.stdout, this.readerConfig, { implementation: this.readerImplementation });
     try {
-      const [parsed, exited] = await Promise.allSettled([
-        readSaveOutput(child.stdout, this.readerConfig, { implementation: this.readerImplementation }),
-        child.exited,
-      ]);
+      const [parsed, exited] = await Promise.allSettled([parsing, child.exited]);
       if (exited.status === 'rejected') {
         throw fail(`could not run: ${(exited.reason as Error).message}`, null, null, await stderr, exited.reason);
       }
@@ -489,6 +497,7 @@ export class Table {
       return parsed.value.snapshot;
     } catch (error) {
       child.kill('SIGKILL');
+      pipe?.cancel();
       throw error;
     } finally {
       clearTimeout(timer);

@@ -2,6 +2,7 @@
 // minimal restore input that chained rule IDs require.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, DropAction, JumpAction, Match, ReturnAction, SetMarkAction } from '../src/index';
+import { nativeInfo } from '../src/native';
 import { BACKENDS, chainRules, hasChain, Netns } from './helpers/netns';
 import { bodyLines, idsByChain, makeTable, resetTables } from './helpers/table-env';
 
@@ -44,6 +45,19 @@ describe.each(BACKENDS)('Table basics (%s)', (backend) => {
     expect(rec.restoreInputs()).toEqual([]);
     const plan = await table.plan();
     expect(plan.input).toBe('');
+  });
+
+  it('reads through the native pipe reader when the addon is loaded, and through the stream when told to', async () => {
+    const native = nativeInfo().loaded;
+    const { table, rec } = makeTable(ns, backend);
+    table.updateChain(webChain('cali-p', [1]));
+    await table.apply();
+    expect(rec.saveCalls().map((c) => typeof c.stdoutFd)).toEqual([native ? 'number' : 'undefined']);
+    const js = makeTable(ns, backend, { readerImplementation: 'js' });
+    js.table.updateChain(webChain('cali-p', [1]));
+    await js.table.apply();
+    expect(js.rec.saveCalls().map((c) => c.stdoutFd)).toEqual([undefined]);
+    expect(js.rec.restoreInputs()).toEqual([]); // both readers agree the table is in sync
   });
 
   it('replaces exactly rules k..n when rule k of n changes, and one line for the last rule', async () => {

@@ -1,11 +1,13 @@
 // A command factory that runs real commands and records each one with the stdin it was given,
 // so tests can assert exactly what the Table sent to iptables-restore.
 import { PassThrough } from 'node:stream';
-import { spawnCommand, type CommandFactory } from '../../src/commands';
+import { spawnCommand, type CommandFactory, type CommandOptions, type SpawnedCommand } from '../../src/commands';
 
 export interface RecordedCall {
   readonly command: string;
   readonly args: readonly string[];
+  /** The fd given as the child's stdout (the native reader's pipe), if any. */
+  readonly stdoutFd: number | undefined;
   input: string;
 }
 
@@ -14,6 +16,8 @@ export interface Recorder {
   readonly calls: RecordedCall[];
   /** Inputs given to a restore binary (ip6tables-*-restore or iptables-*-restore), excluding --version. */
   restoreInputs(): string[];
+  /** The save runs. */
+  saveCalls(): RecordedCall[];
   /** How many times a save binary ran. */
   saveCount(): number;
   clear(): void;
@@ -21,9 +25,9 @@ export interface Recorder {
 
 export function recordingFactory(inner: CommandFactory = spawnCommand): Recorder {
   const calls: RecordedCall[] = [];
-  const factory: CommandFactory = (command, args) => {
-    const child = inner(command, args);
-    const call: RecordedCall = { command, args: [...args], input: '' };
+  const record = (command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand => {
+    const child = inner(command, args, options);
+    const call: RecordedCall = { command, args: [...args], stdoutFd: options?.stdoutFd, input: '' };
     calls.push(call);
     const tee = new PassThrough();
     tee.on('data', (chunk: Buffer) => {
@@ -32,12 +36,15 @@ export function recordingFactory(inner: CommandFactory = spawnCommand): Recorder
     tee.pipe(child.stdin);
     return { ...child, stdin: tee, kill: child.kill };
   };
+  // Options (the native reader's stdout fd) pass through, so recorded Tables read as users' do.
+  const factory: CommandFactory = Object.assign(record, { acceptsStdoutFd: inner.acceptsStdoutFd === true });
   const words = (c: RecordedCall): string[] => [c.command, ...c.args];
   return {
     factory,
     calls,
     restoreInputs: () =>
       calls.filter((c) => words(c).some((w) => /tables-(legacy|nft)-restore$/.test(w)) && !c.args.includes('--version')).map((c) => c.input),
+    saveCalls: () => calls.filter((c) => words(c).some((w) => /tables-(legacy|nft)-save$/.test(w))),
     saveCount: () => calls.filter((c) => words(c).some((w) => /tables-(legacy|nft)-save$/.test(w))).length,
     clear: () => {
       calls.length = 0;
