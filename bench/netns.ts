@@ -19,6 +19,20 @@ let hooksInstalled = false;
 
 function deleteAllSync(): void {
   for (const name of live) {
+    // Processes still running inside one of our namespaces (a child we started, e.g. the naive
+    // wrapper) are ended by pid, so none outlives its namespace's name.
+    try {
+      const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).split('\n').filter((p) => /^\d+$/.test(p));
+      for (const pid of pids) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    } catch {
+      // no such namespace
+    }
     try {
       execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
     } catch {
@@ -40,6 +54,14 @@ export function installCleanupHooks(): void {
       process.exit(130);
     });
   }
+}
+
+/** A private temporary directory of this process (lock files, scratch files), deleted at exit
+ *  and on signals. */
+export function scratchDir(): string {
+  installCleanupHooks();
+  lockDir ??= mkdtempSync(join(tmpdir(), 'ipts-b-lock-'));
+  return lockDir;
 }
 
 export interface Exec {
@@ -76,13 +98,12 @@ export class Netns {
 
   /** A fresh, empty namespace with loopback up, and its own xtables lock file. */
   static async create(runTag: string): Promise<Netns> {
-    installCleanupHooks();
-    lockDir ??= mkdtempSync(join(tmpdir(), 'ipts-b-lock-'));
+    const dir = scratchDir();
     const name = `${NETNS_PREFIX}${runTag}-${counter++}`;
     const res = await run('ip', ['netns', 'add', name]);
     if (res.code !== 0) throw new Error(`ip netns add ${name} failed: ${res.stderr.trim()}`);
     live.add(name);
-    const ns = new Netns(name, join(lockDir, `${name}.lock`));
+    const ns = new Netns(name, join(dir, `${name}.lock`));
     ns.useLockFile();
     await runOk('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
     return ns;

@@ -44,6 +44,13 @@ function parseOptions(argv: readonly string[]): Options {
 
 const runPrefix = `${NETNS_PREFIX}${process.pid}-`;
 let current: ReturnType<typeof spawn> | undefined;
+let tmp: string | undefined;
+
+function cleanUp(): void {
+  sweepNamespacesSync(runPrefix);
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  tmp = undefined;
+}
 
 function runWorker(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -75,11 +82,11 @@ async function main(): Promise<void> {
       if (current) {
         current.kill(sig);
         current.once('exit', () => {
-          sweepNamespacesSync(runPrefix);
+          cleanUp();
           process.exit(130);
         });
       } else {
-        sweepNamespacesSync(runPrefix);
+        cleanUp();
         process.exit(130);
       }
     });
@@ -101,13 +108,14 @@ async function main(): Promise<void> {
   };
   process.stderr.write(`iptables-sync bench (${opts.mode}): rules ${opts.rules.join(', ')}; backends ${opts.backends.join(', ')}; ${opts.runs} runs each\n`);
 
-  const tmp = mkdtempSync(join(tmpdir(), 'ipts-b-out-'));
+  const outDir = mkdtempSync(join(tmpdir(), 'ipts-b-out-'));
+  tmp = outDir;
   const results: WorkerResult[] = [];
   let k = 0;
   try {
     for (const rules of opts.rules) {
       for (const backend of opts.backends) {
-        const out = join(tmp, `${rules}-${backend}.json`);
+        const out = join(outDir, `${rules}-${backend}.json`);
         const args = ['--rules', String(rules), '--backend', backend, '--runs', String(opts.runs), '--tag', `${process.pid}-${k++}`, '--out', out];
         if (opts.naive && rules === 1000) args.push('--naive');
         process.stderr.write(`${backend}, ${rules} rules\n`);
@@ -120,7 +128,7 @@ async function main(): Promise<void> {
     let microOnly: WorkerResult | undefined;
     if (!opts.rules.includes(100000)) {
       process.stderr.write(`render, hash and diff at 100000 rules (no iptables)\n`);
-      const out = join(tmp, `micro.json`);
+      const out = join(outDir, `micro.json`);
       await runWorker(['--rules', '100000', '--backend', 'legacy', '--runs', String(opts.runs), '--tag', `${process.pid}-${k++}`, '--out', out, '--micro-only']);
       microOnly = JSON.parse(readFileSync(out, 'utf8')) as WorkerResult;
     }
@@ -136,14 +144,13 @@ async function main(): Promise<void> {
       process.stderr.write(`wrote bench/results/${opts.mode}.json and bench/results/${opts.mode}.md (${meta.durationS} s)\n`);
     }
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
-    sweepNamespacesSync(runPrefix);
+    cleanUp();
   }
 }
 
 main().catch((e: unknown) => {
   process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  sweepNamespacesSync(runPrefix);
+  cleanUp();
   process.exit(1);
 });
 

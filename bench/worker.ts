@@ -4,15 +4,14 @@
 //   node --expose-gc dist-bench/bench/worker.js --rules 10000 --backend nft --runs 3 \
 //        --tag <run pid>-<k> --out <file> [--naive] [--micro-only]
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Chain, RuleSpec } from '../src/rule';
 import type { Reply, Request } from './table-process';
 import { commands, hash, lib, native, plan, reader } from './lib';
 import { gc, median as medianOf, peakRssMb, resetPeakRss, timeCommand, type Timed } from './measure';
-import { installCleanupHooks, type Netns, withNetns } from './netns';
+import { installCleanupHooks, type Netns, scratchDir, withNetns } from './netns';
 import { type Backend, type FloorRun, type Micro, type NaiveRun, type Phase, type PhaseResult, type WorkerResult } from './types';
 import {
   buildChain,
@@ -264,16 +263,15 @@ export const NAIVE_CHECK_SAMPLE = 5;
 
 async function runNaive(tag: string, backend: Backend, initialInput: string): Promise<NaiveRun> {
   const argvs = bodyLines(initialInput).map((line) => (line.startsWith(':') ? ['-N', line.slice(1).split(' ')[0] as string] : tokenize(line)));
-  const dir = mkdtempSync(join(tmpdir(), 'ipts-b-naive-'));
+  const file = join(scratchDir(), `naive-${tag}.json`);
+  writeFileSync(file, JSON.stringify(argvs));
   try {
-    const file = join(dir, 'argv.json');
-    writeFileSync(file, JSON.stringify(argvs));
     return await withNetns(tag, async (ns) => {
       const out = await ns.execOk(process.execPath, [join(__dirname, 'naive.js'), `iptables-${backend}`, file, String(NAIVE_CHECK_SAMPLE)]);
       return JSON.parse(out) as NaiveRun;
     });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(file, { force: true });
   }
 }
 
