@@ -91,11 +91,16 @@ function nonNegativeMs(option: string, value: unknown, fallback: number): number
   return value;
 }
 
+interface RestoreMode {
+  readonly args: readonly string[];
+  /** Hold the caller's lock around restore: only for binaries older than 1.6.2. */
+  readonly holdLock: boolean;
+}
+
 interface Setup {
   readonly binaries: Binaries;
-  readonly restoreArgs: readonly string[];
-  /** Hold the caller's lock around restore: only for binaries older than 1.6.2. */
-  readonly holdLockForRestore: boolean;
+  /** Settled by the `--version` probe, which runs beside the first read. */
+  readonly restoreMode: Promise<RestoreMode>;
 }
 
 export class Table {
@@ -387,17 +392,22 @@ export class Table {
     if (this.setup) return this.setup;
     const backend: Backend = this.backendChoice === 'auto' ? await detectBackend(this.run, this.ipVersion) : this.backendChoice;
     const binaries = binariesFor(backend, this.ipVersion);
-    const versionOut = await runCommand(this.run, binaries.restore, ['--version'], '', this.commandTimeoutMs).catch(() => undefined);
-    const version = parseIptablesVersion(`${versionOut?.stdout ?? ''} ${versionOut?.stderr ?? ''}`);
-    const selfLocking = backend === 'nft' || restoreTakesLockItself(version);
-    const waitSeconds = String(Math.max(1, Math.ceil(this.lockTimeoutMs / 1000)));
-    this.setup = {
-      binaries,
-      restoreArgs: ['--noflush', '--verbose', ...(selfLocking ? ['--wait', waitSeconds] : [])],
-      holdLockForRestore: !selfLocking,
-    };
-    this.logger.info({ table: this.name, ipVersion: this.ipVersion, backend, restoreVersion: version, selfLocking }, 'iptables backend chosen');
+    this.setup = { binaries, restoreMode: this.probeRestoreMode(backend, binaries) };
     return this.setup;
+  }
+
+  /** From 1.6.2 iptables-restore takes the xtables lock itself: give it --wait, hold nothing.
+   *  The nft backend never needs the lock, so it needs no probe either. */
+  private async probeRestoreMode(backend: Backend, binaries: Binaries): Promise<RestoreMode> {
+    const waitSeconds = String(Math.max(1, Math.ceil(this.lockTimeoutMs / 1000)));
+    let version;
+    if (backend === 'legacy') {
+      const out = await runCommand(this.run, binaries.restore, ['--version'], '', this.commandTimeoutMs).catch(() => undefined);
+      version = parseIptablesVersion(`${out?.stdout ?? ''} ${out?.stderr ?? ''}`);
+    }
+    const selfLocking = backend === 'nft' || restoreTakesLockItself(version);
+    this.logger.info({ table: this.name, ipVersion: this.ipVersion, backend, restoreVersion: version, selfLocking }, 'iptables backend chosen');
+    return { args: ['--noflush', '--verbose', ...(selfLocking ? ['--wait', waitSeconds] : [])], holdLock: !selfLocking };
   }
 
   // --- reading ------------------------------------------------------------------------------
@@ -579,16 +589,17 @@ export class Table {
 
   /** Streams lines to one iptables-restore run (none is started for no lines). */
   private async restore(setup: Setup, lines: Iterable<string>): Promise<{ lines: number }> {
+    const mode = await setup.restoreMode;
     let lockStarted = 0;
     try {
       const outcome = await streamRestore(
         {
           run: this.run,
           command: setup.binaries.restore,
-          args: setup.restoreArgs,
+          args: mode.args,
           table: this.name,
           timeoutMs: this.commandTimeoutMs,
-          ...(setup.holdLockForRestore
+          ...(mode.holdLock
             ? {
                 beforeStart: async () => {
                   lockStarted = this.now();
