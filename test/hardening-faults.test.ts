@@ -1,6 +1,6 @@
 // Fault injection on real namespaces, both backends. Each fault must end in a typed error or a
 // retry, leave no process behind (every wrapper and killed binary carries a unique tag that
-// pgrep looks for), leak no fd of this process, keep the desired state (the dataplane keeps the
+// is looked for in every /proc/<pid>/cmdline), leak no fd of this process, keep the desired state (the dataplane keeps the
 // last good state, nothing half-written), and converge once the fault is gone.
 //
 //  - iptables-restore SIGKILLed mid-write: the real binary has read 64 KiB of a larger input
@@ -16,7 +16,7 @@
 //  - the restore binary missing (inside the namespace and for spawn itself).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -50,10 +50,20 @@ function script(name: string, body: string): string {
   return path;
 }
 
-/** Processes still running that carry the tag (wrappers, exec'd binaries). */
+/** Processes still running that carry the tag (wrappers, exec'd binaries), like `pgrep -af TAG`
+ *  but without needing procps: every /proc/<pid>/cmdline is read. */
 async function orphans(): Promise<string[]> {
-  const r = await run('pgrep', ['-af', TAG]);
-  return r.stdout.split('\n').filter((l) => l.trim() !== '');
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (cmdline.includes(TAG)) found.push(`${pid} ${cmdline}`);
+  }
+  return found;
 }
 
 const fdCount = (): number => readdirSync('/proc/self/fd').length;
@@ -143,6 +153,16 @@ function killingMidWrite(target: string, limit: number, shouldKill: (restoreCall
     } satisfies SpawnedCommand;
   };
 }
+
+it('the orphan check sees a live tagged process (positive control)', async () => {
+  const child = spawn(script('alive', `exec -a ${TAG}-alive sleep 30`), [], { stdio: 'ignore' });
+  const exited = new Promise((r) => child.once('exit', r));
+  for (let i = 0; i < 100 && (await orphans()).length === 0; i++) await sleep(10);
+  expect((await orphans()).join('\n')).toContain(`${TAG}-alive`);
+  child.kill('SIGKILL');
+  await exited;
+  expect(await orphans()).toEqual([]);
+});
 
 // --- states ---------------------------------------------------------------------------------
 
