@@ -126,6 +126,8 @@ export interface TableReport {
   saveRetries: number;
   mutations: number;
   errors: { name: string; message: string; typed: boolean }[];
+  /** Why iptables-restore failed where the Table re-read and retried (first 20). */
+  retryReasons: string[];
   latenciesMs: number[];
   maxLatencyMs: number;
   finalProblems: string[];

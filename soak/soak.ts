@@ -149,9 +149,10 @@ async function main(): Promise<number> {
   };
   console.log(JSON.stringify(summary, null, 2));
   for (const e of errors.slice(0, 20)) console.log(`soak: error in ${e.table}: ${e.name}: ${e.message.split('\n')[0]}`);
+  for (const t of tables) for (const r of t.retryReasons.slice(0, 5)) console.log(`soak: restore retried in ${t.id}: ${r.split('\n')[0]}`);
   const out = join(__dirname, '..', '..', 'results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, `soak-${backend}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ summary, errors }, null, 2));
+  writeFileSync(join(out, `soak-${backend}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ summary, errors, retryReasons: Object.fromEntries(tables.map((t) => [t.id, t.retryReasons])) }, null, 2));
 
   const ok = problems.length === 0 && untyped.length === 0 && flat.every((f) => f.ok);
   console.log(ok ? 'soak: PASS' : 'soak: FAIL');

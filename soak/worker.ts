@@ -59,7 +59,11 @@ function countingLogger(report: TableReport): Logger {
     },
     warn: (_fields, message) => {
       if (message?.includes('marking for resync')) report.repairs++;
-      else if (message?.startsWith('iptables-restore failed')) report.restoreRetries++;
+      else if (message?.startsWith('iptables-restore failed')) {
+        report.restoreRetries++;
+        const err = String((_fields as { err?: unknown }).err ?? '');
+        if (report.retryReasons.length < 20) report.retryReasons.push(err.slice(0, 300));
+      }
       else if (message?.startsWith('iptables-save failed')) report.saveRetries++;
     },
     isLevelEnabled: (level) => level !== 'debug',
@@ -131,7 +135,7 @@ async function loop(live: Live): Promise<void> {
 async function main(): Promise<void> {
   const samples: Sample[] = [];
   const lives: Live[] = WORKERS[role].map((spec) => {
-    const report: TableReport = { id: spec.id, applies: 0, writes: 0, repairs: 0, restoreRetries: 0, saveRetries: 0, mutations: 0, errors: [], latenciesMs: [], maxLatencyMs: 0, finalProblems: [] };
+    const report: TableReport = { id: spec.id, applies: 0, writes: 0, repairs: 0, restoreRetries: 0, saveRetries: 0, mutations: 0, errors: [], retryReasons: [], latenciesMs: [], maxLatencyMs: 0, finalProblems: [] };
     const table = new Table(spec.table, spec.ipVersion, `${spec.id}:`, { lock: () => undefined, unlock: () => undefined }, {
       netns,
       backend,
