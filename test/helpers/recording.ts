@@ -34,6 +34,9 @@ export function recordingFactory(inner: CommandFactory = spawnCommand): Recorder
       call.input += chunk.toString('utf8');
     });
     tee.pipe(child.stdin);
+    // A child that dies mid-write destroys its stdin; pipe() then just stops, and a writer on
+    // the tee would wait for a 'drain' that never comes. Destroy the tee with it.
+    child.stdin.once('close', () => tee.destroy());
     return { ...child, stdin: tee, kill: child.kill };
   };
   // Options (the native reader's stdout fd) pass through, so recorded Tables read as users' do.
