@@ -2,7 +2,7 @@
 // and every command the Table ran (with its stdin/stdout bytes and its own spawn→exit time).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { CommandFactory, SpawnedCommand } from '../src/commands';
+import type { CommandFactory, CommandOptions, SpawnedCommand } from '../src/commands';
 import { commands } from './lib';
 
 // --- CPU of children ------------------------------------------------------------------------
@@ -66,6 +66,8 @@ export interface CommandRecord {
   stdin: string[];
   /** All of stdin is in `stdin` (false once it outgrew the keep limit). */
   stdinComplete: boolean;
+  /** stdout went to an fd the caller gave (the native reader's pipe): stdoutBytes stays 0. */
+  readonly stdoutToFd: boolean;
   code: number | null;
 }
 
@@ -87,7 +89,7 @@ const isVersion = (r: CommandRecord): boolean => r.args.includes('--version');
  */
 export function instrumented(keepInputBytes: number): Instrumented {
   const records: CommandRecord[] = [];
-  const factory: CommandFactory = (command, args) => {
+  const record = (command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand => {
     const inner = command === 'ip' && args[0] === 'netns' && args[1] === 'exec' ? args.slice(3) : [command, ...args];
     const rec: CommandRecord = {
       program: inner[0] ?? command,
@@ -99,10 +101,11 @@ export function instrumented(keepInputBytes: number): Instrumented {
       stdoutBytes: 0,
       stdin: [],
       stdinComplete: true,
+      stdoutToFd: options?.stdoutFd !== undefined,
       code: null,
     };
     records.push(rec);
-    const child: SpawnedCommand = commands.spawnCommand(command, args);
+    const child: SpawnedCommand = commands.spawnCommand(command, args, options);
     const stdin = child.stdin;
     stdin.once('finish', () => {
       rec.stdinFinishMs = performance.now();
@@ -143,6 +146,9 @@ export function instrumented(keepInputBytes: number): Instrumented {
     );
     return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exited, kill: child.kill };
   };
+  // Options (the native reader's stdout fd) go through unchanged, so the Table takes the same
+  // path as with the library's own spawnCommand.
+  const factory: CommandFactory = Object.assign(record, { acceptsStdoutFd: commands.spawnCommand.acceptsStdoutFd === true });
   return { factory, records };
 }
 
@@ -160,12 +166,17 @@ export interface Measured {
   readonly saveBytes: number;
   readonly restoreRuns: number;
   readonly saveRuns: number;
+  /** Save runs whose stdout went straight to the native reader (bytes not countable here). */
+  readonly saveRunsToFd: number;
   /** Sum of spawn→exit of the restore / save / --version children started during the call. */
   readonly restoreChildMs: number;
   readonly saveChildMs: number;
   readonly versionChildMs: number;
   /** Of restoreChildMs: spawn → stdin fully written (feeding), and the rest (restore's own work). */
   readonly restoreFeedMs: number;
+  /** Time during which at least one child ran (children may overlap, e.g. the --version probe
+   *  and the first save): wall minus this is our JS running with no child alive. */
+  readonly childUnionMs: number;
   /** The restore inputs written during the call, if all were small enough to keep. */
   readonly restoreInputs: string[];
   readonly restoreInputsComplete: boolean;
@@ -181,7 +192,8 @@ export async function measure(rec: Instrumented, fn: () => Promise<unknown>): Pr
   const kids0 = childrenCpuMs();
   const t0 = performance.now();
   await fn();
-  const wallMs = performance.now() - t0;
+  const t1 = performance.now();
+  const wallMs = t1 - t0;
   const selfCpu = selfCpuMs() - cpu0;
   const childCpu = childrenCpuMs() - kids0;
   h.disable();
@@ -201,10 +213,12 @@ export async function measure(rec: Instrumented, fn: () => Promise<unknown>): Pr
     saveBytes: sum(isSave, (r) => r.stdoutBytes),
     restoreRuns: recs.filter(isRestore).length,
     saveRuns: recs.filter(isSave).length,
+    saveRunsToFd: recs.filter((r) => isSave(r) && r.stdoutToFd).length,
     restoreChildMs: sum(isRestore, span),
     saveChildMs: sum(isSave, span),
     versionChildMs: sum(isVersion, span),
     restoreFeedMs: sum(isRestore, (r) => (Number.isFinite(r.stdinFinishMs) ? r.stdinFinishMs - r.startMs : 0)),
+    childUnionMs: unionMs(recs.map((r) => [Math.max(t0, r.startMs), Math.min(t1, Number.isFinite(r.endMs) ? r.endMs : t1)])),
     restoreInputs: recs.filter(isRestore).map((r) => r.stdin.join('')),
     restoreInputsComplete: recs.filter(isRestore).every((r) => r.stdinComplete),
   };
@@ -260,6 +274,23 @@ export async function timeCommand(
     stdoutBytes,
     stdout: keepStdout ? Buffer.concat(out).toString('utf8') : '',
   };
+}
+
+/** Total length of the union of [start, end] intervals. */
+export function unionMs(intervals: readonly (readonly [number, number])[]): number {
+  const sorted = intervals.filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  let total = 0;
+  let curStart = -Infinity;
+  let curEnd = -Infinity;
+  for (const [a, b] of sorted) {
+    if (a > curEnd) {
+      if (curEnd > curStart) total += curEnd - curStart;
+      curStart = a;
+      curEnd = b;
+    } else if (b > curEnd) curEnd = b;
+  }
+  if (curEnd > curStart) total += curEnd - curStart;
+  return total;
 }
 
 export function median(values: readonly number[]): number {

@@ -26,8 +26,11 @@ export interface Row {
   readonly restoreBytes: number;
   readonly restoreLines: number;
   readonly saveBytes: number;
-  /** Save runs the command factory saw (0 if the Table read through a pipe of its own). */
+  /** Save runs the command factory saw. */
   readonly saveRuns: number;
+  /** Where saveBytes comes from: counted on our save's stdout, or (when the Table handed the
+   *  save's stdout straight to the native reader) the paired floor's save of the same rules. */
+  readonly saveBytesSource: 'ours' | 'paired floor save';
   readonly peakRssMb: number;
   readonly eventLoopMaxMs: number;
   readonly eventLoopMaxMsWorstRun: number;
@@ -173,6 +176,13 @@ export function buildReport(meta: Meta, results: readonly WorkerResult[], microO
         repairAfterExternalDelete: (x) => x.repairRestore,
       };
       const fr = floorRestore[phase];
+      const floorSave: Record<Phase, (x: (typeof f)[number]) => { stdoutBytes: number }> = {
+        initialApply: (x) => x.emptySave,
+        changeOneRuleApply: (x) => x.changeSave,
+        resyncNoChangeApply: (x) => x.save,
+        repairAfterExternalDelete: (x) => x.repairSave,
+      };
+      const toFd = p.some((x) => x.saveRunsToFd > 0);
       rows.push({
         rules: w.rules,
         backend: w.backend,
@@ -184,7 +194,8 @@ export function buildReport(meta: Meta, results: readonly WorkerResult[], microO
         childCpuMs: med(p.map((x) => x.childCpuMs)),
         restoreBytes: med(p.map((x) => x.restoreBytes)),
         restoreLines: med(p.map((x) => x.restoreLines)),
-        saveBytes: med(p.map((x) => x.saveBytes)),
+        saveBytes: toFd ? med(f.map((x) => floorSave[phase](x).stdoutBytes)) : med(p.map((x) => x.saveBytes)),
+        saveBytesSource: toFd ? 'paired floor save' : 'ours',
         saveRuns: med(p.map((x) => x.saveRuns)),
         peakRssMb: med(p.map((x) => x.peakRssMb)),
         eventLoopMaxMs: med(p.map((x) => x.eventLoopMaxMs)),
@@ -207,7 +218,7 @@ export function buildReport(meta: Meta, results: readonly WorkerResult[], microO
         restoreFeedMs: med(p.map((x) => x.restoreFeedMs)),
         floorRestoreFeedMs: fr ? med(f.map((x) => fr(x).feedMs)) : null,
         floorRestoreMs: fr ? med(f.map((x) => fr(x).wallMs)) : null,
-        otherMs: med(p.map((x) => x.wallMs - x.versionChildMs - x.saveChildMs - x.restoreChildMs)),
+        otherMs: med(p.map((x) => x.wallMs - x.childUnionMs)),
       });
     }
   }
@@ -352,7 +363,7 @@ function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Brea
         ms(r.childCpuMs),
         bytes(r.restoreBytes),
         String(r.restoreLines),
-        r.saveRuns > 0 ? bytes(r.saveBytes) : 'n/a',
+        `${bytes(r.saveBytes)}${r.saveBytesSource === 'ours' ? '' : '†'}`,
         r.peakRssMb.toFixed(0),
         ms(r.eventLoopMaxMs),
         ms(r.floorMs),
@@ -366,7 +377,7 @@ function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Brea
     ),
   );
   parts.push(
-    `${md ? '\n' : ''}floor: initialApply → bare restore (no options) of our exact input into an empty namespace; changeOneRuleApply / repair → bare save + bare restore --noflush of exactly the lines we wrote; resync → bare save -t filter. naive: initialApply → one \`iptables -A\` (or -N/-I) per line; other phases → one \`iptables -C\` per rule; * = extrapolated linearly from 1k rules (legacy iptables rewrites the whole table per call, so the real cost grows faster than linearly: the extrapolation flatters the naive wrapper). child CPU: /proc/self/stat cutime+cstime, 10 ms resolution.`,
+    `${md ? '\n' : ''}floor: initialApply → bare restore (no options) of our exact input into an empty namespace; changeOneRuleApply / repair → bare save + bare restore --noflush of exactly the lines we wrote; resync → bare save -t filter. naive: initialApply → one \`iptables -A\` (or -N/-I) per line; other phases → one \`iptables -C\` per rule; * = extrapolated linearly from 1k rules (legacy iptables rewrites the whole table per call, so the real cost grows faster than linearly: the extrapolation flatters the naive wrapper). child CPU: /proc/self/stat cutime+cstime, 10 ms resolution. † = the Table handed the save's stdout straight to the native reader, so its bytes are those of the paired floor's save of the same rules.`,
   );
   parts.push(h('Baselines (bare binaries through the same `ip netns exec`, medians, ms)'));
   parts.push(
@@ -406,10 +417,10 @@ function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Brea
       md,
     ),
   );
-  parts.push(h('Where our wall time goes (medians, ms): child processes spawn→exit, and the rest'));
+  parts.push(h('Where our wall time goes (medians, ms): child processes spawn→exit (they may overlap), and our JS while no child runs'));
   parts.push(
     table(
-      ['rules', 'backend', 'phase', 'wall', 'restore --version probe', 'save child (reader overlaps)', 'restore child', 'of which fed', 'rest (our JS, not overlapped)', 'floor restore', 'of which fed'],
+      ['rules', 'backend', 'phase', 'wall', 'restore --version probe', 'save child (reader overlaps)', 'restore child', 'of which fed', 'our JS, no child running', 'floor restore', 'of which fed'],
       rows.map((r) => [
         k(r.rules),
         r.backend,

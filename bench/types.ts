@@ -17,6 +17,8 @@ export interface FloorRun {
   /** `ip netns exec <ns> true` and a plain spawn of `true` (medians of 5): the wrapper's cost. */
   readonly wrapperMs: number;
   readonly directSpawnMs: number;
+  /** Bare `iptables-<b>-save -t filter` of the empty table (before the floor's restore). */
+  readonly emptySave: Timed;
   /** Bare `iptables-<b>-restore` (no options) of our initial input, into an empty namespace. */
   readonly restore: Timed;
   /** The same input with --noflush; with --noflush --verbose; with our exact arguments. */

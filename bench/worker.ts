@@ -157,6 +157,9 @@ async function runPaired(tag: string, backend: Backend, n: number, initialInput:
           throw new Error(`our Table wrote ${initial.restoreBytes} bytes for the initial apply, the bench rendered ${Buffer.byteLength(initialInput)}`);
         }
         phases.initialApply = { ...initial, restoreLines: bodyLines(initialInput).length };
+        // The empty table as the Table's first read saw it (its bytes: the Table's own reader
+        // may take the save's stdout straight into the addon, where it cannot be counted).
+        const emptySave = await timeCommand(floor.name, saveBin, ['-t', 'filter']);
         const restore = await timeCommand(floor.name, restoreBin, [], initialInput);
 
         const changeInput = await apply('changeOneRuleApply');
@@ -179,7 +182,7 @@ async function runPaired(tag: string, backend: Backend, n: number, initialInput:
         await verify(floor, backend, n);
         const verified = await verify(ours, backend, n);
         const { stdout: dump, ...saveRest } = save;
-        return { phases, setup, dump, verified, restore, save: { ...saveRest, stdout: '' }, changeSave, changeRestore, repairSave, repairRestore, fullRewrite };
+        return { phases, setup, dump, verified, emptySave, restore, save: { ...saveRest, stdout: '' }, changeSave, changeRestore, repairSave, repairRestore, fullRewrite };
       } finally {
         tp.close();
         floor.useLockFile();
@@ -204,13 +207,13 @@ async function runPaired(tag: string, backend: Backend, n: number, initialInput:
   const restoreNoflush = await restoreInto(['--noflush']);
   const restoreNoflushVerbose = await restoreInto(['--noflush', '--verbose']);
   const restoreOurArgs = await restoreInto(['--noflush', '--verbose', '--wait', '10']);
-  const { phases, setup, dump, verified, restore, save, changeSave, changeRestore, repairSave, repairRestore, fullRewrite } = result;
+  const { phases, setup, dump, verified, emptySave, restore, save, changeSave, changeRestore, repairSave, repairRestore, fullRewrite } = result;
   return {
     phases,
     ...(setup ? { setup } : {}),
     dump,
     verified,
-    floors: { wrapperMs: medianOf(wrapped), directSpawnMs: medianOf(direct), restore, restoreNoflush, restoreNoflushVerbose, restoreOurArgs, save, changeSave, changeRestore, fullRewrite, repairSave, repairRestore },
+    floors: { wrapperMs: medianOf(wrapped), directSpawnMs: medianOf(direct), emptySave, restore, restoreNoflush, restoreNoflushVerbose, restoreOurArgs, save, changeSave, changeRestore, fullRewrite, repairSave, repairRestore },
   };
 }
 
