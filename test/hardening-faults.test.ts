@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { spawnCommand, type CommandFactory, type SpawnedCommand } from '../src/commands';
+import { spawnCommand, type CommandFactory, type CommandOptions, type SpawnedCommand } from '../src/commands';
 import { AcceptAction, Chain, DropAction, JumpAction, Match, RestoreFailedError, SaveFailedError, Table, type TableOptions } from '../src/index';
 import { Err16LockTimeout, grabIptablesLocks, LockSystemError, SharedLock, tryFlockOnce, type TableLock } from '../src/locks';
 import type { Logger } from '../src/logger';
@@ -83,21 +83,30 @@ function warnings(): Logger & { warned: { fields: object; message?: string }[] }
   return { debug: noop, info: noop, error: noop, warn: (fields, message) => void warned.push({ fields, message }), warned };
 }
 
+/** A factory that passes the options on (the native reader's stdout fd) and says so, so the
+ *  Table reads iptables-save through the addon's pipe reader as it does with spawnCommand. */
+const fdFactory = (f: (command: string, args: readonly string[], options?: CommandOptions) => SpawnedCommand): CommandFactory =>
+  Object.assign(f, { acceptsStdoutFd: true });
+
 /** Replaces binary names in the argv (the Table runs `ip netns exec NS <binary> …`). */
 function substituting(map: Record<string, string>, inner: CommandFactory = spawnCommand): CommandFactory {
-  return (command, args) => inner(map[command] ?? command, args.map((a) => map[a] ?? a));
+  return fdFactory((command, args, options) => inner(map[command] ?? command, args.map((a) => map[a] ?? a), options));
 }
 
 /** Runs commands with a prefix inserted before the binary (e.g. `env VAR=…`, `setpriv …`). */
 function prefixing(prefix: readonly string[]): CommandFactory {
-  return (command, args) => {
+  return fdFactory((command, args, options) => {
     // args: ["netns", "exec", NS, binary, ...]
     if (command === 'ip' && args[0] === 'netns' && /tables-(legacy|nft)-(restore|save)$/.test(args[3] ?? '')) {
-      return spawnCommand(command, [...args.slice(0, 3), ...prefix, ...args.slice(3)]);
+      return spawnCommand(command, [...args.slice(0, 3), ...prefix, ...args.slice(3)], options);
     }
-    return spawnCommand(command, args);
-  };
+    return spawnCommand(command, args, options);
+  });
 }
+
+/** Faulty while `faulty()` says so, else the plain spawnCommand. */
+const switchable = (faulty: () => boolean, broken: CommandFactory): CommandFactory =>
+  fdFactory((c, a, o) => (faulty() ? broken(c, a, o) : spawnCommand(c, a, o)));
 
 /**
  * Spawns the command, forwards the first `limit` bytes of its stdin and then holds the rest
@@ -106,9 +115,9 @@ function prefixing(prefix: readonly string[]): CommandFactory {
  */
 function killingMidWrite(target: string, limit: number, shouldKill: (restoreCall: number) => boolean, kills: { n: number }): CommandFactory {
   let restoreCalls = 0;
-  return (command, args) => {
+  return fdFactory((command, args, options) => {
     const isRestore = args.includes(target) && !args.includes('--version');
-    if (!isRestore || !shouldKill(restoreCalls++)) return spawnCommand(command, args);
+    if (!isRestore || !shouldKill(restoreCalls++)) return spawnCommand(command, args, options);
     const child: ChildProcess = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     child.stdin!.on('error', () => undefined);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
@@ -151,7 +160,7 @@ function killingMidWrite(target: string, limit: number, shouldKill: (restoreCall
         if (child.exitCode === null && child.signalCode === null) child.kill(signal ?? 'SIGKILL');
       },
     } satisfies SpawnedCommand;
-  };
+  });
 }
 
 it('the orphan check sees a live tagged process (positive control)', async () => {
@@ -279,7 +288,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
     await goodTable();
     const crash = script(`${backend}-crash`, `if [ "$1" = --version ]; then exec ${restoreBin} "$@"; fi\nhead -c 65536 > /dev/null\nkill -9 $$`);
     let faulty = true;
-    const t = table({ commandFactory: (c, a) => (faulty ? substituting({ [restoreBin]: crash })(c, a) : spawnCommand(c, a)), sleep: async () => undefined });
+    const t = table({ commandFactory: switchable(() => faulty, substituting({ [restoreBin]: crash })), sleep: async () => undefined });
     t.updateChains([...GOOD, ...BIG]);
     t.setRuleInsertions('FORWARD', GOOD_INSERT);
     const error = await Promise.race([
@@ -330,32 +339,35 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
     await expectClean(fds);
   });
 
-  it('iptables-save SIGKILLed mid-stream every time: SaveFailedError after 4 reads, nothing written, then converges', async () => {
-    const fds = fdCount();
-    await goodTable();
-    let faulty = true;
-    const sleeps: number[] = [];
-    const wrapper = killingSave(`${backend}-save2`, 1_000_000);
-    const t = table({
-      commandFactory: (c, a) => (faulty ? substituting({ [saveBin]: wrapper })(c, a) : spawnCommand(c, a)),
-      sleep: async (ms) => void sleeps.push(ms),
+  for (const reader of ['native', 'js'] as const) {
+    it(`iptables-save SIGKILLed mid-stream every time (${reader === 'native' ? "the addon reading the child's stdout pipe" : 'TypeScript reader on a stream'}): SaveFailedError after 4 reads, nothing written, then converges`, async () => {
+      const fds = fdCount();
+      await goodTable();
+      let faulty = true;
+      const sleeps: number[] = [];
+      const wrapper = killingSave(`${backend}-save2-${reader}`, 1_000_000);
+      const t = table({
+        commandFactory: switchable(() => faulty, substituting({ [saveBin]: wrapper })),
+        sleep: async (ms) => void sleeps.push(ms),
+        readerImplementation: reader,
+      });
+      t.updateChains([...GOOD, BIG[0] as Chain]);
+      t.setRuleInsertions('FORWARD', GOOD_INSERT);
+      const error = await t.apply().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(SaveFailedError);
+      expect((error as SaveFailedError).signal).toBe('SIGKILL');
+      expect(sleeps).toEqual([100, 200, 400]);
+      expectState(await ns.save(backend, 'filter'), GOOD, ['cali-big0']);
+      await expectClean(fds);
+      faulty = false;
+      await t.apply();
+      expectState(await ns.save(backend, 'filter'), [...GOOD, BIG[0] as Chain]);
+      await expectClean(fds);
     });
-    t.updateChains([...GOOD, BIG[0] as Chain]);
-    t.setRuleInsertions('FORWARD', GOOD_INSERT);
-    const error = await t.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(SaveFailedError);
-    expect((error as SaveFailedError).signal).toBe('SIGKILL');
-    expect(sleeps).toEqual([100, 200, 400]);
-    expectState(await ns.save(backend, 'filter'), GOOD, ['cali-big0']);
-    await expectClean(fds);
-    faulty = false;
-    await t.apply();
-    expectState(await ns.save(backend, 'filter'), [...GOOD, BIG[0] as Chain]);
-    await expectClean(fds);
-  });
+  }
 
   it('the xtables lock held past the timeout, old (1.6.1) restore binary: Err16LockTimeout from the Table, state kept, converges once released', async () => {
     const fds = fdCount();
@@ -423,7 +435,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
       // set makes the 0555 directory really unwritable for it.
       const prefix = fault === 'missing' ? ['env', `XTABLES_LOCKFILE=${badPath}`] : ['setpriv', '--bounding-set=-dac_override,-dac_read_search', 'env', `XTABLES_LOCKFILE=${badPath}`];
       let faulty = true;
-      const t = table({ commandFactory: (c, a) => (faulty ? prefixing(prefix)(c, a) : spawnCommand(c, a)), sleep: async () => undefined });
+      const t = table({ commandFactory: switchable(() => faulty, prefixing(prefix)), sleep: async () => undefined });
       t.updateChains([...GOOD, BIG[0] as Chain]);
       t.setRuleInsertions('FORWARD', GOOD_INSERT);
       if (backend === 'legacy') {
@@ -453,8 +465,8 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
       const broken: CommandFactory =
         how === 'inside the namespace'
           ? substituting({ [restoreBin]: missing })
-          : (c, a) => (a[3] === restoreBin ? spawnCommand(missing, a.slice(4)) : spawnCommand(c, a));
-      const t = table({ commandFactory: (c, a) => (faulty ? broken(c, a) : spawnCommand(c, a)), sleep: async () => undefined });
+          : fdFactory((c, a, o) => (a[3] === restoreBin ? spawnCommand(missing, a.slice(4), o) : spawnCommand(c, a, o)));
+      const t = table({ commandFactory: switchable(() => faulty, broken), sleep: async () => undefined });
       t.updateChains([...GOOD, BIG[0] as Chain]);
       t.setRuleInsertions('FORWARD', GOOD_INSERT);
       const error = await t.apply().then(

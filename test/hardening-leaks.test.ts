@@ -3,7 +3,8 @@
 // the RSS after a full GC within a small bound. The same primitives are checked at C++ level
 // under LeakSanitizer by fuzz/leakcheck.cc (npm run fuzz).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,7 +13,7 @@ import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grabIptablesLocks, SharedLock, tryBindAbstractOnce, tryFlockOnce } from '../src/locks';
 import { nativeInfo } from '../src/native';
-import { readSaveOutput, TruncatedDumpError } from '../src/reader';
+import { openSavePipe, readSaveOutput, TruncatedDumpError } from '../src/reader';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -165,6 +166,42 @@ describe('reader', () => {
     for (let i = 0; i < buf.length; i += size) chunks.push(buf.subarray(i, i + size));
     return Readable.from(chunks);
   }
+
+  it('1k native pipe reads (the addon reading a child\'s stdout: whole, truncated, cancelled mid-read) leak no fd and no memory', async () => {
+    const file = join(dir, 'big.dump');
+    writeFileSync(file, big);
+    writeFileSync(join(dir, 'cut.dump'), cut);
+    // One child per read, as the Table does: `cat` writes the dump into the pipe's write end.
+    const readOnce = async (i: number): Promise<void> => {
+      const pipe = openSavePipe(config);
+      check(pipe !== undefined, 'addon loaded');
+      const p = pipe as NonNullable<typeof pipe>;
+      const kind = i % 3;
+      const child = spawn(kind === 2 ? 'sleep' : 'cat', kind === 2 ? ['5'] : [kind === 0 ? file : join(dir, 'cut.dump')], { stdio: ['ignore', p.fd, 'ignore'] });
+      p.closeWriteEnd();
+      const exited = new Promise((r) => child.once('close', r));
+      if (kind === 2) {
+        // A child that hangs holding the write end: the Table's timeout kills it and cancels.
+        p.cancel();
+        child.kill('SIGKILL');
+      }
+      const r = await p.result.then(
+        (v) => v,
+        (e: Error) => e,
+      );
+      await exited;
+      if (kind === 0) check(!(r instanceof Error) && r.snapshot.get('cali-c99')?.ids.length === 20, '20 rules');
+      else if (kind === 1) check(r instanceof TruncatedDumpError, 'TruncatedDumpError');
+      else check(r instanceof Error && r.name === 'ReadCancelledError', 'ReadCancelledError');
+    };
+    const runs = (n: number) => async () => {
+      for (let i = 0; i < n; i++) await readOnce(i);
+    };
+    const m = await measure('1k native pipe reads', runs(100), runs(1000));
+    expect(m.after).toEqual(m.before);
+    expect(m.rssMb).toBeLessThan(RSS_BOUND_MB);
+    expect(m.jsMb).toBeLessThan(JS_BOUND_MB);
+  });
 
   for (const implementation of ['native', 'js'] as const) {
     it(`1k ${implementation} reader runs (whole, chunked, truncated, failing stream) leak no fd and no memory`, async () => {
