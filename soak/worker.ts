@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { AcceptAction, Chain, DropAction, IptablesSyncError, JumpAction, Match, ReturnAction, Rule, Table, type RuleSpec } from '../src/index';
-import { spawnCommand } from '../src/commands';
+import { spawnCommand, type CommandOptions } from '../src/commands';
 import type { Logger } from '../src/logger';
 import { prng, saveTable, verify, WORKERS, type Backend, type Sample, type TableReport, type TableSpec, type WorkerReport } from './common';
 
@@ -143,10 +143,15 @@ async function main(): Promise<void> {
       insertMode: spec.insertMode,
       refreshIntervalMs: 1000,
       logger: countingLogger(report),
-      commandFactory: (command, args) => {
-        if (args.some((a) => a.endsWith('-restore')) && !args.includes('--version')) report.writes++;
-        return spawnCommand(command, args);
-      },
+      // Counts restore runs; passes the stdout fd on (and says so), so saves are read by the
+      // addon's pipe reader exactly as with the default spawnCommand.
+      commandFactory: Object.assign(
+        (command: string, args: readonly string[], options?: CommandOptions) => {
+          if (args.some((a) => a.endsWith('-restore')) && !args.includes('--version')) report.writes++;
+          return spawnCommand(command, args, options);
+        },
+        { acceptsStdoutFd: spawnCommand.acceptsStdoutFd === true },
+      ),
     });
     const live: Live = { spec, table, report, chains: new Map(), inserts: [] };
     const main = `${spec.id}-main`;
