@@ -59,14 +59,4 @@ export {
   type ReadResult,
 } from './reader';
 export { nativeInfo } from './native';
-export {
-  ConfigError,
-  loadRulesFile,
-  parseRules,
-  DEFAULT_HASH_PREFIX,
-  DEFAULT_CHAIN_PREFIX,
-  type RulesFile,
-  type TableRules,
-  type ConfigOptions,
-  type ConfigIssue,
-} from './config';
+// The rules-file loader (and its yaml dependency) lives at 'iptables-sync/config'.

@@ -1,6 +1,6 @@
 // Prometheus metrics in a caller-supplied prom-client registry. Metrics are created once per
 // registry and labelled by table, so several Tables can share one registry.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface TableMetrics {
   readonly restoreCalls: Counter<'table' | 'ip_version'>;
@@ -20,6 +20,10 @@ const labelNames = ['table', 'ip_version'] as const;
 export function metricsFor(registry: Registry): TableMetrics {
   const existing = perRegistry.get(registry);
   if (existing) return existing;
+  // Loaded on first use: prom-client costs ~12 MB and ~100 ms to import, and most Tables run
+  // without a registry.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Counter, Gauge, Histogram } = require('prom-client') as typeof import('prom-client');
   const registers = [registry];
   const counter = (name: string, help: string): Counter<'table' | 'ip_version'> =>
     new Counter({ name, help, labelNames, registers });

@@ -5,14 +5,9 @@
 // to the event loop. iptables-restore parses while we render (two processes, two cores), and
 // the caller's event loop is never blocked for long, even at 100k rules. The child is only
 // started once there is a first line, so an empty transaction spawns nothing.
-import { performance } from 'node:perf_hooks';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { collect, type CommandFactory, type SpawnedCommand } from './commands';
 import { RestoreFailedError } from './errors';
-
-/** Time one slice may take before we yield to the event loop. */
-const SLICE_MS = 4;
-const LINES_BETWEEN_CLOCK_CHECKS = 256;
+import { TimeSlicer } from './time-slice';
 
 export interface RestoreTarget {
   readonly run: CommandFactory;
@@ -93,16 +88,15 @@ export async function streamRestore(target: RestoreTarget, lines: Iterable<strin
 
   try {
     let batch: string[] = [];
-    let deadline = performance.now() + SLICE_MS;
+    const slicer = new TimeSlicer();
     for (const line of lines) {
       if (lineCount === 0) batch.push(`*${target.table}`);
       batch.push(line);
       lineCount++;
-      if (lineCount % LINES_BETWEEN_CLOCK_CHECKS === 0 && performance.now() > deadline) {
+      if (slicer.due()) {
         await write(`${batch.join('\n')}\n`);
         batch = [];
-        await yieldToEventLoop();
-        deadline = performance.now() + SLICE_MS;
+        await slicer.yield();
       }
     }
     if (lineCount === 0) return { lines: 0, input };

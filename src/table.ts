@@ -34,6 +34,7 @@ import {
   type RestorePlan,
 } from './restore-plan';
 import { streamRestore } from './restore-writer';
+import { TimeSlicer } from './time-slice';
 import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
 import { chainName, word } from './validate';
 
@@ -117,6 +118,9 @@ export class Table {
   private readonly commandTimeoutMs: number;
   private readonly backendChoice: BackendChoice;
   private readonly run: CommandFactory;
+  /** The same factory without the netns wrapper: a binary's version is the same in every
+   *  namespace, and `ip netns exec` would double the probe's cost. */
+  private readonly runOnHost: CommandFactory;
   private readonly logger: Logger;
   private readonly metrics: TableMetrics | undefined;
   private readonly labels: { table: string; ip_version: string };
@@ -207,6 +211,7 @@ export class Table {
     this.commandTimeoutMs = nonNegativeMs('commandTimeoutMs', options.commandTimeoutMs, 120_000) || 120_000;
     this.backendChoice = parseBackendChoice(options.backend ?? 'auto');
     const base = options.commandFactory ?? spawnCommand;
+    this.runOnHost = base;
     this.run = options.netns !== undefined ? inNetns(options.netns, base) : base;
     this.logger = options.logger ?? SILENT_LOGGER;
     this.metrics = options.registry ? metricsFor(options.registry) : undefined;
@@ -402,7 +407,7 @@ export class Table {
     const waitSeconds = String(Math.max(1, Math.ceil(this.lockTimeoutMs / 1000)));
     let version;
     if (backend === 'legacy') {
-      const out = await runCommand(this.run, binaries.restore, ['--version'], '', this.commandTimeoutMs).catch(() => undefined);
+      const out = await runCommand(this.runOnHost, binaries.restore, ['--version'], '', this.commandTimeoutMs).catch(() => undefined);
       version = parseIptablesVersion(`${out?.stdout ?? ''} ${out?.stderr ?? ''}`);
     }
     const selfLocking = backend === 'nft' || restoreTakesLockItself(version);
@@ -420,9 +425,11 @@ export class Table {
     const generation = this.invalidations;
     this.lastReadTime = this.now();
     const snapshot = await this.readWithRetries(setup);
+    const slicer = new TimeSlicer();
 
     // Our model of each chain we know of, against what is there now.
     for (const [name, expected] of this.dataplane) {
+      if (slicer.due()) await slicer.yield();
       if (this.dirtyChains.has(name) || this.dirtyInserts.has(name)) continue;
       const actual = snapshot.get(name);
       if (!this.isOurChain(name)) {
@@ -438,6 +445,7 @@ export class Table {
     }
     // Chains we did not know of: leftovers of ours, or foreign chains holding our inserts.
     for (const [name, actual] of snapshot) {
+      if (slicer.due()) await slicer.yield();
       if (this.dirtyChains.has(name) || this.dirtyInserts.has(name) || this.dataplane.has(name)) continue;
       if (this.isOurChain(name)) {
         this.logger.info({ table: this.name, chain: name }, 'found unexpected chain of ours, marking for cleanup');
