@@ -8,9 +8,11 @@
 // That accepted values re-parse into exactly one rule on the real iptables-restore is checked
 // in test/hardening-reparse.test.ts.
 import fc from 'fast-check';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandFactory, SpawnedCommand } from '../src/commands';
 import {
   AcceptAction,
@@ -31,6 +33,11 @@ import {
   SetMaskedMarkAction,
   SNATAction,
   Table,
+  grabIptablesLocks,
+  readSaveOutput,
+  SharedLock,
+  tryBindAbstractOnce,
+  tryFlockOnce,
 } from '../src/index';
 import { buildChainSpec, invalidInputArb, validChainsArb } from './helpers/arbitraries';
 
@@ -280,6 +287,77 @@ describe('Table', () => {
         if (!accepted) expect(after).toEqual(before);
         expectOneLine(after.input.split('\n').slice(1, -2).join(''));
         for (const line of `${after.input}${after.deletionInput}`.split('\n').filter((l) => l !== '')) expectOneLine(line);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+// --- locks and the reader -------------------------------------------------------------------
+// Their documented errors: TypeError for a non-string or NUL-holding path/name, RangeError for a
+// bad duration, LockSystemError for what the kernel refuses, ReaderConfigError for a bad reader
+// config. Paths are confined to a temporary directory (a bare garbage string would create a file
+// in the working directory).
+
+describe('locks and the reader', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ipts-badlock-'));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const LOCK_ERRORS = ['TypeError', 'RangeError', 'LockSystemError'];
+  const pathArb = fc.oneof(
+    garbage.filter((g) => typeof g !== 'string'),
+    fc.constantFrom('', '\0', 'a\0b'),
+    hostileString.map((h) => `${dir}/${h}`),
+  );
+  const nameArb = fc.oneof(garbage.filter((g) => typeof g !== 'string'), fc.constantFrom('', '@', '\0', `@${'x'.repeat(108)}`), hostileString.map((h) => `@ipts-bad-${process.pid}-${h}`));
+  const durationArb = fc.oneof(garbage, fc.integer({ min: 1, max: 50 }));
+
+  const settle = async (what: string, run: () => unknown, allowed: readonly string[]): Promise<void> => {
+    let value: unknown;
+    try {
+      value = await run();
+    } catch (e) {
+      const name = (e as Error)?.name;
+      if (!allowed.includes(name)) throw new Error(`${what} threw ${name}: ${(e as Error)?.message}`);
+      return;
+    }
+    // Accepted: release whatever was taken.
+    const v = value as { release?: () => void; close?: () => void } | undefined;
+    v?.release?.();
+    v?.close?.();
+  };
+
+  it('tryFlockOnce, tryBindAbstractOnce, grabIptablesLocks and SharedLock take any value or throw their documented error', async () => {
+    await fc.assert(
+      fc.asyncProperty(pathArb, nameArb, durationArb, durationArb, async (path, name, timeout, probe) => {
+        await settle('tryFlockOnce', () => tryFlockOnce(path as string), LOCK_ERRORS);
+        await settle('tryBindAbstractOnce', () => tryBindAbstractOnce(name as string), LOCK_ERRORS);
+        await settle('grabIptablesLocks', () => grabIptablesLocks(path as string, name as string, timeout as number, probe as number), [...LOCK_ERRORS, 'Err16LockTimeout', 'Err14LockTimeout']);
+        await settle('SharedLock', async () => {
+          const l = new SharedLock(path as string, timeout as number, probe as number, name as string);
+          await l.lock();
+          l.unlock();
+        }, [...LOCK_ERRORS, 'Err16LockTimeout', 'Err14LockTimeout']);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('readSaveOutput takes any config/source/options or rejects with ReaderConfigError / TypeError', async () => {
+    const sourceArb = fc.oneof(
+      garbage,
+      fc.array(fc.oneof(fc.uint8Array({ maxLength: 40 }), hostileString), { maxLength: 3 }).map((chunks) => (async function* () {
+        for (const c of chunks) yield c as Uint8Array;
+      })()),
+    );
+    const configArb = fc.oneof(garbage, fc.record({ hashPrefix: fc.oneof(garbage, fc.constant('cali:')), historicChainPrefixes: fc.oneof(garbage, fc.constant(['cali-'])), extraCleanupPattern: garbage }, { requiredKeys: [] }));
+    await fc.assert(
+      fc.asyncProperty(sourceArb, configArb, fc.oneof(fc.constant(undefined), garbage), async (source, config, options) => {
+        await settle('readSaveOutput', () => readSaveOutput(source as never, config as never, options as never), ['ReaderConfigError', 'TypeError', 'TruncatedDumpError', 'NativeReaderUnavailableError']);
       }),
       { numRuns: RUNS },
     );
