@@ -246,6 +246,9 @@ export class Table {
       return chain;
     });
     for (const chain of accepted) {
+      // IDs are computed when a chain is accepted (a chain's worth of hashing, spread over the
+      // updates) rather than all at once inside the next apply.
+      chain.ruleIds();
       this.desiredChains.set(chain.name, chain);
       this.dirtyChains.add(chain.name);
     }
