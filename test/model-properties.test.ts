@@ -2,6 +2,7 @@
 // rendering of every step, so rendered lines are compared with an independent reference.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { expectInvalidRule } from './helpers/expect-invalid';
 import { InvalidRuleError } from '../src/errors';
 import { Match } from '../src/match';
 import { Chain, Rule } from '../src/rule';
@@ -198,14 +199,7 @@ describe('invalid input', () => {
   // JSON.stringify would render NaN and ±Infinity as "null"; the message must name them.
   it('NaN and Infinity are named in the message', () => {
     for (const bad of [NaN, Infinity, -Infinity]) {
-      let err: unknown;
-      try {
-        Match().markClear(bad);
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(InvalidRuleError);
-      expect((err as Error).message).toContain(String(bad));
+      expectInvalidRule(() => Match().markClear(bad), String(bad));
     }
   });
 

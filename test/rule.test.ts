@@ -1,5 +1,6 @@
 // Rule rendering layouts (SPEC section 2) and Chain basics. Expected lines are written by hand.
 import { describe, expect, it } from 'vitest';
+import { expectInvalidRule } from './helpers/expect-invalid';
 import { AcceptAction, DNATAction, DropAction, JumpAction, LogAction, ReturnAction, SetMarkAction } from '../src/actions';
 import { InvalidRuleError } from '../src/errors';
 import { Match, MatchCriteria } from '../src/match';
@@ -110,14 +111,7 @@ describe('Rule validation', () => {
     ['no action', () => new Rule({} as never), 'undefined'],
     ['match not from Match()', () => new Rule({ match: '-p tcp' as never, action: new DropAction() }), '-p tcp'],
   ] as const)('%s throws InvalidRuleError naming the value', (_label, run, bad) => {
-    let err: unknown;
-    try {
-      run();
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(InvalidRuleError);
-    expect((err as Error).message).toContain(bad);
+    expectInvalidRule(run, bad);
   });
 
   it('a 28-character chain name is fine', () => {
@@ -182,13 +176,6 @@ describe('Chain', () => {
     ['rules not an array', { name: 'a', rules: 'x' }, '"x"'],
     ['a bad plain rule', { name: 'a', rules: [{ action: new DropAction(), comment: 'bad\n' }] }, '"bad\\n"'],
   ] as const)('refuses %s', (_label, spec, bad) => {
-    let err: unknown;
-    try {
-      new Chain(spec as never);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(InvalidRuleError);
-    expect((err as Error).message).toContain(bad);
+    expectInvalidRule(() => new Chain(spec as never), bad);
   });
 });
