@@ -5,6 +5,7 @@
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { loadNative, nativeInfo, type NativeLockFailure, type NativeLockHandle } from './native';
+import { IptablesSyncError } from './errors';
 
 /** The socket name iptables 1.4 (and Felix) lock on. */
 export const DEFAULT_SOCKET_NAME = '@xtables';
@@ -12,7 +13,7 @@ export const DEFAULT_SOCKET_NAME = '@xtables';
 export const DEFAULT_LOCK_FILE_PATH = '/run/xtables.lock';
 
 /** The iptables >= 1.6 lock file stayed locked by someone else for the whole timeout. */
-export class Err16LockTimeout extends Error {
+export class Err16LockTimeout extends IptablesSyncError {
   override readonly name = 'Err16LockTimeout';
   constructor(
     readonly lockFilePath: string,
@@ -23,7 +24,7 @@ export class Err16LockTimeout extends Error {
 }
 
 /** The iptables 1.4 abstract socket stayed bound by someone else for the whole timeout. */
-export class Err14LockTimeout extends Error {
+export class Err14LockTimeout extends IptablesSyncError {
   override readonly name = 'Err14LockTimeout';
   constructor(
     readonly socketName: string,
@@ -34,7 +35,7 @@ export class Err14LockTimeout extends Error {
 }
 
 /** The locks need the native addon, and it is not loaded. */
-export class LockUnavailableError extends Error {
+export class LockUnavailableError extends IptablesSyncError {
   override readonly name = 'LockUnavailableError';
   constructor(readonly reason: string) {
     super(`the iptables locks need the native addon, which is not loaded: ${reason}`);
@@ -45,7 +46,7 @@ export class LockUnavailableError extends Error {
 const NOT_REGULAR_FILE = 'not-a-regular-file';
 
 /** A lock syscall failed for a reason other than "someone else holds it". */
-export class LockSystemError extends Error {
+export class LockSystemError extends IptablesSyncError {
   override readonly name = 'LockSystemError';
   constructor(
     readonly target: string,

@@ -18,6 +18,7 @@ import {
   type ScanOutput,
   type ScanSettings,
 } from './reader-js';
+import { IptablesSyncError } from './errors';
 
 /** Marks a rule inserted by an older run (it jumps to one of our chains); never a rule ID. */
 export const OLD_INSERT_MARKER = 'OLD INSERT RULE';
@@ -56,22 +57,22 @@ export interface ReadOptions {
 }
 
 /** The dump is incomplete (no COMMIT after the last "*table") or structurally broken. */
-export class TruncatedDumpError extends Error {
+export class TruncatedDumpError extends IptablesSyncError {
   override readonly name = 'TruncatedDumpError';
 }
 
 /** A ReaderConfig value is unusable. */
-export class ReaderConfigError extends Error {
+export class ReaderConfigError extends IptablesSyncError {
   override readonly name = 'ReaderConfigError';
 }
 
 /** SavePipe.cancel() was called before the child finished writing. */
-export class ReadCancelledError extends Error {
+export class ReadCancelledError extends IptablesSyncError {
   override readonly name = 'ReadCancelledError';
 }
 
 /** implementation 'native' was asked for and the addon is not loaded. */
-export class NativeReaderUnavailableError extends Error {
+export class NativeReaderUnavailableError extends IptablesSyncError {
   override readonly name = 'NativeReaderUnavailableError';
 }
 

@@ -26,3 +26,13 @@ describe('package root', () => {
     expect(viaImport).toBe('functionfunction');
   });
 });
+
+describe('error classes', () => {
+  it('every typed error of the package derives from IptablesSyncError', () => {
+    const classes = Object.entries(root).filter(([name, value]) => typeof value === 'function' && /Error$|Timeout$/.test(name));
+    expect(classes.length).toBeGreaterThan(10);
+    for (const [name, cls] of classes) {
+      expect((cls as { prototype: unknown }).prototype instanceof root.IptablesSyncError || cls === root.IptablesSyncError, name).toBe(true);
+    }
+  });
+});
