@@ -1,7 +1,7 @@
 // Rule actions (targets). Each is an immutable class built from an object of Felix's Go fields,
 // validated in the constructor, with toFragment() giving the exact restore-input text.
 import { InvalidRuleError } from './errors';
-import { chainName, hex, ipAddress, MAX_LOG_PREFIX_LENGTH, port, quotedText, uint32 } from './validate';
+import { chainName, hex, ipAddress, MAX_LOG_PREFIX_LENGTH, nonZeroMark, port, quotedText, uint32 } from './validate';
 
 export interface Action {
   toFragment(): string;
@@ -151,12 +151,6 @@ export class MasqAction implements Action {
   toString(): string {
     return 'Masq';
   }
-}
-
-function nonZeroMark(where: string, mark: unknown): number {
-  const m = uint32(where, mark, 'mark');
-  if (m === 0) throw new InvalidRuleError(where, mark, 'mark must not be 0');
-  return m;
 }
 
 export class ClearMarkAction implements Action {

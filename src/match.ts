@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidRuleError } from './errors';
 import { formatPortRanges, formatPorts, type PortRange } from './multiport';
-import { cidr, hex, interfaceName, ipSetName, uint32, uint8, word } from './validate';
+import { cidr, hex, interfaceName, ipSetName, nonZeroMark, uint32, uint8, word } from './validate';
 
 /** Address types of the addrtype match (Go's AddrTypeLocal is AddrType.Local). */
 export const AddrType = {
@@ -72,12 +72,6 @@ function markWithMask(where: string, mark: unknown, mask: unknown): string {
   if (k === 0) throw new InvalidRuleError(where, mask, 'mask must not be 0');
   if ((m & k) >>> 0 !== m) throw new InvalidRuleError(where, mark, `mark has bits outside mask ${hex(k)}`);
   return `${hex(m)}/${hex(k)}`;
-}
-
-function nonZeroMark(where: string, mark: unknown): number {
-  const m = uint32(where, mark, 'mark');
-  if (m === 0) throw new InvalidRuleError(where, mark, 'mark must not be 0');
-  return m;
 }
 
 const not = (negate: boolean): string => (negate ? '! ' : '');

@@ -3,16 +3,13 @@ import type { Action } from './actions';
 import { InvalidRuleError } from './errors';
 import { ruleHashesFor } from './hash';
 import { MatchCriteria } from './match';
-import { chainName, MAX_COMMENT_BYTES, quotedText, uint } from './validate';
+import { chainName, CONTROL, MAX_COMMENT_BYTES, quotedText, uint } from './validate';
 
 export interface RuleSpec {
   readonly match?: MatchCriteria;
   readonly action: Action;
   readonly comment?: string;
 }
-
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 export class Rule implements RuleSpec {
   readonly match: MatchCriteria;

@@ -13,7 +13,7 @@ const IPSET_MAXNAMELEN = 31;
 
 // Control characters (C0, DEL, C1) can never appear in one line of restore input.
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+export const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** A word: one token on the restore line, so no whitespace, quotes, backslashes or controls. */
 export function word(where: string, value: unknown, what: string): string {
@@ -74,6 +74,13 @@ export function uint(where: string, value: unknown, max: number, what: string): 
 }
 
 export const uint32 = (where: string, value: unknown, what: string): number => uint(where, value, 0xffffffff, what);
+
+/** A 32-bit mark that must have at least one bit (clearing or setting no bits is a mistake). */
+export function nonZeroMark(where: string, mark: unknown): number {
+  const m = uint32(where, mark, 'mark');
+  if (m === 0) throw new InvalidRuleError(where, mark, 'mark must not be 0');
+  return m;
+}
 export const uint8 = (where: string, value: unknown, what: string): number => uint(where, value, 255, what);
 export const port = (where: string, value: unknown): number => uint(where, value, 65535, 'port');
 
