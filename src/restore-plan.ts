@@ -82,7 +82,7 @@ export function newPlanProgress(): PlanProgress {
 }
 
 /** Chains to delete: dirty, unwanted, and present in the dataplane. */
-export function chainsToDeleteOf(p: PlanInput): string[] {
+export function chainsToDeleteOf(p: Pick<PlanInput, 'dirtyChains' | 'desiredChains' | 'dataplane'>): string[] {
   return [...p.dirtyChains].filter((name) => !p.desiredChains.has(name) && p.dataplane.has(name)).sort();
 }
 

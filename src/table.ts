@@ -549,7 +549,8 @@ export class Table {
   }
 
   private async deleteChains(setup: Setup): Promise<void> {
-    const doomed = chainsToDeleteOf(this.planInput());
+    // Read-only use, so the live state will do (no copies of 10k-entry maps).
+    const doomed = chainsToDeleteOf({ dirtyChains: this.dirtyChains, desiredChains: this.desiredChains, dataplane: this.dataplane });
     if (doomed.length === 0) return;
     const done = (name: string): void => {
       this.dataplane.delete(name);
