@@ -815,6 +815,29 @@ export function parseJsonNodes(text: string): { contents: Node | null; errors: {
     (node as { range?: [number, number, number] }).range = [start, i, i];
     return node;
   };
+  /** The members of an object or array after its opening bracket, up to and past `close`:
+   *  empty, or members separated by "," (one parser for both, so both report alike). */
+  const items = (close: '}' | ']', member: () => void): void => {
+    ws();
+    if (text[i] === close) {
+      i++;
+      return;
+    }
+    for (;;) {
+      member();
+      ws();
+      if (text[i] === ',') {
+        i++;
+        continue;
+      }
+      if (text[i] === close) {
+        i++;
+        return;
+      }
+      fail(`expected "," or "${close}", found ${found()}`);
+    }
+  };
+
   const value = (): Node => {
     ws();
     const start = i;
@@ -823,12 +846,7 @@ export function parseJsonNodes(text: string): { contents: Node | null; errors: {
       i++;
       const map = new YAMLMap();
       const keys = new Set<string>();
-      ws();
-      if (text[i] === '}') {
-        i++;
-        return withRange(map, start);
-      }
-      for (;;) {
+      items('}', () => {
         ws();
         if (text[i] !== '"') fail(`expected a "quoted" key, found ${found()}`);
         const keyStart = i;
@@ -839,39 +857,16 @@ export function parseJsonNodes(text: string): { contents: Node | null; errors: {
         if (text[i] !== ':') fail(`expected ":" after the key, found ${found()}`);
         i++;
         map.items.push(new Pair(key, value()));
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === '}') {
-          i++;
-          return withRange(map, start);
-        }
-        fail(`expected "," or "}", found ${found()}`);
-      }
+      });
+      return withRange(map, start);
     }
     if (c === '[') {
       i++;
       const seq = new YAMLSeq();
-      ws();
-      if (text[i] === ']') {
-        i++;
-        return withRange(seq, start);
-      }
-      for (;;) {
+      items(']', () => {
         seq.items.push(value());
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === ']') {
-          i++;
-          return withRange(seq, start);
-        }
-        fail(`expected "," or "]", found ${found()}`);
-      }
+      });
+      return withRange(seq, start);
     }
     if (c === '"') return withRange(new Scalar(string()), start);
     const m = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
