@@ -19,6 +19,7 @@ import {
   type ScanSettings,
 } from './reader-js';
 import { IptablesSyncError } from './errors';
+import { withoutQuotedText } from './save-line';
 
 /** Marks a rule inserted by an older run (it jumps to one of our chains); never a rule ID. */
 export const OLD_INSERT_MARKER = 'OLD INSERT RULE';
@@ -28,7 +29,8 @@ export interface ReaderConfig {
   readonly hashPrefix: string;
   /** A chain whose name starts with one of these is ours, e.g. ["cali-"]. */
   readonly historicChainPrefixes: readonly string[];
-  /** JavaScript RegExp source; tested only on lines without our ID that are not old inserts. */
+  /** JavaScript RegExp source; tested only on lines without our ID that are not old inserts,
+   *  with every quoted value blanked to `""` (text inside a comment or LOG prefix never counts). */
   readonly extraCleanupPattern?: string;
 }
 
@@ -192,7 +194,7 @@ export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined): Data
         at += code;
       } else if (code === CODE_OLD_INSERT) {
         id = OLD_INSERT_MARKER;
-      } else if (code === CODE_UNMATCHED && extra !== undefined && extra.test(chain.texts.get(i) ?? '')) {
+      } else if (code === CODE_UNMATCHED && extra !== undefined && extra.test(withoutQuotedText(chain.texts.get(i) ?? ''))) {
         id = OLD_INSERT_MARKER;
       } else {
         id = '';
