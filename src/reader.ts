@@ -20,6 +20,7 @@ import {
 } from './reader-js';
 import { IptablesSyncError } from './errors';
 import { withoutQuotedText } from './save-line';
+import { isWellFormed } from './validate';
 
 /** Marks a rule inserted by an older run (it jumps to one of our chains); never a rule ID. */
 export const OLD_INSERT_MARKER = 'OLD INSERT RULE';
@@ -91,16 +92,16 @@ function settingsFrom(config: ReaderConfig): Settings {
     throw new ReaderConfigError(`reader config must be an object, got ${String(config)}`);
   }
   const { hashPrefix, historicChainPrefixes, extraCleanupPattern } = config;
-  if (typeof hashPrefix !== 'string' || hashPrefix === '' || /[\n\0]/.test(hashPrefix)) {
-    throw new ReaderConfigError(`hashPrefix must be a non-empty string without newline or NUL, got ${JSON.stringify(hashPrefix)}`);
+  if (typeof hashPrefix !== 'string' || hashPrefix === '' || /[\n\0]/.test(hashPrefix) || !isWellFormed(hashPrefix)) {
+    throw new ReaderConfigError(`hashPrefix must be a non-empty, well-formed string without newline or NUL, got ${JSON.stringify(hashPrefix)}`);
   }
   if (!Array.isArray(historicChainPrefixes)) {
     throw new ReaderConfigError(`historicChainPrefixes must be an array, got ${JSON.stringify(historicChainPrefixes)}`);
   }
   for (const p of historicChainPrefixes) {
     // An empty prefix would make every chain ours, and the Table would delete them all.
-    if (typeof p !== 'string' || p === '' || /[\n\0]/.test(p)) {
-      throw new ReaderConfigError(`historic chain prefix must be a non-empty string without newline or NUL, got ${JSON.stringify(p)}`);
+    if (typeof p !== 'string' || p === '' || /[\n\0]/.test(p) || !isWellFormed(p)) {
+      throw new ReaderConfigError(`historic chain prefix must be a non-empty, well-formed string without newline or NUL, got ${JSON.stringify(p)}`);
     }
   }
   let extra: RegExp | undefined;
