@@ -7,6 +7,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, DropAction, InvalidOptionError, InvalidRuleError, JumpAction, LogAction, Match, Table, type RuleSpec } from '../src/index';
 import type { Logger } from '../src/logger';
 import { BACKENDS, chainRules, hasChain, Netns, type Backend } from './helpers/netns';
+import { ConfigError, parseRules } from '../src/config';
+import { parseSaveWithCounters } from '../src/show';
 import { recordingFactory } from './helpers/recording';
 import { NO_LOCK, resetTables } from './helpers/table-env';
 
@@ -342,5 +344,42 @@ describe('overlapping instances', () => {
     expect(JSON.stringify(warnings[0])).toContain('app-x');
     expect(JSON.stringify(warnings[0])).toContain('app-');
     expect(first.hashPrefix).toBe('one:');
+  });
+});
+
+describe('show', () => {
+  it('lists as ours only rules that carry our exact ID as their first comment match', () => {
+    const dump = [
+      '*filter',
+      ':INPUT ACCEPT [0:0]',
+      `[1:10] -A INPUT -m comment --comment "ipts:${A16}" -j ACCEPT`,
+      '[2:20] -A INPUT -m comment --comment "ipts:allow-ssh" -j ACCEPT',
+      `[3:30] -A INPUT -j LOG --log-prefix "-m comment --comment ipts:${A16.slice(0, 2)}"`,
+      `[4:40] -A INPUT -m comment --comment "ipts:b${A16}" -j ACCEPT`,
+      'COMMIT',
+    ].join('\n');
+    const { inserts } = parseSaveWithCounters(dump, { hashPrefix: PREFIX, chainPrefix: 'ipts-' });
+    expect(inserts).toEqual([{ name: 'INPUT', rules: [{ num: 1, id: A16, packets: 1, bytes: 10, rule: `-m comment --comment "ipts:${A16}" -j ACCEPT` }] }]);
+  });
+});
+
+describe('rules files', () => {
+  it.each([
+    ['chain name (JSON key)', 'r.json', '{\n  "tables": {"filter": {"chains": {\n    "ipts-\\ud800x": [{"action": "accept"}]}}}}\n', 3, 5, '"ipts-\\ud800x"'],
+    ['comment (JSON)', 'r.json', '{"tables": {"filter": {"chains": {"ipts-a": [\n  {"action": "accept", "comment": "x\\udc00"}]}}}}\n', 2, 35, '"x\\udc00"'],
+    ['comment (YAML)', 'r.yaml', 'tables:\n  filter:\n    chains:\n      ipts-a:\n        - action: accept\n          comment: "x\\ud800"\n', 6, 20, '"x\\ud800"'],
+    ['insert chain (YAML)', 'r.yaml', 'tables:\n  filter:\n    insert:\n      "IN\\ud800":\n        - action: accept\n', 4, 7, '"IN\\ud800"'],
+    ['ipset name (YAML)', 'r.yaml', 'tables:\n  filter:\n    chains:\n      ipts-a:\n        - match: { sourceIpSet: "s\\ud800" }\n          action: accept\n', 5, 33, '"s\\ud800"'],
+  ])('refuses an unpaired surrogate in a %s with file:line:column', (_what, file, text, line, column, shown) => {
+    let err: unknown;
+    try {
+      parseRules(text, file);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toContain(`${file}:${line}:${column}: `);
+    expect((err as ConfigError).message).toContain('well-formed Unicode');
+    expect((err as ConfigError).message).toContain(shown);
   });
 });
