@@ -2,6 +2,8 @@
 // runs on both backends with foreign rules written by the real iptables binary, and is judged by
 // an independent iptables-save (with counters): every foreign rule, chain and counter must be
 // unchanged after apply, after a re-read + apply, after watch repairs, and after cleanup.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, DropAction, InvalidOptionError, InvalidRuleError, JumpAction, LogAction, Match, Table, type RuleSpec } from '../src/index';
@@ -381,5 +383,13 @@ describe('rules files', () => {
     expect((err as ConfigError).message).toContain(`${file}:${line}:${column}: `);
     expect((err as ConfigError).message).toContain('well-formed Unicode');
     expect((err as ConfigError).message).toContain(shown);
+  });
+});
+
+describe('the CLI', () => {
+  it('says in its help that a second instance needs its own hash prefix and a non-overlapping chain prefix', () => {
+    const help = execFileSync(process.execPath, [join(__dirname, '..', 'dist', 'cli.js'), 'apply', '--help'], { encoding: 'utf8' }).replace(/\s+/g, ' ');
+    expect(help).toContain('a second instance beside this one needs its own');
+    expect(help).toContain('neither is a prefix of the other');
   });
 });
