@@ -7,7 +7,7 @@
 // and no chunk boundary can split a UTF-8 sequence into garbage. Only the text handed out
 // (chain names, kept lines, fault messages) is decoded as UTF-8.
 
-import { ruleOwnership, saveLineTokens } from './save-line';
+import { ruleOwnership } from './save-line';
 
 /** Codes per rule, as in native/save_scanner.h; a positive code is the length of our ID. */
 export const CODE_FOREIGN = 0;
@@ -241,7 +241,7 @@ export class JsSaveScanner implements ChunkScanner {
 
   private classify(chain: ChainState, line: string): void {
     // Decided on the line's tokens (save-line.ts), so text inside quoted values never counts.
-    const { id, oldInsert } = ruleOwnership(saveLineTokens(line), this.hashPrefix, this.historicPrefixes);
+    const { id, oldInsert } = ruleOwnership(line, this.hashPrefix, this.historicPrefixes);
     let code = CODE_FOREIGN;
     if (id !== undefined) {
       code = id.length;

@@ -22,39 +22,50 @@ function isSpace(c: number): boolean {
 const QUOTE = 34;
 const BACKSLASH = 92;
 
-/** The tokens of a saved line, unquoted and unescaped, as iptables-restore would see them. */
-export function saveLineTokens(line: string): string[] {
-  const tokens: string[] = [];
-  const n = line.length;
-  let i = 0;
-  for (;;) {
+/** Reads the tokens of one line, one at a time (so a classification can stop early). */
+class TokenCursor {
+  private at = 0;
+  constructor(private readonly line: string) {}
+
+  /** The next token, unquoted and unescaped, or undefined at the end of the line. */
+  next(): string | undefined {
+    const line = this.line;
+    const n = line.length;
+    let i = this.at;
     while (i < n && isSpace(line.charCodeAt(i))) i++;
-    if (i >= n) return tokens;
-    let token = '';
-    let from = i; // start of the pending run of literal characters
-    let quoted = false;
+    if (i >= n) {
+      this.at = i;
+      return undefined;
+    }
+    const start = i;
+    while (i < n && !isSpace(line.charCodeAt(i)) && line.charCodeAt(i) !== QUOTE) i++;
+    if (i >= n || line.charCodeAt(i) !== QUOTE) {
+      this.at = i;
+      return line.slice(start, i); // a bare word
+    }
+    // A quoted part runs to the closing quote, which ends the token; \x stands for x.
+    let token = line.slice(start, i);
+    let from = ++i;
     for (; i < n; i++) {
       const c = line.charCodeAt(i);
-      if (quoted) {
-        if (c === BACKSLASH) {
-          token += line.slice(from, i);
-          i++; // the escaped character is literal (a backslash at the very end is dropped)
-          from = i;
-        } else if (c === QUOTE) {
-          break; // the closing quote ends the token
-        }
-      } else if (isSpace(c)) {
-        break;
-      } else if (c === QUOTE) {
+      if (c === QUOTE) break;
+      if (c === BACKSLASH) {
         token += line.slice(from, i);
-        from = i + 1;
-        quoted = true;
+        from = ++i; // the escaped character is literal (a backslash at the very end is dropped)
       }
     }
     token += line.slice(from, Math.min(i, n));
-    tokens.push(token);
-    if (quoted && i < n) i++; // past the closing quote
+    this.at = i + 1;
+    return token;
   }
+}
+
+/** The tokens of a saved line, unquoted and unescaped, as iptables-restore would see them. */
+export function saveLineTokens(line: string): string[] {
+  const cursor = new TokenCursor(line);
+  const tokens: string[] = [];
+  for (let t = cursor.next(); t !== undefined; t = cursor.next()) tokens.push(t);
+  return tokens;
 }
 
 function isIdChar(c: number): boolean {
@@ -80,18 +91,19 @@ export interface RuleOwnership {
 }
 
 /**
- * Classifies a rule from its tokens (all of them, "-A" and the chain name included). The ID is
- * the whole value of the first `-m comment --comment` match, when it has our exact shape; a
- * later comment never counts. Old inserts are found only on target tokens: the token after
- * `-j`/`--jump`/`-g`/`--goto`.
+ * Classifies a saved rule line ("-A chain …"). The ID is the whole value of the first
+ * `-m comment --comment` match, when it has our exact shape; a later comment never counts. Old
+ * inserts are found only on target tokens: the token after `-j`/`--jump`/`-g`/`--goto`.
  */
-export function ruleOwnership(tokens: readonly string[], hashPrefix: string, historicPrefixes: readonly string[]): RuleOwnership {
+export function ruleOwnership(line: string, hashPrefix: string, historicPrefixes: readonly string[]): RuleOwnership {
+  const cursor = new TokenCursor(line);
+  cursor.next(); // "-A"
+  cursor.next(); // the chain
   let commentStep = 0; // 1: after -m, 2: after -m comment, 3: after -m comment --comment
   let commentSeen = false;
   let afterTarget = false;
   let oldInsert = false;
-  for (let i = 2; i < tokens.length; i++) {
-    const t = tokens[i] as string;
+  for (let t = cursor.next(); t !== undefined; t = cursor.next()) {
     if (afterTarget && !oldInsert && historicPrefixes.some((p) => t.startsWith(p))) oldInsert = true;
     afterTarget = isTargetFlag(t);
     if (commentSeen) continue;

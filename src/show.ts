@@ -3,7 +3,7 @@
 import { binariesFor, detectBackend, type Backend, type BackendChoice, type IpVersion } from './backend';
 import { inNetns, runCommand, spawnCommand, type CommandFactory } from './commands';
 import { CommandFailedError } from './errors';
-import { RULE_ID_LENGTH, ruleOwnership, saveLineTokens } from './save-line';
+import { RULE_ID_LENGTH, ruleOwnership } from './save-line';
 
 export interface ShownRule {
   /** 1-based position in its chain (for inserts: where it sits among all the chain's rules). */
@@ -56,7 +56,7 @@ export function parseSaveWithCounters(dump: string, prefixes: ShowPrefixes): { c
     const list = rulesByChain.get(chain) ?? [];
     rulesByChain.set(chain, list);
     // The Table's own definition of ours (save-line.ts), on the rule's tokens.
-    const id = ruleOwnership(saveLineTokens(`-A ${chain} ${rule}`), prefixes.hashPrefix, []).id;
+    const id = ruleOwnership(`-A ${chain} ${rule}`, prefixes.hashPrefix, []).id;
     list.push({
       num: list.length + 1,
       id: id ?? null,

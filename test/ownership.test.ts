@@ -393,3 +393,11 @@ describe('the CLI', () => {
     expect(help).toContain('neither is a prefix of the other');
   });
 });
+
+describe('hash prefixes', () => {
+  it.each(['ipts"', 'ipts\\', "ipts'", 'ip ts:', 'ipts:\t', ''])('refuses %j (iptables-save would escape or split it)', (bad) => {
+    expect(() => new Table('filter', 4, bad, NO_LOCK)).toThrow(InvalidOptionError);
+    expect(() => new Table('filter', 4, bad, NO_LOCK)).toThrow(`option hashPrefix: `);
+    if (bad !== '') expect(() => new Table('filter', 4, bad, NO_LOCK)).toThrow(JSON.stringify(bad));
+  });
+});
