@@ -307,7 +307,7 @@ export class Table {
    */
   removeChainByName(name: string): void {
     this.removableName('removeChainByName', name);
-    if (!this.desiredChains.has(name) && !this.managedChains.has(name) && !this.historicPrefixes.some((p) => name.startsWith(p))) {
+    if (!this.managedChains.has(name) && !this.historicPrefixes.some((p) => name.startsWith(p))) {
       this.logger.debug(
         { table: this.name, chain: name, historicChainPrefixes: this.historicPrefixes },
         'not removing chain: this Table never managed it and it has none of the historic chain prefixes',
