@@ -6,8 +6,6 @@ namespace ipts {
 
 namespace {
 
-constexpr std::string_view kFirstComment = "-m comment --comment ";
-constexpr std::string_view kComment = "--comment ";
 constexpr size_t kMaxTableNameBytes = 64;
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'; }
@@ -32,11 +30,10 @@ bool StartsWithAt(std::string_view s, size_t at, std::string_view prefix) {
 
 bool StartsWith(std::string_view s, std::string_view prefix) { return StartsWithAt(s, 0, prefix); }
 
-size_t Find(std::string_view hay, std::string_view needle, size_t from = 0) {
-  if (from > hay.size()) return std::string_view::npos;
-  const void* hit = memmem(hay.data() + from, hay.size() - from, needle.data(), needle.size());
-  if (hit == nullptr) return std::string_view::npos;
-  return static_cast<size_t>(static_cast<const char*>(hit) - hay.data());
+bool IsMatchFlag(std::string_view t) { return t == "-m" || t == "--match"; }
+
+bool IsTargetFlag(std::string_view t) {
+  return t == "-j" || t == "--jump" || t == "-g" || t == "--goto";
 }
 
 std::string_view TrimRight(std::string_view s) {
@@ -46,13 +43,36 @@ std::string_view TrimRight(std::string_view s) {
 
 }  // namespace
 
-SaveScanner::SaveScanner(ScannerConfig config) : config_(std::move(config)) {
-  for (const std::string& prefix : config_.historic_prefixes) {
-    for (const char* verb : {"-j ", "--jump ", "-g ", "--goto "}) {
-      old_insert_needles_.push_back(verb + prefix);
-    }
+bool SaveLineTokenizer::Next(std::string_view* token) {
+  const size_t n = line_.size();
+  while (pos_ < n && IsSpace(line_[pos_])) ++pos_;
+  if (pos_ >= n) return false;
+  const size_t start = pos_;
+  while (pos_ < n && !IsSpace(line_[pos_]) && line_[pos_] != '"') ++pos_;
+  if (pos_ >= n || line_[pos_] != '"') {
+    *token = line_.substr(start, pos_ - start);  // a bare word: a view of the line
+    return true;
   }
+  scratch_.assign(line_.data() + start, pos_ - start);
+  ++pos_;  // the opening quote
+  while (pos_ < n) {
+    const char c = line_[pos_];
+    if (c == '"') {
+      ++pos_;  // the closing quote ends the token
+      break;
+    }
+    if (c == '\\') {
+      ++pos_;  // the next byte is literal; a backslash at the very end is dropped
+      if (pos_ >= n) break;
+    }
+    scratch_.push_back(line_[pos_]);
+    ++pos_;
+  }
+  *token = scratch_;
+  return true;
 }
+
+SaveScanner::SaveScanner(ScannerConfig config) : config_(std::move(config)) {}
 
 void SaveScanner::Feed(const char* data, size_t len) {
   if (finished_) return;
@@ -164,67 +184,69 @@ ScannedChain& SaveScanner::ChainNamed(std::string_view name) {
   return chains_.back();
 }
 
-size_t SaveScanner::MatchIdAt(std::string_view line, size_t pos, size_t* id_start) const {
-  // Equivalent to the regex --comment "?<prefix>([a-zA-Z0-9_-]+) anchored at `pos`: the
-  // optional quote is tried first, as a backtracking regex engine would.
+bool SaveScanner::IsOurCommentValue(std::string_view value) const {
   const std::string_view prefix = config_.hash_prefix;
-  const size_t value = pos + kComment.size();
-  for (size_t start : {value + 1, value}) {
-    if (start == value + 1 && (value >= line.size() || line[value] != '"')) continue;
-    if (!StartsWithAt(line, start, prefix)) continue;
-    size_t id = start + prefix.size();
-    size_t end = id;
-    while (end < line.size() && IsIdChar(line[end])) ++end;
-    if (end > id) {
-      *id_start = id;
-      return end - id;
-    }
+  if (value.size() != prefix.size() + kRuleIdLength || !StartsWith(value, prefix)) return false;
+  for (size_t i = prefix.size(); i < value.size(); ++i) {
+    if (!IsIdChar(value[i])) return false;
   }
-  return 0;
+  return true;
+}
+
+bool SaveScanner::HasHistoricPrefix(std::string_view token) const {
+  for (const std::string& prefix : config_.historic_prefixes) {
+    if (StartsWith(token, prefix)) return true;
+  }
+  return false;
 }
 
 void SaveScanner::Classify(ScannedChain& chain, std::string_view line) {
-  // Our ID counts only as the first "-m comment --comment" of the line, and only if no earlier
-  // "--comment <prefix>..." text exists: i.e. the leftmost match of the ID regex must sit at
-  // the first comment. A later comment that merely looks like ours leaves the rule foreign.
-  size_t id_start = 0;
+  // Our ID is the whole value of the rule's first "-m comment --comment" match, when it has our
+  // exact shape; a later comment never counts. Old inserts are found on target tokens only.
+  SaveLineTokenizer tokens(line);
+  std::string_view t;
+  int skip = 2;          // "-A" and the chain name
+  int comment_step = 0;  // 1: after -m, 2: after -m comment, 3: after -m comment --comment
+  bool comment_seen = false;
+  bool after_target = false;
+  bool old_insert = false;
   size_t id_len = 0;
-  const size_t p1 = Find(line, kComment);
-  constexpr size_t kMatchLen = kFirstComment.size() - kComment.size();  // "-m comment "
-  if (p1 == std::string_view::npos) {
-    // no comment at all
-  } else if (p1 >= kMatchLen && StartsWithAt(line, p1 - kMatchLen, kFirstComment)) {
-    // The common case: the first "--comment " of the line is the first comment match, so no
-    // earlier ID match is possible.
-    id_len = MatchIdAt(line, p1, &id_start);
-  } else {
-    const size_t first = Find(line, kFirstComment, p1 >= kMatchLen ? p1 - kMatchLen : 0);
-    if (first != std::string_view::npos) {
-      const size_t at = first + kMatchLen;
-      bool earlier = false;
-      for (size_t p = p1; p < at; p = Find(line, kComment, p + 1)) {
-        size_t ignored;
-        if (MatchIdAt(line, p, &ignored) > 0) {
-          earlier = true;
-          break;
-        }
+  while (tokens.Next(&t)) {
+    if (skip > 0) {
+      --skip;
+      continue;
+    }
+    if (after_target && !old_insert && HasHistoricPrefix(t)) old_insert = true;
+    after_target = IsTargetFlag(t);
+    if (comment_seen) {
+      if (old_insert) break;
+      continue;
+    }
+    if (comment_step == 3) {
+      comment_seen = true;
+      if (IsOurCommentValue(t)) {
+        id_len = kRuleIdLength;
+        chain.ids.append(t.data() + config_.hash_prefix.size(), id_len);  // before t goes stale
+        break;
       }
-      if (!earlier) id_len = MatchIdAt(line, at, &id_start);
+      continue;
+    }
+    if (comment_step == 1 && t == "comment") {
+      comment_step = 2;
+    } else if (comment_step == 2 && t == "--comment") {
+      comment_step = 3;
+    } else {
+      comment_step = IsMatchFlag(t) ? 1 : 0;
     }
   }
 
   int32_t code = kForeign;
   if (id_len > 0) {
     code = static_cast<int32_t>(id_len);
-    chain.ids.append(line.data() + id_start, id_len);
-  } else {
-    for (const std::string& needle : old_insert_needles_) {
-      if (Find(line, needle) != std::string_view::npos) {
-        code = kOldInsert;
-        break;
-      }
-    }
-    if (code == kForeign && config_.report_unmatched) code = kUnmatched;
+  } else if (old_insert) {
+    code = kOldInsert;
+  } else if (config_.report_unmatched) {
+    code = kUnmatched;
   }
 
   const uint32_t index = static_cast<uint32_t>(chain.codes.size());

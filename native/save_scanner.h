@@ -2,10 +2,14 @@
 // can link it alone. Feed() takes chunks split anywhere (even inside a line or a comment);
 // Finish() handles a last line without newline and checks that the dump is complete.
 //
-// Per chain (in order of first appearance) it records one code per "-A <chain>" line:
-//   > 0          our rule ID; the code is its length and the ID is appended to `ids`
+// Per chain (in order of first appearance) it records one code per "-A <chain>" line, decided
+// on the line's tokens (SaveLineTokenizer; the TypeScript twin is src/save-line.ts):
+//   > 0          our rule ID: the first "-m comment --comment" match's whole value is the hash
+//                prefix + 16 ID characters; the code is the ID's length (16) and the ID is
+//                appended to `ids`
 //   kForeign     not ours
-//   kOldInsert   jumps/gotos to a chain with a historic prefix (an insert of an older run)
+//   kOldInsert   a -j/--jump/-g/--goto target token starts with a historic prefix (an insert
+//                of an older run)
 //   kUnmatched   only when report_unmatched: neither of the above; the caller tests its own
 //                extra cleanup pattern on the line, so the line is kept in `texts`
 // and keeps the full line (`texts`) wherever the caller needs it: ours or old inserts in
@@ -24,11 +28,26 @@
 #include <utility>
 #include <vector>
 
+#include "hash.h"  // kRuleIdLength, the one definition of an ID's length
+
 namespace ipts {
 
 constexpr int32_t kForeign = 0;
 constexpr int32_t kOldInsert = -1;
 constexpr int32_t kUnmatched = -2;
+// Splits a saved rule line into tokens the way iptables-restore reads it (and iptables-save
+// quotes): whitespace separates tokens; a '"' opens a quoted part in which backslash-x is x,
+// and the closing '"' ends the token. A token is valid until the next call of Next().
+class SaveLineTokenizer {
+ public:
+  explicit SaveLineTokenizer(std::string_view line) : line_(line) {}
+  bool Next(std::string_view* token);
+
+ private:
+  std::string_view line_;
+  size_t pos_ = 0;
+  std::string scratch_;  // the unescaped text of a quoted token
+};
 
 struct ScannerConfig {
   std::string hash_prefix;                     // e.g. "cali:"
@@ -60,13 +79,12 @@ class SaveScanner {
  private:
   void ProcessLine(std::string_view line);
   void Classify(ScannedChain& chain, std::string_view line);
-  // Length of the ID at `pos` (where "--comment " starts), or 0 when there is none.
-  size_t MatchIdAt(std::string_view line, size_t pos, size_t* id_start) const;
+  bool IsOurCommentValue(std::string_view value) const;
+  bool HasHistoricPrefix(std::string_view token) const;
   ScannedChain& ChainNamed(std::string_view name);
   void SetFault(std::string message);
 
   ScannerConfig config_;
-  std::vector<std::string> old_insert_needles_;  // "-j P", "--jump P", "-g P", "--goto P"
 
   std::string carry_;  // the unterminated tail of the input so far
   uint64_t bytes_ = 0;

@@ -1,10 +1,13 @@
 // The pure TypeScript scanner of `iptables-save` output: the twin of native/save_scanner.cc,
 // used when the addon cannot load. Same input, same ScanOutput, same fault messages; the
-// differential test in test/reader-diff.test.ts holds them to that.
+// differential test in test/reader-diff.test.ts holds them to that. Which rules are ours is
+// decided by save-line.ts, the one definition both twins follow.
 //
 // It works on latin1 strings (one char per byte), so matching is on bytes exactly as in C++
 // and no chunk boundary can split a UTF-8 sequence into garbage. Only the text handed out
 // (chain names, kept lines, fault messages) is decoded as UTF-8.
+
+import { ruleOwnership } from './save-line';
 
 /** Codes per rule, as in native/save_scanner.h; a positive code is the length of our ID. */
 export const CODE_FOREIGN = 0;
@@ -46,9 +49,6 @@ export interface ChunkScanner {
 }
 
 const MAX_TABLE_NAME_BYTES = 64;
-const FIRST_COMMENT = '-m comment --comment ';
-// Where "--comment " starts inside FIRST_COMMENT.
-const COMMENT_OFFSET = FIRST_COMMENT.length - '--comment '.length;
 
 // RE2's \s, which is what Felix's regexes meant: not JavaScript's \s.
 function isSpace(c: number): boolean {
@@ -91,8 +91,7 @@ interface ChainState {
 }
 
 export class JsSaveScanner implements ChunkScanner {
-  private readonly idRegExp: RegExp;
-  private readonly oldInsertRegExp: RegExp | undefined;
+  private readonly hashPrefix: string;
   private readonly historicPrefixes: readonly string[];
   private readonly reportUnmatched: boolean;
 
@@ -110,14 +109,8 @@ export class JsSaveScanner implements ChunkScanner {
   private lastChain: ChainState | undefined;
 
   constructor(settings: ScanSettings) {
-    const prefix = escapeRegExp(latin1(settings.hashPrefix));
-    // Leftmost match, quote tried first: the same as native MatchIdAt.
-    this.idRegExp = new RegExp(`--comment "?${prefix}([a-zA-Z0-9_-]+)`);
+    this.hashPrefix = latin1(settings.hashPrefix);
     this.historicPrefixes = settings.historicPrefixes.map(latin1);
-    this.oldInsertRegExp =
-      this.historicPrefixes.length === 0
-        ? undefined
-        : new RegExp(`(?:-j|--jump|-g|--goto) (?:${this.historicPrefixes.map(escapeRegExp).join('|')})`);
     this.reportUnmatched = settings.reportUnmatched;
   }
 
@@ -247,21 +240,16 @@ export class JsSaveScanner implements ChunkScanner {
   }
 
   private classify(chain: ChainState, line: string): void {
-    // Our ID counts only if the leftmost match of the ID regex is the first comment of the line:
-    // a later comment that merely looks like ours leaves the rule foreign (SPEC 5a).
+    // Decided on the line's tokens (save-line.ts), so text inside quoted values never counts.
+    const { id, oldInsert } = ruleOwnership(line, this.hashPrefix, this.historicPrefixes);
     let code = CODE_FOREIGN;
-    const first = line.indexOf(FIRST_COMMENT);
-    if (first >= 0) {
-      const m = this.idRegExp.exec(line);
-      if (m !== null && m.index === first + COMMENT_OFFSET) {
-        const id = m[1];
-        code = id.length;
-        chain.ids.push(id);
-      }
-    }
-    if (code === CODE_FOREIGN) {
-      if (this.oldInsertRegExp?.test(line)) code = CODE_OLD_INSERT;
-      else if (this.reportUnmatched) code = CODE_UNMATCHED;
+    if (id !== undefined) {
+      code = id.length;
+      chain.ids.push(id);
+    } else if (oldInsert) {
+      code = CODE_OLD_INSERT;
+    } else if (this.reportUnmatched) {
+      code = CODE_UNMATCHED;
     }
     const index = chain.codes.length;
     chain.codes.push(code);

@@ -19,6 +19,8 @@ import {
   type ScanSettings,
 } from './reader-js';
 import { IptablesSyncError } from './errors';
+import { withoutQuotedText } from './save-line';
+import { isWellFormed } from './validate';
 
 /** Marks a rule inserted by an older run (it jumps to one of our chains); never a rule ID. */
 export const OLD_INSERT_MARKER = 'OLD INSERT RULE';
@@ -28,7 +30,8 @@ export interface ReaderConfig {
   readonly hashPrefix: string;
   /** A chain whose name starts with one of these is ours, e.g. ["cali-"]. */
   readonly historicChainPrefixes: readonly string[];
-  /** JavaScript RegExp source; tested only on lines without our ID that are not old inserts. */
+  /** JavaScript RegExp source; tested only on lines without our ID that are not old inserts,
+   *  with every quoted value blanked to `""` (text inside a comment or LOG prefix never counts). */
   readonly extraCleanupPattern?: string;
 }
 
@@ -89,16 +92,16 @@ function settingsFrom(config: ReaderConfig): Settings {
     throw new ReaderConfigError(`reader config must be an object, got ${String(config)}`);
   }
   const { hashPrefix, historicChainPrefixes, extraCleanupPattern } = config;
-  if (typeof hashPrefix !== 'string' || hashPrefix === '' || /[\n\0]/.test(hashPrefix)) {
-    throw new ReaderConfigError(`hashPrefix must be a non-empty string without newline or NUL, got ${JSON.stringify(hashPrefix)}`);
+  if (typeof hashPrefix !== 'string' || hashPrefix === '' || /[\n\0]/.test(hashPrefix) || !isWellFormed(hashPrefix)) {
+    throw new ReaderConfigError(`hashPrefix must be a non-empty, well-formed string without newline or NUL, got ${JSON.stringify(hashPrefix)}`);
   }
   if (!Array.isArray(historicChainPrefixes)) {
     throw new ReaderConfigError(`historicChainPrefixes must be an array, got ${JSON.stringify(historicChainPrefixes)}`);
   }
   for (const p of historicChainPrefixes) {
     // An empty prefix would make every chain ours, and the Table would delete them all.
-    if (typeof p !== 'string' || p === '' || /[\n\0]/.test(p)) {
-      throw new ReaderConfigError(`historic chain prefix must be a non-empty string without newline or NUL, got ${JSON.stringify(p)}`);
+    if (typeof p !== 'string' || p === '' || /[\n\0]/.test(p) || !isWellFormed(p)) {
+      throw new ReaderConfigError(`historic chain prefix must be a non-empty, well-formed string without newline or NUL, got ${JSON.stringify(p)}`);
     }
   }
   let extra: RegExp | undefined;
@@ -192,7 +195,7 @@ export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined): Data
         at += code;
       } else if (code === CODE_OLD_INSERT) {
         id = OLD_INSERT_MARKER;
-      } else if (code === CODE_UNMATCHED && extra !== undefined && extra.test(chain.texts.get(i) ?? '')) {
+      } else if (code === CODE_UNMATCHED && extra !== undefined && extra.test(withoutQuotedText(chain.texts.get(i) ?? ''))) {
         id = OLD_INSERT_MARKER;
       } else {
         id = '';

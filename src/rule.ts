@@ -3,7 +3,7 @@ import type { Action } from './actions';
 import { InvalidRuleError } from './errors';
 import { ruleHashesFor } from './hash';
 import { MatchCriteria } from './match';
-import { chainName, CONTROL, MAX_COMMENT_BYTES, quotedText, uint } from './validate';
+import { chainName, CONTROL, MAX_COMMENT_BYTES, quotedText, uint, wellFormed } from './validate';
 
 export interface RuleSpec {
   readonly match?: MatchCriteria;
@@ -28,6 +28,7 @@ export class Rule implements RuleSpec {
     if (typeof matchText !== 'string' || CONTROL.test(matchText)) {
       throw new InvalidRuleError('Rule.match', matchText, 'match must render to one line');
     }
+    wellFormed('Rule.match', matchText, 'match');
     const action = spec.action;
     if (typeof action !== 'object' || action === null || typeof action.toFragment !== 'function') {
       throw new InvalidRuleError('Rule.action', action, 'expected an action object with toFragment()');
@@ -36,6 +37,7 @@ export class Rule implements RuleSpec {
     if (typeof actionFragment !== 'string' || actionFragment === '' || CONTROL.test(actionFragment)) {
       throw new InvalidRuleError('Rule.action', actionFragment, 'toFragment() must return one non-empty line');
     }
+    wellFormed('Rule.action', actionFragment, 'action');
     this.comment = spec.comment === undefined ? '' : quotedText('Rule.comment', spec.comment, 'comment', MAX_COMMENT_BYTES);
     this.match = match;
     this.action = action;
@@ -70,6 +72,7 @@ export class Rule implements RuleSpec {
     if (typeof prefixFragment !== 'string' || CONTROL.test(prefixFragment)) {
       throw new InvalidRuleError('Rule.render', prefixFragment, 'prefix fragment must be one line');
     }
+    wellFormed('Rule.render', prefixFragment, 'prefix fragment');
     return joinNonEmpty([operation, prefixFragment, this.body]);
   }
 

@@ -3,6 +3,7 @@
 import { binariesFor, detectBackend, type Backend, type BackendChoice, type IpVersion } from './backend';
 import { inNetns, runCommand, spawnCommand, type CommandFactory } from './commands';
 import { CommandFailedError } from './errors';
+import { RULE_ID_LENGTH, ruleOwnership } from './save-line';
 
 export interface ShownRule {
   /** 1-based position in its chain (for inserts: where it sits among all the chain's rules). */
@@ -39,7 +40,6 @@ const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\
 
 /** Parses one table of `iptables-save -c` output. */
 export function parseSaveWithCounters(dump: string, prefixes: ShowPrefixes): { chains: ShownChain[]; inserts: ShownChain[] } {
-  const idPattern = new RegExp(`^"?${escapeRegExp(prefixes.hashPrefix)}([a-zA-Z0-9_-]+)"?$`);
   const declared: string[] = [];
   const rulesByChain = new Map<string, ShownRule[]>();
   for (const line of dump.split('\n')) {
@@ -55,12 +55,11 @@ export function parseSaveWithCounters(dump: string, prefixes: ShowPrefixes): { c
     const rule = m[4] ?? '';
     const list = rulesByChain.get(chain) ?? [];
     rulesByChain.set(chain, list);
-    // Only the first comment can carry our ID (as the Table reads it).
-    const comment = /(?:^|\s)--comment ("[^"]*"|\S+)/.exec(rule);
-    const idMatch = comment ? idPattern.exec(comment[1] as string) : null;
+    // The Table's own definition of ours (save-line.ts), on the rule's tokens.
+    const id = ruleOwnership(`-A ${chain} ${rule}`, prefixes.hashPrefix, []).id;
     list.push({
       num: list.length + 1,
-      id: idMatch ? (idMatch[1] as string) : null,
+      id: id ?? null,
       packets: Number(m[1] ?? 0),
       bytes: Number(m[2] ?? 0),
       rule,
@@ -115,7 +114,7 @@ export async function showTables(options: ShowOptions): Promise<ShownTable[]> {
 
 /** A human-readable listing. The ID comment is left out of the rule text (it is in its own column). */
 export function formatShown(tables: readonly ShownTable[], prefixes: ShowPrefixes): string {
-  const idComment = new RegExp(`-m comment --comment "?${escapeRegExp(prefixes.hashPrefix)}[a-zA-Z0-9_-]+"? ?`);
+  const idComment = new RegExp(`-m comment --comment "?${escapeRegExp(prefixes.hashPrefix)}[a-zA-Z0-9_-]{${RULE_ID_LENGTH}}"? ?`);
   const lines: string[] = [];
   for (const t of tables) {
     lines.push(`${t.table} (IPv${t.ipVersion}, ${t.backend})`);

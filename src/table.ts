@@ -36,7 +36,8 @@ import {
 import { streamRestore } from './restore-writer';
 import { TimeSlicer } from './time-slice';
 import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
-import { chainName, word } from './validate';
+import { chainName, isWellFormed, MAX_COMMENT_BYTES, wordProblem } from './validate';
+import { RULE_ID_LENGTH } from './save-line';
 
 export type TableName = 'filter' | 'nat' | 'mangle' | 'raw';
 
@@ -81,6 +82,30 @@ const MAX_POST_WRITE_INTERVAL_MS = 60 * 60 * 1000;
 const RESTORE_RETRIES = 10;
 const SAVE_RETRIES = 3;
 const SAVE_FIRST_BACKOFF_MS = 100;
+
+/** The longest hash prefix whose ID comment (prefix + 16 characters) fits iptables' comment. */
+export const MAX_HASH_PREFIX_BYTES = MAX_COMMENT_BYTES - RULE_ID_LENGTH;
+
+function optionWord(option: string, value: unknown, what: string): string {
+  const problem = wordProblem(value, what);
+  if (problem !== undefined) throw new InvalidOptionError(option, value, problem);
+  return value as string;
+}
+
+/** A hash prefix must round-trip: iptables-save prints it unescaped and the whole ID comment
+ *  fits in 255 bytes (iptables cuts a longer one, and the ID would never read back). */
+function hashPrefixChecked(value: unknown): string {
+  const prefix = optionWord('hashPrefix', value, 'hash prefix');
+  const bytes = Buffer.byteLength(prefix, 'utf8');
+  if (bytes > MAX_HASH_PREFIX_BYTES) {
+    throw new InvalidOptionError(
+      'hashPrefix',
+      prefix,
+      `the rule ID comment (hash prefix + ${RULE_ID_LENGTH} characters) must fit iptables' ${MAX_COMMENT_BYTES}-byte comment, so the prefix may have at most ${MAX_HASH_PREFIX_BYTES} bytes; this one has ${bytes}`,
+    );
+  }
+  return prefix;
+}
 
 const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -130,6 +155,8 @@ export class Table {
 
   // Desired state.
   private readonly desiredChains = new Map<string, Chain>();
+  /** Every chain ever given to updateChain(s): ours to remove even without a historic prefix. */
+  private readonly managedChains = new Set<string>();
   private readonly insertRules = new Map<string, readonly Rule[]>();
   private readonly dirtyChains = new Set<string>();
   private readonly dirtyInserts = new Set<string>();
@@ -151,7 +178,7 @@ export class Table {
       throw new InvalidOptionError('name', name, 'expected one of filter, nat, mangle, raw');
     }
     if (ipVersion !== 4 && ipVersion !== 6) throw new InvalidOptionError('ipVersion', ipVersion, 'expected 4 or 6');
-    word('Table.hashPrefix', hashPrefix, 'hash prefix');
+    hashPrefixChecked(hashPrefix);
     if (typeof lock !== 'object' || lock === null || typeof lock.lock !== 'function' || typeof lock.unlock !== 'function') {
       throw new InvalidOptionError('lock', lock, 'expected an object with lock() and unlock()');
     }
@@ -163,9 +190,10 @@ export class Table {
     const prefixes = options.historicChainPrefixes ?? [];
     if (!Array.isArray(prefixes)) throw new InvalidOptionError('historicChainPrefixes', prefixes, 'expected an array of strings');
     // for...of, not forEach: a hole in a sparse array is an undefined prefix, not nothing.
-    for (const p of prefixes) word('historicChainPrefixes', p, 'chain prefix');
+    for (const p of prefixes) optionWord('historicChainPrefixes', p, 'chain prefix');
     const extra = options.extraCleanupRegexPattern ?? '';
     if (typeof extra !== 'string') throw new InvalidOptionError('extraCleanupRegexPattern', extra, 'expected a string');
+    if (!isWellFormed(extra)) throw new InvalidOptionError('extraCleanupRegexPattern', extra, 'must be well-formed Unicode (it has an unpaired UTF-16 surrogate)');
     if (extra !== '') {
       try {
         new RegExp(extra);
@@ -173,7 +201,7 @@ export class Table {
         throw new InvalidOptionError('extraCleanupRegexPattern', extra, `not a valid regular expression: ${(e as Error).message}`);
       }
     }
-    if (options.netns !== undefined) word('netns', options.netns, 'network namespace name');
+    if (options.netns !== undefined) optionWord('netns', options.netns, 'network namespace name');
     for (const fn of ['commandFactory', 'sleep', 'now'] as const) {
       if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new InvalidOptionError(fn, options[fn], 'expected a function');
     }
@@ -220,6 +248,14 @@ export class Table {
     this.now = options.now ?? Date.now;
     this.readerImplementation = options.readerImplementation ?? 'auto';
 
+    const scope = `${options.netns ?? ''}\0${name}\0${ipVersion}`;
+    for (const o of registerAndFindOverlaps(this, scope, hashPrefix, this.historicPrefixes)) {
+      this.logger.warn(
+        { table: name, ipVersion, netns: options.netns, chainPrefix: o.mine, otherChainPrefix: o.theirs, otherHashPrefix: o.otherHashPrefix },
+        "chain prefix overlaps that of another Table with a different hash prefix: each would delete the other's chains; use chain prefixes of which neither is a prefix of the other",
+      );
+    }
+
     // Start of day: every kernel chain wants no inserts, so the first apply removes inserts
     // left behind by an earlier run.
     for (const chain of KERNEL_CHAINS[name]) {
@@ -250,6 +286,7 @@ export class Table {
       // updates) rather than all at once inside the next apply.
       chain.ruleIds();
       this.desiredChains.set(chain.name, chain);
+      this.managedChains.add(chain.name);
       this.dirtyChains.add(chain.name);
     }
     this.updateGauges();
@@ -259,16 +296,36 @@ export class Table {
   removeChains(chains: readonly (Chain | ChainSpec)[]): void {
     if (!Array.isArray(chains)) throw new InvalidRuleError('removeChains', chains, 'expected an array of chains');
     // Validate all names before removing any.
-    const names = Array.from(chains, (c: Chain | ChainSpec) => chainName('removeChains', (c as ChainSpec | undefined)?.name));
+    const names = Array.from(chains, (c: Chain | ChainSpec) => this.removableName('removeChains', (c as ChainSpec | undefined)?.name));
     for (const name of names) this.removeChainByName(name);
   }
 
+  /**
+   * Removes a chain of ours. A kernel chain is an error (it belongs to everyone); a chain this
+   * Table never managed and that has none of the historic prefixes is not ours, so nothing
+   * happens to it (a debug line says so).
+   */
   removeChainByName(name: string): void {
-    chainName('removeChainByName', name);
+    this.removableName('removeChainByName', name);
+    if (!this.managedChains.has(name) && !this.historicPrefixes.some((p) => name.startsWith(p))) {
+      this.logger.debug(
+        { table: this.name, chain: name, historicChainPrefixes: this.historicPrefixes },
+        'not removing chain: this Table never managed it and it has none of the historic chain prefixes',
+      );
+      return;
+    }
     this.desiredChains.delete(name);
     this.dirtyChains.add(name);
     this.updateGauges();
     this.invalidateDataplaneCache('chain removal');
+  }
+
+  private removableName(where: string, name: unknown): string {
+    const valid = chainName(where, name);
+    if (KERNEL_CHAINS[this.name].includes(valid)) {
+      throw new InvalidRuleError(where, valid, `is a kernel chain of table ${this.name}: it cannot be removed; setRuleInsertions(${JSON.stringify(valid)}, []) removes our inserts`);
+    }
+    return valid;
   }
 
   setRuleInsertions(chainName: string, rules: readonly (Rule | RuleSpec)[]): void {
@@ -648,6 +705,45 @@ export class Table {
     this.metrics.chains.set(this.labels, this.desiredChains.size);
     this.metrics.rules.set(this.labels, rules);
   }
+}
+
+// --- two instances side by side ------------------------------------------------------------------
+
+interface LiveTable {
+  readonly scope: string;
+  readonly hashPrefix: string;
+  readonly prefixes: readonly string[];
+  readonly table: WeakRef<Table>;
+}
+const liveTables: LiveTable[] = [];
+
+/**
+ * Two Tables of one table (and namespace) with different hash prefixes never touch each other's
+ * rules; but chains are ours by prefix, so when one's chain prefix is a prefix of the other's,
+ * each deletes the other's chains. Finds such overlaps among the live Tables of this process.
+ */
+function registerAndFindOverlaps(
+  table: Table,
+  scope: string,
+  hashPrefix: string,
+  prefixes: readonly string[],
+): { mine: string; theirs: string; otherHashPrefix: string }[] {
+  const found: { mine: string; theirs: string; otherHashPrefix: string }[] = [];
+  for (let i = liveTables.length - 1; i >= 0; i--) {
+    const other = liveTables[i] as LiveTable;
+    if (other.table.deref() === undefined) {
+      liveTables.splice(i, 1);
+      continue;
+    }
+    // The same hash prefix is the same program (a Table made again), not a second instance.
+    if (other.scope !== scope || other.hashPrefix === hashPrefix) continue;
+    for (const mine of prefixes) {
+      const theirs = other.prefixes.find((p) => p.startsWith(mine) || mine.startsWith(p));
+      if (theirs !== undefined) found.push({ mine, theirs, otherHashPrefix: other.hashPrefix });
+    }
+  }
+  liveTables.push({ scope, hashPrefix, prefixes, table: new WeakRef(table) });
+  return found;
 }
 
 function sameIds(a: readonly string[] | undefined, b: readonly string[]): boolean {

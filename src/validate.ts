@@ -15,14 +15,35 @@ const IPSET_MAXNAMELEN = 31;
 // eslint-disable-next-line no-control-regex
 export const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
+// An unpaired UTF-16 surrogate has no UTF-8 form: iptables would get U+FFFD, and the value would
+// never read back as written (a chain recreated and deleted on every apply).
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** Whether a string is well-formed Unicode (no unpaired surrogate), so it survives UTF-8. */
+export function isWellFormed(value: string): boolean {
+  return !LONE_SURROGATE.test(value);
+}
+
+const NOT_WELL_FORMED = 'must be well-formed Unicode (it has an unpaired UTF-16 surrogate, which iptables would get as U+FFFD)';
+
+/** Why a value is not a word (see word()), or undefined when it is one. */
+export function wordProblem(value: unknown, what: string): string | undefined {
+  if (typeof value !== 'string' || value.length === 0) return `${what} must be a non-empty string`;
+  if (CONTROL.test(value) || /[\s"'\\]/.test(value)) return `${what} must not contain whitespace, quotes, backslashes or control characters`;
+  if (!isWellFormed(value)) return `${what} ${NOT_WELL_FORMED}`;
+  return undefined;
+}
+
 /** A word: one token on the restore line, so no whitespace, quotes, backslashes or controls. */
 export function word(where: string, value: unknown, what: string): string {
-  if (typeof value !== 'string' || value.length === 0) {
-    throw new InvalidRuleError(where, value, `${what} must be a non-empty string`);
-  }
-  if (CONTROL.test(value) || /[\s"'\\]/.test(value)) {
-    throw new InvalidRuleError(where, value, `${what} must not contain whitespace, quotes, backslashes or control characters`);
-  }
+  const problem = wordProblem(value, what);
+  if (problem !== undefined) throw new InvalidRuleError(where, value, problem);
+  return value as string;
+}
+
+/** Any string handed to iptables must be well-formed Unicode. */
+export function wellFormed(where: string, value: string, what: string): string {
+  if (!isWellFormed(value)) throw new InvalidRuleError(where, value, `${what} ${NOT_WELL_FORMED}`);
   return value;
 }
 
@@ -32,6 +53,7 @@ export function quotedText(where: string, value: unknown, what: string, maxBytes
   if (CONTROL.test(value) || /["\\`$]/.test(value)) {
     throw new InvalidRuleError(where, value, `${what} must not contain quotes, backslashes, $, backticks or control characters`);
   }
+  wellFormed(where, value, what);
   if (Buffer.byteLength(value, 'utf8') > maxBytes) {
     throw new InvalidRuleError(where, value, `${what} must be at most ${maxBytes} bytes`);
   }

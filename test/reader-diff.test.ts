@@ -8,14 +8,37 @@ import { readSaveOutput, type ReaderConfig } from '../src/reader';
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 
 const chainName = fc.constantFrom('INPUT', 'FORWARD', 'cali-a', 'cali-fw-eth0', 'felix-x', 'KUBE-SVC', 'c\x80\xffh', 'cal', 'cali-', 'my-cali-x');
-const idChars = fc.stringMatching(/^[a-zA-Z0-9_-]{0,20}$/);
+const idChars = fc.oneof(fc.stringMatching(/^[a-zA-Z0-9_-]{0,20}$/), fc.stringMatching(/^[a-zA-Z0-9_-]{16}$/));
+const id16 = fc.stringMatching(/^[a-zA-Z0-9_-]{16}$/);
+
+/** A value as iptables-save prints it: bare when only [A-Za-z0-9_-], else quoted with " \ ' escaped. */
+function savedValue(value: string): string {
+  return /^[A-Za-z0-9_-]+$/.test(value) ? value : `"${value.replace(/["\\']/g, '\\$&')}"`;
+}
 const junk = fc.uint8Array({ maxLength: 12 }).map((a) => Buffer.from(a).toString('latin1').replace(/\n/g, ' '));
 const prefixToken = fc.constantFrom('cali:', 'f.x+(', '"q', 'cali', 'x');
+
+/** Text for a quoted value that embeds our prefix, comment and jump syntax, quotes and backslashes. */
+function trickyText(prefix: string): fc.Arbitrary<string> {
+  const piece = fc.oneof(
+    fc.constantFrom('-m comment --comment ', '--comment ', '-j ', '-g ', '--jump ', '--goto ', 'cali-x', 'felix-', '\\', '"', "'", ' ', '\\"', '\t', 'x'),
+    fc.constant(prefix),
+    idChars,
+    junk,
+  );
+  return fc.array(piece, { maxLength: 8 }).map((pieces) => pieces.join(''));
+}
 
 // Fragments mostly use the configured hash prefix, so that IDs are found often.
 function fragment(prefix: string): fc.Arbitrary<string> {
   const p = fc.oneof({ weight: 4, arbitrary: fc.constant(prefix) }, { weight: 1, arbitrary: prefixToken });
+  const tricky = trickyText(prefix);
   return fc.oneof(
+    { weight: 3, arbitrary: fc.tuple(p, id16).map(([q, id]) => `-m comment --comment ${savedValue(q + id)}`) },
+    { weight: 2, arbitrary: tricky.map((t) => `-m comment --comment ${savedValue(t)}`) },
+    { weight: 2, arbitrary: tricky.map((t) => `-j LOG --log-prefix ${savedValue(t)}`) },
+    { weight: 2, arbitrary: tricky.map((t) => `-m string --string ${savedValue(t)} --algo bm`) },
+    { weight: 1, arbitrary: tricky.map((t) => `-m comment --comment "${t}"`) }, // not escaped: malformed on purpose
     { weight: 6, arbitrary: fc.tuple(p, idChars).map(([q, id]) => `-m comment --comment "${q}${id}"`) },
     { weight: 2, arbitrary: fc.tuple(p, idChars).map(([q, id]) => `-m comment --comment ${q}${id}`) },
     { weight: 1, arbitrary: fc.tuple(p, idChars, junk).map(([q, id, j]) => `-m comment --comment "${j} --comment ${q}${id}"`) },
@@ -105,5 +128,52 @@ it('native and TypeScript readers agree on random dumps in random chunkings', as
       expect(js).toEqual(whole);
     }),
     { numRuns: 500 },
+  );
+});
+
+// The readers alone, against an oracle that is known by construction: our rules (the ID as the
+// first comment match, in any position among the matches) between random foreign rules whose
+// comments, LOG prefixes and string matches embed our prefix, "-m comment", "-j"/"-g" to our
+// chains, quotes and backslashes, printed the way iptables-save prints them.
+/** Recorded in RELIABILITY.md. */
+const OWNERSHIP_READER_RUNS = 3000;
+const OWN_PREFIX = 'ipts:';
+const foreignValue = fc
+  .array(
+    fc.oneof(
+      fc.constantFrom('-m comment --comment ', '--comment ', '-j ', '-g ', 'ipts-in', 'ipts-', '\\', '"', "'", ' ', 'ipts:b', 'ipts:v2:', 'x'),
+      fc.constant(OWN_PREFIX),
+      id16,
+    ),
+    { minLength: 1, maxLength: 6 },
+  )
+  .map((pieces) => pieces.join(''))
+  // A value that is exactly one of our IDs would be ours, wherever it is written.
+  .filter((v) => !/^ipts:[A-Za-z0-9_-]{16}$/.test(v));
+const foreignRule = fc.oneof(
+  foreignValue.map((v) => `-m comment --comment ${savedValue(v)} -j ACCEPT`),
+  foreignValue.map((v) => `-p tcp -m tcp --dport 22 -m comment --comment ${savedValue(v)} -j ACCEPT`),
+  foreignValue.map((v) => `-j LOG --log-prefix ${savedValue(v)}`),
+  foreignValue.map((v) => `-m string --string ${savedValue(v)} --algo bm -j DROP`),
+  fc.tuple(foreignValue, id16).map(([v, id]) => `-m comment --comment ${savedValue(v)} -m comment --comment "${OWN_PREFIX}${id}" -j ACCEPT`),
+  fc.constantFrom('-j ACCEPT', '-s 10.0.0.1/32 -j DROP', '-j other-chain', '-g KUBE-SVC'),
+);
+const ourRule = fc
+  .tuple(id16, fc.constantFrom('', '-p tcp -m tcp --dport 80 ', '-s 10.1.0.0/16 '), fc.constantFrom('-j ACCEPT', '-j ipts-web', '-j LOG --log-prefix "ipts:x"'))
+  .map(([id, before, action]) => ({ id, line: `${before}-m comment --comment "${OWN_PREFIX}${id}" ${action}` }));
+const mixedChain = fc.array(fc.oneof(ourRule, foreignRule.map((line) => ({ id: '', line }))), { maxLength: 12 });
+
+it('both readers find exactly our rules between random foreign rules (as iptables-save prints them)', async () => {
+  const cfg: ReaderConfig = { hashPrefix: OWN_PREFIX, historicChainPrefixes: ['ipts-'] };
+  await fc.assert(
+    fc.asyncProperty(mixedChain, chunking, async (rules, cuts) => {
+      const text = ['*filter', ':INPUT ACCEPT [0:0]', ...rules.map((r) => `-A INPUT ${r.line}`), 'COMMIT', ''].join('\n');
+      const data = Buffer.from(text, 'utf8');
+      for (const impl of ['native', 'js'] as const) {
+        const r = await readSaveOutput(from(split(data, cuts)), cfg, { implementation: impl });
+        expect(r.snapshot.get('INPUT')?.ids).toEqual(rules.map((x) => x.id));
+      }
+    }),
+    { numRuns: OWNERSHIP_READER_RUNS },
   );
 });
