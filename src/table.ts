@@ -15,9 +15,20 @@ import {
   type Binaries,
   type IpVersion,
 } from './backend';
-import { collect, inNetns, runCommand, spawnCommand, type CommandFactory } from './commands';
-import { ChainDeletionError, InvalidOptionError, InvalidRuleError, RestoreFailedError, SaveFailedError } from './errors';
-import type { TableLock } from './locks';
+import { classifyFailure } from './command-failure';
+import { describeOutcome, inNetns, runCommand, spawnCommand, startCommand, succeeded, type CommandFactory, type CommandOutcome } from './commands';
+import {
+  ChainDeletionError,
+  formatCommandLine,
+  InvalidOptionError,
+  InvalidRuleError,
+  LockTimeoutError,
+  RestoreFailedError,
+  RestoreTimeoutError,
+  SaveFailedError,
+  SaveTimeoutError,
+} from './errors';
+import { DEFAULT_LOCK_FILE_PATH, findLockHolder, type TableLock } from './locks';
 import { SILENT_LOGGER, type Logger } from './logger';
 import { metricsFor, type TableMetrics } from './metrics';
 import { openSavePipe, readSaveOutput, type DataplaneChain, type ReaderConfig } from './reader';
@@ -58,9 +69,15 @@ export interface TableOptions {
   readonly refreshIntervalMs?: number;
   /** First re-read after a write (minimum and default 50); doubles up to an hour. */
   readonly postWriteIntervalMs?: number;
-  /** How long iptables-restore waits for the xtables lock (--wait), or we wait for the given lock. */
+  /** How long iptables-restore waits for the xtables lock (--wait), or we wait for the given lock.
+   *  Also the budget of one apply() for lock waits: it gives up with LockTimeoutError after
+   *  about this long, however many attempts that is. */
   readonly lockTimeoutMs?: number;
-  /** Kills an iptables-save/-restore child that runs longer than this. */
+  /** The xtables lock file. Given to iptables-restore >= 1.6.2 as XTABLES_LOCKFILE, and named in
+   *  lock errors. Default: $XTABLES_LOCKFILE, else /run/xtables.lock (the binaries' own default). */
+  readonly lockFile?: string;
+  /** Kills any child (iptables-save, -restore, the version probe, `ip netns exec`) that runs
+   *  longer than this, and reaps it. */
   readonly commandTimeoutMs?: number;
   readonly backend?: BackendChoice;
   /** Run every command inside this named network namespace. */
@@ -81,6 +98,8 @@ const MAX_POST_WRITE_INTERVAL_MS = 60 * 60 * 1000;
 const RESTORE_RETRIES = 10;
 const SAVE_RETRIES = 3;
 const SAVE_FIRST_BACKOFF_MS = 100;
+/** Attempts a child killed at its deadline gets in one apply (a hung binary rarely recovers). */
+const TIMEOUT_ATTEMPTS = 2;
 
 const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -115,6 +134,7 @@ export class Table {
   private readonly refreshIntervalMs: number;
   private readonly initialPostWriteIntervalMs: number;
   private readonly lockTimeoutMs: number;
+  private readonly lockFile: string | undefined;
   private readonly commandTimeoutMs: number;
   private readonly backendChoice: BackendChoice;
   private readonly run: CommandFactory;
@@ -174,6 +194,9 @@ export class Table {
       }
     }
     if (options.netns !== undefined) word('netns', options.netns, 'network namespace name');
+    if (options.lockFile !== undefined && (typeof options.lockFile !== 'string' || options.lockFile === '' || options.lockFile.includes('\0'))) {
+      throw new InvalidOptionError('lockFile', options.lockFile, 'expected a non-empty path');
+    }
     for (const fn of ['commandFactory', 'sleep', 'now'] as const) {
       if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new InvalidOptionError(fn, options[fn], 'expected a function');
     }
@@ -208,6 +231,7 @@ export class Table {
     );
     this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
     this.lockTimeoutMs = nonNegativeMs('lockTimeoutMs', options.lockTimeoutMs, 10_000);
+    this.lockFile = options.lockFile;
     this.commandTimeoutMs = nonNegativeMs('commandTimeoutMs', options.commandTimeoutMs, 120_000) || 120_000;
     this.backendChoice = parseBackendChoice(options.backend ?? 'auto');
     const base = options.commandFactory ?? spawnCommand;
@@ -367,13 +391,21 @@ export class Table {
     }
 
     let backoffMs = 1;
+    let timeouts = 0;
+    // Lock waits share one budget: the whole apply gives up after about lockTimeoutMs.
+    const lockDeadline = this.now() + this.lockTimeoutMs;
     for (let retriesLeft = RESTORE_RETRIES; ; retriesLeft--) {
       if (!this.inSync) await this.loadDataplaneState(setup);
       try {
         await this.writeMain(setup);
         break;
       } catch (error) {
-        if (!(error instanceof RestoreFailedError) || retriesLeft === 0) throw error;
+        if (error instanceof LockTimeoutError) {
+          if (retriesLeft === 0 || this.now() >= lockDeadline) throw error;
+        } else {
+          if (!(error instanceof RestoreFailedError) || !error.retryable || retriesLeft === 0) throw error;
+          if (error instanceof RestoreTimeoutError && ++timeouts >= TIMEOUT_ATTEMPTS) throw error;
+        }
         this.metrics?.restoreRetries.inc(this.labels);
         this.logger.warn({ table: this.name, err: error.message, backoffMs }, 'iptables-restore failed, will re-read and retry');
         this.invalidateDataplaneCache('restore failed');
@@ -398,7 +430,7 @@ export class Table {
 
   private async ensureSetup(): Promise<Setup> {
     if (this.setup) return this.setup;
-    const backend: Backend = this.backendChoice === 'auto' ? await detectBackend(this.run, this.ipVersion) : this.backendChoice;
+    const backend: Backend = this.backendChoice === 'auto' ? await detectBackend(this.run, this.ipVersion, this.commandTimeoutMs) : this.backendChoice;
     const binaries = binariesFor(backend, this.ipVersion);
     this.setup = { binaries, restoreMode: this.probeRestoreMode(backend, binaries) };
     return this.setup;
@@ -410,8 +442,8 @@ export class Table {
     const waitSeconds = String(Math.max(1, Math.ceil(this.lockTimeoutMs / 1000)));
     let version;
     if (backend === 'legacy') {
-      const out = await runCommand(this.runOnHost, binaries.restore, ['--version'], '', this.commandTimeoutMs).catch(() => undefined);
-      version = parseIptablesVersion(`${out?.stdout ?? ''} ${out?.stderr ?? ''}`);
+      const out = await runCommand(this.runOnHost, binaries.restore, ['--version'], '', this.commandTimeoutMs);
+      version = parseIptablesVersion(`${out.stdout} ${out.stderr}`);
     }
     const selfLocking = backend === 'nft' || restoreTakesLockItself(version);
     this.logger.info({ table: this.name, ipVersion: this.ipVersion, backend, restoreVersion: version, selfLocking }, 'iptables backend chosen');
@@ -465,11 +497,13 @@ export class Table {
 
   private async readWithRetries(setup: Setup): Promise<ReadonlyMap<string, DataplaneChain>> {
     let backoffMs = SAVE_FIRST_BACKOFF_MS;
+    let timeouts = 0;
     for (let retriesLeft = SAVE_RETRIES; ; retriesLeft--) {
       try {
         return await this.readOnce(setup);
       } catch (error) {
-        if (!(error instanceof SaveFailedError) || retriesLeft === 0) throw error;
+        if (!(error instanceof SaveFailedError) || !error.retryable || retriesLeft === 0) throw error;
+        if (error instanceof SaveTimeoutError && ++timeouts >= TIMEOUT_ATTEMPTS) throw error;
         this.logger.warn({ table: this.name, err: error.message, backoffMs }, 'iptables-save failed, will retry');
         await this.sleep(backoffMs);
         backoffMs *= 2;
@@ -481,47 +515,51 @@ export class Table {
     const command = setup.binaries.save;
     const args = ['-t', this.name];
     this.metrics?.saveCalls.inc(this.labels);
-    const fail = (message: string, code: number | null, signal: string | null, stderr: string, cause?: unknown): SaveFailedError => {
+    const fail = (outcome: CommandOutcome, problem?: string, cause?: unknown): SaveFailedError => {
       this.metrics?.saveErrors.inc(this.labels);
-      return new SaveFailedError(`${command} ${args.join(' ')}: ${message}`, command, args, code, signal, stderr, { cause });
+      const err = outcome.stderr.trim();
+      const failure = {
+        argv: outcome.argv,
+        exitCode: outcome.code,
+        signal: outcome.signal,
+        stderr: outcome.stderr,
+        reason: outcome.spawnError ? 'spawn' : outcome.timedOut ? 'timeout' : outcome.signal ? 'signal' : 'exit',
+        // Unreadable output of a run that exited 0 (cut short): another read may be whole.
+        retryable: problem !== undefined || classifyFailure(outcome) !== 'permanent',
+        ...(cause !== undefined || outcome.spawnError ? { cause: cause ?? outcome.spawnError } : {}),
+      } as const;
+      const message = `${formatCommandLine(outcome.argv)}: ${problem ?? describeOutcome(outcome, this.commandTimeoutMs)}${err ? `: ${err}` : ''}`;
+      return outcome.timedOut ? new SaveTimeoutError(message, failure, this.commandTimeoutMs) : new SaveFailedError(message, failure);
     };
     // Fastest path: the addon reads the child's stdout pipe itself, off the main thread.
-    const pipe =
-      this.readerImplementation !== 'js' && this.run.acceptsStdoutFd === true ? openSavePipe(this.readerConfig) : undefined;
-    let child;
+    let pipe;
     try {
-      child = pipe ? this.run(command, args, { stdoutFd: pipe.fd }) : this.run(command, args);
+      pipe = this.readerImplementation !== 'js' && this.run.acceptsStdoutFd === true ? openSavePipe(this.readerConfig) : undefined;
     } catch (error) {
-      pipe?.closeWriteEnd();
-      pipe?.cancel();
-      throw fail(`could not start: ${(error as Error).message}`, null, null, '', error);
-    } finally {
-      pipe?.closeWriteEnd(); // the child holds its copy; ours must go or EOF never comes
+      // pipe2 failed: out of file descriptors, as a spawn would be.
+      const spawnError = Object.assign(error as Error, { code: /Too many open files/.test((error as Error).message) ? 'EMFILE' : undefined });
+      throw fail({ argv: [command, ...args], code: null, signal: null, timedOut: false, spawnError, stderr: '' });
     }
-    child.stdin.end();
-    const stderr = collect(child.stderr);
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      pipe?.cancel();
-    }, this.commandTimeoutMs);
+    const child = startCommand(this.run, command, args, {
+      timeoutMs: this.commandTimeoutMs,
+      ...(pipe ? { stdoutFd: pipe.fd } : {}),
+      onTimeout: () => pipe?.cancel(),
+    });
+    pipe?.closeWriteEnd(); // the child holds its copy; ours must go or EOF never comes
+    child.stdin.on('error', () => undefined);
+    if (!child.stdin.destroyed) child.stdin.end();
     const parsing = pipe ? pipe.result : readSaveOutput(child.stdout, this.readerConfig, { implementation: this.readerImplementation });
-    try {
-      const [parsed, exited] = await Promise.allSettled([parsing, child.exited]);
-      if (exited.status === 'rejected') {
-        throw fail(`could not run: ${(exited.reason as Error).message}`, null, null, await stderr, exited.reason);
-      }
-      const { code, signal } = exited.value;
-      if (code !== 0) throw fail(`exited with ${code ?? signal}`, code, signal, await stderr);
-      if (parsed.status === 'rejected') {
-        throw fail(`unreadable output: ${(parsed.reason as Error).message}`, code, signal, await stderr, parsed.reason);
-      }
-      return parsed.value.snapshot;
-    } catch (error) {
-      child.kill('SIGKILL');
+    parsing.catch(() => undefined); // observed below, after the exit status
+    const outcome = await child.done;
+    if (!succeeded(outcome)) {
       pipe?.cancel();
-      throw error;
-    } finally {
-      clearTimeout(timer);
+      await parsing.catch(() => undefined);
+      throw fail(outcome);
+    }
+    try {
+      return (await parsing).snapshot;
+    } catch (error) {
+      throw fail(outcome, `unreadable output: ${(error as Error).message}`, error);
     }
   }
 
@@ -589,8 +627,8 @@ export class Table {
   /** Which chains jump or go to each of the given chains (a failure path: plain text scan). */
   private async findReferrers(setup: Setup, chains: readonly string[]): Promise<Map<string, string[]>> {
     const result = new Map<string, string[]>(chains.map((c) => [c, []]));
-    const dump = await runCommand(this.run, setup.binaries.save, ['-t', this.name], '', this.commandTimeoutMs).catch(() => undefined);
-    for (const line of dump?.stdout.split('\n') ?? []) {
+    const dump = await runCommand(this.run, setup.binaries.save, ['-t', this.name], '', this.commandTimeoutMs);
+    for (const line of dump.stdout.split('\n')) {
       const m = /^-A (\S+)(?:\s.*)?\s(?:-j|--jump|-g|--goto) (\S+)/.exec(line);
       if (!m) continue;
       const list = result.get(m[2] as string);
@@ -602,6 +640,7 @@ export class Table {
   /** Streams lines to one iptables-restore run (none is started for no lines). */
   private async restore(setup: Setup, lines: Iterable<string>): Promise<{ lines: number }> {
     const mode = await setup.restoreMode;
+    const lockFile = this.lockFile ?? (process.env.XTABLES_LOCKFILE || DEFAULT_LOCK_FILE_PATH);
     let lockStarted = 0;
     try {
       const outcome = await streamRestore(
@@ -611,6 +650,9 @@ export class Table {
           args: mode.args,
           table: this.name,
           timeoutMs: this.commandTimeoutMs,
+          // A self-locking binary takes the lock file we were given, not its compiled-in default.
+          ...(!mode.holdLock && this.lockFile !== undefined ? { env: { XTABLES_LOCKFILE: this.lockFile } } : {}),
+          lock: { file: lockFile, timeoutMs: this.lockTimeoutMs, holder: () => findLockHolder(lockFile) },
           ...(mode.holdLock
             ? {
                 beforeStart: async () => {
