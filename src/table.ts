@@ -44,6 +44,7 @@ import {
   type PlanInput,
   type RestorePlan,
 } from './restore-plan';
+import { findRefusedRule } from './restore-bisect';
 import { streamRestore } from './restore-writer';
 import { TimeSlicer } from './time-slice';
 import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
@@ -392,6 +393,7 @@ export class Table {
 
     let backoffMs = 1;
     let timeouts = 0;
+    let bisected = false;
     // Lock waits share one budget: the whole apply gives up after about lockTimeoutMs.
     const lockDeadline = this.now() + this.lockTimeoutMs;
     for (let retriesLeft = RESTORE_RETRIES; ; retriesLeft--) {
@@ -403,7 +405,13 @@ export class Table {
         if (error instanceof LockTimeoutError) {
           if (retriesLeft === 0 || this.now() >= lockDeadline) throw error;
         } else {
-          if (!(error instanceof RestoreFailedError) || !error.retryable || retriesLeft === 0) throw error;
+          if (!(error instanceof RestoreFailedError)) throw error;
+          if (!bisected && blamesOnlyCommit(error)) {
+            bisected = true;
+            const refused = await this.findRefusedRule(setup, error);
+            if (refused) throw refused;
+          }
+          if (!error.retryable || retriesLeft === 0) throw error;
           if (error instanceof RestoreTimeoutError && ++timeouts >= TIMEOUT_ATTEMPTS) throw error;
         }
         this.metrics?.restoreRetries.inc(this.labels);
@@ -424,6 +432,30 @@ export class Table {
       else if (this.refreshIntervalMs <= 0 || untilPostWrite < rescheduleAfterMs) rescheduleAfterMs = untilPostWrite;
     }
     return Math.max(0, rescheduleAfterMs);
+  }
+
+  /** The rule the kernel refuses, found in a throwaway namespace, as a permanent error; undefined
+   *  when the copy there takes the transaction (the failure depended on something else). */
+  private async findRefusedRule(setup: Setup, error: RestoreFailedError): Promise<RestoreFailedError | undefined> {
+    const mode = await setup.restoreMode;
+    const refused = await findRefusedRule({
+      run: this.run,
+      runOnHost: this.runOnHost,
+      save: setup.binaries.save,
+      restore: setup.binaries.restore,
+      restoreArgs: mode.args.filter((a) => a !== '--noflush' && a !== '--verbose'),
+      table: this.name,
+      input: error.input,
+      timeoutMs: this.commandTimeoutMs,
+    }).catch(() => undefined);
+    if (!refused) return undefined;
+    this.logger.warn({ table: this.name, line: refused.number, rule: refused.text }, 'the kernel refuses a rule: not retrying');
+    return new RestoreFailedError(
+      `${error.message}; the kernel refuses input line ${refused.number}: ${refused.text} (found by replaying the transaction on a copy of the table in a throwaway network namespace)`,
+      { argv: [error.command, ...error.args], exitCode: error.exitCode, signal: error.signal, stderr: error.stderr, reason: error.reason, retryable: false, cause: error },
+      error.input,
+      refused.text,
+    );
   }
 
   // --- setup --------------------------------------------------------------------------------
@@ -690,6 +722,12 @@ export class Table {
     this.metrics.chains.set(this.labels, this.desiredChains.size);
     this.metrics.rules.set(this.labels, rules);
   }
+}
+
+/** Legacy iptables-restore's whole verdict when the kernel refuses the new table: "line N failed"
+ *  with N the COMMIT line. */
+function blamesOnlyCommit(error: RestoreFailedError): boolean {
+  return error.failedLine === 'COMMIT' && /^\S+: line \d+ failed\s*$/.test(error.stderr.trim());
 }
 
 function sameIds(a: readonly string[] | undefined, b: readonly string[]): boolean {
