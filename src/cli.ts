@@ -16,7 +16,7 @@ import { PassThrough } from 'node:stream';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Registry } from 'prom-client';
 import type { BackendChoice, IpVersion } from './backend';
-import { spawnCommand, type CommandFactory } from './commands';
+import { spawnCommand, type CommandFactory, type CommandOptions, type SpawnedCommand } from './commands';
 import {
   ConfigError,
   DEFAULT_CHAIN_PREFIX,
@@ -148,20 +148,26 @@ interface Write {
 
 /** Spawns real commands and reports every iptables-restore run with its exact stdin. */
 function recordingFactory(onWrite: (w: Write) => void, inner: CommandFactory = spawnCommand): CommandFactory {
-  return (command, args) => {
-    const child = inner(command, args);
+  // Options (the save pipe's fd, XTABLES_LOCKFILE) pass through, so recorded Tables run as users' do.
+  const record = (command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand => {
+    const child = inner(command, args, options);
     const isRestore = [command, ...args].some((w) => /tables-(legacy|nft)-restore$/.test(w)) && !args.includes('--version');
     if (!isRestore) return child;
     const tee = new PassThrough();
     const chunks: Buffer[] = [];
     tee.on('data', (c: Buffer) => chunks.push(c));
     tee.pipe(child.stdin);
+    // A child that died (or never started) destroys its stdin: the tee must go with it, or a
+    // writer waits for a 'drain' that never comes.
+    if (child.stdin.destroyed) tee.destroy();
+    else child.stdin.once('close', () => tee.destroy());
     child.exited.then(
       (exit) => onWrite({ input: Buffer.concat(chunks).toString('utf8'), ok: exit.code === 0 }),
       () => onWrite({ input: Buffer.concat(chunks).toString('utf8'), ok: false }),
     );
     return { ...child, stdin: tee };
   };
+  return Object.assign(record, { acceptsStdoutFd: inner.acceptsStdoutFd === true });
 }
 
 class ManagedTable {

@@ -97,6 +97,7 @@ function notStarted(argv: readonly string[], error: unknown): SpawnedCommand {
   const exited = Promise.resolve(error).then((e) => Promise.reject(e instanceof Error ? e : new Error(String(e))));
   exited.catch(() => undefined);
   const stdin = new Writable({ write: (_chunk, _enc, cb) => cb() });
+  stdin.on('error', () => undefined);
   stdin.destroy();
   return { argv, stdin, stdout: Readable.from([]), stderr: Readable.from([]), exited, kill: () => undefined };
 }
