@@ -232,21 +232,21 @@ export function collectTrimmed(stream: Readable, limit: number): Promise<string>
       if (total <= limit) return resolve(Buffer.concat([head, tail]).toString('utf8'));
       resolve(`${head.toString('utf8')}\n… [${total - head.length - tail.length} bytes of stderr cut] …\n${tail.toString('utf8')}`);
     };
+    let trimming = false;
     stream.on('data', (chunk: Buffer) => {
       total += chunk.length;
-      if (head.length < limit) {
-        // Until the limit is reached everything is kept in head, so a short stderr is whole.
-        const room = limit - head.length;
-        head = Buffer.concat([head, chunk.subarray(0, room)]);
-        chunk = chunk.subarray(room);
-        if (chunk.length === 0) return;
+      if (!trimming) {
+        // Until the limit is reached everything is kept, so a short stderr is whole.
+        head = Buffer.concat([head, chunk]);
+        if (head.length <= limit) return;
+        trimming = true;
+        tail = head.subarray(half);
+        head = Buffer.from(head.subarray(0, half));
+      } else {
+        tail = Buffer.concat([tail, chunk]);
       }
-      if (head.length > half) {
-        tail = Buffer.concat([head.subarray(half), tail]);
-        head = head.subarray(0, half);
-      }
-      tail = Buffer.concat([tail, chunk]);
-      if (tail.length > limit - half) tail = tail.subarray(tail.length - (limit - half));
+      // Copied, so the big chunk the tail was cut from can be freed.
+      if (tail.length > limit - half) tail = Buffer.from(tail.subarray(tail.length - (limit - half)));
     });
     stream.on('error', done);
     stream.on('end', done);

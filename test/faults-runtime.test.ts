@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { spawnCommand, type CommandFactory } from '../src/commands';
+import { runCommand, spawnCommand, STDERR_LIMIT_BYTES, type CommandFactory } from '../src/commands';
 import { AcceptAction, Chain, JumpAction, Match, RestoreFailedError, RestoreTimeoutError, SaveFailedError, Table } from '../src/index';
 import { BACKENDS, type Backend, Netns, run, useOwnXtablesLockfile } from './helpers/netns';
 import { resetTables } from './helpers/table-env';
@@ -109,6 +109,20 @@ const REFUSED_RULES = `tables:
       INPUT:
         - action: { jump: ipts-rpf }
 `;
+
+describe('the one runner of child processes', () => {
+  it('keeps a few KB of a flooded stderr (start and end), and reports a spawn failure as an outcome', async () => {
+    const flood = await runCommand(spawnCommand, 'bash', ['-c', 'echo FIRST >&2; head -c 1000000 /dev/zero | tr "\\0" x >&2; echo LAST >&2; exit 3'], '', 10_000);
+    expect(flood.code).toBe(3);
+    expect(flood.stderr.length).toBeLessThan(STDERR_LIMIT_BYTES + 100);
+    expect(flood.stderr.startsWith('FIRST\n')).toBe(true);
+    expect(flood.stderr.endsWith('LAST\n')).toBe(true);
+    expect(flood.stderr).toMatch(/… \[\d+ bytes of stderr cut\] …/);
+    const missing = await runCommand(spawnCommand, `/nonexistent-${TAG}/iptables-save`, [], '', 10_000);
+    expect(missing.spawnError?.code).toBe('ENOENT');
+    expect(missing.code).toBeNull();
+  });
+});
 
 describe('output through a pipe is whole', () => {
   let ns: Netns;
