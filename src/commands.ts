@@ -105,7 +105,12 @@ function notStarted(argv: readonly string[], error: unknown): SpawnedCommand {
 /** Runs every command inside the named network namespace (`ip netns exec`). */
 export function inNetns(netns: string, inner: CommandFactory = spawnCommand): CommandFactory {
   return Object.assign(
-    (command: string, args: readonly string[], options?: CommandOptions) => inner('ip', ['netns', 'exec', netns, command, ...args], options),
+    (command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand => {
+      const argv = ['ip', 'netns', 'exec', netns, command, ...args];
+      const child = inner(argv[0] as string, argv.slice(1), options);
+      // Errors name the command line as run, wrapper included, whatever the inner factory knows.
+      return child.argv ? child : { ...child, argv };
+    },
     { acceptsStdoutFd: inner.acceptsStdoutFd === true },
   );
 }

@@ -707,7 +707,8 @@ export class Table {
       }
       return outcome;
     } catch (error) {
-      if (error instanceof RestoreFailedError) {
+      // A run that happened and failed (not our own lock timing out before it started).
+      if (error instanceof RestoreFailedError || (error instanceof LockTimeoutError && error.failure !== undefined)) {
         this.metrics?.restoreCalls.inc(this.labels);
         this.metrics?.restoreErrors.inc(this.labels);
       }
