@@ -1,5 +1,5 @@
 // Which iptables binaries to run, and whether the restore binary takes the xtables lock itself.
-import { runCommand, type CommandFactory } from './commands';
+import { runCommand, succeeded, type CommandFactory } from './commands';
 import { InvalidOptionError } from './errors';
 
 export type Backend = 'legacy' | 'nft';
@@ -36,14 +36,14 @@ function countRules(dump: string): number {
  * (what plain `iptables --version` reports). Legacy tables are only listed through
  * /proc/net/ip_tables_names, so looking never loads the legacy kernel modules.
  */
-export async function detectBackend(run: CommandFactory, ipVersion: IpVersion): Promise<Backend> {
+export async function detectBackend(run: CommandFactory, ipVersion: IpVersion, timeoutMs = 120_000): Promise<Backend> {
   const family = ipVersion === 6 ? 'ip6tables' : 'iptables';
   const procFile = ipVersion === 6 ? '/proc/net/ip6_tables_names' : '/proc/net/ip_tables_names';
-  const legacyTables = (await runCommand(run, 'cat', [procFile]).catch(() => ({ stdout: '' }))).stdout.trim();
+  const legacyTables = (await runCommand(run, 'cat', [procFile], '', timeoutMs)).stdout.trim();
   const saveOf = async (backend: Backend): Promise<string> => {
     if (backend === 'legacy' && legacyTables === '') return '';
-    const res = await runCommand(run, binariesFor(backend, ipVersion).save, []).catch(() => undefined);
-    return res && res.code === 0 ? res.stdout : '';
+    const res = await runCommand(run, binariesFor(backend, ipVersion).save, [], '', timeoutMs);
+    return succeeded(res) ? res.stdout : '';
   };
   const [legacyDump, nftDump] = await Promise.all([saveOf('legacy'), saveOf('nft')]);
   const hasHint = (dump: string): boolean => dump.includes(`:${HINT_CHAIN} `);
@@ -51,8 +51,8 @@ export async function detectBackend(run: CommandFactory, ipVersion: IpVersion): 
   const legacyRules = countRules(legacyDump);
   const nftRules = countRules(nftDump);
   if (legacyRules !== nftRules) return legacyRules > nftRules ? 'legacy' : 'nft';
-  const version = await runCommand(run, family, ['--version']).catch(() => undefined);
-  return version?.stdout.includes('legacy') ? 'legacy' : 'nft';
+  const version = await runCommand(run, family, ['--version'], '', timeoutMs);
+  return version.stdout.includes('legacy') ? 'legacy' : 'nft';
 }
 
 export interface RestoreVersion {

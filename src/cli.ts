@@ -16,7 +16,7 @@ import { PassThrough } from 'node:stream';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Registry } from 'prom-client';
 import type { BackendChoice, IpVersion } from './backend';
-import { spawnCommand, type CommandFactory } from './commands';
+import { spawnCommand, type CommandFactory, type CommandOptions, type SpawnedCommand } from './commands';
 import {
   ConfigError,
   DEFAULT_CHAIN_PREFIX,
@@ -29,7 +29,7 @@ import {
   type TableName,
   type TableRules,
 } from './config';
-import { IptablesSyncError } from './errors';
+import { CommandFailedError, formatCommandLine, IptablesSyncError, LockTimeoutError } from './errors';
 import { DEFAULT_LOCK_FILE_PATH, SharedLock } from './locks';
 import type { Logger } from './logger';
 import type { InsertMode, PlanSummary, RestorePlan } from './restore-plan';
@@ -148,20 +148,26 @@ interface Write {
 
 /** Spawns real commands and reports every iptables-restore run with its exact stdin. */
 function recordingFactory(onWrite: (w: Write) => void, inner: CommandFactory = spawnCommand): CommandFactory {
-  return (command, args) => {
-    const child = inner(command, args);
+  // Options (the save pipe's fd, XTABLES_LOCKFILE) pass through, so recorded Tables run as users' do.
+  const record = (command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand => {
+    const child = inner(command, args, options);
     const isRestore = [command, ...args].some((w) => /tables-(legacy|nft)-restore$/.test(w)) && !args.includes('--version');
     if (!isRestore) return child;
     const tee = new PassThrough();
     const chunks: Buffer[] = [];
     tee.on('data', (c: Buffer) => chunks.push(c));
     tee.pipe(child.stdin);
+    // A child that died (or never started) destroys its stdin: the tee must go with it, or a
+    // writer waits for a 'drain' that never comes.
+    if (child.stdin.destroyed) tee.destroy();
+    else child.stdin.once('close', () => tee.destroy());
     child.exited.then(
       (exit) => onWrite({ input: Buffer.concat(chunks).toString('utf8'), ok: exit.code === 0 }),
       () => onWrite({ input: Buffer.concat(chunks).toString('utf8'), ok: false }),
     );
     return { ...child, stdin: tee };
   };
+  return Object.assign(record, { acceptsStdoutFd: inner.acceptsStdoutFd === true });
 }
 
 class ManagedTable {
@@ -182,6 +188,7 @@ class ManagedTable {
       insertMode: opts.insertMode,
       backend: opts.backend,
       lockTimeoutMs: opts.lockTimeout,
+      lockFile: opts.lockFile,
       logger,
       ...(opts.netns !== undefined ? { netns: opts.netns } : {}),
       ...(extra.registry ? { registry: extra.registry } : {}),
@@ -399,18 +406,29 @@ async function applyCommand(file: string, opts: CommonOptions & { showInput?: bo
   const { results, errors } = await applyTables(tables, s, !opts.json);
   const total = addSummaries(results.map((r) => r.summary));
   const durationMs = Date.now() - started;
+  const ok = errors.length === 0;
   if (opts.json) {
     process.stdout.write(
-      `${JSON.stringify({ file, changed: !isEmptySummary(total), durationMs, summary: total, tables: results, errors: errors.map((e) => ({ table: e.table, ...errorJson(e.error) })) }, null, 2)}\n`,
+      `${JSON.stringify({ file, ok, changed: !isEmptySummary(total), durationMs, summary: total, tables: results, errors: errors.map((e) => ({ table: e.table, ...errorJson(e.error) })) }, null, 2)}\n`,
     );
   } else {
     if (opts.showInput) process.stdout.write(results.flatMap((r) => r.written).join(''));
     const names = results.map((r) => r.table).join(', ') || 'no tables';
     const what = isEmptySummary(total) ? 'already in sync, nothing written' : describeSummary(total, 'done');
-    process.stdout.write(`Applied ${file} (${names}): ${what} in ${durationMs} ms.\n`);
-    for (const e of errors) process.stderr.write(`iptables-sync: error: table ${e.table}: ${e.error.message}\n`);
+    // A success line only after a success: a failed apply says what failed, and what did land.
+    if (ok) process.stdout.write(`Applied ${file} (${names}): ${what} in ${durationMs} ms.\n`);
+    else reportPartial(results, errors);
   }
-  return errors.length > 0 ? EXIT_ERROR : EXIT_OK;
+  return ok ? EXIT_OK : EXIT_ERROR;
+}
+
+/** After a failed apply: one error line per failed table, and what the other tables wrote. */
+function reportPartial(results: readonly { table: string; written: string[]; summary: PlanSummary }[], errors: readonly { table: string; error: Error }[]): void {
+  const failed = new Set(errors.map((e) => e.table));
+  for (const e of errors) process.stderr.write(`iptables-sync: error: table ${e.table}: ${describeError(e.error)}\n`);
+  for (const r of results) {
+    if (!failed.has(r.table) && r.written.length > 0) process.stderr.write(`iptables-sync: table ${r.table} was written before the failure: ${describeSummary(r.summary, 'done')}\n`);
+  }
 }
 
 async function cleanupCommand(opts: CommonOptions & { yes?: boolean; table?: string[] }): Promise<number> {
@@ -433,13 +451,15 @@ async function cleanupCommand(opts: CommonOptions & { yes?: boolean; table?: str
   }
   const { results, errors } = await applyTables(tables, s, !opts.json);
   const total = addSummaries(results.map((r) => r.summary));
+  const ok = errors.length === 0;
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ removed: true, summary: total, tables: results, errors: errors.map((e) => ({ table: e.table, ...errorJson(e.error) })) }, null, 2)}\n`);
-  } else {
+    process.stdout.write(`${JSON.stringify({ ok, removed: ok, summary: total, tables: results, errors: errors.map((e) => ({ table: e.table, ...errorJson(e.error) })) }, null, 2)}\n`);
+  } else if (ok) {
     process.stdout.write(`Cleanup (${present.join(', ') || 'no tables'}): ${isEmptySummary(total) ? 'nothing of ours found' : describeSummary(total, 'done')}.\n`);
-    for (const e of errors) process.stderr.write(`iptables-sync: error: table ${e.table}: ${e.error.message}\n`);
+  } else {
+    reportPartial(results, errors);
   }
-  return errors.length > 0 ? EXIT_ERROR : EXIT_OK;
+  return ok ? EXIT_OK : EXIT_ERROR;
 }
 
 async function tablesPresent(names: readonly TableName[], opts: CommonOptions): Promise<TableName[]> {
@@ -507,6 +527,25 @@ export function parseListenAddress(text: string): { host: string; port: number }
   return { host: host === '' ? '127.0.0.1' : host, port };
 }
 
+// A scrape is one short request: a few connections and seconds are plenty. Without limits, idle
+// connections pile up until the agent runs out of fds and cannot start iptables any more.
+const METRICS_MAX_CONNECTIONS = 16;
+const METRICS_SERVER_OPTIONS = {
+  headersTimeout: 5_000,
+  requestTimeout: 10_000,
+  keepAliveTimeout: 5_000,
+  // How often the server looks for connections past headersTimeout/requestTimeout (default 30 s).
+  connectionsCheckingInterval: 1_000,
+} as const;
+
+function capMetricsServer(server: Server): void {
+  server.maxConnections = METRICS_MAX_CONNECTIONS;
+  server.maxHeadersCount = 50;
+  server.maxRequestsPerSocket = 100;
+  // A connection that sends nothing at all is closed after this long.
+  server.setTimeout(10_000, (socket) => socket.destroy());
+}
+
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
 async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
@@ -537,7 +576,7 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
   if (opts.metrics !== undefined) {
     const { host, port } = parseListenAddress(opts.metrics);
     if (!isLoopback(host)) log.warn({ host }, 'serving metrics on a non-loopback address');
-    server = createServer((req, res) => {
+    server = createServer(METRICS_SERVER_OPTIONS, (req, res) => {
       if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
         registry.metrics().then(
           (body) => {
@@ -554,6 +593,7 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
       res.writeHead(404, { 'Content-Type': 'text/plain' });
       res.end('not found: try /metrics\n');
     });
+    capMetricsServer(server);
     await new Promise<void>((ok, fail) => {
       server?.once('error', fail);
       server?.listen(port, host, () => ok());
@@ -634,7 +674,7 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
         delay = await mt.table.apply();
       } catch (error) {
         failed = true;
-        log.error({ table: mt.name, err: (error as Error).message, errorType: (error as Error).name }, 'apply failed; the desired state is kept and retried');
+        log.error({ table: mt.name, err: describeError(error as Error), errorType: (error as Error).name }, 'apply failed; the desired state is kept and retried');
       }
       const written = mt.takeWrites();
       if (written.length > 0) {
@@ -761,14 +801,26 @@ function readFileText(file: string): string {
 
 function errorJson(error: Error): object {
   if (error instanceof ConfigError) return { error: error.name, message: error.message, issues: error.issues.map(({ snippet: _s, ...i }) => i) };
-  return { error: error.name, message: error.message };
+  const failure = error instanceof CommandFailedError ? error : error instanceof LockTimeoutError ? error.failure : undefined;
+  return {
+    error: error.name,
+    message: describeError(error),
+    ...(failure ? { command: 'commandLine' in failure ? failure.commandLine : formatCommandLine(failure.argv), exitCode: failure.exitCode, signal: failure.signal, stderr: failure.stderr } : {}),
+    ...(error instanceof LockTimeoutError ? { lockFile: error.lockName, timeoutMs: error.timeoutMs, holder: error.holder ?? null } : {}),
+  };
+}
+
+/** The message, with a hint for errors people meet often. */
+function describeError(error: Error): string {
+  if (error instanceof LockTimeoutError && !error.holder) return `${error.message} (the holder could not be found in /proc/locks)`;
+  return error.message;
 }
 
 function reportError(error: unknown, json: boolean): number {
   const e = error instanceof Error ? error : new Error(String(error));
   if (json) process.stderr.write(`${JSON.stringify(errorJson(e))}\n`);
   else if (e instanceof ConfigError) process.stderr.write(`${e.detailed()}\n`);
-  else if (e instanceof IptablesSyncError) process.stderr.write(`iptables-sync: error: ${e.message}\n`);
+  else if (e instanceof IptablesSyncError) process.stderr.write(`iptables-sync: error: ${describeError(e)}\n`);
   else process.stderr.write(`iptables-sync: error: ${e.stack ?? e.message}\n`);
   return EXIT_ERROR;
 }
@@ -885,6 +937,26 @@ function packageVersion(): string {
   }
 }
 
+/**
+ * Exits once everything written to stdout and stderr has reached the kernel. A pipe takes 64 KiB
+ * at a time: exiting right after a big write would cut the output (`plan | iptables-restore`
+ * applying half a transaction). Whatever else is still open (a child's pipes, the native
+ * reader's worker) must not keep us, hence the exit rather than waiting for the loop to empty.
+ */
+function exitAfterFlush(code: number): void {
+  process.exitCode = code;
+  let pending = 2;
+  const flushed = (): void => {
+    if (--pending === 0) process.exit(code);
+  };
+  // A write's callback runs after every earlier write on the stream has been handed over (or the
+  // reader went away: EPIPE, reported to the callback).
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.destroyed || stream.writableEnded) flushed();
+    else stream.write('', () => flushed());
+  }
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   let outcome: Promise<number> = Promise.resolve(EXIT_OK);
   let json = false;
@@ -915,14 +987,10 @@ if (require.main === module) {
     });
   }
   main(process.argv).then(
-    (code) => {
-      process.exitCode = code;
-      // Whatever is still open (a child's pipes, the native reader's worker) must not keep us.
-      setImmediate(() => process.exit(code));
-    },
+    (code) => exitAfterFlush(code),
     (error: unknown) => {
       process.stderr.write(`iptables-sync: internal error: ${(error as Error).stack ?? String(error)}\n`);
-      process.exit(EXIT_ERROR);
+      exitAfterFlush(EXIT_ERROR);
     },
   );
 }

@@ -1,7 +1,11 @@
-// Spawning external commands. The Table only ever talks to a CommandFactory, so tests can
-// substitute a fake one for retries and timing, and `netns` is just a wrapping factory.
-import { spawn } from 'node:child_process';
-import { Readable, type Writable } from 'node:stream';
+// Running external commands: the one place that starts child processes. The Table only ever
+// talks to a CommandFactory, so tests can substitute a fake one for retries and timing, and
+// `netns` is just a wrapping factory. startCommand() puts every child (save, restore, probes)
+// under the same rules: a deadline that kills it (and its process group) and then reaps it,
+// stderr kept to a few KB, and spawn failures (EMFILE, ENOENT, EACCES) reported as an outcome,
+// never thrown and never left as an unhandled rejection.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Readable, Writable } from 'node:stream';
 
 export interface CommandExit {
   readonly code: number | null;
@@ -17,12 +21,17 @@ export interface SpawnedCommand {
    *  not be started (e.g. ENOENT). */
   readonly exited: Promise<CommandExit>;
   kill(signal?: NodeJS.Signals): void;
+  /** The command line as run (wrappers such as `ip netns exec` included), when the factory
+   *  knows it. */
+  readonly argv?: readonly string[];
 }
 
 export interface CommandOptions {
   /** Give the child this fd as its stdout instead of a pipe to us (the native reader reads the
    *  other end itself). Only honoured by factories with `acceptsStdoutFd`. */
   readonly stdoutFd?: number;
+  /** Variables added to the child's environment (e.g. XTABLES_LOCKFILE). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface CommandFactory {
@@ -32,50 +41,152 @@ export interface CommandFactory {
   readonly acceptsStdoutFd?: boolean;
 }
 
-/** Spawns real processes with piped stdio. */
+/** Spawns real processes with piped stdio, each in its own process group (so a deadline kill
+ *  also reaches what a wrapper script started). */
 export const spawnCommand: CommandFactory = Object.assign(
   (command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand => spawnReal(command, args, options),
   { acceptsStdoutFd: true },
 );
 
 function spawnReal(command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand {
+  const argv = Object.freeze([command, ...args]);
   const stdoutFd = options?.stdoutFd;
-  const child = spawn(command, args, { stdio: ['pipe', stdoutFd ?? 'pipe', 'pipe'] });
-  // stdin and stderr are always pipes here; only stdout may be an inherited fd.
-  const stdin = child.stdin as Writable;
-  const stderr = child.stderr as Readable;
+  let child: ChildProcess;
+  try {
+    child = spawn(command, args, {
+      stdio: ['pipe', stdoutFd ?? 'pipe', 'pipe'],
+      detached: true,
+      ...(options?.env ? { env: { ...process.env, ...options.env } } : {}),
+    });
+  } catch (error) {
+    return notStarted(argv, error);
+  }
   const exited = new Promise<CommandExit>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
+  // Out of fds (EMFILE/ENFILE), spawn hands back a child without pipes and reports the error
+  // on the next tick: a not-started command, not a TypeError.
+  if (!child.stdin || !child.stderr || (stdoutFd === undefined && !child.stdout)) {
+    exited.catch(() => undefined);
+    return notStarted(argv, exited.then(() => new Error(`spawn ${command}: no pipes`)));
+  }
+  const stdin = child.stdin;
   // A child that dies early must not crash us with EPIPE on its stdin.
   stdin.on('error', () => undefined);
   return {
+    argv,
     stdin,
     // With stdoutFd the output goes elsewhere: an empty stream keeps the shape.
     stdout: child.stdout ?? Readable.from([]),
-    stderr,
+    stderr: child.stderr,
     exited,
     kill: (signal) => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal ?? 'SIGKILL');
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, signal ?? 'SIGKILL'); // the whole group: wrapper and what it started
+      } catch {
+        child.kill(signal ?? 'SIGKILL');
+      }
     },
   };
+}
+
+/** A command that never started: `exited` rejects with the spawn error. */
+function notStarted(argv: readonly string[], error: unknown): SpawnedCommand {
+  const exited = Promise.resolve(error).then((e) => Promise.reject(e instanceof Error ? e : new Error(String(e))));
+  exited.catch(() => undefined);
+  const stdin = new Writable({ write: (_chunk, _enc, cb) => cb() });
+  stdin.on('error', () => undefined);
+  stdin.destroy();
+  return { argv, stdin, stdout: Readable.from([]), stderr: Readable.from([]), exited, kill: () => undefined };
 }
 
 /** Runs every command inside the named network namespace (`ip netns exec`). */
 export function inNetns(netns: string, inner: CommandFactory = spawnCommand): CommandFactory {
   return Object.assign(
-    (command: string, args: readonly string[], options?: CommandOptions) => inner('ip', ['netns', 'exec', netns, command, ...args], options),
+    (command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand => {
+      const argv = ['ip', 'netns', 'exec', netns, command, ...args];
+      const child = inner(argv[0] as string, argv.slice(1), options);
+      // Errors name the command line as run, wrapper included, whatever the inner factory knows.
+      return child.argv ? child : { ...child, argv };
+    },
     { acceptsStdoutFd: inner.acceptsStdoutFd === true },
   );
 }
 
-export interface CommandResult extends CommandExit {
-  readonly stdout: string;
+// --- one deadline mechanism for every child ----------------------------------------------------
+
+/** How much of a child's stderr is kept (the start and the end of it). */
+export const STDERR_LIMIT_BYTES = 4096;
+
+/** How a started command ended. Never a rejection: a spawn failure is `spawnError`. */
+export interface CommandOutcome extends CommandExit {
+  /** The command line as run. */
+  readonly argv: readonly string[];
+  /** Killed at the deadline. */
+  readonly timedOut: boolean;
+  /** It could not be started (ENOENT, EACCES, EMFILE, …). */
+  readonly spawnError: NodeJS.ErrnoException | undefined;
+  /** Its stderr, trimmed to STDERR_LIMIT_BYTES. */
   readonly stderr: string;
 }
 
-/** Runs a command to completion with the given stdin, killing it after timeoutMs. */
+export interface RunningCommand {
+  readonly argv: readonly string[];
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  /** Settles once the process is gone and reaped; never rejects. */
+  readonly done: Promise<CommandOutcome>;
+  /** Kills it now (SIGKILL to its group); `done` still settles after the reaping. */
+  kill(): void;
+}
+
+export interface StartOptions extends CommandOptions {
+  /** Kill the child this long after the start (SIGKILL, then reap it). */
+  readonly timeoutMs: number;
+  /** Called when the deadline kills the child (e.g. cancel a reader of its output). */
+  readonly onTimeout?: () => void;
+}
+
+/** Starts a command under a deadline. Never throws. */
+export function startCommand(factory: CommandFactory, command: string, args: readonly string[], options: StartOptions): RunningCommand {
+  const { timeoutMs, onTimeout, ...spawnOptions } = options;
+  const fallbackArgv = Object.freeze([command, ...args]);
+  let child: SpawnedCommand;
+  try {
+    child = factory(command, args, spawnOptions);
+  } catch (error) {
+    child = notStarted(fallbackArgv, error);
+  }
+  const argv = child.argv ?? fallbackArgv;
+  const stderr = collectTrimmed(child.stderr, STDERR_LIMIT_BYTES);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+    onTimeout?.();
+  }, timeoutMs);
+  const done = child.exited.then(
+    async (exit): Promise<CommandOutcome> => ({ ...exit, argv, timedOut, spawnError: undefined, stderr: await stderr }),
+    async (error: unknown): Promise<CommandOutcome> => ({
+      code: null,
+      signal: null,
+      argv,
+      timedOut,
+      spawnError: (error instanceof Error ? error : new Error(String(error))) as NodeJS.ErrnoException,
+      stderr: await stderr,
+    }),
+  );
+  void done.finally(() => clearTimeout(timer));
+  return { argv, stdin: child.stdin, stdout: child.stdout, done, kill: () => child.kill('SIGKILL') };
+}
+
+export interface CommandResult extends CommandOutcome {
+  readonly stdout: string;
+}
+
+/** Runs a command to completion with the given stdin under a deadline; never rejects. */
 export async function runCommand(
   factory: CommandFactory,
   command: string,
@@ -83,26 +194,67 @@ export async function runCommand(
   input: string | Buffer = '',
   timeoutMs = 120_000,
 ): Promise<CommandResult> {
-  const child = factory(command, args);
+  const child = startCommand(factory, command, args, { timeoutMs });
   const out = collect(child.stdout);
-  const err = collect(child.stderr);
-  child.stdin.end(input);
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  try {
-    const exit = await child.exited;
-    return { ...exit, stdout: await out, stderr: await err };
-  } finally {
-    clearTimeout(timer);
-  }
+  child.stdin.on('error', () => undefined);
+  if (!child.stdin.destroyed) child.stdin.end(input);
+  const outcome = await child.done;
+  return { ...outcome, stdout: await out };
 }
 
-/** Collects a stream as UTF-8 text (for small outputs: stderr, --version). */
+/** Whether a command ran and exited 0. */
+export const succeeded = (o: CommandOutcome): boolean => o.code === 0 && !o.timedOut && o.spawnError === undefined;
+
+/** "exited with 2", "killed by SIGKILL", "timed out after 1000 ms", "could not start: …". */
+export function describeOutcome(o: CommandOutcome, timeoutMs: number): string {
+  if (o.spawnError) return `could not start: ${o.spawnError.message}`;
+  if (o.timedOut) return `timed out after ${timeoutMs} ms (killed)`;
+  if (o.signal) return `killed by ${o.signal}`;
+  return `exited with ${o.code}`;
+}
+
+/** Collects a stream as UTF-8 text (for small outputs: --version, a probe's stdout). */
 export function collect(stream: Readable): Promise<string> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
+    const done = (): void => resolve(Buffer.concat(chunks).toString('utf8'));
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('error', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    stream.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stream.on('error', done);
+    stream.on('end', done);
+    stream.on('close', done);
+  });
+}
+
+/** Collects a stream keeping only its first and last `limit / 2` bytes, with a note of how much
+ *  was cut between them: a child that floods stderr costs a few KB, not its output. */
+export function collectTrimmed(stream: Readable, limit: number): Promise<string> {
+  return new Promise((resolve) => {
+    const half = Math.floor(limit / 2);
+    let head = Buffer.alloc(0);
+    let tail = Buffer.alloc(0);
+    let total = 0;
+    const done = (): void => {
+      if (total <= limit) return resolve(Buffer.concat([head, tail]).toString('utf8'));
+      resolve(`${head.toString('utf8')}\n… [${total - head.length - tail.length} bytes of stderr cut] …\n${tail.toString('utf8')}`);
+    };
+    let trimming = false;
+    stream.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      if (!trimming) {
+        // Until the limit is reached everything is kept, so a short stderr is whole.
+        head = Buffer.concat([head, chunk]);
+        if (head.length <= limit) return;
+        trimming = true;
+        tail = head.subarray(half);
+        head = Buffer.from(head.subarray(0, half));
+      } else {
+        tail = Buffer.concat([tail, chunk]);
+      }
+      // Copied, so the big chunk the tail was cut from can be freed.
+      if (tail.length > limit - half) tail = Buffer.from(tail.subarray(tail.length - (limit - half)));
+    });
+    stream.on('error', done);
+    stream.on('end', done);
+    stream.on('close', done);
   });
 }

@@ -52,42 +52,121 @@ export function describe(value: unknown): string {
   }
 }
 
-/** An external command could not run or failed; carries everything needed to reproduce it. */
+/** Why a command failed: it exited non-zero, died of a signal, was killed at its deadline, or
+ *  could not be started at all. */
+export type CommandFailureReason = 'exit' | 'signal' | 'timeout' | 'spawn';
+
+/** What a failed command leaves behind for its error. */
+export interface CommandFailure {
+  /** The command line exactly as run, wrapper included (`ip netns exec NS iptables-save …`). */
+  readonly argv: readonly string[];
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  /** The child's own stderr, trimmed to a few KB. */
+  readonly stderr: string;
+  readonly reason: CommandFailureReason;
+  /** False for failures another attempt cannot fix (a missing namespace or binary, permission
+   *  denied, input iptables rejects whatever the dataplane holds): the Table stops at once. */
+  readonly retryable: boolean;
+  readonly cause?: unknown;
+}
+
+/** An external command could not run or failed; carries everything needed to reproduce it.
+ *  `command` and `args` are the command line as run, including an `ip netns exec` wrapper. */
 export class CommandFailedError extends IptablesSyncError {
-  constructor(
-    message: string,
-    readonly command: string,
-    readonly args: readonly string[],
-    readonly exitCode: number | null,
-    readonly signal: string | null,
-    readonly stderr: string,
-    options?: { cause?: unknown },
-  ) {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly stderr: string;
+  readonly reason: CommandFailureReason;
+  readonly retryable: boolean;
+  constructor(message: string, failure: CommandFailure) {
     super(message);
-    if (options?.cause !== undefined) (this as { cause?: unknown }).cause = options.cause;
+    this.command = failure.argv[0] ?? '';
+    this.args = Object.freeze(failure.argv.slice(1));
+    this.exitCode = failure.exitCode;
+    this.signal = failure.signal;
+    this.stderr = failure.stderr;
+    this.reason = failure.reason;
+    this.retryable = failure.retryable;
+    if (failure.cause !== undefined) (this as { cause?: unknown }).cause = failure.cause;
   }
+
+  /** The command line as run, quoted for a shell where needed. */
+  get commandLine(): string {
+    return formatCommandLine([this.command, ...this.args]);
+  }
+}
+
+/** Quotes the words of a command line for a shell where needed (for messages). */
+export function formatCommandLine(argv: readonly string[]): string {
+  return argv.map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
 /** iptables-save (or ip6tables-save) failed, was killed, or its output was cut short, after the
  *  retries. The dataplane was not written. */
 export class SaveFailedError extends CommandFailedError {}
 
-/** iptables-restore rejected our input after the retries. `failedLine` is the input line that
- *  iptables-restore named, when it named one. The desired state is kept: fix the cause and
- *  apply() again. */
+/** iptables-save ran longer than `commandTimeoutMs` and was killed. */
+export class SaveTimeoutError extends SaveFailedError {
+  constructor(
+    message: string,
+    failure: CommandFailure,
+    readonly timeoutMs: number,
+  ) {
+    super(message, failure);
+  }
+}
+
+/** iptables-restore rejected our input after the retries. `failedLine` is the input line at
+ *  fault: the one iptables-restore named or, when it only blamed `COMMIT`, the rule found to
+ *  cause it. The desired state is kept: fix the cause and apply() again. */
 export class RestoreFailedError extends CommandFailedError {
   constructor(
     message: string,
-    command: string,
-    args: readonly string[],
-    exitCode: number | null,
-    signal: string | null,
-    stderr: string,
+    failure: CommandFailure,
     readonly input: string,
     readonly failedLine: string | undefined,
-    options?: { cause?: unknown },
   ) {
-    super(message, command, args, exitCode, signal, stderr, options);
+    super(message, failure);
+  }
+}
+
+/** iptables-restore ran longer than `commandTimeoutMs` and was killed; nothing was committed. */
+export class RestoreTimeoutError extends RestoreFailedError {
+  constructor(
+    message: string,
+    failure: CommandFailure,
+    input: string,
+    readonly timeoutMs: number,
+  ) {
+    super(message, failure, input, undefined);
+  }
+}
+
+/** Who holds a lock, as /proc/locks and /proc/PID/cmdline tell. */
+export interface LockHolder {
+  readonly pid: number;
+  /** Its command line, when readable. */
+  readonly command: string | undefined;
+}
+
+/** The xtables lock stayed held by another process for the whole lock timeout: our own wait
+ *  (Err16LockTimeout, Err14LockTimeout) or iptables-restore's `--wait` ("Another app is
+ *  currently holding the xtables lock"). Nothing was written. `holder` names the process when it
+ *  can be found. */
+export class LockTimeoutError extends IptablesSyncError {
+  constructor(
+    message: string,
+    /** The lock file (or, for iptables 1.4, the abstract socket) waited for. */
+    readonly lockName: string,
+    readonly timeoutMs: number,
+    readonly holder: LockHolder | undefined,
+    /** When iptables-restore gave up waiting: its command line, exit code and stderr. */
+    readonly failure?: CommandFailure,
+  ) {
+    super(`${message}${holder ? ` (held by pid ${holder.pid}${holder.command ? `: ${holder.command}` : ''})` : ''}`);
   }
 }
 

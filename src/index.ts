@@ -25,8 +25,14 @@ export { Rule, Chain, type RuleSpec, type ChainSpec } from './rule';
 export {
   CommandFailedError,
   SaveFailedError,
+  SaveTimeoutError,
   RestoreFailedError,
+  RestoreTimeoutError,
+  LockTimeoutError,
   ChainDeletionError,
+  type CommandFailure,
+  type CommandFailureReason,
+  type LockHolder,
 } from './errors';
 export { Table, KERNEL_CHAINS, type TableOptions, type TableName } from './table';
 export type { RestorePlan, PlanSummary, InsertMode } from './restore-plan';
@@ -41,6 +47,7 @@ export {
   NO_OP_LOCK,
   Err14LockTimeout,
   Err16LockTimeout,
+  findLockHolder,
   LockUnavailableError,
   LockSystemError,
   DEFAULT_LOCK_FILE_PATH,

@@ -5,7 +5,8 @@
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { loadNative, nativeInfo, type NativeLockFailure, type NativeLockHandle } from './native';
-import { IptablesSyncError } from './errors';
+import { readFileSync, statSync } from 'node:fs';
+import { IptablesSyncError, LockTimeoutError, type LockHolder } from './errors';
 
 /** The socket name iptables 1.4 (and Felix) lock on. */
 export const DEFAULT_SOCKET_NAME = '@xtables';
@@ -13,25 +14,56 @@ export const DEFAULT_SOCKET_NAME = '@xtables';
 export const DEFAULT_LOCK_FILE_PATH = '/run/xtables.lock';
 
 /** The iptables >= 1.6 lock file stayed locked by someone else for the whole timeout. */
-export class Err16LockTimeout extends IptablesSyncError {
+export class Err16LockTimeout extends LockTimeoutError {
   override readonly name = 'Err16LockTimeout';
   constructor(
     readonly lockFilePath: string,
-    readonly timeoutMs: number,
+    timeoutMs: number,
+    holder: LockHolder | undefined = findLockHolder(lockFilePath),
   ) {
-    super(`timed out after ${timeoutMs} ms waiting for the iptables lock file ${lockFilePath} (flock held by another process)`);
+    super(`timed out after ${timeoutMs} ms waiting for the iptables lock file ${lockFilePath} (flock held by another process)`, lockFilePath, timeoutMs, holder);
   }
 }
 
 /** The iptables 1.4 abstract socket stayed bound by someone else for the whole timeout. */
-export class Err14LockTimeout extends IptablesSyncError {
+export class Err14LockTimeout extends LockTimeoutError {
   override readonly name = 'Err14LockTimeout';
   constructor(
     readonly socketName: string,
-    readonly timeoutMs: number,
+    timeoutMs: number,
   ) {
-    super(`timed out after ${timeoutMs} ms waiting for the iptables 1.4 lock socket ${socketName} (bound by another process)`);
+    super(`timed out after ${timeoutMs} ms waiting for the iptables 1.4 lock socket ${socketName} (bound by another process)`, socketName, timeoutMs, undefined);
   }
+}
+
+/**
+ * The process holding a lock on the file, from /proc/locks (matched by device and inode) and its
+ * /proc/PID/cmdline. Undefined when the file or the holder cannot be found (another pid
+ * namespace, an OFD lock without pid, no /proc).
+ */
+export function findLockHolder(lockFilePath: string, procLocks = '/proc/locks'): LockHolder | undefined {
+  try {
+    const st = statSync(lockFilePath);
+    // /proc/locks names the file as MAJOR:MINOR:INODE, the device numbers in hex.
+    const dev = `${(Number(st.dev) >> 8 & 0xfff).toString(16).padStart(2, '0')}:${((Number(st.dev) & 0xff) | ((Number(st.dev) >> 12) & 0xfff00)).toString(16).padStart(2, '0')}:${st.ino}`;
+    for (const line of readFileSync(procLocks, 'utf8').split('\n')) {
+      // "1: FLOCK  ADVISORY  WRITE 1234 fe:00:2146979 0 EOF" (blocked waiters start with "->")
+      const f = line.trim().split(/\s+/);
+      if (f[1] === '->' || f[5] !== dev) continue;
+      const pid = Number(f[4]);
+      if (!Number.isInteger(pid) || pid <= 0) continue;
+      let command: string | undefined;
+      try {
+        command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((w) => w !== '').join(' ') || undefined;
+      } catch {
+        command = undefined;
+      }
+      return { pid, command };
+    }
+  } catch {
+    // no such file, no /proc: nobody to name
+  }
+  return undefined;
 }
 
 /** The locks need the native addon, and it is not loaded. */

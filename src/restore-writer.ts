@@ -5,8 +5,9 @@
 // to the event loop. iptables-restore parses while we render (two processes, two cores), and
 // the caller's event loop is never blocked for long, even at 100k rules. The child is only
 // started once there is a first line, so an empty transaction spawns nothing.
-import { collect, type CommandFactory, type SpawnedCommand } from './commands';
-import { RestoreFailedError } from './errors';
+import { classifyFailure, faultyLine } from './command-failure';
+import { describeOutcome, startCommand, type CommandFactory, type CommandOutcome, type RunningCommand } from './commands';
+import { formatCommandLine, LockTimeoutError, RestoreFailedError, RestoreTimeoutError, type LockHolder } from './errors';
 import { TimeSlicer } from './time-slice';
 
 export interface RestoreTarget {
@@ -14,7 +15,12 @@ export interface RestoreTarget {
   readonly command: string;
   readonly args: readonly string[];
   readonly table: string;
+  /** The child is killed (and reaped) this long after its start. */
   readonly timeoutMs: number;
+  /** Added to the child's environment (XTABLES_LOCKFILE for a self-locking binary). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** For a lock error: which lock file the binary waited for, how long, and who holds it. */
+  readonly lock?: { readonly file: string; readonly timeoutMs: number; readonly holder: () => LockHolder | undefined };
   /** Called before the child starts (e.g. take the xtables lock for an old binary). */
   readonly beforeStart?: () => Promise<void>;
   /** Called after the child has exited or failed to start, if beforeStart was called. */
@@ -28,62 +34,69 @@ export interface RestoreOutcome {
   readonly input: () => string;
 }
 
+/**
+ * Streams the lines to one iptables-restore run. Rejects with RestoreTimeoutError (killed at the
+ * deadline), LockTimeoutError (the binary gave up waiting for the xtables lock) or
+ * RestoreFailedError (anything else; `retryable` says whether another attempt may help).
+ */
 export async function streamRestore(target: RestoreTarget, lines: Iterable<string>): Promise<RestoreOutcome> {
   const chunks: string[] = [];
-  let child: SpawnedCommand | undefined;
-  let stderr: Promise<string> = Promise.resolve('');
+  let child: RunningCommand | undefined;
   let started = false;
   let lineCount = 0;
   const input = (): string => chunks.join('');
-  let timer: NodeJS.Timeout | undefined;
 
   const write = async (text: string): Promise<void> => {
     chunks.push(text);
     if (!child) {
       if (target.beforeStart) await target.beforeStart();
       started = true;
-      try {
-        child = target.run(target.command, target.args);
-      } catch (error) {
-        throw failure(`could not start: ${(error as Error).message}`, null, null, '', error);
-      }
-      stderr = collect(child.stderr);
+      child = startCommand(target.run, target.command, target.args, { timeoutMs: target.timeoutMs, ...(target.env ? { env: target.env } : {}) });
       child.stdout.resume(); // --verbose output is not needed; keep the pipe drained
-      child.exited.catch(() => undefined); // observed below; avoid an unhandled rejection meanwhile
     }
-    // The child died or closed its input mid-transaction (killed, crashed): stop writing. Its
-    // exit status, awaited below, says why. (A write to a destroyed stream returns false and
-    // 'drain'/'close' never come again: waiting for them would hang apply() forever.)
+    // The child died or closed its input mid-transaction (killed, crashed, never started): stop
+    // writing. Its outcome, awaited below, says why. (A write to a destroyed stream returns
+    // false and 'drain'/'close' never come again: waiting for them would hang apply() forever.)
     const stdin = child.stdin;
     if (stdin.destroyed || stdin.writableEnded) return;
     if (!stdin.write(text)) {
       if (stdin.destroyed) return;
       await new Promise<void>((resolve) => {
         const done = (): void => {
-          child?.stdin.off('drain', done);
-          child?.stdin.off('close', done);
+          stdin.off('drain', done);
+          stdin.off('close', done);
           resolve();
         };
-        child?.stdin.on('drain', done);
-        child?.stdin.on('close', done);
+        stdin.on('drain', done);
+        stdin.on('close', done);
       });
     }
   };
 
-  const failure = (message: string, code: number | null, signal: string | null, err: string, cause?: unknown): RestoreFailedError => {
+  const failure = (outcome: CommandOutcome): Error => {
     const text = input();
-    const failedLine = failedLineOf(err, text);
-    return new RestoreFailedError(
-      `${target.command} ${message}${err.trim() ? `: ${err.trim()}` : ''}${failedLine !== undefined ? ` (input line: ${failedLine})` : ''}`,
-      target.command,
-      target.args,
-      code,
-      signal,
-      err,
-      text,
-      failedLine,
-      cause === undefined ? undefined : { cause },
-    );
+    const err = outcome.stderr.trim();
+    const kind = classifyFailure(outcome);
+    const base = {
+      argv: outcome.argv,
+      exitCode: outcome.code,
+      signal: outcome.signal,
+      stderr: outcome.stderr,
+      reason: outcome.spawnError ? 'spawn' : outcome.timedOut ? 'timeout' : outcome.signal ? 'signal' : 'exit',
+      retryable: kind !== 'permanent',
+      ...(outcome.spawnError ? { cause: outcome.spawnError } : {}),
+    } as const;
+    const what = `${formatCommandLine(outcome.argv)}: ${describeOutcome(outcome, target.timeoutMs)}`;
+    if (outcome.timedOut) {
+      return new RestoreTimeoutError(`${what}${err ? `: ${err}` : ''}; nothing was committed`, base, text, target.timeoutMs);
+    }
+    if (kind === 'lock' && target.lock) {
+      const { file, timeoutMs, holder } = target.lock;
+      return new LockTimeoutError(`${what}: gave up after ${timeoutMs} ms waiting for the xtables lock ${file}: ${err}`, file, timeoutMs, holder(), base);
+    }
+    const fault = faultyLine(err, text);
+    const at = fault ? ` (input line ${fault.number}: ${fault.text})` : '';
+    return new RestoreFailedError(`${what}${err ? `: ${err}` : ''}${at}`, base, text, fault?.text);
   };
 
   try {
@@ -102,29 +115,19 @@ export async function streamRestore(target: RestoreTarget, lines: Iterable<strin
     if (lineCount === 0) return { lines: 0, input };
     batch.push('COMMIT');
     await write(`${batch.join('\n')}\n`);
-    const running = child as SpawnedCommand;
-    running.stdin.end();
-    let exit;
-    try {
-      exit = await running.exited;
-    } catch (error) {
-      throw failure(`could not run: ${(error as Error).message}`, null, null, await stderr, error);
-    }
-    if (exit.code !== 0) throw failure(`exited with ${exit.code ?? exit.signal}`, exit.code, exit.signal, await stderr);
+    const running = child as RunningCommand;
+    if (!running.stdin.destroyed) running.stdin.end();
+    const outcome = await running.done;
+    if (outcome.code !== 0 || outcome.timedOut || outcome.spawnError) throw failure(outcome);
     return { lines: lineCount, input };
   } catch (error) {
-    child?.kill('SIGKILL');
-    if (child) await child.exited.catch(() => undefined);
+    // Our own failure mid-stream (a throwing generator, the lock): never leave the child behind.
+    if (child) {
+      child.kill();
+      await child.done;
+    }
     throw error;
   } finally {
-    if (timer) clearTimeout(timer);
     if (started && target.afterEnd) target.afterEnd();
   }
-}
-
-/** The input line iptables-restore blamed ("Error occurred at line: N" or "line N failed"). */
-export function failedLineOf(stderr: string, input: string): string | undefined {
-  const m = /line:? (\d+)/.exec(stderr);
-  if (!m) return undefined;
-  return input.split('\n')[Number(m[1]) - 1];
 }

@@ -1,8 +1,8 @@
 // `iptables-sync show`: our chains and inserts as the dataplane holds them, with rule IDs and
 // packet/byte counters. A display command, so it simply parses `iptables-save -c` text.
 import { binariesFor, detectBackend, type Backend, type BackendChoice, type IpVersion } from './backend';
-import { inNetns, runCommand, spawnCommand, type CommandFactory } from './commands';
-import { CommandFailedError } from './errors';
+import { describeOutcome, inNetns, runCommand, spawnCommand, succeeded, type CommandFactory } from './commands';
+import { CommandFailedError, formatCommandLine } from './errors';
 import { RULE_ID_LENGTH, ruleOwnership } from './save-line';
 
 export interface ShownRule {
@@ -97,15 +97,24 @@ export async function showTables(options: ShowOptions): Promise<ShownTable[]> {
   let tables = options.tables;
   if (backend === 'legacy') {
     const procFile = options.ipVersion === 6 ? '/proc/net/ip6_tables_names' : '/proc/net/ip_tables_names';
-    const loaded = (await runCommand(run, 'cat', [procFile]).catch(() => ({ stdout: '' }))).stdout.split('\n');
+    const loaded = (await runCommand(run, 'cat', [procFile])).stdout.split('\n');
     tables = tables.filter((t) => loaded.includes(t));
   }
   const out: ShownTable[] = [];
   for (const table of tables) {
     const args = ['-c', '-t', table];
     const res = await runCommand(run, binaries.save, args);
-    if (res.code !== 0) {
-      throw new CommandFailedError(`${binaries.save} ${args.join(' ')} exited with ${res.code ?? res.signal}: ${res.stderr.trim()}`, binaries.save, args, res.code, res.signal, res.stderr);
+    if (!succeeded(res)) {
+      const err = res.stderr.trim();
+      throw new CommandFailedError(`${formatCommandLine(res.argv)}: ${describeOutcome(res, 120_000)}${err ? `: ${err}` : ''}`, {
+        argv: res.argv,
+        exitCode: res.code,
+        signal: res.signal,
+        stderr: res.stderr,
+        reason: res.spawnError ? 'spawn' : res.timedOut ? 'timeout' : res.signal ? 'signal' : 'exit',
+        retryable: false,
+        ...(res.spawnError ? { cause: res.spawnError } : {}),
+      });
     }
     out.push({ table, ipVersion: options.ipVersion, backend, ...parseSaveWithCounters(res.stdout, options) });
   }

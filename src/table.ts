@@ -15,9 +15,20 @@ import {
   type Binaries,
   type IpVersion,
 } from './backend';
-import { collect, inNetns, runCommand, spawnCommand, type CommandFactory } from './commands';
-import { ChainDeletionError, InvalidOptionError, InvalidRuleError, RestoreFailedError, SaveFailedError } from './errors';
-import type { TableLock } from './locks';
+import { classifyFailure } from './command-failure';
+import { describeOutcome, inNetns, runCommand, spawnCommand, startCommand, succeeded, type CommandFactory, type CommandOutcome } from './commands';
+import {
+  ChainDeletionError,
+  formatCommandLine,
+  InvalidOptionError,
+  InvalidRuleError,
+  LockTimeoutError,
+  RestoreFailedError,
+  RestoreTimeoutError,
+  SaveFailedError,
+  SaveTimeoutError,
+} from './errors';
+import { DEFAULT_LOCK_FILE_PATH, findLockHolder, type TableLock } from './locks';
 import { SILENT_LOGGER, type Logger } from './logger';
 import { metricsFor, type TableMetrics } from './metrics';
 import { openSavePipe, readSaveOutput, type DataplaneChain, type ReaderConfig } from './reader';
@@ -33,6 +44,7 @@ import {
   type PlanInput,
   type RestorePlan,
 } from './restore-plan';
+import { findRefusedRule } from './restore-bisect';
 import { streamRestore } from './restore-writer';
 import { TimeSlicer } from './time-slice';
 import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
@@ -59,9 +71,15 @@ export interface TableOptions {
   readonly refreshIntervalMs?: number;
   /** First re-read after a write (minimum and default 50); doubles up to an hour. */
   readonly postWriteIntervalMs?: number;
-  /** How long iptables-restore waits for the xtables lock (--wait), or we wait for the given lock. */
+  /** How long iptables-restore waits for the xtables lock (--wait), or we wait for the given lock.
+   *  Also the budget of one apply() for lock waits: it gives up with LockTimeoutError after
+   *  about this long, however many attempts that is. */
   readonly lockTimeoutMs?: number;
-  /** Kills an iptables-save/-restore child that runs longer than this. */
+  /** The xtables lock file. Given to iptables-restore >= 1.6.2 as XTABLES_LOCKFILE, and named in
+   *  lock errors. Default: $XTABLES_LOCKFILE, else /run/xtables.lock (the binaries' own default). */
+  readonly lockFile?: string;
+  /** Kills any child (iptables-save, -restore, the version probe, `ip netns exec`) that runs
+   *  longer than this, and reaps it. */
   readonly commandTimeoutMs?: number;
   readonly backend?: BackendChoice;
   /** Run every command inside this named network namespace. */
@@ -82,6 +100,8 @@ const MAX_POST_WRITE_INTERVAL_MS = 60 * 60 * 1000;
 const RESTORE_RETRIES = 10;
 const SAVE_RETRIES = 3;
 const SAVE_FIRST_BACKOFF_MS = 100;
+/** Attempts a child killed at its deadline gets in one apply (a hung binary rarely recovers). */
+const TIMEOUT_ATTEMPTS = 2;
 
 /** The longest hash prefix whose ID comment (prefix + 16 characters) fits iptables' comment. */
 export const MAX_HASH_PREFIX_BYTES = MAX_COMMENT_BYTES - RULE_ID_LENGTH;
@@ -140,6 +160,7 @@ export class Table {
   private readonly refreshIntervalMs: number;
   private readonly initialPostWriteIntervalMs: number;
   private readonly lockTimeoutMs: number;
+  private readonly lockFile: string | undefined;
   private readonly commandTimeoutMs: number;
   private readonly backendChoice: BackendChoice;
   private readonly run: CommandFactory;
@@ -202,6 +223,9 @@ export class Table {
       }
     }
     if (options.netns !== undefined) optionWord('netns', options.netns, 'network namespace name');
+    if (options.lockFile !== undefined && (typeof options.lockFile !== 'string' || options.lockFile === '' || options.lockFile.includes('\0'))) {
+      throw new InvalidOptionError('lockFile', options.lockFile, 'expected a non-empty path');
+    }
     for (const fn of ['commandFactory', 'sleep', 'now'] as const) {
       if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new InvalidOptionError(fn, options[fn], 'expected a function');
     }
@@ -236,6 +260,7 @@ export class Table {
     );
     this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
     this.lockTimeoutMs = nonNegativeMs('lockTimeoutMs', options.lockTimeoutMs, 10_000);
+    this.lockFile = options.lockFile;
     this.commandTimeoutMs = nonNegativeMs('commandTimeoutMs', options.commandTimeoutMs, 120_000) || 120_000;
     this.backendChoice = parseBackendChoice(options.backend ?? 'auto');
     const base = options.commandFactory ?? spawnCommand;
@@ -424,13 +449,28 @@ export class Table {
     }
 
     let backoffMs = 1;
+    let timeouts = 0;
+    let bisected = false;
+    // Lock waits share one budget: the whole apply gives up after about lockTimeoutMs.
+    const lockDeadline = this.now() + this.lockTimeoutMs;
     for (let retriesLeft = RESTORE_RETRIES; ; retriesLeft--) {
       if (!this.inSync) await this.loadDataplaneState(setup);
       try {
         await this.writeMain(setup);
         break;
       } catch (error) {
-        if (!(error instanceof RestoreFailedError) || retriesLeft === 0) throw error;
+        if (error instanceof LockTimeoutError) {
+          if (retriesLeft === 0 || this.now() >= lockDeadline) throw error;
+        } else {
+          if (!(error instanceof RestoreFailedError)) throw error;
+          if (!bisected && blamesOnlyCommit(error)) {
+            bisected = true;
+            const refused = await this.findRefusedRule(setup, error);
+            if (refused) throw refused;
+          }
+          if (!error.retryable || retriesLeft === 0) throw error;
+          if (error instanceof RestoreTimeoutError && ++timeouts >= TIMEOUT_ATTEMPTS) throw error;
+        }
         this.metrics?.restoreRetries.inc(this.labels);
         this.logger.warn({ table: this.name, err: error.message, backoffMs }, 'iptables-restore failed, will re-read and retry');
         this.invalidateDataplaneCache('restore failed');
@@ -451,11 +491,35 @@ export class Table {
     return Math.max(0, rescheduleAfterMs);
   }
 
+  /** The rule the kernel refuses, found in a throwaway namespace, as a permanent error; undefined
+   *  when the copy there takes the transaction (the failure depended on something else). */
+  private async findRefusedRule(setup: Setup, error: RestoreFailedError): Promise<RestoreFailedError | undefined> {
+    const mode = await setup.restoreMode;
+    const refused = await findRefusedRule({
+      run: this.run,
+      runOnHost: this.runOnHost,
+      save: setup.binaries.save,
+      restore: setup.binaries.restore,
+      restoreArgs: mode.args.filter((a) => a !== '--noflush' && a !== '--verbose'),
+      table: this.name,
+      input: error.input,
+      timeoutMs: this.commandTimeoutMs,
+    }).catch(() => undefined);
+    if (!refused) return undefined;
+    this.logger.warn({ table: this.name, line: refused.number, rule: refused.text }, 'the kernel refuses a rule: not retrying');
+    return new RestoreFailedError(
+      `${error.message}; the kernel refuses input line ${refused.number}: ${refused.text} (found by replaying the transaction on a copy of the table in a throwaway network namespace)`,
+      { argv: [error.command, ...error.args], exitCode: error.exitCode, signal: error.signal, stderr: error.stderr, reason: error.reason, retryable: false, cause: error },
+      error.input,
+      refused.text,
+    );
+  }
+
   // --- setup --------------------------------------------------------------------------------
 
   private async ensureSetup(): Promise<Setup> {
     if (this.setup) return this.setup;
-    const backend: Backend = this.backendChoice === 'auto' ? await detectBackend(this.run, this.ipVersion) : this.backendChoice;
+    const backend: Backend = this.backendChoice === 'auto' ? await detectBackend(this.run, this.ipVersion, this.commandTimeoutMs) : this.backendChoice;
     const binaries = binariesFor(backend, this.ipVersion);
     this.setup = { binaries, restoreMode: this.probeRestoreMode(backend, binaries) };
     return this.setup;
@@ -467,8 +531,8 @@ export class Table {
     const waitSeconds = String(Math.max(1, Math.ceil(this.lockTimeoutMs / 1000)));
     let version;
     if (backend === 'legacy') {
-      const out = await runCommand(this.runOnHost, binaries.restore, ['--version'], '', this.commandTimeoutMs).catch(() => undefined);
-      version = parseIptablesVersion(`${out?.stdout ?? ''} ${out?.stderr ?? ''}`);
+      const out = await runCommand(this.runOnHost, binaries.restore, ['--version'], '', this.commandTimeoutMs);
+      version = parseIptablesVersion(`${out.stdout} ${out.stderr}`);
     }
     const selfLocking = backend === 'nft' || restoreTakesLockItself(version);
     this.logger.info({ table: this.name, ipVersion: this.ipVersion, backend, restoreVersion: version, selfLocking }, 'iptables backend chosen');
@@ -522,11 +586,13 @@ export class Table {
 
   private async readWithRetries(setup: Setup): Promise<ReadonlyMap<string, DataplaneChain>> {
     let backoffMs = SAVE_FIRST_BACKOFF_MS;
+    let timeouts = 0;
     for (let retriesLeft = SAVE_RETRIES; ; retriesLeft--) {
       try {
         return await this.readOnce(setup);
       } catch (error) {
-        if (!(error instanceof SaveFailedError) || retriesLeft === 0) throw error;
+        if (!(error instanceof SaveFailedError) || !error.retryable || retriesLeft === 0) throw error;
+        if (error instanceof SaveTimeoutError && ++timeouts >= TIMEOUT_ATTEMPTS) throw error;
         this.logger.warn({ table: this.name, err: error.message, backoffMs }, 'iptables-save failed, will retry');
         await this.sleep(backoffMs);
         backoffMs *= 2;
@@ -538,47 +604,51 @@ export class Table {
     const command = setup.binaries.save;
     const args = ['-t', this.name];
     this.metrics?.saveCalls.inc(this.labels);
-    const fail = (message: string, code: number | null, signal: string | null, stderr: string, cause?: unknown): SaveFailedError => {
+    const fail = (outcome: CommandOutcome, problem?: string, cause?: unknown): SaveFailedError => {
       this.metrics?.saveErrors.inc(this.labels);
-      return new SaveFailedError(`${command} ${args.join(' ')}: ${message}`, command, args, code, signal, stderr, { cause });
+      const err = outcome.stderr.trim();
+      const failure = {
+        argv: outcome.argv,
+        exitCode: outcome.code,
+        signal: outcome.signal,
+        stderr: outcome.stderr,
+        reason: outcome.spawnError ? 'spawn' : outcome.timedOut ? 'timeout' : outcome.signal ? 'signal' : 'exit',
+        // Unreadable output of a run that exited 0 (cut short): another read may be whole.
+        retryable: problem !== undefined || classifyFailure(outcome) !== 'permanent',
+        ...(cause !== undefined || outcome.spawnError ? { cause: cause ?? outcome.spawnError } : {}),
+      } as const;
+      const message = `${formatCommandLine(outcome.argv)}: ${problem ?? describeOutcome(outcome, this.commandTimeoutMs)}${err ? `: ${err}` : ''}`;
+      return outcome.timedOut ? new SaveTimeoutError(message, failure, this.commandTimeoutMs) : new SaveFailedError(message, failure);
     };
     // Fastest path: the addon reads the child's stdout pipe itself, off the main thread.
-    const pipe =
-      this.readerImplementation !== 'js' && this.run.acceptsStdoutFd === true ? openSavePipe(this.readerConfig) : undefined;
-    let child;
+    let pipe;
     try {
-      child = pipe ? this.run(command, args, { stdoutFd: pipe.fd }) : this.run(command, args);
+      pipe = this.readerImplementation !== 'js' && this.run.acceptsStdoutFd === true ? openSavePipe(this.readerConfig) : undefined;
     } catch (error) {
-      pipe?.closeWriteEnd();
-      pipe?.cancel();
-      throw fail(`could not start: ${(error as Error).message}`, null, null, '', error);
-    } finally {
-      pipe?.closeWriteEnd(); // the child holds its copy; ours must go or EOF never comes
+      // pipe2 failed: out of file descriptors, as a spawn would be.
+      const spawnError = Object.assign(error as Error, { code: /Too many open files/.test((error as Error).message) ? 'EMFILE' : undefined });
+      throw fail({ argv: [command, ...args], code: null, signal: null, timedOut: false, spawnError, stderr: '' });
     }
-    child.stdin.end();
-    const stderr = collect(child.stderr);
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      pipe?.cancel();
-    }, this.commandTimeoutMs);
+    const child = startCommand(this.run, command, args, {
+      timeoutMs: this.commandTimeoutMs,
+      ...(pipe ? { stdoutFd: pipe.fd } : {}),
+      onTimeout: () => pipe?.cancel(),
+    });
+    pipe?.closeWriteEnd(); // the child holds its copy; ours must go or EOF never comes
+    child.stdin.on('error', () => undefined);
+    if (!child.stdin.destroyed) child.stdin.end();
     const parsing = pipe ? pipe.result : readSaveOutput(child.stdout, this.readerConfig, { implementation: this.readerImplementation });
-    try {
-      const [parsed, exited] = await Promise.allSettled([parsing, child.exited]);
-      if (exited.status === 'rejected') {
-        throw fail(`could not run: ${(exited.reason as Error).message}`, null, null, await stderr, exited.reason);
-      }
-      const { code, signal } = exited.value;
-      if (code !== 0) throw fail(`exited with ${code ?? signal}`, code, signal, await stderr);
-      if (parsed.status === 'rejected') {
-        throw fail(`unreadable output: ${(parsed.reason as Error).message}`, code, signal, await stderr, parsed.reason);
-      }
-      return parsed.value.snapshot;
-    } catch (error) {
-      child.kill('SIGKILL');
+    parsing.catch(() => undefined); // observed below, after the exit status
+    const outcome = await child.done;
+    if (!succeeded(outcome)) {
       pipe?.cancel();
-      throw error;
-    } finally {
-      clearTimeout(timer);
+      await parsing.catch(() => undefined);
+      throw fail(outcome);
+    }
+    try {
+      return (await parsing).snapshot;
+    } catch (error) {
+      throw fail(outcome, `unreadable output: ${(error as Error).message}`, error);
     }
   }
 
@@ -646,8 +716,8 @@ export class Table {
   /** Which chains jump or go to each of the given chains (a failure path: plain text scan). */
   private async findReferrers(setup: Setup, chains: readonly string[]): Promise<Map<string, string[]>> {
     const result = new Map<string, string[]>(chains.map((c) => [c, []]));
-    const dump = await runCommand(this.run, setup.binaries.save, ['-t', this.name], '', this.commandTimeoutMs).catch(() => undefined);
-    for (const line of dump?.stdout.split('\n') ?? []) {
+    const dump = await runCommand(this.run, setup.binaries.save, ['-t', this.name], '', this.commandTimeoutMs);
+    for (const line of dump.stdout.split('\n')) {
       const m = /^-A (\S+)(?:\s.*)?\s(?:-j|--jump|-g|--goto) (\S+)/.exec(line);
       if (!m) continue;
       const list = result.get(m[2] as string);
@@ -659,6 +729,7 @@ export class Table {
   /** Streams lines to one iptables-restore run (none is started for no lines). */
   private async restore(setup: Setup, lines: Iterable<string>): Promise<{ lines: number }> {
     const mode = await setup.restoreMode;
+    const lockFile = this.lockFile ?? (process.env.XTABLES_LOCKFILE || DEFAULT_LOCK_FILE_PATH);
     let lockStarted = 0;
     try {
       const outcome = await streamRestore(
@@ -668,6 +739,9 @@ export class Table {
           args: mode.args,
           table: this.name,
           timeoutMs: this.commandTimeoutMs,
+          // A self-locking binary takes the lock file we were given, not its compiled-in default.
+          ...(!mode.holdLock && this.lockFile !== undefined ? { env: { XTABLES_LOCKFILE: this.lockFile } } : {}),
+          lock: { file: lockFile, timeoutMs: this.lockTimeoutMs, holder: () => findLockHolder(lockFile) },
           ...(mode.holdLock
             ? {
                 beforeStart: async () => {
@@ -690,7 +764,8 @@ export class Table {
       }
       return outcome;
     } catch (error) {
-      if (error instanceof RestoreFailedError) {
+      // A run that happened and failed (not our own lock timing out before it started).
+      if (error instanceof RestoreFailedError || (error instanceof LockTimeoutError && error.failure !== undefined)) {
         this.metrics?.restoreCalls.inc(this.labels);
         this.metrics?.restoreErrors.inc(this.labels);
       }
@@ -744,6 +819,12 @@ function registerAndFindOverlaps(
   }
   liveTables.push({ scope, hashPrefix, prefixes, table: new WeakRef(table) });
   return found;
+}
+
+/** Legacy iptables-restore's whole verdict when the kernel refuses the new table: "line N failed"
+ *  with N the COMMIT line. */
+function blamesOnlyCommit(error: RestoreFailedError): boolean {
+  return error.failedLine === 'COMMIT' && /^\S+: line \d+ failed\s*$/.test(error.stderr.trim());
 }
 
 function sameIds(a: readonly string[] | undefined, b: readonly string[]): boolean {

@@ -221,6 +221,7 @@ const TABLE_OPTIONS = [
   'refreshIntervalMs',
   'postWriteIntervalMs',
   'lockTimeoutMs',
+  'lockFile',
   'commandTimeoutMs',
   'backend',
   'netns',

@@ -10,7 +10,8 @@
 //    itself): once → a save retry; always → SaveFailedError, nothing written;
 //  - the xtables lock held by another process longer than the timeout: Err16LockTimeout from
 //    grabIptablesLocks / SharedLock; through a Table with an old (1.6.1) restore binary, which
-//    holds the caller's lock around the write; with a modern binary (--wait) a retry;
+//    holds the caller's lock around the write; with a modern binary (--wait) LockTimeoutError
+//    after about the lock timeout, or the write landing when the lock frees up in time;
 //  - the lock file's directory missing or unwritable (for us: LockSystemError; for the
 //    iptables binaries: RestoreFailedError "can't open lock file", nft needs no lock);
 //  - the restore binary missing (inside the namespace and for spawn itself).
@@ -22,7 +23,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawnCommand, type CommandFactory, type CommandOptions, type SpawnedCommand } from '../src/commands';
-import { AcceptAction, Chain, DropAction, JumpAction, Match, RestoreFailedError, SaveFailedError, Table, type TableOptions } from '../src/index';
+import { AcceptAction, Chain, DropAction, JumpAction, LockTimeoutError, Match, RestoreFailedError, SaveFailedError, Table, type TableOptions } from '../src/index';
 import { Err16LockTimeout, grabIptablesLocks, LockSystemError, SharedLock, tryFlockOnce, type TableLock } from '../src/locks';
 import type { Logger } from '../src/logger';
 import { BACKENDS, type Backend, Netns, run, useOwnXtablesLockfile } from './helpers/netns';
@@ -402,22 +403,49 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
     await expectClean(fds);
   });
 
-  it('the xtables lock held longer than --wait, modern binary: the failed restore is retried until the lock is free', async () => {
+  it('the xtables lock held longer than the lock timeout, modern binary: LockTimeoutError after about the timeout (not 11 ×), naming the file and holder; converges once free', async () => {
+    const fds = fdCount();
+    const t = await goodTable({ lockTimeoutMs: 1000, lockFile, sleep: async () => undefined });
+    const holder = holdLock(lockFile, 30);
+    try {
+      await waitUntilLocked(lockFile);
+      t.updateChains([...GOOD, BIG[0] as Chain]);
+      const started = performance.now();
+      const error = await t.apply().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const took = performance.now() - started;
+      if (backend === 'legacy') {
+        expect(error).toBeInstanceOf(LockTimeoutError);
+        const e = error as LockTimeoutError;
+        expect(e.lockName).toBe(lockFile);
+        expect(e.holder?.command).toContain(`flock -o ${lockFile}`);
+        expect(e.failure?.stderr).toMatch(/xtables lock/);
+        expect(took).toBeGreaterThanOrEqual(900);
+        expect(took).toBeLessThan(3 * 1000);
+        expectState(await ns.save(backend, 'filter'), GOOD, ['cali-big0']);
+      } else {
+        expect(error).toBeUndefined(); // nft takes no xtables lock
+      }
+    } finally {
+      await holder.release();
+    }
+    await t.apply();
+    expectState(await ns.save(backend, 'filter'), [...GOOD, BIG[0] as Chain]);
+    await expectClean(fds);
+  });
+
+  it('the xtables lock held for less than the lock timeout, modern binary: the write waits for it (--wait) and lands', async () => {
     const fds = fdCount();
     const log = warnings();
-    const t = await goodTable({ lockTimeoutMs: 1000, logger: log });
-    const holder = holdLock(lockFile, 2.5);
+    const t = await goodTable({ lockTimeoutMs: 4000, logger: log });
+    const holder = holdLock(lockFile, 1.5);
     await waitUntilLocked(lockFile);
     t.updateChains([...GOOD, BIG[0] as Chain]);
     await t.apply();
     await holder.exited;
-    const retries = log.warned.filter((w) => w.message?.includes('will re-read and retry'));
-    if (backend === 'legacy') {
-      expect(retries.length).toBeGreaterThanOrEqual(1);
-      expect((retries[0]?.fields as { err: string }).err).toMatch(/xtables lock/);
-    } else {
-      expect(retries).toEqual([]);
-    }
+    expect(log.warned.filter((w) => w.message?.includes('will re-read and retry'))).toEqual([]);
     expectState(await ns.save(backend, 'filter'), [...GOOD, BIG[0] as Chain]);
     await expectClean(fds);
   });
@@ -457,7 +485,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
   }
 
   for (const how of ['inside the namespace', 'for spawn itself'] as const) {
-    it(`the restore binary missing (${how}): RestoreFailedError after the retries, state kept, converges once it is back`, async () => {
+    it(`the restore binary missing (${how}): RestoreFailedError after one attempt (retrying cannot help), state kept, converges once it is back`, async () => {
       const fds = fdCount();
       await goodTable();
       const missing = join(dir, 'no-such-dir', restoreBin);
@@ -476,6 +504,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
       expect(error).toBeInstanceOf(RestoreFailedError);
       if (how === 'for spawn itself') expect((error as Error).message).toMatch(/ENOENT/);
       else expect((error as RestoreFailedError).stderr).toMatch(/No such file/);
+      expect((error as RestoreFailedError).retryable).toBe(false);
       expectState(await ns.save(backend, 'filter'), GOOD, ['cali-big0']);
       await expectClean(fds);
       faulty = false;

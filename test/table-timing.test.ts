@@ -9,7 +9,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { CommandExit, CommandFactory, SpawnedCommand } from '../src/commands';
-import { InvalidOptionError, RestoreFailedError, SaveFailedError } from '../src/errors';
+import { InvalidOptionError, LockTimeoutError, RestoreFailedError, RestoreTimeoutError, SaveFailedError, SaveTimeoutError } from '../src/errors';
 import { AcceptAction, Chain, DropAction, JumpAction, Match, type RuleSpec } from '../src/index';
 import { Table, type TableName, type TableOptions } from '../src/table';
 
@@ -423,7 +423,8 @@ describe('Table with a fake iptables: a failing iptables-save', () => {
   it('retries 3 times from 100 ms doubling, then rejects with SaveFailedError and writes nothing', async () => {
     const { fake, table, sleeps } = setup();
     table.updateChain(web('cali-a', [80]));
-    const stderr = 'iptables-save v1.8.9 (legacy): Cannot initialize: Permission denied (you must be root)\n';
+    // A failure another read may not repeat (permission denied, say, would stop at once).
+    const stderr = 'iptables-save v1.8.9 (legacy): Cannot initialize: Resource temporarily unavailable\n';
     fake.onSave = () => ({ code: 1, stderr });
     const error = await table.apply().then(
       () => undefined,
@@ -498,22 +499,97 @@ describe('Table with a fake iptables: a failing iptables-save', () => {
     expect(fake.ids('cali-a')).toEqual(wanted.ruleHashes());
   });
 
-  it('a save that hangs is killed after commandTimeoutMs and retried; no process is left running', async () => {
+  it('a save that hangs is killed after commandTimeoutMs and retried once; twice is a SaveTimeoutError; no process is left running', async () => {
     const { fake, table, sleeps } = setup({ commandTimeoutMs: 30 });
     table.updateChain(web('cali-a', [80]));
-    fake.onSave = (n) => (n < 3 ? { stdout: '*filter\n:INPUT ACCEPT [0:0]\n', hang: true } : undefined);
+    fake.onSave = (n) => (n < 1 ? { stdout: '*filter\n:INPUT ACCEPT [0:0]\n', hang: true } : undefined);
     await table.apply();
-    expect(sleeps).toEqual([100, 200, 400]);
+    expect(sleeps).toEqual([100]);
     // Killed (SIGKILL) by the timeout; the fake records every kill() call, also repeats after the exit.
-    expect(fake.saves.slice(0, 3).map((c) => c.kills[0])).toEqual(['SIGKILL', 'SIGKILL', 'SIGKILL']);
-    expect(fake.saves[3]?.kills).toEqual([]);
+    expect(fake.saves[0]?.kills[0]).toBe('SIGKILL');
+    expect(fake.saves[1]?.kills).toEqual([]);
     expect(fake.calls.every((c) => c.exit !== undefined)).toBe(true);
     expect(fake.ids('cali-a')).toEqual(web('cali-a', [80]).ruleHashes());
 
     fake.onSave = () => ({ hang: true });
     table.invalidateDataplaneCache('test');
-    await expect(table.apply()).rejects.toBeInstanceOf(SaveFailedError);
+    const saves = fake.saves.length;
+    const error = await table.apply().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(SaveTimeoutError);
+    expect((error as SaveTimeoutError).timeoutMs).toBe(30);
+    expect(fake.saves.length - saves).toBe(2);
     expect(fake.calls.every((c) => c.exit !== undefined)).toBe(true);
+  });
+});
+
+describe('Table with a fake iptables: deadlines, lock budget and failures no retry fixes', () => {
+  it('a restore that hangs is killed at commandTimeoutMs, retried once, then RestoreTimeoutError; nothing left running', async () => {
+    const { fake, table, sleeps } = setup({ commandTimeoutMs: 30 });
+    table.updateChain(web('cali-a', [80]));
+    fake.onRestore = () => ({ hang: true });
+    const error = await table.apply().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(RestoreTimeoutError);
+    expect((error as RestoreTimeoutError).timeoutMs).toBe(30);
+    expect(fake.restores).toHaveLength(2);
+    expect(fake.restores.map((c) => c.kills[0])).toEqual(['SIGKILL', 'SIGKILL']);
+    expect(sleeps).toEqual([1]);
+    expect(fake.calls.every((c) => c.exit !== undefined)).toBe(true);
+    expect(fake.chains.has('cali-a')).toBe(false);
+  });
+
+  it('the binary giving up on the xtables lock is a LockTimeoutError, retried only within one lock timeout overall', async () => {
+    const { fake, table, clock } = setup({ lockTimeoutMs: 2000, lockFile: '/run/test-xtables.lock' });
+    table.updateChain(web('cali-a', [80]));
+    const stderr = "Can't lock /run/test-xtables.lock: Resource temporarily unavailable\nAnother app is currently holding the xtables lock. Stopped waiting after 1s.\n";
+    // Each attempt costs 800 ms of the (fake) clock: the third one ends past the 2 s budget.
+    fake.onRestore = () => {
+      clock.t += 800;
+      return { code: 4, stderr };
+    };
+    const error = await table.apply().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(LockTimeoutError);
+    const e = error as LockTimeoutError;
+    expect(e.lockName).toBe('/run/test-xtables.lock');
+    expect(e.timeoutMs).toBe(2000);
+    expect(e.failure?.exitCode).toBe(4);
+    expect(e.message).toContain('waiting for the xtables lock /run/test-xtables.lock');
+    expect(fake.restores).toHaveLength(3);
+  });
+
+  it('a parse error iptables reports with a line number, and a missing namespace, stop after the first attempt', async () => {
+    const { fake, table, sleeps } = setup();
+    table.updateChain(web('cali-a', [80]));
+    fake.onRestore = () => ({ code: 2, stderr: "iptables-restore v1.8.9 (legacy): unknown option \"--bogus\"\nError occurred at line: 3\nTry `iptables-restore -h' for more information.\n" });
+    const error = await table.apply().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(RestoreFailedError);
+    expect((error as RestoreFailedError).retryable).toBe(false);
+    expect((error as RestoreFailedError).failedLine).toBe((error as RestoreFailedError).input.split('\n')[2]);
+    expect(fake.restores).toHaveLength(1);
+    expect(sleeps).toEqual([]);
+
+    fake.onRestore = undefined;
+    fake.onSave = () => ({ code: 255, stderr: 'Cannot open network namespace "gone": No such file or directory\n' });
+    table.invalidateDataplaneCache('test');
+    const saves = fake.saves.length;
+    const saveError = await table.apply().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(saveError).toBeInstanceOf(SaveFailedError);
+    expect((saveError as SaveFailedError).message).toContain('Cannot open network namespace "gone"');
+    expect(fake.saves.length - saves).toBe(1);
   });
 });
 
