@@ -40,12 +40,14 @@ import {
   insertsInPlace,
   newPlanProgress,
   planLines,
+  summaryOf,
   type InsertMode,
   type PlanInput,
+  type PlanSummary,
   type RestorePlan,
 } from './restore-plan';
 import { findRefusedRule } from './restore-bisect';
-import { streamRestore } from './restore-writer';
+import { streamRestore, type RestoreOutcome } from './restore-writer';
 import { TimeSlicer } from './time-slice';
 import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
 import { chainName, isWellFormed, MAX_COMMENT_BYTES, wordProblem } from './validate';
@@ -93,6 +95,35 @@ export interface TableOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Tests: replaces Date.now(). */
   readonly now?: () => number;
+}
+
+/** One iptables-restore run that succeeded during an apply. */
+export interface AppliedWrite {
+  /** The whole input, byte for byte as iptables-restore read it. */
+  readonly input: string;
+  /** What it changed, counted as plan() counts (a deletion run counts only chainsToDelete). */
+  readonly summary: PlanSummary;
+}
+
+/** What one apply did. */
+export interface ApplyReport {
+  /** Call apply again this many ms from now (0: no need): what apply() resolves to. */
+  readonly rescheduleAfterMs: number;
+  /** The restore runs that succeeded, in order: the main transaction, then chain deletions. */
+  readonly writes: readonly AppliedWrite[];
+  /** Chains deleted, in the order they went. */
+  readonly deletedChains: readonly string[];
+  /** iptables-save runs (retries included). */
+  readonly reads: number;
+  /** Tries of the main transaction (1, or more after retryable failures). */
+  readonly attempts: number;
+}
+
+interface ReportInProgress {
+  writes: AppliedWrite[];
+  deletedChains: string[];
+  reads: number;
+  attempts: number;
 }
 
 const MIN_POST_WRITE_INTERVAL_MS = 50;
@@ -192,7 +223,10 @@ export class Table {
 
   private setup: Setup | undefined;
   private tail: Promise<unknown> = Promise.resolve();
-  private pendingApply: Promise<number> | undefined;
+  private pendingApply: Promise<ApplyReport> | undefined;
+  /** What the apply under way has done so far (calls never overlap, so one is enough). */
+  private report: ReportInProgress | undefined;
+  private lastReport: ApplyReport | undefined;
 
   constructor(name: TableName, ipVersion: IpVersion, hashPrefix: string, lock: TableLock, options: TableOptions = {}) {
     if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(KERNEL_CHAINS, name)) {
@@ -380,6 +414,14 @@ export class Table {
    * runs waits for it and then runs (calls waiting together share that one run).
    */
   apply(): Promise<number> {
+    return this.applyWithReport().then((report) => report.rescheduleAfterMs);
+  }
+
+  /**
+   * apply(), resolving to what it did: each restore input it wrote with its summary, the chains
+   * it deleted, how often it read and tried. Shares runs with apply().
+   */
+  applyWithReport(): Promise<ApplyReport> {
     if (this.pendingApply) return this.pendingApply;
     const next = this.tail.then(
       () => this.startApply(),
@@ -390,9 +432,30 @@ export class Table {
     return next;
   }
 
-  private startApply(): Promise<number> {
+  /**
+   * The report of the last apply that ended, also when it failed: then it holds what landed
+   * before the failure (the rejection carries only the error).
+   */
+  get lastApplyReport(): ApplyReport | undefined {
+    return this.lastReport;
+  }
+
+  private async startApply(): Promise<ApplyReport> {
     this.pendingApply = undefined;
-    return this.applyNow();
+    const report: ReportInProgress = { writes: [], deletedChains: [], reads: 0, attempts: 0 };
+    this.report = report;
+    const done = (rescheduleAfterMs: number): ApplyReport =>
+      Object.freeze({ rescheduleAfterMs, writes: Object.freeze([...report.writes]), deletedChains: Object.freeze([...report.deletedChains]), reads: report.reads, attempts: report.attempts });
+    try {
+      const result = done(await this.applyNow());
+      this.lastReport = result;
+      return result;
+    } catch (error) {
+      this.lastReport = done(0);
+      throw error;
+    } finally {
+      this.report = undefined;
+    }
   }
 
   /** Reads the dataplane if needed and returns the transaction apply() would run, without
@@ -604,6 +667,7 @@ export class Table {
     const command = setup.binaries.save;
     const args = ['-t', this.name];
     this.metrics?.saveCalls.inc(this.labels);
+    if (this.report) this.report.reads++;
     const fail = (outcome: CommandOutcome, problem?: string, cause?: unknown): SaveFailedError => {
       this.metrics?.saveErrors.inc(this.labels);
       const err = outcome.stderr.trim();
@@ -657,8 +721,10 @@ export class Table {
   private async writeMain(setup: Setup): Promise<void> {
     const plan = this.planInput();
     const progress = newPlanProgress();
+    if (this.report) this.report.attempts++;
     const outcome = await this.restore(setup, planLines(plan, progress));
     if (outcome.lines > 0) {
+      this.report?.writes.push({ input: outcome.input(), summary: summaryOf(progress, 0) });
       this.lastWriteTime = this.now();
       this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
     }
@@ -682,9 +748,13 @@ export class Table {
     const done = (name: string): void => {
       this.dataplane.delete(name);
       if (!this.desiredChains.has(name)) this.dirtyChains.delete(name);
+      this.report?.deletedChains.push(name);
+    };
+    const deleted = (outcome: { input: () => string }, chains: number): void => {
+      this.report?.writes.push({ input: outcome.input(), summary: summaryOf(newPlanProgress(), chains) });
     };
     try {
-      await this.restore(setup, deletionLines(doomed));
+      deleted(await this.restore(setup, deletionLines(doomed)), doomed.length);
       doomed.forEach(done);
       this.lastWriteTime = this.now();
       this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
@@ -697,7 +767,7 @@ export class Table {
     let lastStderr = '';
     for (const name of doomed) {
       try {
-        await this.restore(setup, deletionLines([name]));
+        deleted(await this.restore(setup, deletionLines([name])), 1);
         done(name);
       } catch (error) {
         if (!(error instanceof RestoreFailedError)) throw error;
@@ -727,7 +797,7 @@ export class Table {
   }
 
   /** Streams lines to one iptables-restore run (none is started for no lines). */
-  private async restore(setup: Setup, lines: Iterable<string>): Promise<{ lines: number }> {
+  private async restore(setup: Setup, lines: Iterable<string>): Promise<RestoreOutcome> {
     const mode = await setup.restoreMode;
     const lockFile = this.lockFile ?? (process.env.XTABLES_LOCKFILE || DEFAULT_LOCK_FILE_PATH);
     let lockStarted = 0;
