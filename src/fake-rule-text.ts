@@ -1,0 +1,218 @@
+// How iptables-save (v1.8.x, both backends) prints back a rule body it was given in restore
+// input: the part of the fake iptables that plays the kernel's round trip. The kernel stores rules
+// in binary form, so iptables-save prints them in its own order and spelling, not as written:
+//
+//   -p tcp -m comment --comment "x" -m multiport --destination-ports 80 --jump ACCEPT
+//   becomes  -p tcp -m comment --comment "x" -m multiport --dports 80 -j ACCEPT
+//
+// This covers what the library writes (every Match method and action) and the usual foreign rules;
+// test/fake-differential.test.ts checks it against the real binaries. Not modelled (printed as
+// given): IPv6 prefixes are not masked to their network, matches other than the ones below keep
+// their options as written, and protocol numbers other than the common ones stay numbers.
+import type { IpVersion } from './backend';
+
+const HEADER_ORDER = ['-s', '-d', '-i', '-o', '-p', '-f'] as const;
+type HeaderOption = (typeof HEADER_ORDER)[number];
+const HEADER_ALIASES: Readonly<Record<string, HeaderOption>> = {
+  '-s': '-s',
+  '--source': '-s',
+  '--src': '-s',
+  '-d': '-d',
+  '--destination': '-d',
+  '--dst': '-d',
+  '-i': '-i',
+  '--in-interface': '-i',
+  '-o': '-o',
+  '--out-interface': '-o',
+  '-p': '-p',
+  '--protocol': '-p',
+  '-f': '-f',
+  '--fragment': '-f',
+};
+const PROTOCOL_NUMBERS: Readonly<Record<string, string>> = { '1': 'icmp', '6': 'tcp', '17': 'udp', '58': 'ipv6-icmp', '132': 'sctp' };
+/** Protocols whose options iptables loads as an implicit match (`-p tcp --dport 22`). */
+const IMPLICIT_MATCH: Readonly<Record<string, string>> = { tcp: 'tcp', udp: 'udp', icmp: 'icmp', 'ipv6-icmp': 'icmp6', sctp: 'sctp' };
+const CT_STATE_ORDER = ['INVALID', 'NEW', 'RELATED', 'ESTABLISHED', 'UNTRACKED', 'SNAT', 'DNAT'];
+const OPTION_ALIASES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  multiport: { '--destination-ports': '--dports', '--source-ports': '--sports' },
+  tcp: { '--destination-port': '--dport', '--source-port': '--sport' },
+  udp: { '--destination-port': '--dport', '--source-port': '--sport' },
+};
+
+interface Option {
+  readonly negated: boolean;
+  readonly name: string;
+  readonly values: string[];
+}
+interface Module {
+  readonly name: string;
+  readonly options: Option[];
+}
+
+/** Splits a rule body into words; a double-quoted string (with `\"` escapes) is one word, quotes
+ *  removed. Returns undefined for an unterminated quote. */
+export function splitRuleWords(body: string): string[] | undefined {
+  const words: string[] = [];
+  let i = 0;
+  while (i < body.length) {
+    while (body[i] === ' ' || body[i] === '\t') i++;
+    if (i >= body.length) break;
+    let word = '';
+    while (i < body.length && body[i] !== ' ' && body[i] !== '\t') {
+      if (body[i] === '"') {
+        i++;
+        while (i < body.length && body[i] !== '"') {
+          if (body[i] === '\\' && body[i + 1] === '"') i++;
+          word += body[i];
+          i++;
+        }
+        if (i >= body.length) return undefined;
+        i++;
+      } else {
+        word += body[i];
+        i++;
+      }
+    }
+    words.push(word);
+  }
+  return words;
+}
+
+const isOption = (word: string): boolean => /^-{1,2}[A-Za-z]/.test(word);
+
+/**
+ * The rule body as iptables-save would print it after `iptables-restore` loaded `body`.
+ * `body` is everything after `-A <chain> `.
+ */
+export function canonicalRuleBody(body: string, ipVersion: IpVersion = 4): string {
+  const words = splitRuleWords(body);
+  if (!words) return body;
+  const header = new Map<HeaderOption, { negated: boolean; value: string }>();
+  const modules: Module[] = [];
+  let target: { flag: '-j' | '-g'; name: string; options: Option[] } | undefined;
+  let current: Module | undefined;
+  let negated = false;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i] as string;
+    if (word === '!') {
+      negated = true;
+      continue;
+    }
+    const headerOption = HEADER_ALIASES[word];
+    if (headerOption && !target) {
+      const value = headerOption === '-f' ? '' : (words[++i] ?? '');
+      header.set(headerOption, { negated, value });
+      negated = false;
+      continue;
+    }
+    if ((word === '-m' || word === '--match') && !target) {
+      current = { name: words[++i] ?? '', options: [] };
+      modules.push(current);
+      continue;
+    }
+    if ((word === '-j' || word === '--jump' || word === '-g' || word === '--goto') && !target) {
+      target = { flag: word === '-g' || word === '--goto' ? '-g' : '-j', name: words[++i] ?? '', options: [] };
+      continue;
+    }
+    const values: string[] = [];
+    while (i + 1 < words.length && !isOption(words[i + 1] as string) && words[i + 1] !== '!') values.push(words[++i] as string);
+    const option: Option = { negated, name: word, values };
+    negated = false;
+    if (target) {
+      target.options.push(option);
+      continue;
+    }
+    if (!current) {
+      // An option before any -m: iptables loads the protocol's match implicitly.
+      const proto = protocolName(header.get('-p')?.value ?? '');
+      current = { name: IMPLICIT_MATCH[proto] ?? proto, options: [] };
+      modules.push(current);
+    }
+    current.options.push(option);
+  }
+
+  const out: string[] = [];
+  for (const flag of HEADER_ORDER) {
+    const h = header.get(flag);
+    if (!h) continue;
+    let value = h.value;
+    if (flag === '-s' || flag === '-d') value = canonicalAddress(value, ipVersion);
+    if (flag === '-p') value = protocolName(value);
+    if (flag === '-p' && (value === 'all' || value === '0') && !h.negated) continue;
+    out.push(...(h.negated ? ['!'] : []), flag, ...(value === '' ? [] : [value]));
+  }
+  for (const m of modules) {
+    out.push('-m', m.name);
+    for (const o of m.options) out.push(...renderOption(m.name, o));
+  }
+  if (target) {
+    out.push(target.flag, target.name);
+    const options = target.options.map((o) => canonicalTargetOption(target.name, o));
+    if (target.name === 'REJECT' && !options.some((o) => o.name === '--reject-with')) {
+      options.push({ negated: false, name: '--reject-with', values: [ipVersion === 6 ? 'icmp6-port-unreachable' : 'icmp-port-unreachable'] });
+    }
+    for (const o of options) out.push(...renderOption(target.name, o));
+  }
+  return out.join(' ');
+}
+
+function renderOption(module: string, option: Option): string[] {
+  const name = OPTION_ALIASES[module]?.[option.name] ?? option.name;
+  let values = option.values;
+  if (module === 'comment' || (module === 'LOG' && name === '--log-prefix')) values = values.map(quote);
+  if (module === 'mark' && name === '--mark') values = values.map((v) => canonicalMark(v, false));
+  if (module === 'conntrack' && (name === '--ctstate' || name === '--state')) values = values.map(canonicalStates);
+  if (module === 'state' && name === '--state') values = values.map(canonicalStates);
+  return [...(option.negated ? ['!'] : []), name, ...values];
+}
+
+function canonicalTargetOption(target: string, option: Option): Option {
+  if (target === 'MARK' && (option.name === '--set-mark' || option.name === '--set-xmark')) {
+    // --set-mark V/M is stored as "zero the mask bits, then XOR V": printed as --set-xmark.
+    return { negated: false, name: '--set-xmark', values: option.values.map((v) => canonicalMark(v, true)) };
+  }
+  return option;
+}
+
+/** "0x10", "16", "0x10/0xff" → iptables-save's hex spelling; a full mask is left out for a match
+ *  and printed for --set-xmark. */
+function canonicalMark(text: string, alwaysMask: boolean): string {
+  const [valueText, maskText] = text.split('/');
+  const value = Number(valueText);
+  const mask = maskText === undefined ? 0xffffffff : Number(maskText);
+  if (!Number.isInteger(value) || !Number.isInteger(mask)) return text;
+  const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
+  return mask === 0xffffffff && !alwaysMask ? hex(value) : `${hex(value)}/${hex(mask)}`;
+}
+
+function canonicalStates(text: string): string {
+  const states = text.split(',');
+  if (!states.every((s) => CT_STATE_ORDER.includes(s))) return text;
+  return CT_STATE_ORDER.filter((s) => states.includes(s)).join(',');
+}
+
+function protocolName(text: string): string {
+  const lower = text.toLowerCase();
+  if (lower === 'icmpv6') return 'ipv6-icmp';
+  return PROTOCOL_NUMBERS[lower] ?? lower;
+}
+
+/** An address as the kernel keeps it: a host gets its full-length prefix, an IPv4 network is
+ *  masked to its network address (10.1.2.3/16 → 10.1.0.0/16). */
+function canonicalAddress(text: string, ipVersion: IpVersion): string {
+  const [addr, prefixText] = text.split('/') as [string, string | undefined];
+  if (ipVersion === 6 || addr.includes(':')) return prefixText === undefined ? `${addr}/128` : text;
+  const octets = addr.split('.').map(Number);
+  if (octets.length !== 4 || !octets.every((o) => Number.isInteger(o) && o >= 0 && o <= 255)) return text;
+  const prefix = prefixText === undefined ? 32 : Number(prefixText);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32) return text;
+  const n = octets.reduce((acc, o) => acc * 256 + o, 0);
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  const net = (n & mask) >>> 0;
+  return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${prefix}`;
+}
+
+/** Comments and log prefixes are printed double-quoted, inner quotes escaped. */
+function quote(text: string): string {
+  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
