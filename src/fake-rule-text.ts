@@ -49,8 +49,8 @@ interface Module {
   readonly options: Option[];
 }
 
-/** Splits a rule body into words; a double-quoted string (with `\"` escapes) is one word, quotes
- *  removed. Returns undefined for an unterminated quote. */
+/** Splits a rule body into words; a double-quoted string (a backslash escapes the next character)
+ *  is one word, quotes removed. Returns undefined for an unterminated quote. */
 export function splitRuleWords(body: string): string[] | undefined {
   const words: string[] = [];
   let i = 0;
@@ -62,7 +62,7 @@ export function splitRuleWords(body: string): string[] | undefined {
       if (body[i] === '"') {
         i++;
         while (i < body.length && body[i] !== '"') {
-          if (body[i] === '\\' && body[i + 1] === '"') i++;
+          if (body[i] === '\\' && i + 1 < body.length) i++; // an escaped character
           word += body[i];
           i++;
         }
@@ -139,6 +139,9 @@ export function canonicalRuleBody(body: string, ipVersion: IpVersion = 4): strin
     if (flag === '-s' || flag === '-d') value = canonicalAddress(value, ipVersion);
     if (flag === '-p') value = protocolName(value);
     if (flag === '-p' && (value === 'all' || value === '0') && !h.negated) continue;
+    // What matches everything is not stored at all: interface "+", address /0.
+    if ((flag === '-i' || flag === '-o') && value === '+' && !h.negated) continue;
+    if ((flag === '-s' || flag === '-d') && value.endsWith('/0') && !h.negated) continue;
     out.push(...(h.negated ? ['!'] : []), flag, ...(value === '' ? [] : [value]));
   }
   for (const m of modules) {
@@ -162,6 +165,8 @@ function renderOption(module: string, option: Option): string[] {
   if (module === 'comment' || (module === 'LOG' && name === '--log-prefix')) values = values.map(quote);
   if (module === 'mark' && name === '--mark') values = values.map((v) => canonicalMark(v, false));
   if (module === 'conntrack' && (name === '--ctstate' || name === '--state')) values = values.map(canonicalStates);
+  // ICMP type 255 is the kernel's "any type" (with any code).
+  if (module === 'icmp' && name === '--icmp-type' && (values[0] === '255' || values[0] === '255/255')) values = ['any'];
   if (module === 'state' && name === '--state') values = values.map(canonicalStates);
   return [...(option.negated ? ['!'] : []), name, ...values];
 }
@@ -201,7 +206,7 @@ function protocolName(text: string): string {
  *  masked to its network address (10.1.2.3/16 → 10.1.0.0/16). */
 function canonicalAddress(text: string, ipVersion: IpVersion): string {
   const [addr, prefixText] = text.split('/') as [string, string | undefined];
-  if (ipVersion === 6 || addr.includes(':')) return prefixText === undefined ? `${addr}/128` : text;
+  if (ipVersion === 6 || addr.includes(':')) return canonicalAddress6(addr, prefixText) ?? text;
   const octets = addr.split('.').map(Number);
   if (octets.length !== 4 || !octets.every((o) => Number.isInteger(o) && o >= 0 && o <= 255)) return text;
   const prefix = prefixText === undefined ? 32 : Number(prefixText);
@@ -212,7 +217,39 @@ function canonicalAddress(text: string, ipVersion: IpVersion): string {
   return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${prefix}`;
 }
 
-/** Comments and log prefixes are printed double-quoted, inner quotes escaped. */
+/** An IPv6 address masked to its prefix and printed as inet_ntop does: lower case, no leading
+ *  zeros, the longest run of two or more zero groups as "::" (IPv4-mapped forms not modelled). */
+function canonicalAddress6(addr: string, prefixText: string | undefined): string | undefined {
+  const prefix = prefixText === undefined ? 128 : Number(prefixText);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > 128 || addr.includes('.')) return undefined;
+  const halves = addr.split('::');
+  if (halves.length > 2) return undefined;
+  const parse = (part: string | undefined): number[] => (part ? part.split(':').map((g) => (/^[0-9a-fA-F]{1,4}$/.test(g) ? parseInt(g, 16) : NaN)) : []);
+  const head = parse(halves[0]);
+  const tail = parse(halves[1]);
+  const fill = 8 - head.length - tail.length;
+  if (halves.length === 1 ? fill !== 0 : fill < 1) return undefined;
+  const groups = [...head, ...Array<number>(halves.length === 1 ? 0 : fill).fill(0), ...tail];
+  if (groups.some((g) => Number.isNaN(g))) return undefined;
+  const masked = groups.map((g, i) => {
+    const bits = Math.max(0, Math.min(16, prefix - i * 16));
+    return bits === 0 ? 0 : g & ((0xffff << (16 - bits)) & 0xffff);
+  });
+  let best = { at: -1, len: 1 };
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && masked[j] === 0) j++;
+    if (j - i > best.len) best = { at: i, len: j - i };
+    i = j === i ? i + 1 : j;
+  }
+  const hex = masked.map((g) => g.toString(16));
+  const text = best.at < 0 ? hex.join(':') : `${hex.slice(0, best.at).join(':')}::${hex.slice(best.at + best.len).join(':')}`;
+  return `${text}/${prefix}`;
+}
+
+/** Comments and log prefixes are printed as is when made only of letters, digits, `_` and `-`,
+ *  else double-quoted with `\`, `"` and `'` escaped (iptables' xtables_save_string). */
 function quote(text: string): string {
-  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  if (/^[A-Za-z0-9_-]+$/.test(text)) return text;
+  return `"${text.replace(/[\\"']/g, (c) => `\\${c}`)}"`;
 }
