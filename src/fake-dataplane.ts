@@ -8,7 +8,7 @@
 //   kernel chain it only sets the policy (`-` keeps it). Without --noflush, `*table` first
 //   flushes every chain and deletes every user chain.
 // - A rule naming a missing chain, a rule number out of range, `-N` of an existing chain, `-X` of a
-//   kernel, missing, non-empty or referenced chain, and `-D` of a rule that is not there fail the
+//   missing, non-empty or referenced chain or of a kernel chain (nft: one with rules or policy DROP), and `-D` of a rule that is not there fail the
 //   transaction ("line N failed"); a jump to a missing chain fails with "Couldn't load target"
 //   (legacy) or "Chain '…' does not exist" (nft).
 // - iptables-save lists the kernel chains in the kernel's order, then user chains sorted by name,
@@ -171,7 +171,8 @@ export class FakeDataplane {
         continue;
       }
       try {
-        applyLine(line, current.name, current.work, ipVersion);
+        // Counters in front of a rule (`iptables-restore -c` input): the fake keeps none.
+        applyLine(line.replace(/^\[\d+:\d+\]\s+/, ''), current.name, current.work, ipVersion, options.dialect);
       } catch (e) {
         if (e instanceof LineFailure) fail(n, e);
         throw e;
@@ -211,7 +212,7 @@ function failure(n: number, f: LineFailure, dialect: FakeDialect, binary: string
 const NO_CHAIN = 'No chain/target/match by that name';
 
 /** Applies one line of a transaction to `work`; throws LineFailure. */
-function applyLine(line: string, tableName: TableName, work: TableState, ipVersion: IpVersion): void {
+function applyLine(line: string, tableName: TableName, work: TableState, ipVersion: IpVersion, dialect: FakeDialect): void {
   const kernel = KERNEL_CHAINS[tableName];
   const decl = /^:(\S+)\s+(\S+)(?:\s+\S+)?$/.exec(line); // counters are ignored, as without -c
   if (decl) {
@@ -300,12 +301,17 @@ function applyLine(line: string, tableName: TableName, work: TableState, ipVersi
     case '--delete-chain': {
       const doomed = chain === undefined ? [...work.chains.keys()].filter((c) => !kernel.includes(c)) : [chain];
       for (const name of doomed) {
-        if (kernel.includes(name)) throw new LineFailure('failed', 'Directory not empty');
+        if (kernel.includes(name)) {
+          // nft deletes an empty kernel (base) chain of policy ACCEPT, which iptables-nft-save
+          // still lists as it was; legacy refuses.
+          if (dialect === 'nft' && rulesOf(name).length === 0 && work.policies.get(name) === 'ACCEPT') continue;
+          throw new LineFailure('failed', 'Directory not empty');
+        }
         const rules = rulesOf(name);
         const referenced = [...work.chains].some(([from, rs]) => (chain !== undefined || kernel.includes(from)) && rs.some((r) => ruleTarget(r)?.name === name));
         if (referenced || rules.length > 0) throw new LineFailure('busy', name);
       }
-      for (const name of doomed) work.chains.delete(name);
+      for (const name of doomed) if (!kernel.includes(name)) work.chains.delete(name);
       return;
     }
     case '-P':

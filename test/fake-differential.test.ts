@@ -58,6 +58,8 @@ describe.each(BACKENDS)('FakeIptables against the real iptables-%s', (backend) =
   });
   beforeEach(async () => {
     await resetTables(ns, backend);
+    // The reset keeps kernel chain policies; some tests change them.
+    await ns.restore(backend, '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n');
   });
 
   it.each(LOADS.map((l) => [l.label, l] as const))('prints %s as iptables-save does', async (_label, load) => {
@@ -97,6 +99,40 @@ describe.each(BACKENDS)('FakeIptables against the real iptables-%s', (backend) =
     expect(withoutComments(fake.save('filter'))).toEqual(withoutComments(await ns.save(backend, 'filter')));
   });
 
+  it.each<[string, string, boolean]>([
+    [':CHAIN flushes an existing user chain and sets a kernel chain policy ("-" keeps it)', '*filter\n:ext-keep - [0:0]\n:INPUT DROP [0:0]\n:FORWARD - [0:0]\nCOMMIT\n', true],
+    ['-N, -I without a number, -I 2, -D by number', '*filter\n-N ext-n\n-A ext-n -j ACCEPT\n-I ext-n -j DROP\n-I ext-n 2 -j RETURN\n-A ext-n -p udp -j DROP\n-D ext-n 1\nCOMMIT\n', true],
+    // (Only of a rule committed before: iptables-nft-restore v1.8.9 crashes on -R of a rule added
+    // in the same transaction.)
+    ['-R of a rule', '*filter\n-R ext-keep 2 -p udp -j REJECT\nCOMMIT\n', true],
+    ['-D by rule spec, written in another spelling than it was added', '*filter\n-A ext-keep --source 10.0.0.1 --jump DROP\n-A ext-keep -s 10.0.0.2/32 -j DROP\n-D ext-keep -s 10.0.0.1/32 -j DROP\nCOMMIT\n', true],
+    ['-F of one chain, then -X of it', '*filter\n-F ext-keep\n-X ext-keep\nCOMMIT\n', true],
+    ['-F of the whole table, -P', '*filter\n-A INPUT -j ACCEPT\n-F\n-P OUTPUT DROP\nCOMMIT\n', true],
+    ['-X of every (empty, unreferenced) user chain', '*filter\n:ext-e - [0:0]\n-F ext-keep\n-X\nCOMMIT\n', true],
+    ['-X of an empty kernel chain: refused by legacy, done by nft (which still lists it)', '*filter\n-X INPUT\nCOMMIT\n', true],
+    ['-X of an empty kernel chain of policy DROP: refused by both', '*filter\n:INPUT DROP [0:0]\nCOMMIT\n*filter\n-X INPUT\nCOMMIT\n', true],
+    ['counters in front of rules (restore -c input) are dropped', '*filter\n[5:300] -A ext-keep -j DROP\nCOMMIT\n', true],
+    ['without --noflush, a table is replaced', '*filter\n:ext-new - [0:0]\n-A INPUT -j ext-new\nCOMMIT\n', false],
+    ['two tables: one transaction each', '*filter\n:ext-t - [0:0]\nCOMMIT\n*nat\n:ext-t - [0:0]\n-A PREROUTING -j ext-t\nCOMMIT\n', true],
+  ])('applies %s like iptables-restore', async (_label, input, noflush) => {
+    const setup = '*filter\n:ext-keep - [0:0]\n-A ext-keep -j ACCEPT\n-A ext-keep -j DROP\nCOMMIT\n';
+    const fake = new FakeIptables({ backend });
+    fake.restore(setup);
+    await ns.restore(backend, setup);
+    const real = await ns.exec(`iptables-${backend}-restore`, noflush ? ['--noflush'] : [], input);
+    let fakeExit = 0;
+    try {
+      fake.restore(input, { noflush });
+    } catch (e) {
+      if (!(e instanceof FakeRestoreError)) throw e;
+      fakeExit = e.exitCode;
+    }
+    expect(fakeExit, real.stderr).toBe(real.code);
+    for (const table of ['filter', 'nat'] as const) {
+      expect(withoutComments(fake.save(table)), table).toEqual(withoutComments(await ns.save(backend, table)));
+    }
+  });
+
   it.each<[string, string]>([
     ['a rule in a missing chain', '*filter\n:ext-q - [0:0]\n-A ext-q -j ACCEPT\n-A ext-nope -j ACCEPT\nCOMMIT\n'],
     ['a rule number past the end', '*filter\n:ext-q - [0:0]\n-I ext-q 2 -j ACCEPT\nCOMMIT\n'],
@@ -105,7 +141,7 @@ describe.each(BACKENDS)('FakeIptables against the real iptables-%s', (backend) =
     ['deleting a rule number that is not there', '*filter\n:ext-q - [0:0]\n-D ext-q 1\nCOMMIT\n'],
     ['creating a chain that exists', '*filter\n-N ext-keep\nCOMMIT\n'],
     ['deleting a missing chain', '*filter\n-X ext-nope\nCOMMIT\n'],
-    ['deleting a kernel chain', '*filter\n-X INPUT\nCOMMIT\n'],
+    ['deleting a kernel chain that has rules', '*filter\n-A INPUT -j ACCEPT\n-X INPUT\nCOMMIT\n'],
     ['deleting a chain that still has rules', '*filter\n-X ext-keep\nCOMMIT\n'],
     ['deleting a referenced chain', '*filter\n:ext-q - [0:0]\n-A INPUT -j ext-q\n-X ext-q\nCOMMIT\n'],
     ['a jump to a missing chain', '*filter\n:ext-q - [0:0]\n-A ext-q -j ext-nope\nCOMMIT\n'],
