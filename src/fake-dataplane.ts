@@ -23,7 +23,8 @@ import { canonicalRuleBody, splitRuleWords } from './fake-rule-text';
 import { IptablesSyncError } from './errors';
 import { KERNEL_CHAINS, type TableName } from './table';
 
-/** Which binaries' wording a failure uses. */
+/** Which iptables the fake plays: the legacy binaries or the nft ones (their version strings,
+ *  iptables-save header and error wording differ). */
 export type FakeDialect = 'legacy' | 'nft';
 
 /** Restore input the fake iptables-restore rejected; nothing of the failing transaction landed.
@@ -83,6 +84,7 @@ class LineFailure {
   ) {}
 }
 
+/** The tables of both IP versions, changed only by `restore`. */
 export class FakeDataplane {
   private readonly families = new Map<IpVersion, Map<TableName, TableState>>([
     [4, new Map()],

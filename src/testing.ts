@@ -33,7 +33,9 @@ export interface FakeCall {
   readonly ipVersion: IpVersion;
   /** Everything written to its stdin (a restore's input). */
   input: string;
+  /** What it printed (a save's dump). */
   stdout: string;
+  /** What it printed to stderr (a failed restore's message). */
   stderr: string;
   /** Set once it exited (or was killed). */
   exit: CommandExit | undefined;
@@ -61,6 +63,7 @@ export interface FakeTableRef {
   readonly ipVersion?: IpVersion;
 }
 
+/** Options of `new FakeIptables(options)`. */
 export interface FakeIptablesOptions {
   /** What the host's own `iptables --version` and /proc/net/ip_tables_names say, which is what
    *  the Table's `backend: 'auto'` detection looks at. Default 'legacy'. The fake answers the
@@ -100,8 +103,9 @@ export class FakeIptables {
   /** Replaces what the n-th restore does (its input is in `call.input`); return undefined for the
    *  default (apply it, or fail as iptables-restore would). */
   onRestore: ((n: number, call: FakeCall) => FakeOutcome | undefined) | undefined;
-  /** Called when a command is started and when it has exited, e.g. to count how many overlap. */
+  /** Called when a command is started, e.g. to count how many overlap. */
   onSpawn: ((call: FakeCall) => void) | undefined;
+  /** Called when a command has exited or was killed (`call.exit` is set). */
   onExit: ((call: FakeCall) => void) | undefined;
   readonly #dataplane = new FakeDataplane();
   readonly #now: () => Date;
