@@ -14,8 +14,8 @@
 // - iptables-save lists the kernel chains in the kernel's order, then user chains sorted by name,
 //   then the rules chain by chain in that order.
 //
-// Where the fake is simpler than the real binaries: nft reports a jump to a missing chain at the
-// line after the rule (when it checks the transaction), the fake at the rule's own line; rules are
+// nft checks jumps only when it commits, so it names the COMMIT line for a jump to a missing chain
+// (legacy names the rule's line); the fake does the same. Where the fake is simpler: rules are
 // kept as text (canonicalRuleBody), so `-D chain rule-spec` matches the printed form of the rule,
 // not the kernel's binary form; no match or target module is checked for existence.
 import type { IpVersion } from './backend';
@@ -144,6 +144,8 @@ export class FakeDataplane {
     const lines = input.split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
     let open: { name: TableName; work: TableState } | undefined;
+    // nft checks jumps when the transaction commits, and names the COMMIT line.
+    let missingTarget: LineFailure | undefined;
     const fail = (n: number, f: LineFailure): never => {
       throw failure(n, f, options.dialect, options.binary, options.version);
     };
@@ -168,6 +170,7 @@ export class FakeDataplane {
       if (!open) fail(n, new LineFailure('syntax', `no command specified`));
       const current = open as { name: TableName; work: TableState };
       if (line === 'COMMIT') {
+        if (missingTarget) fail(n, missingTarget);
         (this.families.get(ipVersion) as Map<TableName, TableState>).set(current.name, current.work);
         open = undefined;
         continue;
@@ -176,8 +179,11 @@ export class FakeDataplane {
         // Counters in front of a rule (`iptables-restore -c` input): the fake keeps none.
         applyLine(line.replace(/^\[\d+:\d+\]\s+/, ''), current.name, current.work, ipVersion, options.dialect);
       } catch (e) {
-        if (e instanceof LineFailure) fail(n, e);
-        throw e;
+        if (!(e instanceof LineFailure)) throw e;
+        // Once nft has a jump to report, it reports that at COMMIT rather than a later rule's
+        // missing chain or rule number (measured).
+        if (e.kind === 'target' && options.dialect === 'nft') missingTarget ??= e;
+        else if (!(missingTarget && e.kind === 'failed')) fail(n, e);
       }
     }
     if (open) {
@@ -258,7 +264,7 @@ function applyLine(line: string, tableName: TableName, work: TableState, ipVersi
       const body = num === undefined ? rest : others.join(' ');
       checkTarget(body);
       const at = (num ?? 1) - 1;
-      if (at < 0 || at > rules.length) throw new LineFailure('failed', NO_CHAIN);
+      if (at < 0 || at > rules.length) throw new LineFailure('failed', 'Index of insertion too big');
       rules.splice(at, 0, canonicalRuleBody(body, ipVersion));
       return;
     }
@@ -270,7 +276,7 @@ function applyLine(line: string, tableName: TableName, work: TableState, ipVersi
       if (num === undefined) throw new LineFailure('syntax', `Bad argument \`${first ?? ''}'`);
       const body = others.join(' ');
       checkTarget(body);
-      if (num < 1 || num > rules.length) throw new LineFailure('failed', NO_CHAIN);
+      if (num < 1 || num > rules.length) throw new LineFailure('failed', 'Index of replacement too big');
       rules[num - 1] = canonicalRuleBody(body, ipVersion);
       return;
     }
@@ -279,7 +285,7 @@ function applyLine(line: string, tableName: TableName, work: TableState, ipVersi
       const rules = rulesOf(chain);
       const num = ruleNumber(rest);
       if (num !== undefined) {
-        if (num < 1 || num > rules.length) throw new LineFailure('failed', NO_CHAIN);
+        if (num < 1 || num > rules.length) throw new LineFailure('failed', 'Index of deletion too big');
         rules.splice(num - 1, 1);
         return;
       }
