@@ -8,16 +8,17 @@
 //    "another program" makes the same edits with `fake.restore(text)` and the real
 //    `iptables-restore --noflush`; after every step both dataplanes are compared as the Table sees
 //    them: per chain (in iptables-save order) our rule IDs by position and foreign rules by their
-//    exact iptables-save text. Our own rules are compared by ID only because the ID is all the
+//    exact iptables-save text; and both Tables must have sent the same restore inputs. Our own rules are compared by ID only because the ID is all the
 //    Table reads of them (the body is checked by part 1); foreign rules are compared verbatim,
 //    because the Table must keep them as they are.
 // 3. Errors: the same bad restore inputs fail on both, with the same exit code and the same line,
 //    and leave both dataplanes unchanged.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AcceptAction, Chain, ChainDeletionError, DNATAction, DropAction, JumpAction, Match, type RuleSpec, Table, type TableName } from '../src/index';
+import { AcceptAction, Chain, ChainDeletionError, DNATAction, DropAction, JumpAction, Match, type RuleSpec, Table, type TableName, type TableOptions } from '../src/index';
 import { FakeIptables, FakeRestoreError } from '../src/testing';
 import { BACKENDS, Netns } from './helpers/netns';
 import { LOADS, PREFIX, restoreInput, SETS } from './helpers/rule-corpus';
+import { recordingFactory, type Recorder } from './helpers/recording';
 import { NO_LOCK, resetTables } from './helpers/table-env';
 
 /** iptables-save text without the lines that differ by nature: time stamps and nft's warning. */
@@ -42,6 +43,8 @@ interface Pair {
   readonly fake: FakeIptables;
   readonly onFake: Table;
   readonly onReal: Table;
+  /** What the Table on the namespace ran. */
+  readonly rec: Recorder;
 }
 
 describe.each(BACKENDS)('FakeIptables against the real iptables-%s', (backend) => {
@@ -173,13 +176,15 @@ describe.each(BACKENDS)('FakeIptables against the real iptables-%s', (backend) =
   });
 
   /** A Table on the fake and one on the namespace, same options. */
-  function pair(name: TableName = 'filter', ipVersion: 4 | 6 = 4): Pair {
+  function pair(name: TableName, ipVersion: 4 | 6, extra: TableOptions = {}): Pair {
     const fake = new FakeIptables({ backend });
-    const options = { backend, historicChainPrefixes: ['cali-'] } as const;
+    const rec = recordingFactory();
+    const options = { backend, historicChainPrefixes: ['cali-'], ...extra } as const;
     return {
       fake,
+      rec,
       onFake: new Table(name, ipVersion, PREFIX, NO_LOCK, { ...options, commandFactory: fake.commandFactory }),
-      onReal: new Table(name, ipVersion, PREFIX, NO_LOCK, { ...options, netns: ns.name }),
+      onReal: new Table(name, ipVersion, PREFIX, NO_LOCK, { ...options, netns: ns.name, commandFactory: rec.factory }),
     };
   }
 
@@ -189,7 +194,8 @@ describe.each(BACKENDS)('FakeIptables against the real iptables-%s', (backend) =
     expect(tableView(p.fake.save(name, { ipVersion })), step).toEqual(real);
   }
 
-  /** Applies both Tables; both must succeed or fail the same way. */
+  /** Applies both Tables; both must succeed or fail the same way, having sent the same restore
+   *  inputs (so both saw the same dataplane). */
   async function applyBoth(p: Pair, step: string): Promise<unknown> {
     const outcome = async (t: Table): Promise<unknown> =>
       t.apply().then(
@@ -198,6 +204,7 @@ describe.each(BACKENDS)('FakeIptables against the real iptables-%s', (backend) =
       );
     const [onFake, onReal] = [await outcome(p.onFake), await outcome(p.onReal)];
     expect(onFake, step).toEqual(onReal);
+    expect(p.fake.restores.map((c) => c.input), step).toEqual(p.rec.restoreInputs());
     return onFake;
   }
 
@@ -211,7 +218,7 @@ describe.each(BACKENDS)('FakeIptables against the real iptables-%s', (backend) =
   const web = (name: string, ports: readonly number[]): Chain => new Chain({ name, rules: ports.map(tcp) });
 
   it('Table scenarios on filter v4: the fake and the kernel agree after every step', async () => {
-    const p = pair();
+    const p = pair('filter', 4);
     const both = (f: (t: Table) => void): void => {
       f(p.onFake);
       f(p.onReal);
@@ -289,13 +296,7 @@ describe.each(BACKENDS)('FakeIptables against the real iptables-%s', (backend) =
   });
 
   it('Table scenarios on nat v6, with insertMode append: the fake and the kernel agree after every step', async () => {
-    const fake = new FakeIptables({ backend });
-    const options = { backend, historicChainPrefixes: ['cali-'], insertMode: 'append' } as const;
-    const p: Pair = {
-      fake,
-      onFake: new Table('nat', 6, PREFIX, NO_LOCK, { ...options, commandFactory: fake.commandFactory }),
-      onReal: new Table('nat', 6, PREFIX, NO_LOCK, { ...options, netns: ns.name }),
-    };
+    const p = pair('nat', 6, { insertMode: 'append' });
     const both = (f: (t: Table) => void): void => {
       f(p.onFake);
       f(p.onReal);
