@@ -7,8 +7,9 @@
 //
 // This covers what the library writes (every Match method and action) and the usual foreign rules;
 // test/fake-differential.test.ts checks it against the real binaries. Not modelled (printed as
-// given): IPv6 prefixes are not masked to their network, matches other than the ones below keep
-// their options as written, and protocol numbers other than the common ones stay numbers.
+// given): options of matches and targets other than the ones below, and IPv4-mapped IPv6
+// addresses. Protocols are named from /etc/protocols, as iptables-save names them.
+import { readFileSync } from 'node:fs';
 import type { IpVersion } from './backend';
 
 const HEADER_ORDER = ['-s', '-d', '-i', '-o', '-p', '-f'] as const;
@@ -29,7 +30,10 @@ const HEADER_ALIASES: Readonly<Record<string, HeaderOption>> = {
   '-f': '-f',
   '--fragment': '-f',
 };
-const PROTOCOL_NUMBERS: Readonly<Record<string, string>> = { '1': 'icmp', '6': 'tcp', '17': 'udp', '58': 'ipv6-icmp', '132': 'sctp' };
+/** Used when the host has no /etc/protocols. */
+const BUILTIN_PROTOCOLS: readonly (readonly [number, string])[] = [
+  [1, 'icmp'], [6, 'tcp'], [17, 'udp'], [41, 'ipv6'], [50, 'esp'], [51, 'ah'], [58, 'ipv6-icmp'], [132, 'sctp'], [135, 'mobility-header'], [136, 'udplite'],
+];
 /** Protocols whose options iptables loads as an implicit match (`-p tcp --dport 22`). */
 const IMPLICIT_MATCH: Readonly<Record<string, string>> = { tcp: 'tcp', udp: 'udp', icmp: 'icmp', 'ipv6-icmp': 'icmp6', sctp: 'sctp' };
 const CT_STATE_ORDER = ['INVALID', 'NEW', 'RELATED', 'ESTABLISHED', 'UNTRACKED', 'SNAT', 'DNAT'];
@@ -79,6 +83,8 @@ export function splitRuleWords(body: string): string[] | undefined {
 }
 
 const isOption = (word: string): boolean => /^-{1,2}[A-Za-z]/.test(word);
+/** Options whose one argument is free text. */
+const ONE_TEXT_ARGUMENT = new Set(['--comment', '--log-prefix', '--nflog-prefix']);
 
 /**
  * The rule body as iptables-save would print it after `iptables-restore` loaded `body`.
@@ -115,7 +121,12 @@ export function canonicalRuleBody(body: string, ipVersion: IpVersion = 4): strin
       continue;
     }
     const values: string[] = [];
-    while (i + 1 < words.length && !isOption(words[i + 1] as string) && words[i + 1] !== '!') values.push(words[++i] as string);
+    if (ONE_TEXT_ARGUMENT.has(word)) {
+      // Free text (it may look like an option: --comment "-a").
+      if (i + 1 < words.length) values.push(words[++i] as string);
+    } else {
+      while (i + 1 < words.length && !isOption(words[i + 1] as string) && words[i + 1] !== '!') values.push(words[++i] as string);
+    }
     const option: Option = { negated, name: word, values };
     negated = false;
     if (target) {
@@ -165,8 +176,8 @@ function renderOption(module: string, option: Option): string[] {
   if (module === 'comment' || (module === 'LOG' && name === '--log-prefix')) values = values.map(quote);
   if (module === 'mark' && name === '--mark') values = values.map((v) => canonicalMark(v, false));
   if (module === 'conntrack' && (name === '--ctstate' || name === '--state')) values = values.map(canonicalStates);
-  // ICMP type 255 is the kernel's "any type" (with any code).
-  if (module === 'icmp' && name === '--icmp-type' && (values[0] === '255' || values[0] === '255/255')) values = ['any'];
+  // IPv4 ICMP type 255 is the kernel's "any type" (whatever the code).
+  if (module === 'icmp' && name === '--icmp-type' && /^255(\/\d+)?$/.test(values[0] ?? '')) values = ['any'];
   if (module === 'state' && name === '--state') values = values.map(canonicalStates);
   return [...(option.negated ? ['!'] : []), name, ...values];
 }
@@ -196,10 +207,40 @@ function canonicalStates(text: string): string {
   return CT_STATE_ORDER.filter((s) => states.includes(s)).join(',');
 }
 
+/** The kernel keeps a protocol as its number; iptables-save prints the number's name from
+ *  /etc/protocols (getprotobynumber), or the number if it has none. */
 function protocolName(text: string): string {
   const lower = text.toLowerCase();
-  if (lower === 'icmpv6') return 'ipv6-icmp';
-  return PROTOCOL_NUMBERS[lower] ?? lower;
+  const table = protocols();
+  const num = /^\d+$/.test(lower) ? Number(lower) : lower === 'icmpv6' ? 58 : lower === 'all' ? 0 : table.byName.get(lower);
+  if (num === undefined) return lower;
+  if (num === 0) return 'all';
+  return table.byNumber.get(num) ?? String(num);
+}
+
+let protocolTable: { readonly byNumber: ReadonlyMap<number, string>; readonly byName: ReadonlyMap<string, number> } | undefined;
+function protocols(): NonNullable<typeof protocolTable> {
+  if (protocolTable) return protocolTable;
+  const byNumber = new Map<number, string>();
+  const byName = new Map<string, number>();
+  let text = '';
+  try {
+    text = readFileSync('/etc/protocols', 'utf8');
+  } catch {
+    // no /etc/protocols: the common names only
+  }
+  const entries: (readonly [number, string, ...string[]])[] = [];
+  for (const line of text.split('\n')) {
+    const [name, number, ...aliases] = (line.split('#')[0] ?? '').trim().split(/\s+/);
+    if (name && number && /^\d+$/.test(number)) entries.push([Number(number), name, ...aliases]);
+  }
+  if (entries.length === 0) entries.push(...BUILTIN_PROTOCOLS);
+  for (const [number, name, ...aliases] of entries) {
+    if (!byNumber.has(number)) byNumber.set(number, name);
+    for (const n of [name, ...aliases]) if (!byName.has(n.toLowerCase())) byName.set(n.toLowerCase(), number);
+  }
+  protocolTable = { byNumber, byName };
+  return protocolTable;
 }
 
 /** An address as the kernel keeps it: a host gets its full-length prefix, an IPv4 network is

@@ -13,11 +13,13 @@
 //    because the Table must keep them as they are.
 // 3. Errors: the same bad restore inputs fail on both, with the same exit code and the same line,
 //    and leave both dataplanes unchanged.
+import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, ChainDeletionError, DNATAction, DropAction, JumpAction, Match, type RuleSpec, Table, type TableName, type TableOptions } from '../src/index';
 import { FakeIptables, FakeRestoreError } from '../src/testing';
 import { BACKENDS, Netns } from './helpers/netns';
-import { LOADS, PREFIX, restoreInput, SETS } from './helpers/rule-corpus';
+import { buildChainSpec, kernelChainArb } from './helpers/arbitraries';
+import { LOADS, PREFIX, restoreInput, SETS, TARGET } from './helpers/rule-corpus';
 import { recordingFactory, type Recorder } from './helpers/recording';
 import { NO_LOCK, resetTables } from './helpers/table-env';
 
@@ -76,6 +78,27 @@ describe.each(BACKENDS)('FakeIptables against the real iptables-%s', (backend) =
     const again = new FakeIptables({ backend });
     again.restore(fake.save(load.table, { ipVersion: load.family }), { ipVersion: load.family });
     expect(withoutComments(again.save(load.table, { ipVersion: load.family }))).toEqual(withoutComments(fake.save(load.table, { ipVersion: load.family })));
+  });
+
+  it('prints random kernel-safe chains (v4 and v6) as iptables-save does', async () => {
+    for (const family of [4, 6] as const) {
+      const name = `fk-rand${family}`;
+      await fc.assert(
+        fc.asyncProperty(
+          kernelChainArb(name, { family, ipSets: [family === 4 ? SETS.v4 : SETS.v6], ipPortSets: [family === 4 ? SETS.v4port : SETS.v6port], targets: [TARGET], maxRules: 25 }),
+          async (c) => {
+            const chain = new Chain(buildChainSpec(c));
+            // `:name - -` flushes the chain again on each run (--noflush keeps everything else).
+            const input = restoreInput('filter', [chain], [TARGET]);
+            const fake = new FakeIptables({ backend });
+            fake.restore(input, { ipVersion: family });
+            await ns.restore(backend, input, family);
+            expect(withoutComments(fake.save('filter', { ipVersion: family }))).toEqual(withoutComments(await ns.save(backend, 'filter', family)));
+          },
+        ),
+        { numRuns: Number(process.env.FAKE_DIFFERENTIAL_RUNS ?? 10) },
+      );
+    }
   });
 
   it('prints foreign rules as iptables-save does (spellings other programs use)', async () => {
