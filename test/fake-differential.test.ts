@@ -1,9 +1,10 @@
 // FakeIptables (iptables-sync/testing) against the real thing. For each backend (legacy and nft),
 // the same inputs go to the fake and to the real binaries in a throwaway namespace:
 //
-// 1. Rendering: every match and action of the library (test/helpers/rule-corpus.ts) is loaded
-//    into both; the fake's iptables-save text equals the real one line for line (only the two
-//    time-stamped comment lines and nft's "# Warning" line are dropped).
+// 1. Rendering: every match and action of the library (test/helpers/rule-corpus.ts), random
+//    kernel-safe chains (v4 and v6) and foreign rules in other spellings are loaded into both;
+//    the fake's iptables-save text equals the real one line for line (only the two time-stamped
+//    comment lines and nft's "# Warning" line are dropped).
 // 2. Table scenarios: a Table on the fake and a Table on the namespace get the same updates, and
 //    "another program" makes the same edits with `fake.restore(text)` and the real
 //    `iptables-restore --noflush`; after every step both dataplanes are compared as the Table sees
@@ -11,8 +12,10 @@
 //    exact iptables-save text; and both Tables must have sent the same restore inputs. Our own rules are compared by ID only because the ID is all the
 //    Table reads of them (the body is checked by part 1); foreign rules are compared verbatim,
 //    because the Table must keep them as they are.
-// 3. Errors: the same bad restore inputs fail on both, with the same exit code and the same line,
-//    and leave both dataplanes unchanged.
+//    Fixed scenarios name each step; a property runs random sequences of updates, removals,
+//    insert changes and foreign edits (FAKE_MODEL_RUNS, FAKE_MODEL_STEPS).
+// 3. Restore semantics: the same restore inputs change both alike, and the same bad ones fail on
+//    both with the same exit code, line and first line of stderr, leaving both unchanged.
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, ChainDeletionError, DNATAction, DropAction, JumpAction, Match, type RuleSpec, Table, type TableName, type TableOptions } from '../src/index';
@@ -316,6 +319,70 @@ describe.each(BACKENDS)('FakeIptables against the real iptables-%s', (backend) =
     both((t) => t.invalidateDataplaneCache('test'));
     await step('the referrer is gone: the chain is deleted');
     expect(p.fake.chainNames()).toEqual(['INPUT', 'FORWARD', 'OUTPUT', 'ext-x']);
+  });
+
+  it('random Table updates and foreign edits: the fake and the kernel agree after every step', async () => {
+    type Op =
+      | { readonly kind: 'update'; readonly chain: number; readonly ports: readonly number[] }
+      | { readonly kind: 'remove'; readonly chain: number }
+      | { readonly kind: 'inserts'; readonly into: 'FORWARD' | 'INPUT'; readonly count: number }
+      | { readonly kind: 'foreign'; readonly text: string };
+    const names = ['cali-m0', 'cali-m1', 'cali-m2'] as const;
+    const opArb: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ kind: fc.constant('update' as const), chain: fc.integer({ min: 0, max: 2 }), ports: fc.array(fc.integer({ min: 1, max: 6 }), { maxLength: 6 }) }),
+      fc.record({ kind: fc.constant('remove' as const), chain: fc.integer({ min: 0, max: 2 }) }),
+      fc.record({ kind: fc.constant('inserts' as const), into: fc.constantFrom('FORWARD' as const, 'INPUT' as const), count: fc.integer({ min: 0, max: 3 }) }),
+      fc
+        .oneof(
+          fc.integer({ min: 0, max: 9 }).map((i) => `-A FORWARD -i eth${i} -j ACCEPT`),
+          fc.integer({ min: 0, max: 9 }).map((i) => `-I INPUT 1 -s 10.0.0.${i} -j DROP`),
+          fc.tuple(fc.constantFrom(...names), fc.integer({ min: 1, max: 4 })).map(([c, n]) => `-D ${c} ${n}`),
+          fc.constantFrom(...names).map((c) => `:${c} - [0:0]`),
+          fc.tuple(fc.constantFrom(...names), fc.integer({ min: 1, max: 3 })).map(([c, n]) => `-I ${c} ${n} -p udp -j DROP`),
+          fc.constantFrom('-D FORWARD 1', '-D INPUT 1', '-F FORWARD'),
+        )
+        .map((line) => ({ kind: 'foreign' as const, text: `*filter\n${line}\nCOMMIT\n` })),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: Number(process.env.FAKE_MODEL_STEPS ?? 10) }), async (ops) => {
+        await resetTables(ns, backend);
+        const p = pair('filter', 4);
+        const both = (f: (t: Table) => void): void => {
+          f(p.onFake);
+          f(p.onReal);
+        };
+        const fw = new Chain({ name: 'cali-fw', rules: [{ action: new AcceptAction() }] });
+        both((t) => t.updateChain(fw));
+        for (const [i, op] of ops.entries()) {
+          const label = `step ${i}: ${JSON.stringify(op)}`;
+          if (op.kind === 'update') both((t) => t.updateChain(web(names[op.chain] as string, op.ports)));
+          if (op.kind === 'remove') both((t) => t.removeChainByName(names[op.chain] as string));
+          if (op.kind === 'inserts') {
+            const rules = Array.from({ length: op.count }, (_, k) => ({ match: Match().inInterface(`cali${k}`), action: new JumpAction({ target: 'cali-fw' }) }));
+            both((t) => t.setRuleInsertions(op.into, rules));
+          }
+          if (op.kind === 'foreign') {
+            // Another program's edit: it may fail (a rule number not there), on both alike.
+            const real = await ns.exec(`iptables-${backend}-restore`, ['--noflush'], op.text);
+            const fakeExit = ((): number => {
+              try {
+                p.fake.restore(op.text);
+                return 0;
+              } catch (e) {
+                if (e instanceof FakeRestoreError) return e.exitCode;
+                throw e;
+              }
+            })();
+            expect(fakeExit, `${label}: ${real.stderr}`).toBe(real.code);
+            await expectSame(p, label);
+            both((t) => t.invalidateDataplaneCache('test'));
+          }
+          await applyBoth(p, label);
+          await expectSame(p, label);
+        }
+      }),
+      { numRuns: Number(process.env.FAKE_MODEL_RUNS ?? 6) },
+    );
   });
 
   it('Table scenarios on nat v6, with insertMode append: the fake and the kernel agree after every step', async () => {
