@@ -87,8 +87,10 @@ const isOption = (word: string): boolean => /^-{1,2}[A-Za-z]/.test(word);
 const ONE_TEXT_ARGUMENT = new Set(['--comment', '--log-prefix', '--nflog-prefix']);
 
 /**
- * The rule body as iptables-save would print it after `iptables-restore` loaded `body`.
- * `body` is everything after `-A <chain> `.
+ * The rule body as iptables-save (v1.8.x) prints it after `iptables-restore` loaded `body`, e.g.
+ * `--in-interface eth0 --source 10.1.2.3/16 --jump ACCEPT` → `-s 10.1.0.0/16 -i eth0 -j ACCEPT`.
+ * `body` is everything after `-A <chain> `; `ipVersion` 6 for ip6tables (hosts get /128).
+ * Text it cannot split (an unterminated quote) is returned as given.
  */
 export function canonicalRuleBody(body: string, ipVersion: IpVersion = 4): string {
   const words = splitRuleWords(body);

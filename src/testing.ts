@@ -82,9 +82,19 @@ export interface FakeIptablesOptions {
  * and `--version`, for iptables and ip6tables, also wrapped in `ip netns exec NAME`; every call is
  * recorded in `calls`, and `onSave`/`onRestore` replace what a save or restore does.
  *
- * Semantics and limits (measured against iptables v1.8.9): see src/fake-dataplane.ts. Rule text is
- * kept in iptables-save's spelling (`canonicalRuleBody`): `--jump ACCEPT` reads back as
- * `-j ACCEPT`, `--source 10.0.0.1` as `-s 10.0.0.1/32`, `--set-mark 0x1/0x1` as `--set-xmark`.
+ * Restore input is applied as iptables v1.8.9 applies it (compared with the real legacy and nft
+ * binaries in the package's tests): each `*table` … `COMMIT` block lands whole or not at all;
+ * with --noflush `:CHAIN` creates a user chain or flushes an existing one, and only sets a kernel
+ * chain's policy; `-A`, `-I chain [n]`, `-R chain n`, `-D chain n|rule`, `-N`, `-F`, `-X`, `-P`;
+ * a missing chain, a rule number out of range, an existing chain for `-N`, a referenced or
+ * non-empty chain for `-X` and a jump to a missing chain fail with iptables-restore's exit code,
+ * stderr and line number (nft names the COMMIT line for a missing jump target, as nft does).
+ *
+ * Rule text is kept in iptables-save's spelling (`canonicalRuleBody`): `--jump ACCEPT` reads back
+ * as `-j ACCEPT`, `--source 10.0.0.1` as `-s 10.0.0.1/32`, `--set-mark 0x1/0x1` as
+ * `--set-xmark 0x1/0x1`, `-p 6` as `-p tcp`. Not modelled: counters (always 0), whether a match or
+ * target module exists, options of modules the library does not write (kept as written),
+ * IPv4-mapped IPv6 addresses, and nft's crash on `-R` of a rule added in the same transaction.
  *
  * @example
  *   const fake = new FakeIptables();
