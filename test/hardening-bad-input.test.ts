@@ -11,9 +11,8 @@ import fc from 'fast-check';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CommandFactory, SpawnedCommand } from '../src/commands';
+import type { CommandFactory } from '../src/commands';
 import {
   AcceptAction,
   Chain,
@@ -39,6 +38,7 @@ import {
   tryBindAbstractOnce,
   tryFlockOnce,
 } from '../src/index';
+import { FakeIptables } from '../src/testing';
 import { buildChainSpec, invalidInputArb, validChainsArb } from './helpers/arbitraries';
 
 // What can end or split a line for iptables-restore (it reads lines with fgets and splits words
@@ -196,21 +196,9 @@ describe('actions, rules, chains', () => {
 
 // --- Table ----------------------------------------------------------------------------------
 
-/** A fake iptables with an empty filter table, so plan() runs without a namespace. */
-const fakeIptables: CommandFactory = (command, args): SpawnedCommand => {
-  const stdin = new PassThrough();
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdin.resume();
-  const text = args.includes('--version')
-    ? 'iptables-restore v1.8.9 (legacy)\n'
-    : /save$/.test(command)
-      ? '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n'
-      : '';
-  stdout.end(text);
-  stderr.end();
-  return { stdin, stdout, stderr, exited: Promise.resolve({ code: 0, signal: null }), kill: () => undefined };
-};
+/** The public fake iptables (an empty dataplane; plan() never writes), so plan() runs without a
+ *  namespace. It also serves commands wrapped in `ip netns exec NAME` (the netns option). */
+const fakeIptables: CommandFactory = new FakeIptables().commandFactory;
 const OK_LOCK = { lock: (): void => undefined, unlock: (): void => undefined };
 const baseOptions = { backend: 'legacy' as const, commandFactory: fakeIptables, sleep: async () => undefined };
 
@@ -254,7 +242,6 @@ describe('Table', () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...TABLE_OPTIONS), garbage, async (option, value) => {
         const options = { ...baseOptions, [option]: value };
-        if (option === 'netns') options.commandFactory = (c, a) => fakeIptables(a[3] ?? c, a.slice(4)); // strip "ip netns exec NAME"
         const table = acceptedOrTyped(`option ${option}`, () => new Table('filter', 4, 'cali:', OK_LOCK, options as never));
         if (!table) return;
         // A function is all the constructor can check of the test hooks; what a hook returns is
