@@ -17,6 +17,7 @@ import {
 } from './backend';
 import { collect, inNetns, runCommand, spawnCommand, type CommandFactory } from './commands';
 import { ChainDeletionError, InvalidOptionError, InvalidRuleError, RestoreFailedError, SaveFailedError } from './errors';
+import { detectFeatures, parseFeaturesOption, type Features, type FeaturesOption } from './features';
 import type { TableLock } from './locks';
 import { SILENT_LOGGER, type Logger } from './logger';
 import { metricsFor, type TableMetrics } from './metrics';
@@ -68,6 +69,9 @@ export interface TableOptions {
   readonly logger?: Logger;
   readonly registry?: Registry;
   readonly readerImplementation?: 'auto' | 'native' | 'js';
+  /** Host features actions render with (--random-fully, --nflog-size): 'none' (default: Felix
+   *  v3.2.2's text and rule IDs), 'auto' (detected once per binary), or which ones to use. */
+  readonly features?: FeaturesOption;
   /** Tests: spawn commands through this instead of child_process. */
   readonly commandFactory?: CommandFactory;
   /** Tests: replaces the retry backoff sleep. */
@@ -127,6 +131,8 @@ export class Table {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => number;
   private readonly readerImplementation: 'auto' | 'native' | 'js';
+  /** What rules render with; undefined until 'auto' detection has run (in the first setup). */
+  private features: Features | undefined;
 
   // Desired state.
   private readonly desiredChains = new Map<string, Chain>();
@@ -219,6 +225,8 @@ export class Table {
     this.sleep = options.sleep ?? realSleep;
     this.now = options.now ?? Date.now;
     this.readerImplementation = options.readerImplementation ?? 'auto';
+    const features = parseFeaturesOption(options.features);
+    this.features = features === 'auto' ? undefined : features;
 
     // Start of day: every kernel chain wants no inserts, so the first apply removes inserts
     // left behind by an earlier run.
@@ -243,12 +251,13 @@ export class Table {
       if (KERNEL_CHAINS[this.name].includes(chain.name)) {
         throw new InvalidRuleError('updateChain', chain.name, `is a kernel chain of table ${this.name}; use setRuleInsertions`);
       }
-      return chain;
+      for (const rule of chain.rules) rule.checkIpVersion(this.ipVersion, `updateChain(${chain.name})`);
+      return this.features ? chain.withFeatures(this.features) : chain;
     });
     for (const chain of accepted) {
       // IDs are computed when a chain is accepted (a chain's worth of hashing, spread over the
       // updates) rather than all at once inside the next apply.
-      chain.ruleIds();
+      if (this.features) chain.ruleIds();
       this.desiredChains.set(chain.name, chain);
       this.dirtyChains.add(chain.name);
     }
@@ -274,7 +283,12 @@ export class Table {
   setRuleInsertions(chainName: string, rules: readonly (Rule | RuleSpec)[]): void {
     const name = new Chain({ name: chainName, rules: [] }).name; // validates the name
     if (!Array.isArray(rules)) throw new InvalidRuleError('setRuleInsertions', rules, 'expected an array of rules');
-    this.insertRules.set(name, Object.freeze(Array.from(rules, (r: Rule | RuleSpec) => Rule.from(r))));
+    const accepted = Array.from(rules, (r: Rule | RuleSpec) => {
+      const rule = Rule.from(r);
+      rule.checkIpVersion(this.ipVersion, `setRuleInsertions(${name})`);
+      return this.features ? rule.withFeatures(this.features) : rule;
+    });
+    this.insertRules.set(name, Object.freeze(accepted));
     this.dirtyInserts.add(name);
     this.invalidateDataplaneCache('insertion update');
   }
@@ -400,8 +414,21 @@ export class Table {
     if (this.setup) return this.setup;
     const backend: Backend = this.backendChoice === 'auto' ? await detectBackend(this.run, this.ipVersion) : this.backendChoice;
     const binaries = binariesFor(backend, this.ipVersion);
+    if (!this.features) await this.adoptFeatures(await detectFeatures(this.runOnHost, binaries.restore, this.commandTimeoutMs));
     this.setup = { binaries, restoreMode: this.probeRestoreMode(backend, binaries) };
     return this.setup;
+  }
+
+  /** Re-renders the desired state accepted before detection finished (nothing is planned yet). */
+  private async adoptFeatures(features: Features): Promise<void> {
+    this.features = features;
+    this.logger.info({ table: this.name, ipVersion: this.ipVersion, features }, 'iptables features detected');
+    const slicer = new TimeSlicer();
+    for (const [name, chain] of this.desiredChains) {
+      if (slicer.due()) await slicer.yield();
+      this.desiredChains.set(name, chain.withFeatures(features));
+    }
+    for (const [name, rules] of this.insertRules) this.insertRules.set(name, Object.freeze(rules.map((r) => r.withFeatures(features))));
   }
 
   /** From 1.6.2 iptables-restore takes the xtables lock itself: give it --wait, hold nothing.
