@@ -330,8 +330,14 @@ export class MatchCriteria {
   /** The limit match: `rate` as "N/second" (or /minute, /hour, /day; iptables' abbreviations
    *  s, sec, m, min, h, d too); `burst` 0 leaves --limit-burst out (iptables' default 5). */
   limit(rate: string, burst = 0): MatchCriteria {
-    const r = limitRate('limit', rate);
+    const { text: r, interval } = limitRate('limit', rate);
     const b = uint('limit', burst, MAX_LIMIT_BURST, 'burst');
+    // xt_limit (legacy) turns interval x burst into credits in 32 bits and refuses the rule when
+    // that wraps ("Overflow, try lower"); where it wraps depends on the kernel's HZ, so stay
+    // below the lowest such point of the usual HZ values (100, 250, 300, 1000).
+    if (interval * (b === 0 ? DEFAULT_LIMIT_BURST : b) > MAX_LIMIT_INTERVAL_TIMES_BURST) {
+      throw new InvalidRuleError('limit', rate, `rate ${r} with burst ${b === 0 ? DEFAULT_LIMIT_BURST : b} overflows the kernel's limit match ("Overflow, try lower"): use a faster rate or a smaller burst`);
+    }
     return this.with(b === 0 ? `-m limit --limit ${r}` : `-m limit --limit ${r} --limit-burst ${b}`);
   }
 
@@ -394,9 +400,13 @@ function conntrackStates(where: string, stateNames: unknown): string {
 
 // XT_LIMIT_SCALE: iptables refuses a burst above it, and a rate above it per second.
 const MAX_LIMIT_BURST = 10000;
+const DEFAULT_LIMIT_BURST = 5;
+// Credits per 1/10000 s are HZ x CREDITS_PER_JIFFY / 10000, at most 38400 / 10000 (HZ 300).
+const MAX_LIMIT_INTERVAL_TIMES_BURST = Math.floor(0xffffffff / 38400) * 10000;
 const LIMIT_UNITS: Readonly<Record<string, number>> = { second: 1, sec: 1, s: 1, minute: 60, min: 60, m: 60, hour: 3600, h: 3600, day: 86400, d: 86400 };
 
-function limitRate(where: string, rate: unknown): string {
+/** The rate text, and the interval between packets in 1/10000 s as iptables computes it. */
+function limitRate(where: string, rate: unknown): { text: string; interval: number } {
   const text = word(where, rate, 'rate');
   const m = /^(\d{1,10})\/([a-z]+)$/.exec(text);
   const perUnit = m ? LIMIT_UNITS[m[2] as string] : undefined;
@@ -408,7 +418,7 @@ function limitRate(where: string, rate: unknown): string {
   if (n < 1 || n > MAX_LIMIT_BURST * perUnit) {
     throw new InvalidRuleError(where, rate, `rate must be 1 to ${MAX_LIMIT_BURST} per second (${MAX_LIMIT_BURST * perUnit} per ${m[2]})`);
   }
-  return text;
+  return { text, interval: Math.floor((MAX_LIMIT_BURST * perUnit) / n) };
 }
 
 function typeAndCode(where: string, type: number, code: number): string {

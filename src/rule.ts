@@ -149,6 +149,8 @@ export class Chain implements ChainSpec {
 
 // `-p X` / `! -p X` in a rendered match (the builder's protocol, notProtocol and protocolNum).
 const PROTOCOL = /(?:^|\s)(!\s)?-p\s(\S+)/g;
+// Matches iptables parses only after a protocol: multiport, --dport, icmp, icmp6.
+const NEEDS_PROTOCOL = /(?:^|\s)(?:-m (?:multiport|icmp|icmp6)|--dport)\s/;
 
 /** Protocol needs of an action that the kernel (or iptables' parser) would otherwise refuse. */
 function checkProtocol(matchText: string, action: Action): void {
@@ -156,6 +158,9 @@ function checkProtocol(matchText: string, action: Action): void {
   const protocols = [...matchText.matchAll(PROTOCOL)];
   if (action.setsProtocol === true && protocols.length > 0) {
     throw new InvalidRuleError('Rule.match', matchText, `${action.toString()} brings its own "-p tcp"; iptables refuses a second protocol match`);
+  }
+  if (action.setsProtocol === true && NEEDS_PROTOCOL.test(matchText)) {
+    throw new InvalidRuleError('Rule.match', matchText, `${action.toString()} brings its "-p tcp" after the match, but port and ICMP matches need the protocol before them`);
   }
   if (action.needsTcpMatch === true && !protocols.some((m) => m[1] === undefined && /^(tcp|6)$/i.test(m[2] as string))) {
     throw new InvalidRuleError('Rule.match', matchText, `${action.toFragment()} needs the rule to match protocol tcp (the kernel refuses it otherwise): add protocol('tcp')`);

@@ -322,10 +322,14 @@ describe('latest Felix actions in rules', () => {
 
   it('LimitNumConnections brings its own -p tcp: a protocol in the match is refused', () => {
     const limit = new LimitNumConnectionsAction({ num: 3, rejectWith: 'tcp-reset' });
-    expect(new Rule({ match: Match().destPorts(80), action: limit }).body).toBe(
-      '-m multiport --destination-ports 80 -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-above 3 --connlimit-mask 0 -j REJECT --reject-with tcp-reset',
+    expect(new Rule({ match: Match().destNet('10.0.0.0/8'), action: limit }).body).toBe(
+      '--destination 10.0.0.0/8 -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-above 3 --connlimit-mask 0 -j REJECT --reject-with tcp-reset',
     );
     expectInvalidRule(() => new Rule({ match: Match().protocol('tcp'), action: limit }), '-p tcp');
+    // Port matches need the protocol before them; the action's comes after (iptables:
+    // "multiport needs `-p tcp' ...").
+    expectInvalidRule(() => new Rule({ match: Match().destPorts(80), action: limit }), 'multiport');
+    expectInvalidRule(() => new Rule({ match: Match().destPort(80), action: limit }), '--dport 80');
   });
 
   it('checkIpVersion refuses a reject type the table family does not know', () => {

@@ -353,7 +353,9 @@ describe('latest Felix matches', () => {
     ['limit(10/second)', () => Match().limit('10/second'), '-m limit --limit 10/second'],
     ['limit burst 0 leaves it out', () => Match().limit('1/minute', 0), '-m limit --limit 1/minute'],
     ['limit(5/hour, 20)', () => Match().limit('5/hour', 20), '-m limit --limit 5/hour --limit-burst 20'],
-    ['limit(1/day, 10000)', () => Match().limit('1/day', 10000), '-m limit --limit 1/day --limit-burst 10000'],
+    ['limit(1/day, 1)', () => Match().limit('1/day', 1), '-m limit --limit 1/day --limit-burst 1'],
+    ['limit(1/hour, 30)', () => Match().limit('1/hour', 30), '-m limit --limit 1/hour --limit-burst 30'],
+    ['limit(1/second, 10000)', () => Match().limit('1/second', 10000), '-m limit --limit 1/second --limit-burst 10000'],
     ['limit(10000/sec)', () => Match().limit('10000/sec'), '-m limit --limit 10000/sec'],
     ['limit(600000/minute) the fastest per minute', () => Match().limit('600000/minute'), '-m limit --limit 600000/minute'],
   ]);
@@ -380,6 +382,10 @@ describe('latest Felix matches', () => {
     ['limit unknown unit', () => Match().limit('10/week'), '10/week'],
     ['limit injection', () => Match().limit('10/s --jump ACCEPT'), '10/s --jump ACCEPT'],
     ['limit burst 10001', () => Match().limit('1/s', 10001), '10001'],
+    // A slow rate times a big burst overflows xt_limit's credits (kernel: "Overflow, try lower").
+    ['limit 1/day with the default burst 5', () => Match().limit('1/day'), '1/day'],
+    ['limit 1/day with burst 4 (refused by this kernel)', () => Match().limit('1/day', 4), '1/day'],
+    ['limit 1/hour with burst 32', () => Match().limit('1/hour', 32), '1/hour'],
   ] as const)('%s is refused', (_label, run, bad) => {
     expectInvalidRule(run, bad);
   });
