@@ -42,11 +42,12 @@ export function parseFeaturesOption(value: unknown): Features | 'auto' {
       throw new InvalidOptionError(`features.${key}`, given[key], 'expected true or false');
     }
   }
-  return Object.freeze({
-    snatFullyRandom: given.snatFullyRandom === true,
-    masqFullyRandom: given.masqFullyRandom === true,
-    nfLogSize: given.nfLogSize === true,
-  });
+  return canonical({ snatFullyRandom: given.snatFullyRandom === true, masqFullyRandom: given.masqFullyRandom === true, nfLogSize: given.nfLogSize === true });
+}
+
+/** Frozen; NO_FEATURES itself when nothing is on (so a Table can skip re-rendering). */
+function canonical(f: Features): Features {
+  return f.snatFullyRandom || f.masqFullyRandom || f.nfLogSize ? Object.freeze(f) : NO_FEATURES;
 }
 
 /** A dotted version as numbers, compared part by part (a missing part counts as 0). */
@@ -70,7 +71,7 @@ export function featuresFor(iptables: Version | undefined, kernel: Version | und
   const ipt = iptables ?? OLDEST_IPTABLES;
   const ker = kernel ?? OLDEST_KERNEL;
   const randomFullyKernel = atLeast(ker, [3, 14, 0]);
-  return Object.freeze({
+  return canonical({
     snatFullyRandom: atLeast(ipt, [1, 6, 0]) && randomFullyKernel,
     masqFullyRandom: atLeast(ipt, [1, 6, 2]) && randomFullyKernel,
     nfLogSize: atLeast(ker, [4, 8, 0]),

@@ -17,7 +17,7 @@ import {
 } from './backend';
 import { collect, inNetns, runCommand, spawnCommand, type CommandFactory } from './commands';
 import { ChainDeletionError, InvalidOptionError, InvalidRuleError, RestoreFailedError, SaveFailedError } from './errors';
-import { detectFeatures, parseFeaturesOption, type Features, type FeaturesOption } from './features';
+import { detectFeatures, NO_FEATURES, parseFeaturesOption, type Features, type FeaturesOption } from './features';
 import type { TableLock } from './locks';
 import { SILENT_LOGGER, type Logger } from './logger';
 import { metricsFor, type TableMetrics } from './metrics';
@@ -252,7 +252,7 @@ export class Table {
         throw new InvalidRuleError('updateChain', chain.name, `is a kernel chain of table ${this.name}; use setRuleInsertions`);
       }
       for (const rule of chain.rules) rule.checkIpVersion(this.ipVersion, `updateChain(${chain.name})`);
-      return this.features ? chain.withFeatures(this.features) : chain;
+      return this.forHost(chain);
     });
     for (const chain of accepted) {
       // IDs are computed when a chain is accepted (a chain's worth of hashing, spread over the
@@ -286,11 +286,17 @@ export class Table {
     const accepted = Array.from(rules, (r: Rule | RuleSpec) => {
       const rule = Rule.from(r);
       rule.checkIpVersion(this.ipVersion, `setRuleInsertions(${name})`);
-      return this.features ? rule.withFeatures(this.features) : rule;
+      return this.forHost(rule);
     });
     this.insertRules.set(name, Object.freeze(accepted));
     this.dirtyInserts.add(name);
     this.invalidateDataplaneCache('insertion update');
+  }
+
+  /** A chain or rule as this host renders it (as given while 'auto' detection is pending; the
+   *  desired state is re-rendered when it ends). No features: as given, no extra work. */
+  private forHost<T extends Chain | Rule>(item: T): T {
+    return this.features === undefined || this.features === NO_FEATURES ? item : (item.withFeatures(this.features) as T);
   }
 
   invalidateDataplaneCache(reason: string): void {
@@ -423,12 +429,13 @@ export class Table {
   private async adoptFeatures(features: Features): Promise<void> {
     this.features = features;
     this.logger.info({ table: this.name, ipVersion: this.ipVersion, features }, 'iptables features detected');
+    if (features === NO_FEATURES) return;
     const slicer = new TimeSlicer();
     for (const [name, chain] of this.desiredChains) {
       if (slicer.due()) await slicer.yield();
-      this.desiredChains.set(name, chain.withFeatures(features));
+      this.desiredChains.set(name, this.forHost(chain));
     }
-    for (const [name, rules] of this.insertRules) this.insertRules.set(name, Object.freeze(rules.map((r) => r.withFeatures(features))));
+    for (const [name, rules] of this.insertRules) this.insertRules.set(name, Object.freeze(rules.map((r) => this.forHost(r))));
   }
 
   /** From 1.6.2 iptables-restore takes the xtables lock itself: give it --wait, hold nothing.

@@ -40,6 +40,9 @@ describe('parseFeaturesOption', () => {
     expect(parseFeaturesOption('none')).toBe(NO_FEATURES);
     expect(parseFeaturesOption('auto')).toBe('auto');
     expect(parseFeaturesOption({ masqFullyRandom: true })).toEqual({ snatFullyRandom: false, masqFullyRandom: true, nfLogSize: false });
+    // Nothing on is the same as 'none' (the Table then skips re-rendering altogether).
+    expect(parseFeaturesOption({ snatFullyRandom: false })).toBe(NO_FEATURES);
+    expect(featuresFor(undefined, undefined)).toBe(NO_FEATURES);
   });
 
   it.each([
