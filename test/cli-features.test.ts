@@ -2,7 +2,7 @@
 // with --random-fully on this host (iptables 1.8.9, kernel 6.x); --features none keeps Felix
 // v3.2.2's text.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -28,11 +28,14 @@ function runCli(args: readonly string[]): Promise<{ code: number | null; stdout:
   });
 }
 
-const FILE = join(mkdtempSync(join(tmpdir(), 'ipts-par-cf-')), 'nat.yaml');
+const DIR = mkdtempSync(join(tmpdir(), 'ipts-par-cf-'));
+const FILE = join(DIR, 'nat.yaml');
 writeFileSync(
   FILE,
   'tables:\n  nat:\n    chains:\n      ipts-out:\n        - match: { sourceNet: 10.1.0.0/16 }\n          action: { snat: 192.0.2.1 }\n        - action: masq\n    insert:\n      POSTROUTING:\n        - action: { jump: ipts-out }\n',
 );
+
+afterAll(() => rmSync(DIR, { recursive: true, force: true }));
 
 beforeAll(() => {
   if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
