@@ -51,6 +51,7 @@ interface CommonOptions {
   lockFile: string;
   lockTimeout: number;
   insertMode: InsertMode;
+  features: 'none' | 'auto';
   json: boolean;
   logLevel: LogLevel;
 }
@@ -80,6 +81,7 @@ function addCommonOptions(cmd: Command, defaultLogLevel: LogLevel = 'warn'): Com
     .option('--lock-file <path>', 'xtables lock file (held around writes by iptables-restore older than 1.6.2)', process.env.XTABLES_LOCKFILE || DEFAULT_LOCK_FILE_PATH)
     .addOption(new Option('--lock-timeout <duration>', 'how long to wait for the xtables lock (e.g. 10s, 500ms)').default(10_000, '10s').argParser(parseDuration))
     .addOption(new Option('--insert-mode <mode>', 'put our rules in chains we do not own at the top (insert) or bottom (append)').default('insert').argParser(choice('--insert-mode', ['insert', 'append'] as const)))
+    .addOption(new Option('--features <mode>', "host features such as --random-fully: auto (detect, as latest Felix) or none (Felix v3.2.2's rules and IDs)").default('auto').argParser(choice('--features', ['none', 'auto'] as const)))
     .option('--json', 'machine-readable output (JSON; logs as JSON lines)', false)
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error').default(defaultLogLevel).argParser(choice('--log-level', LOG_LEVELS)));
 }
@@ -187,6 +189,7 @@ class ManagedTable {
       historicChainPrefixes: [opts.chainPrefix],
       insertMode: opts.insertMode,
       backend: opts.backend,
+      features: opts.features,
       lockTimeoutMs: opts.lockTimeout,
       lockFile: opts.lockFile,
       logger,

@@ -22,16 +22,26 @@ import {
   ClearMarkAction,
   DNATAction,
   DropAction,
+  DSCPAction,
   GotoAction,
   JumpAction,
+  LimitNumConnectionsAction,
+  LimitPacketRateAction,
   LogAction,
   MasqAction,
+  NflogAction,
   NoTrackAction,
+  REJECT_WITH,
+  RejectAction,
+  RestoreConnMarkAction,
   ReturnAction,
   SNATAction,
+  SaveConnMarkAction,
+  SetConnMarkAction,
   SetMarkAction,
   SetMaskedMarkAction,
   type Action,
+  type RejectWith,
 } from './actions';
 import { IptablesSyncError, InvalidRuleError } from './errors';
 import { AddrType, Match, type MatchCriteria } from './match';
@@ -348,6 +358,10 @@ class Ctx {
       } else if (key === 'action') {
         actionSeen = true;
         action = this.action(v, `${path}.action`, table);
+        if (action?.ipVersion !== undefined && action.ipVersion !== this.ipVersion) {
+          this.fail(v ?? pair, `${path}.action`, `${action.toFragment()} is IPv${action.ipVersion} only, but the rules are for IPv${this.ipVersion} (--ip-version ${this.ipVersion})`);
+          action = undefined;
+        }
         if (!action) ok = false;
       } else if (key === 'comment') {
         const c = this.resolve(v);
@@ -509,6 +523,23 @@ class Ctx {
         });
         return ok ? [ranges] : undefined;
       }
+      case 'rpf': {
+        if (js === true) return [];
+        const f = this.fields(value, path, ['acceptLocal'], ['acceptLocal'], "true (Felix v3.2.2's form) or { acceptLocal: true | false } (with --validmark)");
+        if (!f) return undefined;
+        if (typeof f.acceptLocal !== 'boolean') return this.fail(at, `${path}.acceptLocal`, `expected true or false, got ${describeJs(f.acceptLocal)}`);
+        return [f.acceptLocal];
+      }
+      case 'integer': {
+        const n = this.number(value, at, path, 'an integer');
+        return n === undefined ? undefined : [n];
+      }
+      case 'limit': {
+        if (typeof js === 'string') return [js];
+        const f = this.fields(value, path, ['rate', 'burst'], ['rate'], 'a rate such as "10/second", or { rate: "10/second", burst: 20 }');
+        if (!f) return undefined;
+        return f.burst === undefined ? [f.rate] : [f.rate, f.burst];
+      }
       case 'srcAddrType': {
         if (typeof js === 'string') return [js, false];
         const f = this.fields(value, path, ['type', 'limitIfaceOut'], ['type'], 'an address type such as LOCAL or { type: LOCAL, limitIfaceOut: true }');
@@ -634,8 +665,66 @@ class Ctx {
         if (!mm) return undefined;
         return build(() => new SetMaskedMarkAction({ mark: mm[0] as number, mask: mm[1] as number }));
       }
+      case 'reject': {
+        if (js === null || js === true) return build(() => new RejectAction());
+        const f = typeof js === 'string' ? { with: js } : this.fields(arg, actionPath, ['with'], ['with'], 'a reject type such as tcp-reset, or { with: ... }');
+        if (!f) return undefined;
+        return build(() => new RejectAction({ with: f.with as RejectWith }));
+      }
+      case 'setConnMark': {
+        const f = isMap(arg) ? this.markFields(arg, actionPath, ['mark', 'mask'], ['mark']) : this.markFields(arg, actionPath, ['mark'], ['mark'], 'mark');
+        if (!f) return undefined;
+        return build(() => new SetConnMarkAction({ mark: f.mark as number, ...(f.mask !== undefined ? { mask: f.mask } : {}) }));
+      }
+      case 'saveConnMark':
+      case 'restoreConnMark': {
+        const key = kind === 'saveConnMark' ? 'saveMask' : 'restoreMask';
+        const f = js === null || js === true ? {} : isMap(arg) ? this.markFields(arg, actionPath, [key], []) : this.markFields(arg, actionPath, [key], [key], key);
+        if (!f) return undefined;
+        const mask = f[key];
+        return build(() => (kind === 'saveConnMark' ? new SaveConnMarkAction(mask === undefined ? {} : { saveMask: mask }) : new RestoreConnMarkAction(mask === undefined ? {} : { restoreMask: mask })));
+      }
+      case 'nflog': {
+        const f = this.fields(arg, actionPath, ['group', 'prefix', 'size'], ['group', 'prefix'], '{ group: ..., prefix: ..., size: ... }');
+        if (!f) return undefined;
+        return build(() => new NflogAction({ group: f.group as number, prefix: f.prefix as string, ...(f.size !== undefined ? { size: f.size as number } : {}) }));
+      }
+      case 'limitPacketRate': {
+        const f = this.markFields(arg, actionPath, ['rate', 'burst', 'mark'], ['rate', 'burst', 'mark']);
+        if (!f) return undefined;
+        return build(() => new LimitPacketRateAction({ rate: f.rate as number, burst: f.burst as number, mark: f.mark as number }));
+      }
+      case 'limitNumConnections': {
+        const f = this.fields(arg, actionPath, ['num', 'rejectWith'], ['num', 'rejectWith'], '{ num: ..., rejectWith: ... }');
+        if (!f) return undefined;
+        return build(() => new LimitNumConnectionsAction({ num: f.num as number, rejectWith: f.rejectWith as RejectWith }));
+      }
+      case 'dscp': {
+        const f = isMap(arg) ? this.markFields(arg, actionPath, ['value'], ['value']) : this.markFields(arg, actionPath, ['value'], ['value'], 'value');
+        if (!f) return undefined;
+        return build(() => new DSCPAction({ value: f.value as number }));
+      }
     }
     return undefined;
+  }
+
+  /** Numeric fields (marks may be hex strings) of a mapping; with `single`, the value itself is
+   *  that one field. */
+  private markFields(node: AnyNode, path: string, allowed: readonly string[], required: readonly string[], single?: string): Record<string, number> | undefined {
+    const what = 'an integer or a hex string such as "0x10"';
+    if (single !== undefined) {
+      const n = this.number(node, node, path, what);
+      return n === undefined ? undefined : { [single]: n };
+    }
+    const nodes = this.fieldNodes(node, path, allowed, required, `{ ${allowed.join(', ')} }`);
+    if (!nodes) return undefined;
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(nodes)) {
+      const n = this.number(v, v, `${path}.${k}`, what);
+      if (n === undefined) return undefined;
+      out[k] = n;
+    }
+    return out;
   }
 
   private actionAllowed(kind: string, table: TableCtx, at: AnyNode | Pair, path: string): boolean {
@@ -925,7 +1014,10 @@ type ArgKind =
   | 'icmp4'
   | 'icmp4pair'
   | 'icmp6'
-  | 'icmp6pair';
+  | 'icmp6pair'
+  | 'rpf'
+  | 'integer'
+  | 'limit';
 
 /** Every Match() method and the shape of its value in the file. */
 export const MATCH_METHODS: Readonly<Record<string, ArgKind>> = Object.freeze({
@@ -936,14 +1028,16 @@ export const MATCH_METHODS: Readonly<Record<string, ArgKind>> = Object.freeze({
   notMarkMatchesWithMask: 'markMask',
   inInterface: 'string',
   outInterface: 'string',
-  rpfCheckPassed: 'flag',
-  rpfCheckFailed: 'flag',
+  rpfCheckPassed: 'rpf',
+  rpfCheckFailed: 'rpf',
   ipvsConnection: 'flag',
   notIpvsConnection: 'flag',
   srcAddrType: 'srcAddrType',
   notSrcAddrType: 'srcAddrType',
   destAddrType: 'addrType',
+  notDestAddrType: 'addrType',
   conntrackState: 'states',
+  notConntrackState: 'states',
   protocol: 'string',
   notProtocol: 'string',
   protocolNum: 'uint8',
@@ -968,6 +1062,9 @@ export const MATCH_METHODS: Readonly<Record<string, ArgKind>> = Object.freeze({
   notSourcePortRanges: 'ranges',
   destPortRanges: 'ranges',
   notDestPortRanges: 'ranges',
+  destPort: 'integer',
+  limit: 'limit',
+  vxlanVni: 'integer',
   icmpType: 'icmp4',
   notIcmpType: 'icmp4',
   icmpTypeAndCode: 'icmp4pair',
@@ -984,12 +1081,18 @@ const SIMPLE_ACTIONS: Readonly<Record<string, () => Action>> = Object.freeze({
   return: () => new ReturnAction(),
   noTrack: () => new NoTrackAction(),
   masq: () => new MasqAction(),
+  reject: () => new RejectAction(),
+  saveConnMark: () => new SaveConnMarkAction(),
+  restoreConnMark: () => new RestoreConnMarkAction(),
 });
 
-const MAPPING_ACTIONS: readonly string[] = ['jump', 'goto', 'log', 'dnat', 'snat', 'masq', 'clearMark', 'setMark', 'setMaskedMark'];
+const MAPPING_ACTIONS: readonly string[] = [
+  'jump', 'goto', 'log', 'dnat', 'snat', 'masq', 'clearMark', 'setMark', 'setMaskedMark',
+  'reject', 'setConnMark', 'saveConnMark', 'restoreConnMark', 'nflog', 'limitPacketRate', 'limitNumConnections', 'dscp',
+];
 
 /** Targets the kernel accepts in one table only. */
-const ACTION_TABLE: Readonly<Record<string, TableName>> = Object.freeze({ dnat: 'nat', snat: 'nat', masq: 'nat', noTrack: 'raw' });
+const ACTION_TABLE: Readonly<Record<string, TableName>> = Object.freeze({ dnat: 'nat', snat: 'nat', masq: 'nat', noTrack: 'raw', dscp: 'mangle' });
 
 // --- JSON Schema (schema/rules.schema.json is generated from this: `iptables-sync schema`) -----
 
@@ -1007,6 +1110,9 @@ export function rulesJsonSchema(): object {
   const portDef = { type: 'integer', minimum: 0, maximum: 65535 };
   const port = { $ref: '#/definitions/port' };
   const addrType = { enum: Object.values(AddrType) };
+  const limitPattern = '^[0-9]+/(second|sec|s|minute|min|m|hour|h|day|d)$';
+  const rejectWith = { enum: [...REJECT_WITH.keys()] };
+  const obj = (properties: Record<string, object>, required: readonly string[]): object => ({ type: 'object', properties, required, additionalProperties: false });
   const pairOf = (a: string, b: string, item: object): object => ({
     anyOf: [
       { type: 'array', items: item, minItems: 2, maxItems: 2 },
@@ -1043,6 +1149,15 @@ export function rulesJsonSchema(): object {
     icmp4pair: { ...pairOf('type', 'code', u8Ref), description: '[type, code] or { type, code }; IPv4 only.' },
     icmp6: { ...u8, description: 'IPv6 only (--ip-version 6).' },
     icmp6pair: { ...pairOf('type', 'code', u8Ref), description: '[type, code] or { type, code }; IPv6 only.' },
+    rpf: {
+      anyOf: [{ const: true }, { type: 'object', properties: { acceptLocal: { type: 'boolean' } }, required: ['acceptLocal'], additionalProperties: false }],
+      description: "true (Felix v3.2.2's form), or { acceptLocal: false | true } for latest Felix's --validmark form.",
+    },
+    integer: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^0[xX][0-9a-fA-F]+$' }] },
+    limit: {
+      anyOf: [{ type: 'string', pattern: limitPattern }, { type: 'object', properties: { rate: { type: 'string', pattern: limitPattern }, burst: { type: 'integer', minimum: 0, maximum: 10000 } }, required: ['rate'], additionalProperties: false }],
+      description: '"10/second" (or /minute, /hour, /day), or { rate, burst }.',
+    },
   };
   const matchProperties: Record<string, object> = {};
   for (const [method, kind] of Object.entries(MATCH_METHODS)) matchProperties[method] = { $ref: `#/definitions/${kind}` };
@@ -1050,7 +1165,7 @@ export function rulesJsonSchema(): object {
   const chainName = { type: 'string', minLength: 1, maxLength: 28, pattern: '^[^\\s"\'\\\\!-][^\\s"\'\\\\]*$' };
   const one = (key: string, value: object): object => ({ type: 'object', properties: { [key]: value }, required: [key], additionalProperties: false });
   const action = {
-    description: 'accept, drop, return, noTrack, masq, or a one-key mapping such as { jump: ipts-x }.',
+    description: 'accept, drop, return, noTrack, masq, reject, saveConnMark, restoreConnMark, or a one-key mapping such as { jump: ipts-x }.',
     anyOf: [
       { enum: Object.keys(SIMPLE_ACTIONS) },
       one('jump', { anyOf: [chainName, one('target', chainName)] }),
@@ -1067,6 +1182,14 @@ export function rulesJsonSchema(): object {
       one('clearMark', { anyOf: [markRef, one('mark', markRef)] }),
       one('setMark', { anyOf: [markRef, one('mark', markRef)] }),
       one('setMaskedMark', { $ref: '#/definitions/markMask' }),
+      one('reject', { anyOf: [{ type: 'null' }, { const: true }, rejectWith, one('with', rejectWith)] }),
+      one('setConnMark', { anyOf: [markRef, obj({ mark: markRef, mask: markRef }, ['mark'])] }),
+      one('saveConnMark', { anyOf: [{ type: 'null' }, { const: true }, markRef, obj({ saveMask: markRef }, [])] }),
+      one('restoreConnMark', { anyOf: [{ type: 'null' }, { const: true }, markRef, obj({ restoreMask: markRef }, [])] }),
+      one('nflog', obj({ group: { type: 'integer', minimum: 0, maximum: 65535 }, prefix: { type: 'string', minLength: 1, maxLength: 63 }, size: { type: 'integer' } }, ['group', 'prefix'])),
+      one('limitPacketRate', obj({ rate: { type: 'integer', minimum: 1, maximum: 10000 }, burst: { type: 'integer', minimum: 1, maximum: 10000 }, mark: markRef }, ['rate', 'burst', 'mark'])),
+      one('limitNumConnections', obj({ num: { type: 'integer', minimum: 0, maximum: 0xffffffff }, rejectWith }, ['num', 'rejectWith'])),
+      one('dscp', { anyOf: [{ type: 'integer', minimum: 0, maximum: 63 }, one('value', { type: 'integer', minimum: 0, maximum: 63 })] }),
     ],
   };
   const rule = {

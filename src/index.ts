@@ -20,7 +20,19 @@ export {
   ClearMarkAction,
   SetMarkAction,
   SetMaskedMarkAction,
+  RejectAction,
+  SetConnMarkAction,
+  SaveConnMarkAction,
+  RestoreConnMarkAction,
+  NflogAction,
+  LimitPacketRateAction,
+  LimitNumConnectionsAction,
+  DSCPAction,
+  REJECT_WITH,
+  MAX_NFLOG_PREFIX_BYTES,
+  type RejectWith,
 } from './actions';
+export { NO_FEATURES, detectFeatures, featuresFor, type Features, type FeaturesOption } from './features';
 export { Rule, Chain, type RuleSpec, type ChainSpec } from './rule';
 export {
   CommandFailedError,

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidRuleError } from './errors';
 import { formatPortRanges, formatPorts, type PortRange } from './multiport';
-import { cidr, hex, interfaceName, ipSetName, nonZeroMark, uint32, uint8, word } from './validate';
+import { cidr, hex, interfaceName, ipSetName, nonZeroMark, port, uint, uint32, uint8, word } from './validate';
 
 /** Address types of the addrtype match (Go's AddrTypeLocal is AddrType.Local). */
 export const AddrType = {
@@ -149,12 +149,15 @@ export class MatchCriteria {
     return this.with(`--out-interface ${interfaceName('outInterface', ifaceMatch)}`);
   }
 
-  rpfCheckPassed(): MatchCriteria {
-    return this.with('-m rpfilter');
+  /** Without an argument Felix v3.2.2's `-m rpfilter`; with one latest Felix's `--validmark`
+   *  form (the packet's mark takes part in the route lookup), plus `--accept-local` if true. */
+  rpfCheckPassed(acceptLocal?: boolean): MatchCriteria {
+    return this.with(`-m rpfilter${rpfOptions('rpfCheckPassed', acceptLocal)}`);
   }
 
-  rpfCheckFailed(): MatchCriteria {
-    return this.with('-m rpfilter --invert');
+  /** As rpfCheckPassed, inverted: `-m rpfilter --invert` (+ `--validmark` …). */
+  rpfCheckFailed(acceptLocal?: boolean): MatchCriteria {
+    return this.with(`-m rpfilter --invert${rpfOptions('rpfCheckFailed', acceptLocal)}`);
   }
 
   ipvsConnection(): MatchCriteria {
@@ -177,20 +180,21 @@ export class MatchCriteria {
     return this.with(`-m addrtype --dst-type ${addrType('destAddrType', type)}`);
   }
 
+  notDestAddrType(type: AddrType): MatchCriteria {
+    return this.with(`-m addrtype ! --dst-type ${addrType('notDestAddrType', type)}`);
+  }
+
   private addrTypeMatch(where: string, negate: boolean, type: AddrType, limitIfaceOut: boolean): MatchCriteria {
     const suffix = limitIfaceOut ? ' --limit-iface-out' : '';
     return this.with(`-m addrtype ${not(negate)}--src-type ${addrType(where, type)}${suffix}`);
   }
 
   conntrackState(stateNames: string): MatchCriteria {
-    const where = 'conntrackState';
-    const states = word(where, stateNames, 'conntrack states');
-    for (const state of states.split(',')) {
-      if (!CONNTRACK_STATES.has(state)) {
-        throw new InvalidRuleError(where, stateNames, `expected comma-separated states from ${[...CONNTRACK_STATES].join(', ')}`);
-      }
-    }
-    return this.with(`-m conntrack --ctstate ${states}`);
+    return this.with(`-m conntrack --ctstate ${conntrackStates('conntrackState', stateNames)}`);
+  }
+
+  notConntrackState(stateNames: string): MatchCriteria {
+    return this.with(`-m conntrack ! --ctstate ${conntrackStates('notConntrackState', stateNames)}`);
   }
 
   // --- protocol ----------------------------------------------------------------------------
@@ -270,6 +274,14 @@ export class MatchCriteria {
     return this.with(`-m set ${not(negate)}--match-set ${ipSetName(where, name)} ${flags}`);
   }
 
+  /** The ipsets this match refers to, in order (a name used twice is listed twice). */
+  ipSetNames(): string[] {
+    const words = this.rendered.split(' ');
+    const names: string[] = [];
+    for (let i = 0; i + 1 < words.length; i++) if (words[i] === '--match-set') names.push(words[i + 1] as string);
+    return names;
+  }
+
   // --- ports -------------------------------------------------------------------------------
 
   sourcePorts(...ports: number[]): MatchCriteria {
@@ -308,6 +320,33 @@ export class MatchCriteria {
     return this.with(`-m multiport ${not(negate)}--${direction}-ports ${ports}`);
   }
 
+  /** `--dport N`: needs a protocol with ports (tcp, udp, …) matched before it. */
+  destPort(destPort: number): MatchCriteria {
+    return this.with(`--dport ${port('destPort', destPort)}`);
+  }
+
+  // --- rate limit, VXLAN -------------------------------------------------------------------
+
+  /** The limit match: `rate` as "N/second" (or /minute, /hour, /day; iptables' abbreviations
+   *  s, sec, m, min, h, d too); `burst` 0 leaves --limit-burst out (iptables' default 5). */
+  limit(rate: string, burst = 0): MatchCriteria {
+    const { text: r, interval } = limitRate('limit', rate);
+    const b = uint('limit', burst, MAX_LIMIT_BURST, 'burst');
+    // xt_limit (legacy) turns interval x burst into credits in 32 bits and refuses the rule when
+    // that wraps ("Overflow, try lower"); where it wraps depends on the kernel's HZ, so stay
+    // below the lowest such point of the usual HZ values (100, 250, 300, 1000).
+    if (interval * (b === 0 ? DEFAULT_LIMIT_BURST : b) > MAX_LIMIT_INTERVAL_TIMES_BURST) {
+      throw new InvalidRuleError('limit', rate, `rate ${r} with burst ${b === 0 ? DEFAULT_LIMIT_BURST : b} overflows the kernel's limit match ("Overflow, try lower"): use a faster rate or a smaller burst`);
+    }
+    return this.with(b === 0 ? `-m limit --limit ${r}` : `-m limit --limit ${r} --limit-burst ${b}`);
+  }
+
+  /** The VNI of a VXLAN packet (u32 match over the IPv4 header; use with protocol udp and the
+   *  VXLAN port). */
+  vxlanVni(vni: number): MatchCriteria {
+    return this.with(`-m u32 --u32 "0>>22&0x3C@12>>8=${hex(uint('vxlanVni', vni, 0xffffff, 'VNI'))}"`);
+  }
+
   // --- ICMP --------------------------------------------------------------------------------
 
   icmpType(type: number): MatchCriteria {
@@ -341,6 +380,45 @@ export class MatchCriteria {
   notIcmpV6TypeAndCode(type: number, code: number): MatchCriteria {
     return this.with(`-m icmp6 ! --icmpv6-type ${typeAndCode('notIcmpV6TypeAndCode', type, code)}`);
   }
+}
+
+function rpfOptions(where: string, acceptLocal: unknown): string {
+  if (acceptLocal === undefined) return '';
+  if (typeof acceptLocal !== 'boolean') throw new InvalidRuleError(where, acceptLocal, 'acceptLocal must be true, false or left out');
+  return acceptLocal ? ' --validmark --accept-local' : ' --validmark';
+}
+
+function conntrackStates(where: string, stateNames: unknown): string {
+  const states = word(where, stateNames, 'conntrack states');
+  for (const state of states.split(',')) {
+    if (!CONNTRACK_STATES.has(state)) {
+      throw new InvalidRuleError(where, stateNames, `expected comma-separated states from ${[...CONNTRACK_STATES].join(', ')}`);
+    }
+  }
+  return states;
+}
+
+// XT_LIMIT_SCALE: iptables refuses a burst above it, and a rate above it per second.
+const MAX_LIMIT_BURST = 10000;
+const DEFAULT_LIMIT_BURST = 5;
+// Credits per 1/10000 s are HZ x CREDITS_PER_JIFFY / 10000, at most 38400 / 10000 (HZ 300).
+const MAX_LIMIT_INTERVAL_TIMES_BURST = Math.floor(0xffffffff / 38400) * 10000;
+const LIMIT_UNITS: Readonly<Record<string, number>> = { second: 1, sec: 1, s: 1, minute: 60, min: 60, m: 60, hour: 3600, h: 3600, day: 86400, d: 86400 };
+
+/** The rate text, and the interval between packets in 1/10000 s as iptables computes it. */
+function limitRate(where: string, rate: unknown): { text: string; interval: number } {
+  const text = word(where, rate, 'rate');
+  const m = /^(\d{1,10})\/([a-z]+)$/.exec(text);
+  const perUnit = m ? LIMIT_UNITS[m[2] as string] : undefined;
+  if (!m || perUnit === undefined || !Object.prototype.hasOwnProperty.call(LIMIT_UNITS, m[2] as string)) {
+    throw new InvalidRuleError(where, rate, 'rate must be "N/second", "N/minute", "N/hour" or "N/day"');
+  }
+  const n = Number(m[1]);
+  // iptables: "bad rate" for 0, "Rate too fast" when the interval rounds to 0.
+  if (n < 1 || n > MAX_LIMIT_BURST * perUnit) {
+    throw new InvalidRuleError(where, rate, `rate must be 1 to ${MAX_LIMIT_BURST} per second (${MAX_LIMIT_BURST * perUnit} per ${m[2]})`);
+  }
+  return { text, interval: Math.floor((MAX_LIMIT_BURST * perUnit) / n) };
 }
 
 function typeAndCode(where: string, type: number, code: number): string {

@@ -31,6 +31,14 @@ import {
   SetMarkAction,
   SetMaskedMarkAction,
   SNATAction,
+  RejectAction,
+  SetConnMarkAction,
+  SaveConnMarkAction,
+  RestoreConnMarkAction,
+  NflogAction,
+  LimitPacketRateAction,
+  LimitNumConnectionsAction,
+  DSCPAction,
   Table,
   grabIptablesLocks,
   readSaveOutput,
@@ -89,7 +97,7 @@ function expectOneLine(text: string): void {
 // --- match builder, actions, rules, chains --------------------------------------------------
 
 const MATCH_METHODS = Object.getOwnPropertyNames(MatchCriteria.prototype).filter(
-  (m) => !['constructor', 'with', 'render', 'toString', 'addrTypeMatch', 'ipSet', 'multiport'].includes(m) && typeof (MatchCriteria.prototype as never)[m] === 'function',
+  (m) => !['constructor', 'with', 'render', 'toString', 'ipSetNames', 'addrTypeMatch', 'ipSet', 'multiport'].includes(m) && typeof (MatchCriteria.prototype as never)[m] === 'function',
 );
 
 describe('match builder', () => {
@@ -144,8 +152,16 @@ const ACTIONS: Record<string, (fields: unknown) => { toFragment(): string }> = {
   ClearMarkAction: (f) => new ClearMarkAction(f as never),
   SetMarkAction: (f) => new SetMarkAction(f as never),
   SetMaskedMarkAction: (f) => new SetMaskedMarkAction(f as never),
+  RejectAction: (f) => new RejectAction(f as never),
+  SetConnMarkAction: (f) => new SetConnMarkAction(f as never),
+  SaveConnMarkAction: (f) => new SaveConnMarkAction(f as never),
+  RestoreConnMarkAction: (f) => new RestoreConnMarkAction(f as never),
+  NflogAction: (f) => new NflogAction(f as never),
+  LimitPacketRateAction: (f) => new LimitPacketRateAction(f as never),
+  LimitNumConnectionsAction: (f) => new LimitNumConnectionsAction(f as never),
+  DSCPAction: (f) => new DSCPAction(f as never),
 };
-const FIELDS = ['target', 'prefix', 'destAddr', 'destPort', 'toAddr', 'toPorts', 'mark', 'mask'];
+const FIELDS = ['target', 'prefix', 'destAddr', 'destPort', 'toAddr', 'toPorts', 'mark', 'mask', 'with', 'saveMask', 'restoreMask', 'group', 'size', 'rate', 'burst', 'num', 'rejectWith', 'value'];
 const fieldsArb = fc.oneof(garbage, fc.dictionary(fc.constantFrom(...FIELDS), garbage, { maxKeys: 3 }));
 
 describe('actions, rules, chains', () => {

@@ -16,7 +16,29 @@
 // `invalidInputArb` yields one bad input of every class of SPEC section 6, with the value that
 // the error message must name.
 import fc from 'fast-check';
-import { AcceptAction, type Action, ClearMarkAction, DNATAction, DropAction, GotoAction, JumpAction, LogAction, MasqAction, NoTrackAction, ReturnAction, SetMarkAction, SetMaskedMarkAction, SNATAction } from '../../src/actions';
+import {
+  AcceptAction,
+  type Action,
+  ClearMarkAction,
+  DNATAction,
+  DropAction,
+  DSCPAction,
+  GotoAction,
+  JumpAction,
+  LimitPacketRateAction,
+  LogAction,
+  MasqAction,
+  NflogAction,
+  NoTrackAction,
+  RejectAction,
+  RestoreConnMarkAction,
+  ReturnAction,
+  SaveConnMarkAction,
+  SetConnMarkAction,
+  SetMarkAction,
+  SetMaskedMarkAction,
+  SNATAction,
+} from '../../src/actions';
 import { AddrType, Match, type MatchCriteria } from '../../src/match';
 import { Rule } from '../../src/rule';
 
@@ -189,7 +211,18 @@ const addrTypeStepArb: fc.Arbitrary<MatchStep> = fc.oneof(
  *  BLACKHOLE, PROHIBIT, THROW, NAT and XRESOLVE there; see test/kernel-accept.test.ts). */
 export const ADDR_TYPES_V6: readonly AddrType[] = [AddrType.Unspec, AddrType.Unicast, AddrType.Local, AddrType.Anycast, AddrType.Multicast, AddrType.Unreachable];
 const addrTypeStepArb6: fc.Arbitrary<MatchStep> = addrTypeStepArb.filter((st) => ADDR_TYPES_V6.includes(st.args[0] as AddrType));
-const conntrackStepArb = conntrackStatesArb.map((s) => step('conntrackState', [s], `-m conntrack --ctstate ${s}`));
+const conntrackStepArb = fc
+  .tuple(conntrackStatesArb, fc.boolean())
+  .map(([s, n]) => step(notName(n, 'conntrackState'), [s], `-m conntrack ${neg(n)}--ctstate ${s}`));
+const notDestAddrTypeStepArb = (types: fc.Arbitrary<AddrType>): fc.Arbitrary<MatchStep> =>
+  types.map((t) => step('notDestAddrType', [t], `-m addrtype ! --dst-type ${t}`));
+/** Per-second rates with any burst stay far below xt_limit's overflow (latest Felix's limit). */
+const limitStepArb: fc.Arbitrary<MatchStep> = fc
+  .tuple(fc.integer({ min: 1, max: 10000 }), fc.constantFrom('second', 'sec', 's'), fc.integer({ min: 0, max: 10000 }))
+  .map(([n, unit, burst]) => step('limit', [`${n}/${unit}`, burst], `-m limit --limit ${n}/${unit}${burst === 0 ? '' : ` --limit-burst ${burst}`}`));
+const vxlanStepArb: fc.Arbitrary<MatchStep> = fc
+  .integer({ min: 0, max: 0xffffff })
+  .map((v) => step('vxlanVni', [v], `-m u32 --u32 "0>>22&0x3C@12>>8=${refHex(v)}"`));
 /** A negated /0 net never matches (iptables-nft refuses it): negations get a non-zero prefix. */
 const negatableNet = (c: string): string => c.replace(/\/0+$/, '/1');
 const netStepArb = (cidrArb: fc.Arbitrary<string>): fc.Arbitrary<MatchStep> =>
@@ -239,6 +272,10 @@ const protocolStepArb: fc.Arbitrary<MatchStep> = fc.oneof(
 const fixedStepArb: fc.Arbitrary<MatchStep> = fc.constantFrom(
   step('rpfCheckPassed', [], '-m rpfilter'),
   step('rpfCheckFailed', [], '-m rpfilter --invert'),
+  step('rpfCheckPassed', [false], '-m rpfilter --validmark'),
+  step('rpfCheckPassed', [true], '-m rpfilter --validmark --accept-local'),
+  step('rpfCheckFailed', [false], '-m rpfilter --invert --validmark'),
+  step('rpfCheckFailed', [true], '-m rpfilter --invert --validmark --accept-local'),
   step('ipvsConnection', [], '-m ipvs --ipvs'),
   step('notIpvsConnection', [], '-m ipvs ! --ipvs'),
 );
@@ -256,6 +293,10 @@ export const matchStepArb: fc.Arbitrary<MatchStep> = fc.oneof(
   icmpStepArb,
   icmp6StepArb,
   fixedStepArb,
+  notDestAddrTypeStepArb(addrTypeArb),
+  limitStepArb,
+  vxlanStepArb,
+  portArb.map((p) => step('destPort', [p], `--dport ${p}`)),
 );
 export const matchStepsArb = (maxLength = 6): fc.Arbitrary<MatchStep[]> => fc.array(matchStepArb, { maxLength });
 
@@ -282,6 +323,13 @@ const ACTION_CLASSES: Record<string, new (fields: never) => Action> = {
   ClearMarkAction,
   SetMarkAction,
   SetMaskedMarkAction,
+  RejectAction,
+  SetConnMarkAction,
+  SaveConnMarkAction,
+  RestoreConnMarkAction,
+  NflogAction,
+  LimitPacketRateAction,
+  DSCPAction,
 };
 export function buildAction(spec: ActionSpec): Action {
   const cls = ACTION_CLASSES[spec.kind];
@@ -323,7 +371,38 @@ export const actionArb: fc.Arbitrary<ActionSpec> = fc.oneof(
   markAndMaskArb.map(({ mark, mask }) =>
     act('SetMaskedMarkAction', { mark, mask }, `--jump MARK --set-mark ${refHex(mark)}/${refHex(mask)}`),
   ),
+  fc.constant(act('DSCPAction', { value: 46 }, '--jump DSCP --set-dscp 46')),
+  newFilterActionArb(4).filter((a) => a.kind !== 'RejectAction' || a.fields.with === 'port-unreach' || a.fields.with === undefined),
 );
+
+/** Latest Felix's actions that load in a filter chain of the family: REJECT (types needing no
+ *  tcp match), CONNMARK, NFLOG (no features: --nflog-range), rate limit. */
+export function newFilterActionArb(family: 4 | 6): fc.Arbitrary<ActionSpec> {
+  const types = family === 4 ? ['icmp-net-unreachable', 'icmp-host-prohibited', 'admin-prohib', 'port-unreach'] : ['icmp6-no-route', 'adm-prohibited', 'port-unreach', 'reject-route'];
+  return fc.oneof(
+    fc.constant(act('RejectAction', {}, '--jump REJECT')),
+    fc.constantFrom(...types).map((w) => act('RejectAction', { with: w }, `--jump REJECT --reject-with ${w}`)),
+    markAndMaskArb.map(({ mark, mask }) => act('SetConnMarkAction', { mark, mask }, `--jump CONNMARK --set-mark ${refHex(mark)}/${refHex(mask)}`)),
+    fc.option(nonZeroU32Arb, { nil: undefined }).map((m) =>
+      act('SaveConnMarkAction', m === undefined ? {} : { saveMask: m }, `--jump CONNMARK --save-mark --mask ${refHex(m ?? 0xffffffff)}`),
+    ),
+    nonZeroU32Arb.map((m) => act('RestoreConnMarkAction', { restoreMask: m }, `--jump CONNMARK --restore-mark --mask ${refHex(m)}`)),
+    fc
+      .tuple(fc.integer({ min: 0, max: 65535 }), stringFrom(`${ALNUM}|/._-`, 1, 63), fc.constantFrom(undefined, -1, 1, 80, 0xffff))
+      .map(([group, prefix, size]) =>
+        act(
+          'NflogAction',
+          size === undefined ? { group, prefix } : { group, prefix, size },
+          `--jump NFLOG --nflog-group ${group} --nflog-prefix ${prefix}${size === -1 ? '' : ` --nflog-range ${size ?? 80}`}`,
+        ),
+      ),
+    fc
+      .tuple(fc.integer({ min: 1, max: 10000 }), fc.integer({ min: 1, max: 10000 }), nonZeroU32Arb)
+      .map(([rate, burst, mark]) =>
+        act('LimitPacketRateAction', { rate, burst, mark }, `-m limit --limit ${rate}/sec --limit-burst ${burst} --jump MARK --set-mark ${refHex(mark)}/${refHex(mark)}`),
+      ),
+  );
+}
 
 // ------------------------------------------------------------------------------------------
 // Rules and chains.
@@ -399,14 +478,19 @@ export function kernelRuleArb(o: KernelRuleOptions): fc.Arbitrary<RuleCase> {
   if (o.ipSets && o.ipSets.length > 0) sets.push(ipSetStepArb(fc.constantFrom(...o.ipSets), [IPSET_KINDS[0], IPSET_KINDS[2]]));
   if (o.ipPortSets && o.ipPortSets.length > 0) sets.push(ipSetStepArb(fc.constantFrom(...o.ipPortSets), [IPSET_KINDS[1], IPSET_KINDS[3]]));
   // Matches that may repeat (each -m is its own match instance).
-  const repeatable = fc.array(fc.oneof(markStepArb, o.family === 4 ? addrTypeStepArb : addrTypeStepArb6, conntrackStepArb, ...sets), { maxLength: 3 });
+  const addrTypes = o.family === 4 ? addrTypeArb : fc.constantFrom(...ADDR_TYPES_V6);
+  const repeatable = fc.array(
+    fc.oneof(markStepArb, o.family === 4 ? addrTypeStepArb : addrTypeStepArb6, notDestAddrTypeStepArb(addrTypes), conntrackStepArb, limitStepArb, ...sets),
+    { maxLength: 3 },
+  );
   // Options iptables allows once per rule.
   const once = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
   const net = o.family === 4 ? cidr4Arb : cidr6Arb;
   const targets = o.targets && o.targets.length > 0 ? fc.constantFrom(...o.targets) : undefined;
-  const action: fc.Arbitrary<ActionSpec> = targets
+  const basic: fc.Arbitrary<ActionSpec> = targets
     ? simpleActionArb(targets)
     : fc.constantFrom(act('AcceptAction', {}, '--jump ACCEPT'), act('DropAction', {}, '--jump DROP'), act('ReturnAction', {}, '--jump RETURN'));
+  const action = fc.oneof({ arbitrary: basic, weight: 3 }, { arbitrary: newFilterActionArb(o.family), weight: 1 });
   return fc
     .record({
       proto: protoGroup,
