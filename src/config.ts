@@ -33,7 +33,7 @@ import {
   SetMaskedMarkAction,
   type Action,
 } from './actions';
-import { IptablesSyncError, InvalidRuleError } from './errors';
+import { IptablesSyncError, InvalidRuleError, MatchDependencyError } from './errors';
 import { AddrType, Match, type MatchCriteria } from './match';
 import { Chain, Rule } from './rule';
 
@@ -153,6 +153,13 @@ export function parseRules(text: string, file: string, options: ConfigOptions = 
 // --- walking the document ----------------------------------------------------------------------
 
 type AnyNode = Node | null | undefined;
+
+/** One match method as written: where, and the fragment it rendered (to place errors). */
+interface Criterion {
+  readonly pair: Pair;
+  readonly path: string;
+  readonly fragment: string;
+}
 
 class Ctx {
   readonly issues: ConfigIssue[] = [];
@@ -330,6 +337,7 @@ class Ctx {
     const pairs = this.mapping(value, path, 'a rule: a mapping with "action:" and optional "match:" and "comment:"');
     if (!pairs) return undefined;
     let match: MatchCriteria | undefined = Match();
+    let criteria: readonly Criterion[] = [];
     let action: Action | undefined;
     let actionSeen = false;
     let comment: string | undefined;
@@ -343,7 +351,9 @@ class Ctx {
       }
       const v = pair.value as AnyNode;
       if (key === 'match') {
-        match = this.match(v, `${path}.match`);
+        const built = this.match(v, `${path}.match`);
+        match = built?.match;
+        criteria = built?.criteria ?? [];
         if (!match) ok = false;
       } else if (key === 'action') {
         actionSeen = true;
@@ -371,15 +381,18 @@ class Ctx {
     try {
       return new Rule({ match, action, ...(comment !== undefined ? { comment } : {}) });
     } catch (error) {
+      // A criterion that needs a protocol is reported where it was written.
+      const criterion = error instanceof MatchDependencyError ? criteria.find((c) => c.fragment === error.fragment) : undefined;
+      if (criterion) return this.libraryError(error, criterion.pair, criterion.path);
       return this.libraryError(error, commentNode ?? value, comment !== undefined ? `${path}.comment` : path);
     }
   }
 
   // --- matches ---
 
-  private match(node: AnyNode, path: string): MatchCriteria | undefined {
+  private match(node: AnyNode, path: string): { match: MatchCriteria; criteria: Criterion[] } | undefined {
     const value = this.resolve(node);
-    if (isScalar(value) && value.value === null) return Match();
+    if (isScalar(value) && value.value === null) return { match: Match(), criteria: [] };
     // A mapping applies its keys in order; a list of one-key mappings allows repeating a method.
     let pairs: Pair[] = [];
     const pathOf: string[] = [];
@@ -408,6 +421,7 @@ class Ctx {
       ps.forEach(() => pathOf.push(path));
     }
     let match: MatchCriteria = Match();
+    const criteria: Criterion[] = [];
     let ok = true;
     pairs.forEach((pair, i) => {
       const method = this.key(pair, pathOf[i] as string);
@@ -423,10 +437,13 @@ class Ctx {
         return;
       }
       const next = this.matchMethod(match, method, kind, pair.value as AnyNode, pair, methodPath);
-      if (next) match = next;
-      else ok = false;
+      if (next) {
+        // The builder joins fragments with one space: what this method added is the tail.
+        criteria.push({ pair, path: methodPath, fragment: next.render().slice(match.render().length).trimStart() });
+        match = next;
+      } else ok = false;
     });
-    return ok ? match : undefined;
+    return ok ? { match, criteria } : undefined;
   }
 
   private matchMethod(

@@ -20,6 +20,20 @@ export class InvalidRuleError extends IptablesSyncError {
   }
 }
 
+/** A criterion of a match needs a protocol criterion the match lacks, has in the wrong place, or
+ *  negates (multiport and ICMP), or the match has a second protocol. Thrown when the Rule is
+ *  built, since the builder takes criteria in any order. `fragment` is the offending
+ *  criterion's rendered text, so a caller can find where it was written. */
+export class MatchDependencyError extends InvalidRuleError {
+  constructor(
+    where: string,
+    readonly fragment: string,
+    reason: string,
+  ) {
+    super(where, fragment, reason);
+  }
+}
+
 /** A Table option or constructor argument is invalid. */
 export class InvalidOptionError extends IptablesSyncError {
   constructor(

@@ -3,7 +3,7 @@
 // Every method validates its arguments when called (so a bad value is reported where it was
 // written, not at apply time) and returns a new MatchCriteria; the receiver never changes.
 import { readFileSync } from 'node:fs';
-import { InvalidRuleError } from './errors';
+import { InvalidRuleError, MatchDependencyError } from './errors';
 import { formatPortRanges, formatPorts, type PortRange } from './multiport';
 import { cidr, hex, interfaceName, ipSetName, nonZeroMark, uint32, uint8, word } from './validate';
 
@@ -42,28 +42,113 @@ function protocolName(where: string, value: unknown): string {
     throw new InvalidRuleError(where, value, 'protocol must be a name like "tcp" or a number');
   }
   if (/^\d+$/.test(name)) uint8(where, Number(name), 'protocol number');
-  else if (!knownProtocolNames().has(name.toLowerCase())) {
+  else if (!protocolNumbers().has(name.toLowerCase())) {
     throw new InvalidRuleError(where, value, 'unknown protocol name (iptables knows its built-ins and /etc/protocols)');
   }
   return name;
 }
 
-// The names iptables resolves itself, plus those of /etc/protocols (read once, on first use).
-const BUILTIN_PROTOCOLS = ['all', 'tcp', 'udp', 'udplite', 'icmp', 'icmpv6', 'ipv6-icmp', 'esp', 'ah', 'sctp', 'mh', 'dccp', 'gre', 'ipip'];
-let protocolNames: ReadonlySet<string> | undefined;
-function knownProtocolNames(): ReadonlySet<string> {
-  if (protocolNames) return protocolNames;
-  const names = new Set(BUILTIN_PROTOCOLS);
+/** The number iptables resolves a protocol name or number to (it lower-cases names first). */
+function protocolNumber(name: string): number | undefined {
+  return /^\d+$/.test(name) ? Number(name) : protocolNumbers().get(name.toLowerCase());
+}
+
+// The names iptables resolves itself, overridden by those of /etc/protocols, which it asks
+// first (read once, on first use).
+const BUILTIN_PROTOCOLS: Readonly<Record<string, number>> = {
+  all: 0, tcp: 6, udp: 17, udplite: 136, icmp: 1, icmpv6: 58, 'ipv6-icmp': 58, esp: 50, ah: 51, sctp: 132, mh: 135, dccp: 33, gre: 47, ipip: 4,
+};
+let protocolTable: ReadonlyMap<string, number> | undefined;
+function protocolNumbers(): ReadonlyMap<string, number> {
+  if (protocolTable) return protocolTable;
+  const names = new Map(Object.entries(BUILTIN_PROTOCOLS));
   try {
     for (const line of readFileSync('/etc/protocols', 'latin1').split('\n')) {
       const fields = line.replace(/#.*/, '').trim().split(/\s+/);
-      if (fields.length >= 2) for (const f of [fields[0], ...fields.slice(2)]) if (f) names.add(f.toLowerCase());
+      const num = Number(fields[1]);
+      if (fields.length < 2 || !/^\d+$/.test(fields[1] as string) || num > 255) continue;
+      for (const f of [fields[0], ...fields.slice(2)]) if (f) names.set(f.toLowerCase(), num);
     }
   } catch {
     // No /etc/protocols: the built-ins are what iptables can resolve then, too.
   }
-  protocolNames = names;
+  protocolTable = names;
   return names;
+}
+
+// --- protocol dependencies ---------------------------------------------------------------------
+//
+// iptables checks some criteria against the rule's protocol (measured on legacy and nft, see
+// test/faults-input.test.ts): multiport wants a protocol with ports, not negated, and parsed
+// before it; the icmp/icmp6 matches want their own protocol, not negated (the kernel checks at
+// commit, in any order); and a rule takes one -p. The builder takes criteria in any order, so
+// these are checked when a Rule is built from the whole match.
+
+type Needs = 'ports' | 'icmp' | 'icmp6';
+
+interface ProtocolCriterion {
+  readonly where: string;
+  readonly fragment: string;
+  readonly number: number | undefined;
+  readonly negated: boolean;
+}
+
+interface DependentCriterion {
+  readonly where: string;
+  readonly fragment: string;
+  readonly needs: Needs;
+  /** Whether a protocol criterion came before this one in the match. */
+  readonly protocolBefore: boolean;
+}
+
+/** What a criterion being added is to the dependency check: a protocol, or one that needs one. */
+type CriterionRole =
+  | { readonly where: string; readonly protocol: number | undefined; readonly negated: boolean }
+  | { readonly where: string; readonly needs: Needs };
+
+interface DependencyState {
+  readonly protocols: readonly ProtocolCriterion[];
+  readonly dependents: readonly DependentCriterion[];
+}
+
+// Beside the match, not in it: only matches with protocol or dependent criteria have an entry,
+// so the 100k-rule case stays one string per match for the rest.
+const DEPENDENCIES = new WeakMap<MatchCriteria, DependencyState>();
+const NO_DEPENDENCIES: DependencyState = { protocols: [], dependents: [] };
+
+/** Protocols with ports, by number: tcp, udp, udplite, sctp, dccp. */
+const PORT_PROTOCOLS: ReadonlySet<number> = new Set([6, 17, 136, 132, 33]);
+const NEEDED: Readonly<Record<Needs, { readonly ok: (n: number) => boolean; readonly what: string }>> = {
+  ports: { ok: (n) => PORT_PROTOCOLS.has(n), what: 'a protocol with ports (protocol tcp, udp, udplite, sctp or dccp)' },
+  icmp: { ok: (n) => n === 1, what: 'protocol icmp (or protocolNum 1)' },
+  icmp6: { ok: (n) => n === 58, what: 'protocol ipv6-icmp or icmpv6 (or protocolNum 58)' },
+};
+
+function dependencyProblem(d: DependentCriterion, protocol: ProtocolCriterion | undefined): string | undefined {
+  const need = NEEDED[d.needs];
+  const match = d.needs === 'ports' ? 'multiport' : d.needs === 'icmp' ? 'the icmp match' : 'the icmp6 match';
+  if (protocol === undefined) return `${match} needs ${need.what} in the same match; iptables refuses it without one`;
+  if (protocol.negated) return `${match} needs ${need.what}, not a negated one ("${protocol.fragment}" matches every other protocol); iptables refuses it`;
+  if (protocol.number === undefined || !need.ok(protocol.number)) return `${match} needs ${need.what}, but the match has "${protocol.fragment}"; iptables refuses it`;
+  if (d.needs === 'ports' && !d.protocolBefore) {
+    return `the protocol ("${protocol.fragment}") must come before it in the match: iptables reads the protocol first and refuses multiport ahead of it`;
+  }
+  return undefined;
+}
+
+/** Throws MatchDependencyError when iptables would refuse the match for its protocol
+ *  criteria (see above). Matches built from raw fragments are not checked. */
+export function checkProtocolDependencies(match: MatchCriteria): void {
+  const state = DEPENDENCIES.get(match);
+  if (!state) return;
+  const [protocol, second] = state.protocols;
+  if (protocol && second) {
+    throw new MatchDependencyError(second.where, second.fragment, `a rule takes one protocol criterion and the match already has "${protocol.fragment}"; iptables refuses multiple -p`);
+  }
+  for (const d of state.dependents) {
+    const problem = dependencyProblem(d, protocol);
+    if (problem !== undefined) throw new MatchDependencyError(d.where, d.fragment, problem);
+  }
 }
 
 function markWithMask(where: string, mark: unknown, mask: unknown): string {
@@ -102,8 +187,21 @@ export class MatchCriteria {
     Object.freeze(this);
   }
 
-  private with(fragment: string): MatchCriteria {
-    return new MatchCriteria(this.rendered === '' ? [fragment] : [this.rendered, fragment]);
+  private with(fragment: string, role?: CriterionRole): MatchCriteria {
+    const next = new MatchCriteria(this.rendered === '' ? [fragment] : [this.rendered, fragment]);
+    const state = DEPENDENCIES.get(this);
+    if (role === undefined) {
+      if (state) DEPENDENCIES.set(next, state);
+    } else {
+      const { protocols, dependents } = state ?? NO_DEPENDENCIES;
+      DEPENDENCIES.set(
+        next,
+        'needs' in role
+          ? { protocols, dependents: [...dependents, { where: role.where, fragment, needs: role.needs, protocolBefore: protocols.length > 0 }] }
+          : { protocols: [...protocols, { where: role.where, fragment, number: role.protocol, negated: role.negated }], dependents },
+      );
+    }
+    return next;
   }
 
   /** The fragments joined by single spaces ("" for no match). */
@@ -196,22 +294,23 @@ export class MatchCriteria {
   // --- protocol ----------------------------------------------------------------------------
 
   protocol(name: string): MatchCriteria {
-    return this.with(`-p ${protocolName('protocol', name)}`);
+    const p = protocolName('protocol', name);
+    return this.with(`-p ${p}`, { where: 'protocol', protocol: protocolNumber(p), negated: false });
   }
 
   notProtocol(name: string): MatchCriteria {
     const p = protocolName('notProtocol', name);
     if (p.toLowerCase() === 'all' || (/^\d+$/.test(p) && Number(p) === 0)) throw notAll('notProtocol', name);
-    return this.with(`! -p ${p}`);
+    return this.with(`! -p ${p}`, { where: 'notProtocol', protocol: protocolNumber(p), negated: true });
   }
 
   protocolNum(num: number): MatchCriteria {
-    return this.with(`-p ${uint8('protocolNum', num, 'protocol number')}`);
+    return this.with(`-p ${uint8('protocolNum', num, 'protocol number')}`, { where: 'protocolNum', protocol: num, negated: false });
   }
 
   notProtocolNum(num: number): MatchCriteria {
     if (uint8('notProtocolNum', num, 'protocol number') === 0) throw notAll('notProtocolNum', num);
-    return this.with(`! -p ${num}`);
+    return this.with(`! -p ${num}`, { where: 'notProtocolNum', protocol: num, negated: true });
   }
 
   // --- addresses ---------------------------------------------------------------------------
@@ -273,73 +372,73 @@ export class MatchCriteria {
   // --- ports -------------------------------------------------------------------------------
 
   sourcePorts(...ports: number[]): MatchCriteria {
-    return this.multiport(false, 'source', formatPorts('sourcePorts', ports));
+    return this.multiport('sourcePorts', false, 'source', formatPorts('sourcePorts', ports));
   }
 
   notSourcePorts(...ports: number[]): MatchCriteria {
-    return this.multiport(true, 'source', formatPorts('notSourcePorts', ports));
+    return this.multiport('notSourcePorts', true, 'source', formatPorts('notSourcePorts', ports));
   }
 
   destPorts(...ports: number[]): MatchCriteria {
-    return this.multiport(false, 'destination', formatPorts('destPorts', ports));
+    return this.multiport('destPorts', false, 'destination', formatPorts('destPorts', ports));
   }
 
   notDestPorts(...ports: number[]): MatchCriteria {
-    return this.multiport(true, 'destination', formatPorts('notDestPorts', ports));
+    return this.multiport('notDestPorts', true, 'destination', formatPorts('notDestPorts', ports));
   }
 
   sourcePortRanges(ranges: readonly PortRange[]): MatchCriteria {
-    return this.multiport(false, 'source', formatPortRanges('sourcePortRanges', ranges));
+    return this.multiport('sourcePortRanges', false, 'source', formatPortRanges('sourcePortRanges', ranges));
   }
 
   notSourcePortRanges(ranges: readonly PortRange[]): MatchCriteria {
-    return this.multiport(true, 'source', formatPortRanges('notSourcePortRanges', ranges));
+    return this.multiport('notSourcePortRanges', true, 'source', formatPortRanges('notSourcePortRanges', ranges));
   }
 
   destPortRanges(ranges: readonly PortRange[]): MatchCriteria {
-    return this.multiport(false, 'destination', formatPortRanges('destPortRanges', ranges));
+    return this.multiport('destPortRanges', false, 'destination', formatPortRanges('destPortRanges', ranges));
   }
 
   notDestPortRanges(ranges: readonly PortRange[]): MatchCriteria {
-    return this.multiport(true, 'destination', formatPortRanges('notDestPortRanges', ranges));
+    return this.multiport('notDestPortRanges', true, 'destination', formatPortRanges('notDestPortRanges', ranges));
   }
 
-  private multiport(negate: boolean, direction: 'source' | 'destination', ports: string): MatchCriteria {
-    return this.with(`-m multiport ${not(negate)}--${direction}-ports ${ports}`);
+  private multiport(where: string, negate: boolean, direction: 'source' | 'destination', ports: string): MatchCriteria {
+    return this.with(`-m multiport ${not(negate)}--${direction}-ports ${ports}`, { where, needs: 'ports' });
   }
 
   // --- ICMP --------------------------------------------------------------------------------
 
   icmpType(type: number): MatchCriteria {
-    return this.with(`-m icmp --icmp-type ${uint8('icmpType', type, 'ICMP type')}`);
+    return this.with(`-m icmp --icmp-type ${uint8('icmpType', type, 'ICMP type')}`, { where: 'icmpType', needs: 'icmp' });
   }
 
   notIcmpType(type: number): MatchCriteria {
-    return this.with(`-m icmp ! --icmp-type ${uint8('notIcmpType', type, 'ICMP type')}`);
+    return this.with(`-m icmp ! --icmp-type ${uint8('notIcmpType', type, 'ICMP type')}`, { where: 'notIcmpType', needs: 'icmp' });
   }
 
   icmpTypeAndCode(type: number, code: number): MatchCriteria {
-    return this.with(`-m icmp --icmp-type ${typeAndCode('icmpTypeAndCode', type, code)}`);
+    return this.with(`-m icmp --icmp-type ${typeAndCode('icmpTypeAndCode', type, code)}`, { where: 'icmpTypeAndCode', needs: 'icmp' });
   }
 
   notIcmpTypeAndCode(type: number, code: number): MatchCriteria {
-    return this.with(`-m icmp ! --icmp-type ${typeAndCode('notIcmpTypeAndCode', type, code)}`);
+    return this.with(`-m icmp ! --icmp-type ${typeAndCode('notIcmpTypeAndCode', type, code)}`, { where: 'notIcmpTypeAndCode', needs: 'icmp' });
   }
 
   icmpV6Type(type: number): MatchCriteria {
-    return this.with(`-m icmp6 --icmpv6-type ${uint8('icmpV6Type', type, 'ICMPv6 type')}`);
+    return this.with(`-m icmp6 --icmpv6-type ${uint8('icmpV6Type', type, 'ICMPv6 type')}`, { where: 'icmpV6Type', needs: 'icmp6' });
   }
 
   notIcmpV6Type(type: number): MatchCriteria {
-    return this.with(`-m icmp6 ! --icmpv6-type ${uint8('notIcmpV6Type', type, 'ICMPv6 type')}`);
+    return this.with(`-m icmp6 ! --icmpv6-type ${uint8('notIcmpV6Type', type, 'ICMPv6 type')}`, { where: 'notIcmpV6Type', needs: 'icmp6' });
   }
 
   icmpV6TypeAndCode(type: number, code: number): MatchCriteria {
-    return this.with(`-m icmp6 --icmpv6-type ${typeAndCode('icmpV6TypeAndCode', type, code)}`);
+    return this.with(`-m icmp6 --icmpv6-type ${typeAndCode('icmpV6TypeAndCode', type, code)}`, { where: 'icmpV6TypeAndCode', needs: 'icmp6' });
   }
 
   notIcmpV6TypeAndCode(type: number, code: number): MatchCriteria {
-    return this.with(`-m icmp6 ! --icmpv6-type ${typeAndCode('notIcmpV6TypeAndCode', type, code)}`);
+    return this.with(`-m icmp6 ! --icmpv6-type ${typeAndCode('notIcmpV6TypeAndCode', type, code)}`, { where: 'notIcmpV6TypeAndCode', needs: 'icmp6' });
   }
 }
 
