@@ -24,12 +24,14 @@ import {
   TABLE_NAMES,
   loadRulesFile,
   parseRules,
+  readRulesFile,
   rulesJsonSchema,
   type RulesFile,
   type TableName,
   type TableRules,
 } from './config';
 import { IptablesSyncError } from './errors';
+import { DEFAULT_MAX_FILE_SIZE, formatBytes, parseByteSize } from './rules-file-reader';
 import { DEFAULT_LOCK_FILE_PATH, SharedLock } from './locks';
 import type { Logger } from './logger';
 import type { InsertMode, PlanSummary, RestorePlan } from './restore-plan';
@@ -53,6 +55,7 @@ interface CommonOptions {
   insertMode: InsertMode;
   json: boolean;
   logLevel: LogLevel;
+  maxFileSize: number;
 }
 
 /** "10s", "500ms", "2m", "1h"; a bare number is seconds (as iptables --wait). */
@@ -80,6 +83,11 @@ function addCommonOptions(cmd: Command, defaultLogLevel: LogLevel = 'warn'): Com
     .option('--lock-file <path>', 'xtables lock file (held around writes by iptables-restore older than 1.6.2)', process.env.XTABLES_LOCKFILE || DEFAULT_LOCK_FILE_PATH)
     .addOption(new Option('--lock-timeout <duration>', 'how long to wait for the xtables lock (e.g. 10s, 500ms)').default(10_000, '10s').argParser(parseDuration))
     .addOption(new Option('--insert-mode <mode>', 'put our rules in chains we do not own at the top (insert) or bottom (append)').default('insert').argParser(choice('--insert-mode', ['insert', 'append'] as const)))
+    .addOption(
+      new Option('--max-file-size <size>', 'refuse rules files larger than this (e.g. 64MiB, 1G)')
+        .default(DEFAULT_MAX_FILE_SIZE, formatBytes(DEFAULT_MAX_FILE_SIZE).replace(' ', ''))
+        .argParser((v: string) => parseByteSize(v) ?? usage(`--max-file-size: expected a size such as 64MiB, 1G or 500000 (bytes), got ${JSON.stringify(v)}`)),
+    )
     .option('--json', 'machine-readable output (JSON; logs as JSON lines)', false)
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error').default(defaultLogLevel).argParser(choice('--log-level', LOG_LEVELS)));
 }
@@ -91,6 +99,10 @@ function checkPrefixes(opts: CommonOptions): void {
 }
 
 class UsageError extends IptablesSyncError {}
+
+function usage(message: string): never {
+  throw new InvalidArgumentError(message);
+}
 
 // --- logging -----------------------------------------------------------------------------------
 
@@ -304,7 +316,7 @@ function session(opts: CommonOptions, logStream: NodeJS.WritableStream = process
 }
 
 function loadFile(file: string, opts: CommonOptions): RulesFile {
-  return loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion });
+  return loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion, maxFileSize: opts.maxFileSize });
 }
 
 function tablesFor(rules: RulesFile, s: Session): ManagedTable[] {
@@ -513,7 +525,7 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
   const s = session(opts, process.stdout);
   const log = s.logger;
   const path = resolve(file);
-  let text = readFileText(file);
+  let text = readFileText(file, opts.maxFileSize);
   const rules = parseRules(text, file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion });
 
   // Loaded here: only watch serves metrics, and every other command starts faster without it.
@@ -665,7 +677,7 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
   const reload = (reason: string): void => {
     let nextText: string;
     try {
-      nextText = readFileText(file);
+      nextText = readFileText(file, opts.maxFileSize);
     } catch (error) {
       reloads.inc({ result: 'error' });
       log.error({ file, err: (error as Error).message }, 'cannot read the rules file; keeping the current rules');
@@ -749,12 +761,8 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
   return stopped;
 }
 
-function readFileText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError([{ file, path: '', message: `cannot read the rules file: ${(error as Error).message}` }]);
-  }
+function readFileText(file: string, maxFileSize: number): string {
+  return readRulesFile(file, { maxFileSize });
 }
 
 // --- entry point -------------------------------------------------------------------------------

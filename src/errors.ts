@@ -45,9 +45,21 @@ export class InvalidOptionError extends IptablesSyncError {
   }
 }
 
-/** Renders a bad value for a message: strings JSON-quoted so control characters show. */
+/** Bad values are quoted in messages up to this many characters: a 10 MB comment must not be
+ *  echoed into a log in full. */
+export const MAX_QUOTED_CHARACTERS = 200;
+
+/** Renders a bad value for a message: strings JSON-quoted so control characters show, cut
+ *  after MAX_QUOTED_CHARACTERS (`"abc…"… (N characters)`). */
 export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') {
+    return value.length <= MAX_QUOTED_CHARACTERS ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, MAX_QUOTED_CHARACTERS))}… (${value.length} characters)`;
+  }
+  const text = describeAny(value);
+  return text.length <= MAX_QUOTED_CHARACTERS * 2 ? text : `${text.slice(0, MAX_QUOTED_CHARACTERS)}… (${text.length} characters)`;
+}
+
+function describeAny(value: unknown): string {
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0) {
     return `${value} (0x${value.toString(16)})`;
   }

@@ -180,3 +180,164 @@ describe('validation knows the protocol dependencies iptables checks', () => {
     expect(res.stderr.split('\n')[0]).toContain(`${file}:7:15: tables.filter.insert.INPUT[0].match[1].icmpType: `);
   });
 });
+
+// --- hostile rules files -----------------------------------------------------------------------
+
+/** Runs the CLI under GNU time, so the test sees the child's peak memory. */
+async function runMeasured(args: readonly string[], options: { stdin?: string; timeoutMs?: number } = {}): Promise<CliResult & { maxRssKiB: number }> {
+  const res = await runCliWith('/usr/bin/time', ['-f', 'fi-maxrss=%M', process.execPath, CLI, ...args], options);
+  const m = /fi-maxrss=(\d+)\s*$/.exec(res.stderr);
+  return { ...res, stderr: res.stderr.replace(/(Command exited with non-zero status \d+\n)?fi-maxrss=\d+\s*$/, ''), maxRssKiB: m ? Number(m[1]) : Infinity };
+}
+
+function runCliWith(command: string, args: readonly string[], options: { stdin?: string; timeoutMs?: number }): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(command, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    child.on('error', reject);
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.stdin ?? '');
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ms: Date.now() - started });
+    });
+  });
+}
+
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The fixed behaviour every hostile file must get: exit 1 in bounded time, nothing on stdout,
+ *  a first line "file[:line:column]: message", no stack trace, small stderr. */
+function expectRefused(res: CliResult, file: string, message: RegExp, maxMs = 10_000): void {
+  expect(res.signal).toBeNull();
+  expect(res.code).toBe(1);
+  expect(res.ms).toBeLessThan(maxMs);
+  expect(res.stdout).toBe('');
+  const first = res.stderr.split('\n')[0] as string;
+  expect(first).toMatch(new RegExp(`^${escapeRe(file)}(:\\d+:\\d+)?: `));
+  expect(first.slice(file.length)).toMatch(message); // (the file name must not be what matches)
+  expect(res.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  expect(res.stderr).not.toMatch(/RangeError|Maximum call stack/);
+  expect(res.stderr.length).toBeLessThan(4096);
+}
+
+const VALID = 'tables:\n  filter:\n    chains:\n      ipts-a:\n        - match: { protocol: tcp, destPorts: [22] }\n          action: accept\n';
+
+describe('hostile rules files are refused in bounded time, with one positioned error', () => {
+  it('a 3.4 KB YAML alias bomb (10 levels of 10 aliases, used as a port list)', async () => {
+    const lines = ['x:', '  - &lol0 [80, 80, 80, 80, 80, 80, 80, 80, 80, 80]'];
+    for (let i = 1; i <= 10; i++) lines.push(`  - &lol${i} [${Array.from({ length: 10 }, () => `*lol${i - 1}`).join(', ')}]`);
+    lines.push(...VALID.replace('[22]', '*lol10').split('\n'));
+    const text = `${lines.join('\n')}`.padEnd(3400, '#');
+    const file = rulesFile('alias-bomb.yaml', `${text}\n`);
+    const res = await runMeasured(['check', '-f', file]);
+    expectRefused(res, file, /alias/i);
+    expect(res.maxRssKiB).toBeLessThan(300 * 1024);
+  });
+
+  it('20,000 uses of one anchor (each cheap, together quadratic) stop at the alias limit', async () => {
+    const file = rulesFile(
+      'alias-many.yaml',
+      `tables:\n  filter:\n    chains:\n      ipts-a:\n        - &r { match: { protocol: tcp, destPorts: [80] }, action: accept }\n${'        - *r\n'.repeat(20_000)}`,
+    );
+    const res = await runCli(['check', '-f', file]);
+    expectRefused(res, file, /alias/i);
+  });
+
+  it('a few aliases are still fine', async () => {
+    const file = rulesFile(
+      'alias-ok.yaml',
+      'tables:\n  filter:\n    chains:\n      ipts-a:\n        - { match: { protocol: tcp, destPorts: &web [80, 443] }, action: accept }\n        - { match: { protocol: udp, destPorts: *web }, action: accept }\n',
+    );
+    const res = await runCli(['check', '-f', file]);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+  });
+
+  it('/dev/zero is refused before reading, in bounded memory', async () => {
+    const res = await runMeasured(['check', '-f', '/dev/zero']);
+    expectRefused(res, '/dev/zero', /not a regular file.*character device/, 5_000);
+    expect(res.maxRssKiB).toBeLessThan(200 * 1024);
+  });
+
+  it('a FIFO is refused without waiting for a writer', async () => {
+    const fifo = join(scratch, 'rules.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const res = await runCli(['check', '-f', fifo]);
+    expectRefused(res, fifo, /not a regular file.*FIFO/, 5_000);
+  });
+
+  it('a directory is refused as not a regular file', async () => {
+    const res = await runCli(['check', '-f', scratch]);
+    expectRefused(res, scratch, /not a regular file.*directory/, 5_000);
+  });
+
+  it('a file over the size limit is refused before reading (default 256 MiB; --max-file-size)', async () => {
+    const sparse = join(scratch, 'huge.yaml');
+    execFileSync('truncate', ['-s', '300M', sparse]);
+    const res = await runMeasured(['check', '-f', sparse]);
+    expectRefused(res, sparse, /300 MiB.*over the limit of 256 MiB.*--max-file-size/, 5_000);
+    expect(res.maxRssKiB).toBeLessThan(200 * 1024);
+
+    const small = rulesFile('small.yaml', VALID);
+    expectRefused(await runCli(['check', '-f', small, '--max-file-size', '100']), small, /over the limit of 100 bytes/);
+    const ok = await runCli(['check', '-f', small, '--max-file-size', '1KiB']);
+    expect(ok.code).toBe(0);
+    const bad = await runCli(['check', '-f', small, '--max-file-size', 'lots']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--max-file-size');
+  });
+
+  it('stdin ("-") is read, with the same size limit', async () => {
+    const ok = await runCli(['check', '-f', '-'], { stdin: VALID });
+    expect(ok.stdout).toContain('- is valid');
+    expect(ok.code).toBe(0);
+    const big = await runCli(['check', '-f', '-', '--max-file-size', '64'], { stdin: VALID });
+    expectRefused(big, '-', /over the limit of 64 bytes/);
+  });
+
+  it('100,000 nested "[" in JSON: a positioned nesting error, no RangeError', async () => {
+    const file = rulesFile('deep.json', '['.repeat(100_000));
+    const res = await runCli(['check', '-f', file]);
+    expectRefused(res, file, /^:1:\d+: .*nest(ed|ing) deeper than 64/);
+  });
+
+  it('100,000 nested "[" in YAML: the same', async () => {
+    const file = rulesFile('deep.yaml', `tables: ${'['.repeat(100_000)}`);
+    const res = await runCli(['check', '-f', file]);
+    expectRefused(res, file, /^:1:\d+: .*nest(ed|ing) deeper than 64/);
+  });
+
+  it('YAML nested by indentation is limited too', async () => {
+    const file = rulesFile('deep-block.yaml', `tables:\n${Array.from({ length: 200 }, (_, i) => `${' '.repeat(i + 1)}- `).join('\n')}x\n`);
+    const res = await runCli(['check', '-f', file]);
+    expectRefused(res, file, /nest(ed|ing) deeper than 64/);
+  });
+
+  it('invalid UTF-8 is refused with the byte offset, line and column of the first bad byte', async () => {
+    const head = 'tables:\n  filter:\n    chains:\n      ipts-a:\n        - action: accept\n          comment: "caf';
+    const bytes = Buffer.concat([Buffer.from(`${head}é `, 'utf8'), Buffer.from([0xff, 0xfe]), Buffer.from('"\n')]);
+    const file = rulesFile('bad-utf8.yaml', bytes);
+    const offset = Buffer.byteLength(`${head}é `, 'utf8');
+    const res = await runCli(['check', '-f', file]);
+    expectRefused(res, file, new RegExp(`:6:26: invalid UTF-8 at byte offset ${offset}`));
+  });
+
+  it('a 10 MB comment is not echoed: the quoted value is cut at 200 characters', async () => {
+    const file = rulesFile('big-comment.yaml', `tables:\n  filter:\n    chains:\n      ipts-a:\n        - action: accept\n          comment: "${'x'.repeat(10_000_000)}"\n`);
+    const res = await runCli(['check', '-f', file]);
+    expectRefused(res, file, /:6:20: .*comment must be at most 255 bytes \(got "x{200}"… \(10000000 characters\)\)/);
+  });
+
+  it('a 10 MB key is not echoed either, nor compared for a suggestion', async () => {
+    // (YAML caps implicit keys at 1024 characters; JSON has no such cap.)
+    const file = rulesFile('big-key.json', `{"tables": {"filter": {"${'k'.repeat(10_000_000)}": 1}}}\n`);
+    const res = await runCli(['check', '-f', file]);
+    expectRefused(res, file, /^:1:24: .*unknown key "k{200}"… \(10000000 characters\)/);
+  });
+});

@@ -483,6 +483,8 @@ export interface InvalidCase {
 
 /** How a bad value must appear in the message: strings JSON-quoted (so controls show), numbers in decimal. */
 export function badValueText(bad: unknown): string {
+  // Messages quote at most 200 characters of a value (so a 10 MB comment is not echoed).
+  if (typeof bad === 'string' && bad.length > 200) return `${JSON.stringify(bad.slice(0, 200))}… (${bad.length} characters)`;
   return typeof bad === 'number' ? String(bad) : JSON.stringify(bad);
 }
 
