@@ -66,6 +66,15 @@ export interface RulesFile {
   readonly file: string;
   /** Only the tables the file names, in file order. */
   readonly tables: ReadonlyMap<TableName, TableRules>;
+  /** Where each rule was written; only with the `positions` option. */
+  readonly positions?: ReadonlyMap<Rule, RulePosition>;
+}
+
+/** Where a rule starts in the file, and its path (tables.filter.chains.ipts-web[0]). */
+export interface RulePosition {
+  readonly line: number;
+  readonly column: number;
+  readonly path: string;
 }
 
 export interface ConfigOptions {
@@ -75,6 +84,8 @@ export interface ConfigOptions {
   readonly ipVersion?: 4 | 6;
   /** loadRulesFile only: refuse files larger than this many bytes (DEFAULT_MAX_FILE_SIZE). */
   readonly maxFileSize?: number;
+  /** Record where each rule was written (RulesFile.positions), to report on built rules. */
+  readonly positions?: boolean;
 }
 
 /** How deep mappings and lists may nest. A rules file needs about 8 levels; the parsers and
@@ -181,12 +192,12 @@ export function parseRules(text: string, file: string, options: ConfigOptions = 
       if (limits.problem) errors.push(limits.problem);
     }
   }
-  const ctx = new Ctx(file, text, lineCounter, aliases, chainPrefix, ipVersion);
+  const ctx = new Ctx(file, text, lineCounter, aliases, chainPrefix, ipVersion, options.positions === true ? new Map() : undefined);
   for (const error of errors) ctx.issueAt(error.offset, '', error.message);
   if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
   const tables = ctx.root(contents);
   if (ctx.issues.length > 0 || tables === undefined) throw new ConfigError(ctx.issues);
-  return { file, tables };
+  return ctx.positions ? { file, tables, positions: ctx.positions } : { file, tables };
 }
 
 // --- walking the document ----------------------------------------------------------------------
@@ -211,6 +222,7 @@ class Ctx {
     private readonly aliases: ReadonlyMap<Alias, Node>,
     readonly chainPrefix: string,
     readonly ipVersion: 4 | 6,
+    readonly positions: Map<Rule, RulePosition> | undefined,
   ) {
     this.lines = text.split(/\r?\n/);
   }
@@ -419,7 +431,12 @@ class Ctx {
     }
     if (!ok || !action || !match) return undefined;
     try {
-      return new Rule({ match, action, ...(comment !== undefined ? { comment } : {}) });
+      const rule = new Rule({ match, action, ...(comment !== undefined ? { comment } : {}) });
+      if (this.positions) {
+        const { line, col } = this.lineCounter.linePos(offsetOf(value));
+        this.positions.set(rule, { line, column: col, path });
+      }
+      return rule;
     } catch (error) {
       // A criterion that needs a protocol is reported where it was written.
       const criterion = error instanceof MatchDependencyError ? criteria.find((c) => c.fragment === error.fragment) : undefined;

@@ -8,7 +8,7 @@
 //    values) end in bounded time with one positioned error and bounded stderr;
 //  - `check --kernel` runs the file's restore input in a throwaway namespace.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -339,5 +339,91 @@ describe('hostile rules files are refused in bounded time, with one positioned e
     const file = rulesFile('big-key.json', `{"tables": {"filter": {"${'k'.repeat(10_000_000)}": 1}}}\n`);
     const res = await runCli(['check', '-f', file]);
     expectRefused(res, file, /^:1:24: .*unknown key "k{200}"… \(10000000 characters\)/);
+  });
+});
+
+// --- check --kernel ----------------------------------------------------------------------------
+
+/** A chain whose rule `badAt` (0-based) the kernel refuses: rpfilter outside raw and mangle
+ *  (a combination the model does not know), among rules it accepts. */
+function kernelFile(name: string, rules: number, badAt: number): string {
+  const lines = ['tables:', '  filter:', '    chains:', '      ipts-k:'];
+  for (let i = 0; i < rules; i++) {
+    lines.push(i === badAt ? '        - match: { rpfCheckPassed: true }' : `        - match: { protocol: tcp, destPorts: [${1000 + i}] }`, '          action: accept');
+  }
+  lines.push('    insert:', '      INPUT:', '        - action: { jump: ipts-k }', '');
+  const file = rulesFile(name, lines.join('\n'));
+  chmodSync(file, 0o644);
+  return file;
+}
+
+describe('check --kernel loads the restore input into a throwaway namespace', () => {
+  let ns: Netns;
+  beforeAll(async () => {
+    chmodSync(scratch, 0o755);
+    ns = await Netns.create('fi-kernel');
+  });
+  afterAll(async () => {
+    await ns?.destroy();
+  });
+
+  /** The CLI run inside our test namespace, so we can see that it left that namespace alone. */
+  const inNs = (args: readonly string[]): Promise<CliResult> => runCliWith('ip', ['netns', 'exec', ns.name, process.execPath, CLI, ...args], {});
+
+  describe.each(BACKENDS)('%s', (backend) => {
+    it('a rule the kernel refuses: its file:line:column, the restore line and iptables\' message; exit 1', async () => {
+      const file = kernelFile(`refused-${backend}.yaml`, 3, 1);
+      const res = await inNs(['check', '--kernel', '--backend', backend, '-f', file]);
+      expect(res.code).toBe(1);
+      expect(res.stdout).toBe('');
+      const [first, line] = res.stderr.split('\n');
+      expect(first).toBe(`${file}:7:11: tables.filter.chains.ipts-k[1]: iptables-${backend}-restore refused this rule (loaded into a throwaway network namespace, exit ${backend === 'nft' ? 4 : 1}):`);
+      expect(line).toMatch(/^ {4}-A ipts-k -m comment --comment "ipts:[A-Za-z0-9_-]{16}" -m rpfilter --jump ACCEPT$/);
+      expect(res.stderr).toMatch(backend === 'nft' ? /RULE_APPEND failed \(Invalid argument\)/ : /iptables-restore: line \d+ failed/);
+      // Nothing reached the namespace the CLI ran in.
+      expect(await ns.save(backend, 'filter')).not.toContain('ipts-');
+    });
+
+    it('the refused rule is found among 60 (legacy names only COMMIT: found by bisection)', async () => {
+      const file = kernelFile(`refused-60-${backend}.yaml`, 60, 37);
+      const res = await inNs(['check', '--kernel', '--backend', backend, '-f', file]);
+      expect(res.code).toBe(1);
+      expect(res.stderr.split('\n')[0]).toContain(`${file}:${5 + 2 * 37}:11: tables.filter.chains.ipts-k[37]: `);
+    }, 60_000);
+
+    it('a good file: valid, loaded, exit 0, and the namespace it ran in is untouched', async () => {
+      const file = kernelFile(`good-${backend}.yaml`, 3, -1);
+      const res = await inNs(['check', '--kernel', '--backend', backend, '-f', file]);
+      expect(res.stderr).toBe('');
+      expect(res.stdout).toBe(`${file} is valid (filter: 1 chain, 3 rules, 1 insert); iptables-${backend}-restore loads it into a throwaway network namespace.\n`);
+      expect(res.code).toBe(0);
+      expect(await ns.save(backend, 'filter')).not.toContain('ipts-');
+    });
+
+    it('--json says which rule and what iptables said', async () => {
+      const file = kernelFile(`refused-json-${backend}.yaml`, 2, 0);
+      const res = await inNs(['check', '--kernel', '--json', '--backend', backend, '-f', file]);
+      expect(res.code).toBe(1);
+      const out = JSON.parse(res.stdout) as { valid: boolean; kernel: { accepted: boolean; refusal: { rule: { line: number; column: number; path: string }; line: string; stderr: string } } };
+      expect(out.valid).toBe(false);
+      expect(out.kernel.accepted).toBe(false);
+      expect(out.kernel.refusal.rule).toEqual({ line: 5, column: 11, path: 'tables.filter.chains.ipts-k[0]' });
+      expect(out.kernel.refusal.line).toContain('-m rpfilter');
+      expect(out.kernel.refusal.stderr).not.toBe('');
+    });
+  });
+
+  it('not root: a clear error, exit 1, nothing run', async () => {
+    const file = kernelFile('not-root.yaml', 2, -1);
+    const res = await runCliWith('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'check', '--kernel', '--backend', 'nft', '-f', file], {});
+    expect(res.code).toBe(1);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toBe('iptables-sync: error: check --kernel needs root: it loads the rules with iptables-restore into a throwaway network namespace (unshare --net)\n');
+  });
+
+  it('without --kernel, check runs no iptables at all (works as any user)', async () => {
+    const file = kernelFile('plain.yaml', 2, 1);
+    const res = await runCliWith('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'check', '-f', file], {});
+    expect(res.code).toBe(0);
   });
 });
