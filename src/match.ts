@@ -111,8 +111,8 @@ interface DependencyState {
   readonly dependents: readonly DependentCriterion[];
 }
 
-// Beside the match, not in it: only matches with protocol or dependent criteria have an entry,
-// so the 100k-rule case stays one string per match for the rest.
+// Beside the match, not in it: a match stays one rendered string, and one without protocol or
+// dependent criteria has no entry here at all.
 const DEPENDENCIES = new WeakMap<MatchCriteria, DependencyState>();
 const NO_DEPENDENCIES: DependencyState = { protocols: [], dependents: [] };
 
