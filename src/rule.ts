@@ -2,7 +2,7 @@
 import type { Action } from './actions';
 import { InvalidRuleError } from './errors';
 import { ruleHashesFor } from './hash';
-import { checkProtocolDependencies, MatchCriteria } from './match';
+import { MatchCriteria } from './match';
 import { chainName, CONTROL, MAX_COMMENT_BYTES, quotedText, uint } from './validate';
 
 export interface RuleSpec {
@@ -28,7 +28,8 @@ export class Rule implements RuleSpec {
     if (typeof matchText !== 'string' || CONTROL.test(matchText)) {
       throw new InvalidRuleError('Rule.match', matchText, 'match must render to one line');
     }
-    checkProtocolDependencies(match);
+    const dependencyError = match.protocolDependencyError();
+    if (dependencyError) throw dependencyError;
     const action = spec.action;
     if (typeof action !== 'object' || action === null || typeof action.toFragment !== 'function') {
       throw new InvalidRuleError('Rule.action', action, 'expected an action object with toFragment()');
