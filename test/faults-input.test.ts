@@ -6,16 +6,20 @@
 //    are refused when the Rule is built, with the kernel confirming every verdict;
 //  - hostile rules files (alias bombs, /dev/zero, FIFOs, deep nesting, invalid UTF-8, huge
 //    values) end in bounded time with one positioned error and bounded stderr;
-//  - `check --kernel` runs the file's restore input in a throwaway namespace.
+//  - `check --kernel` runs the file's restore input in a throwaway namespace;
+//  - the reader's UTF-8 scanner (which finds the offset) agrees with Node's validator.
+import { isUtf8 } from 'node:buffer';
 import { spawn, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AcceptAction } from '../src/actions';
 import { InvalidRuleError } from '../src/errors';
 import { Match, type MatchCriteria } from '../src/match';
 import { Rule } from '../src/rule';
+import { firstInvalidUtf8 } from '../src/rules-file-reader';
 import { BACKENDS, Netns } from './helpers/netns';
 
 const ROOT = join(__dirname, '..');
@@ -425,5 +429,33 @@ describe('check --kernel loads the restore input into a throwaway namespace', ()
     const file = kernelFile('plain.yaml', 2, 1);
     const res = await runCliWith('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'check', '-f', file], {});
     expect(res.code).toBe(0);
+  });
+});
+
+describe('firstInvalidUtf8 agrees with Node\'s own UTF-8 validation', () => {
+  it('-1 exactly for valid UTF-8; otherwise the bytes before it are valid and the text from it is not', () => {
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 40 }),
+      fc.string({ unit: 'binary', maxLength: 20 }).map((s) => new Uint8Array(Buffer.from(s, 'utf8'))),
+      // valid text with one byte changed, cut or inserted
+      fc.tuple(fc.string({ unit: 'binary', minLength: 1, maxLength: 20 }), fc.nat(), fc.integer({ min: 0, max: 255 })).map(([s, at, b]) => {
+        const buf = Buffer.from(s, 'utf8');
+        buf[at % buf.length] = b;
+        return new Uint8Array(buf);
+      }),
+    );
+    fc.assert(
+      fc.property(bytes, (b) => {
+        const offset = firstInvalidUtf8(b);
+        expect(offset === -1).toBe(isUtf8(b));
+        if (offset >= 0) {
+          expect(isUtf8(b.subarray(0, offset))).toBe(true);
+          // No valid sequence starts at the offset: every prefix of the rest is invalid.
+          expect(isUtf8(b.subarray(offset, offset + 1))).toBe(false);
+          expect([1, 2, 3, 4].some((n) => offset + n <= b.length && isUtf8(b.subarray(offset, offset + n)))).toBe(false);
+        }
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
