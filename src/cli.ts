@@ -15,8 +15,8 @@ import { basename, dirname, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Registry } from 'prom-client';
-import type { BackendChoice, IpVersion } from './backend';
-import { spawnCommand, type CommandFactory, type CommandOptions, type SpawnedCommand } from './commands';
+import { detectBackend, type BackendChoice, type IpVersion } from './backend';
+import { inNetns, spawnCommand, type CommandFactory, type CommandOptions, type SpawnedCommand } from './commands';
 import {
   ConfigError,
   DEFAULT_CHAIN_PREFIX,
@@ -24,12 +24,15 @@ import {
   TABLE_NAMES,
   loadRulesFile,
   parseRules,
+  readRulesFile,
   rulesJsonSchema,
   type RulesFile,
   type TableName,
   type TableRules,
 } from './config';
 import { CommandFailedError, formatCommandLine, IptablesSyncError, LockTimeoutError } from './errors';
+import { DEFAULT_MAX_FILE_SIZE, formatBytes, parseByteSize } from './rules-file-reader';
+import { checkWithKernel, type KernelCheckResult } from './kernel-check';
 import { DEFAULT_LOCK_FILE_PATH, SharedLock } from './locks';
 import type { Logger } from './logger';
 import type { InsertMode, PlanSummary, RestorePlan } from './restore-plan';
@@ -54,6 +57,7 @@ interface CommonOptions {
   features: 'none' | 'auto';
   json: boolean;
   logLevel: LogLevel;
+  maxFileSize: number;
 }
 
 /** "10s", "500ms", "2m", "1h"; a bare number is seconds (as iptables --wait). */
@@ -82,6 +86,11 @@ function addCommonOptions(cmd: Command, defaultLogLevel: LogLevel = 'warn'): Com
     .addOption(new Option('--lock-timeout <duration>', 'how long to wait for the xtables lock (e.g. 10s, 500ms)').default(10_000, '10s').argParser(parseDuration))
     .addOption(new Option('--insert-mode <mode>', 'put our rules in chains we do not own at the top (insert) or bottom (append)').default('insert').argParser(choice('--insert-mode', ['insert', 'append'] as const)))
     .addOption(new Option('--features <mode>', "host features such as --random-fully: auto (detect, as latest Felix) or none (Felix v3.2.2's rules and IDs)").default('auto').argParser(choice('--features', ['none', 'auto'] as const)))
+    .addOption(
+      new Option('--max-file-size <size>', 'refuse rules files larger than this (e.g. 64MiB, 1G)')
+        .default(DEFAULT_MAX_FILE_SIZE, formatBytes(DEFAULT_MAX_FILE_SIZE).replace(' ', ''))
+        .argParser((v: string) => parseByteSize(v) ?? usage(`--max-file-size: expected a size such as 64MiB, 1G or 500000 (bytes), got ${JSON.stringify(v)}`)),
+    )
     .option('--json', 'machine-readable output (JSON; logs as JSON lines)', false)
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error').default(defaultLogLevel).argParser(choice('--log-level', LOG_LEVELS)));
 }
@@ -93,6 +102,10 @@ function checkPrefixes(opts: CommonOptions): void {
 }
 
 class UsageError extends IptablesSyncError {}
+
+function usage(message: string): never {
+  throw new InvalidArgumentError(message);
+}
 
 // --- logging -----------------------------------------------------------------------------------
 
@@ -314,7 +327,7 @@ function session(opts: CommonOptions, logStream: NodeJS.WritableStream = process
 }
 
 function loadFile(file: string, opts: CommonOptions): RulesFile {
-  return loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion });
+  return loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion, maxFileSize: opts.maxFileSize });
 }
 
 function tablesFor(rules: RulesFile, s: Session): ManagedTable[] {
@@ -494,21 +507,40 @@ async function showCommand(opts: CommonOptions & { file?: string; table?: string
   return EXIT_OK;
 }
 
-function checkCommand(file: string, opts: CommonOptions): number {
+async function checkCommand(file: string, opts: CommonOptions & { kernel?: boolean }): Promise<number> {
   checkPrefixes(opts);
-  const rules = loadFile(file, opts);
+  const rules = loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion, maxFileSize: opts.maxFileSize, positions: opts.kernel === true });
   const tables = [...rules.tables.values()].map((t) => ({
     table: t.name,
     chains: t.chains.length,
     rules: t.chains.reduce((n, c) => n + c.rules.length, 0),
     inserts: [...t.inserts.values()].reduce((n, l) => n + l.length, 0),
   }));
-  if (opts.json) process.stdout.write(`${JSON.stringify({ file, valid: true, tables }, null, 2)}\n`);
-  else {
+  const kernel = opts.kernel ? await kernelCheck(rules, opts) : undefined;
+  const refusal = kernel?.refusal;
+  const position = refusal?.rule ? rules.positions?.get(refusal.rule) : undefined;
+  if (opts.json) {
+    const kernelJson = kernel && { binary: kernel.binary, accepted: refusal === undefined, ...(refusal ? { refusal: { ...refusal, rule: position } } : {}) };
+    process.stdout.write(`${JSON.stringify({ file, valid: refusal === undefined, tables, ...(kernelJson ? { kernel: kernelJson } : {}) }, null, 2)}\n`);
+  } else if (kernel && refusal) {
+    const where = position ? `${file}:${position.line}:${position.column}: ${position.path}` : file;
+    const what = refusal.line !== undefined && position ? 'refused this rule' : `refused table ${refusal.table}`;
+    process.stderr.write(`${where}: ${kernel.binary} ${what} (loaded into a throwaway network namespace, exit ${refusal.exitCode}):\n`);
+    if (refusal.line !== undefined) process.stderr.write(`    ${refusal.line}\n`);
+    if (refusal.bisected) process.stderr.write(`  (${kernel.binary} named no rule line; this is the first rule whose input prefix it refuses, with its message:)\n`);
+    process.stderr.write(`${refusal.stderr.split('\n').map((l) => `    ${l}`).join('\n')}\n`);
+  } else {
     const parts = tables.map((t) => `${t.table}: ${plural(t.chains, 'chain')}, ${plural(t.rules, 'rule')}, ${plural(t.inserts, 'insert')}`);
-    process.stdout.write(`${file} is valid (${parts.join('; ') || 'no tables'}).\n`);
+    const loaded = kernel ? `; ${kernel.binary} loads it into a throwaway network namespace` : '';
+    process.stdout.write(`${file} is valid (${parts.join('; ') || 'no tables'})${loaded}.\n`);
   }
-  return EXIT_OK;
+  return refusal ? EXIT_ERROR : EXIT_OK;
+}
+
+/** check --kernel: the backend as apply would pick it, then the rules loaded in a throwaway namespace. */
+async function kernelCheck(rules: RulesFile, opts: CommonOptions): Promise<KernelCheckResult> {
+  const backend = opts.backend === 'auto' ? await detectBackend(opts.netns !== undefined ? inNetns(opts.netns) : spawnCommand, opts.ipVersion) : opts.backend;
+  return checkWithKernel(rules, { backend, ipVersion: opts.ipVersion, hashPrefix: opts.prefix, insertMode: opts.insertMode });
 }
 
 // --- watch -------------------------------------------------------------------------------------
@@ -555,7 +587,7 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
   const s = session(opts, process.stdout);
   const log = s.logger;
   const path = resolve(file);
-  let text = readFileText(file);
+  let text = readFileText(file, opts.maxFileSize);
   const rules = parseRules(text, file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion });
 
   // Loaded here: only watch serves metrics, and every other command starts faster without it.
@@ -708,7 +740,7 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
   const reload = (reason: string): void => {
     let nextText: string;
     try {
-      nextText = readFileText(file);
+      nextText = readFileText(file, opts.maxFileSize);
     } catch (error) {
       reloads.inc({ result: 'error' });
       log.error({ file, err: (error as Error).message }, 'cannot read the rules file; keeping the current rules');
@@ -792,12 +824,8 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
   return stopped;
 }
 
-function readFileText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError([{ file, path: '', message: `cannot read the rules file: ${(error as Error).message}` }]);
-  }
+function readFileText(file: string, maxFileSize: number): string {
+  return readRulesFile(file, { maxFileSize });
 }
 
 // --- entry point -------------------------------------------------------------------------------
@@ -916,8 +944,9 @@ Examples:
     program
       .command('check')
       .description('validate a rules file without touching the dataplane')
-      .requiredOption('-f, --file <path>', 'rules file (YAML or JSON)'),
-  ).action(wrap((o: CommonOptions & { file: string }) => checkCommand(o.file, o)));
+      .requiredOption('-f, --file <path>', 'rules file (YAML or JSON; - for stdin)')
+      .option('--kernel', "also load the rules with the backend's iptables-restore into a throwaway network namespace (root only)", false),
+  ).action(wrap((o: CommonOptions & { file: string; kernel: boolean }) => checkCommand(o.file, o)));
 
   program
     .command('schema')

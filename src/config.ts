@@ -14,9 +14,8 @@
 // Match keys are Match() method names, applied in the order written (the order is part of the
 // rule, and so of its ID). Every problem is reported as file:line:column with what was expected;
 // all problems of a file are collected, so one run shows them all.
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { Document, LineCounter, Pair, Scalar, YAMLMap, YAMLSeq, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Node } from 'yaml';
+import { Alias, LineCounter, Pair, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isPair, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import {
   AcceptAction,
   ClearMarkAction,
@@ -43,9 +42,12 @@ import {
   type Action,
   type RejectWith,
 } from './actions';
-import { IptablesSyncError, InvalidRuleError } from './errors';
+import { IptablesSyncError, InvalidRuleError, MAX_QUOTED_CHARACTERS, MatchDependencyError } from './errors';
 import { AddrType, Match, type MatchCriteria } from './match';
 import { Chain, Rule } from './rule';
+import { DEFAULT_MAX_FILE_SIZE, readRulesText, type ReadProblem } from './rules-file-reader';
+
+export { DEFAULT_MAX_FILE_SIZE } from './rules-file-reader';
 
 export type TableName = 'filter' | 'nat' | 'mangle' | 'raw';
 export const TABLE_NAMES: readonly TableName[] = ['filter', 'nat', 'mangle', 'raw'];
@@ -74,6 +76,15 @@ export interface RulesFile {
   readonly file: string;
   /** Only the tables the file names, in file order. */
   readonly tables: ReadonlyMap<TableName, TableRules>;
+  /** Where each rule was written; only with the `positions` option. */
+  readonly positions?: ReadonlyMap<Rule, RulePosition>;
+}
+
+/** Where a rule starts in the file, and its path (tables.filter.chains.ipts-web[0]). */
+export interface RulePosition {
+  readonly line: number;
+  readonly column: number;
+  readonly path: string;
 }
 
 export interface ConfigOptions {
@@ -81,7 +92,21 @@ export interface ConfigOptions {
   readonly chainPrefix?: string;
   /** Addresses and ICMP matches must be of this family. */
   readonly ipVersion?: 4 | 6;
+  /** loadRulesFile only: refuse files larger than this many bytes (DEFAULT_MAX_FILE_SIZE). */
+  readonly maxFileSize?: number;
+  /** Record where each rule was written (RulesFile.positions), to report on built rules. */
+  readonly positions?: boolean;
 }
+
+/** How deep mappings and lists may nest. A rules file needs about 8 levels; the parsers and
+ *  toJSON recurse, so 100,000 levels would overflow the stack. */
+export const MAX_NESTING = 64;
+/** How many nodes YAML aliases may add to the document, counted expanded. Each alias costs its
+ *  target's size, so nested aliases (an "alias bomb") reach this after a few levels, and so
+ *  do thousands of uses of one anchor; a handful of shared port lists are far below it. */
+export const MAX_ALIAS_EXPANSION = 100_000;
+/** Quoted values in messages are cut to this many characters, as the library's are. */
+const MAX_QUOTED = MAX_QUOTED_CHARACTERS;
 
 export interface ConfigIssue {
   readonly file: string;
@@ -121,16 +146,27 @@ function formatIssue(issue: ConfigIssue): string {
   return issue.path === '' ? `${where}: ${issue.message}` : `${where}: ${issue.path}: ${issue.message}`;
 }
 
-/** Reads and validates a rules file (YAML, or JSON, which is parsed by the same YAML 1.2 parser). */
-export function loadRulesFile(file: string, options: ConfigOptions = {}): RulesFile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    throw new ConfigError([{ file, path: '', message: `cannot read the rules file: ${e.message}` }]);
+/** The rules file was not read: not a regular file (nor "-"), over the size limit, not UTF-8,
+ *  or unreadable. Thrown before anything is parsed. */
+export class UnreadableRulesFileError extends ConfigError {
+  readonly reason: ReadProblem['reason'];
+  constructor(file: string, problem: ReadProblem) {
+    super([{ file, path: '', message: problem.message, ...(problem.reason === 'invalid-utf8' ? { line: problem.line, column: problem.column } : {}) }]);
+    this.reason = problem.reason;
   }
-  return parseRules(text, file, options);
+}
+
+/** A rules file's text ("-" is stdin), read within the limits of loadRulesFile. */
+export function readRulesFile(file: string, options: Pick<ConfigOptions, 'maxFileSize'> = {}): string {
+  const read = readRulesText(file, options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE);
+  if ('problem' in read) throw new UnreadableRulesFileError(file, read.problem);
+  return read.text;
+}
+
+/** Reads and validates a rules file (YAML, or JSON, which is parsed by the same YAML 1.2 parser).
+ *  "-" reads stdin. Only regular files of at most `maxFileSize` bytes of UTF-8 are read. */
+export function loadRulesFile(file: string, options: ConfigOptions = {}): RulesFile {
+  return parseRules(readRulesFile(file, options), file, options);
 }
 
 /** Validates rules text; `file` is only used in messages. */
@@ -140,29 +176,50 @@ export function parseRules(text: string, file: string, options: ConfigOptions = 
   const lineCounter = new LineCounter();
   let contents: Node | null;
   let errors: { offset: number; message: string }[];
-  let doc: Document;
+  let aliases = new Map<Alias, Node>();
   if (/\.json$/i.test(file)) {
     // JSON is YAML, but the YAML parser reads ~0.3 MB/s; generated rule sets are large and JSON.
+    // (Strict JSON has no aliases, and its parser limits nesting itself.)
     ({ contents, errors } = parseJsonNodes(text));
     lineCounter.addNewLine(0);
     for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1);
-    doc = new Document();
   } else {
-    doc = parseDocument(text, { lineCounter, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true });
+    const doc = parseDocument(text, { lineCounter, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true });
     contents = doc.contents as Node | null;
-    errors = doc.errors.map((e) => ({ offset: e.pos[0], message: `invalid YAML: ${e.message}` }));
+    errors = [];
+    for (const e of doc.errors) {
+      // The parser recurses per level and reports an overflow as an error at the spot; what
+      // follows it is noise.
+      if (/Maximum call stack size exceeded/.test(e.message)) {
+        errors.push({ offset: e.pos[0], message: `invalid YAML: nested deeper than ${MAX_NESTING} levels (or deeper than the parser can follow)` });
+        break;
+      }
+      errors.push({ offset: e.pos[0], message: `invalid YAML: ${e.message}` });
+    }
+    if (errors.length === 0) {
+      const limits = documentLimits(contents);
+      aliases = limits.aliases;
+      if (limits.problem) errors.push(limits.problem);
+    }
   }
-  const ctx = new Ctx(file, text, lineCounter, doc, chainPrefix, ipVersion);
+  const ctx = new Ctx(file, text, lineCounter, aliases, chainPrefix, ipVersion, options.positions === true ? new Map() : undefined);
   for (const error of errors) ctx.issueAt(error.offset, '', error.message);
   if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
   const tables = ctx.root(contents);
   if (ctx.issues.length > 0 || tables === undefined) throw new ConfigError(ctx.issues);
-  return { file, tables };
+  return ctx.positions ? { file, tables, positions: ctx.positions } : { file, tables };
 }
 
 // --- walking the document ----------------------------------------------------------------------
 
 type AnyNode = Node | null | undefined;
+
+/** One match method as written: where, and the fragment it rendered (to place errors). */
+interface Criterion {
+  readonly pair: Pair;
+  readonly path: string;
+  readonly fragment: string;
+}
 
 class Ctx {
   readonly issues: ConfigIssue[] = [];
@@ -172,9 +229,10 @@ class Ctx {
     readonly file: string,
     text: string,
     private readonly lineCounter: LineCounter,
-    private readonly doc: Document,
+    private readonly aliases: ReadonlyMap<Alias, Node>,
     readonly chainPrefix: string,
     readonly ipVersion: 4 | 6,
+    readonly positions: Map<Rule, RulePosition> | undefined,
   ) {
     this.lines = text.split(/\r?\n/);
   }
@@ -183,9 +241,8 @@ class Ctx {
     if (this.issues.length >= MAX_ISSUES) return;
     const { line, col } = this.lineCounter.linePos(offset);
     const source = this.lines[line - 1];
-    const snippet =
-      source === undefined ? undefined : `${String(line).padStart(5)} | ${source}\n${' '.repeat(5)} | ${' '.repeat(Math.max(0, col - 1))}^`;
-    this.issues.push({ file: this.file, line, column: col, path, message, ...(snippet !== undefined ? { snippet } : {}) });
+    const snippet = source === undefined ? undefined : snippetOf(line, source, col);
+    this.issues.push({ file: this.file, line, column: col, path: clip(path, MAX_QUOTED), message: clipQuoted(message), ...(snippet !== undefined ? { snippet } : {}) });
   }
 
   /** Records a problem at a node (or a pair's key); returns undefined for convenient `return ctx.fail(...)`. */
@@ -194,9 +251,11 @@ class Ctx {
     return undefined;
   }
 
+  /** The node an alias stands for (found once for all aliases: Alias.resolve would search the
+   *  whole document on every call). */
   resolve(node: AnyNode): AnyNode {
     let current = node;
-    for (let depth = 0; isAlias(current) && depth < 32; depth++) current = current.resolve(this.doc) as AnyNode;
+    for (let depth = 0; isAlias(current) && depth < 32; depth++) current = this.aliases.get(current);
     return current;
   }
 
@@ -340,6 +399,7 @@ class Ctx {
     const pairs = this.mapping(value, path, 'a rule: a mapping with "action:" and optional "match:" and "comment:"');
     if (!pairs) return undefined;
     let match: MatchCriteria | undefined = Match();
+    let criteria: readonly Criterion[] = [];
     let action: Action | undefined;
     let actionSeen = false;
     let comment: string | undefined;
@@ -353,7 +413,9 @@ class Ctx {
       }
       const v = pair.value as AnyNode;
       if (key === 'match') {
-        match = this.match(v, `${path}.match`);
+        const built = this.match(v, `${path}.match`);
+        match = built?.match;
+        criteria = built?.criteria ?? [];
         if (!match) ok = false;
       } else if (key === 'action') {
         actionSeen = true;
@@ -383,17 +445,25 @@ class Ctx {
     }
     if (!ok || !action || !match) return undefined;
     try {
-      return new Rule({ match, action, ...(comment !== undefined ? { comment } : {}) });
+      const rule = new Rule({ match, action, ...(comment !== undefined ? { comment } : {}) });
+      if (this.positions) {
+        const { line, col } = this.lineCounter.linePos(offsetOf(value));
+        this.positions.set(rule, { line, column: col, path });
+      }
+      return rule;
     } catch (error) {
+      // A criterion that needs a protocol is reported where it was written.
+      const criterion = error instanceof MatchDependencyError ? criteria.find((c) => c.fragment === error.fragment) : undefined;
+      if (criterion) return this.libraryError(error, criterion.pair, criterion.path);
       return this.libraryError(error, commentNode ?? value, comment !== undefined ? `${path}.comment` : path);
     }
   }
 
   // --- matches ---
 
-  private match(node: AnyNode, path: string): MatchCriteria | undefined {
+  private match(node: AnyNode, path: string): { match: MatchCriteria; criteria: Criterion[] } | undefined {
     const value = this.resolve(node);
-    if (isScalar(value) && value.value === null) return Match();
+    if (isScalar(value) && value.value === null) return { match: Match(), criteria: [] };
     // A mapping applies its keys in order; a list of one-key mappings allows repeating a method.
     let pairs: Pair[] = [];
     const pathOf: string[] = [];
@@ -422,6 +492,7 @@ class Ctx {
       ps.forEach(() => pathOf.push(path));
     }
     let match: MatchCriteria = Match();
+    const criteria: Criterion[] = [];
     let ok = true;
     pairs.forEach((pair, i) => {
       const method = this.key(pair, pathOf[i] as string);
@@ -437,10 +508,13 @@ class Ctx {
         return;
       }
       const next = this.matchMethod(match, method, kind, pair.value as AnyNode, pair, methodPath);
-      if (next) match = next;
-      else ok = false;
+      if (next) {
+        // The builder joins fragments with one space: what this method added is the tail.
+        criteria.push({ pair, path: methodPath, fragment: next.render().slice(match.render().length).trimStart() });
+        match = next;
+      } else ok = false;
     });
-    return ok ? match : undefined;
+    return ok ? { match, criteria } : undefined;
   }
 
   private matchMethod(
@@ -820,6 +894,95 @@ function offsetOf(node: AnyNode | Pair): number {
   return (node as Node).range?.[0] ?? 0;
 }
 
+/**
+ * One pass over the parsed YAML, before anything walks it: nesting depth, and what every alias
+ * stands for (the last node with its anchor before it, as YAML says) with the size it adds.
+ * Iterative, so no input depth can overflow the stack here.
+ */
+function documentLimits(root: Node | null): { aliases: Map<Alias, Node>; problem?: { offset: number; message: string } } {
+  const aliases = new Map<Alias, Node>();
+  if (root === null) return { aliases };
+  const anchors = new Map<string, Node>();
+  const size = new Map<Node, number>(); // expanded size of each finished node
+  let added = 0;
+  // Pre-order in document order (a pair's key before its value), finishing each node after its
+  // children, so an alias's target is finished unless the alias is inside it.
+  const stack: { node: Node; depth: number; exit: boolean }[] = [{ node: root, depth: 1, exit: false }];
+  while (stack.length > 0) {
+    const { node, depth, exit } = stack.pop() as { node: Node; depth: number; exit: boolean };
+    const children = isCollection(node) ? node.items.flatMap((item) => (isPair(item) ? [item.key, item.value] : [item])).filter((n): n is Node => n !== null && typeof n === 'object') : [];
+    if (exit) {
+      size.set(node, 1 + children.reduce((n, c) => n + (size.get(c) ?? 1), 0));
+      continue;
+    }
+    if (isAlias(node)) {
+      const target = anchors.get(node.source);
+      if (target === undefined) continue; // the parser reported it
+      const targetSize = size.get(target);
+      if (targetSize === undefined) return { aliases, problem: { offset: offsetOf(node), message: `invalid YAML: alias *${clip(node.source, MAX_QUOTED)} is inside the node it stands for` } };
+      aliases.set(node, target);
+      size.set(node, targetSize);
+      added += targetSize;
+      if (added > MAX_ALIAS_EXPANSION) {
+        return { aliases, problem: { offset: offsetOf(node), message: `invalid YAML: aliases expand the document by more than ${MAX_ALIAS_EXPANSION} nodes (an alias bomb?); write the values out instead` } };
+      }
+      continue;
+    }
+    const anchor = (node as { anchor?: string }).anchor;
+    if (anchor !== undefined) anchors.set(anchor, node);
+    if (!isCollection(node)) {
+      size.set(node, 1);
+      continue;
+    }
+    if (depth > MAX_NESTING) return { aliases, problem: { offset: offsetOf(node), message: `invalid YAML: nested deeper than ${MAX_NESTING} levels` } };
+    stack.push({ node, depth, exit: true });
+    for (let k = children.length - 1; k >= 0; k--) stack.push({ node: children[k] as Node, depth: depth + 1, exit: false });
+  }
+  return { aliases };
+}
+
+/** The source line with a caret under the column; a long line is shown as a window around it. */
+function snippetOf(line: number, source: string, col: number): string {
+  const WIDTH = 120;
+  let start = 0;
+  let shown = source;
+  if (source.length > WIDTH) {
+    start = Math.max(0, Math.min(col - 1 - WIDTH / 2, source.length - WIDTH));
+    shown = `${start > 0 ? '…' : ''}${source.slice(start, start + WIDTH)}${start + WIDTH < source.length ? '…' : ''}`;
+  }
+  const caret = col - 1 - start + (start > 0 ? 1 : 0);
+  return `${String(line).padStart(5)} | ${shown}\n${' '.repeat(5)} | ${' '.repeat(Math.max(0, caret))}^`;
+}
+
+/** Text cut to `max` characters, saying how long it was. */
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}
+
+/** Every "quoted" value in a message cut to MAX_QUOTED characters, as describe() cuts the
+ *  library's: a 10 MB key or comment must not come back in full. (A loop, not a regex: V8's
+ *  backtracking overflows its stack on a 10 MB quoted run.) */
+function clipQuoted(message: string): string {
+  if (message.length <= MAX_QUOTED * 2) return message;
+  let out = '';
+  let i = 0;
+  for (;;) {
+    const open = message.indexOf('"', i);
+    let close = open + 1;
+    while (open >= 0 && close < message.length && message[close] !== '"') close += message[close] === '\\' ? 2 : 1;
+    if (open < 0 || close >= message.length) return out + message.slice(i);
+    const content = message.slice(open + 1, close);
+    let head = content;
+    if (content.length > MAX_QUOTED) {
+      head = content.slice(0, MAX_QUOTED);
+      // Cut before a half escape, so the closing quote stays a quote.
+      if ((/\\*$/.exec(head)?.[0].length ?? 0) % 2 === 1) head = head.slice(0, -1);
+    }
+    out += `${message.slice(i, open)}"${head}"${content.length > MAX_QUOTED ? `… (${content.length} characters)` : ''}`;
+    i = close + 1;
+  }
+}
+
 function toJs(node: AnyNode): unknown {
   if (node === null || node === undefined) return null;
   if (isScalar(node)) return node.value;
@@ -845,6 +1008,8 @@ function describeJs(value: unknown): string {
 
 /** " (did you mean X?)" for a close name, else "". */
 function suggest(name: string, candidates: readonly string[]): string {
+  // The edit distance costs name × candidate; no vocabulary word is this long anyway.
+  if (name.length > 64) return '';
   const lower = name.toLowerCase();
   let best: string | undefined;
   let bestDistance = Infinity;
@@ -927,10 +1092,12 @@ export function parseJsonNodes(text: string): { contents: Node | null; errors: {
     }
   };
 
+  let depth = 0;
   const value = (): Node => {
     ws();
     const start = i;
     const c = text[i];
+    if ((c === '{' || c === '[') && ++depth > MAX_NESTING) fail(`nested deeper than ${MAX_NESTING} levels`);
     if (c === '{') {
       i++;
       const map = new YAMLMap();
@@ -947,6 +1114,7 @@ export function parseJsonNodes(text: string): { contents: Node | null; errors: {
         i++;
         map.items.push(new Pair(key, value()));
       });
+      depth--;
       return withRange(map, start);
     }
     if (c === '[') {
@@ -955,6 +1123,7 @@ export function parseJsonNodes(text: string): { contents: Node | null; errors: {
       items(']', () => {
         seq.items.push(value());
       });
+      depth--;
       return withRange(seq, start);
     }
     if (c === '"') return withRange(new Scalar(string()), start);

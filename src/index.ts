@@ -2,7 +2,7 @@
 // The package root re-exports the public API; see README.md for the design.
 export { HASH_LENGTH } from './hash';
 export { MAX_CHAIN_NAME_LENGTH, MAX_COMMENT_BYTES, MAX_LOG_PREFIX_LENGTH } from './validate';
-export { IptablesSyncError, InvalidRuleError, InvalidOptionError } from './errors';
+export { IptablesSyncError, InvalidRuleError, MatchDependencyError, InvalidOptionError, MAX_QUOTED_CHARACTERS } from './errors';
 export { Match, MatchCriteria, AddrType } from './match';
 export { portsToMultiport, portRangesToMultiport, type PortRange } from './multiport';
 export {

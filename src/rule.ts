@@ -34,6 +34,8 @@ export class Rule implements RuleSpec {
       throw new InvalidRuleError('Rule.match', matchText, 'match must render to one line');
     }
     wellFormed('Rule.match', matchText, 'match');
+    const dependencyError = match.protocolDependencyError();
+    if (dependencyError) throw dependencyError;
     const action = spec.action;
     if (typeof action !== 'object' || action === null || typeof action.toFragment !== 'function') {
       throw new InvalidRuleError('Rule.action', action, 'expected an action object with toFragment()');

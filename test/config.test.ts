@@ -84,7 +84,7 @@ describe('rules file: what it builds', () => {
           action: { setMaskedMark: [0x100, 0xf00] }
         - match: [ { protocol: udp }, { notSourceNet: 10.0.0.0/8 }, { notSourceNet: 192.168.0.0/16 } ]
           action: { setMark: "0x4000" }
-        - match: { icmpTypeAndCode: { type: 3, code: 4 } }
+        - match: { protocol: icmp, icmpTypeAndCode: { type: 3, code: 4 } }
           action: return
 `,
       'shapes.yaml',
@@ -107,7 +107,7 @@ describe('rules file: what it builds', () => {
           action: new SetMaskedMarkAction({ mark: 0x100, mask: 0xf00 }),
         },
         { match: Match().protocol('udp').notSourceNet('10.0.0.0/8').notSourceNet('192.168.0.0/16'), action: new SetMarkAction({ mark: 0x4000 }) },
-        { match: Match().icmpTypeAndCode(3, 4), action: new ReturnAction() },
+        { match: Match().protocol('icmp').icmpTypeAndCode(3, 4), action: new ReturnAction() },
       ],
     });
     expect(chain?.rules.map((r) => r.body)).toEqual(want.rules.map((r) => r.body));
@@ -161,8 +161,8 @@ describe('rules file: what it builds', () => {
   });
 
   it('uses the IPv6 family with ipVersion 6', () => {
-    const rules = parseRules(chainWith('        - match: { sourceNet: "fd00::/8", icmpV6Type: 128 }\n          action: accept\n'), 'v6.yaml', { ipVersion: 6 });
-    expect(rules.tables.get('filter')?.chains[0]?.rules[0]?.body).toBe('--source fd00::/8 -m icmp6 --icmpv6-type 128 --jump ACCEPT');
+    const rules = parseRules(chainWith('        - match: { sourceNet: "fd00::/8", protocol: ipv6-icmp, icmpV6Type: 128 }\n          action: accept\n'), 'v6.yaml', { ipVersion: 6 });
+    expect(rules.tables.get('filter')?.chains[0]?.rules[0]?.body).toBe('--source fd00::/8 -p ipv6-icmp -m icmp6 --icmpv6-type 128 --jump ACCEPT');
   });
 
   it('knows every Match() method, and nothing else', () => {

@@ -113,7 +113,9 @@ describe('match builder', () => {
         if (m !== undefined) {
           expect(m).toBeInstanceOf(MatchCriteria);
           expectOneLine(m.render());
-          expectOneLine(new Rule({ match: m, action: new AcceptAction() }).renderAppend('c', ''));
+          // A lone port or ICMP criterion lacks its protocol: the Rule refuses it, typed.
+          const rule = acceptedOrTyped(`Rule with Match().${method}`, () => new Rule({ match: m, action: new AcceptAction() }));
+          if (rule) expectOneLine(rule.renderAppend('c', ''));
         }
       }),
       { numRuns: RUNS * 5 },

@@ -8,7 +8,9 @@
 //
 // Two flavours:
 //  - `validRuleArb()` / `validChainArb()`: anything the API accepts, in any combination (the
-//    same option twice, icmp without -p icmp, …). Renders to one line; not all of it would load.
+//    same option twice, …) within iptables' protocol dependencies, which a Rule checks (one -p;
+//    multiport after a -p with ports; icmp with -p icmp). Renders to one line; not all of it
+//    would load.
 //  - `kernelRuleArb()` / `kernelChainArb()`: rules that iptables-restore accepts in a user chain
 //    of the filter table that no built-in chain jumps to (one -p per rule, multiport only after
 //    -p tcp/udp, icmp only after -p icmp, no rpfilter/ipvs, ipsets only from the given names).
@@ -300,6 +302,40 @@ export const matchStepArb: fc.Arbitrary<MatchStep> = fc.oneof(
 );
 export const matchStepsArb = (maxLength = 6): fc.Arbitrary<MatchStep[]> => fc.array(matchStepArb, { maxLength });
 
+// iptables' protocol dependencies, as measured on both backends (test/faults-input.test.ts):
+// one -p per rule; multiport needs a non-negated -p with ports before it; the icmp and icmp6
+// matches need their own non-negated -p anywhere in the rule.
+type Needs = 'ports' | 'icmp' | 'icmp6';
+const SATISFIES: Record<Needs, readonly string[]> = {
+  ports: ['tcp', 'udp', 'udplite', 'sctp', 'dccp', '6', '17', '136', '132', '33'],
+  icmp: ['icmp', '1'],
+  icmp6: ['ipv6-icmp', 'icmpv6', '58'],
+};
+const PROTOCOL_STEP_FOR: Record<Needs, string> = { ports: 'tcp', icmp: 'icmp', icmp6: 'ipv6-icmp' };
+const isProtocolStep = (s: MatchStep): boolean => /^(not)?[pP]rotocol(Num)?$/.test(s.method);
+function needsOf(s: MatchStep): Needs | undefined {
+  if (/Port(Range)?s$/.test(s.method)) return 'ports';
+  if (/[iI]cmpV6Type/.test(s.method)) return 'icmp6';
+  if (/[iI]cmpType/.test(s.method)) return 'icmp';
+  return undefined;
+}
+
+/** The steps made to meet the protocol dependencies: later protocols and dependents of a
+ *  second kind dropped, and a fitting protocol put first when the one there does not fit. */
+export function withProtocolDependencies(steps: readonly MatchStep[]): MatchStep[] {
+  let protocolSeen = false;
+  const oneProtocol = steps.filter((s) => !isProtocolStep(s) || (!protocolSeen && (protocolSeen = true)));
+  const need = oneProtocol.map(needsOf).find((n) => n !== undefined);
+  if (need === undefined) return oneProtocol;
+  const kept = oneProtocol.filter((s) => needsOf(s) === undefined || needsOf(s) === need);
+  const protocol = kept.find(isProtocolStep);
+  const rest = kept.filter((s) => s !== protocol);
+  const fits = protocol !== undefined && !protocol.method.startsWith('not') && SATISFIES[need].includes(String(protocol.args[0]).toLowerCase());
+  if (fits && need !== 'ports') return kept;
+  const p = PROTOCOL_STEP_FOR[need];
+  return [fits ? (protocol as MatchStep) : step('protocol', [p], `-p ${p}`), ...rest];
+}
+
 // ------------------------------------------------------------------------------------------
 // Actions.
 
@@ -427,7 +463,7 @@ export const expectedAppend = (chain: string, prefix: string, c: RuleCase): stri
 /** Any valid rule. */
 export function validRuleArb(opts: { maxMatches?: number } = {}): fc.Arbitrary<RuleCase> {
   return fc.record({
-    steps: matchStepsArb(opts.maxMatches ?? 6),
+    steps: matchStepsArb(opts.maxMatches ?? 6).map(withProtocolDependencies),
     action: actionArb,
     comment: fc.option(commentArb, { nil: undefined }),
   });
@@ -531,6 +567,8 @@ export interface InvalidCase {
 
 /** How a bad value must appear in the message: strings JSON-quoted (so controls show), numbers in decimal. */
 export function badValueText(bad: unknown): string {
+  // Messages quote at most 200 characters of a value (so a 10 MB comment is not echoed).
+  if (typeof bad === 'string' && bad.length > 200) return `${JSON.stringify(bad.slice(0, 200))}… (${bad.length} characters)`;
   return typeof bad === 'number' ? String(bad) : JSON.stringify(bad);
 }
 
@@ -626,6 +664,26 @@ export const invalidInputArb: fc.Arbitrary<InvalidCase> = fc.oneof(
   badU8Arb.map((n) => inv('ICMP code outside 0-255', n, () => Match().icmpTypeAndCode(0, n))),
   badU8Arb.map((n) => inv('ICMPv6 type outside 0-255', n, () => Match().notIcmpV6Type(n))),
   badU8Arb.map((n) => inv('ICMPv6 code outside 0-255', n, () => Match().icmpV6TypeAndCode(n, 0))),
+  // Protocol dependencies (checked when the Rule is built; the bad value is the criterion).
+  portsArb.map((ports) =>
+    inv('ports without a protocol with ports', `-m multiport --destination-ports ${refPorts(ports)}`, () => new Rule({ match: Match().destPorts(...ports), action: new AcceptAction() })),
+  ),
+  fc.constantFrom('icmp', 'all', 'gre').map((p) =>
+    inv('ports without a protocol with ports', '-m multiport --source-ports 53', () => new Rule({ match: Match().protocol(p).sourcePorts(53), action: new AcceptAction() })),
+  ),
+  fc.constantFrom('tcp', 'udp').map((p) =>
+    inv('ports before their protocol', '-m multiport --destination-ports 80', () => new Rule({ match: Match().destPorts(80).protocol(p), action: new AcceptAction() })),
+  ),
+  fc.tuple(u8Arb, fc.constantFrom('tcp', 'ipv6-icmp')).map(([t, p]) =>
+    inv('icmp without -p icmp', `-m icmp --icmp-type ${t}`, () => new Rule({ match: Match().protocol(p).icmpType(t), action: new AcceptAction() })),
+  ),
+  u8Arb.map((t) => inv('icmp without -p icmp', `-m icmp6 ! --icmpv6-type ${t}`, () => new Rule({ match: Match().notIcmpV6Type(t), action: new AcceptAction() }))),
+  fc.constantFrom('icmp', 'ipv6-icmp').map((p) =>
+    inv('negated protocol of icmp', `-m ${p === 'icmp' ? 'icmp --icmp-type 0' : 'icmp6 --icmpv6-type 0'}`, () =>
+      new Rule({ match: p === 'icmp' ? Match().notProtocol(p).icmpType(0) : Match().notProtocol(p).icmpV6Type(0), action: new AcceptAction() }),
+    ),
+  ),
+  fc.tuple(u8Arb, fc.integer({ min: 1, max: 255 })).map(([a, b]) => inv('two protocols', `! -p ${b}`, () => new Rule({ match: Match().protocolNum(a).notProtocolNum(b), action: new DropAction() }))),
   // Strings that would break out of their fragment.
   breakoutArb(interfaceArb.filter((i) => i.length < 15), [' ']).map((s) => inv('interface breakout', s, () => Match().inInterface(s))),
   breakoutArb(ipSetNameArb.filter((s) => s.length < 31), [' ']).map((s) => inv('ipset breakout', s, () => Match().destIpSet(s))),
