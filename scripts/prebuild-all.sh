@@ -17,6 +17,12 @@ digest=$(node native/source-digest.js)
 # The sources binding.gyp lists, so a local node-gyp build and the prebuilds compile the same.
 mapfile -t sources < <(node -e "process.stdout.write(JSON.parse(require('fs').readFileSync('binding.gyp', 'utf8')).targets[0].sources.join('\n'))")
 
+# Export the Node-API entry points only: the static libstdc++ and the std:: templates the addon
+# instantiates stay private, so they never mix with the host libstdc++ that Node itself uses.
+exports_map=$(mktemp)
+trap 'rm -f "$exports_map"' EXIT
+printf '{\n  global: napi_register_module_v1; node_api_module_get_api_version_v1;\n  local: *;\n};\n' >"$exports_map"
+
 build() {
   local arch=$1 cxx=$2
   local out="prebuilds/linux-${arch}/iptables-sync.node"
@@ -29,7 +35,7 @@ build() {
     -DBUILDING_NODE_EXTENSION -DIPTS_SOURCE_DIGEST="$digest" -DIPTS_PORTABLE_PREBUILD=1 \
     -I"$napi_include" -I"$addon_api_include" \
     "${sources[@]}" native/glibc_compat.cc \
-    -static-libstdc++ -static-libgcc -Wl,--build-id=none -Wl,--gc-sections -Wl,-z,noexecstack -Wl,--as-needed \
+    -static-libstdc++ -static-libgcc -Wl,--build-id=none -Wl,--gc-sections -Wl,--exclude-libs,ALL -Wl,--version-script="$exports_map" -Wl,-z,noexecstack -Wl,--as-needed \
     -Wl,--wrap=__libc_single_threaded -Wl,--wrap=pthread_once -Wl,--wrap=__pthread_key_create \
     -Wl,--wrap=fstat -Wl,--wrap=_dl_find_object -Wl,--wrap=arc4random \
     -Wl,--no-as-needed -l:libpthread.so.0 -s -o "$out.tmp"

@@ -101,7 +101,7 @@ export class Chain implements ChainSpec {
     return chain instanceof Chain ? chain : new Chain(chain);
   }
 
-  /** The rule IDs, one per rule (SPEC section 3); computed once, then cached. */
+  /** The rule IDs, one per rule (Felix's chained hashes); computed once, then cached. */
   ruleHashes(): string[] {
     return [...this.ruleIds()];
   }
