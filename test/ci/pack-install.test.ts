@@ -46,7 +46,9 @@ beforeAll(() => {
   run('git', ['-C', clone, 'checkout', '--quiet', head], work);
   const npmEnv = { ...process.env, npm_config_nodedir: process.env.npm_config_nodedir ?? '/usr' };
   run('npm', ['ci', '--no-audit', '--no-fund', '--prefer-offline'], clone, npmEnv);
-  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], clone, npmEnv)) as { filename: string }[];
+  // stdout holds the prepack scripts' output, then npm's JSON.
+  const packOut = run('npm', ['pack', '--json', '--pack-destination', work], clone, npmEnv);
+  const packed = JSON.parse(packOut.slice(packOut.search(/^\[/m))) as { filename: string }[];
   tarball = join(work, (packed[0] as { filename: string }).filename);
   tarList = run('tar', ['-tzf', tarball], work).split('\n').filter(Boolean);
 
@@ -122,14 +124,15 @@ describe('installed with compilers hidden', () => {
   });
 
   const consumer = [
-    "import { Match, Rule, Table, nativeInfo, type NativeInfoLike } from 'iptables-sync';",
+    "import { AcceptAction, Match, Rule, Table, nativeInfo, type ReadResult } from 'iptables-sync';",
     "import { parseRules, type RulesFile } from 'iptables-sync/config';",
-    'const rule: Rule = new Rule({ match: Match().protocol("tcp").destPorts(22) });',
-    'const info: NativeInfoLike = nativeInfo();',
+    "const rule: Rule = new Rule({ match: Match().protocol('tcp').destPorts(22), action: new AcceptAction() });",
+    'const loaded: boolean = nativeInfo().loaded;',
     "const file: RulesFile = parseRules('{}', 'inline.json');",
-    'export const used: readonly unknown[] = [rule, info.loaded, file, Table];',
+    'const read: ReadResult | undefined = undefined;',
+    'export const used: readonly unknown[] = [rule, loaded, file, read, Table];',
     '',
-  ];
+  ].join('\n');
 
   it.each([
     ['node16', 'node16', 'index.ts'],
@@ -140,7 +143,7 @@ describe('installed with compilers hidden', () => {
   ])('a strict TypeScript file compiles with module %s, moduleResolution %s (%s)', (module, resolution, name) => {
     const dir = join(app, `ts-${module}-${resolution}-${name.replace('.', '-')}`);
     mkdirSync(dir);
-    writeFileSync(join(dir, name), consumer.join('\n').replace('type NativeInfoLike', 'type ReadResult').replace('NativeInfoLike = nativeInfo()', '{ loaded: boolean } = nativeInfo()').replace(', type ReadResult', ''));
+    writeFileSync(join(dir, name), consumer);
     const r = spawnSync(process.execPath, [tsc, '--strict', '--noEmit', '--module', module, '--moduleResolution', resolution, '--target', 'es2022', '--types', 'node', '--skipLibCheck', 'false', join(dir, name)], { cwd: app, encoding: 'utf8', env: env() });
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
