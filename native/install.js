@@ -24,6 +24,15 @@ function loadError(file) {
 const prebuildError = loadError(prebuild);
 if (prebuildError === undefined) process.exit(0);
 
+// The built package explains a foreign CPU or an old glibc; a git checkout has no dist/ yet.
+function explained() {
+  try {
+    return require(join(root, 'dist', 'native.js')).nativeInfo().reason;
+  } catch {
+    return undefined;
+  }
+}
+
 // node-gyp-build tests build/Release and the prebuilds, and runs `node-gyp rebuild` if none loads.
 const built = spawnSync(process.execPath, [require.resolve('node-gyp-build/bin.js')], { cwd: root, stdio: 'inherit' });
 if (built.status === 0) process.exit(0);
@@ -31,7 +40,7 @@ if (built.status === 0) process.exit(0);
 const message = [
   '',
   'iptables-sync: WARNING: the native addon is not available on this host.',
-  `  prebuild: ${prebuildError}`,
+  `  prebuild: ${explained() ?? prebuildError}`,
   '  build from source: failed (needs g++, make and python3; see the output above)',
   '  Without it the package works, but the iptables lock functions (grabIptablesLocks, SharedLock,',
   '  the Table default lock) throw LockUnavailableError. Supported prebuilds: linux-x64 and',

@@ -3,11 +3,12 @@
 // or python, and the installed package is used the ways users use it: require, import,
 // strict TypeScript under each module resolution, and the CLI. Commit first: it packs HEAD.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/native';
+import { pathWithoutCompilers } from '../helpers/no-compilers';
 
 const root = packageRoot();
 const work = mkdtempSync(join(tmpdir(), 'ipts-ship-pack-'));
@@ -17,22 +18,6 @@ const tsc = join(clone, 'node_modules', 'typescript', 'bin', 'tsc');
 let tarball = '';
 let tarList: string[] = [];
 let noCompilerPath = '';
-
-const COMPILERS = /^(cc|c\+\+|gcc|g\+\+|cpp|clang(\+\+)?|make|gmake|cmake|python[\d.]*|.*-(gcc|g\+\+|cc|c\+\+|cpp)(-[\d.]+)?|(gcc|g\+\+|cpp)-[\d.]+)$/;
-
-// A directory of links to every program on PATH except compilers, make and python.
-function pathWithoutCompilers(): string {
-  const bin = join(work, 'bin');
-  mkdirSync(bin);
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir || !existsSync(dir)) continue;
-    for (const name of readdirSync(dir)) {
-      if (COMPILERS.test(name) || existsSync(join(bin, name))) continue;
-      symlinkSync(join(dir, name), join(bin, name));
-    }
-  }
-  return bin;
-}
 
 function run(cmd: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = process.env): string {
   const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -52,7 +37,7 @@ beforeAll(() => {
   tarball = join(work, (packed[0] as { filename: string }).filename);
   tarList = run('tar', ['-tzf', tarball], work).split('\n').filter(Boolean);
 
-  noCompilerPath = pathWithoutCompilers();
+  noCompilerPath = pathWithoutCompilers(join(work, 'bin'));
   mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'ipts-pack-app', version: '1.0.0', private: true }));
   const env = { ...process.env, PATH: noCompilerPath };
