@@ -2,7 +2,7 @@
 // in prepack), the tarball is installed into a fresh project on a PATH without compilers, make
 // or python, and the installed package is used the ways users use it: require, import,
 // strict TypeScript under each module resolution, and the CLI. Commit first: it packs HEAD.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +40,7 @@ beforeAll(() => {
   noCompilerPath = pathWithoutCompilers(join(work, 'bin'));
   mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'ipts-pack-app', version: '1.0.0', private: true }));
-  const env = { ...process.env, PATH: noCompilerPath };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: noCompilerPath };
   delete env.npm_config_nodedir; // as for a user: no Node headers configured either
   run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, '@types/node@20'], app, env);
 });
