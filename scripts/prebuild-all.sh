@@ -28,17 +28,19 @@ build() {
   local out="prebuilds/linux-${arch}/iptables-sync.node"
   command -v "$cxx" >/dev/null || { echo "prebuild-all: $cxx not found (apt-get install ${3})" >&2; exit 1; }
   mkdir -p "$(dirname "$out")"
-  LC_ALL=C SOURCE_DATE_EPOCH=0 "$cxx" -shared -fPIC -O2 -std=c++17 -Wall -Wextra -Werror \
-    -fno-exceptions -fvisibility=hidden -ffunction-sections -fdata-sections -ffile-prefix-map="$PWD"=. \
-    -ffile-prefix-map="$napi_include"=napi -ffile-prefix-map="$addon_api_include"=napi-addon \
-    -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED \
-    -DBUILDING_NODE_EXTENSION -DIPTS_SOURCE_DIGEST="$digest" -DIPTS_PORTABLE_PREBUILD=1 \
-    -I"$napi_include" -I"$addon_api_include" \
-    "${sources[@]}" native/glibc_compat.cc \
-    -static-libstdc++ -static-libgcc -Wl,--build-id=none -Wl,--gc-sections -Wl,--exclude-libs,ALL -Wl,--version-script="$exports_map" -Wl,-z,noexecstack -Wl,--as-needed \
-    -Wl,--wrap=__libc_single_threaded -Wl,--wrap=pthread_once -Wl,--wrap=__pthread_key_create \
-    -Wl,--wrap=fstat -Wl,--wrap=_dl_find_object -Wl,--wrap=arc4random \
-    -Wl,--no-as-needed -l:libpthread.so.0 -s -o "$out.tmp"
+  local compile=(-shared -fPIC -O2 -std=c++17 -Wall -Wextra -Werror -fno-exceptions
+    -fvisibility=hidden -ffunction-sections -fdata-sections
+    -ffile-prefix-map="$PWD"=. -ffile-prefix-map="$napi_include"=napi -ffile-prefix-map="$addon_api_include"=napi-addon
+    -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED
+    -DBUILDING_NODE_EXTENSION -DIPTS_SOURCE_DIGEST="$digest" -I"$napi_include" -I"$addon_api_include")
+  local link=(-static-libstdc++ -static-libgcc -Wl,--build-id=none -Wl,--gc-sections -Wl,-z,noexecstack
+    -Wl,--exclude-libs,ALL -Wl,--version-script="$exports_map"
+    # native/glibc_compat.cc: each of these binds to its __wrap_ replacement there.
+    -Wl,--wrap=__libc_single_threaded -Wl,--wrap=pthread_once -Wl,--wrap=__pthread_key_create
+    -Wl,--wrap=fstat -Wl,--wrap=_dl_find_object -Wl,--wrap=arc4random
+    # Where pthread_once & co. live before glibc 2.34 (an empty stub from 2.34 on).
+    -Wl,--no-as-needed -l:libpthread.so.0 -s)
+  LC_ALL=C "$cxx" "${compile[@]}" "${sources[@]}" native/glibc_compat.cc "${link[@]}" -o "$out.tmp"
   mv "$out.tmp" "$out"
   echo "built $out ($(stat -c %s "$out") bytes, sha256 $(sha256sum "$out" | cut -c1-16))"
 }
