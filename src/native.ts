@@ -246,7 +246,7 @@ export function nativeInfo(): NativeInfo {
 }
 
 /**
- * Felix's chained rule IDs for one chain (see ruleHashesFor in hash.ts) computed in C++, or undefined when the
+ * Felix's chained rule IDs for one chain (the same as ruleHashesFor) computed in C++, or undefined when the
  * addon is not loaded. `renderedRulesJoinedByNewline` holds `count` lines, each
  * `rule.renderAppend(chainName, "HASH")`.
  */
