@@ -189,7 +189,8 @@ function foreignArchNote(file: string): string {
   return ` (the file is ${known ? `an ${known.name}` : `an ELF machine ${machine}`} binary, this Node is ${process.arch})`;
 }
 
-function loadErrorText(file: string, err: unknown): string {
+/** A loader error with what it means when dlopen's own words do not say it. */
+export function loadErrorText(file: string, err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   const glibc = /version `(GLIBC_[\d.]+|GLIBCXX_[\d.]+|CXXABI_[\d.]+)' not found/.exec(message);
   const note = glibc ? ` (this host's C/C++ runtime is older than ${glibc[1]})` : foreignArchNote(file);

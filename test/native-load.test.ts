@@ -91,6 +91,13 @@ describe('fallbacks', () => {
     await expect(m.locks.grabIptablesLocks('/tmp/never', '@x', 10, 10)).rejects.toThrow(/broken\.node.*invalid ELF header.*Fix: /);
   });
 
+  it('a glibc or libstdc++ too old for the file is named as such', async () => {
+    const m = await freshModules({});
+    const message = "/usr/lib/node_modules/iptables-sync/prebuilds/linux-x64/iptables-sync.node: /lib64/libc.so.6: version `GLIBC_2.33' not found (required by …)";
+    expect(m.native.loadErrorText('/x.node', new Error(message))).toBe(`/x.node: ${message} (this host's C/C++ runtime is older than GLIBC_2.33)`);
+    expect(m.native.loadErrorText('/x.node', new Error("version `GLIBCXX_3.4.29' not found"))).toMatch(/older than GLIBCXX_3\.4\.29\)$/);
+  });
+
   it('with no addon for this platform, nativeInfo says which prebuild directory was looked in', async () => {
     const m = await freshModules({});
     const dir = mkdtempSync(join(tmpdir(), 'ipts-root-'));
