@@ -140,7 +140,7 @@ export class Chain implements ChainSpec {
     return changed ? new Chain({ name: this.name, rules }) : this;
   }
 
-  /** The rule IDs, one per rule (SPEC section 3); computed once, then cached. */
+  /** The rule IDs, one per rule (Felix's chained hashes); computed once, then cached. */
   ruleHashes(): string[] {
     return [...this.ruleIds()];
   }
