@@ -11,7 +11,8 @@
         "native/hash_binding.cc",
         "native/locks.cc",
         "native/save_scanner.cc",
-        "native/hash.cc"
+        "native/hash.cc",
+        "native/sha224.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

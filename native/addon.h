@@ -45,7 +45,7 @@ class ChunkPool {
 
 struct AddonData {
   Napi::FunctionReference lock_handle_class;
-  ipts::ChainHasher hasher;  // SHA2-224 fetched once per environment
+  ipts::ChainHasher hasher;  // one per environment: its SHA-224 state is reused
   // shared_ptr: a scan job still running at environment teardown keeps it alive.
   std::shared_ptr<ChunkPool> chunk_pool = std::make_shared<ChunkPool>();
 };

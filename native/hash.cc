@@ -1,12 +1,9 @@
 #include "hash.h"
 
-#include <openssl/evp.h>
-
 namespace ipts {
 
 namespace {
 
-constexpr size_t kSha224Bytes = 28;
 // 12 bytes encode to exactly 16 base64 characters, so no padding logic is needed.
 constexpr size_t kIdSourceBytes = kRuleIdLength / 4 * 3;
 static_assert(kIdSourceBytes <= kSha224Bytes, "ID longer than the digest");
@@ -25,28 +22,15 @@ void AppendBase64Url(const unsigned char* in, size_t len, std::string* out) {
 
 }  // namespace
 
-ChainHasher::ChainHasher()
-    : md_(EVP_MD_fetch(nullptr, "SHA2-224", nullptr)), ctx_(EVP_MD_CTX_new()) {}
-
-ChainHasher::~ChainHasher() {
-  EVP_MD_CTX_free(ctx_);
-  EVP_MD_free(md_);
-}
-
-bool ChainHasher::Digest(std::string_view a, std::string_view b, unsigned char* out) {
-  unsigned int len = 0;
-  return EVP_DigestInit_ex2(ctx_, md_, nullptr) == 1 &&
-         EVP_DigestUpdate(ctx_, a.data(), a.size()) == 1 &&
-         EVP_DigestUpdate(ctx_, b.data(), b.size()) == 1 &&
-         EVP_DigestFinal_ex(ctx_, out, &len) == 1 && len == kSha224Bytes;
+void ChainHasher::Digest(std::string_view a, std::string_view b, unsigned char* out) {
+  sha_.Reset();
+  sha_.Update(reinterpret_cast<const unsigned char*>(a.data()), a.size());
+  sha_.Update(reinterpret_cast<const unsigned char*>(b.data()), b.size());
+  sha_.Final(out);
 }
 
 bool ChainHasher::HashChain(std::string_view chain, std::string_view lines, size_t count,
                             std::string* ids, std::string* error) {
-  if (!ok()) {
-    *error = "SHA2-224 is not available from Node's OpenSSL";
-    return false;
-  }
   size_t newlines = 0;
   for (char c : lines) newlines += c == '\n';
   // An empty string is zero lines when zero are expected, else one empty line.
@@ -58,20 +42,14 @@ bool ChainHasher::HashChain(std::string_view chain, std::string_view lines, size
   }
 
   unsigned char h[kSha224Bytes];
-  if (!Digest(chain, {}, h)) {
-    *error = "SHA2-224 digest failed";
-    return false;
-  }
+  Digest(chain, {}, h);
   ids->reserve(ids->size() + count * kRuleIdLength);
   size_t start = 0;
   for (size_t i = 0; i < count; ++i) {
     size_t end = lines.find('\n', start);
     if (end == std::string_view::npos) end = lines.size();
     const std::string_view previous(reinterpret_cast<const char*>(h), sizeof(h));
-    if (!Digest(previous, lines.substr(start, end - start), h)) {
-      *error = "SHA2-224 digest failed";
-      return false;
-    }
+    Digest(previous, lines.substr(start, end - start), h);
     AppendBase64Url(h, kIdSourceBytes, ids);
     start = end + 1;
   }

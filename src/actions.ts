@@ -1,11 +1,23 @@
 // Rule actions (targets). Each is an immutable class built from an object of Felix's Go fields,
 // validated in the constructor, with toFragment() giving the exact restore-input text.
+//
+// toFragment() without features gives Felix v3.2.2's text; with features (src/features.ts) the
+// text of latest Felix on a host with those features (--random-fully, --nflog-size).
+import type { IpVersion } from './backend';
 import { InvalidRuleError } from './errors';
-import { chainName, hex, ipAddress, MAX_LOG_PREFIX_LENGTH, nonZeroMark, port, quotedText, uint32 } from './validate';
+import type { Features } from './features';
+import { chainName, hex, ipAddress, MAX_LOG_PREFIX_LENGTH, nonZeroMark, port, quotedText, uint, uint32, word } from './validate';
 
 export interface Action {
-  toFragment(): string;
+  /** The restore-input text; `features` (default: none) picks the host-dependent options. */
+  toFragment(features?: Features): string;
   toString(): string;
+  /** The only IP version whose iptables knows this action as configured (absent: both). */
+  readonly ipVersion?: IpVersion;
+  /** The kernel takes this action only in a rule that matches `-p tcp` (REJECT with tcp-reset). */
+  readonly needsTcpMatch?: boolean;
+  /** The fragment starts with its own `-p tcp`, so the rule's match must not name a protocol. */
+  readonly setsProtocol?: boolean;
 }
 
 abstract class FixedAction implements Action {
@@ -106,6 +118,58 @@ export class DNATAction implements Action {
   }
 }
 
+/** Reject types of ip6tables' REJECT (names and aliases, as `ip6tables -j REJECT --help` lists). */
+const REJECT_WITH_V6 = [
+  'icmp6-no-route', 'no-route', 'icmp6-adm-prohibited', 'adm-prohibited', 'icmp6-addr-unreachable', 'addr-unreach',
+  'icmp6-port-unreachable', 'port-unreach', 'tcp-reset', 'icmp6-policy-fail', 'policy-fail', 'icmp6-reject-route', 'reject-route',
+] as const;
+/** Reject types of iptables' REJECT (names and aliases, as `iptables -j REJECT --help` lists). */
+const REJECT_WITH_V4 = [
+  'icmp-net-unreachable', 'net-unreach', 'icmp-host-unreachable', 'host-unreach', 'icmp-proto-unreachable', 'proto-unreach',
+  'icmp-port-unreachable', 'port-unreach', 'icmp-net-prohibited', 'net-prohib', 'icmp-host-prohibited', 'host-prohib',
+  'tcp-reset', 'tcp-rst', 'icmp-admin-prohibited', 'admin-prohib',
+] as const;
+export type RejectWith = (typeof REJECT_WITH_V4)[number] | (typeof REJECT_WITH_V6)[number];
+/** Every `--reject-with` value iptables or ip6tables knows, and which IP versions know it. */
+export const REJECT_WITH: ReadonlyMap<RejectWith, readonly IpVersion[]> = new Map(
+  [...new Set<RejectWith>([...REJECT_WITH_V4, ...REJECT_WITH_V6])].map((w) => [
+    w,
+    [...((REJECT_WITH_V4 as readonly string[]).includes(w) ? [4 as const] : []), ...((REJECT_WITH_V6 as readonly string[]).includes(w) ? [6 as const] : [])],
+  ]),
+);
+
+/** A known reject type; returns the one IP version that knows it, or undefined for both. */
+function rejectWith(where: string, value: unknown): IpVersion | undefined {
+  const versions = typeof value === 'string' ? REJECT_WITH.get(value as RejectWith) : undefined;
+  if (versions === undefined) {
+    throw new InvalidRuleError(where, value, `unknown reject type; iptables knows ${REJECT_WITH_V4.join(', ')}; ip6tables knows ${REJECT_WITH_V6.join(', ')}`);
+  }
+  return versions.length === 1 ? versions[0] : undefined;
+}
+
+export class RejectAction implements Action {
+  /** "" for iptables' default (icmp-port-unreachable, or icmp6-port-unreachable for IPv6). */
+  readonly with: RejectWith | '';
+  readonly ipVersion?: IpVersion;
+  readonly needsTcpMatch?: boolean;
+  constructor(fields: { readonly with?: RejectWith | '' } = {}) {
+    const value = fields?.with ?? '';
+    if (value !== '') {
+      const only = rejectWith('RejectAction.with', value);
+      if (only !== undefined) this.ipVersion = only;
+      if (value === 'tcp-reset' || value === 'tcp-rst') this.needsTcpMatch = true;
+    }
+    this.with = value;
+    Object.freeze(this);
+  }
+  toFragment(): string {
+    return this.with === '' ? '--jump REJECT' : `--jump REJECT --reject-with ${this.with}`;
+  }
+  toString(): string {
+    return 'Reject';
+  }
+}
+
 export class SNATAction implements Action {
   readonly toAddr: string;
   constructor(fields: { readonly toAddr: string }) {
@@ -121,8 +185,8 @@ export class SNATAction implements Action {
     this.toAddr = addr as string;
     Object.freeze(this);
   }
-  toFragment(): string {
-    return `--jump SNAT --to-source ${this.toAddr}`;
+  toFragment(features?: Features): string {
+    return `--jump SNAT --to-source ${this.toAddr}${features?.snatFullyRandom === true ? ' --random-fully' : ''}`;
   }
   toString(): string {
     return `SNAT->${this.toAddr}`;
@@ -145,8 +209,9 @@ export class MasqAction implements Action {
     this.toPorts = toPorts;
     Object.freeze(this);
   }
-  toFragment(): string {
-    return this.toPorts === '' ? '--jump MASQUERADE' : `--jump MASQUERADE --to-ports ${this.toPorts}`;
+  toFragment(features?: Features): string {
+    const random = features?.masqFullyRandom === true ? ' --random-fully' : '';
+    return this.toPorts === '' ? `--jump MASQUERADE${random}` : `--jump MASQUERADE --to-ports ${this.toPorts}${random}`;
   }
   toString(): string {
     return 'Masq';
@@ -199,5 +264,157 @@ export class SetMaskedMarkAction implements Action {
   }
   toString(): string {
     return `SetMasked:${hex(this.mark)}/${hex(this.mask)}`;
+  }
+}
+
+/** A CONNMARK mask: absent or 0 (Go's zero value, as latest Felix reads it) means 0xffffffff. */
+function connMarkMask(where: string, value: unknown): number {
+  const mask = value === undefined ? 0 : uint32(where, value, 'mask');
+  return mask === 0 ? 0xffffffff : mask;
+}
+
+export class SetConnMarkAction implements Action {
+  readonly mark: number;
+  readonly mask: number;
+  constructor(fields: { readonly mark: number; readonly mask?: number }) {
+    const where = 'SetConnMarkAction';
+    this.mark = uint32(`${where}.mark`, fields?.mark, 'mark');
+    this.mask = connMarkMask(`${where}.mask`, fields.mask);
+    if ((this.mark & this.mask) >>> 0 !== this.mark) {
+      throw new InvalidRuleError(`${where}.mark`, fields.mark, `mark has bits outside mask ${hex(this.mask)}`);
+    }
+    Object.freeze(this);
+  }
+  toFragment(): string {
+    return `--jump CONNMARK --set-mark ${hex(this.mark)}/${hex(this.mask)}`;
+  }
+  toString(): string {
+    return `SetConnMarkWithMask:${hex(this.mark)}/${hex(this.mask)}`;
+  }
+}
+
+export class SaveConnMarkAction implements Action {
+  readonly saveMask: number;
+  constructor(fields: { readonly saveMask?: number } = {}) {
+    this.saveMask = connMarkMask('SaveConnMarkAction.saveMask', fields?.saveMask);
+    Object.freeze(this);
+  }
+  toFragment(): string {
+    return `--jump CONNMARK --save-mark --mask ${hex(this.saveMask)}`;
+  }
+  toString(): string {
+    return `SaveConnMarkWithMask:${hex(this.saveMask)}`;
+  }
+}
+
+export class RestoreConnMarkAction implements Action {
+  readonly restoreMask: number;
+  constructor(fields: { readonly restoreMask?: number } = {}) {
+    this.restoreMask = connMarkMask('RestoreConnMarkAction.restoreMask', fields?.restoreMask);
+    Object.freeze(this);
+  }
+  toFragment(): string {
+    return `--jump CONNMARK --restore-mark --mask ${hex(this.restoreMask)}`;
+  }
+  toString(): string {
+    return `RestoreConnMarkWithMask:${hex(this.restoreMask)}`;
+  }
+}
+
+/** NFLOG's prefix is 64 bytes with the NUL; iptables-legacy cuts a longer one silently. */
+export const MAX_NFLOG_PREFIX_BYTES = 63;
+const DEFAULT_NFLOG_SIZE = 80;
+
+export class NflogAction implements Action {
+  readonly group: number;
+  readonly prefix: string;
+  /** Bytes of each packet to copy: 80 by default; negative leaves the option out. */
+  readonly size: number;
+  constructor(fields: { readonly group: number; readonly prefix: string; readonly size?: number }) {
+    const where = 'NflogAction';
+    this.group = uint(`${where}.group`, fields?.group, 0xffff, 'NFLOG group');
+    // Latest Felix writes the prefix unquoted: it must be one word.
+    const prefix = word(`${where}.prefix`, fields.prefix, 'NFLOG prefix');
+    if (Buffer.byteLength(prefix, 'utf8') > MAX_NFLOG_PREFIX_BYTES) {
+      throw new InvalidRuleError(`${where}.prefix`, prefix, `NFLOG prefix must be at most ${MAX_NFLOG_PREFIX_BYTES} bytes`);
+    }
+    this.prefix = prefix;
+    const size = fields.size ?? 0;
+    if (typeof size !== 'number' || !Number.isInteger(size) || size > 0xffffffff) {
+      throw new InvalidRuleError(`${where}.size`, size, 'size must be an integer up to 4294967295 (negative: no size option)');
+    }
+    // 0 is Go's zero value: latest Felix renders the default for it.
+    this.size = size === 0 ? DEFAULT_NFLOG_SIZE : size < 0 ? -1 : size;
+    Object.freeze(this);
+  }
+  /** `--nflog-size` where the kernel has it (4.8+), else the older `--nflog-range`. */
+  toFragment(features?: Features): string {
+    const base = `--jump NFLOG --nflog-group ${this.group} --nflog-prefix ${this.prefix}`;
+    if (this.size < 0) return base;
+    return features?.nfLogSize === true ? `${base} --nflog-size ${this.size}` : `${base} --nflog-range ${this.size}`;
+  }
+  toString(): string {
+    return `Nflog:g=${this.group},p=${this.prefix}`;
+  }
+}
+
+/** The limit match's scale (XT_LIMIT_SCALE): the most packets per second and the largest burst. */
+export const MAX_LIMIT_RATE = 10000;
+
+export class LimitPacketRateAction implements Action {
+  /** Packets per second, 1 to 10000 (iptables refuses 0: "bad rate"). */
+  readonly rate: number;
+  readonly burst: number;
+  readonly mark: number;
+  constructor(fields: { readonly rate: number; readonly burst: number; readonly mark: number }) {
+    const where = 'LimitPacketRateAction';
+    this.rate = uint(`${where}.rate`, fields?.rate, MAX_LIMIT_RATE, 'rate');
+    if (this.rate === 0) throw new InvalidRuleError(`${where}.rate`, 0, 'rate must be at least 1 (iptables refuses a rate of 0)');
+    this.burst = uint(`${where}.burst`, fields.burst, MAX_LIMIT_RATE, 'burst');
+    if (this.burst === 0) throw new InvalidRuleError(`${where}.burst`, 0, 'burst must be at least 1');
+    this.mark = nonZeroMark(`${where}.mark`, fields.mark);
+    Object.freeze(this);
+  }
+  toFragment(): string {
+    return `-m limit --limit ${this.rate}/sec --limit-burst ${this.burst} --jump MARK --set-mark ${hex(this.mark)}/${hex(this.mark)}`;
+  }
+  toString(): string {
+    return `LimitPacketRate:${this.rate}/s,burst:${this.burst}`;
+  }
+}
+
+export class LimitNumConnectionsAction implements Action {
+  readonly num: number;
+  readonly rejectWith: RejectWith;
+  readonly ipVersion?: IpVersion;
+  readonly setsProtocol = true;
+  constructor(fields: { readonly num: number; readonly rejectWith: RejectWith }) {
+    const where = 'LimitNumConnectionsAction';
+    this.num = uint32(`${where}.num`, fields?.num, 'connection limit');
+    const only = rejectWith(`${where}.rejectWith`, fields.rejectWith);
+    if (only !== undefined) this.ipVersion = only;
+    this.rejectWith = fields.rejectWith;
+    Object.freeze(this);
+  }
+  toFragment(): string {
+    // Latest Felix writes the long form of --syn (what iptables-save shows) and -j here.
+    return `-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-above ${this.num} --connlimit-mask 0 -j REJECT --reject-with ${this.rejectWith}`;
+  }
+  toString(): string {
+    return `LimitNumConnectionsAction:${this.num},rejectWith:${this.rejectWith}`;
+  }
+}
+
+export class DSCPAction implements Action {
+  readonly value: number;
+  constructor(fields: { readonly value: number }) {
+    this.value = uint('DSCPAction.value', fields?.value, 63, 'DSCP value');
+    Object.freeze(this);
+  }
+  toFragment(): string {
+    return `--jump DSCP --set-dscp ${this.value}`;
+  }
+  toString(): string {
+    return `DSCP ${this.value}`;
   }
 }

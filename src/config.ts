@@ -14,28 +14,40 @@
 // Match keys are Match() method names, applied in the order written (the order is part of the
 // rule, and so of its ID). Every problem is reported as file:line:column with what was expected;
 // all problems of a file are collected, so one run shows them all.
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { Document, LineCounter, Pair, Scalar, YAMLMap, YAMLSeq, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Node } from 'yaml';
+import { Alias, LineCounter, Pair, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isPair, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import {
   AcceptAction,
   ClearMarkAction,
   DNATAction,
   DropAction,
+  DSCPAction,
   GotoAction,
   JumpAction,
+  LimitNumConnectionsAction,
+  LimitPacketRateAction,
   LogAction,
   MasqAction,
+  NflogAction,
   NoTrackAction,
+  REJECT_WITH,
+  RejectAction,
+  RestoreConnMarkAction,
   ReturnAction,
   SNATAction,
+  SaveConnMarkAction,
+  SetConnMarkAction,
   SetMarkAction,
   SetMaskedMarkAction,
   type Action,
+  type RejectWith,
 } from './actions';
-import { IptablesSyncError, InvalidRuleError } from './errors';
+import { IptablesSyncError, InvalidRuleError, MAX_QUOTED_CHARACTERS, MatchDependencyError } from './errors';
 import { AddrType, Match, type MatchCriteria } from './match';
 import { Chain, Rule } from './rule';
+import { DEFAULT_MAX_FILE_SIZE, readRulesText, type ReadProblem } from './rules-file-reader';
+
+export { DEFAULT_MAX_FILE_SIZE } from './rules-file-reader';
 
 export type TableName = 'filter' | 'nat' | 'mangle' | 'raw';
 export const TABLE_NAMES: readonly TableName[] = ['filter', 'nat', 'mangle', 'raw'];
@@ -64,6 +76,15 @@ export interface RulesFile {
   readonly file: string;
   /** Only the tables the file names, in file order. */
   readonly tables: ReadonlyMap<TableName, TableRules>;
+  /** Where each rule was written; only with the `positions` option. */
+  readonly positions?: ReadonlyMap<Rule, RulePosition>;
+}
+
+/** Where a rule starts in the file, and its path (tables.filter.chains.ipts-web[0]). */
+export interface RulePosition {
+  readonly line: number;
+  readonly column: number;
+  readonly path: string;
 }
 
 export interface ConfigOptions {
@@ -71,7 +92,21 @@ export interface ConfigOptions {
   readonly chainPrefix?: string;
   /** Addresses and ICMP matches must be of this family. */
   readonly ipVersion?: 4 | 6;
+  /** loadRulesFile only: refuse files larger than this many bytes (DEFAULT_MAX_FILE_SIZE). */
+  readonly maxFileSize?: number;
+  /** Record where each rule was written (RulesFile.positions), to report on built rules. */
+  readonly positions?: boolean;
 }
+
+/** How deep mappings and lists may nest. A rules file needs about 8 levels; the parsers and
+ *  toJSON recurse, so 100,000 levels would overflow the stack. */
+export const MAX_NESTING = 64;
+/** How many nodes YAML aliases may add to the document, counted expanded. Each alias costs its
+ *  target's size, so nested aliases (an "alias bomb") reach this after a few levels, and so
+ *  do thousands of uses of one anchor; a handful of shared port lists are far below it. */
+export const MAX_ALIAS_EXPANSION = 100_000;
+/** Quoted values in messages are cut to this many characters, as the library's are. */
+const MAX_QUOTED = MAX_QUOTED_CHARACTERS;
 
 export interface ConfigIssue {
   readonly file: string;
@@ -111,16 +146,27 @@ function formatIssue(issue: ConfigIssue): string {
   return issue.path === '' ? `${where}: ${issue.message}` : `${where}: ${issue.path}: ${issue.message}`;
 }
 
-/** Reads and validates a rules file (YAML, or JSON, which is parsed by the same YAML 1.2 parser). */
-export function loadRulesFile(file: string, options: ConfigOptions = {}): RulesFile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    throw new ConfigError([{ file, path: '', message: `cannot read the rules file: ${e.message}` }]);
+/** The rules file was not read: not a regular file (nor "-"), over the size limit, not UTF-8,
+ *  or unreadable. Thrown before anything is parsed. */
+export class UnreadableRulesFileError extends ConfigError {
+  readonly reason: ReadProblem['reason'];
+  constructor(file: string, problem: ReadProblem) {
+    super([{ file, path: '', message: problem.message, ...(problem.reason === 'invalid-utf8' ? { line: problem.line, column: problem.column } : {}) }]);
+    this.reason = problem.reason;
   }
-  return parseRules(text, file, options);
+}
+
+/** A rules file's text ("-" is stdin), read within the limits of loadRulesFile. */
+export function readRulesFile(file: string, options: Pick<ConfigOptions, 'maxFileSize'> = {}): string {
+  const read = readRulesText(file, options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE);
+  if ('problem' in read) throw new UnreadableRulesFileError(file, read.problem);
+  return read.text;
+}
+
+/** Reads and validates a rules file (YAML, or JSON, which is parsed by the same YAML 1.2 parser).
+ *  "-" reads stdin. Only regular files of at most `maxFileSize` bytes of UTF-8 are read. */
+export function loadRulesFile(file: string, options: ConfigOptions = {}): RulesFile {
+  return parseRules(readRulesFile(file, options), file, options);
 }
 
 /** Validates rules text; `file` is only used in messages. */
@@ -130,29 +176,50 @@ export function parseRules(text: string, file: string, options: ConfigOptions = 
   const lineCounter = new LineCounter();
   let contents: Node | null;
   let errors: { offset: number; message: string }[];
-  let doc: Document;
+  let aliases = new Map<Alias, Node>();
   if (/\.json$/i.test(file)) {
     // JSON is YAML, but the YAML parser reads ~0.3 MB/s; generated rule sets are large and JSON.
+    // (Strict JSON has no aliases, and its parser limits nesting itself.)
     ({ contents, errors } = parseJsonNodes(text));
     lineCounter.addNewLine(0);
     for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1);
-    doc = new Document();
   } else {
-    doc = parseDocument(text, { lineCounter, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true });
+    const doc = parseDocument(text, { lineCounter, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true });
     contents = doc.contents as Node | null;
-    errors = doc.errors.map((e) => ({ offset: e.pos[0], message: `invalid YAML: ${e.message}` }));
+    errors = [];
+    for (const e of doc.errors) {
+      // The parser recurses per level and reports an overflow as an error at the spot; what
+      // follows it is noise.
+      if (/Maximum call stack size exceeded/.test(e.message)) {
+        errors.push({ offset: e.pos[0], message: `invalid YAML: nested deeper than ${MAX_NESTING} levels (or deeper than the parser can follow)` });
+        break;
+      }
+      errors.push({ offset: e.pos[0], message: `invalid YAML: ${e.message}` });
+    }
+    if (errors.length === 0) {
+      const limits = documentLimits(contents);
+      aliases = limits.aliases;
+      if (limits.problem) errors.push(limits.problem);
+    }
   }
-  const ctx = new Ctx(file, text, lineCounter, doc, chainPrefix, ipVersion);
+  const ctx = new Ctx(file, text, lineCounter, aliases, chainPrefix, ipVersion, options.positions === true ? new Map() : undefined);
   for (const error of errors) ctx.issueAt(error.offset, '', error.message);
   if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
   const tables = ctx.root(contents);
   if (ctx.issues.length > 0 || tables === undefined) throw new ConfigError(ctx.issues);
-  return { file, tables };
+  return ctx.positions ? { file, tables, positions: ctx.positions } : { file, tables };
 }
 
 // --- walking the document ----------------------------------------------------------------------
 
 type AnyNode = Node | null | undefined;
+
+/** One match method as written: where, and the fragment it rendered (to place errors). */
+interface Criterion {
+  readonly pair: Pair;
+  readonly path: string;
+  readonly fragment: string;
+}
 
 class Ctx {
   readonly issues: ConfigIssue[] = [];
@@ -162,9 +229,10 @@ class Ctx {
     readonly file: string,
     text: string,
     private readonly lineCounter: LineCounter,
-    private readonly doc: Document,
+    private readonly aliases: ReadonlyMap<Alias, Node>,
     readonly chainPrefix: string,
     readonly ipVersion: 4 | 6,
+    readonly positions: Map<Rule, RulePosition> | undefined,
   ) {
     this.lines = text.split(/\r?\n/);
   }
@@ -173,9 +241,8 @@ class Ctx {
     if (this.issues.length >= MAX_ISSUES) return;
     const { line, col } = this.lineCounter.linePos(offset);
     const source = this.lines[line - 1];
-    const snippet =
-      source === undefined ? undefined : `${String(line).padStart(5)} | ${source}\n${' '.repeat(5)} | ${' '.repeat(Math.max(0, col - 1))}^`;
-    this.issues.push({ file: this.file, line, column: col, path, message, ...(snippet !== undefined ? { snippet } : {}) });
+    const snippet = source === undefined ? undefined : snippetOf(line, source, col);
+    this.issues.push({ file: this.file, line, column: col, path: clip(path, MAX_QUOTED), message: clipQuoted(message), ...(snippet !== undefined ? { snippet } : {}) });
   }
 
   /** Records a problem at a node (or a pair's key); returns undefined for convenient `return ctx.fail(...)`. */
@@ -184,9 +251,11 @@ class Ctx {
     return undefined;
   }
 
+  /** The node an alias stands for (found once for all aliases: Alias.resolve would search the
+   *  whole document on every call). */
   resolve(node: AnyNode): AnyNode {
     let current = node;
-    for (let depth = 0; isAlias(current) && depth < 32; depth++) current = current.resolve(this.doc) as AnyNode;
+    for (let depth = 0; isAlias(current) && depth < 32; depth++) current = this.aliases.get(current);
     return current;
   }
 
@@ -330,6 +399,7 @@ class Ctx {
     const pairs = this.mapping(value, path, 'a rule: a mapping with "action:" and optional "match:" and "comment:"');
     if (!pairs) return undefined;
     let match: MatchCriteria | undefined = Match();
+    let criteria: readonly Criterion[] = [];
     let action: Action | undefined;
     let actionSeen = false;
     let comment: string | undefined;
@@ -343,11 +413,17 @@ class Ctx {
       }
       const v = pair.value as AnyNode;
       if (key === 'match') {
-        match = this.match(v, `${path}.match`);
+        const built = this.match(v, `${path}.match`);
+        match = built?.match;
+        criteria = built?.criteria ?? [];
         if (!match) ok = false;
       } else if (key === 'action') {
         actionSeen = true;
         action = this.action(v, `${path}.action`, table);
+        if (action?.ipVersion !== undefined && action.ipVersion !== this.ipVersion) {
+          this.fail(v ?? pair, `${path}.action`, `${action.toFragment()} is IPv${action.ipVersion} only, but the rules are for IPv${this.ipVersion} (--ip-version ${this.ipVersion})`);
+          action = undefined;
+        }
         if (!action) ok = false;
       } else if (key === 'comment') {
         const c = this.resolve(v);
@@ -369,17 +445,25 @@ class Ctx {
     }
     if (!ok || !action || !match) return undefined;
     try {
-      return new Rule({ match, action, ...(comment !== undefined ? { comment } : {}) });
+      const rule = new Rule({ match, action, ...(comment !== undefined ? { comment } : {}) });
+      if (this.positions) {
+        const { line, col } = this.lineCounter.linePos(offsetOf(value));
+        this.positions.set(rule, { line, column: col, path });
+      }
+      return rule;
     } catch (error) {
+      // A criterion that needs a protocol is reported where it was written.
+      const criterion = error instanceof MatchDependencyError ? criteria.find((c) => c.fragment === error.fragment) : undefined;
+      if (criterion) return this.libraryError(error, criterion.pair, criterion.path);
       return this.libraryError(error, commentNode ?? value, comment !== undefined ? `${path}.comment` : path);
     }
   }
 
   // --- matches ---
 
-  private match(node: AnyNode, path: string): MatchCriteria | undefined {
+  private match(node: AnyNode, path: string): { match: MatchCriteria; criteria: Criterion[] } | undefined {
     const value = this.resolve(node);
-    if (isScalar(value) && value.value === null) return Match();
+    if (isScalar(value) && value.value === null) return { match: Match(), criteria: [] };
     // A mapping applies its keys in order; a list of one-key mappings allows repeating a method.
     let pairs: Pair[] = [];
     const pathOf: string[] = [];
@@ -408,6 +492,7 @@ class Ctx {
       ps.forEach(() => pathOf.push(path));
     }
     let match: MatchCriteria = Match();
+    const criteria: Criterion[] = [];
     let ok = true;
     pairs.forEach((pair, i) => {
       const method = this.key(pair, pathOf[i] as string);
@@ -423,10 +508,13 @@ class Ctx {
         return;
       }
       const next = this.matchMethod(match, method, kind, pair.value as AnyNode, pair, methodPath);
-      if (next) match = next;
-      else ok = false;
+      if (next) {
+        // The builder joins fragments with one space: what this method added is the tail.
+        criteria.push({ pair, path: methodPath, fragment: next.render().slice(match.render().length).trimStart() });
+        match = next;
+      } else ok = false;
     });
-    return ok ? match : undefined;
+    return ok ? { match, criteria } : undefined;
   }
 
   private matchMethod(
@@ -508,6 +596,23 @@ class Ctx {
           else ok = false;
         });
         return ok ? [ranges] : undefined;
+      }
+      case 'rpf': {
+        if (js === true) return [];
+        const f = this.fields(value, path, ['acceptLocal'], ['acceptLocal'], "true (Felix v3.2.2's form) or { acceptLocal: true | false } (with --validmark)");
+        if (!f) return undefined;
+        if (typeof f.acceptLocal !== 'boolean') return this.fail(at, `${path}.acceptLocal`, `expected true or false, got ${describeJs(f.acceptLocal)}`);
+        return [f.acceptLocal];
+      }
+      case 'integer': {
+        const n = this.number(value, at, path, 'an integer');
+        return n === undefined ? undefined : [n];
+      }
+      case 'limit': {
+        if (typeof js === 'string') return [js];
+        const f = this.fields(value, path, ['rate', 'burst'], ['rate'], 'a rate such as "10/second", or { rate: "10/second", burst: 20 }');
+        if (!f) return undefined;
+        return f.burst === undefined ? [f.rate] : [f.rate, f.burst];
       }
       case 'srcAddrType': {
         if (typeof js === 'string') return [js, false];
@@ -634,8 +739,66 @@ class Ctx {
         if (!mm) return undefined;
         return build(() => new SetMaskedMarkAction({ mark: mm[0] as number, mask: mm[1] as number }));
       }
+      case 'reject': {
+        if (js === null || js === true) return build(() => new RejectAction());
+        const f = typeof js === 'string' ? { with: js } : this.fields(arg, actionPath, ['with'], ['with'], 'a reject type such as tcp-reset, or { with: ... }');
+        if (!f) return undefined;
+        return build(() => new RejectAction({ with: f.with as RejectWith }));
+      }
+      case 'setConnMark': {
+        const f = isMap(arg) ? this.markFields(arg, actionPath, ['mark', 'mask'], ['mark']) : this.markFields(arg, actionPath, ['mark'], ['mark'], 'mark');
+        if (!f) return undefined;
+        return build(() => new SetConnMarkAction({ mark: f.mark as number, ...(f.mask !== undefined ? { mask: f.mask } : {}) }));
+      }
+      case 'saveConnMark':
+      case 'restoreConnMark': {
+        const key = kind === 'saveConnMark' ? 'saveMask' : 'restoreMask';
+        const f = js === null || js === true ? {} : isMap(arg) ? this.markFields(arg, actionPath, [key], []) : this.markFields(arg, actionPath, [key], [key], key);
+        if (!f) return undefined;
+        const mask = f[key];
+        return build(() => (kind === 'saveConnMark' ? new SaveConnMarkAction(mask === undefined ? {} : { saveMask: mask }) : new RestoreConnMarkAction(mask === undefined ? {} : { restoreMask: mask })));
+      }
+      case 'nflog': {
+        const f = this.fields(arg, actionPath, ['group', 'prefix', 'size'], ['group', 'prefix'], '{ group: ..., prefix: ..., size: ... }');
+        if (!f) return undefined;
+        return build(() => new NflogAction({ group: f.group as number, prefix: f.prefix as string, ...(f.size !== undefined ? { size: f.size as number } : {}) }));
+      }
+      case 'limitPacketRate': {
+        const f = this.markFields(arg, actionPath, ['rate', 'burst', 'mark'], ['rate', 'burst', 'mark']);
+        if (!f) return undefined;
+        return build(() => new LimitPacketRateAction({ rate: f.rate as number, burst: f.burst as number, mark: f.mark as number }));
+      }
+      case 'limitNumConnections': {
+        const f = this.fields(arg, actionPath, ['num', 'rejectWith'], ['num', 'rejectWith'], '{ num: ..., rejectWith: ... }');
+        if (!f) return undefined;
+        return build(() => new LimitNumConnectionsAction({ num: f.num as number, rejectWith: f.rejectWith as RejectWith }));
+      }
+      case 'dscp': {
+        const f = isMap(arg) ? this.markFields(arg, actionPath, ['value'], ['value']) : this.markFields(arg, actionPath, ['value'], ['value'], 'value');
+        if (!f) return undefined;
+        return build(() => new DSCPAction({ value: f.value as number }));
+      }
     }
     return undefined;
+  }
+
+  /** Numeric fields (marks may be hex strings) of a mapping; with `single`, the value itself is
+   *  that one field. */
+  private markFields(node: AnyNode, path: string, allowed: readonly string[], required: readonly string[], single?: string): Record<string, number> | undefined {
+    const what = 'an integer or a hex string such as "0x10"';
+    if (single !== undefined) {
+      const n = this.number(node, node, path, what);
+      return n === undefined ? undefined : { [single]: n };
+    }
+    const nodes = this.fieldNodes(node, path, allowed, required, `{ ${allowed.join(', ')} }`);
+    if (!nodes) return undefined;
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(nodes)) {
+      const n = this.number(v, v, `${path}.${k}`, what);
+      if (n === undefined) return undefined;
+      out[k] = n;
+    }
+    return out;
   }
 
   private actionAllowed(kind: string, table: TableCtx, at: AnyNode | Pair, path: string): boolean {
@@ -731,6 +894,95 @@ function offsetOf(node: AnyNode | Pair): number {
   return (node as Node).range?.[0] ?? 0;
 }
 
+/**
+ * One pass over the parsed YAML, before anything walks it: nesting depth, and what every alias
+ * stands for (the last node with its anchor before it, as YAML says) with the size it adds.
+ * Iterative, so no input depth can overflow the stack here.
+ */
+function documentLimits(root: Node | null): { aliases: Map<Alias, Node>; problem?: { offset: number; message: string } } {
+  const aliases = new Map<Alias, Node>();
+  if (root === null) return { aliases };
+  const anchors = new Map<string, Node>();
+  const size = new Map<Node, number>(); // expanded size of each finished node
+  let added = 0;
+  // Pre-order in document order (a pair's key before its value), finishing each node after its
+  // children, so an alias's target is finished unless the alias is inside it.
+  const stack: { node: Node; depth: number; exit: boolean }[] = [{ node: root, depth: 1, exit: false }];
+  while (stack.length > 0) {
+    const { node, depth, exit } = stack.pop() as { node: Node; depth: number; exit: boolean };
+    const children = isCollection(node) ? node.items.flatMap((item) => (isPair(item) ? [item.key, item.value] : [item])).filter((n): n is Node => n !== null && typeof n === 'object') : [];
+    if (exit) {
+      size.set(node, 1 + children.reduce((n, c) => n + (size.get(c) ?? 1), 0));
+      continue;
+    }
+    if (isAlias(node)) {
+      const target = anchors.get(node.source);
+      if (target === undefined) continue; // the parser reported it
+      const targetSize = size.get(target);
+      if (targetSize === undefined) return { aliases, problem: { offset: offsetOf(node), message: `invalid YAML: alias *${clip(node.source, MAX_QUOTED)} is inside the node it stands for` } };
+      aliases.set(node, target);
+      size.set(node, targetSize);
+      added += targetSize;
+      if (added > MAX_ALIAS_EXPANSION) {
+        return { aliases, problem: { offset: offsetOf(node), message: `invalid YAML: aliases expand the document by more than ${MAX_ALIAS_EXPANSION} nodes (an alias bomb?); write the values out instead` } };
+      }
+      continue;
+    }
+    const anchor = (node as { anchor?: string }).anchor;
+    if (anchor !== undefined) anchors.set(anchor, node);
+    if (!isCollection(node)) {
+      size.set(node, 1);
+      continue;
+    }
+    if (depth > MAX_NESTING) return { aliases, problem: { offset: offsetOf(node), message: `invalid YAML: nested deeper than ${MAX_NESTING} levels` } };
+    stack.push({ node, depth, exit: true });
+    for (let k = children.length - 1; k >= 0; k--) stack.push({ node: children[k] as Node, depth: depth + 1, exit: false });
+  }
+  return { aliases };
+}
+
+/** The source line with a caret under the column; a long line is shown as a window around it. */
+function snippetOf(line: number, source: string, col: number): string {
+  const WIDTH = 120;
+  let start = 0;
+  let shown = source;
+  if (source.length > WIDTH) {
+    start = Math.max(0, Math.min(col - 1 - WIDTH / 2, source.length - WIDTH));
+    shown = `${start > 0 ? '…' : ''}${source.slice(start, start + WIDTH)}${start + WIDTH < source.length ? '…' : ''}`;
+  }
+  const caret = col - 1 - start + (start > 0 ? 1 : 0);
+  return `${String(line).padStart(5)} | ${shown}\n${' '.repeat(5)} | ${' '.repeat(Math.max(0, caret))}^`;
+}
+
+/** Text cut to `max` characters, saying how long it was. */
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}
+
+/** Every "quoted" value in a message cut to MAX_QUOTED characters, as describe() cuts the
+ *  library's: a 10 MB key or comment must not come back in full. (A loop, not a regex: V8's
+ *  backtracking overflows its stack on a 10 MB quoted run.) */
+function clipQuoted(message: string): string {
+  if (message.length <= MAX_QUOTED * 2) return message;
+  let out = '';
+  let i = 0;
+  for (;;) {
+    const open = message.indexOf('"', i);
+    let close = open + 1;
+    while (open >= 0 && close < message.length && message[close] !== '"') close += message[close] === '\\' ? 2 : 1;
+    if (open < 0 || close >= message.length) return out + message.slice(i);
+    const content = message.slice(open + 1, close);
+    let head = content;
+    if (content.length > MAX_QUOTED) {
+      head = content.slice(0, MAX_QUOTED);
+      // Cut before a half escape, so the closing quote stays a quote.
+      if ((/\\*$/.exec(head)?.[0].length ?? 0) % 2 === 1) head = head.slice(0, -1);
+    }
+    out += `${message.slice(i, open)}"${head}"${content.length > MAX_QUOTED ? `… (${content.length} characters)` : ''}`;
+    i = close + 1;
+  }
+}
+
 function toJs(node: AnyNode): unknown {
   if (node === null || node === undefined) return null;
   if (isScalar(node)) return node.value;
@@ -756,6 +1008,8 @@ function describeJs(value: unknown): string {
 
 /** " (did you mean X?)" for a close name, else "". */
 function suggest(name: string, candidates: readonly string[]): string {
+  // The edit distance costs name × candidate; no vocabulary word is this long anyway.
+  if (name.length > 64) return '';
   const lower = name.toLowerCase();
   let best: string | undefined;
   let bestDistance = Infinity;
@@ -838,10 +1092,12 @@ export function parseJsonNodes(text: string): { contents: Node | null; errors: {
     }
   };
 
+  let depth = 0;
   const value = (): Node => {
     ws();
     const start = i;
     const c = text[i];
+    if ((c === '{' || c === '[') && ++depth > MAX_NESTING) fail(`nested deeper than ${MAX_NESTING} levels`);
     if (c === '{') {
       i++;
       const map = new YAMLMap();
@@ -858,6 +1114,7 @@ export function parseJsonNodes(text: string): { contents: Node | null; errors: {
         i++;
         map.items.push(new Pair(key, value()));
       });
+      depth--;
       return withRange(map, start);
     }
     if (c === '[') {
@@ -866,6 +1123,7 @@ export function parseJsonNodes(text: string): { contents: Node | null; errors: {
       items(']', () => {
         seq.items.push(value());
       });
+      depth--;
       return withRange(seq, start);
     }
     if (c === '"') return withRange(new Scalar(string()), start);
@@ -925,7 +1183,10 @@ type ArgKind =
   | 'icmp4'
   | 'icmp4pair'
   | 'icmp6'
-  | 'icmp6pair';
+  | 'icmp6pair'
+  | 'rpf'
+  | 'integer'
+  | 'limit';
 
 /** Every Match() method and the shape of its value in the file. */
 export const MATCH_METHODS: Readonly<Record<string, ArgKind>> = Object.freeze({
@@ -936,14 +1197,16 @@ export const MATCH_METHODS: Readonly<Record<string, ArgKind>> = Object.freeze({
   notMarkMatchesWithMask: 'markMask',
   inInterface: 'string',
   outInterface: 'string',
-  rpfCheckPassed: 'flag',
-  rpfCheckFailed: 'flag',
+  rpfCheckPassed: 'rpf',
+  rpfCheckFailed: 'rpf',
   ipvsConnection: 'flag',
   notIpvsConnection: 'flag',
   srcAddrType: 'srcAddrType',
   notSrcAddrType: 'srcAddrType',
   destAddrType: 'addrType',
+  notDestAddrType: 'addrType',
   conntrackState: 'states',
+  notConntrackState: 'states',
   protocol: 'string',
   notProtocol: 'string',
   protocolNum: 'uint8',
@@ -968,6 +1231,9 @@ export const MATCH_METHODS: Readonly<Record<string, ArgKind>> = Object.freeze({
   notSourcePortRanges: 'ranges',
   destPortRanges: 'ranges',
   notDestPortRanges: 'ranges',
+  destPort: 'integer',
+  limit: 'limit',
+  vxlanVni: 'integer',
   icmpType: 'icmp4',
   notIcmpType: 'icmp4',
   icmpTypeAndCode: 'icmp4pair',
@@ -984,12 +1250,18 @@ const SIMPLE_ACTIONS: Readonly<Record<string, () => Action>> = Object.freeze({
   return: () => new ReturnAction(),
   noTrack: () => new NoTrackAction(),
   masq: () => new MasqAction(),
+  reject: () => new RejectAction(),
+  saveConnMark: () => new SaveConnMarkAction(),
+  restoreConnMark: () => new RestoreConnMarkAction(),
 });
 
-const MAPPING_ACTIONS: readonly string[] = ['jump', 'goto', 'log', 'dnat', 'snat', 'masq', 'clearMark', 'setMark', 'setMaskedMark'];
+const MAPPING_ACTIONS: readonly string[] = [
+  'jump', 'goto', 'log', 'dnat', 'snat', 'masq', 'clearMark', 'setMark', 'setMaskedMark',
+  'reject', 'setConnMark', 'saveConnMark', 'restoreConnMark', 'nflog', 'limitPacketRate', 'limitNumConnections', 'dscp',
+];
 
 /** Targets the kernel accepts in one table only. */
-const ACTION_TABLE: Readonly<Record<string, TableName>> = Object.freeze({ dnat: 'nat', snat: 'nat', masq: 'nat', noTrack: 'raw' });
+const ACTION_TABLE: Readonly<Record<string, TableName>> = Object.freeze({ dnat: 'nat', snat: 'nat', masq: 'nat', noTrack: 'raw', dscp: 'mangle' });
 
 // --- JSON Schema (schema/rules.schema.json is generated from this: `iptables-sync schema`) -----
 
@@ -1007,6 +1279,9 @@ export function rulesJsonSchema(): object {
   const portDef = { type: 'integer', minimum: 0, maximum: 65535 };
   const port = { $ref: '#/definitions/port' };
   const addrType = { enum: Object.values(AddrType) };
+  const limitPattern = '^[0-9]+/(second|sec|s|minute|min|m|hour|h|day|d)$';
+  const rejectWith = { enum: [...REJECT_WITH.keys()] };
+  const obj = (properties: Record<string, object>, required: readonly string[]): object => ({ type: 'object', properties, required, additionalProperties: false });
   const pairOf = (a: string, b: string, item: object): object => ({
     anyOf: [
       { type: 'array', items: item, minItems: 2, maxItems: 2 },
@@ -1043,6 +1318,15 @@ export function rulesJsonSchema(): object {
     icmp4pair: { ...pairOf('type', 'code', u8Ref), description: '[type, code] or { type, code }; IPv4 only.' },
     icmp6: { ...u8, description: 'IPv6 only (--ip-version 6).' },
     icmp6pair: { ...pairOf('type', 'code', u8Ref), description: '[type, code] or { type, code }; IPv6 only.' },
+    rpf: {
+      anyOf: [{ const: true }, { type: 'object', properties: { acceptLocal: { type: 'boolean' } }, required: ['acceptLocal'], additionalProperties: false }],
+      description: "true (Felix v3.2.2's form), or { acceptLocal: false | true } for latest Felix's --validmark form.",
+    },
+    integer: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^0[xX][0-9a-fA-F]+$' }] },
+    limit: {
+      anyOf: [{ type: 'string', pattern: limitPattern }, { type: 'object', properties: { rate: { type: 'string', pattern: limitPattern }, burst: { type: 'integer', minimum: 0, maximum: 10000 } }, required: ['rate'], additionalProperties: false }],
+      description: '"10/second" (or /minute, /hour, /day), or { rate, burst }.',
+    },
   };
   const matchProperties: Record<string, object> = {};
   for (const [method, kind] of Object.entries(MATCH_METHODS)) matchProperties[method] = { $ref: `#/definitions/${kind}` };
@@ -1050,7 +1334,7 @@ export function rulesJsonSchema(): object {
   const chainName = { type: 'string', minLength: 1, maxLength: 28, pattern: '^[^\\s"\'\\\\!-][^\\s"\'\\\\]*$' };
   const one = (key: string, value: object): object => ({ type: 'object', properties: { [key]: value }, required: [key], additionalProperties: false });
   const action = {
-    description: 'accept, drop, return, noTrack, masq, or a one-key mapping such as { jump: ipts-x }.',
+    description: 'accept, drop, return, noTrack, masq, reject, saveConnMark, restoreConnMark, or a one-key mapping such as { jump: ipts-x }.',
     anyOf: [
       { enum: Object.keys(SIMPLE_ACTIONS) },
       one('jump', { anyOf: [chainName, one('target', chainName)] }),
@@ -1067,6 +1351,14 @@ export function rulesJsonSchema(): object {
       one('clearMark', { anyOf: [markRef, one('mark', markRef)] }),
       one('setMark', { anyOf: [markRef, one('mark', markRef)] }),
       one('setMaskedMark', { $ref: '#/definitions/markMask' }),
+      one('reject', { anyOf: [{ type: 'null' }, { const: true }, rejectWith, one('with', rejectWith)] }),
+      one('setConnMark', { anyOf: [markRef, obj({ mark: markRef, mask: markRef }, ['mark'])] }),
+      one('saveConnMark', { anyOf: [{ type: 'null' }, { const: true }, markRef, obj({ saveMask: markRef }, [])] }),
+      one('restoreConnMark', { anyOf: [{ type: 'null' }, { const: true }, markRef, obj({ restoreMask: markRef }, [])] }),
+      one('nflog', obj({ group: { type: 'integer', minimum: 0, maximum: 65535 }, prefix: { type: 'string', minLength: 1, maxLength: 63 }, size: { type: 'integer' } }, ['group', 'prefix'])),
+      one('limitPacketRate', obj({ rate: { type: 'integer', minimum: 1, maximum: 10000 }, burst: { type: 'integer', minimum: 1, maximum: 10000 }, mark: markRef }, ['rate', 'burst', 'mark'])),
+      one('limitNumConnections', obj({ num: { type: 'integer', minimum: 0, maximum: 0xffffffff }, rejectWith }, ['num', 'rejectWith'])),
+      one('dscp', { anyOf: [{ type: 'integer', minimum: 0, maximum: 63 }, one('value', { type: 'integer', minimum: 0, maximum: 63 })] }),
     ],
   };
   const rule = {

@@ -20,6 +20,20 @@ export class InvalidRuleError extends IptablesSyncError {
   }
 }
 
+/** A criterion of a match needs a protocol criterion the match lacks, has in the wrong place, or
+ *  negates (multiport and ICMP), or the match has a second protocol. Thrown when the Rule is
+ *  built, since the builder takes criteria in any order. `fragment` is the offending
+ *  criterion's rendered text, so a caller can find where it was written. */
+export class MatchDependencyError extends InvalidRuleError {
+  constructor(
+    where: string,
+    readonly fragment: string,
+    reason: string,
+  ) {
+    super(where, fragment, reason);
+  }
+}
+
 /** A Table option or constructor argument is invalid. */
 export class InvalidOptionError extends IptablesSyncError {
   constructor(
@@ -31,9 +45,21 @@ export class InvalidOptionError extends IptablesSyncError {
   }
 }
 
-/** Renders a bad value for a message: strings JSON-quoted so control characters show. */
+/** Bad values are quoted in messages up to this many characters: a 10 MB comment must not be
+ *  echoed into a log in full. */
+export const MAX_QUOTED_CHARACTERS = 200;
+
+/** Renders a bad value for a message: strings JSON-quoted so control characters show, cut
+ *  after MAX_QUOTED_CHARACTERS (`"abc…"… (N characters)`). */
 export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') {
+    return value.length <= MAX_QUOTED_CHARACTERS ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, MAX_QUOTED_CHARACTERS))}… (${value.length} characters)`;
+  }
+  const text = describeAny(value);
+  return text.length <= MAX_QUOTED_CHARACTERS * 2 ? text : `${text.slice(0, MAX_QUOTED_CHARACTERS)}… (${text.length} characters)`;
+}
+
+function describeAny(value: unknown): string {
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0) {
     return `${value} (0x${value.toString(16)})`;
   }

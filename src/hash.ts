@@ -2,7 +2,7 @@
 // with the "HASH" prefix); ID = first 16 characters of unpadded base64url(h). Chaining makes an
 // ID depend on every rule before it, so any change shows up as differing IDs from there on.
 //
-// Two twins compute it: a batched native one (one N-API call per chain, OpenSSL's SHA-224 in C++)
+// Two twins compute it: a batched native one (one N-API call per chain, the addon's own SHA-224 in C++)
 // and this TypeScript one. They must agree; test/hash.test.ts proves it.
 import * as crypto from 'node:crypto';
 import { chainRuleHashes as nativeChainRuleHashes } from './native';

@@ -2,7 +2,7 @@
 // The package root re-exports the public API; see README.md for the design.
 export { HASH_LENGTH } from './hash';
 export { MAX_CHAIN_NAME_LENGTH, MAX_COMMENT_BYTES, MAX_LOG_PREFIX_LENGTH } from './validate';
-export { IptablesSyncError, InvalidRuleError, InvalidOptionError } from './errors';
+export { IptablesSyncError, InvalidRuleError, MatchDependencyError, InvalidOptionError, MAX_QUOTED_CHARACTERS } from './errors';
 export { Match, MatchCriteria, AddrType } from './match';
 export { portsToMultiport, portRangesToMultiport, type PortRange } from './multiport';
 export {
@@ -20,7 +20,19 @@ export {
   ClearMarkAction,
   SetMarkAction,
   SetMaskedMarkAction,
+  RejectAction,
+  SetConnMarkAction,
+  SaveConnMarkAction,
+  RestoreConnMarkAction,
+  NflogAction,
+  LimitPacketRateAction,
+  LimitNumConnectionsAction,
+  DSCPAction,
+  REJECT_WITH,
+  MAX_NFLOG_PREFIX_BYTES,
+  type RejectWith,
 } from './actions';
+export { NO_FEATURES, detectFeatures, featuresFor, type Features, type FeaturesOption } from './features';
 export { Rule, Chain, type RuleSpec, type ChainSpec } from './rule';
 export {
   CommandFailedError,

@@ -66,12 +66,20 @@ export function findLockHolder(lockFilePath: string, procLocks = '/proc/locks'):
   return undefined;
 }
 
-/** The locks need the native addon, and it is not loaded. */
+/** The locks need the native addon, and it is not loaded; the message says why and what to do. */
 export class LockUnavailableError extends IptablesSyncError {
   override readonly name = 'LockUnavailableError';
   constructor(readonly reason: string) {
-    super(`the iptables locks need the native addon, which is not loaded: ${reason}`);
+    super(`the iptables locks need the native addon, which is not loaded: ${reason}. Fix: ${lockFix(reason)}`);
   }
+}
+
+function lockFix(reason: string): string {
+  if (reason.startsWith('disabled by IPTABLES_SYNC_NO_NATIVE')) return 'unset IPTABLES_SYNC_NO_NATIVE';
+  return (
+    'the prebuilt addon needs Linux on x64 or arm64 with glibc >= 2.28; elsewhere install g++, make and python3 ' +
+    'and run `npm rebuild iptables-sync` to build it from source'
+  );
 }
 
 // native/locks.h kNotRegularFile: the lock path exists but is a FIFO, device, socket, ….

@@ -3,9 +3,9 @@
 // Every method validates its arguments when called (so a bad value is reported where it was
 // written, not at apply time) and returns a new MatchCriteria; the receiver never changes.
 import { readFileSync } from 'node:fs';
-import { InvalidRuleError } from './errors';
+import { InvalidRuleError, MatchDependencyError } from './errors';
 import { formatPortRanges, formatPorts, type PortRange } from './multiport';
-import { cidr, hex, interfaceName, ipSetName, nonZeroMark, uint32, uint8, word } from './validate';
+import { cidr, hex, interfaceName, ipSetName, nonZeroMark, port, uint, uint32, uint8, word } from './validate';
 
 /** Address types of the addrtype match (Go's AddrTypeLocal is AddrType.Local). */
 export const AddrType = {
@@ -42,28 +42,150 @@ function protocolName(where: string, value: unknown): string {
     throw new InvalidRuleError(where, value, 'protocol must be a name like "tcp" or a number');
   }
   if (/^\d+$/.test(name)) uint8(where, Number(name), 'protocol number');
-  else if (!knownProtocolNames().has(name.toLowerCase())) {
+  else if (!protocolNumbers().has(name.toLowerCase())) {
     throw new InvalidRuleError(where, value, 'unknown protocol name (iptables knows its built-ins and /etc/protocols)');
   }
   return name;
 }
 
-// The names iptables resolves itself, plus those of /etc/protocols (read once, on first use).
-const BUILTIN_PROTOCOLS = ['all', 'tcp', 'udp', 'udplite', 'icmp', 'icmpv6', 'ipv6-icmp', 'esp', 'ah', 'sctp', 'mh', 'dccp', 'gre', 'ipip'];
-let protocolNames: ReadonlySet<string> | undefined;
-function knownProtocolNames(): ReadonlySet<string> {
-  if (protocolNames) return protocolNames;
-  const names = new Set(BUILTIN_PROTOCOLS);
+/** The number iptables resolves a protocol name or number (as protocolName accepted it) to;
+ *  it lower-cases names first. */
+function protocolNumber(name: string): number {
+  return /^\d+$/.test(name) ? Number(name) : (protocolNumbers().get(name.toLowerCase()) as number);
+}
+
+// The names iptables resolves itself, overridden by those of /etc/protocols, which it asks
+// first (read once, on first use).
+const BUILTIN_PROTOCOLS: Readonly<Record<string, number>> = {
+  all: 0, tcp: 6, udp: 17, udplite: 136, icmp: 1, icmpv6: 58, 'ipv6-icmp': 58, esp: 50, ah: 51, sctp: 132, mh: 135, dccp: 33, gre: 47, ipip: 4,
+};
+let protocolTable: ReadonlyMap<string, number> | undefined;
+function protocolNumbers(): ReadonlyMap<string, number> {
+  if (protocolTable) return protocolTable;
+  const names = new Map(Object.entries(BUILTIN_PROTOCOLS));
   try {
     for (const line of readFileSync('/etc/protocols', 'latin1').split('\n')) {
       const fields = line.replace(/#.*/, '').trim().split(/\s+/);
-      if (fields.length >= 2) for (const f of [fields[0], ...fields.slice(2)]) if (f) names.add(f.toLowerCase());
+      const num = Number(fields[1]);
+      if (fields.length < 2 || !/^\d+$/.test(fields[1] as string) || num > 255) continue;
+      for (const f of [fields[0], ...fields.slice(2)]) if (f) names.set(f.toLowerCase(), num);
     }
   } catch {
     // No /etc/protocols: the built-ins are what iptables can resolve then, too.
   }
-  protocolNames = names;
+  protocolTable = names;
   return names;
+}
+
+// --- protocol dependencies ---------------------------------------------------------------------
+//
+// iptables checks some criteria against the rule's protocol (measured on legacy and nft, see
+// test/faults-input.test.ts): multiport wants a protocol with ports, not negated, and parsed
+// before it; the icmp/icmp6 matches want their own protocol, not negated (the kernel checks at
+// commit, in any order); and a rule takes one -p. The builder takes criteria in any order, so
+// these are checked when a Rule is built from the whole match.
+//
+// What the check needs is packed into one small integer per match (no allocation: at 100k
+// rules an object per criterion cost 16 MB); only when a rule is refused is the offending
+// criterion looked up in the rendered text.
+
+type Needs = 'ports' | 'icmp' | 'icmp6';
+
+const PROTOCOLS_SEEN = 0b11; // 0, 1, or 2 for "more than one"
+const FIRST_PROTOCOL_SHIFT = 2; // 8 bits: the number iptables resolves the first -p to
+const FIRST_NEGATED = 1 << 10;
+const NEEDS: Readonly<Record<Needs, number>> = { ports: 1 << 11, icmp: 1 << 12, icmp6: 1 << 13 };
+const PORTS_BEFORE_PROTOCOL = 1 << 14;
+
+// with() hands the new match its bits through this, so the public constructor keeps its single
+// parameter. The constructor takes them first thing, so a throw cannot leave them set.
+let handedDeps = 0;
+
+/** What a criterion being added is to the dependency check: a protocol, or one that needs one. */
+type CriterionRole = { readonly protocol: number; readonly negated: boolean } | { readonly needs: Needs };
+
+function addCriterion(deps: number, role: CriterionRole): number {
+  const protocols = deps & PROTOCOLS_SEEN;
+  if ('needs' in role) return deps | NEEDS[role.needs] | (role.needs === 'ports' && protocols === 0 ? PORTS_BEFORE_PROTOCOL : 0);
+  if (protocols > 0) return (deps & ~PROTOCOLS_SEEN) | 2;
+  return deps | 1 | (role.protocol << FIRST_PROTOCOL_SHIFT) | (role.negated ? FIRST_NEGATED : 0);
+}
+
+/** Protocols with ports, by number: tcp, udp, udplite, sctp, dccp. */
+const PORT_PROTOCOLS: ReadonlySet<number> = new Set([6, 17, 136, 132, 33]);
+const NEEDED: Readonly<Record<Needs, { readonly ok: (n: number) => boolean; readonly what: string; readonly match: string; readonly module: string }>> = {
+  ports: { ok: (n) => PORT_PROTOCOLS.has(n), what: 'a protocol with ports (protocol tcp, udp, udplite, sctp or dccp)', match: 'multiport', module: 'multiport' },
+  icmp: { ok: (n) => n === 1, what: 'protocol icmp (or protocolNum 1)', match: 'the icmp match', module: 'icmp' },
+  icmp6: { ok: (n) => n === 58, what: 'protocol ipv6-icmp or icmpv6 (or protocolNum 58)', match: 'the icmp6 match', module: 'icmp6' },
+};
+
+/** The builder's criteria in a rendered match, each with its text and method name. Builder
+ *  values are single tokens; only interface names may look like options, so they are skipped. */
+function criteriaOf(rendered: string): { where: string; text: string; kind: 'protocol' | Needs | 'other' }[] {
+  const tokens = rendered.split(' ');
+  const out: { where: string; text: string; kind: 'protocol' | Needs | 'other' }[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const negated = tokens[i] === '!';
+    const t = negated ? i + 1 : i;
+    const token = tokens[t];
+    if (token === '--in-interface' || token === '--out-interface') {
+      i = t + 1;
+    } else if (token === '-p') {
+      const value = tokens[t + 1] ?? '';
+      const name = /^\d+$/.test(value) ? 'protocolNum' : 'protocol';
+      out.push({ where: negated ? `not${name[0]?.toUpperCase()}${name.slice(1)}` : name, text: tokens.slice(i, t + 2).join(' '), kind: 'protocol' });
+      i = t + 1;
+    } else if (token === '-m' && (tokens[t + 1] === 'multiport' || tokens[t + 1] === 'icmp' || tokens[t + 1] === 'icmp6')) {
+      // -m NAME [!] --option VALUE
+      const neg = tokens[t + 2] === '!';
+      const option = tokens[t + (neg ? 3 : 2)] ?? '';
+      const value = tokens[t + (neg ? 4 : 3)] ?? '';
+      const end = t + (neg ? 5 : 4);
+      const module = tokens[t + 1];
+      let where: string;
+      if (module === 'multiport') where = `${option === '--source-ports' ? 'source' : 'dest'}Port${value.includes(':') ? 'Range' : ''}s`;
+      else where = `${module === 'icmp' ? 'icmp' : 'icmpV6'}Type${value.includes('/') ? 'AndCode' : ''}`;
+      if (neg) where = `not${where[0]?.toUpperCase()}${where.slice(1)}`;
+      out.push({ where, text: tokens.slice(i, end).join(' '), kind: module === 'multiport' ? 'ports' : (module as Needs) });
+      i = end - 1;
+    }
+  }
+  return out;
+}
+
+type Problem = 'none' | 'negated' | 'wrong' | 'after';
+
+function dependencyError(deps: number, rendered: string): MatchDependencyError | undefined {
+  const protocols = deps & PROTOCOLS_SEEN;
+  const number = (deps >> FIRST_PROTOCOL_SHIFT) & 0xff;
+  const problemOf = (needs: Needs): Problem | undefined => {
+    if ((deps & NEEDS[needs]) === 0) return undefined;
+    if (protocols === 0) return 'none';
+    if ((deps & FIRST_NEGATED) !== 0) return 'negated';
+    if (!NEEDED[needs].ok(number)) return 'wrong';
+    if (needs === 'ports' && (deps & PORTS_BEFORE_PROTOCOL) !== 0) return 'after';
+    return undefined;
+  };
+  const refused = protocols > 1 ? undefined : (['ports', 'icmp', 'icmp6'] as const).find((n) => problemOf(n) !== undefined);
+  if (protocols <= 1 && refused === undefined) return undefined;
+  // Refused: find the criteria in the text (rare, so the hot path keeps nothing but the bits).
+  // Method names are read back from the text: destPortRanges of single ports reads as destPorts.
+  const criteria = criteriaOf(rendered);
+  const protocol = criteria.filter((c) => c.kind === 'protocol');
+  const p = `"${protocol[0]?.text ?? ''}"`;
+  if (refused === undefined) {
+    const second = protocol[1];
+    return new MatchDependencyError(second?.where ?? 'protocol', second?.text ?? rendered, `a rule takes one protocol criterion and the match already has ${p}; iptables refuses multiple -p`);
+  }
+  const { match, what, module } = NEEDED[refused];
+  const reason = {
+    none: `${match} needs ${what} in the same match; iptables refuses it without one`,
+    negated: `${match} needs ${what}, not a negated one (${p} matches every other protocol); iptables refuses it`,
+    wrong: `${match} needs ${what}, but the match has ${p}; iptables refuses it`,
+    after: `the protocol (${p}) must come before it in the match: iptables reads the protocol first and refuses multiport ahead of it`,
+  }[problemOf(refused) as Problem];
+  const offending = criteria.find((c) => c.kind === refused);
+  return new MatchDependencyError(offending?.where ?? module, offending?.text ?? rendered, reason);
 }
 
 function markWithMask(where: string, mark: unknown, mask: unknown): string {
@@ -92,9 +214,14 @@ function notEverything(where: string, net: unknown): string {
 export class MatchCriteria {
   // Only the rendered text is kept: 100k rules' matches are one string each, not arrays.
   private readonly rendered: string;
+  /** The protocol-dependency bits (see addCriterion); 0 for matches made from raw fragments,
+   *  which are not checked. */
+  private readonly deps: number;
 
   /** Use Match() to start a builder. */
   constructor(fragments: readonly string[] = []) {
+    this.deps = handedDeps;
+    handedDeps = 0;
     if (!Array.isArray(fragments) || !Array.from(fragments).every((f) => typeof f === 'string')) {
       throw new InvalidRuleError('MatchCriteria', fragments, 'expected an array of strings (use Match() to build one)');
     }
@@ -102,7 +229,14 @@ export class MatchCriteria {
     Object.freeze(this);
   }
 
-  private with(fragment: string): MatchCriteria {
+  /** Why iptables would refuse this match for its protocol criteria (one -p; multiport after a
+   *  -p with ports; icmp/icmp6 with their own -p; none negated), or undefined. A Rule throws it. */
+  protocolDependencyError(): MatchDependencyError | undefined {
+    return this.deps === 0 ? undefined : dependencyError(this.deps, this.rendered);
+  }
+
+  private with(fragment: string, role?: CriterionRole): MatchCriteria {
+    handedDeps = role === undefined ? this.deps : addCriterion(this.deps, role);
     return new MatchCriteria(this.rendered === '' ? [fragment] : [this.rendered, fragment]);
   }
 
@@ -149,12 +283,15 @@ export class MatchCriteria {
     return this.with(`--out-interface ${interfaceName('outInterface', ifaceMatch)}`);
   }
 
-  rpfCheckPassed(): MatchCriteria {
-    return this.with('-m rpfilter');
+  /** Without an argument Felix v3.2.2's `-m rpfilter`; with one latest Felix's `--validmark`
+   *  form (the packet's mark takes part in the route lookup), plus `--accept-local` if true. */
+  rpfCheckPassed(acceptLocal?: boolean): MatchCriteria {
+    return this.with(`-m rpfilter${rpfOptions('rpfCheckPassed', acceptLocal)}`);
   }
 
-  rpfCheckFailed(): MatchCriteria {
-    return this.with('-m rpfilter --invert');
+  /** As rpfCheckPassed, inverted: `-m rpfilter --invert` (+ `--validmark` …). */
+  rpfCheckFailed(acceptLocal?: boolean): MatchCriteria {
+    return this.with(`-m rpfilter --invert${rpfOptions('rpfCheckFailed', acceptLocal)}`);
   }
 
   ipvsConnection(): MatchCriteria {
@@ -177,41 +314,43 @@ export class MatchCriteria {
     return this.with(`-m addrtype --dst-type ${addrType('destAddrType', type)}`);
   }
 
+  notDestAddrType(type: AddrType): MatchCriteria {
+    return this.with(`-m addrtype ! --dst-type ${addrType('notDestAddrType', type)}`);
+  }
+
   private addrTypeMatch(where: string, negate: boolean, type: AddrType, limitIfaceOut: boolean): MatchCriteria {
     const suffix = limitIfaceOut ? ' --limit-iface-out' : '';
     return this.with(`-m addrtype ${not(negate)}--src-type ${addrType(where, type)}${suffix}`);
   }
 
   conntrackState(stateNames: string): MatchCriteria {
-    const where = 'conntrackState';
-    const states = word(where, stateNames, 'conntrack states');
-    for (const state of states.split(',')) {
-      if (!CONNTRACK_STATES.has(state)) {
-        throw new InvalidRuleError(where, stateNames, `expected comma-separated states from ${[...CONNTRACK_STATES].join(', ')}`);
-      }
-    }
-    return this.with(`-m conntrack --ctstate ${states}`);
+    return this.with(`-m conntrack --ctstate ${conntrackStates('conntrackState', stateNames)}`);
+  }
+
+  notConntrackState(stateNames: string): MatchCriteria {
+    return this.with(`-m conntrack ! --ctstate ${conntrackStates('notConntrackState', stateNames)}`);
   }
 
   // --- protocol ----------------------------------------------------------------------------
 
   protocol(name: string): MatchCriteria {
-    return this.with(`-p ${protocolName('protocol', name)}`);
+    const p = protocolName('protocol', name);
+    return this.with(`-p ${p}`, { protocol: protocolNumber(p), negated: false });
   }
 
   notProtocol(name: string): MatchCriteria {
     const p = protocolName('notProtocol', name);
     if (p.toLowerCase() === 'all' || (/^\d+$/.test(p) && Number(p) === 0)) throw notAll('notProtocol', name);
-    return this.with(`! -p ${p}`);
+    return this.with(`! -p ${p}`, { protocol: protocolNumber(p), negated: true });
   }
 
   protocolNum(num: number): MatchCriteria {
-    return this.with(`-p ${uint8('protocolNum', num, 'protocol number')}`);
+    return this.with(`-p ${uint8('protocolNum', num, 'protocol number')}`, { protocol: num, negated: false });
   }
 
   notProtocolNum(num: number): MatchCriteria {
     if (uint8('notProtocolNum', num, 'protocol number') === 0) throw notAll('notProtocolNum', num);
-    return this.with(`! -p ${num}`);
+    return this.with(`! -p ${num}`, { protocol: num, negated: true });
   }
 
   // --- addresses ---------------------------------------------------------------------------
@@ -270,6 +409,14 @@ export class MatchCriteria {
     return this.with(`-m set ${not(negate)}--match-set ${ipSetName(where, name)} ${flags}`);
   }
 
+  /** The ipsets this match refers to, in order (a name used twice is listed twice). */
+  ipSetNames(): string[] {
+    const words = this.rendered.split(' ');
+    const names: string[] = [];
+    for (let i = 0; i + 1 < words.length; i++) if (words[i] === '--match-set') names.push(words[i + 1] as string);
+    return names;
+  }
+
   // --- ports -------------------------------------------------------------------------------
 
   sourcePorts(...ports: number[]): MatchCriteria {
@@ -305,42 +452,108 @@ export class MatchCriteria {
   }
 
   private multiport(negate: boolean, direction: 'source' | 'destination', ports: string): MatchCriteria {
-    return this.with(`-m multiport ${not(negate)}--${direction}-ports ${ports}`);
+    return this.with(`-m multiport ${not(negate)}--${direction}-ports ${ports}`, { needs: 'ports' });
+  }
+
+  /** `--dport N`: needs a protocol with ports (tcp, udp, …) matched before it. */
+  destPort(destPort: number): MatchCriteria {
+    return this.with(`--dport ${port('destPort', destPort)}`);
+  }
+
+  // --- rate limit, VXLAN -------------------------------------------------------------------
+
+  /** The limit match: `rate` as "N/second" (or /minute, /hour, /day; iptables' abbreviations
+   *  s, sec, m, min, h, d too); `burst` 0 leaves --limit-burst out (iptables' default 5). */
+  limit(rate: string, burst = 0): MatchCriteria {
+    const { text: r, interval } = limitRate('limit', rate);
+    const b = uint('limit', burst, MAX_LIMIT_BURST, 'burst');
+    // xt_limit (legacy) turns interval x burst into credits in 32 bits and refuses the rule when
+    // that wraps ("Overflow, try lower"); where it wraps depends on the kernel's HZ, so stay
+    // below the lowest such point of the usual HZ values (100, 250, 300, 1000).
+    if (interval * (b === 0 ? DEFAULT_LIMIT_BURST : b) > MAX_LIMIT_INTERVAL_TIMES_BURST) {
+      throw new InvalidRuleError('limit', rate, `rate ${r} with burst ${b === 0 ? DEFAULT_LIMIT_BURST : b} overflows the kernel's limit match ("Overflow, try lower"): use a faster rate or a smaller burst`);
+    }
+    return this.with(b === 0 ? `-m limit --limit ${r}` : `-m limit --limit ${r} --limit-burst ${b}`);
+  }
+
+  /** The VNI of a VXLAN packet (u32 match over the IPv4 header; use with protocol udp and the
+   *  VXLAN port). */
+  vxlanVni(vni: number): MatchCriteria {
+    return this.with(`-m u32 --u32 "0>>22&0x3C@12>>8=${hex(uint('vxlanVni', vni, 0xffffff, 'VNI'))}"`);
   }
 
   // --- ICMP --------------------------------------------------------------------------------
 
   icmpType(type: number): MatchCriteria {
-    return this.with(`-m icmp --icmp-type ${uint8('icmpType', type, 'ICMP type')}`);
+    return this.with(`-m icmp --icmp-type ${uint8('icmpType', type, 'ICMP type')}`, { needs: 'icmp' });
   }
 
   notIcmpType(type: number): MatchCriteria {
-    return this.with(`-m icmp ! --icmp-type ${uint8('notIcmpType', type, 'ICMP type')}`);
+    return this.with(`-m icmp ! --icmp-type ${uint8('notIcmpType', type, 'ICMP type')}`, { needs: 'icmp' });
   }
 
   icmpTypeAndCode(type: number, code: number): MatchCriteria {
-    return this.with(`-m icmp --icmp-type ${typeAndCode('icmpTypeAndCode', type, code)}`);
+    return this.with(`-m icmp --icmp-type ${typeAndCode('icmpTypeAndCode', type, code)}`, { needs: 'icmp' });
   }
 
   notIcmpTypeAndCode(type: number, code: number): MatchCriteria {
-    return this.with(`-m icmp ! --icmp-type ${typeAndCode('notIcmpTypeAndCode', type, code)}`);
+    return this.with(`-m icmp ! --icmp-type ${typeAndCode('notIcmpTypeAndCode', type, code)}`, { needs: 'icmp' });
   }
 
   icmpV6Type(type: number): MatchCriteria {
-    return this.with(`-m icmp6 --icmpv6-type ${uint8('icmpV6Type', type, 'ICMPv6 type')}`);
+    return this.with(`-m icmp6 --icmpv6-type ${uint8('icmpV6Type', type, 'ICMPv6 type')}`, { needs: 'icmp6' });
   }
 
   notIcmpV6Type(type: number): MatchCriteria {
-    return this.with(`-m icmp6 ! --icmpv6-type ${uint8('notIcmpV6Type', type, 'ICMPv6 type')}`);
+    return this.with(`-m icmp6 ! --icmpv6-type ${uint8('notIcmpV6Type', type, 'ICMPv6 type')}`, { needs: 'icmp6' });
   }
 
   icmpV6TypeAndCode(type: number, code: number): MatchCriteria {
-    return this.with(`-m icmp6 --icmpv6-type ${typeAndCode('icmpV6TypeAndCode', type, code)}`);
+    return this.with(`-m icmp6 --icmpv6-type ${typeAndCode('icmpV6TypeAndCode', type, code)}`, { needs: 'icmp6' });
   }
 
   notIcmpV6TypeAndCode(type: number, code: number): MatchCriteria {
-    return this.with(`-m icmp6 ! --icmpv6-type ${typeAndCode('notIcmpV6TypeAndCode', type, code)}`);
+    return this.with(`-m icmp6 ! --icmpv6-type ${typeAndCode('notIcmpV6TypeAndCode', type, code)}`, { needs: 'icmp6' });
   }
+}
+
+function rpfOptions(where: string, acceptLocal: unknown): string {
+  if (acceptLocal === undefined) return '';
+  if (typeof acceptLocal !== 'boolean') throw new InvalidRuleError(where, acceptLocal, 'acceptLocal must be true, false or left out');
+  return acceptLocal ? ' --validmark --accept-local' : ' --validmark';
+}
+
+function conntrackStates(where: string, stateNames: unknown): string {
+  const states = word(where, stateNames, 'conntrack states');
+  for (const state of states.split(',')) {
+    if (!CONNTRACK_STATES.has(state)) {
+      throw new InvalidRuleError(where, stateNames, `expected comma-separated states from ${[...CONNTRACK_STATES].join(', ')}`);
+    }
+  }
+  return states;
+}
+
+// XT_LIMIT_SCALE: iptables refuses a burst above it, and a rate above it per second.
+const MAX_LIMIT_BURST = 10000;
+const DEFAULT_LIMIT_BURST = 5;
+// Credits per 1/10000 s are HZ x CREDITS_PER_JIFFY / 10000, at most 38400 / 10000 (HZ 300).
+const MAX_LIMIT_INTERVAL_TIMES_BURST = Math.floor(0xffffffff / 38400) * 10000;
+const LIMIT_UNITS: Readonly<Record<string, number>> = { second: 1, sec: 1, s: 1, minute: 60, min: 60, m: 60, hour: 3600, h: 3600, day: 86400, d: 86400 };
+
+/** The rate text, and the interval between packets in 1/10000 s as iptables computes it. */
+function limitRate(where: string, rate: unknown): { text: string; interval: number } {
+  const text = word(where, rate, 'rate');
+  const m = /^(\d{1,10})\/([a-z]+)$/.exec(text);
+  const perUnit = m ? LIMIT_UNITS[m[2] as string] : undefined;
+  if (!m || perUnit === undefined || !Object.prototype.hasOwnProperty.call(LIMIT_UNITS, m[2] as string)) {
+    throw new InvalidRuleError(where, rate, 'rate must be "N/second", "N/minute", "N/hour" or "N/day"');
+  }
+  const n = Number(m[1]);
+  // iptables: "bad rate" for 0, "Rate too fast" when the interval rounds to 0.
+  if (n < 1 || n > MAX_LIMIT_BURST * perUnit) {
+    throw new InvalidRuleError(where, rate, `rate must be 1 to ${MAX_LIMIT_BURST} per second (${MAX_LIMIT_BURST * perUnit} per ${m[2]})`);
+  }
+  return { text, interval: Math.floor((MAX_LIMIT_BURST * perUnit) / n) };
 }
 
 function typeAndCode(where: string, type: number, code: number): string {

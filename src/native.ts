@@ -6,7 +6,7 @@
 // A local build is the fallback (it is what `npm install` makes when no prebuild loads).
 // IPTABLES_SYNC_NATIVE_PATH=<file.node> forces one file, IPTABLES_SYNC_NO_NATIVE=1 forces the
 // pure TypeScript reader (locks then throw LockUnavailableError).
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /** The interface version this TypeScript expects (native/addon.cc kAbiVersion). */
@@ -69,8 +69,10 @@ export interface NativeInfo {
   readonly loaded: boolean;
   /** The .node file that was loaded. */
   readonly path?: string;
-  /** Why nothing was loaded, or why earlier candidates were skipped. */
+  /** Why nothing was loaded, or why earlier candidates were skipped: each file and its error. */
   readonly reason?: string;
+  /** The .node files tried, in order (empty when none was found). */
+  readonly tried?: readonly string[];
 }
 
 const PACKAGE_NAME = 'iptables-sync';
@@ -156,18 +158,64 @@ function isAddon(value: unknown): value is NativeAddon {
   );
 }
 
+// ELF e_machine values of the architectures Node runs on here, by process.arch.
+const ELF_MACHINES: Readonly<Record<number, { readonly name: string; readonly arch: string }>> = {
+  3: { name: 'x86 (32-bit)', arch: 'ia32' },
+  40: { name: 'ARM (32-bit)', arch: 'arm' },
+  62: { name: 'x86-64', arch: 'x64' },
+  183: { name: 'AArch64', arch: 'arm64' },
+  243: { name: 'RISC-V', arch: 'riscv64' },
+};
+
+/**
+ * dlopen reports a binary for another CPU as "No such file or directory"; this names the CPU
+ * the file was built for when it is not ours, else returns "".
+ */
+function foreignArchNote(file: string): string {
+  const header = Buffer.alloc(20);
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    if (readSync(fd, header, 0, header.length, 0) < header.length) return '';
+  } catch {
+    return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  if (header.readUInt32BE(0) !== 0x7f454c46) return '';
+  const machine = header[5] === 2 ? header.readUInt16BE(18) : header.readUInt16LE(18);
+  const known = ELF_MACHINES[machine];
+  if (known?.arch === process.arch) return '';
+  return ` (the file is ${known ? `an ${known.name}` : `an ELF machine ${machine}`} binary, this Node is ${process.arch})`;
+}
+
+/** A loader error with what it means when dlopen's own words do not say it. */
+export function loadErrorText(file: string, err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const glibc = /version `(GLIBC_[\d.]+|GLIBCXX_[\d.]+|CXXABI_[\d.]+)' not found/.exec(message);
+  const note = glibc ? ` (this host's C/C++ runtime is older than ${glibc[1]})` : foreignArchNote(file);
+  return `${file}: ${message}${note}`;
+}
+
+/** The reason given when there is no addon file at all for this platform. */
+export function describeNoCandidates(root: string): string {
+  const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  return `no prebuild for ${process.platform}-${process.arch} (looked in ${dir}) and no local build (build/Release under ${root})`;
+}
+
 function load(): { addon: NativeAddon | undefined; info: NativeInfo } {
   if (process.env.IPTABLES_SYNC_NO_NATIVE === '1') {
-    return { addon: undefined, info: { loaded: false, reason: 'disabled by IPTABLES_SYNC_NO_NATIVE=1' } };
+    return { addon: undefined, info: { loaded: false, reason: 'disabled by IPTABLES_SYNC_NO_NATIVE=1', tried: [] } };
   }
   const root = packageRoot();
   const skipped: string[] = [];
-  for (const file of candidates(root)) {
+  const tried = candidates(root);
+  for (const file of tried) {
     let value: unknown;
     try {
       value = require(file);
     } catch (err) {
-      skipped.push(`${file}: ${err instanceof Error ? err.message : String(err)}`);
+      skipped.push(loadErrorText(file, err));
       continue;
     }
     const abi = typeof value === 'object' && value !== null ? (value as { abiVersion?: unknown }).abiVersion : undefined;
@@ -175,11 +223,11 @@ function load(): { addon: NativeAddon | undefined; info: NativeInfo } {
       skipped.push(`${file}: interface version ${String(abi)}, expected ${NATIVE_ABI_VERSION} (stale build?)`);
       continue;
     }
-    const info: NativeInfo = skipped.length ? { loaded: true, path: file, reason: skipped.join('; ') } : { loaded: true, path: file };
+    const info: NativeInfo = skipped.length ? { loaded: true, path: file, reason: skipped.join('; '), tried } : { loaded: true, path: file, tried };
     return { addon: value, info };
   }
-  const reason = skipped.length ? skipped.join('; ') : `no native build found under ${root}`;
-  return { addon: undefined, info: { loaded: false, reason } };
+  const reason = skipped.length ? skipped.join('; ') : describeNoCandidates(root);
+  return { addon: undefined, info: { loaded: false, reason, tried } };
 }
 
 /** The addon, or undefined when it cannot load or IPTABLES_SYNC_NO_NATIVE=1. Loaded once. */
@@ -188,14 +236,18 @@ export function loadNative(): NativeAddon | undefined {
   return state.addon;
 }
 
-/** Whether the addon loaded, from which file, or why not. */
+/**
+ * Whether the native addon loaded, from which file, or why not: `reason` names each file tried
+ * and the loader's error. Without it the package still works (TypeScript reader and hashing),
+ * but the lock functions throw LockUnavailableError.
+ */
 export function nativeInfo(): NativeInfo {
   state ??= load();
   return state.info;
 }
 
 /**
- * Felix's chained rule IDs for one chain (SPEC section 3) computed in C++, or undefined when the
+ * Felix's chained rule IDs for one chain (the same as ruleHashesFor) computed in C++, or undefined when the
  * addon is not loaded. `renderedRulesJoinedByNewline` holds `count` lines, each
  * `rule.renderAppend(chainName, "HASH")`.
  */

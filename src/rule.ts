@@ -1,6 +1,8 @@
 // Rules and chains: rendering to restore-input lines, and the chained rule IDs.
 import type { Action } from './actions';
+import type { IpVersion } from './backend';
 import { InvalidRuleError } from './errors';
+import type { Features } from './features';
 import { ruleHashesFor } from './hash';
 import { MatchCriteria } from './match';
 import { chainName, CONTROL, MAX_COMMENT_BYTES, quotedText, uint, wellFormed } from './validate';
@@ -18,8 +20,11 @@ export class Rule implements RuleSpec {
   /** Comment, match and action fragments joined: everything after the prefix fragment. Rules
    *  are immutable, so this is rendered once; hashing 100k rules reuses it. */
   readonly body: string;
+  /** The features the action was rendered with (undefined: none, Felix v3.2.2's text). */
+  readonly features: Features | undefined;
 
-  constructor(spec: RuleSpec) {
+  /** `features` renders the action for a host that has them (see withFeatures). */
+  constructor(spec: RuleSpec, features?: Features) {
     if (typeof spec !== 'object' || spec === null) throw new InvalidRuleError('Rule', spec, 'expected {match?, action, comment?}');
     const match = spec.match ?? new MatchCriteria();
     if (!(match instanceof MatchCriteria)) throw new InvalidRuleError('Rule.match', spec.match, 'expected a MatchCriteria from Match()');
@@ -29,18 +34,22 @@ export class Rule implements RuleSpec {
       throw new InvalidRuleError('Rule.match', matchText, 'match must render to one line');
     }
     wellFormed('Rule.match', matchText, 'match');
+    const dependencyError = match.protocolDependencyError();
+    if (dependencyError) throw dependencyError;
     const action = spec.action;
     if (typeof action !== 'object' || action === null || typeof action.toFragment !== 'function') {
       throw new InvalidRuleError('Rule.action', action, 'expected an action object with toFragment()');
     }
-    const actionFragment = action.toFragment();
+    const actionFragment = features === undefined ? action.toFragment() : action.toFragment(features);
     if (typeof actionFragment !== 'string' || actionFragment === '' || CONTROL.test(actionFragment)) {
       throw new InvalidRuleError('Rule.action', actionFragment, 'toFragment() must return one non-empty line');
     }
     wellFormed('Rule.action', actionFragment, 'action');
+    checkProtocol(matchText, action);
     this.comment = spec.comment === undefined ? '' : quotedText('Rule.comment', spec.comment, 'comment', MAX_COMMENT_BYTES);
     this.match = match;
     this.action = action;
+    this.features = features;
     this.body = joinNonEmpty([
       this.comment === '' ? '' : `-m comment --comment "${this.comment}"`,
       matchText,
@@ -52,6 +61,22 @@ export class Rule implements RuleSpec {
   /** A Rule from either a Rule or its plain object shape. */
   static from(rule: Rule | RuleSpec): Rule {
     return rule instanceof Rule ? rule : new Rule(rule);
+  }
+
+  /** This rule as rendered on a host with `features`: itself when its text does not change. */
+  withFeatures(features: Features): Rule {
+    if (this.features === features) return this;
+    const fragment = this.action.toFragment(features);
+    if (fragment === (this.features === undefined ? this.action.toFragment() : this.action.toFragment(this.features))) return this;
+    return new Rule(this, features);
+  }
+
+  /** Throws InvalidRuleError if the action is one the given IP version's iptables does not know. */
+  checkIpVersion(ipVersion: IpVersion, where: string): void {
+    const only = this.action.ipVersion;
+    if (only !== undefined && only !== ipVersion) {
+      throw new InvalidRuleError(where, this.action.toString(), `${this.action.toFragment()} is IPv${only} only, but the table is IPv${ipVersion}`);
+    }
   }
 
   renderAppend(chain: string, prefixFragment: string): string {
@@ -104,7 +129,18 @@ export class Chain implements ChainSpec {
     return chain instanceof Chain ? chain : new Chain(chain);
   }
 
-  /** The rule IDs, one per rule (SPEC section 3); computed once, then cached. */
+  /** This chain as rendered on a host with `features`: itself when no rule's text changes. */
+  withFeatures(features: Features): Chain {
+    let changed = false;
+    const rules = this.rules.map((r) => {
+      const next = r.withFeatures(features);
+      if (next !== r) changed = true;
+      return next;
+    });
+    return changed ? new Chain({ name: this.name, rules }) : this;
+  }
+
+  /** The rule IDs, one per rule (Felix's chained hashes); computed once, then cached. */
   ruleHashes(): string[] {
     return [...this.ruleIds()];
   }
@@ -113,6 +149,26 @@ export class Chain implements ChainSpec {
   ruleIds(): readonly string[] {
     if (this.hashes === undefined) this.hashes = Object.freeze(ruleHashesFor(this.name, this.rules));
     return this.hashes;
+  }
+}
+
+// `-p X` / `! -p X` in a rendered match (the builder's protocol, notProtocol and protocolNum).
+const PROTOCOL = /(?:^|\s)(!\s)?-p\s(\S+)/g;
+// Matches iptables parses only after a protocol: multiport, --dport, icmp, icmp6.
+const NEEDS_PROTOCOL = /(?:^|\s)(?:-m (?:multiport|icmp|icmp6)|--dport)\s/;
+
+/** Protocol needs of an action that the kernel (or iptables' parser) would otherwise refuse. */
+function checkProtocol(matchText: string, action: Action): void {
+  if (action.setsProtocol !== true && action.needsTcpMatch !== true) return;
+  const protocols = [...matchText.matchAll(PROTOCOL)];
+  if (action.setsProtocol === true && protocols.length > 0) {
+    throw new InvalidRuleError('Rule.match', matchText, `${action.toString()} brings its own "-p tcp"; iptables refuses a second protocol match`);
+  }
+  if (action.setsProtocol === true && NEEDS_PROTOCOL.test(matchText)) {
+    throw new InvalidRuleError('Rule.match', matchText, `${action.toString()} brings its "-p tcp" after the match, but port and ICMP matches need the protocol before them`);
+  }
+  if (action.needsTcpMatch === true && !protocols.some((m) => m[1] === undefined && /^(tcp|6)$/i.test(m[2] as string))) {
+    throw new InvalidRuleError('Rule.match', matchText, `${action.toFragment()} needs the rule to match protocol tcp (the kernel refuses it otherwise): add protocol('tcp')`);
   }
 }
 

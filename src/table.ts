@@ -29,6 +29,7 @@ import {
   SaveTimeoutError,
 } from './errors';
 import { DEFAULT_LOCK_FILE_PATH, findLockHolder, type TableLock } from './locks';
+import { detectFeatures, NO_FEATURES, parseFeaturesOption, type Features, type FeaturesOption } from './features';
 import { SILENT_LOGGER, type Logger } from './logger';
 import { metricsFor, type TableMetrics } from './metrics';
 import { openSavePipe, readSaveOutput, type DataplaneChain, type ReaderConfig } from './reader';
@@ -89,6 +90,9 @@ export interface TableOptions {
   readonly logger?: Logger;
   readonly registry?: Registry;
   readonly readerImplementation?: 'auto' | 'native' | 'js';
+  /** Host features actions render with (--random-fully, --nflog-size): 'none' (default: Felix
+   *  v3.2.2's text and rule IDs), 'auto' (detected once per binary), or which ones to use. */
+  readonly features?: FeaturesOption;
   /** Tests: spawn commands through this instead of child_process. */
   readonly commandFactory?: CommandFactory;
   /** Tests: replaces the retry backoff sleep. */
@@ -204,6 +208,8 @@ export class Table {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => number;
   private readonly readerImplementation: 'auto' | 'native' | 'js';
+  /** What rules render with; undefined until 'auto' detection has run (in the first setup). */
+  private features: Features | undefined;
 
   // Desired state.
   private readonly desiredChains = new Map<string, Chain>();
@@ -306,6 +312,8 @@ export class Table {
     this.sleep = options.sleep ?? realSleep;
     this.now = options.now ?? Date.now;
     this.readerImplementation = options.readerImplementation ?? 'auto';
+    const features = parseFeaturesOption(options.features);
+    this.features = features === 'auto' ? undefined : features;
 
     const scope = `${options.netns ?? ''}\0${name}\0${ipVersion}`;
     for (const o of registerAndFindOverlaps(this, scope, hashPrefix, this.historicPrefixes)) {
@@ -338,12 +346,13 @@ export class Table {
       if (KERNEL_CHAINS[this.name].includes(chain.name)) {
         throw new InvalidRuleError('updateChain', chain.name, `is a kernel chain of table ${this.name}; use setRuleInsertions`);
       }
-      return chain;
+      for (const rule of chain.rules) rule.checkIpVersion(this.ipVersion, `updateChain(${chain.name})`);
+      return this.forHost(chain);
     });
     for (const chain of accepted) {
       // IDs are computed when a chain is accepted (a chain's worth of hashing, spread over the
       // updates) rather than all at once inside the next apply.
-      chain.ruleIds();
+      if (this.features) chain.ruleIds();
       this.desiredChains.set(chain.name, chain);
       this.managedChains.add(chain.name);
       this.dirtyChains.add(chain.name);
@@ -390,9 +399,20 @@ export class Table {
   setRuleInsertions(chainName: string, rules: readonly (Rule | RuleSpec)[]): void {
     const name = new Chain({ name: chainName, rules: [] }).name; // validates the name
     if (!Array.isArray(rules)) throw new InvalidRuleError('setRuleInsertions', rules, 'expected an array of rules');
-    this.insertRules.set(name, Object.freeze(Array.from(rules, (r: Rule | RuleSpec) => Rule.from(r))));
+    const accepted = Array.from(rules, (r: Rule | RuleSpec) => {
+      const rule = Rule.from(r);
+      rule.checkIpVersion(this.ipVersion, `setRuleInsertions(${name})`);
+      return this.forHost(rule);
+    });
+    this.insertRules.set(name, Object.freeze(accepted));
     this.dirtyInserts.add(name);
     this.invalidateDataplaneCache('insertion update');
+  }
+
+  /** A chain or rule as this host renders it (as given while 'auto' detection is pending; the
+   *  desired state is re-rendered when it ends). No features: as given, no extra work. */
+  private forHost<T extends Chain | Rule>(item: T): T {
+    return this.features === undefined || this.features === NO_FEATURES ? item : (item.withFeatures(this.features) as T);
   }
 
   invalidateDataplaneCache(reason: string): void {
@@ -584,8 +604,22 @@ export class Table {
     if (this.setup) return this.setup;
     const backend: Backend = this.backendChoice === 'auto' ? await detectBackend(this.run, this.ipVersion, this.commandTimeoutMs) : this.backendChoice;
     const binaries = binariesFor(backend, this.ipVersion);
+    if (!this.features) await this.adoptFeatures(await detectFeatures(this.runOnHost, binaries.restore, this.commandTimeoutMs));
     this.setup = { binaries, restoreMode: this.probeRestoreMode(backend, binaries) };
     return this.setup;
+  }
+
+  /** Re-renders the desired state accepted before detection finished (nothing is planned yet). */
+  private async adoptFeatures(features: Features): Promise<void> {
+    this.features = features;
+    this.logger.info({ table: this.name, ipVersion: this.ipVersion, features }, 'iptables features detected');
+    if (features === NO_FEATURES) return;
+    const slicer = new TimeSlicer();
+    for (const [name, chain] of this.desiredChains) {
+      if (slicer.due()) await slicer.yield();
+      this.desiredChains.set(name, this.forHost(chain));
+    }
+    for (const [name, rules] of this.insertRules) this.insertRules.set(name, Object.freeze(rules.map((r) => this.forHost(r))));
   }
 
   /** From 1.6.2 iptables-restore takes the xtables lock itself: give it --wait, hold nothing.

@@ -2,7 +2,34 @@
 // hand), toString forms, immutability and constructor validation.
 import { describe, expect, it } from 'vitest';
 import { expectInvalidRule } from './helpers/expect-invalid';
-import { AcceptAction, type Action, ClearMarkAction, DNATAction, DropAction, GotoAction, JumpAction, LogAction, MasqAction, NoTrackAction, ReturnAction, SetMarkAction, SetMaskedMarkAction, SNATAction } from '../src/actions';
+import {
+  AcceptAction,
+  type Action,
+  ClearMarkAction,
+  DNATAction,
+  DropAction,
+  DSCPAction,
+  GotoAction,
+  JumpAction,
+  LimitNumConnectionsAction,
+  LimitPacketRateAction,
+  LogAction,
+  MasqAction,
+  NflogAction,
+  NoTrackAction,
+  REJECT_WITH,
+  RejectAction,
+  RestoreConnMarkAction,
+  ReturnAction,
+  SaveConnMarkAction,
+  SetConnMarkAction,
+  SetMarkAction,
+  SetMaskedMarkAction,
+  SNATAction,
+} from '../src/actions';
+import { NO_FEATURES, type Features } from '../src/features';
+import { Match } from '../src/match';
+import { Chain, Rule } from '../src/rule';
 
 describe('fragments', () => {
   it.each([
@@ -141,5 +168,192 @@ describe('validation', () => {
     ['SetMaskedMark non-integer mark', () => new SetMaskedMarkAction({ mark: 0.5, mask: 0xff }), '0.5'],
   ] as const)('%s', (_label, run, bad) => {
     expectInvalidRule(run, bad);
+  });
+});
+
+// --- latest Felix's actions (felix/iptables/actions.go); expected strings written by hand -----
+
+const ALL: Features = { snatFullyRandom: true, masqFullyRandom: true, nfLogSize: true };
+
+describe('latest Felix actions: fragments', () => {
+  it.each([
+    ['Reject', () => new RejectAction(), '--jump REJECT'],
+    ['Reject with ""', () => new RejectAction({ with: '' }), '--jump REJECT'],
+    ['Reject tcp-reset', () => new RejectAction({ with: 'tcp-reset' }), '--jump REJECT --reject-with tcp-reset'],
+    ['Reject icmp-port-unreachable', () => new RejectAction({ with: 'icmp-port-unreachable' }), '--jump REJECT --reject-with icmp-port-unreachable'],
+    ['Reject icmp6-adm-prohibited', () => new RejectAction({ with: 'icmp6-adm-prohibited' }), '--jump REJECT --reject-with icmp6-adm-prohibited'],
+    ['SetConnMark default mask', () => new SetConnMarkAction({ mark: 0x10 }), '--jump CONNMARK --set-mark 0x10/0xffffffff'],
+    ['SetConnMark 0x10/0xff', () => new SetConnMarkAction({ mark: 0x10, mask: 0xff }), '--jump CONNMARK --set-mark 0x10/0xff'],
+    ['SetConnMark mark 0', () => new SetConnMarkAction({ mark: 0, mask: 0xf0 }), '--jump CONNMARK --set-mark 0x0/0xf0'],
+    ['SetConnMark mask 0 is Go zero: full mask', () => new SetConnMarkAction({ mark: 1, mask: 0 }), '--jump CONNMARK --set-mark 0x1/0xffffffff'],
+    ['SaveConnMark default', () => new SaveConnMarkAction(), '--jump CONNMARK --save-mark --mask 0xffffffff'],
+    ['SaveConnMark 0xff00', () => new SaveConnMarkAction({ saveMask: 0xff00 }), '--jump CONNMARK --save-mark --mask 0xff00'],
+    ['SaveConnMark 0 is Go zero', () => new SaveConnMarkAction({ saveMask: 0 }), '--jump CONNMARK --save-mark --mask 0xffffffff'],
+    ['RestoreConnMark default', () => new RestoreConnMarkAction({}), '--jump CONNMARK --restore-mark --mask 0xffffffff'],
+    ['RestoreConnMark 0x1', () => new RestoreConnMarkAction({ restoreMask: 1 }), '--jump CONNMARK --restore-mark --mask 0x1'],
+    ['Nflog default size, no features: --nflog-range', () => new NflogAction({ group: 1, prefix: 'API0|gnp/foo' }), '--jump NFLOG --nflog-group 1 --nflog-prefix API0|gnp/foo --nflog-range 80'],
+    ['Nflog size 0 is Go zero: 80', () => new NflogAction({ group: 2, prefix: 'D', size: 0 }), '--jump NFLOG --nflog-group 2 --nflog-prefix D --nflog-range 80'],
+    ['Nflog size 100', () => new NflogAction({ group: 65535, prefix: 'x', size: 100 }), '--jump NFLOG --nflog-group 65535 --nflog-prefix x --nflog-range 100'],
+    ['Nflog negative size omits it', () => new NflogAction({ group: 0, prefix: 'x', size: -1 }), '--jump NFLOG --nflog-group 0 --nflog-prefix x'],
+    ['LimitPacketRate', () => new LimitPacketRateAction({ rate: 100, burst: 5, mark: 0x400 }), '-m limit --limit 100/sec --limit-burst 5 --jump MARK --set-mark 0x400/0x400'],
+    ['LimitPacketRate edges', () => new LimitPacketRateAction({ rate: 10000, burst: 10000, mark: 0xffffffff }), '-m limit --limit 10000/sec --limit-burst 10000 --jump MARK --set-mark 0xffffffff/0xffffffff'],
+    ['LimitPacketRate minimum', () => new LimitPacketRateAction({ rate: 1, burst: 1, mark: 1 }), '-m limit --limit 1/sec --limit-burst 1 --jump MARK --set-mark 0x1/0x1'],
+    [
+      'LimitNumConnections',
+      () => new LimitNumConnectionsAction({ num: 10, rejectWith: 'tcp-reset' }),
+      '-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-above 10 --connlimit-mask 0 -j REJECT --reject-with tcp-reset',
+    ],
+    [
+      'LimitNumConnections 0 and uint32 max',
+      () => new LimitNumConnectionsAction({ num: 4294967295, rejectWith: 'icmp-host-prohibited' }),
+      '-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-above 4294967295 --connlimit-mask 0 -j REJECT --reject-with icmp-host-prohibited',
+    ],
+    ['DSCP 0', () => new DSCPAction({ value: 0 }), '--jump DSCP --set-dscp 0'],
+    ['DSCP 63', () => new DSCPAction({ value: 63 }), '--jump DSCP --set-dscp 63'],
+  ] as const)('%s', (_label, build, expected) => {
+    const a: Action = build();
+    expect(a.toFragment()).toBe(expected);
+    expect(a.toFragment(NO_FEATURES)).toBe(expected);
+  });
+
+  it('features: --random-fully on SNAT and MASQUERADE, --nflog-size on NFLOG; nothing else changes', () => {
+    expect(new SNATAction({ toAddr: '1.2.3.4' }).toFragment(ALL)).toBe('--jump SNAT --to-source 1.2.3.4 --random-fully');
+    expect(new SNATAction({ toAddr: '1.2.3.4-1.2.3.9' }).toFragment({ ...NO_FEATURES, snatFullyRandom: true })).toBe('--jump SNAT --to-source 1.2.3.4-1.2.3.9 --random-fully');
+    expect(new SNATAction({ toAddr: '1.2.3.4' }).toFragment({ ...ALL, snatFullyRandom: false })).toBe('--jump SNAT --to-source 1.2.3.4');
+    expect(new MasqAction().toFragment(ALL)).toBe('--jump MASQUERADE --random-fully');
+    expect(new MasqAction({ toPorts: '1024-65535' }).toFragment(ALL)).toBe('--jump MASQUERADE --to-ports 1024-65535 --random-fully');
+    expect(new MasqAction().toFragment({ ...ALL, masqFullyRandom: false })).toBe('--jump MASQUERADE');
+    expect(new NflogAction({ group: 1, prefix: 'P' }).toFragment(ALL)).toBe('--jump NFLOG --nflog-group 1 --nflog-prefix P --nflog-size 80');
+    expect(new NflogAction({ group: 1, prefix: 'P', size: 256 }).toFragment(ALL)).toBe('--jump NFLOG --nflog-group 1 --nflog-prefix P --nflog-size 256');
+    expect(new NflogAction({ group: 1, prefix: 'P', size: -5 }).toFragment(ALL)).toBe('--jump NFLOG --nflog-group 1 --nflog-prefix P');
+    expect((new DNATAction({ destAddr: '10.0.0.1', destPort: 80 }) as Action).toFragment(ALL)).toBe('--jump DNAT --to-destination 10.0.0.1:80');
+    expect((new AcceptAction() as Action).toFragment(ALL)).toBe('--jump ACCEPT');
+  });
+
+  it('toString follows latest Felix', () => {
+    expect(new RejectAction({ with: 'tcp-reset' }).toString()).toBe('Reject');
+    expect(new SetConnMarkAction({ mark: 0x10, mask: 0xff }).toString()).toBe('SetConnMarkWithMask:0x10/0xff');
+    expect(new SaveConnMarkAction({ saveMask: 0xff }).toString()).toBe('SaveConnMarkWithMask:0xff');
+    expect(new RestoreConnMarkAction({ restoreMask: 0xf }).toString()).toBe('RestoreConnMarkWithMask:0xf');
+    expect(new NflogAction({ group: 3, prefix: 'abc' }).toString()).toBe('Nflog:g=3,p=abc');
+    expect(new LimitPacketRateAction({ rate: 7, burst: 9, mark: 1 }).toString()).toBe('LimitPacketRate:7/s,burst:9');
+    expect(new LimitNumConnectionsAction({ num: 4, rejectWith: 'tcp-reset' }).toString()).toBe('LimitNumConnectionsAction:4,rejectWith:tcp-reset');
+    expect(new DSCPAction({ value: 10 }).toString()).toBe('DSCP 10');
+  });
+
+  it('are frozen and keep their Go field names', () => {
+    const actions: [Action, Record<string, unknown>][] = [
+      [new RejectAction({ with: 'tcp-reset' }), { with: 'tcp-reset' }],
+      [new SetConnMarkAction({ mark: 1, mask: 3 }), { mark: 1, mask: 3 }],
+      [new SaveConnMarkAction({ saveMask: 2 }), { saveMask: 2 }],
+      [new RestoreConnMarkAction({ restoreMask: 4 }), { restoreMask: 4 }],
+      [new NflogAction({ group: 1, prefix: 'p', size: 9 }), { group: 1, prefix: 'p', size: 9 }],
+      [new LimitPacketRateAction({ rate: 1, burst: 2, mark: 4 }), { rate: 1, burst: 2, mark: 4 }],
+      [new LimitNumConnectionsAction({ num: 1, rejectWith: 'tcp-reset' }), { num: 1, rejectWith: 'tcp-reset' }],
+      [new DSCPAction({ value: 1 }), { value: 1 }],
+    ];
+    for (const [a, fields] of actions) {
+      expect(Object.isFrozen(a)).toBe(true);
+      expect(a).toMatchObject(fields);
+    }
+  });
+
+  it('which IP version knows a reject type', () => {
+    expect(new RejectAction({ with: 'icmp-net-prohibited' }).ipVersion).toBe(4);
+    expect(new RejectAction({ with: 'tcp-rst' }).ipVersion).toBe(4);
+    expect(new RejectAction({ with: 'icmp6-no-route' }).ipVersion).toBe(6);
+    expect(new RejectAction({ with: 'tcp-reset' }).ipVersion).toBeUndefined();
+    expect(new RejectAction({ with: 'port-unreach' }).ipVersion).toBeUndefined();
+    expect(new RejectAction().ipVersion).toBeUndefined();
+    expect(new LimitNumConnectionsAction({ num: 1, rejectWith: 'adm-prohibited' }).ipVersion).toBe(6);
+  });
+});
+
+describe('latest Felix actions: validation', () => {
+  it.each([
+    ['Reject unknown type', () => new RejectAction({ with: 'icmp-bogus' as never }), 'icmp-bogus'],
+    ['Reject abbreviation (iptables takes prefixes; we want the full name)', () => new RejectAction({ with: 'tcp' as never }), '"tcp"'],
+    ['Reject upper case', () => new RejectAction({ with: 'TCP-RESET' as never }), 'TCP-RESET'],
+    ['Reject injection', () => new RejectAction({ with: 'tcp-reset --jump ACCEPT' as never }), 'tcp-reset --jump ACCEPT'],
+    ['SetConnMark mark outside mask', () => new SetConnMarkAction({ mark: 0x100, mask: 0xff }), '256'],
+    ['SetConnMark no mark', () => new SetConnMarkAction({} as never), 'undefined'],
+    ['SetConnMark mask 2^32', () => new SetConnMarkAction({ mark: 0, mask: 0x100000000 }), '4294967296'],
+    ['SaveConnMark negative', () => new SaveConnMarkAction({ saveMask: -1 }), '-1'],
+    ['RestoreConnMark fraction', () => new RestoreConnMarkAction({ restoreMask: 1.5 }), '1.5'],
+    ['Nflog group 65536', () => new NflogAction({ group: 65536, prefix: 'p' }), '65536'],
+    ['Nflog group -1', () => new NflogAction({ group: -1, prefix: 'p' }), '-1'],
+    ['Nflog prefix with space (written unquoted)', () => new NflogAction({ group: 1, prefix: 'a b' }), '"a b"'],
+    ['Nflog empty prefix', () => new NflogAction({ group: 1, prefix: '' }), '""'],
+    ['Nflog prefix 64 bytes', () => new NflogAction({ group: 1, prefix: 'p'.repeat(64) }), 'p'.repeat(64)],
+    ['Nflog size 2^32', () => new NflogAction({ group: 1, prefix: 'p', size: 0x100000000 }), '4294967296'],
+    ['Nflog size fraction', () => new NflogAction({ group: 1, prefix: 'p', size: 0.5 }), '0.5'],
+    ['LimitPacketRate rate 0 (iptables: bad rate)', () => new LimitPacketRateAction({ rate: 0, burst: 1, mark: 1 }), 'got 0'],
+    ['LimitPacketRate rate 10001', () => new LimitPacketRateAction({ rate: 10001, burst: 1, mark: 1 }), '10001'],
+    ['LimitPacketRate burst 0', () => new LimitPacketRateAction({ rate: 1, burst: 0, mark: 1 }), 'got 0'],
+    ['LimitPacketRate burst 10001', () => new LimitPacketRateAction({ rate: 1, burst: 10001, mark: 1 }), '10001'],
+    ['LimitPacketRate mark 0', () => new LimitPacketRateAction({ rate: 1, burst: 1, mark: 0 }), 'got 0'],
+    ['LimitNumConnections num -1', () => new LimitNumConnectionsAction({ num: -1, rejectWith: 'tcp-reset' }), '-1'],
+    ['LimitNumConnections num 2^32', () => new LimitNumConnectionsAction({ num: 0x100000000, rejectWith: 'tcp-reset' }), '4294967296'],
+    ['LimitNumConnections no rejectWith', () => new LimitNumConnectionsAction({ num: 1 } as never), 'undefined'],
+    ['LimitNumConnections unknown rejectWith', () => new LimitNumConnectionsAction({ num: 1, rejectWith: 'nope' as never }), 'nope'],
+    ['DSCP 64', () => new DSCPAction({ value: 64 }), '64'],
+  ] as const)('%s', (_label, run, bad) => {
+    expectInvalidRule(run, bad);
+  });
+
+  it('REJECT_WITH lists what `iptables -j REJECT --help` and `ip6tables -j REJECT --help` list', () => {
+    const v4 = [...REJECT_WITH].filter(([, v]) => v.includes(4)).map(([w]) => w).sort();
+    const v6 = [...REJECT_WITH].filter(([, v]) => v.includes(6)).map(([w]) => w).sort();
+    expect(v4).toEqual(['admin-prohib', 'host-prohib', 'host-unreach', 'icmp-admin-prohibited', 'icmp-host-prohibited', 'icmp-host-unreachable', 'icmp-net-prohibited', 'icmp-net-unreachable', 'icmp-port-unreachable', 'icmp-proto-unreachable', 'net-prohib', 'net-unreach', 'port-unreach', 'proto-unreach', 'tcp-reset', 'tcp-rst']);
+    expect(v6).toEqual(['addr-unreach', 'adm-prohibited', 'icmp6-addr-unreachable', 'icmp6-adm-prohibited', 'icmp6-no-route', 'icmp6-policy-fail', 'icmp6-port-unreachable', 'icmp6-reject-route', 'no-route', 'policy-fail', 'port-unreach', 'reject-route', 'tcp-reset']);
+  });
+});
+
+describe('latest Felix actions in rules', () => {
+  it('REJECT with tcp-reset needs a tcp match (the kernel refuses it otherwise)', () => {
+    const reset = new RejectAction({ with: 'tcp-reset' });
+    expect(new Rule({ match: Match().protocol('tcp'), action: reset }).body).toBe('-p tcp --jump REJECT --reject-with tcp-reset');
+    expect(new Rule({ match: Match().protocolNum(6), action: reset }).body).toBe('-p 6 --jump REJECT --reject-with tcp-reset');
+    expectInvalidRule(() => new Rule({ action: reset }), '""');
+    expectInvalidRule(() => new Rule({ match: Match().protocol('udp'), action: reset }), '-p udp');
+    expectInvalidRule(() => new Rule({ match: Match().notProtocol('tcp'), action: new RejectAction({ with: 'tcp-rst' }) }), '! -p tcp');
+    expect(new Rule({ action: new RejectAction({ with: 'icmp-port-unreachable' }) }).body).toBe('--jump REJECT --reject-with icmp-port-unreachable');
+  });
+
+  it('LimitNumConnections brings its own -p tcp: a protocol in the match is refused', () => {
+    const limit = new LimitNumConnectionsAction({ num: 3, rejectWith: 'tcp-reset' });
+    expect(new Rule({ match: Match().destNet('10.0.0.0/8'), action: limit }).body).toBe(
+      '--destination 10.0.0.0/8 -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-above 3 --connlimit-mask 0 -j REJECT --reject-with tcp-reset',
+    );
+    expectInvalidRule(() => new Rule({ match: Match().protocol('tcp'), action: limit }), '-p tcp');
+    // Port matches need the protocol before them; the action's comes after (iptables:
+    // "multiport needs `-p tcp' ...").
+    expectInvalidRule(() => new Rule({ match: Match().destPorts(80), action: limit }), 'multiport');
+    expectInvalidRule(() => new Rule({ match: Match().destPort(80), action: limit }), '--dport 80');
+  });
+
+  it('checkIpVersion refuses a reject type the table family does not know', () => {
+    new Rule({ action: new RejectAction({ with: 'icmp6-no-route' }) }).checkIpVersion(6, 'here');
+    new Rule({ action: new RejectAction({ with: 'port-unreach' }) }).checkIpVersion(4, 'here');
+    expectInvalidRule(() => new Rule({ action: new RejectAction({ with: 'icmp6-no-route' }) }).checkIpVersion(4, 'here'), 'Reject');
+    expectInvalidRule(() => new Rule({ match: Match().protocol('tcp'), action: new RejectAction({ with: 'tcp-rst' }) }).checkIpVersion(6, 'here'), 'Reject');
+  });
+
+  it('withFeatures renders the action for the host and keeps rules whose text does not change', () => {
+    const masq = new Rule({ match: Match().outInterface('eth0'), action: new MasqAction(), comment: 'out' });
+    const withAll = masq.withFeatures(ALL);
+    expect(withAll.body).toBe('-m comment --comment "out" --out-interface eth0 --jump MASQUERADE --random-fully');
+    expect(masq.body).toBe('-m comment --comment "out" --out-interface eth0 --jump MASQUERADE');
+    expect(masq.withFeatures(NO_FEATURES)).toBe(masq);
+    const accept = new Rule({ action: new AcceptAction() });
+    expect(accept.withFeatures(ALL)).toBe(accept);
+    const chain = new Chain({ name: 'c', rules: [accept, masq] });
+    const rendered = chain.withFeatures(ALL);
+    expect(rendered.rules[0]).toBe(accept);
+    expect(rendered.rules[1]?.body).toBe(withAll.body);
+    // The ID of a rule covers its rendered text, as in latest Felix.
+    expect(rendered.ruleHashes()[0]).toBe(chain.ruleHashes()[0]);
+    expect(rendered.ruleHashes()[1]).not.toBe(chain.ruleHashes()[1]);
+    expect(new Chain({ name: 'c', rules: [accept] }).withFeatures(ALL).rules[0]).toBe(accept);
   });
 });

@@ -84,7 +84,7 @@ describe('rules file: what it builds', () => {
           action: { setMaskedMark: [0x100, 0xf00] }
         - match: [ { protocol: udp }, { notSourceNet: 10.0.0.0/8 }, { notSourceNet: 192.168.0.0/16 } ]
           action: { setMark: "0x4000" }
-        - match: { icmpTypeAndCode: { type: 3, code: 4 } }
+        - match: { protocol: icmp, icmpTypeAndCode: { type: 3, code: 4 } }
           action: return
 `,
       'shapes.yaml',
@@ -107,7 +107,7 @@ describe('rules file: what it builds', () => {
           action: new SetMaskedMarkAction({ mark: 0x100, mask: 0xf00 }),
         },
         { match: Match().protocol('udp').notSourceNet('10.0.0.0/8').notSourceNet('192.168.0.0/16'), action: new SetMarkAction({ mark: 0x4000 }) },
-        { match: Match().icmpTypeAndCode(3, 4), action: new ReturnAction() },
+        { match: Match().protocol('icmp').icmpTypeAndCode(3, 4), action: new ReturnAction() },
       ],
     });
     expect(chain?.rules.map((r) => r.body)).toEqual(want.rules.map((r) => r.body));
@@ -161,15 +161,15 @@ describe('rules file: what it builds', () => {
   });
 
   it('uses the IPv6 family with ipVersion 6', () => {
-    const rules = parseRules(chainWith('        - match: { sourceNet: "fd00::/8", icmpV6Type: 128 }\n          action: accept\n'), 'v6.yaml', { ipVersion: 6 });
-    expect(rules.tables.get('filter')?.chains[0]?.rules[0]?.body).toBe('--source fd00::/8 -m icmp6 --icmpv6-type 128 --jump ACCEPT');
+    const rules = parseRules(chainWith('        - match: { sourceNet: "fd00::/8", protocol: ipv6-icmp, icmpV6Type: 128 }\n          action: accept\n'), 'v6.yaml', { ipVersion: 6 });
+    expect(rules.tables.get('filter')?.chains[0]?.rules[0]?.body).toBe('--source fd00::/8 -p ipv6-icmp -m icmp6 --icmpv6-type 128 --jump ACCEPT');
   });
 
   it('knows every Match() method, and nothing else', () => {
     for (const method of Object.keys(MATCH_METHODS)) {
       expect(typeof (MatchCriteria.prototype as unknown as Record<string, unknown>)[method], method).toBe('function');
     }
-    expect(Object.keys(MATCH_METHODS)).toHaveLength(47);
+    expect(Object.keys(MATCH_METHODS)).toHaveLength(52);
   });
 
   it('schema/rules.schema.json is the generated schema, and lists every match method', () => {
@@ -254,8 +254,8 @@ describe('rules file: errors name file:line:column and what was expected', () =>
   });
 
   it('match methods: unknown names, wrong shapes, values the library rejects (at the bad list item)', () => {
-    expect(issueOf(chainWith('        - match: { protocol: tcp, destPort: [80] }\n          action: accept\n')).first).toBe(
-      'rules.yaml:5:35: tables.filter.chains.ipts-a[0].match.destPort: unknown match method "destPort" (did you mean "destPorts"?)',
+    expect(issueOf(chainWith('        - match: { protocol: tcp, dstPorts: [80] }\n          action: accept\n')).first).toBe(
+      'rules.yaml:5:35: tables.filter.chains.ipts-a[0].match.dstPorts: unknown match method "dstPorts" (did you mean "destPorts"?)',
     );
     expect(issueOf(chainWith('        - match: { rpfCheckPassed: false }\n          action: accept\n'))).toMatchObject({ line: 5, column: 36 });
     expect(issueOf(chainWith('        - match: { protocol: tcp, destPorts: [80, 70000] }\n          action: accept\n')).first).toBe(
@@ -327,12 +327,12 @@ describe('rules file: errors name file:line:column and what was expected', () =>
   it('collects every problem of a file, in order, with the source line and a caret', () => {
     let error: ConfigError | undefined;
     try {
-      parseRules(chainWith('        - action: drop\n          match: { destPort: 1 }\n        - action: { goto: ipts-zz }\n'), 'many.yaml');
+      parseRules(chainWith('        - action: drop\n          match: { dstPort: 1 }\n        - action: { goto: ipts-zz }\n'), 'many.yaml');
     } catch (e) {
       error = e as ConfigError;
     }
     expect(error?.issues.map((i) => `${i.line}:${i.column}`)).toEqual(['6:20', '7:27']);
-    expect(error?.detailed()).toContain('    6 |           match: { destPort: 1 }\n      |                    ^');
+    expect(error?.detailed()).toContain('    6 |           match: { dstPort: 1 }\n      |                    ^');
     expect(error?.line).toBe(6);
     expect(error?.column).toBe(20);
     expect(error?.file).toBe('many.yaml');
@@ -340,5 +340,76 @@ describe('rules file: errors name file:line:column and what was expected', () =>
 
   it('an unreadable file is a ConfigError naming the file', () => {
     expect(() => loadRulesFile('/nonexistent/rules.yaml')).toThrow(/^\/nonexistent\/rules\.yaml: cannot read the rules file/);
+  });
+});
+
+describe("rules file: latest Felix's actions and matches", () => {
+  const bodies = (text: string, options?: ConfigOptions, table = 'filter'): string[] =>
+    parseRules(text, 'new.yaml', options).tables.get(table as 'filter')?.chains[0]?.rules.map((r) => r.body) ?? [];
+
+  it('builds every new match and action with the text the API renders (written by hand)', () => {
+    const text = chainWith(
+      [
+        '        - match: { notConntrackState: [INVALID], notDestAddrType: LOCAL }',
+        '          action: reject',
+        '        - match: { rpfCheckPassed: true }',
+        '          action: { reject: icmp-admin-prohibited }',
+        '        - match: [{ rpfCheckFailed: { acceptLocal: true } }, { rpfCheckPassed: { acceptLocal: false } }]',
+        '          action: { reject: { with: port-unreach } }',
+        '        - match: { protocol: tcp, destPort: 443, limit: { rate: 10/minute, burst: 20 } }',
+        '          action: { reject: tcp-reset }',
+        '        - match: { protocol: udp, vxlanVni: 0x1000, limit: 5/second }',
+        '          action: { setConnMark: { mark: 0x10, mask: 0xff } }',
+        '        - action: { setConnMark: "0x20" }',
+        '        - action: saveConnMark',
+        '        - action: { saveConnMark: 0xff00 }',
+        '        - action: { restoreConnMark: { restoreMask: 1 } }',
+        '        - action: { nflog: { group: 1, prefix: "API0|x" } }',
+        '        - action: { nflog: { group: 2, prefix: p, size: -1 } }',
+        '        - action: { limitPacketRate: { rate: 100, burst: 5, mark: "0x400" } }',
+        '        - match: { destNet: 10.0.0.0/8 }',
+        '          action: { limitNumConnections: { num: 10, rejectWith: tcp-reset } }',
+        '',
+      ].join('\n'),
+    );
+    expect(bodies(text)).toEqual([
+      '-m conntrack ! --ctstate INVALID -m addrtype ! --dst-type LOCAL --jump REJECT',
+      '-m rpfilter --jump REJECT --reject-with icmp-admin-prohibited',
+      '-m rpfilter --invert --validmark --accept-local -m rpfilter --validmark --jump REJECT --reject-with port-unreach',
+      '-p tcp --dport 443 -m limit --limit 10/minute --limit-burst 20 --jump REJECT --reject-with tcp-reset',
+      '-p udp -m u32 --u32 "0>>22&0x3C@12>>8=0x1000" -m limit --limit 5/second --jump CONNMARK --set-mark 0x10/0xff',
+      '--jump CONNMARK --set-mark 0x20/0xffffffff',
+      '--jump CONNMARK --save-mark --mask 0xffffffff',
+      '--jump CONNMARK --save-mark --mask 0xff00',
+      '--jump CONNMARK --restore-mark --mask 0x1',
+      '--jump NFLOG --nflog-group 1 --nflog-prefix API0|x --nflog-range 80',
+      '--jump NFLOG --nflog-group 2 --nflog-prefix p',
+      '-m limit --limit 100/sec --limit-burst 5 --jump MARK --set-mark 0x400/0x400',
+      '--destination 10.0.0.0/8 -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-above 10 --connlimit-mask 0 -j REJECT --reject-with tcp-reset',
+    ]);
+  });
+
+  it('dscp lives in mangle', () => {
+    expect(bodies('tables:\n  mangle:\n    chains:\n      ipts-m:\n        - action: { dscp: 46 }\n        - action: { dscp: { value: 0 } }\n', undefined, 'mangle')).toEqual([
+      '--jump DSCP --set-dscp 46',
+      '--jump DSCP --set-dscp 0',
+    ]);
+    expect(issueOf(chainWith('        - action: { dscp: 46 }\n')).message).toBe('dscp is only valid in the mangle table, not in filter');
+  });
+
+  it('errors name the place and the reason', () => {
+    expect(issueOf(chainWith('        - action: { reject: icmp6-no-route }\n'))).toMatchObject({
+      line: 5,
+      path: 'tables.filter.chains.ipts-a[0].action',
+      message: '--jump REJECT --reject-with icmp6-no-route is IPv6 only, but the rules are for IPv4 (--ip-version 4)',
+    });
+    expect(issueOf(chainWith('        - action: { reject: icmp-net-prohibited }\n'), { ipVersion: 6 }).message).toMatch(/IPv4 only, but the rules are for IPv6/);
+    expect(issueOf(chainWith('        - action: { reject: nope }\n')).message).toMatch(/^unknown reject type/);
+    expect(issueOf(chainWith('        - action: { reject: tcp-reset }\n')).message).toMatch(/needs the rule to match protocol tcp/);
+    expect(issueOf(chainWith('        - action: { nflog: { group: 1 } }\n')).message).toMatch(/missing key "prefix"/);
+    expect(issueOf(chainWith('        - action: { limitPacketRate: { rate: 0, burst: 1, mark: 1 } }\n')).message).toMatch(/rate must be at least 1/);
+    expect(issueOf(chainWith('        - match: { limit: 10/week }\n          action: accept\n')).path).toBe('tables.filter.chains.ipts-a[0].match.limit');
+    expect(issueOf(chainWith('        - match: { rpfCheckPassed: { acceptLocal: 1 } }\n          action: accept\n')).message).toMatch(/expected true or false/);
+    expect(issueOf(chainWith('        - match: { vxlanVni: 16777216 }\n          action: accept\n')).message).toMatch(/VNI/);
   });
 });

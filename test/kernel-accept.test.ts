@@ -14,271 +14,29 @@
 // behaviour behind the library's limits.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AcceptAction, ClearMarkAction, DNATAction, DropAction, GotoAction, JumpAction, LogAction, MasqAction, NoTrackAction, ReturnAction, SetMarkAction, SetMaskedMarkAction, SNATAction } from '../src/actions';
-import { AddrType, Match } from '../src/match';
+import {
+  AcceptAction,
+  DropAction,
+  DSCPAction,
+  LimitNumConnectionsAction,
+  LimitPacketRateAction,
+  MasqAction,
+  NflogAction,
+  REJECT_WITH,
+  RejectAction,
+  type RejectWith,
+  RestoreConnMarkAction,
+  SaveConnMarkAction,
+  SetConnMarkAction,
+  SNATAction,
+} from '../src/actions';
+import { AddrType } from '../src/match';
 import { Chain, type RuleSpec } from '../src/rule';
 import { ADDR_TYPES_V6, buildChainSpec, kernelChainArb } from './helpers/arbitraries';
 import { BACKENDS, type Backend, chainRules, hasChain, Netns } from './helpers/netns';
+import { COMMENT_255, type Load, LOADS, LOG_PREFIX_27, M, r, restoreInput, SETS, TARGET } from './helpers/rule-corpus';
 
-const PREFIX = 'cali:';
-const TARGET = 'kt-target';
-const SETS = { v4: 'kt-s4', v4port: 'kt-sp4', v6: 'kt-s6', v6port: 'kt-sp6' } as const;
-const COMMENT_255 = `${'é'.repeat(120)}${'x'.repeat(15)}`; // 240 + 15 = 255 bytes
-const LOG_PREFIX_27 = 'calico-drop-123456789012345'; // 27 bytes; with ": " 29, iptables' maximum
-
-interface Load {
-  readonly label: string;
-  readonly table: 'filter' | 'nat' | 'mangle' | 'raw';
-  readonly family: 4 | 6;
-  readonly chain: Chain;
-  /** Other chains the rules jump or go to (created empty). */
-  readonly extraChains?: readonly string[];
-}
-
-const r = (match: ReturnType<typeof Match>, action: RuleSpec['action'], comment?: string): RuleSpec =>
-  comment === undefined ? { match, action } : { match, action, comment };
-const M = Match;
 const tcp = () => M().protocol('tcp');
-
-const LOADS: readonly Load[] = [
-  {
-    label: 'filter v4: marks, interfaces, addrtype, conntrack, protocols, nets, ipsets, multiport, icmp, jump/goto/log',
-    table: 'filter',
-    family: 4,
-    extraChains: [TARGET],
-    chain: new Chain({
-      name: 'kt-filter',
-      rules: [
-        // marks
-        r(M().markClear(1), new AcceptAction()),
-        r(M().markClear(0xffffffff), new AcceptAction()),
-        r(M().markNotClear(0x10), new DropAction()),
-        r(M().markSingleBitSet(0x80000000), new ReturnAction()),
-        r(M().markMatchesWithMask(0, 0xff), new AcceptAction()),
-        r(M().markMatchesWithMask(0xffffffff, 0xffffffff), new AcceptAction()),
-        r(M().notMarkMatchesWithMask(0xa0, 0xf0), new AcceptAction()),
-        r(M().notMarkMatchesWithMask(0, 0xffffffff), new AcceptAction()),
-        // interfaces
-        r(M().inInterface('cali+'), new AcceptAction()),
-        r(M().outInterface('eth0'), new AcceptAction()),
-        r(M().inInterface('+').outInterface('cali1234567890a'), new AcceptAction()),
-        // addrtype
-        r(M().srcAddrType(AddrType.Local, false), new AcceptAction()),
-        r(M().srcAddrType(AddrType.Local, true), new AcceptAction()),
-        r(M().notSrcAddrType(AddrType.Unicast, false), new AcceptAction()),
-        r(M().notSrcAddrType(AddrType.Multicast, true), new AcceptAction()),
-        r(M().destAddrType(AddrType.Local), new AcceptAction()),
-        // conntrack
-        r(M().conntrackState('INVALID'), new DropAction()),
-        r(M().conntrackState('RELATED,ESTABLISHED'), new AcceptAction()),
-        r(M().conntrackState('NEW,UNTRACKED,SNAT,DNAT'), new AcceptAction()),
-        // protocols
-        r(M().protocol('tcp'), new AcceptAction()),
-        r(M().notProtocol('udp'), new AcceptAction()),
-        r(M().protocolNum(6), new AcceptAction()),
-        r(M().protocolNum(0), new AcceptAction()),
-        r(M().protocolNum(255), new AcceptAction()),
-        r(M().notProtocolNum(17), new AcceptAction()),
-        r(M().notProtocolNum(255), new AcceptAction()),
-        // nets
-        r(M().sourceNet('10.0.0.0/8'), new AcceptAction()),
-        r(M().notSourceNet('192.168.0.0/16'), new AcceptAction()),
-        r(M().destNet('1.2.3.4'), new AcceptAction()),
-        r(M().notDestNet('0.0.0.0/1'), new AcceptAction()),
-        r(M().destNet('0.0.0.0/0'), new AcceptAction()),
-        r(M().destNet('255.255.255.255/32'), new AcceptAction()),
-        // ipsets
-        r(M().sourceIpSet(SETS.v4), new AcceptAction()),
-        r(M().notSourceIpSet(SETS.v4), new AcceptAction()),
-        r(M().sourceIpPortSet(SETS.v4port), new AcceptAction()),
-        r(M().notSourceIpPortSet(SETS.v4port), new AcceptAction()),
-        r(M().destIpSet(SETS.v4), new AcceptAction()),
-        r(M().notDestIpSet(SETS.v4), new AcceptAction()),
-        r(M().destIpPortSet(SETS.v4port), new AcceptAction()),
-        r(M().notDestIpPortSet(SETS.v4port), new AcceptAction()),
-        // multiport (needs -p tcp/udp)
-        r(tcp().sourcePorts(0, 65535), new AcceptAction()),
-        r(tcp().notSourcePorts(22), new AcceptAction()),
-        r(tcp().destPorts(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), new AcceptAction()),
-        r(M().protocol('udp').notDestPorts(65535), new AcceptAction()),
-        r(tcp().sourcePortRanges([{ first: 0, last: 1023 }, { first: 65535, last: 65535 }]), new AcceptAction()),
-        r(tcp().notSourcePortRanges([{ first: 1, last: 2 }]), new AcceptAction()),
-        r(
-          tcp().destPortRanges([
-            { first: 1, last: 2 },
-            { first: 3, last: 4 },
-            { first: 5, last: 6 },
-            { first: 7, last: 8 },
-            { first: 9, last: 10 },
-            { first: 11, last: 12 },
-            { first: 13, last: 14 },
-            { first: 15, last: 15 },
-          ]),
-          new AcceptAction(),
-        ),
-        r(tcp().notDestPortRanges([{ first: 30000, last: 32767 }]), new AcceptAction()),
-        // icmp (needs -p icmp)
-        r(M().protocol('icmp').icmpType(0), new AcceptAction()),
-        r(M().protocol('icmp').icmpType(255), new AcceptAction()),
-        r(M().protocol('icmp').notIcmpType(8), new AcceptAction()),
-        r(M().protocol('icmp').icmpTypeAndCode(0, 0), new AcceptAction()),
-        r(M().protocol('icmp').icmpTypeAndCode(3, 4), new AcceptAction()),
-        r(M().protocol('icmp').notIcmpTypeAndCode(255, 255), new AcceptAction()),
-        // actions and comments
-        r(M(), new JumpAction({ target: TARGET })),
-        r(M(), new GotoAction({ target: TARGET })),
-        r(M(), new LogAction({ prefix: LOG_PREFIX_27 })),
-        r(M(), new LogAction({ prefix: '' })),
-        r(M(), new LogAction({ prefix: "it's #1 ✓" })),
-        r(M(), new ReturnAction(), COMMENT_255),
-        r(M().protocol('tcp'), new DropAction(), "Grüße, it's 日本 #1 ✓ 😀"),
-        r(M(), new DropAction()),
-        // everything at once
-        r(
-          M()
-            .inInterface('cali+')
-            .sourceNet('10.65.0.0/16')
-            .protocol('tcp')
-            .markClear(0x100)
-            .conntrackState('NEW')
-            .destIpPortSet(SETS.v4port)
-            .destPorts(80, 443),
-          new AcceptAction(),
-          'policy allow web',
-        ),
-      ],
-    }),
-  },
-  {
-    label: 'filter v6: icmp6, IPv6 nets, ipsets, multiport',
-    table: 'filter',
-    family: 6,
-    extraChains: [TARGET],
-    chain: new Chain({
-      name: 'kt-filter6',
-      rules: [
-        r(M().protocol('ipv6-icmp').icmpV6Type(0), new AcceptAction()),
-        r(M().protocol('ipv6-icmp').icmpV6Type(128), new AcceptAction()),
-        r(M().protocol('ipv6-icmp').notIcmpV6Type(255), new AcceptAction()),
-        r(M().protocol('icmpv6').icmpV6TypeAndCode(1, 0), new AcceptAction()),
-        r(M().protocol('ipv6-icmp').icmpV6TypeAndCode(255, 255), new AcceptAction()),
-        r(M().protocol('ipv6-icmp').notIcmpV6TypeAndCode(0, 255), new AcceptAction()),
-        r(M().sourceNet('fd00::/8'), new AcceptAction()),
-        r(M().notSourceNet('::/1'), new AcceptAction()),
-        r(M().sourceNet('::/0'), new AcceptAction()),
-        r(M().destNet('2001:db8:0:0:0:0:0:1/128'), new AcceptAction()),
-        r(M().notDestNet('::1'), new AcceptAction()),
-        r(M().sourceIpSet(SETS.v6).notDestIpSet(SETS.v6), new AcceptAction()),
-        r(M().sourceIpPortSet(SETS.v6port).notDestIpPortSet(SETS.v6port), new AcceptAction()),
-        r(M().inInterface('cali+').protocol('udp').destPorts(0, 65535), new DropAction()),
-        // addrtype: the IPv6 kernel match takes only these types (see the refusal test below)
-        ...ADDR_TYPES_V6.map((t) => r(M().srcAddrType(t, false).destAddrType(t), new AcceptAction())),
-        r(M().notSrcAddrType(AddrType.Local, true), new AcceptAction()),
-        r(M().markMatchesWithMask(0, 0xff), new GotoAction({ target: TARGET })),
-        r(M(), new LogAction({ prefix: 'v6' }), 'IPv6 ✓'),
-      ],
-    }),
-  },
-  {
-    label: 'nat v4: DNAT, SNAT, MASQUERADE',
-    table: 'nat',
-    family: 4,
-    chain: new Chain({
-      name: 'kt-nat',
-      rules: [
-        r(M(), new DNATAction({ destAddr: '10.0.0.1' })),
-        r(M(), new DNATAction({ destAddr: '10.0.0.1', destPort: 0 })),
-        r(tcp(), new DNATAction({ destAddr: '10.0.0.2', destPort: 1 })),
-        r(tcp().destPorts(80), new DNATAction({ destAddr: '10.0.0.3', destPort: 65535 })),
-        r(M(), new SNATAction({ toAddr: '1.2.3.4' })),
-        r(M(), new SNATAction({ toAddr: '1.2.3.4-1.2.3.9' })),
-        r(M().sourceIpSet(SETS.v4).notDestIpSet(SETS.v4), new MasqAction()),
-        r(tcp(), new MasqAction({ toPorts: '1024-65535' })),
-        r(M().protocol('udp'), new MasqAction({ toPorts: '5000' })),
-        r(M().outInterface('eth0'), new ReturnAction()),
-      ],
-    }),
-  },
-  {
-    label: 'nat v6: DNAT [addr]:port, SNAT, MASQUERADE',
-    table: 'nat',
-    family: 6,
-    chain: new Chain({
-      name: 'kt-nat6',
-      rules: [
-        r(tcp(), new DNATAction({ destAddr: 'fd00::1', destPort: 8080 })),
-        r(tcp().destNet('fd00::10/128').destPorts(0, 65535), new DNATAction({ destAddr: '2001:db8::1', destPort: 65535 })),
-        r(M(), new DNATAction({ destAddr: 'fd00::1' })),
-        r(M().sourceNet('fd00::/8'), new SNATAction({ toAddr: 'fd00::2' })),
-        r(M(), new MasqAction()),
-        r(tcp(), new MasqAction({ toPorts: '1024-65535' })),
-      ],
-    }),
-  },
-  {
-    label: 'mangle v4: MARK actions',
-    table: 'mangle',
-    family: 4,
-    chain: new Chain({
-      name: 'kt-mangle',
-      rules: [
-        r(M(), new ClearMarkAction({ mark: 1 })),
-        r(M(), new ClearMarkAction({ mark: 0xffffffff })),
-        r(M().markClear(0x10), new SetMarkAction({ mark: 0x1000 })),
-        r(M(), new SetMarkAction({ mark: 0xffffffff })),
-        r(M(), new SetMaskedMarkAction({ mark: 0, mask: 0xff })),
-        r(M(), new SetMaskedMarkAction({ mark: 0xa0, mask: 0xf0 })),
-        r(M(), new SetMaskedMarkAction({ mark: 0xffffffff, mask: 0xffffffff })),
-        r(M().rpfCheckFailed(), new DropAction()),
-      ],
-    }),
-  },
-  {
-    label: 'mangle v6: MARK actions',
-    table: 'mangle',
-    family: 6,
-    chain: new Chain({
-      name: 'kt-mangle6',
-      rules: [r(M(), new ClearMarkAction({ mark: 0x4 })), r(M(), new SetMarkAction({ mark: 0x8 })), r(M(), new SetMaskedMarkAction({ mark: 0, mask: 1 }))],
-    }),
-  },
-  {
-    label: 'raw v4: rpfilter, NOTRACK',
-    table: 'raw',
-    family: 4,
-    chain: new Chain({
-      name: 'kt-raw',
-      rules: [
-        r(M().rpfCheckPassed(), new AcceptAction()),
-        r(M().rpfCheckFailed(), new DropAction()),
-        r(M().protocol('udp').destPorts(53), new NoTrackAction()),
-        r(M(), new NoTrackAction()),
-      ],
-    }),
-  },
-  {
-    label: 'raw v6: rpfilter, NOTRACK',
-    table: 'raw',
-    family: 6,
-    chain: new Chain({
-      name: 'kt-raw6',
-      rules: [r(M().rpfCheckPassed(), new AcceptAction()), r(M().rpfCheckFailed(), new DropAction()), r(M(), new NoTrackAction())],
-    }),
-  },
-];
-
-// ------------------------------------------------------------------------------------------
-
-function restoreInput(table: string, chains: readonly Chain[], extraChains: readonly string[] = []): string {
-  const lines = [`*${table}`];
-  for (const name of [...extraChains, ...chains.map((c) => c.name)]) lines.push(`:${name} - -`);
-  for (const chain of chains) {
-    const ids = chain.ruleHashes();
-    chain.rules.forEach((rule, i) => lines.push(rule.renderAppend(chain.name, `-m comment --comment "${PREFIX}${ids[i]}"`)));
-  }
-  lines.push('COMMIT', '');
-  return lines.join('\n');
-}
 
 /** The ID in the first --comment of each rule line of a chain (Felix's regex). */
 function savedIds(dump: string, chain: string): string[] {
@@ -426,5 +184,174 @@ describe.each(BACKENDS)('iptables-%s', (backend) => {
     await ns!.restore(backend, `*filter\n:kt-lim7 - -\n-A kt-lim7 --jump LOG --log-prefix "${'p'.repeat(28)}: " --log-level 5\nCOMMIT\n`);
     const [line] = chainRules(await ns!.save(backend, 'filter', 4), 'kt-lim7');
     expect(line).toContain(`--log-prefix "${'p'.repeat(28)}:"`);
+  });
+});
+
+// --- latest Felix's actions and matches (issue 14) ------------------------------------------
+// Same method: chains of every new action and match, rendered with no features and with every
+// feature (--random-fully, --nflog-size), loaded with iptables-<backend>-restore, IDs read back.
+
+const ALL_FEATURES = { snatFullyRandom: true, masqFullyRandom: true, nfLogSize: true } as const;
+const rejectTypes = (family: 4 | 6): RejectWith[] => [...REJECT_WITH].filter(([, v]) => v.includes(family)).map(([w]) => w);
+const rejectRules = (family: 4 | 6): RuleSpec[] =>
+  rejectTypes(family).map((w) => r(w.startsWith('tcp-') ? tcp() : M(), new RejectAction({ with: w })));
+const nflogRules = (): RuleSpec[] => [
+  r(M(), new NflogAction({ group: 1, prefix: 'API0|gnp/default.allow' })),
+  r(M(), new NflogAction({ group: 0, prefix: 'p', size: 0 })),
+  r(M(), new NflogAction({ group: 65535, prefix: 'q'.repeat(63), size: 4294967295 })),
+  r(M(), new NflogAction({ group: 2, prefix: 'nosize', size: -1 })),
+];
+const rpfRules = (): RuleSpec[] => [
+  r(M().rpfCheckPassed(false), new AcceptAction()),
+  r(M().rpfCheckPassed(true), new AcceptAction()),
+  r(M().rpfCheckFailed(false), new DropAction()),
+  r(M().rpfCheckFailed(true), new DropAction()),
+];
+const connMarkRules = (): RuleSpec[] => [
+  r(M(), new SetConnMarkAction({ mark: 0x10 })),
+  r(M(), new SetConnMarkAction({ mark: 0x10, mask: 0xff })),
+  r(M(), new SetConnMarkAction({ mark: 0, mask: 1 })),
+  r(M(), new SaveConnMarkAction()),
+  r(M(), new SaveConnMarkAction({ saveMask: 0xff00 })),
+  r(M(), new RestoreConnMarkAction()),
+  r(M(), new RestoreConnMarkAction({ restoreMask: 1 })),
+  r(M(), new DSCPAction({ value: 0 })),
+  r(M(), new DSCPAction({ value: 63 })),
+];
+const limitRules = (family: 4 | 6): RuleSpec[] => [
+  r(M().limit('10/second'), new AcceptAction()),
+  r(M().limit('5/minute', 20), new AcceptAction()),
+  r(M().limit('600000/minute'), new AcceptAction()),
+  r(M().limit('1/day', 1), new AcceptAction()),
+  r(M().limit('1/hour', 30), new AcceptAction()),
+  r(M().limit('1/second', 10000), new AcceptAction()),
+  r(M(), new LimitPacketRateAction({ rate: 1, burst: 1, mark: 1 })),
+  r(M().markClear(0x400), new LimitPacketRateAction({ rate: 10000, burst: 10000, mark: 0xffffffff })),
+  r(M(), new LimitNumConnectionsAction({ num: 0, rejectWith: 'tcp-reset' })),
+  r(M().destNet(family === 4 ? '10.0.0.0/8' : 'fd00::/8'), new LimitNumConnectionsAction({ num: 4294967295, rejectWith: family === 4 ? 'icmp-host-prohibited' : 'icmp6-adm-prohibited' })),
+];
+
+const NEW_LOADS: readonly Load[] = [
+  {
+    label: 'filter v4: notConntrackState, notDestAddrType, destPort, limit, vxlanVni, REJECT (every type), NFLOG, rate and connection limits',
+    table: 'filter',
+    family: 4,
+    chain: new Chain({
+      name: 'kt-par-filter',
+      rules: [
+        r(M().notConntrackState('INVALID'), new AcceptAction()),
+        r(M().notConntrackState('RELATED,ESTABLISHED'), new AcceptAction()),
+        r(M().notDestAddrType(AddrType.Local), new AcceptAction()),
+        r(tcp().destPort(80), new AcceptAction()),
+        r(M().protocol('udp').destPort(0), new AcceptAction()),
+        r(M().protocol('udp').destPorts(4789).vxlanVni(4096), new DropAction()),
+        r(M().protocol('udp').vxlanVni(0).vxlanVni(0xffffff), new DropAction()),
+        ...limitRules(4),
+        r(M(), new RejectAction()),
+        ...rejectRules(4),
+        ...nflogRules(),
+      ],
+    }),
+  },
+  {
+    label: 'filter v6: the same for ip6tables (REJECT with every IPv6 type)',
+    table: 'filter',
+    family: 6,
+    chain: new Chain({
+      name: 'kt-par-filter6',
+      rules: [
+        r(M().notConntrackState('NEW,UNTRACKED'), new AcceptAction()),
+        r(M().notDestAddrType(AddrType.Multicast), new AcceptAction()),
+        r(tcp().destPort(65535), new AcceptAction()),
+        ...limitRules(6),
+        r(M(), new RejectAction()),
+        ...rejectRules(6),
+        ...nflogRules(),
+      ],
+    }),
+  },
+  { label: 'mangle v4: CONNMARK, DSCP, rpfilter --validmark', table: 'mangle', family: 4, chain: new Chain({ name: 'kt-par-mangle', rules: [...connMarkRules(), ...rpfRules()] }) },
+  { label: 'mangle v6: CONNMARK, DSCP, rpfilter --validmark', table: 'mangle', family: 6, chain: new Chain({ name: 'kt-par-mangle6', rules: [...connMarkRules(), ...rpfRules()] }) },
+  { label: 'raw v4: rpfilter --validmark [--accept-local]', table: 'raw', family: 4, chain: new Chain({ name: 'kt-par-raw', rules: rpfRules() }) },
+  { label: 'raw v6: rpfilter --validmark [--accept-local]', table: 'raw', family: 6, chain: new Chain({ name: 'kt-par-raw6', rules: rpfRules() }) },
+  {
+    label: 'nat v4: SNAT and MASQUERADE (with --random-fully when features say so)',
+    table: 'nat',
+    family: 4,
+    chain: new Chain({
+      name: 'kt-par-nat',
+      rules: [r(M(), new SNATAction({ toAddr: '1.2.3.4' })), r(M(), new SNATAction({ toAddr: '1.2.3.4-1.2.3.9' })), r(M(), new MasqAction()), r(tcp(), new MasqAction({ toPorts: '1024-65535' }))],
+    }),
+  },
+  {
+    label: 'nat v6: SNAT and MASQUERADE (with --random-fully when features say so)',
+    table: 'nat',
+    family: 6,
+    chain: new Chain({ name: 'kt-par-nat6', rules: [r(M(), new SNATAction({ toAddr: 'fd00::2' })), r(M(), new MasqAction()), r(tcp(), new MasqAction({ toPorts: '5000' }))] }),
+  },
+];
+
+describe.each(BACKENDS)('latest Felix actions and matches on iptables-%s', (backend) => {
+  let ns: Netns | undefined;
+
+  beforeAll(async () => {
+    ns = await Netns.create(`par-ka-${backend}`);
+  });
+
+  afterAll(async () => {
+    await ns?.destroy();
+  });
+
+  it.each(NEW_LOADS.flatMap((l) => [[`${l.label}, no features`, l, false] as const, [`${l.label}, every feature`, l, true] as const]))(
+    '%s: loads and every rule ID is found back',
+    async (_label, load, withFeatures) => {
+      const chain = withFeatures ? load.chain.withFeatures(ALL_FEATURES) : load.chain;
+      await ns!.restore(backend, restoreInput(load.table, [chain]), load.family);
+      const dump = await ns!.save(backend, load.table, load.family);
+      const ids = chain.ruleHashes();
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(savedIds(dump, chain.name)).toEqual(ids);
+      if (withFeatures && load.table === 'nat') {
+        // iptables-save shows the option back: the kernel took it, not just the parser.
+        for (const line of chainRules(dump, chain.name)) expect(line).toMatch(/ --random-fully$/);
+      }
+    },
+  );
+
+  it('what the library refuses, iptables and the kernel refuse too', async () => {
+    const refused = async (family: 4 | 6, table: string, body: string): Promise<string> => {
+      const res = await ns!.exec(restoreBin(backend, family), ['--noflush'], `*${table}\n:kt-par-no - -\n-A kt-par-no ${body}\nCOMMIT\n`);
+      expect(res.code, body).not.toBe(0);
+      return res.stderr;
+    };
+    // An IPv6 reject type in iptables and an IPv4 one in ip6tables (RejectAction's IP version).
+    expect(await refused(4, 'filter', '--jump REJECT --reject-with icmp6-no-route')).toMatch(/unknown reject type/);
+    expect(await refused(6, 'filter', '--jump REJECT --reject-with icmp-port-unreachable')).toMatch(/unknown reject type/);
+    expect(await refused(6, 'filter', '-p tcp --jump REJECT --reject-with tcp-rst')).toMatch(/unknown reject type/);
+    // tcp-reset without a tcp match: the kernel says EINVAL (so Rule refuses it).
+    await refused(4, 'filter', '--jump REJECT --reject-with tcp-reset');
+    // A second -p before LimitNumConnections' own (so Rule refuses it).
+    expect(await refused(4, 'filter', '-p tcp -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-above 1 --connlimit-mask 0 -j REJECT --reject-with tcp-reset')).toMatch(/multiple -p flags/);
+    // A port match before LimitNumConnections' -p tcp (so Rule refuses it).
+    expect(await refused(4, 'filter', '-m multiport --destination-ports 80 -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-above 1 --connlimit-mask 0 -j REJECT --reject-with tcp-reset')).toMatch(/multiport needs/);
+    // limit: rate 0, a rate above 10000/s, a burst above 10000.
+    expect(await refused(4, 'filter', '-m limit --limit 0/sec --limit-burst 1 --jump MARK --set-mark 0x1/0x1')).toMatch(/bad rate/);
+    expect(await refused(4, 'filter', '-m limit --limit 10001/sec --jump ACCEPT')).toMatch(/Rate too fast/);
+    expect(await refused(4, 'filter', '-m limit --limit 1/sec --limit-burst 10001 --jump ACCEPT')).toMatch(/limit-burst/);
+    // A slow rate times a big burst overflows xt_limit's 32 bits (legacy only; nft takes it).
+    for (const body of ['-m limit --limit 1/day --jump ACCEPT', '-m limit --limit 1/day --limit-burst 4 --jump ACCEPT']) {
+      const res = await ns!.exec(restoreBin(backend, 4), ['--noflush'], `*filter\n:kt-par-no - -\n-A kt-par-no ${body}\nCOMMIT\n`);
+      expect(res.code, body).toBe(backend === 'legacy' ? 1 : 0);
+    }
+    // NFLOG group above 16 bits; DSCP above 63.
+    expect(await refused(4, 'filter', '--jump NFLOG --nflog-group 65536 --nflog-prefix p')).toMatch(/nflog-group/);
+    expect(await refused(4, 'mangle', '--jump DSCP --set-dscp 64')).toMatch(/set-dscp/);
+  });
+
+  it('a 64-byte NFLOG prefix is cut to 63 by iptables-legacy (so the library allows 63)', async () => {
+    await ns!.restore(backend, `*filter\n:kt-par-nflog - -\n-A kt-par-nflog --jump NFLOG --nflog-group 1 --nflog-prefix ${'z'.repeat(64)}\nCOMMIT\n`);
+    const [line] = chainRules(await ns!.save(backend, 'filter', 4), 'kt-par-nflog');
+    if (backend === 'legacy') expect(line).toContain(`--nflog-prefix ${'z'.repeat(63)} `);
+    else expect(line).toContain(`--nflog-prefix ${'z'.repeat(64)} `);
   });
 });

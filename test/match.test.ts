@@ -330,3 +330,63 @@ describe('protocol names', () => {
     expect(() => Match().notProtocol('tcpx')).toThrow(/"tcpx"/);
   });
 });
+
+// --- latest Felix's match_builder.go; expected strings written by hand -----------------------
+
+describe('latest Felix matches', () => {
+  table([
+    ['notConntrackState(INVALID)', () => Match().notConntrackState('INVALID'), '-m conntrack ! --ctstate INVALID'],
+    ['notConntrackState(RELATED,ESTABLISHED)', () => Match().notConntrackState('RELATED,ESTABLISHED'), '-m conntrack ! --ctstate RELATED,ESTABLISHED'],
+    ['notDestAddrType(LOCAL)', () => Match().notDestAddrType(AddrType.Local), '-m addrtype ! --dst-type LOCAL'],
+    ['notDestAddrType(UNICAST)', () => Match().notDestAddrType(AddrType.Unicast), '-m addrtype ! --dst-type UNICAST'],
+    ['rpfCheckPassed() keeps v3.2.2', () => Match().rpfCheckPassed(), '-m rpfilter'],
+    ['rpfCheckPassed(false)', () => Match().rpfCheckPassed(false), '-m rpfilter --validmark'],
+    ['rpfCheckPassed(true)', () => Match().rpfCheckPassed(true), '-m rpfilter --validmark --accept-local'],
+    ['rpfCheckFailed() keeps v3.2.2', () => Match().rpfCheckFailed(), '-m rpfilter --invert'],
+    ['rpfCheckFailed(false)', () => Match().rpfCheckFailed(false), '-m rpfilter --invert --validmark'],
+    ['rpfCheckFailed(true)', () => Match().rpfCheckFailed(true), '-m rpfilter --invert --validmark --accept-local'],
+    ['vxlanVni(4096)', () => Match().vxlanVni(4096), '-m u32 --u32 "0>>22&0x3C@12>>8=0x1000"'],
+    ['vxlanVni(0)', () => Match().vxlanVni(0), '-m u32 --u32 "0>>22&0x3C@12>>8=0x0"'],
+    ['vxlanVni(0xffffff)', () => Match().vxlanVni(0xffffff), '-m u32 --u32 "0>>22&0x3C@12>>8=0xffffff"'],
+    ['destPort(80)', () => Match().protocol('tcp').destPort(80), '-p tcp --dport 80'],
+    ['destPort(0)', () => Match().destPort(0), '--dport 0'],
+    ['limit(10/second)', () => Match().limit('10/second'), '-m limit --limit 10/second'],
+    ['limit burst 0 leaves it out', () => Match().limit('1/minute', 0), '-m limit --limit 1/minute'],
+    ['limit(5/hour, 20)', () => Match().limit('5/hour', 20), '-m limit --limit 5/hour --limit-burst 20'],
+    ['limit(1/day, 1)', () => Match().limit('1/day', 1), '-m limit --limit 1/day --limit-burst 1'],
+    ['limit(1/hour, 30)', () => Match().limit('1/hour', 30), '-m limit --limit 1/hour --limit-burst 30'],
+    ['limit(1/second, 10000)', () => Match().limit('1/second', 10000), '-m limit --limit 1/second --limit-burst 10000'],
+    ['limit(10000/sec)', () => Match().limit('10000/sec'), '-m limit --limit 10000/sec'],
+    ['limit(600000/minute) the fastest per minute', () => Match().limit('600000/minute'), '-m limit --limit 600000/minute'],
+  ]);
+
+  it('ipSetNames lists the sets a match refers to, in order', () => {
+    expect(Match().ipSetNames()).toEqual([]);
+    expect(Match().protocol('tcp').destPorts(80).ipSetNames()).toEqual([]);
+    expect(
+      Match().sourceIpSet('s1').notDestIpPortSet('s2').protocol('udp').notSourceIpSet('s1').destIpSet('cali40all-hosts').ipSetNames(),
+    ).toEqual(['s1', 's2', 's1', 'cali40all-hosts']);
+  });
+
+  it.each([
+    ['notConntrackState unknown', () => Match().notConntrackState('NEW,NOPE'), 'NEW,NOPE'],
+    ['notDestAddrType unknown', () => Match().notDestAddrType('LOCALX' as AddrType), 'LOCALX'],
+    ['rpfCheckPassed("yes")', () => Match().rpfCheckPassed('yes' as never), 'yes'],
+    ['rpfCheckFailed(1)', () => Match().rpfCheckFailed(1 as never), '1'],
+    ['vxlanVni 2^24', () => Match().vxlanVni(0x1000000), '16777216'],
+    ['vxlanVni -1', () => Match().vxlanVni(-1), '-1'],
+    ['destPort 65536', () => Match().destPort(65536), '65536'],
+    ['limit 0/second (iptables: bad rate)', () => Match().limit('0/second'), '0/second'],
+    ['limit 10001/second (iptables: rate too fast)', () => Match().limit('10001/second'), '10001/second'],
+    ['limit no unit', () => Match().limit('10'), '"10"'],
+    ['limit unknown unit', () => Match().limit('10/week'), '10/week'],
+    ['limit injection', () => Match().limit('10/s --jump ACCEPT'), '10/s --jump ACCEPT'],
+    ['limit burst 10001', () => Match().limit('1/s', 10001), '10001'],
+    // A slow rate times a big burst overflows xt_limit's credits (kernel: "Overflow, try lower").
+    ['limit 1/day with the default burst 5', () => Match().limit('1/day'), '1/day'],
+    ['limit 1/day with burst 4 (refused by this kernel)', () => Match().limit('1/day', 4), '1/day'],
+    ['limit 1/hour with burst 32', () => Match().limit('1/hour', 32), '1/hour'],
+  ] as const)('%s is refused', (_label, run, bad) => {
+    expectInvalidRule(run, bad);
+  });
+});

@@ -47,3 +47,19 @@ it('rejects a count that does not match the lines, naming both', () => {
   expect(() => addon?.chainRuleHashes('X', 'a', -1)).toThrow(/non-negative integer/);
   expect(() => addon?.chainRuleHashes('X', 'a', 1.5)).toThrow(/non-negative integer/);
 });
+
+it("the addon's own SHA-224 equals node:crypto at every padding boundary and on random bytes", () => {
+  // 28 bytes of the previous hash plus the line: cover lengths around 55/56/64 byte blocks.
+  for (let length = 0; length <= 200; length++) {
+    const line = 'x'.repeat(length);
+    expect(chainRuleHashes('c'.repeat(length), line, 1), `length ${length}`).toEqual(reference('c'.repeat(length), [line]));
+  }
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+      // latin1 maps each byte to one code point; UTF-8 then gives the hash 1-2 bytes per byte.
+      const line = Buffer.from(bytes).toString('latin1').replace(/\n/g, ' ');
+      expect(chainRuleHashes('X', line, 1)).toEqual(reference('X', [line]));
+    }),
+    { numRuns: 300 },
+  );
+});

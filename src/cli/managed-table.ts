@@ -22,6 +22,7 @@ export class ManagedTable {
       historicChainPrefixes: [opts.chainPrefix],
       insertMode: opts.insertMode,
       backend: opts.backend,
+      features: opts.features,
       lockTimeoutMs: opts.lockTimeout,
       lockFile: opts.lockFile,
       logger,

@@ -1,6 +1,9 @@
 // The one-shot commands: plan, apply, cleanup, show, check. Each builds Tables from the options
 // and the rules file, runs them once, and prints what they report.
-import { TABLE_NAMES, type RulesFile, type TableName } from '../config';
+import { detectBackend } from '../backend';
+import { inNetns, spawnCommand } from '../commands';
+import { TABLE_NAMES, loadRulesFile, type RulesFile, type TableName } from '../config';
+import { checkWithKernel, type KernelCheckResult } from '../kernel-check';
 import type { PlanSummary, RestorePlan } from '../restore-plan';
 import { formatShown, showTables } from '../show';
 import { ManagedTable } from './managed-table';
@@ -155,19 +158,38 @@ export async function showCommand(opts: CommonOptions & { file?: string; table?:
   return EXIT_OK;
 }
 
-export function checkCommand(file: string, opts: CommonOptions): number {
+export async function checkCommand(file: string, opts: CommonOptions & { kernel?: boolean }): Promise<number> {
   checkPrefixes(opts);
-  const rules = loadFile(file, opts);
+  const rules = loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion, maxFileSize: opts.maxFileSize, positions: opts.kernel === true });
   const tables = [...rules.tables.values()].map((t) => ({
     table: t.name,
     chains: t.chains.length,
     rules: t.chains.reduce((n, c) => n + c.rules.length, 0),
     inserts: [...t.inserts.values()].reduce((n, l) => n + l.length, 0),
   }));
-  if (opts.json) process.stdout.write(`${JSON.stringify({ file, valid: true, tables }, null, 2)}\n`);
-  else {
+  const kernel = opts.kernel ? await kernelCheck(rules, opts) : undefined;
+  const refusal = kernel?.refusal;
+  const position = refusal?.rule ? rules.positions?.get(refusal.rule) : undefined;
+  if (opts.json) {
+    const kernelJson = kernel && { binary: kernel.binary, accepted: refusal === undefined, ...(refusal ? { refusal: { ...refusal, rule: position } } : {}) };
+    process.stdout.write(`${JSON.stringify({ file, valid: refusal === undefined, tables, ...(kernelJson ? { kernel: kernelJson } : {}) }, null, 2)}\n`);
+  } else if (kernel && refusal) {
+    const where = position ? `${file}:${position.line}:${position.column}: ${position.path}` : file;
+    const what = refusal.line !== undefined && position ? 'refused this rule' : `refused table ${refusal.table}`;
+    process.stderr.write(`${where}: ${kernel.binary} ${what} (loaded into a throwaway network namespace, exit ${refusal.exitCode}):\n`);
+    if (refusal.line !== undefined) process.stderr.write(`    ${refusal.line}\n`);
+    if (refusal.bisected) process.stderr.write(`  (${kernel.binary} named no rule line; this is the first rule whose input prefix it refuses, with its message:)\n`);
+    process.stderr.write(`${refusal.stderr.split('\n').map((l) => `    ${l}`).join('\n')}\n`);
+  } else {
     const parts = tables.map((t) => `${t.table}: ${plural(t.chains, 'chain')}, ${plural(t.rules, 'rule')}, ${plural(t.inserts, 'insert')}`);
-    process.stdout.write(`${file} is valid (${parts.join('; ') || 'no tables'}).\n`);
+    const loaded = kernel ? `; ${kernel.binary} loads it into a throwaway network namespace` : '';
+    process.stdout.write(`${file} is valid (${parts.join('; ') || 'no tables'})${loaded}.\n`);
   }
-  return EXIT_OK;
+  return refusal ? EXIT_ERROR : EXIT_OK;
+}
+
+/** check --kernel: the backend as apply would pick it, then the rules loaded in a throwaway namespace. */
+async function kernelCheck(rules: RulesFile, opts: CommonOptions): Promise<KernelCheckResult> {
+  const backend = opts.backend === 'auto' ? await detectBackend(opts.netns !== undefined ? inNetns(opts.netns) : spawnCommand, opts.ipVersion) : opts.backend;
+  return checkWithKernel(rules, { backend, ipVersion: opts.ipVersion, hashPrefix: opts.prefix, insertMode: opts.insertMode });
 }

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { BackendChoice, IpVersion } from '../backend';
 import { DEFAULT_CHAIN_PREFIX, DEFAULT_HASH_PREFIX, loadRulesFile, type RulesFile } from '../config';
 import { IptablesSyncError } from '../errors';
+import { DEFAULT_MAX_FILE_SIZE, formatBytes, parseByteSize } from '../rules-file-reader';
 import { DEFAULT_LOCK_FILE_PATH, SharedLock } from '../locks';
 import type { InsertMode } from '../restore-plan';
 import { CliLogger, LOG_LEVELS, type LogLevel } from './output';
@@ -20,8 +21,10 @@ export interface CommonOptions {
   lockFile: string;
   lockTimeout: number;
   insertMode: InsertMode;
+  features: 'none' | 'auto';
   json: boolean;
   logLevel: LogLevel;
+  maxFileSize: number;
 }
 
 /** "10s", "500ms", "2m", "1h"; a bare number is seconds (as iptables --wait). */
@@ -49,11 +52,21 @@ export function addCommonOptions(cmd: Command, defaultLogLevel: LogLevel = 'warn
     .option('--lock-file <path>', 'xtables lock file (held around writes by iptables-restore older than 1.6.2)', process.env.XTABLES_LOCKFILE || DEFAULT_LOCK_FILE_PATH)
     .addOption(new Option('--lock-timeout <duration>', 'how long to wait for the xtables lock (e.g. 10s, 500ms)').default(10_000, '10s').argParser(parseDuration))
     .addOption(new Option('--insert-mode <mode>', 'put our rules in chains we do not own at the top (insert) or bottom (append)').default('insert').argParser(choice('--insert-mode', ['insert', 'append'] as const)))
+    .addOption(new Option('--features <mode>', "host features such as --random-fully: auto (detect, as latest Felix) or none (Felix v3.2.2's rules and IDs)").default('auto').argParser(choice('--features', ['none', 'auto'] as const)))
+    .addOption(
+      new Option('--max-file-size <size>', 'refuse rules files larger than this (e.g. 64MiB, 1G)')
+        .default(DEFAULT_MAX_FILE_SIZE, formatBytes(DEFAULT_MAX_FILE_SIZE).replace(' ', ''))
+        .argParser((v: string) => parseByteSize(v) ?? usage(`--max-file-size: expected a size such as 64MiB, 1G or 500000 (bytes), got ${JSON.stringify(v)}`)),
+    )
     .option('--json', 'machine-readable output (JSON; logs as JSON lines)', false)
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error').default(defaultLogLevel).argParser(choice('--log-level', LOG_LEVELS)));
 }
 
 export class UsageError extends IptablesSyncError {}
+
+function usage(message: string): never {
+  throw new InvalidArgumentError(message);
+}
 
 export function checkPrefixes(opts: CommonOptions): void {
   for (const [flag, value] of [['--prefix', opts.prefix], ['--chain-prefix', opts.chainPrefix]] as const) {
@@ -75,5 +88,5 @@ export function session(opts: CommonOptions, logStream: NodeJS.WritableStream = 
 }
 
 export function loadFile(file: string, opts: CommonOptions): RulesFile {
-  return loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion });
+  return loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion, maxFileSize: opts.maxFileSize });
 }

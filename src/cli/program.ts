@@ -98,8 +98,9 @@ Examples:
     program
       .command('check')
       .description('validate a rules file without touching the dataplane')
-      .requiredOption('-f, --file <path>', 'rules file (YAML or JSON)'),
-  ).action(wrap((o: CommonOptions & { file: string }) => checkCommand(o.file, o)));
+      .requiredOption('-f, --file <path>', 'rules file (YAML or JSON; - for stdin)')
+      .option('--kernel', "also load the rules with the backend's iptables-restore into a throwaway network namespace (root only)", false),
+  ).action(wrap((o: CommonOptions & { file: string; kernel: boolean }) => checkCommand(o.file, o)));
 
   program
     .command('schema')

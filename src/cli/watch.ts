@@ -1,7 +1,6 @@
 // `iptables-sync watch`: the library's Reconciler over the rules file's tables, plus what only a
 // long-running process needs: file reloads, SIGHUP/SIGINT/SIGTERM, metrics and log lines.
-import { readFileSync } from 'node:fs';
-import { ConfigError, parseRules, type RulesFile, type TableName } from '../config';
+import { ConfigError, parseRules, readRulesFile, type RulesFile, type TableName } from '../config';
 import { Reconciler, type PassResult } from '../reconciler';
 import { restoreBodyLines } from '../restore-plan';
 import { watchFile } from './file-watch';
@@ -16,18 +15,14 @@ export interface WatchOptions extends CommonOptions {
   debounce: number;
 }
 
-export function readFileText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError([{ file, path: '', message: `cannot read the rules file: ${(error as Error).message}` }]);
-  }
+function readFileText(file: string, maxFileSize: number): string {
+  return readRulesFile(file, { maxFileSize });
 }
 
 export async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
   const s = session(opts, process.stdout);
   const log = s.logger;
-  let text = readFileText(file);
+  let text = readFileText(file, opts.maxFileSize);
   const rules = parseRules(text, file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion });
 
   // Loaded here: only watch serves metrics, and every other command starts faster without it.
@@ -91,7 +86,7 @@ export async function watchCommand(file: string, opts: WatchOptions): Promise<nu
   const reload = (reason: string): boolean => {
     let nextText: string;
     try {
-      nextText = readFileText(file);
+      nextText = readFileText(file, opts.maxFileSize);
     } catch (error) {
       reloads.inc({ result: 'error' });
       log.error({ file, err: (error as Error).message }, 'cannot read the rules file; keeping the current rules');

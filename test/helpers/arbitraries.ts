@@ -8,7 +8,9 @@
 //
 // Two flavours:
 //  - `validRuleArb()` / `validChainArb()`: anything the API accepts, in any combination (the
-//    same option twice, icmp without -p icmp, …). Renders to one line; not all of it would load.
+//    same option twice, …) within iptables' protocol dependencies, which a Rule checks (one -p;
+//    multiport after a -p with ports; icmp with -p icmp). Renders to one line; not all of it
+//    would load.
 //  - `kernelRuleArb()` / `kernelChainArb()`: rules that iptables-restore accepts in a user chain
 //    of the filter table that no built-in chain jumps to (one -p per rule, multiport only after
 //    -p tcp/udp, icmp only after -p icmp, no rpfilter/ipvs, ipsets only from the given names).
@@ -16,7 +18,29 @@
 // `invalidInputArb` yields one bad input of every class of SPEC section 6, with the value that
 // the error message must name.
 import fc from 'fast-check';
-import { AcceptAction, type Action, ClearMarkAction, DNATAction, DropAction, GotoAction, JumpAction, LogAction, MasqAction, NoTrackAction, ReturnAction, SetMarkAction, SetMaskedMarkAction, SNATAction } from '../../src/actions';
+import {
+  AcceptAction,
+  type Action,
+  ClearMarkAction,
+  DNATAction,
+  DropAction,
+  DSCPAction,
+  GotoAction,
+  JumpAction,
+  LimitPacketRateAction,
+  LogAction,
+  MasqAction,
+  NflogAction,
+  NoTrackAction,
+  RejectAction,
+  RestoreConnMarkAction,
+  ReturnAction,
+  SaveConnMarkAction,
+  SetConnMarkAction,
+  SetMarkAction,
+  SetMaskedMarkAction,
+  SNATAction,
+} from '../../src/actions';
 import { AddrType, Match, type MatchCriteria } from '../../src/match';
 import { Rule } from '../../src/rule';
 
@@ -189,7 +213,18 @@ const addrTypeStepArb: fc.Arbitrary<MatchStep> = fc.oneof(
  *  BLACKHOLE, PROHIBIT, THROW, NAT and XRESOLVE there; see test/kernel-accept.test.ts). */
 export const ADDR_TYPES_V6: readonly AddrType[] = [AddrType.Unspec, AddrType.Unicast, AddrType.Local, AddrType.Anycast, AddrType.Multicast, AddrType.Unreachable];
 const addrTypeStepArb6: fc.Arbitrary<MatchStep> = addrTypeStepArb.filter((st) => ADDR_TYPES_V6.includes(st.args[0] as AddrType));
-const conntrackStepArb = conntrackStatesArb.map((s) => step('conntrackState', [s], `-m conntrack --ctstate ${s}`));
+const conntrackStepArb = fc
+  .tuple(conntrackStatesArb, fc.boolean())
+  .map(([s, n]) => step(notName(n, 'conntrackState'), [s], `-m conntrack ${neg(n)}--ctstate ${s}`));
+const notDestAddrTypeStepArb = (types: fc.Arbitrary<AddrType>): fc.Arbitrary<MatchStep> =>
+  types.map((t) => step('notDestAddrType', [t], `-m addrtype ! --dst-type ${t}`));
+/** Per-second rates with any burst stay far below xt_limit's overflow (latest Felix's limit). */
+const limitStepArb: fc.Arbitrary<MatchStep> = fc
+  .tuple(fc.integer({ min: 1, max: 10000 }), fc.constantFrom('second', 'sec', 's'), fc.integer({ min: 0, max: 10000 }))
+  .map(([n, unit, burst]) => step('limit', [`${n}/${unit}`, burst], `-m limit --limit ${n}/${unit}${burst === 0 ? '' : ` --limit-burst ${burst}`}`));
+const vxlanStepArb: fc.Arbitrary<MatchStep> = fc
+  .integer({ min: 0, max: 0xffffff })
+  .map((v) => step('vxlanVni', [v], `-m u32 --u32 "0>>22&0x3C@12>>8=${refHex(v)}"`));
 /** A negated /0 net never matches (iptables-nft refuses it): negations get a non-zero prefix. */
 const negatableNet = (c: string): string => c.replace(/\/0+$/, '/1');
 const netStepArb = (cidrArb: fc.Arbitrary<string>): fc.Arbitrary<MatchStep> =>
@@ -239,6 +274,10 @@ const protocolStepArb: fc.Arbitrary<MatchStep> = fc.oneof(
 const fixedStepArb: fc.Arbitrary<MatchStep> = fc.constantFrom(
   step('rpfCheckPassed', [], '-m rpfilter'),
   step('rpfCheckFailed', [], '-m rpfilter --invert'),
+  step('rpfCheckPassed', [false], '-m rpfilter --validmark'),
+  step('rpfCheckPassed', [true], '-m rpfilter --validmark --accept-local'),
+  step('rpfCheckFailed', [false], '-m rpfilter --invert --validmark'),
+  step('rpfCheckFailed', [true], '-m rpfilter --invert --validmark --accept-local'),
   step('ipvsConnection', [], '-m ipvs --ipvs'),
   step('notIpvsConnection', [], '-m ipvs ! --ipvs'),
 );
@@ -256,8 +295,46 @@ export const matchStepArb: fc.Arbitrary<MatchStep> = fc.oneof(
   icmpStepArb,
   icmp6StepArb,
   fixedStepArb,
+  notDestAddrTypeStepArb(addrTypeArb),
+  limitStepArb,
+  vxlanStepArb,
+  portArb.map((p) => step('destPort', [p], `--dport ${p}`)),
 );
 export const matchStepsArb = (maxLength = 6): fc.Arbitrary<MatchStep[]> => fc.array(matchStepArb, { maxLength });
+
+// iptables' protocol dependencies, as measured on both backends (test/faults-input.test.ts):
+// one -p per rule; multiport needs a non-negated -p with ports before it; the icmp and icmp6
+// matches need their own non-negated -p anywhere in the rule.
+type Needs = 'ports' | 'icmp' | 'icmp6';
+const SATISFIES: Record<Needs, readonly string[]> = {
+  ports: ['tcp', 'udp', 'udplite', 'sctp', 'dccp', '6', '17', '136', '132', '33'],
+  icmp: ['icmp', '1'],
+  icmp6: ['ipv6-icmp', 'icmpv6', '58'],
+};
+const PROTOCOL_STEP_FOR: Record<Needs, string> = { ports: 'tcp', icmp: 'icmp', icmp6: 'ipv6-icmp' };
+const isProtocolStep = (s: MatchStep): boolean => /^(not)?[pP]rotocol(Num)?$/.test(s.method);
+function needsOf(s: MatchStep): Needs | undefined {
+  if (/Port(Range)?s$/.test(s.method)) return 'ports';
+  if (/[iI]cmpV6Type/.test(s.method)) return 'icmp6';
+  if (/[iI]cmpType/.test(s.method)) return 'icmp';
+  return undefined;
+}
+
+/** The steps made to meet the protocol dependencies: later protocols and dependents of a
+ *  second kind dropped, and a fitting protocol put first when the one there does not fit. */
+export function withProtocolDependencies(steps: readonly MatchStep[]): MatchStep[] {
+  let protocolSeen = false;
+  const oneProtocol = steps.filter((s) => !isProtocolStep(s) || (!protocolSeen && (protocolSeen = true)));
+  const need = oneProtocol.map(needsOf).find((n) => n !== undefined);
+  if (need === undefined) return oneProtocol;
+  const kept = oneProtocol.filter((s) => needsOf(s) === undefined || needsOf(s) === need);
+  const protocol = kept.find(isProtocolStep);
+  const rest = kept.filter((s) => s !== protocol);
+  const fits = protocol !== undefined && !protocol.method.startsWith('not') && SATISFIES[need].includes(String(protocol.args[0]).toLowerCase());
+  if (fits && need !== 'ports') return kept;
+  const p = PROTOCOL_STEP_FOR[need];
+  return [fits ? (protocol as MatchStep) : step('protocol', [p], `-p ${p}`), ...rest];
+}
 
 // ------------------------------------------------------------------------------------------
 // Actions.
@@ -282,6 +359,13 @@ const ACTION_CLASSES: Record<string, new (fields: never) => Action> = {
   ClearMarkAction,
   SetMarkAction,
   SetMaskedMarkAction,
+  RejectAction,
+  SetConnMarkAction,
+  SaveConnMarkAction,
+  RestoreConnMarkAction,
+  NflogAction,
+  LimitPacketRateAction,
+  DSCPAction,
 };
 export function buildAction(spec: ActionSpec): Action {
   const cls = ACTION_CLASSES[spec.kind];
@@ -323,7 +407,38 @@ export const actionArb: fc.Arbitrary<ActionSpec> = fc.oneof(
   markAndMaskArb.map(({ mark, mask }) =>
     act('SetMaskedMarkAction', { mark, mask }, `--jump MARK --set-mark ${refHex(mark)}/${refHex(mask)}`),
   ),
+  fc.constant(act('DSCPAction', { value: 46 }, '--jump DSCP --set-dscp 46')),
+  newFilterActionArb(4).filter((a) => a.kind !== 'RejectAction' || a.fields.with === 'port-unreach' || a.fields.with === undefined),
 );
+
+/** Latest Felix's actions that load in a filter chain of the family: REJECT (types needing no
+ *  tcp match), CONNMARK, NFLOG (no features: --nflog-range), rate limit. */
+export function newFilterActionArb(family: 4 | 6): fc.Arbitrary<ActionSpec> {
+  const types = family === 4 ? ['icmp-net-unreachable', 'icmp-host-prohibited', 'admin-prohib', 'port-unreach'] : ['icmp6-no-route', 'adm-prohibited', 'port-unreach', 'reject-route'];
+  return fc.oneof(
+    fc.constant(act('RejectAction', {}, '--jump REJECT')),
+    fc.constantFrom(...types).map((w) => act('RejectAction', { with: w }, `--jump REJECT --reject-with ${w}`)),
+    markAndMaskArb.map(({ mark, mask }) => act('SetConnMarkAction', { mark, mask }, `--jump CONNMARK --set-mark ${refHex(mark)}/${refHex(mask)}`)),
+    fc.option(nonZeroU32Arb, { nil: undefined }).map((m) =>
+      act('SaveConnMarkAction', m === undefined ? {} : { saveMask: m }, `--jump CONNMARK --save-mark --mask ${refHex(m ?? 0xffffffff)}`),
+    ),
+    nonZeroU32Arb.map((m) => act('RestoreConnMarkAction', { restoreMask: m }, `--jump CONNMARK --restore-mark --mask ${refHex(m)}`)),
+    fc
+      .tuple(fc.integer({ min: 0, max: 65535 }), stringFrom(`${ALNUM}|/._-`, 1, 63), fc.constantFrom(undefined, -1, 1, 80, 0xffff))
+      .map(([group, prefix, size]) =>
+        act(
+          'NflogAction',
+          size === undefined ? { group, prefix } : { group, prefix, size },
+          `--jump NFLOG --nflog-group ${group} --nflog-prefix ${prefix}${size === -1 ? '' : ` --nflog-range ${size ?? 80}`}`,
+        ),
+      ),
+    fc
+      .tuple(fc.integer({ min: 1, max: 10000 }), fc.integer({ min: 1, max: 10000 }), nonZeroU32Arb)
+      .map(([rate, burst, mark]) =>
+        act('LimitPacketRateAction', { rate, burst, mark }, `-m limit --limit ${rate}/sec --limit-burst ${burst} --jump MARK --set-mark ${refHex(mark)}/${refHex(mark)}`),
+      ),
+  );
+}
 
 // ------------------------------------------------------------------------------------------
 // Rules and chains.
@@ -348,7 +463,7 @@ export const expectedAppend = (chain: string, prefix: string, c: RuleCase): stri
 /** Any valid rule. */
 export function validRuleArb(opts: { maxMatches?: number } = {}): fc.Arbitrary<RuleCase> {
   return fc.record({
-    steps: matchStepsArb(opts.maxMatches ?? 6),
+    steps: matchStepsArb(opts.maxMatches ?? 6).map(withProtocolDependencies),
     action: actionArb,
     comment: fc.option(commentArb, { nil: undefined }),
   });
@@ -399,14 +514,19 @@ export function kernelRuleArb(o: KernelRuleOptions): fc.Arbitrary<RuleCase> {
   if (o.ipSets && o.ipSets.length > 0) sets.push(ipSetStepArb(fc.constantFrom(...o.ipSets), [IPSET_KINDS[0], IPSET_KINDS[2]]));
   if (o.ipPortSets && o.ipPortSets.length > 0) sets.push(ipSetStepArb(fc.constantFrom(...o.ipPortSets), [IPSET_KINDS[1], IPSET_KINDS[3]]));
   // Matches that may repeat (each -m is its own match instance).
-  const repeatable = fc.array(fc.oneof(markStepArb, o.family === 4 ? addrTypeStepArb : addrTypeStepArb6, conntrackStepArb, ...sets), { maxLength: 3 });
+  const addrTypes = o.family === 4 ? addrTypeArb : fc.constantFrom(...ADDR_TYPES_V6);
+  const repeatable = fc.array(
+    fc.oneof(markStepArb, o.family === 4 ? addrTypeStepArb : addrTypeStepArb6, notDestAddrTypeStepArb(addrTypes), conntrackStepArb, limitStepArb, ...sets),
+    { maxLength: 3 },
+  );
   // Options iptables allows once per rule.
   const once = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
   const net = o.family === 4 ? cidr4Arb : cidr6Arb;
   const targets = o.targets && o.targets.length > 0 ? fc.constantFrom(...o.targets) : undefined;
-  const action: fc.Arbitrary<ActionSpec> = targets
+  const basic: fc.Arbitrary<ActionSpec> = targets
     ? simpleActionArb(targets)
     : fc.constantFrom(act('AcceptAction', {}, '--jump ACCEPT'), act('DropAction', {}, '--jump DROP'), act('ReturnAction', {}, '--jump RETURN'));
+  const action = fc.oneof({ arbitrary: basic, weight: 3 }, { arbitrary: newFilterActionArb(o.family), weight: 1 });
   return fc
     .record({
       proto: protoGroup,
@@ -447,6 +567,8 @@ export interface InvalidCase {
 
 /** How a bad value must appear in the message: strings JSON-quoted (so controls show), numbers in decimal. */
 export function badValueText(bad: unknown): string {
+  // Messages quote at most 200 characters of a value (so a 10 MB comment is not echoed).
+  if (typeof bad === 'string' && bad.length > 200) return `${JSON.stringify(bad.slice(0, 200))}… (${bad.length} characters)`;
   return typeof bad === 'number' ? String(bad) : JSON.stringify(bad);
 }
 
@@ -542,6 +664,26 @@ export const invalidInputArb: fc.Arbitrary<InvalidCase> = fc.oneof(
   badU8Arb.map((n) => inv('ICMP code outside 0-255', n, () => Match().icmpTypeAndCode(0, n))),
   badU8Arb.map((n) => inv('ICMPv6 type outside 0-255', n, () => Match().notIcmpV6Type(n))),
   badU8Arb.map((n) => inv('ICMPv6 code outside 0-255', n, () => Match().icmpV6TypeAndCode(n, 0))),
+  // Protocol dependencies (checked when the Rule is built; the bad value is the criterion).
+  portsArb.map((ports) =>
+    inv('ports without a protocol with ports', `-m multiport --destination-ports ${refPorts(ports)}`, () => new Rule({ match: Match().destPorts(...ports), action: new AcceptAction() })),
+  ),
+  fc.constantFrom('icmp', 'all', 'gre').map((p) =>
+    inv('ports without a protocol with ports', '-m multiport --source-ports 53', () => new Rule({ match: Match().protocol(p).sourcePorts(53), action: new AcceptAction() })),
+  ),
+  fc.constantFrom('tcp', 'udp').map((p) =>
+    inv('ports before their protocol', '-m multiport --destination-ports 80', () => new Rule({ match: Match().destPorts(80).protocol(p), action: new AcceptAction() })),
+  ),
+  fc.tuple(u8Arb, fc.constantFrom('tcp', 'ipv6-icmp')).map(([t, p]) =>
+    inv('icmp without -p icmp', `-m icmp --icmp-type ${t}`, () => new Rule({ match: Match().protocol(p).icmpType(t), action: new AcceptAction() })),
+  ),
+  u8Arb.map((t) => inv('icmp without -p icmp', `-m icmp6 ! --icmpv6-type ${t}`, () => new Rule({ match: Match().notIcmpV6Type(t), action: new AcceptAction() }))),
+  fc.constantFrom('icmp', 'ipv6-icmp').map((p) =>
+    inv('negated protocol of icmp', `-m ${p === 'icmp' ? 'icmp --icmp-type 0' : 'icmp6 --icmpv6-type 0'}`, () =>
+      new Rule({ match: p === 'icmp' ? Match().notProtocol(p).icmpType(0) : Match().notProtocol(p).icmpV6Type(0), action: new AcceptAction() }),
+    ),
+  ),
+  fc.tuple(u8Arb, fc.integer({ min: 1, max: 255 })).map(([a, b]) => inv('two protocols', `! -p ${b}`, () => new Rule({ match: Match().protocolNum(a).notProtocolNum(b), action: new DropAction() }))),
   // Strings that would break out of their fragment.
   breakoutArb(interfaceArb.filter((i) => i.length < 15), [' ']).map((s) => inv('interface breakout', s, () => Match().inInterface(s))),
   breakoutArb(ipSetNameArb.filter((s) => s.length < 31), [' ']).map((s) => inv('ipset breakout', s, () => Match().destIpSet(s))),
