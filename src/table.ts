@@ -53,16 +53,9 @@ import { TimeSlicer } from './time-slice';
 import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
 import { chainName, isWellFormed, MAX_COMMENT_BYTES, wordProblem } from './validate';
 import { RULE_ID_LENGTH } from './save-line';
+import { isTableName, KERNEL_CHAINS, type TableName } from './table-names';
 
-export type TableName = 'filter' | 'nat' | 'mangle' | 'raw';
-
-/** The built-in chains of each table: we may insert into them but never own them. */
-export const KERNEL_CHAINS: Readonly<Record<TableName, readonly string[]>> = Object.freeze({
-  filter: ['INPUT', 'FORWARD', 'OUTPUT'],
-  nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
-  mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
-  raw: ['PREROUTING', 'OUTPUT'],
-});
+export { KERNEL_CHAINS, type TableName } from './table-names';
 
 export interface TableOptions {
   /** Chains whose names start with one of these are ours: unwanted ones get deleted. */
@@ -235,7 +228,7 @@ export class Table {
   private lastReport: ApplyReport | undefined;
 
   constructor(name: TableName, ipVersion: IpVersion, hashPrefix: string, lock: TableLock, options: TableOptions = {}) {
-    if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(KERNEL_CHAINS, name)) {
+    if (!isTableName(name)) {
       throw new InvalidOptionError('name', name, 'expected one of filter, nat, mangle, raw');
     }
     if (ipVersion !== 4 && ipVersion !== 6) throw new InvalidOptionError('ipVersion', ipVersion, 'expected 4 or 6');

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { BackendChoice, IpVersion } from '../backend';
 import { DEFAULT_CHAIN_PREFIX, DEFAULT_HASH_PREFIX, loadRulesFile, type RulesFile } from '../config';
 import { IptablesSyncError } from '../errors';
-import { DEFAULT_MAX_FILE_SIZE, formatBytes, parseByteSize } from '../rules-file-reader';
+import { DEFAULT_MAX_FILE_SIZE, formatBytes, parseByteSize } from '../rules-file/read';
 import { DEFAULT_LOCK_FILE_PATH, SharedLock } from '../locks';
 import type { InsertMode } from '../restore-plan';
 import { CliLogger, LOG_LEVELS, type LogLevel } from './output';
