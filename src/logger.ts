@@ -9,7 +9,7 @@ export interface Logger {
   info(fields: object, message?: string): void;
   /** Problems handled: retries, chains found out of sync. */
   warn(fields: object, message?: string): void;
-  /** Problems not handled. */
+  /** Failures; the Table itself reports them by throwing, not here. */
   error(fields: object, message?: string): void;
   /** pino's level check; when present, costly debug fields are only built if it says yes. */
   isLevelEnabled?(level: string): boolean;
