@@ -14,6 +14,13 @@
 // Match keys are Match() method names, applied in the order written (the order is part of the
 // rule, and so of its ID). Every problem is reported as file:line:column with what was expected;
 // all problems of a file are collected, so one run shows them all.
+/**
+ * The rules-file loader: reads a YAML or JSON rules file, validates it against the library's
+ * vocabulary, and builds the Chains and Rules a Table takes ({@link loadRulesFile}). Every problem
+ * is reported with its file, line and column ({@link ConfigError}).
+ *
+ * @module iptables-sync/config
+ */
 import { isIP } from 'node:net';
 import { Alias, LineCounter, Pair, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isPair, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import {
@@ -1084,7 +1091,17 @@ class JsonSyntaxError extends Error {
  * Strict JSON (RFC 8259) to the same node classes the YAML parser builds, each with its source
  * range, so validation and its positions are one code path. Duplicate keys are errors, as in YAML.
  */
-export function parseJsonNodes(text: string): { contents: Node | null; errors: { offset: number; message: string }[] } {
+export function parseJsonNodes(text: string): {
+  /** The document's root node; null when there is none. */
+  contents: Node | null;
+  /** Syntax errors, each at a character offset into `text`. */
+  errors: {
+    /** 0-based character offset. */
+    offset: number;
+    /** What is wrong there. */
+    message: string;
+  }[];
+} {
   let i = 0;
   const fail = (message: string, at = i): never => {
     throw new JsonSyntaxError(at, `invalid JSON: ${message}`);

@@ -224,7 +224,12 @@ export class LockTimeoutError extends IptablesSyncError {
 export class ChainDeletionError extends IptablesSyncError {
   constructor(
     /** Each chain that stayed, with the chains whose rules jump or go to it (empty when not found). */
-    readonly failures: readonly { readonly chain: string; readonly referrers: readonly string[] }[],
+    readonly failures: readonly {
+      /** The chain that could not be deleted. */
+      readonly chain: string;
+      /** Chains whose rules jump or go to it. */
+      readonly referrers: readonly string[];
+    }[],
     /** iptables-restore's stderr of the last failed deletion. */
     readonly stderr: string,
   ) {

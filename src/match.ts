@@ -9,17 +9,29 @@ import { cidr, hex, interfaceName, ipSetName, nonZeroMark, port, uint, uint32, u
 
 /** Address types of the addrtype match (Go's AddrTypeLocal is AddrType.Local). */
 export const AddrType = {
+  /** An unspecified address (0.0.0.0, ::). */
   Unspec: 'UNSPEC',
+  /** A unicast address. */
   Unicast: 'UNICAST',
+  /** An address of this host. */
   Local: 'LOCAL',
+  /** A broadcast address. */
   Broadcast: 'BROADCAST',
+  /** An anycast address. */
   Anycast: 'ANYCAST',
+  /** A multicast address. */
   Multicast: 'MULTICAST',
+  /** An address routed to a blackhole route. */
   Blackhole: 'BLACKHOLE',
+  /** An address routed to an unreachable route. */
   Unreachable: 'UNREACHABLE',
+  /** An address routed to a prohibit route. */
   Prohibit: 'PROHIBIT',
+  /** An address routed to a throw route. */
   Throw: 'THROW',
+  /** A NAT address (the kernel's RTN_NAT). */
   Nat: 'NAT',
+  /** An address of an external-resolver route (the kernel's RTN_XRESOLVE). */
   XResolve: 'XRESOLVE',
 } as const;
 /** An address type of the addrtype match, such as `'LOCAL'`. */
