@@ -98,7 +98,13 @@ export interface TableOptions {
   readonly netns?: string;
   /** Where the Table logs (a pino-compatible logger). Default: silent. */
   readonly logger?: Logger;
-  /** A prom-client Registry to register the Table's metrics in. Default: no metrics. */
+  /** A prom-client Registry to register the Table's metrics in (Tables may share one; each
+   *  series is labelled `table` and `ip_version`). Default: no metrics. The metrics:
+   *  `iptables_sync_restore_calls_total`, `iptables_sync_restore_errors_total`,
+   *  `iptables_sync_restore_retries_total`, `iptables_sync_save_calls_total`,
+   *  `iptables_sync_save_errors_total`, `iptables_sync_lines_executed_total` (restore lines sent),
+   *  the gauges `iptables_sync_chains` and `iptables_sync_rules` (of the desired state), and the
+   *  histogram `iptables_sync_lock_acquire_seconds` (the lock held around old iptables-restore). */
   readonly registry?: Registry;
   /** Which iptables-save reader to use: `'native'` (the addon), `'js'` (its TypeScript twin) or
    *  `'auto'` (default: the addon when it loaded, else the twin). Both give the same result. */
