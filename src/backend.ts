@@ -2,8 +2,12 @@
 import { runCommand, succeeded, type CommandFactory } from './commands';
 import { InvalidOptionError } from './errors';
 
+/** Which iptables binaries run: `iptables-legacy-*` or `iptables-nft-*`. */
 export type Backend = 'legacy' | 'nft';
+/** A backend, or `'auto'`: the one the host already uses (its mangle table's KUBE-IPTABLES-HINT
+ *  chain, else the one holding more rules, else what plain `iptables --version` reports). */
 export type BackendChoice = Backend | 'auto';
+/** 4 for iptables, 6 for ip6tables. */
 export type IpVersion = 4 | 6;
 
 export interface Binaries {

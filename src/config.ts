@@ -14,6 +14,13 @@
 // Match keys are Match() method names, applied in the order written (the order is part of the
 // rule, and so of its ID). Every problem is reported as file:line:column with what was expected;
 // all problems of a file are collected, so one run shows them all.
+/**
+ * The rules-file loader: reads a YAML or JSON rules file, validates it against the library's
+ * vocabulary, and builds the Chains and Rules a Table takes ({@link loadRulesFile}). Every problem
+ * is reported with its file, line and column ({@link ConfigError}).
+ *
+ * @module iptables-sync/config
+ */
 import { isIP } from 'node:net';
 import { Alias, LineCounter, Pair, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isPair, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import {
@@ -49,7 +56,9 @@ import { DEFAULT_MAX_FILE_SIZE, readRulesText, type ReadProblem } from './rules-
 
 export { DEFAULT_MAX_FILE_SIZE } from './rules-file-reader';
 
+/** The tables a rules file may name. */
 export type TableName = 'filter' | 'nat' | 'mangle' | 'raw';
+/** Every {@link TableName}: filter, nat, mangle, raw. */
 export const TABLE_NAMES: readonly TableName[] = ['filter', 'nat', 'mangle', 'raw'];
 
 // Kept here (not imported from ./table) so that validating a file needs nothing but the rule
@@ -61,10 +70,15 @@ const KERNEL_CHAINS: Readonly<Record<TableName, readonly string[]>> = {
   raw: ['PREROUTING', 'OUTPUT'],
 };
 
+/** The rule ID prefix the command line uses unless told otherwise. */
 export const DEFAULT_HASH_PREFIX = 'ipts:';
+/** The prefix our chains' names must start with unless {@link ConfigOptions.chainPrefix} says
+ *  otherwise. */
 export const DEFAULT_CHAIN_PREFIX = 'ipts-';
 
+/** One table of a rules file, validated and built. */
 export interface TableRules {
+  /** The table. */
   readonly name: TableName;
   /** The chains we own, in file order. */
   readonly chains: readonly Chain[];
@@ -72,7 +86,9 @@ export interface TableRules {
   readonly inserts: ReadonlyMap<string, readonly Rule[]>;
 }
 
+/** A validated rules file: what {@link loadRulesFile} and {@link parseRules} return. */
 export interface RulesFile {
+  /** The file name as given ("-" for stdin). */
   readonly file: string;
   /** Only the tables the file names, in file order. */
   readonly tables: ReadonlyMap<TableName, TableRules>;
@@ -82,19 +98,26 @@ export interface RulesFile {
 
 /** Where a rule starts in the file, and its path (tables.filter.chains.ipts-web[0]). */
 export interface RulePosition {
+  /** 1-based line. */
   readonly line: number;
+  /** 1-based column. */
   readonly column: number;
+  /** Where in the document, such as `tables.filter.chains.ipts-web[0]`. */
   readonly path: string;
 }
 
+/** Options of {@link loadRulesFile} and {@link parseRules}; all optional. */
 export interface ConfigOptions {
-  /** Names of our chains must start with this (the Table's historic chain prefix). */
+  /** Names of our chains must start with this (the Table's historic chain prefix). Default
+   *  {@link DEFAULT_CHAIN_PREFIX}. */
   readonly chainPrefix?: string;
-  /** Addresses and ICMP matches must be of this family. */
+  /** Addresses and ICMP matches must be of this family. Default 4. */
   readonly ipVersion?: 4 | 6;
-  /** loadRulesFile only: refuse files larger than this many bytes (DEFAULT_MAX_FILE_SIZE). */
+  /** loadRulesFile only: refuse files larger than this many bytes. Default
+   *  {@link DEFAULT_MAX_FILE_SIZE} (256 MiB). */
   readonly maxFileSize?: number;
-  /** Record where each rule was written (RulesFile.positions), to report on built rules. */
+  /** Record where each rule was written (RulesFile.positions), to report on built rules.
+   *  Default false. */
   readonly positions?: boolean;
 }
 
@@ -108,13 +131,17 @@ export const MAX_ALIAS_EXPANSION = 100_000;
 /** Quoted values in messages are cut to this many characters, as the library's are. */
 const MAX_QUOTED = MAX_QUOTED_CHARACTERS;
 
+/** One problem found in a rules file. */
 export interface ConfigIssue {
+  /** The file name as given. */
   readonly file: string;
   /** 1-based; absent when the file could not be read at all. */
   readonly line?: number;
+  /** 1-based; absent when the file could not be read at all. */
   readonly column?: number;
   /** Where in the document, e.g. tables.filter.chains.ipts-web[0].match.destPorts */
   readonly path: string;
+  /** What is wrong, naming the bad value. */
   readonly message: string;
   /** The offending source line and a caret under the column. */
   readonly snippet?: string;
@@ -124,10 +151,16 @@ const MAX_ISSUES = 50;
 
 /** The rules file is unreadable or invalid. `issues` lists every problem found, in file order. */
 export class ConfigError extends IptablesSyncError {
+  /** The file of the first issue. */
   readonly file: string;
+  /** The line of the first issue, when known. */
   readonly line: number | undefined;
+  /** The column of the first issue, when known. */
   readonly column: number | undefined;
-  constructor(readonly issues: readonly ConfigIssue[]) {
+  constructor(
+    /** Every problem found (up to 50), in file order. */
+    readonly issues: readonly ConfigIssue[],
+  ) {
     super(issues.map(formatIssue).join('\n'));
     const first = issues[0];
     this.file = first?.file ?? '';
@@ -149,6 +182,7 @@ function formatIssue(issue: ConfigIssue): string {
 /** The rules file was not read: not a regular file (nor "-"), over the size limit, not UTF-8,
  *  or unreadable. Thrown before anything is parsed. */
 export class UnreadableRulesFileError extends ConfigError {
+  /** Why: `'not-a-file'`, `'too-large'`, `'io'` or `'invalid-utf8'`. */
   readonly reason: ReadProblem['reason'];
   constructor(file: string, problem: ReadProblem) {
     super([{ file, path: '', message: problem.message, ...(problem.reason === 'invalid-utf8' ? { line: problem.line, column: problem.column } : {}) }]);
@@ -156,7 +190,9 @@ export class UnreadableRulesFileError extends ConfigError {
   }
 }
 
-/** A rules file's text ("-" is stdin), read within the limits of loadRulesFile. */
+/** A rules file's text ("-" is stdin), read within the limits of loadRulesFile.
+ *  @throws {@link UnreadableRulesFileError} when it is not a regular file (nor "-"), larger than
+ *  `maxFileSize` bytes, not UTF-8, or unreadable. */
 export function readRulesFile(file: string, options: Pick<ConfigOptions, 'maxFileSize'> = {}): string {
   const read = readRulesText(file, options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE);
   if ('problem' in read) throw new UnreadableRulesFileError(file, read.problem);
@@ -164,12 +200,15 @@ export function readRulesFile(file: string, options: Pick<ConfigOptions, 'maxFil
 }
 
 /** Reads and validates a rules file (YAML, or JSON, which is parsed by the same YAML 1.2 parser).
- *  "-" reads stdin. Only regular files of at most `maxFileSize` bytes of UTF-8 are read. */
+ *  "-" reads stdin. Only regular files of at most `maxFileSize` bytes of UTF-8 are read.
+ *  @throws {@link UnreadableRulesFileError} when the file cannot be read within those limits.
+ *  @throws {@link ConfigError} listing every problem found when it is invalid. */
 export function loadRulesFile(file: string, options: ConfigOptions = {}): RulesFile {
   return parseRules(readRulesFile(file, options), file, options);
 }
 
-/** Validates rules text; `file` is only used in messages. */
+/** Validates rules text; `file` is only used in messages.
+ *  @throws {@link ConfigError} listing every problem found when it is invalid. */
 export function parseRules(text: string, file: string, options: ConfigOptions = {}): RulesFile {
   const chainPrefix = options.chainPrefix ?? DEFAULT_CHAIN_PREFIX;
   const ipVersion = options.ipVersion ?? 4;
@@ -1052,7 +1091,17 @@ class JsonSyntaxError extends Error {
  * Strict JSON (RFC 8259) to the same node classes the YAML parser builds, each with its source
  * range, so validation and its positions are one code path. Duplicate keys are errors, as in YAML.
  */
-export function parseJsonNodes(text: string): { contents: Node | null; errors: { offset: number; message: string }[] } {
+export function parseJsonNodes(text: string): {
+  /** The document's root node; null when there is none. */
+  contents: Node | null;
+  /** Syntax errors, each at a character offset into `text`. */
+  errors: {
+    /** 0-based character offset. */
+    offset: number;
+    /** What is wrong there. */
+    message: string;
+  }[];
+} {
   let i = 0;
   const fail = (message: string, at = i): never => {
     throw new JsonSyntaxError(at, `invalid JSON: ${message}`);
@@ -1265,6 +1314,8 @@ const ACTION_TABLE: Readonly<Record<string, TableName>> = Object.freeze({ dnat: 
 
 // --- JSON Schema (schema/rules.schema.json is generated from this: `iptables-sync schema`) -----
 
+/** The JSON Schema (draft-07) of a rules file, as shipped in `schema/rules.schema.json`;
+ *  editors use it to complete and check rules files. */
 export function rulesJsonSchema(): object {
   const mark = {
     description: 'A 32-bit mark: an integer (YAML also takes 0x10) or a hex string such as "0x10".',

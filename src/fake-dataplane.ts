@@ -32,8 +32,11 @@ export type FakeDialect = 'legacy' | 'nft';
  *  prints and exits with. */
 export class FakeRestoreError extends IptablesSyncError {
   constructor(
+    /** The 1-based input line named. */
     readonly line: number,
+    /** The exit code the real binary gives for this failure (1, 2 or 4). */
     readonly exitCode: number,
+    /** What the real binary prints to stderr. */
     readonly stderr: string,
   ) {
     super(`fake iptables-restore failed at input line ${line}: ${stderr.trim()}`);

@@ -2,6 +2,7 @@
 // registry and labelled by table, so several Tables can share one registry.
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+/** A Table's Prometheus metrics, each labelled by `table` and `ip_version`. */
 export interface TableMetrics {
   readonly restoreCalls: Counter<'table' | 'ip_version'>;
   readonly restoreErrors: Counter<'table' | 'ip_version'>;
@@ -17,6 +18,7 @@ export interface TableMetrics {
 const perRegistry = new WeakMap<Registry, TableMetrics>();
 const labelNames = ['table', 'ip_version'] as const;
 
+/** The metrics in `registry`, created on the first call for it and shared after. */
 export function metricsFor(registry: Registry): TableMetrics {
   const existing = perRegistry.get(registry);
   if (existing) return existing;
