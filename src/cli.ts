@@ -33,6 +33,7 @@ import {
 import { CommandFailedError, formatCommandLine, IptablesSyncError, LockTimeoutError } from './errors';
 import { DEFAULT_MAX_FILE_SIZE, formatBytes, parseByteSize } from './rules-file-reader';
 import { checkWithKernel, type KernelCheckResult } from './kernel-check';
+import { defineDoctorCommand, doctorCommand, type DoctorCommandOptions } from './doctor-command';
 import { DEFAULT_LOCK_FILE_PATH, SharedLock } from './locks';
 import type { Logger } from './logger';
 import type { InsertMode, PlanSummary, RestorePlan } from './restore-plan';
@@ -947,6 +948,8 @@ Examples:
       .requiredOption('-f, --file <path>', 'rules file (YAML or JSON; - for stdin)')
       .option('--kernel', "also load the rules with the backend's iptables-restore into a throwaway network namespace (root only)", false),
   ).action(wrap((o: CommonOptions & { file: string; kernel: boolean }) => checkCommand(o.file, o)));
+
+  defineDoctorCommand(program.command('doctor')).action(wrap((o: DoctorCommandOptions) => doctorCommand(o)));
 
   program
     .command('schema')
