@@ -38,6 +38,7 @@ export async function doctorCommand(opts: DoctorCommandOptions, out: NodeJS.Writ
     ...(opts.netns !== undefined ? { netns: opts.netns } : {}),
     ...(opts.lockFile !== undefined ? { lockFile: opts.lockFile } : {}),
   });
-  out.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
+  // In JSON every field is present: what could not be learned is null.
+  out.write(opts.json ? `${JSON.stringify(report, (_key, value: unknown) => (value === undefined ? null : value), 2)}\n` : formatDoctorReport(report));
   return report.ok ? 0 : 1;
 }

@@ -119,6 +119,7 @@ export interface DoctorOptions {
   readonly commandFactory?: CommandFactory;
 }
 
+/** Default deadline of each doctor probe (ms). */
 export const DEFAULT_PROBE_TIMEOUT_MS = 5_000;
 
 /** The binaries doctor looks for: both backends and both IP versions, plus ip and nft. */
