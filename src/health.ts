@@ -42,12 +42,14 @@ export class WatchHealth {
   private readonly stuckAfterMs: number;
   private current: HealthState;
 
+  /** Starts the clock of the start-up bound now. */
   constructor(options: WatchHealthOptions = {}) {
     this.now = options.now ?? Date.now;
     this.stuckAfterMs = options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS;
     this.current = { startedAt: this.now(), passRunningSince: undefined, lastPassFinishedAt: undefined, lastPassOk: undefined, lastError: undefined, lastSuccessAt: undefined };
   }
 
+  /** A reconcile pass begins. */
   passStarted(): void {
     this.current = { ...this.current, passRunningSince: this.now() };
   }
@@ -65,6 +67,7 @@ export class WatchHealth {
     };
   }
 
+  /** The state the probes answer from. */
   get state(): HealthState {
     return this.current;
   }
