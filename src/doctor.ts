@@ -164,14 +164,15 @@ export async function diagnose(options: DoctorOptions = {}): Promise<DoctorRepor
   const backend = await guard(
     checkBackend(choice, ipVersion, netns, run, timeoutMs),
     timeoutMs * 2,
-    (message): BackendCheck => ({ status: 'error', message, choice, backend: undefined, detection: undefined }),
+    (message): BackendCheck => ({ status: 'error', message, choice, backend: choice === 'auto' ? undefined : choice, detection: undefined }),
   );
+  const required = requiredBinaries(backend.backend, ipVersion, options.netns);
   const binaries = await Promise.all(
     DOCTOR_BINARIES.map((name) =>
       guard(
-        checkBinary(name, requiredBinaries(backend.backend, ipVersion, options.netns), searchPath, run, timeoutMs),
+        checkBinary(name, required, searchPath, run, timeoutMs),
         timeoutMs * 2,
-        (message): BinaryCheck => ({ status: 'error', message, name, required: true, path: undefined, version: undefined }),
+        (message): BinaryCheck => ({ status: required.has(name) ? 'error' : 'warn', message: `${name}: ${message}`, name, required: required.has(name), path: findOnPath(name, searchPath), version: undefined }),
       ),
     ),
   );

@@ -208,3 +208,45 @@ describe('iptables-sync doctor on this host', () => {
     expect(text.stdout).toMatch(/^ok\s+iptables-legacy-save\s/m);
   });
 });
+
+describe('diagnose() bounds every probe', () => {
+  it('a version probe that hangs is killed at the probe deadline and reported; the rest of the report still comes', async () => {
+    const { diagnose } = await import('../src/doctor');
+    const bin = join(tmp, 'hanging');
+    mkdirSync(bin, { recursive: true });
+    const hang = join(bin, 'nft');
+    writeFileSync(hang, '#!/bin/sh\nexec sleep 60\n');
+    chmodSync(hang, 0o755);
+    const started = Date.now();
+    const report = await diagnose({ netns: ns.name, probeTimeoutMs: 500, searchPath: `${bin}:${process.env.PATH ?? ''}` });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const nft = report.binaries.find((b) => b.name === 'nft');
+    expect(nft).toMatchObject({ status: 'warn', path: hang, required: false });
+    expect(nft?.message).toBe(`${hang}: version probe timed out after 500 ms (killed)`);
+    expect(report.binaries.find((b) => b.name === 'iptables-nft-save')).toMatchObject({ status: 'ok', path: which('iptables-nft-save') });
+    expect(report.ok).toBe(true);
+  });
+
+  it('a command runner whose children never end: every probe gives up at its bound and says so', async () => {
+    const { diagnose } = await import('../src/doctor');
+    const { PassThrough } = await import('node:stream');
+    // A fake for the timing path only: the children ignore even SIGKILL and never exit.
+    const stuck = (): import('../src/commands').SpawnedCommand => ({
+      stdin: new PassThrough(),
+      stdout: new PassThrough(),
+      stderr: new PassThrough(),
+      exited: new Promise(() => undefined),
+      kill: () => undefined,
+    });
+    const started = Date.now();
+    const report = await diagnose({ commandFactory: stuck, probeTimeoutMs: 200, backend: 'nft' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(report.ok).toBe(false);
+    expect(report.backend).toMatchObject({ status: 'error', message: 'probe gave no answer within 400 ms' });
+    const save = report.binaries.find((b) => b.name === 'iptables-nft-save');
+    expect(save).toMatchObject({ status: 'error', required: true, message: 'iptables-nft-save: probe gave no answer within 400 ms' });
+    expect(report.binaries.find((b) => b.name === 'nft')).toMatchObject({ status: 'warn', required: false });
+    expect(report.features).toMatchObject({ status: 'warn', message: 'probe gave no answer within 400 ms' });
+    expect(report.privileges.status).toBe('ok'); // probes that need no child are unaffected
+  });
+});
