@@ -715,7 +715,7 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
         delay = await mt.table.apply();
       } catch (error) {
         failed = true;
-        lastError = `${mt.name}: ${(error as Error).message}`;
+        lastError = `${lastError === undefined ? '' : `${lastError}; `}${mt.name}: ${(error as Error).message}`;
         log.error({ table: mt.name, err: describeError(error as Error), errorType: (error as Error).name }, 'apply failed; the desired state is kept and retried');
       }
       const written = mt.takeWrites();
