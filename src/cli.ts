@@ -33,6 +33,8 @@ import {
 import { CommandFailedError, formatCommandLine, IptablesSyncError, LockTimeoutError } from './errors';
 import { DEFAULT_MAX_FILE_SIZE, formatBytes, parseByteSize } from './rules-file-reader';
 import { checkWithKernel, type KernelCheckResult } from './kernel-check';
+import { serveHealth, WatchHealth } from './health';
+import { defineDoctorCommand, doctorCommand, type DoctorCommandOptions } from './doctor-command';
 import { DEFAULT_LOCK_FILE_PATH, SharedLock } from './locks';
 import type { Logger } from './logger';
 import type { InsertMode, PlanSummary, RestorePlan } from './restore-plan';
@@ -598,6 +600,7 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
   const repairs = new Counter({ name: 'iptables_sync_watch_repairs_total', help: 'writes that repaired drift made by other programs', labelNames: ['table'], registers: [registry] });
   const reloads = new Counter({ name: 'iptables_sync_watch_config_reloads_total', help: 'rules file reloads, by result', labelNames: ['result'], registers: [registry] });
   const inSyncGauge = new Gauge({ name: 'iptables_sync_watch_in_sync', help: '1 when the last reconcile pass succeeded', registers: [registry] });
+  const health = new WatchHealth();
 
   const extra = { registry, ...(opts.refreshInterval > 0 ? { refreshIntervalMs: opts.refreshInterval } : {}) };
   const tables = new Map<TableName, ManagedTable>();
@@ -625,8 +628,9 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
         );
         return;
       }
+      if (serveHealth(health, req, res)) return;
       res.writeHead(404, { 'Content-Type': 'text/plain' });
-      res.end('not found: try /metrics\n');
+      res.end('not found: try /metrics, /healthz or /readyz\n');
     });
     capMetricsServer(server);
     await new Promise<void>((ok, fail) => {
@@ -700,6 +704,8 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
   const pass = async (trigger: string): Promise<void> => {
     let nextMs = Infinity;
     let failed = false;
+    let lastError: string | undefined;
+    health.passStarted();
     const fileChange = takePendingRules();
     const reason = fileChange ?? trigger;
     let wrote = false;
@@ -709,6 +715,7 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
         delay = await mt.table.apply();
       } catch (error) {
         failed = true;
+        lastError = `${lastError === undefined ? '' : `${lastError}; `}${mt.name}: ${(error as Error).message}`;
         log.error({ table: mt.name, err: describeError(error as Error), errorType: (error as Error).name }, 'apply failed; the desired state is kept and retried');
       }
       const written = mt.takeWrites();
@@ -726,6 +733,7 @@ async function watchCommand(file: string, opts: WatchOptions): Promise<number> {
     if (!wrote && !failed && trigger === 'SIGHUP') log.info({}, 'SIGHUP re-read: in sync');
     applies.inc({ result: failed ? 'error' : 'ok' });
     inSyncGauge.set(failed ? 0 : 1);
+    health.passFinished(!failed, lastError);
     if (first && !failed) log.info({ file, tables: [...tables.keys()].join(',') || 'none' }, 'in sync; watching for drift and file changes');
     if (!failed) first = false;
     if (failed) {
@@ -947,6 +955,8 @@ Examples:
       .requiredOption('-f, --file <path>', 'rules file (YAML or JSON; - for stdin)')
       .option('--kernel', "also load the rules with the backend's iptables-restore into a throwaway network namespace (root only)", false),
   ).action(wrap((o: CommonOptions & { file: string; kernel: boolean }) => checkCommand(o.file, o)));
+
+  defineDoctorCommand(program.command('doctor')).action(wrap((o: DoctorCommandOptions) => doctorCommand(o)));
 
   program
     .command('schema')

@@ -87,3 +87,23 @@ export {
 } from './reader';
 export { nativeInfo } from './native';
 // The rules-file loader (and its yaml dependency) lives at 'iptables-sync/config'.
+export {
+  diagnose,
+  formatDoctorReport,
+  DEFAULT_PROBE_TIMEOUT_MS,
+  DOCTOR_BINARIES,
+  type DoctorOptions,
+  type DoctorReport,
+  type DoctorStatus,
+  type DoctorCheck,
+  type AddonCheck,
+  type PrivilegeCheck,
+  type NetnsCheck,
+  type BinaryCheck,
+  type BackendCheck,
+  type RestoreWaitCheck,
+  type FeaturesCheck,
+  type LockFileCheck,
+} from './doctor';
+export type { BackendDetection } from './backend';
+export { WatchHealth, serveHealth, DEFAULT_STUCK_AFTER_MS, type HealthState, type HealthVerdict, type WatchHealthOptions } from './health';

@@ -511,7 +511,18 @@ export class Table {
 
   private startApply(): Promise<number> {
     this.pendingApply = undefined;
-    return this.applyNow();
+    return this.metrics ? this.timedApply(this.metrics) : this.applyNow();
+  }
+
+  private async timedApply(metrics: TableMetrics): Promise<number> {
+    const started = performance.now();
+    try {
+      const delay = await this.applyNow();
+      metrics.lastSuccessfulSync.set(this.labels, this.now() / 1000);
+      return delay;
+    } finally {
+      metrics.applyDurationSeconds.observe(this.labels, (performance.now() - started) / 1000);
+    }
   }
 
   /** Reads the dataplane if needed and returns the transaction apply() would run, without
