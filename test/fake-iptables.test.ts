@@ -156,6 +156,9 @@ describe('FakeIptables', () => {
     expect(canonicalRuleBody('--jump REJECT --reject-with host-prohib')).toBe('-j REJECT --reject-with icmp-host-prohibited');
     expect(canonicalRuleBody('--jump REJECT --reject-with port-unreach', 6)).toBe('-j REJECT --reject-with icmp6-port-unreachable');
     expect(canonicalRuleBody('--jump CONNMARK --set-mark 0x10/0xff')).toBe('-j CONNMARK --set-xmark 0x10/0xff');
+    // --set-mark V/M keeps V/(V|M), for MARK and CONNMARK alike.
+    expect(canonicalRuleBody('-j MARK --set-mark 0x3/0x1')).toBe('-j MARK --set-xmark 0x3/0x3');
+    expect(canonicalRuleBody('-j CONNMARK --set-mark 0x3/0x1')).toBe('-j CONNMARK --set-xmark 0x3/0x3');
     expect(canonicalRuleBody('--jump CONNMARK --save-mark --mask 0xff00')).toBe('-j CONNMARK --save-mark --nfmask 0xff00 --ctmask 0xff00');
     expect(canonicalRuleBody('--jump DSCP --set-dscp 63')).toBe('-j DSCP --set-dscp 0x3f');
     // NFLOG: prefix, group (not 0), size or range; iptables-nft keeps no --nflog-range.
