@@ -256,7 +256,7 @@ function applyLine(line: string, tableName: TableName, work: TableState, ipVersi
     case '--append': {
       const rules = rulesOf(chain);
       checkTarget(rest);
-      rules.push(canonicalRuleBody(rest, ipVersion));
+      rules.push(canonicalRuleBody(rest, ipVersion, dialect));
       return;
     }
     case '-I':
@@ -268,7 +268,7 @@ function applyLine(line: string, tableName: TableName, work: TableState, ipVersi
       checkTarget(body);
       const at = (num ?? 1) - 1;
       if (at < 0 || at > rules.length) throw new LineFailure('failed', 'Index of insertion too big');
-      rules.splice(at, 0, canonicalRuleBody(body, ipVersion));
+      rules.splice(at, 0, canonicalRuleBody(body, ipVersion, dialect));
       return;
     }
     case '-R':
@@ -280,7 +280,7 @@ function applyLine(line: string, tableName: TableName, work: TableState, ipVersi
       const body = others.join(' ');
       checkTarget(body);
       if (num < 1 || num > rules.length) throw new LineFailure('failed', 'Index of replacement too big');
-      rules[num - 1] = canonicalRuleBody(body, ipVersion);
+      rules[num - 1] = canonicalRuleBody(body, ipVersion, dialect);
       return;
     }
     case '-D':
@@ -292,7 +292,7 @@ function applyLine(line: string, tableName: TableName, work: TableState, ipVersi
         rules.splice(num - 1, 1);
         return;
       }
-      const at = rules.indexOf(canonicalRuleBody(rest, ipVersion));
+      const at = rules.indexOf(canonicalRuleBody(rest, ipVersion, dialect));
       if (at < 0) throw new LineFailure('failed', 'Bad rule (does a matching rule exist in that chain?)');
       rules.splice(at, 1);
       return;
