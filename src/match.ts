@@ -522,7 +522,13 @@ export class MatchCriteria {
 
   /** `--dport N`: needs a protocol with ports (tcp, udp, …) matched before it. */
   destPort(destPort: number): MatchCriteria {
-    return this.with(`--dport ${port('destPort', destPort)}`);
+    const value = port('destPort', destPort);
+    // iptables reads a bare --dport that follows a multiport match as that match's --dports
+    // (an abbreviation) and refuses the rule; before the multiport match it is the tcp/udp one.
+    if (/(?:^| )-m multiport /.test(this.rendered)) {
+      throw new InvalidRuleError('destPort', destPort, 'iptables reads --dport after a multiport match (destPorts, sourcePorts, …) as its --dports and refuses the rule; call destPort() before it');
+    }
+    return this.with(`--dport ${value}`);
   }
 
   // --- rate limit, VXLAN -------------------------------------------------------------------

@@ -125,6 +125,8 @@ describe.each(BACKENDS)('iptables-%s', (backend) => {
     ['`! -p all` is refused', ':kt-lim3 - -\n-A kt-lim3 ! -p all --jump ACCEPT', /never match protocol/],
     ['16 multiport ports are refused', `:kt-lim4 - -\n-A kt-lim4 -p tcp -m multiport --destination-ports ${Array.from({ length: 16 }, (_, i) => i + 1).join(',')} --jump ACCEPT`, /too many ports/],
     ['8 multiport ranges are refused', `:kt-lim5 - -\n-A kt-lim5 -p tcp -m multiport --destination-ports ${Array.from({ length: 8 }, (_, i) => `${2 * i + 1}:${2 * i + 2}`).join(',')} --jump ACCEPT`, /too many ports/],
+    ['--dport after a multiport match is read as its --dports (so destPort() refuses that order)', ':kt-lim9 - -\n-A kt-lim9 -p tcp -m multiport --destination-ports 80 -m mark --mark 0x1/0x1 --dport 81 --jump ACCEPT', /multiport: option "--destination-ports" can only be used once|cannot be used together/],
+    ['--dport after a multiport --source-ports is refused too', ':kt-lim10 - -\n-A kt-lim10 -p tcp -m multiport --source-ports 80 --dport 81 --jump ACCEPT', /multiport/],
   ] as const)('iptables limit: %s', async (_label, body, message) => {
     const res = await ns!.exec(restoreBin(backend, 4), ['--noflush'], `*filter\n${body}\nCOMMIT\n`);
     expect(res.code).not.toBe(0);
