@@ -8,9 +8,13 @@ import { InvalidRuleError } from './errors';
 import type { Features } from './features';
 import { chainName, hex, ipAddress, MAX_LOG_PREFIX_LENGTH, nonZeroMark, port, quotedText, uint, uint32, word } from './validate';
 
+/** What a rule does with a packet it matches (its iptables target). Build one with the action
+ *  classes; each validates its fields in the constructor and throws {@link InvalidRuleError}
+ *  naming the field. Actions are immutable. */
 export interface Action {
   /** The restore-input text; `features` (default: none) picks the host-dependent options. */
   toFragment(features?: Features): string;
+  /** A short human-readable name, such as `Accept` or `Jump->ipts-in` (for logs). */
   toString(): string;
   /** The only IP version whose iptables knows this action as configured (absent: both). */
   readonly ipVersion?: IpVersion;
@@ -27,6 +31,7 @@ abstract class FixedAction implements Action {
   }
 }
 
+/** `--jump ACCEPT`: let the packet through. */
 export class AcceptAction extends FixedAction {
   protected readonly fragment = '--jump ACCEPT';
   override toString(): string {
@@ -34,6 +39,7 @@ export class AcceptAction extends FixedAction {
   }
 }
 
+/** `--jump DROP`: discard the packet silently. */
 export class DropAction extends FixedAction {
   protected readonly fragment = '--jump DROP';
   override toString(): string {
@@ -41,6 +47,7 @@ export class DropAction extends FixedAction {
   }
 }
 
+/** `--jump RETURN`: go back to the calling chain. */
 export class ReturnAction extends FixedAction {
   protected readonly fragment = '--jump RETURN';
   override toString(): string {
@@ -48,6 +55,7 @@ export class ReturnAction extends FixedAction {
   }
 }
 
+/** `--jump NOTRACK`: skip connection tracking (raw table). */
 export class NoTrackAction extends FixedAction {
   protected readonly fragment = '--jump NOTRACK';
   override toString(): string {
@@ -55,7 +63,10 @@ export class NoTrackAction extends FixedAction {
   }
 }
 
+/** `--jump <target>`: continue in chain `target`, coming back here at its end.
+ *  @throws {@link InvalidRuleError} from the constructor for an invalid chain name. */
 export class JumpAction implements Action {
+  /** The chain to jump to. */
   readonly target: string;
   constructor(fields: { readonly target: string }) {
     this.target = chainName('JumpAction.target', fields?.target);
@@ -69,7 +80,10 @@ export class JumpAction implements Action {
   }
 }
 
+/** `--goto <target>`: continue in chain `target` without coming back.
+ *  @throws {@link InvalidRuleError} from the constructor for an invalid chain name. */
 export class GotoAction implements Action {
+  /** The chain to go to. */
   readonly target: string;
   constructor(fields: { readonly target: string }) {
     this.target = chainName('GotoAction.target', fields?.target);
@@ -83,7 +97,11 @@ export class GotoAction implements Action {
   }
 }
 
+/** `--jump LOG --log-prefix "<prefix>: " --log-level 5`: log the packet and go on.
+ *  @throws {@link InvalidRuleError} from the constructor for a prefix longer than 27 bytes or
+ *  one with quotes, backslashes, `$`, backticks or control characters. */
 export class LogAction implements Action {
+  /** The log prefix, without the `: ` the fragment adds. */
   readonly prefix: string;
   constructor(fields: { readonly prefix: string }) {
     this.prefix = quotedText('LogAction.prefix', fields?.prefix, 'log prefix', MAX_LOG_PREFIX_LENGTH);
@@ -97,8 +115,13 @@ export class LogAction implements Action {
   }
 }
 
+/** `--jump DNAT --to-destination <destAddr>[:<destPort>]`: rewrite the destination (nat
+ *  table). An IPv6 address is bracketed before a port.
+ *  @throws {@link InvalidRuleError} from the constructor for a bad address or port. */
 export class DNATAction implements Action {
+  /** The new destination address. */
   readonly destAddr: string;
+  /** The new destination port; 0 (default) keeps the port. */
   readonly destPort: number;
   private readonly family: 4 | 6;
   constructor(fields: { readonly destAddr: string; readonly destPort?: number }) {
@@ -129,6 +152,7 @@ const REJECT_WITH_V4 = [
   'icmp-port-unreachable', 'port-unreach', 'icmp-net-prohibited', 'net-prohib', 'icmp-host-prohibited', 'host-prohib',
   'tcp-reset', 'tcp-rst', 'icmp-admin-prohibited', 'admin-prohib',
 ] as const;
+/** A `--reject-with` type of iptables or ip6tables, names and aliases; see {@link REJECT_WITH}. */
 export type RejectWith = (typeof REJECT_WITH_V4)[number] | (typeof REJECT_WITH_V6)[number];
 /** Every `--reject-with` value iptables or ip6tables knows, and which IP versions know it. */
 export const REJECT_WITH: ReadonlyMap<RejectWith, readonly IpVersion[]> = new Map(
@@ -147,10 +171,15 @@ function rejectWith(where: string, value: unknown): IpVersion | undefined {
   return versions.length === 1 ? versions[0] : undefined;
 }
 
+/** `--jump REJECT [--reject-with <with>]`: refuse the packet with an ICMP error or a TCP
+ *  reset. A type only one IP version knows sets `ipVersion`; `tcp-reset` needs a `-p tcp` match.
+ *  @throws {@link InvalidRuleError} from the constructor for a type neither version knows. */
 export class RejectAction implements Action {
   /** "" for iptables' default (icmp-port-unreachable, or icmp6-port-unreachable for IPv6). */
   readonly with: RejectWith | '';
+  /** The only IP version that knows `with`, if just one does. */
   readonly ipVersion?: IpVersion;
+  /** True for `tcp-reset`/`tcp-rst`: the rule must match `-p tcp`. */
   readonly needsTcpMatch?: boolean;
   constructor(fields: { readonly with?: RejectWith | '' } = {}) {
     const value = fields?.with ?? '';
@@ -170,7 +199,12 @@ export class RejectAction implements Action {
   }
 }
 
+/** `--jump SNAT --to-source <toAddr>` (plus `--random-fully` where the host has it, with
+ *  features): rewrite the source (nat table).
+ *  @throws {@link InvalidRuleError} from the constructor unless `toAddr` is an address or a
+ *  range `first-last` of one family. */
 export class SNATAction implements Action {
+  /** The new source: an address, or a range `first-last`. */
   readonly toAddr: string;
   constructor(fields: { readonly toAddr: string }) {
     const where = 'SNATAction.toAddr';
@@ -193,7 +227,12 @@ export class SNATAction implements Action {
   }
 }
 
+/** `--jump MASQUERADE [--to-ports <toPorts>]` (plus `--random-fully` where the host has it,
+ *  with features): source NAT to the outgoing interface's address.
+ *  @throws {@link InvalidRuleError} from the constructor unless `toPorts` is "", a port or a
+ *  range `first-last`. */
 export class MasqAction implements Action {
+  /** Source ports to use: "" (default: any), a port, or a range `first-last`. */
   readonly toPorts: string;
   constructor(fields: { readonly toPorts?: string } = {}) {
     const where = 'MasqAction.toPorts';
@@ -218,7 +257,10 @@ export class MasqAction implements Action {
   }
 }
 
+/** `--jump MARK --set-mark 0/<mark>`: clear these bits of the packet mark.
+ *  @throws {@link InvalidRuleError} from the constructor unless `mark` is a non-zero 32-bit integer. */
 export class ClearMarkAction implements Action {
+  /** The mark bits to clear. */
   readonly mark: number;
   constructor(fields: { readonly mark: number }) {
     this.mark = nonZeroMark('ClearMarkAction.mark', fields?.mark);
@@ -232,7 +274,10 @@ export class ClearMarkAction implements Action {
   }
 }
 
+/** `--jump MARK --set-mark <mark>/<mark>`: set these bits of the packet mark.
+ *  @throws {@link InvalidRuleError} from the constructor unless `mark` is a non-zero 32-bit integer. */
 export class SetMarkAction implements Action {
+  /** The mark bits to set. */
   readonly mark: number;
   constructor(fields: { readonly mark: number }) {
     this.mark = nonZeroMark('SetMarkAction.mark', fields?.mark);
@@ -246,8 +291,13 @@ export class SetMarkAction implements Action {
   }
 }
 
+/** `--jump MARK --set-mark <mark>/<mask>`: set the bits of `mask` to those of `mark`.
+ *  @throws {@link InvalidRuleError} from the constructor for a zero mask or a mark with bits
+ *  outside it. */
 export class SetMaskedMarkAction implements Action {
+  /** The bits to write (within `mask`). */
   readonly mark: number;
+  /** The bits to change; non-zero. */
   readonly mask: number;
   constructor(fields: { readonly mark: number; readonly mask: number }) {
     const where = 'SetMaskedMarkAction';
@@ -273,8 +323,13 @@ function connMarkMask(where: string, value: unknown): number {
   return mask === 0 ? 0xffffffff : mask;
 }
 
+/** `--jump CONNMARK --set-mark <mark>/<mask>`: set bits of the connection mark; `mask`
+ *  absent or 0 means 0xffffffff.
+ *  @throws {@link InvalidRuleError} from the constructor for a mark with bits outside the mask. */
 export class SetConnMarkAction implements Action {
+  /** The bits to write (within `mask`). */
   readonly mark: number;
+  /** The bits to change (0xffffffff when given as absent or 0). */
   readonly mask: number;
   constructor(fields: { readonly mark: number; readonly mask?: number }) {
     const where = 'SetConnMarkAction';
@@ -293,7 +348,10 @@ export class SetConnMarkAction implements Action {
   }
 }
 
+/** `--jump CONNMARK --save-mark --mask <saveMask>`: copy packet-mark bits to the connection
+ *  mark; `saveMask` absent or 0 means 0xffffffff. */
 export class SaveConnMarkAction implements Action {
+  /** The bits to copy (0xffffffff when given as absent or 0). */
   readonly saveMask: number;
   constructor(fields: { readonly saveMask?: number } = {}) {
     this.saveMask = connMarkMask('SaveConnMarkAction.saveMask', fields?.saveMask);
@@ -307,7 +365,10 @@ export class SaveConnMarkAction implements Action {
   }
 }
 
+/** `--jump CONNMARK --restore-mark --mask <restoreMask>`: copy connection-mark bits to the
+ *  packet mark; `restoreMask` absent or 0 means 0xffffffff. */
 export class RestoreConnMarkAction implements Action {
+  /** The bits to copy (0xffffffff when given as absent or 0). */
   readonly restoreMask: number;
   constructor(fields: { readonly restoreMask?: number } = {}) {
     this.restoreMask = connMarkMask('RestoreConnMarkAction.restoreMask', fields?.restoreMask);
@@ -325,8 +386,14 @@ export class RestoreConnMarkAction implements Action {
 export const MAX_NFLOG_PREFIX_BYTES = 63;
 const DEFAULT_NFLOG_SIZE = 80;
 
+/** `--jump NFLOG --nflog-group <group> --nflog-prefix <prefix>` and `--nflog-range <size>`
+ *  (or `--nflog-size` where the host has it, with features): hand the packet to a netlink logger.
+ *  @throws {@link InvalidRuleError} from the constructor for a group above 65535, a prefix that
+ *  is not one word of at most 63 bytes, or a size that is not an integer up to 4294967295. */
 export class NflogAction implements Action {
+  /** The NFLOG group, 0 to 65535. */
   readonly group: number;
+  /** The NFLOG prefix: one word of at most 63 bytes. */
   readonly prefix: string;
   /** Bytes of each packet to copy: 80 by default; negative leaves the option out. */
   readonly size: number;
@@ -361,10 +428,16 @@ export class NflogAction implements Action {
 /** The limit match's scale (XT_LIMIT_SCALE): the most packets per second and the largest burst. */
 export const MAX_LIMIT_RATE = 10000;
 
+/** `-m limit --limit <rate>/sec --limit-burst <burst> --jump MARK --set-mark <mark>/<mark>`:
+ *  mark packets while under the rate (a later rule acts on the mark).
+ *  @throws {@link InvalidRuleError} from the constructor for a rate or burst outside 1..10000 or
+ *  a zero mark. */
 export class LimitPacketRateAction implements Action {
   /** Packets per second, 1 to 10000 (iptables refuses 0: "bad rate"). */
   readonly rate: number;
+  /** Packets allowed in a burst above the rate, 1 to 10000. */
   readonly burst: number;
+  /** The mark bits set on packets under the rate; non-zero. */
   readonly mark: number;
   constructor(fields: { readonly rate: number; readonly burst: number; readonly mark: number }) {
     const where = 'LimitPacketRateAction';
@@ -383,10 +456,18 @@ export class LimitPacketRateAction implements Action {
   }
 }
 
+/** Rejects new TCP connections (`-p tcp` SYN packets) above `num` open ones
+ *  (`-m connlimit --connlimit-above <num> --connlimit-mask 0 -j REJECT --reject-with
+ *  <rejectWith>`). It writes its own `-p tcp`, so the rule's match must not name a protocol.
+ *  @throws {@link InvalidRuleError} from the constructor for a bad count or reject type. */
 export class LimitNumConnectionsAction implements Action {
+  /** The most open connections allowed, counted over all sources together (`--connlimit-mask 0`). */
   readonly num: number;
+  /** How a connection above the limit is refused. */
   readonly rejectWith: RejectWith;
+  /** The only IP version that knows `rejectWith`, if just one does. */
   readonly ipVersion?: IpVersion;
+  /** Always true: the fragment starts with its own `-p tcp`. */
   readonly setsProtocol = true;
   constructor(fields: { readonly num: number; readonly rejectWith: RejectWith }) {
     const where = 'LimitNumConnectionsAction';
@@ -405,7 +486,10 @@ export class LimitNumConnectionsAction implements Action {
   }
 }
 
+/** `--jump DSCP --set-dscp <value>`: set the packet's DSCP field (mangle table).
+ *  @throws {@link InvalidRuleError} from the constructor for a value outside 0..63. */
 export class DSCPAction implements Action {
+  /** The DSCP value, 0 to 63. */
   readonly value: number;
   constructor(fields: { readonly value: number }) {
     this.value = uint('DSCPAction.value', fields?.value, 63, 'DSCP value');

@@ -2,8 +2,12 @@
 import { runCommand, succeeded, type CommandFactory } from './commands';
 import { InvalidOptionError } from './errors';
 
+/** Which iptables binaries run: `iptables-legacy-*` or `iptables-nft-*`. */
 export type Backend = 'legacy' | 'nft';
+/** A backend, or `'auto'`: the one the host already uses (its mangle table's KUBE-IPTABLES-HINT
+ *  chain, else the one holding more rules, else what plain `iptables --version` reports). */
 export type BackendChoice = Backend | 'auto';
+/** 4 for iptables, 6 for ip6tables. */
 export type IpVersion = 4 | 6;
 
 export interface Binaries {
@@ -30,6 +34,21 @@ function countRules(dump: string): number {
   return n;
 }
 
+/** What backend detection saw, and the backend it picked from that. */
+export interface BackendDetection {
+  readonly backend: Backend;
+  /** What decided: the KUBE-IPTABLES-HINT chain, the rule counts, or the system default. */
+  readonly decidedBy: 'hint' | 'rule-count' | 'system-default';
+  /** `-A` lines in iptables-legacy-save (0 when no legacy table is loaded). */
+  readonly legacyRules: number;
+  /** `-A` lines in iptables-nft-save. */
+  readonly nftRules: number;
+  readonly legacyHint: boolean;
+  readonly nftHint: boolean;
+  /** Whether `iptables --version` names legacy; undefined when it was not asked. */
+  readonly systemDefault?: Backend;
+}
+
 /**
  * Picks the backend the host already uses, as kube-proxy and later Felix learned to: the one whose
  * mangle table holds KUBE-IPTABLES-HINT, else the one holding more rules, else the system default
@@ -37,6 +56,11 @@ function countRules(dump: string): number {
  * /proc/net/ip_tables_names, so looking never loads the legacy kernel modules.
  */
 export async function detectBackend(run: CommandFactory, ipVersion: IpVersion, timeoutMs = 120_000): Promise<Backend> {
+  return (await detectBackendWithCounts(run, ipVersion, timeoutMs)).backend;
+}
+
+/** detectBackend, also returning the hints and rule counts it decided on (for `doctor`). */
+export async function detectBackendWithCounts(run: CommandFactory, ipVersion: IpVersion, timeoutMs = 120_000): Promise<BackendDetection> {
   const family = ipVersion === 6 ? 'ip6tables' : 'iptables';
   const procFile = ipVersion === 6 ? '/proc/net/ip6_tables_names' : '/proc/net/ip_tables_names';
   const legacyTables = (await runCommand(run, 'cat', [procFile], '', timeoutMs)).stdout.trim();
@@ -47,12 +71,12 @@ export async function detectBackend(run: CommandFactory, ipVersion: IpVersion, t
   };
   const [legacyDump, nftDump] = await Promise.all([saveOf('legacy'), saveOf('nft')]);
   const hasHint = (dump: string): boolean => dump.includes(`:${HINT_CHAIN} `);
-  if (hasHint(nftDump) !== hasHint(legacyDump)) return hasHint(nftDump) ? 'nft' : 'legacy';
-  const legacyRules = countRules(legacyDump);
-  const nftRules = countRules(nftDump);
-  if (legacyRules !== nftRules) return legacyRules > nftRules ? 'legacy' : 'nft';
+  const seen = { legacyRules: countRules(legacyDump), nftRules: countRules(nftDump), legacyHint: hasHint(legacyDump), nftHint: hasHint(nftDump) };
+  if (seen.nftHint !== seen.legacyHint) return { ...seen, backend: seen.nftHint ? 'nft' : 'legacy', decidedBy: 'hint' };
+  if (seen.legacyRules !== seen.nftRules) return { ...seen, backend: seen.legacyRules > seen.nftRules ? 'legacy' : 'nft', decidedBy: 'rule-count' };
   const version = await runCommand(run, family, ['--version'], '', timeoutMs);
-  return version.stdout.includes('legacy') ? 'legacy' : 'nft';
+  const systemDefault: Backend = version.stdout.includes('legacy') ? 'legacy' : 'nft';
+  return { ...seen, backend: systemDefault, decidedBy: 'system-default', systemDefault };
 }
 
 export interface RestoreVersion {

@@ -7,25 +7,33 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 
+/** How a process ended. */
 export interface CommandExit {
+  /** Its exit code; null when a signal ended it. */
   readonly code: number | null;
+  /** The signal that ended it, else null. */
   readonly signal: NodeJS.Signals | null;
 }
 
 /** What the Table needs of a started process. */
 export interface SpawnedCommand {
+  /** The child's stdin (the Table writes restore input here). */
   readonly stdin: Writable;
+  /** The child's stdout, as bytes (an empty stream when `options.stdoutFd` was honoured). */
   readonly stdout: Readable;
+  /** The child's stderr. */
   readonly stderr: Readable;
   /** Resolves when the process has exited and its output streams closed; rejects if it could
    *  not be started (e.g. ENOENT). */
   readonly exited: Promise<CommandExit>;
+  /** Stops the process (default SIGKILL); the Table kills a child at `commandTimeoutMs`. */
   kill(signal?: NodeJS.Signals): void;
   /** The command line as run (wrappers such as `ip netns exec` included), when the factory
    *  knows it. */
   readonly argv?: readonly string[];
 }
 
+/** Per-command options a {@link CommandFactory} gets. */
 export interface CommandOptions {
   /** Give the child this fd as its stdout instead of a pipe to us (the native reader reads the
    *  other end itself). Only honoured by factories with `acceptsStdoutFd`. */
@@ -34,7 +42,12 @@ export interface CommandOptions {
   readonly env?: Readonly<Record<string, string>>;
 }
 
+/** Starts a process: how a Table runs iptables-save, iptables-restore and its probes. The
+ *  default spawns real processes; tests pass a fake (such as `FakeIptables` from
+ *  `iptables-sync/testing`) as the `commandFactory` option. A factory should not throw: a
+ *  command that cannot start is one whose `exited` rejects. */
 export interface CommandFactory {
+  /** Starts `command` with `args`. */
   (command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand;
   /** Whether `options.stdoutFd` is honoured; wrappers that do not pass options on must not
    *  claim it (the Table then reads the dump through the stdout stream). */

@@ -18,6 +18,13 @@
 // The parts live in src/rules-file/: read.ts (bytes within limits), json.ts and load.ts
 // (parsing), walk.ts (the walker), vocabulary.ts (matches and actions), schema.ts, issues.ts.
 // This module is the `iptables-sync/config` entry point.
+/**
+ * The rules-file loader: reads a YAML or JSON rules file, validates it against the library's
+ * vocabulary, and builds the Chains and Rules a Table takes ({@link loadRulesFile}). Every problem
+ * is reported with its file, line and column ({@link ConfigError}).
+ *
+ * @module iptables-sync/config
+ */
 export { TABLE_NAMES, type TableName } from './table-names';
 export { DEFAULT_MAX_FILE_SIZE } from './rules-file/read';
 export {

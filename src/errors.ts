@@ -12,7 +12,9 @@ export class IptablesSyncError extends Error {
  *  break out of its fragment in the restore input. Thrown when the value is given. */
 export class InvalidRuleError extends IptablesSyncError {
   constructor(
+    /** The field or call at fault, such as `'JumpAction.target'` or `'updateChain'`. */
     readonly where: string,
+    /** The value that was refused, as given. */
     readonly badValue: unknown,
     reason: string,
   ) {
@@ -27,6 +29,7 @@ export class InvalidRuleError extends IptablesSyncError {
 export class MatchDependencyError extends InvalidRuleError {
   constructor(
     where: string,
+    /** The offending criterion as rendered, such as `--dport 80`. */
     readonly fragment: string,
     reason: string,
   ) {
@@ -37,7 +40,9 @@ export class MatchDependencyError extends InvalidRuleError {
 /** A Table option or constructor argument is invalid. */
 export class InvalidOptionError extends IptablesSyncError {
   constructor(
+    /** The option or argument at fault, such as `'lockTimeoutMs'`. */
     readonly option: string,
+    /** The value that was refused, as given. */
     readonly badValue: unknown,
     reason: string,
   ) {
@@ -86,26 +91,37 @@ export type CommandFailureReason = 'exit' | 'signal' | 'timeout' | 'spawn';
 export interface CommandFailure {
   /** The command line exactly as run, wrapper included (`ip netns exec NS iptables-save …`). */
   readonly argv: readonly string[];
+  /** The exit code; null when the child died of a signal or never started. */
   readonly exitCode: number | null;
+  /** The signal that ended the child (such as `'SIGKILL'` at the deadline), else null. */
   readonly signal: string | null;
   /** The child's own stderr, trimmed to a few KB. */
   readonly stderr: string;
+  /** Why it failed. */
   readonly reason: CommandFailureReason;
   /** False for failures another attempt cannot fix (a missing namespace or binary, permission
    *  denied, input iptables rejects whatever the dataplane holds): the Table stops at once. */
   readonly retryable: boolean;
+  /** The underlying error, such as the spawn error (ENOENT, EMFILE), when there is one. */
   readonly cause?: unknown;
 }
 
 /** An external command could not run or failed; carries everything needed to reproduce it.
  *  `command` and `args` are the command line as run, including an `ip netns exec` wrapper. */
 export class CommandFailedError extends IptablesSyncError {
+  /** The program run (`ip` when wrapped in `ip netns exec`). */
   readonly command: string;
+  /** Its arguments. */
   readonly args: readonly string[];
+  /** The exit code; null when the child died of a signal or never started. */
   readonly exitCode: number | null;
+  /** The signal that ended the child, else null. */
   readonly signal: string | null;
+  /** The child's stderr, trimmed to a few KB. */
   readonly stderr: string;
+  /** Why it failed: `'exit'`, `'signal'`, `'timeout'` or `'spawn'`. */
   readonly reason: CommandFailureReason;
+  /** False when another attempt cannot help (so the Table did not retry). */
   readonly retryable: boolean;
   constructor(message: string, failure: CommandFailure) {
     super(message);
@@ -139,6 +155,7 @@ export class SaveTimeoutError extends SaveFailedError {
   constructor(
     message: string,
     failure: CommandFailure,
+    /** The deadline it was killed at, in ms (`commandTimeoutMs`). */
     readonly timeoutMs: number,
   ) {
     super(message, failure);
@@ -152,7 +169,9 @@ export class RestoreFailedError extends CommandFailedError {
   constructor(
     message: string,
     failure: CommandFailure,
+    /** The whole restore input of the failed run. */
     readonly input: string,
+    /** The input line at fault, when known. */
     readonly failedLine: string | undefined,
   ) {
     super(message, failure);
@@ -165,6 +184,7 @@ export class RestoreTimeoutError extends RestoreFailedError {
     message: string,
     failure: CommandFailure,
     input: string,
+    /** The deadline it was killed at, in ms (`commandTimeoutMs`). */
     readonly timeoutMs: number,
   ) {
     super(message, failure, input, undefined);
@@ -173,6 +193,7 @@ export class RestoreTimeoutError extends RestoreFailedError {
 
 /** Who holds a lock, as /proc/locks and /proc/PID/cmdline tell. */
 export interface LockHolder {
+  /** Its process ID. */
   readonly pid: number;
   /** Its command line, when readable. */
   readonly command: string | undefined;
@@ -187,7 +208,9 @@ export class LockTimeoutError extends IptablesSyncError {
     message: string,
     /** The lock file (or, for iptables 1.4, the abstract socket) waited for. */
     readonly lockName: string,
+    /** How long we (or iptables-restore) waited, in ms. */
     readonly timeoutMs: number,
+    /** The process holding the lock, when it can be found. */
     readonly holder: LockHolder | undefined,
     /** When iptables-restore gave up waiting: its command line, exit code and stderr. */
     readonly failure?: CommandFailure,
@@ -199,7 +222,17 @@ export class LockTimeoutError extends IptablesSyncError {
 /** Chains we wanted to delete are still referenced by rules we do not own. Everything else of
  *  the apply landed; these chains stay and are tried again on the next apply. */
 export class ChainDeletionError extends IptablesSyncError {
-  constructor(readonly failures: readonly { readonly chain: string; readonly referrers: readonly string[] }[], readonly stderr: string) {
+  constructor(
+    /** Each chain that stayed, with the chains whose rules jump or go to it (empty when not found). */
+    readonly failures: readonly {
+      /** The chain that could not be deleted. */
+      readonly chain: string;
+      /** Chains whose rules jump or go to it. */
+      readonly referrers: readonly string[];
+    }[],
+    /** iptables-restore's stderr of the last failed deletion. */
+    readonly stderr: string,
+  ) {
     super(
       `could not delete ${failures
         .map((f) => `chain ${JSON.stringify(f.chain)} (referenced from ${f.referrers.length ? f.referrers.map((r) => JSON.stringify(r)).join(', ') : 'an unknown rule'})`)

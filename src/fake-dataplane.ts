@@ -32,8 +32,11 @@ export type FakeDialect = 'legacy' | 'nft';
  *  prints and exits with. */
 export class FakeRestoreError extends IptablesSyncError {
   constructor(
+    /** The 1-based input line named. */
     readonly line: number,
+    /** The exit code the real binary gives for this failure (1, 2 or 4). */
     readonly exitCode: number,
+    /** What the real binary prints to stderr. */
     readonly stderr: string,
   ) {
     super(`fake iptables-restore failed at input line ${line}: ${stderr.trim()}`);
@@ -253,7 +256,7 @@ function applyLine(line: string, tableName: TableName, work: TableState, ipVersi
     case '--append': {
       const rules = rulesOf(chain);
       checkTarget(rest);
-      rules.push(canonicalRuleBody(rest, ipVersion));
+      rules.push(canonicalRuleBody(rest, ipVersion, dialect));
       return;
     }
     case '-I':
@@ -265,7 +268,7 @@ function applyLine(line: string, tableName: TableName, work: TableState, ipVersi
       checkTarget(body);
       const at = (num ?? 1) - 1;
       if (at < 0 || at > rules.length) throw new LineFailure('failed', 'Index of insertion too big');
-      rules.splice(at, 0, canonicalRuleBody(body, ipVersion));
+      rules.splice(at, 0, canonicalRuleBody(body, ipVersion, dialect));
       return;
     }
     case '-R':
@@ -277,7 +280,7 @@ function applyLine(line: string, tableName: TableName, work: TableState, ipVersi
       const body = others.join(' ');
       checkTarget(body);
       if (num < 1 || num > rules.length) throw new LineFailure('failed', 'Index of replacement too big');
-      rules[num - 1] = canonicalRuleBody(body, ipVersion);
+      rules[num - 1] = canonicalRuleBody(body, ipVersion, dialect);
       return;
     }
     case '-D':
@@ -289,7 +292,7 @@ function applyLine(line: string, tableName: TableName, work: TableState, ipVersi
         rules.splice(num - 1, 1);
         return;
       }
-      const at = rules.indexOf(canonicalRuleBody(rest, ipVersion));
+      const at = rules.indexOf(canonicalRuleBody(rest, ipVersion, dialect));
       if (at < 0) throw new LineFailure('failed', 'Bad rule (does a matching rule exist in that chain?)');
       rules.splice(at, 1);
       return;

@@ -5,12 +5,13 @@
 //   -p tcp -m comment --comment "x" -m multiport --destination-ports 80 --jump ACCEPT
 //   becomes  -p tcp -m comment --comment "x" -m multiport --dports 80 -j ACCEPT
 //
-// This covers what the library writes (every Match method and action) and the usual foreign rules;
-// test/fake-differential.test.ts checks it against the real binaries. Not modelled (printed as
+// This covers what the library writes (every Match method and action, with and without features)
+// and the usual foreign rules; test/fake-differential.test.ts checks it against the real binaries.
+// The backends print alike but for NFLOG: nft keeps no --nflog-range. Not modelled (printed as
 // given): options of matches and targets other than the ones below, and IPv4-mapped IPv6
 // addresses. Protocols are named from /etc/protocols, as iptables-save names them.
 import { readFileSync } from 'node:fs';
-import type { IpVersion } from './backend';
+import type { Backend, IpVersion } from './backend';
 
 const HEADER_ORDER = ['-s', '-d', '-i', '-o', '-p', '-f'] as const;
 type HeaderOption = (typeof HEADER_ORDER)[number];
@@ -36,7 +37,37 @@ const BUILTIN_PROTOCOLS: readonly (readonly [number, string])[] = [
 ];
 /** Protocols whose options iptables loads as an implicit match (`-p tcp --dport 22`). */
 const IMPLICIT_MATCH: Readonly<Record<string, string>> = { tcp: 'tcp', udp: 'udp', icmp: 'icmp', 'ipv6-icmp': 'icmp6', sctp: 'sctp' };
+/** The options of those protocol matches: one of them goes to the protocol's match (loaded
+ *  implicitly if no -m loaded it yet) wherever it stands, e.g. after `-m comment --comment x`. */
+const PROTOCOL_MATCH_OPTIONS: Readonly<Record<string, ReadonlySet<string>>> = {
+  tcp: new Set(['--dport', '--sport', '--destination-port', '--source-port', '--tcp-flags', '--syn', '--tcp-option']),
+  udp: new Set(['--dport', '--sport', '--destination-port', '--source-port']),
+  sctp: new Set(['--dport', '--sport', '--destination-port', '--source-port', '--chunk-types']),
+  icmp: new Set(['--icmp-type']),
+  icmp6: new Set(['--icmpv6-type']),
+};
 const CT_STATE_ORDER = ['INVALID', 'NEW', 'RELATED', 'ESTABLISHED', 'UNTRACKED', 'SNAT', 'DNAT'];
+/** REJECT's aliases and the names iptables-save prints for them (per IP version). */
+const REJECT_NAMES: Readonly<Record<IpVersion, Readonly<Record<string, string>>>> = {
+  4: {
+    'net-unreach': 'icmp-net-unreachable',
+    'host-unreach': 'icmp-host-unreachable',
+    'proto-unreach': 'icmp-proto-unreachable',
+    'port-unreach': 'icmp-port-unreachable',
+    'net-prohib': 'icmp-net-prohibited',
+    'host-prohib': 'icmp-host-prohibited',
+    'tcp-rst': 'tcp-reset',
+    'admin-prohib': 'icmp-admin-prohibited',
+  },
+  6: {
+    'no-route': 'icmp6-no-route',
+    'adm-prohibited': 'icmp6-adm-prohibited',
+    'addr-unreach': 'icmp6-addr-unreachable',
+    'port-unreach': 'icmp6-port-unreachable',
+    'policy-fail': 'icmp6-policy-fail',
+    'reject-route': 'icmp6-reject-route',
+  },
+};
 const OPTION_ALIASES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   multiport: { '--destination-ports': '--dports', '--source-ports': '--sports' },
   tcp: { '--destination-port': '--dport', '--source-port': '--sport' },
@@ -89,10 +120,11 @@ const ONE_TEXT_ARGUMENT = new Set(['--comment', '--log-prefix', '--nflog-prefix'
 /**
  * The rule body as iptables-save (v1.8.x) prints it after `iptables-restore` loaded `body`, e.g.
  * `--in-interface eth0 --source 10.1.2.3/16 --jump ACCEPT` → `-s 10.1.0.0/16 -i eth0 -j ACCEPT`.
- * `body` is everything after `-A <chain> `; `ipVersion` 6 for ip6tables (hosts get /128).
- * Text it cannot split (an unterminated quote) is returned as given.
+ * `body` is everything after `-A <chain> `; `ipVersion` 6 for ip6tables (hosts get /128);
+ * `backend` the iptables that loaded it (they differ for NFLOG). Text it cannot split (an
+ * unterminated quote) is returned as given.
  */
-export function canonicalRuleBody(body: string, ipVersion: IpVersion = 4): string {
+export function canonicalRuleBody(body: string, ipVersion: IpVersion = 4, backend: Backend = 'legacy'): string {
   const words = splitRuleWords(body);
   if (!words) return body;
   const header = new Map<HeaderOption, { negated: boolean; value: string }>();
@@ -135,13 +167,18 @@ export function canonicalRuleBody(body: string, ipVersion: IpVersion = 4): strin
       target.options.push(option);
       continue;
     }
-    if (!current) {
-      // An option before any -m: iptables loads the protocol's match implicitly.
-      const proto = protocolName(header.get('-p')?.value ?? '');
-      current = { name: IMPLICIT_MATCH[proto] ?? proto, options: [] };
-      modules.push(current);
+    // An option of the protocol's match goes to it; any other to the last -m. Where there is no
+    // such match yet, iptables loads the protocol's match implicitly (at the end of the list).
+    const proto = protocolName(header.get('-p')?.value ?? '');
+    const implicit = IMPLICIT_MATCH[proto] ?? proto;
+    const ofProtocol = PROTOCOL_MATCH_OPTIONS[implicit]?.has(word) === true;
+    let owner = ofProtocol ? last(modules, (m) => m.name === implicit) : current;
+    if (!owner) {
+      owner = { name: implicit, options: [] };
+      modules.push(owner);
+      current ??= owner;
     }
-    current.options.push(option);
+    owner.options.push(option);
   }
 
   const out: string[] = [];
@@ -157,19 +194,170 @@ export function canonicalRuleBody(body: string, ipVersion: IpVersion = 4): strin
     if ((flag === '-s' || flag === '-d') && value.endsWith('/0') && !h.negated) continue;
     out.push(...(h.negated ? ['!'] : []), flag, ...(value === '' ? [] : [value]));
   }
-  for (const m of modules) {
-    out.push('-m', m.name);
-    for (const o of m.options) out.push(...renderOption(m.name, o));
-  }
-  if (target) {
-    out.push(target.flag, target.name);
-    const options = target.options.map((o) => canonicalTargetOption(target.name, o));
-    if (target.name === 'REJECT' && !options.some((o) => o.name === '--reject-with')) {
-      options.push({ negated: false, name: '--reject-with', values: [ipVersion === 6 ? 'icmp6-port-unreachable' : 'icmp-port-unreachable'] });
-    }
-    for (const o of options) out.push(...renderOption(target.name, o));
-  }
+  for (const m of modules) out.push('-m', m.name, ...renderMatch(m, ipVersion));
+  if (target) out.push(target.flag, target.name, ...renderTarget(target.name, target.options, ipVersion, backend));
   return out.join(' ');
+}
+
+/** A match's options as iptables-save prints them: some matches print their fields in a fixed
+ *  order whatever the input order; the others option by option. */
+function renderMatch(m: Module, ipVersion: IpVersion): string[] {
+  const fixed = m.name === 'limit' ? canonicalLimit(m.options) : m.name === 'rpfilter' ? canonicalRpfilter(m.options) : m.name === 'connlimit' ? canonicalConnlimit(m.options, ipVersion) : undefined;
+  return fixed ?? m.options.flatMap((o) => renderOption(m.name, o));
+}
+
+function renderTarget(name: string, given: readonly Option[], ipVersion: IpVersion, backend: Backend): string[] {
+  if (name === 'NFLOG') {
+    const nflog = canonicalNflog(given, backend);
+    if (nflog) return nflog;
+  }
+  if (name === 'CONNMARK') {
+    const connmark = canonicalConnmark(given);
+    if (connmark) return connmark;
+  }
+  const options = given.map((o) => canonicalTargetOption(name, o, ipVersion));
+  if (name === 'REJECT' && !options.some((o) => o.name === '--reject-with')) {
+    options.push({ negated: false, name: '--reject-with', values: [ipVersion === 6 ? 'icmp6-port-unreachable' : 'icmp-port-unreachable'] });
+  }
+  return options.flatMap((o) => renderOption(name, o));
+}
+
+/** The value of the last option `name` (iptables keeps the last one given), or undefined. */
+const lastValue = (options: readonly Option[], name: string): string | undefined => last(options, (o) => o.name === name)?.values[0];
+function last<T>(items: readonly T[], test: (item: T) => boolean): T | undefined {
+  for (let i = items.length - 1; i >= 0; i--) if (test(items[i] as T)) return items[i];
+  return undefined;
+}
+/** A number as strtoul(text, 0) reads it (0x… hex, 0… octal, else decimal), or undefined. */
+function cNumber(text: string): number | undefined {
+  if (!/^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)$/.test(text)) return undefined;
+  const n = /^0[0-7]+$/.test(text) ? parseInt(text, 8) : Number(text);
+  return n <= 0xffffffff ? n : undefined;
+}
+const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
+
+// The limit match keeps the interval between packets in 1/10000 s and prints it back in the
+// largest unit that shows it well: 600000/minute reads back as 10000/sec.
+const LIMIT_SCALE = 10000;
+const LIMIT_UNITS: readonly (readonly [string, number])[] = [['second', 1], ['minute', 60], ['hour', 3600], ['day', 86400]];
+const LIMIT_PRINT: readonly (readonly [string, number])[] = [['day', 86400 * LIMIT_SCALE], ['hour', 3600 * LIMIT_SCALE], ['min', 60 * LIMIT_SCALE], ['sec', LIMIT_SCALE]];
+const DEFAULT_LIMIT_BURST = 5;
+
+function canonicalLimit(options: readonly Option[]): string[] | undefined {
+  if (!options.every((o) => !o.negated && (o.name === '--limit' || o.name === '--limit-burst'))) return undefined;
+  const rate = lastValue(options, '--limit');
+  let period = (3600 * LIMIT_SCALE) / 3; // iptables' default rate, 3/hour
+  if (rate !== undefined) {
+    const m = /^(\d+)(?:\/(.+))?$/.exec(rate);
+    const unit = m?.[2] === undefined ? 1 : LIMIT_UNITS.find(([name]) => name.startsWith((m[2] as string).toLowerCase()))?.[1];
+    if (!m || unit === undefined || Number(m[1]) === 0) return undefined;
+    period = Math.floor((LIMIT_SCALE * unit) / Number(m[1]));
+  }
+  const burstText = lastValue(options, '--limit-burst');
+  const burst = burstText === undefined ? DEFAULT_LIMIT_BURST : Number(burstText);
+  if (period === 0 || !Number.isInteger(burst)) return undefined;
+  let i = 1;
+  for (; i < LIMIT_PRINT.length; i++) {
+    const mult = (LIMIT_PRINT[i] as readonly [string, number])[1];
+    if (period > mult || Math.floor(mult / period) < mult % period) break;
+  }
+  const [unitName, mult] = LIMIT_PRINT[i - 1] as readonly [string, number];
+  return ['--limit', `${Math.floor(mult / period)}/${unitName}`, ...(burst === DEFAULT_LIMIT_BURST ? [] : ['--limit-burst', String(burst)])];
+}
+
+/** rpfilter's flags, printed in a fixed order. */
+const RPFILTER_FLAGS = ['--loose', '--validmark', '--accept-local', '--invert'];
+function canonicalRpfilter(options: readonly Option[]): string[] | undefined {
+  if (!options.every((o) => !o.negated && o.values.length === 0 && RPFILTER_FLAGS.includes(o.name))) return undefined;
+  return RPFILTER_FLAGS.filter((f) => options.some((o) => o.name === f));
+}
+
+/** connlimit: the limit (`! --connlimit-above N` is `--connlimit-upto N`), the mask as a prefix
+ *  length (the whole address if not given), then which address counts. */
+function canonicalConnlimit(options: readonly Option[], ipVersion: IpVersion): string[] | undefined {
+  let limit: string[] | undefined;
+  let mask = String(ipVersion === 6 ? 128 : 32);
+  let address = '--connlimit-saddr';
+  for (const o of options) {
+    const value = o.values[0] ?? '';
+    if (o.name === '--connlimit-above' || o.name === '--connlimit-upto') {
+      limit = [(o.name === '--connlimit-above') !== o.negated ? '--connlimit-above' : '--connlimit-upto', value];
+    } else if (o.name === '--connlimit-mask' && !o.negated) mask = value;
+    else if ((o.name === '--connlimit-saddr' || o.name === '--connlimit-daddr') && !o.negated) address = o.name;
+    else return undefined;
+  }
+  return limit ? [...limit, '--connlimit-mask', mask, address] : undefined;
+}
+
+/** u32 tests as iptables-save prints them: every number in hex, always quoted
+ *  ("0>>22&0x3C@12>>8=0x1000" → "0x0>>0x16&0x3c@0xc>>0x8=0x1000"). */
+function canonicalU32(text: string): string | undefined {
+  const tests = text.replace(/\s+/g, '').split('&&');
+  const out: string[] = [];
+  for (const test of tests) {
+    const [location, values, ...more] = test.split('=');
+    if (location === undefined || values === undefined || more.length > 0) return undefined;
+    const parts = location.split(/(&|<<|>>|@)/);
+    const numbers = parts.filter((_, i) => i % 2 === 0).map(cNumber);
+    if (numbers.some((n) => n === undefined)) return undefined;
+    const loc = parts.map((p, i) => (i % 2 === 0 ? hex(numbers[i / 2] as number) : p)).join('');
+    const ranges: string[] = [];
+    for (const range of values.split(',')) {
+      const [min, max, ...rest] = range.split(':').map(cNumber);
+      if (min === undefined || rest.length > 0 || (range.includes(':') && max === undefined)) return undefined;
+      ranges.push(max === undefined || max === min ? hex(min) : `${hex(min)}:${hex(max)}`);
+    }
+    out.push(`${loc}=${ranges.join(',')}`);
+  }
+  return `"${out.join('&&')}"`;
+}
+
+/** NFLOG prints its fields in a fixed order, each only if set: prefix, group (not 0), then
+ *  --nflog-size, or --nflog-range (not 0; iptables-nft keeps no range at all), threshold. */
+function canonicalNflog(options: readonly Option[], backend: Backend): string[] | undefined {
+  const known = ['--nflog-prefix', '--nflog-group', '--nflog-size', '--nflog-range', '--nflog-threshold'];
+  if (!options.every((o) => !o.negated && o.values.length === 1 && known.includes(o.name))) return undefined;
+  const out: string[] = [];
+  const prefix = lastValue(options, '--nflog-prefix');
+  if (prefix !== undefined && prefix !== '') out.push('--nflog-prefix', quote(prefix));
+  const number = (name: string): number | undefined => {
+    const text = lastValue(options, name);
+    return text === undefined ? undefined : cNumber(text);
+  };
+  const group = number('--nflog-group');
+  if (group !== undefined && group !== 0) out.push('--nflog-group', String(group));
+  const size = number('--nflog-size');
+  const range = number('--nflog-range');
+  if (size !== undefined) out.push('--nflog-size', String(size));
+  else if (range !== undefined && range !== 0 && backend === 'legacy') out.push('--nflog-range', String(range));
+  const threshold = number('--nflog-threshold');
+  if (threshold !== undefined && threshold !== 0) out.push('--nflog-threshold', String(threshold));
+  return out;
+}
+
+/** CONNMARK: --set-mark is stored as --set-xmark; --save-mark and --restore-mark with one --mask
+ *  keep it as both the packet-mark and the connection-mark mask. */
+function canonicalConnmark(options: readonly Option[]): string[] | undefined {
+  const [first, ...rest] = options;
+  if (!first || first.negated) return undefined;
+  if ((first.name === '--set-mark' || first.name === '--set-xmark') && rest.length === 0 && first.values.length === 1) {
+    const mark = canonicalMark(first.values[0] as string, true, first.name === '--set-mark');
+    return ['--set-xmark', mark];
+  }
+  if ((first.name === '--save-mark' || first.name === '--restore-mark') && first.values.length === 0) {
+    let nfmask = 0xffffffff;
+    let ctmask = 0xffffffff;
+    for (const o of rest) {
+      const value = o.values.length === 1 && !o.negated ? cNumber(o.values[0] as string) : undefined;
+      if (value === undefined) return undefined;
+      if (o.name === '--mask') nfmask = ctmask = value;
+      else if (o.name === '--nfmask') nfmask = value;
+      else if (o.name === '--ctmask') ctmask = value;
+      else return undefined;
+    }
+    return [first.name, '--nfmask', hex(nfmask), '--ctmask', hex(ctmask)];
+  }
+  return undefined;
 }
 
 function renderOption(module: string, option: Option): string[] {
@@ -181,25 +369,33 @@ function renderOption(module: string, option: Option): string[] {
   // IPv4 ICMP type 255 is the kernel's "any type" (whatever the code).
   if (module === 'icmp' && name === '--icmp-type' && /^255(\/\d+)?$/.test(values[0] ?? '')) values = ['any'];
   if (module === 'state' && name === '--state') values = values.map(canonicalStates);
+  if (module === 'u32' && name === '--u32') values = values.map((v) => canonicalU32(v) ?? `"${v}"`);
   return [...(option.negated ? ['!'] : []), name, ...values];
 }
 
-function canonicalTargetOption(target: string, option: Option): Option {
+function canonicalTargetOption(target: string, option: Option, ipVersion: IpVersion): Option {
   if (target === 'MARK' && (option.name === '--set-mark' || option.name === '--set-xmark')) {
     // --set-mark V/M is stored as "zero the mask bits, then XOR V": printed as --set-xmark.
-    return { negated: false, name: '--set-xmark', values: option.values.map((v) => canonicalMark(v, true)) };
+    return { negated: false, name: '--set-xmark', values: option.values.map((v) => canonicalMark(v, true, option.name === '--set-mark')) };
+  }
+  if (target === 'REJECT' && option.name === '--reject-with') {
+    return { ...option, values: option.values.map((v) => REJECT_NAMES[ipVersion][v] ?? v) };
+  }
+  if (target === 'DSCP' && option.name === '--set-dscp') {
+    // Printed as two hex digits.
+    return { ...option, values: option.values.map((v) => { const n = cNumber(v); return n === undefined ? v : `0x${n.toString(16).padStart(2, '0')}`; }) };
   }
   return option;
 }
 
 /** "0x10", "16", "0x10/0xff" → iptables-save's hex spelling; a full mask is left out for a match
- *  and printed for --set-xmark. */
-function canonicalMark(text: string, alwaysMask: boolean): string {
+ *  and printed for --set-xmark. --set-mark V/M is kept as V/(V|M) (`markOrMask`). */
+function canonicalMark(text: string, alwaysMask: boolean, markOrMask = false): string {
   const [valueText, maskText] = text.split('/');
   const value = Number(valueText);
-  const mask = maskText === undefined ? 0xffffffff : Number(maskText);
-  if (!Number.isInteger(value) || !Number.isInteger(mask)) return text;
-  const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
+  const given = maskText === undefined ? 0xffffffff : Number(maskText);
+  if (!Number.isInteger(value) || !Number.isInteger(given)) return text;
+  const mask = markOrMask ? (given | value) >>> 0 : given;
   return mask === 0xffffffff && !alwaysMask ? hex(value) : `${hex(value)}/${hex(mask)}`;
 }
 

@@ -22,6 +22,7 @@ export interface Features {
 /** `'none'`: no optional features (Felix v3.2.2's text); `'auto'`: detect; or say which. */
 export type FeaturesOption = 'none' | 'auto' | Partial<Features>;
 
+/** No optional features: actions render as Felix v3.2.2 wrote them. */
 export const NO_FEATURES: Features = Object.freeze({ snatFullyRandom: false, masqFullyRandom: false, nfLogSize: false });
 
 const FEATURE_NAMES: readonly (keyof Features)[] = ['snatFullyRandom', 'masqFullyRandom', 'nfLogSize'];

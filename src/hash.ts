@@ -7,6 +7,7 @@
 import * as crypto from 'node:crypto';
 import { chainRuleHashes as nativeChainRuleHashes } from './native';
 
+/** The length of a rule ID in characters (a prefix of the unpadded base64url SHA-224). */
 export const HASH_LENGTH = 16;
 const SHA224_BYTES = 28;
 

@@ -1,5 +1,13 @@
 // iptables-sync: keep a host's iptables equal to the state a program wants.
 // The package root re-exports the public API; see README.md for the design.
+/**
+ * Keep a host's iptables equal to the state a program wants: build {@link Rule}s from a
+ * {@link Match} and an action, group them in {@link Chain}s, give them to a {@link Table}, and
+ * call {@link Table.apply}. The rules-file loader is in `iptables-sync/config`, an in-memory fake
+ * iptables for unit tests in `iptables-sync/testing`.
+ *
+ * @module iptables-sync
+ */
 export { HASH_LENGTH } from './hash';
 export { MAX_CHAIN_NAME_LENGTH, MAX_COMMENT_BYTES, MAX_LOG_PREFIX_LENGTH } from './validate';
 export { IptablesSyncError, InvalidRuleError, MatchDependencyError, InvalidOptionError, MAX_QUOTED_CHARACTERS } from './errors';
@@ -87,3 +95,23 @@ export {
 } from './reader';
 export { nativeInfo } from './native';
 // The rules-file loader (and its yaml dependency) lives at 'iptables-sync/config'.
+export {
+  diagnose,
+  formatDoctorReport,
+  DEFAULT_PROBE_TIMEOUT_MS,
+  DOCTOR_BINARIES,
+  type DoctorOptions,
+  type DoctorReport,
+  type DoctorStatus,
+  type DoctorCheck,
+  type AddonCheck,
+  type PrivilegeCheck,
+  type NetnsCheck,
+  type BinaryCheck,
+  type BackendCheck,
+  type RestoreWaitCheck,
+  type FeaturesCheck,
+  type LockFileCheck,
+} from './doctor';
+export type { BackendDetection } from './backend';
+export { WatchHealth, serveHealth, DEFAULT_STUCK_AFTER_MS, type HealthState, type HealthVerdict, type WatchHealthOptions } from './health';

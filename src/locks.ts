@@ -15,8 +15,10 @@ export const DEFAULT_LOCK_FILE_PATH = '/run/xtables.lock';
 
 /** The iptables >= 1.6 lock file stayed locked by someone else for the whole timeout. */
 export class Err16LockTimeout extends LockTimeoutError {
+  /** Always `'Err16LockTimeout'`. */
   override readonly name = 'Err16LockTimeout';
   constructor(
+    /** The lock file waited for. */
     readonly lockFilePath: string,
     timeoutMs: number,
     holder: LockHolder | undefined = findLockHolder(lockFilePath),
@@ -27,8 +29,10 @@ export class Err16LockTimeout extends LockTimeoutError {
 
 /** The iptables 1.4 abstract socket stayed bound by someone else for the whole timeout. */
 export class Err14LockTimeout extends LockTimeoutError {
+  /** Always `'Err14LockTimeout'`. */
   override readonly name = 'Err14LockTimeout';
   constructor(
+    /** The abstract socket waited for, such as `@xtables`. */
     readonly socketName: string,
     timeoutMs: number,
   ) {
@@ -39,7 +43,10 @@ export class Err14LockTimeout extends LockTimeoutError {
 /**
  * The process holding a lock on the file, from /proc/locks (matched by device and inode) and its
  * /proc/PID/cmdline. Undefined when the file or the holder cannot be found (another pid
- * namespace, an OFD lock without pid, no /proc).
+ * namespace, an OFD lock without pid, no /proc). Never throws.
+ *
+ * @param lockFilePath - The lock file, such as {@link DEFAULT_LOCK_FILE_PATH}.
+ * @param procLocks - Where to read the kernel's lock table (default `/proc/locks`).
  */
 export function findLockHolder(lockFilePath: string, procLocks = '/proc/locks'): LockHolder | undefined {
   try {
@@ -68,8 +75,12 @@ export function findLockHolder(lockFilePath: string, procLocks = '/proc/locks'):
 
 /** The locks need the native addon, and it is not loaded; the message says why and what to do. */
 export class LockUnavailableError extends IptablesSyncError {
+  /** Always `'LockUnavailableError'`. */
   override readonly name = 'LockUnavailableError';
-  constructor(readonly reason: string) {
+  constructor(
+    /** Why the addon is not loaded (as `nativeInfo().reason` says). */
+    readonly reason: string,
+  ) {
     super(`the iptables locks need the native addon, which is not loaded: ${reason}. Fix: ${lockFix(reason)}`);
   }
 }
@@ -87,11 +98,17 @@ const NOT_REGULAR_FILE = 'not-a-regular-file';
 
 /** A lock syscall failed for a reason other than "someone else holds it". */
 export class LockSystemError extends IptablesSyncError {
+  /** Always `'LockSystemError'`. */
   override readonly name = 'LockSystemError';
   constructor(
+    /** The lock file path or `@socket` name. */
     readonly target: string,
+    /** The call that failed (such as `open` or `flock`), or `'not-a-regular-file'` when the lock
+     *  path is a FIFO, device or socket. */
     readonly syscall: string,
+    /** The errno value. */
     readonly errno: number,
+    /** Its name, such as `'EACCES'`. */
     readonly code: string,
   ) {
     super(
@@ -102,11 +119,13 @@ export class LockSystemError extends IptablesSyncError {
   }
 }
 
+/** One lock held: by {@link tryFlockOnce} or {@link tryBindAbstractOnce}. */
 export interface LockHandle {
   /** Releases the lock (closes its fd). Idempotent. */
   release(): void;
 }
 
+/** Both iptables locks held, as {@link grabIptablesLocks} gives them. */
 export interface Locker {
   /** Releases both locks. Idempotent. */
   close(): void;
@@ -114,7 +133,9 @@ export interface Locker {
 
 /** What a Table accepts as its lock. */
 export interface TableLock {
+  /** Takes the lock; may wait (resolve when held) or reject (say, with a {@link LockTimeoutError}). */
   lock(): Promise<void> | void;
+  /** Releases what one lock() took. */
   unlock(): void;
 }
 
@@ -171,8 +192,11 @@ function tryOnce(
 
 /**
  * One non-blocking attempt at the iptables >= 1.6 lock: open (create, mode 0600, no symlinks)
- * and flock(LOCK_EX|LOCK_NB). Undefined when another process holds it; throws LockSystemError
- * for other failures.
+ * and flock(LOCK_EX|LOCK_NB). Undefined when another process holds it.
+ *
+ * @throws {@link LockSystemError} for other failures (permissions, not a regular file, …).
+ * @throws {@link LockUnavailableError} when the native addon is not loaded.
+ * @throws TypeError for an empty path or one with NUL.
  */
 export function tryFlockOnce(lockFilePath: string): LockHandle | undefined {
   checkString('lock file path', lockFilePath);
@@ -182,6 +206,10 @@ export function tryFlockOnce(lockFilePath: string): LockHandle | undefined {
 /**
  * One non-blocking attempt at the iptables 1.4 lock: bind and listen on the abstract unix socket
  * (leading "@" optional). Undefined when it is bound already.
+ *
+ * @throws {@link LockSystemError} for other failures.
+ * @throws {@link LockUnavailableError} when the native addon is not loaded.
+ * @throws TypeError for a name that is empty, has NUL, or is longer than 107 bytes after its "@".
  */
 export function tryBindAbstractOnce(socketName: string): LockHandle | undefined {
   checkString('socket name', socketName);
@@ -212,8 +240,15 @@ async function retry(attempt: () => LockHandle | undefined, timeoutMs: number, p
 
 /**
  * Takes the iptables >= 1.6 lock file, then the iptables 1.4 abstract socket, each retried every
- * probeIntervalMs for up to timeoutMs. Rejects with Err16LockTimeout / Err14LockTimeout and holds
- * nothing afterwards. Never blocks the event loop.
+ * probeIntervalMs for up to timeoutMs. Never blocks the event loop.
+ *
+ * @param lockFilePath - Usually {@link DEFAULT_LOCK_FILE_PATH}.
+ * @param socketName - Usually {@link DEFAULT_SOCKET_NAME}.
+ * @param timeoutMs - How long to wait for each lock, in ms (0: one try each).
+ * @param probeIntervalMs - Time between tries, in ms (> 0).
+ * @throws {@link Err16LockTimeout} or {@link Err14LockTimeout} when a lock stays held for the whole
+ *   timeout (nothing is held afterwards); {@link LockSystemError} and {@link LockUnavailableError}
+ *   as the try functions; TypeError or RangeError for a bad argument.
  */
 export async function grabIptablesLocks(lockFilePath: string, socketName: string, timeoutMs: number, probeIntervalMs: number): Promise<Locker> {
   checkString('lock file path', lockFilePath);
@@ -246,6 +281,8 @@ export async function grabIptablesLocks(lockFilePath: string, socketName: string
  * Reference-counted holder of the iptables locks, shared by the Tables of one process: the first
  * lock() takes the locks (concurrent callers wait for that same grab), the last unlock() releases
  * them, and an unlock() without a matching lock() throws.
+ *
+ * @throws TypeError or RangeError from the constructor for a bad path, socket name or duration.
  */
 export class SharedLock implements TableLock {
   private refCount = 0;
@@ -253,9 +290,13 @@ export class SharedLock implements TableLock {
   private pending: Promise<void> | undefined;
 
   constructor(
+    /** The iptables >= 1.6 lock file, usually {@link DEFAULT_LOCK_FILE_PATH}. */
     readonly lockFilePath: string,
+    /** How long lock() waits for each lock, in ms (0: one try). */
     readonly lockTimeoutMs: number,
+    /** Time between tries, in ms (> 0). */
     readonly lockProbeIntervalMs: number,
+    /** The iptables 1.4 abstract socket; default {@link DEFAULT_SOCKET_NAME}. */
     readonly socketName: string = DEFAULT_SOCKET_NAME,
   ) {
     checkString('lock file path', lockFilePath);
@@ -269,6 +310,8 @@ export class SharedLock implements TableLock {
     return this.locker !== undefined;
   }
 
+  /** Takes the locks if this is the first holder; resolves when they are held.
+   *  Rejects as {@link grabIptablesLocks} does. */
   async lock(): Promise<void> {
     this.refCount++;
     if (this.locker) return;
@@ -282,6 +325,8 @@ export class SharedLock implements TableLock {
     }
   }
 
+  /** Drops one hold; the last releases the locks.
+   *  @throws Error when there is no matching lock(). */
   unlock(): void {
     if (this.refCount === 0) {
       throw new Error(`SharedLock.unlock() without a matching lock() (lock file ${this.lockFilePath})`);

@@ -9,19 +9,32 @@ import { cidr, hex, interfaceName, ipSetName, nonZeroMark, port, uint, uint32, u
 
 /** Address types of the addrtype match (Go's AddrTypeLocal is AddrType.Local). */
 export const AddrType = {
+  /** An unspecified address (0.0.0.0, ::). */
   Unspec: 'UNSPEC',
+  /** A unicast address. */
   Unicast: 'UNICAST',
+  /** An address of this host. */
   Local: 'LOCAL',
+  /** A broadcast address. */
   Broadcast: 'BROADCAST',
+  /** An anycast address. */
   Anycast: 'ANYCAST',
+  /** A multicast address. */
   Multicast: 'MULTICAST',
+  /** An address routed to a blackhole route. */
   Blackhole: 'BLACKHOLE',
+  /** An address routed to an unreachable route. */
   Unreachable: 'UNREACHABLE',
+  /** An address routed to a prohibit route. */
   Prohibit: 'PROHIBIT',
+  /** An address routed to a throw route. */
   Throw: 'THROW',
+  /** A NAT address (the kernel's RTN_NAT). */
   Nat: 'NAT',
+  /** An address of an external-resolver route (the kernel's RTN_XRESOLVE). */
   XResolve: 'XRESOLVE',
 } as const;
+/** An address type of the addrtype match, such as `'LOCAL'`. */
 export type AddrType = (typeof AddrType)[keyof typeof AddrType];
 const ADDR_TYPES: ReadonlySet<string> = new Set(Object.values(AddrType));
 
@@ -211,6 +224,17 @@ function notEverything(where: string, net: unknown): string {
   return text;
 }
 
+/**
+ * An immutable list of iptables match criteria, built with {@link Match}: each method checks its
+ * arguments, appends one criterion and returns a new MatchCriteria (the receiver never changes),
+ * so `Match().protocol('tcp').destPorts(80, 443)` reads as the rule it renders. Negated forms
+ * start with `not`.
+ *
+ * Every method throws {@link InvalidRuleError} (naming the method and the value) for a value
+ * iptables would refuse. Protocol dependencies (multiport and ICMP need their protocol; one
+ * protocol criterion per rule) are checked when a {@link Rule} is built from the whole match,
+ * which then throws {@link MatchDependencyError}.
+ */
 export class MatchCriteria {
   // Only the rendered text is kept: 100k rules' matches are one string each, not arrays.
   private readonly rendered: string;
@@ -218,7 +242,8 @@ export class MatchCriteria {
    *  which are not checked. */
   private readonly deps: number;
 
-  /** Use Match() to start a builder. */
+  /** Wraps raw match fragments as given (not checked); use {@link Match} to start a builder.
+   *  @throws {@link InvalidRuleError} unless `fragments` is an array of strings. */
   constructor(fragments: readonly string[] = []) {
     this.deps = handedDeps;
     handedDeps = 0;
@@ -245,40 +270,48 @@ export class MatchCriteria {
     return this.rendered;
   }
 
+  /** For logs: `MatchCriteria[<rendered text>]`. */
   toString(): string {
     return `MatchCriteria[${this.render()}]`;
   }
 
   // --- marks -------------------------------------------------------------------------------
 
+  /** `-m mark --mark 0/<mark>`: the packet mark has none of these bits (mark non-zero). */
   markClear(mark: number): MatchCriteria {
     return this.with(`-m mark --mark 0/${hex(nonZeroMark('markClear', mark))}`);
   }
 
+  /** `-m mark ! --mark 0/<mark>`: the packet mark has some of these bits (mark non-zero). */
   markNotClear(mark: number): MatchCriteria {
     return this.with(`-m mark ! --mark 0/${hex(nonZeroMark('markNotClear', mark))}`);
   }
 
+  /** `-m mark --mark <mark>/<mark>`: the one bit of `mark` is set (`mark` must have exactly one bit). */
   markSingleBitSet(mark: number): MatchCriteria {
     const m = uint32('markSingleBitSet', mark, 'mark');
     if (m === 0 || (m & (m - 1)) !== 0) throw new InvalidRuleError('markSingleBitSet', mark, 'mark must have exactly one bit set');
     return this.with(`-m mark --mark ${markWithMask('markSingleBitSet', m, m)}`);
   }
 
+  /** `-m mark --mark <mark>/<mask>`: the mark's bits under `mask` equal `mark` (mask non-zero, mark within it). */
   markMatchesWithMask(mark: number, mask: number): MatchCriteria {
     return this.with(`-m mark --mark ${markWithMask('markMatchesWithMask', mark, mask)}`);
   }
 
+  /** `-m mark ! --mark <mark>/<mask>`: negation of markMatchesWithMask. */
   notMarkMatchesWithMask(mark: number, mask: number): MatchCriteria {
     return this.with(`-m mark ! --mark ${markWithMask('notMarkMatchesWithMask', mark, mask)}`);
   }
 
   // --- interfaces, rpf, ipvs, addrtype, conntrack --------------------------------------------
 
+  /** `--in-interface <ifaceMatch>`: the packet came in on this interface (`+` at the end matches a name prefix). */
   inInterface(ifaceMatch: string): MatchCriteria {
     return this.with(`--in-interface ${interfaceName('inInterface', ifaceMatch)}`);
   }
 
+  /** `--out-interface <ifaceMatch>`: the packet goes out on this interface (`+` at the end matches a name prefix). */
   outInterface(ifaceMatch: string): MatchCriteria {
     return this.with(`--out-interface ${interfaceName('outInterface', ifaceMatch)}`);
   }
@@ -294,26 +327,32 @@ export class MatchCriteria {
     return this.with(`-m rpfilter --invert${rpfOptions('rpfCheckFailed', acceptLocal)}`);
   }
 
+  /** `-m ipvs --ipvs`: the packet belongs to an IPVS connection. */
   ipvsConnection(): MatchCriteria {
     return this.with('-m ipvs --ipvs');
   }
 
+  /** `-m ipvs ! --ipvs`: the packet does not belong to an IPVS connection. */
   notIpvsConnection(): MatchCriteria {
     return this.with('-m ipvs ! --ipvs');
   }
 
+  /** `-m addrtype --src-type <type>` (plus `--limit-iface-out` if `limitIfaceOut`). */
   srcAddrType(type: AddrType, limitIfaceOut: boolean): MatchCriteria {
     return this.addrTypeMatch('srcAddrType', false, type, limitIfaceOut);
   }
 
+  /** `-m addrtype ! --src-type <type>` (plus `--limit-iface-out` if `limitIfaceOut`). */
   notSrcAddrType(type: AddrType, limitIfaceOut: boolean): MatchCriteria {
     return this.addrTypeMatch('notSrcAddrType', true, type, limitIfaceOut);
   }
 
+  /** `-m addrtype --dst-type <type>`. */
   destAddrType(type: AddrType): MatchCriteria {
     return this.with(`-m addrtype --dst-type ${addrType('destAddrType', type)}`);
   }
 
+  /** `-m addrtype ! --dst-type <type>`. */
   notDestAddrType(type: AddrType): MatchCriteria {
     return this.with(`-m addrtype ! --dst-type ${addrType('notDestAddrType', type)}`);
   }
@@ -323,31 +362,37 @@ export class MatchCriteria {
     return this.with(`-m addrtype ${not(negate)}--src-type ${addrType(where, type)}${suffix}`);
   }
 
+  /** `-m conntrack --ctstate <stateNames>`: comma-separated states from INVALID, NEW, ESTABLISHED, RELATED, UNTRACKED, SNAT, DNAT. */
   conntrackState(stateNames: string): MatchCriteria {
     return this.with(`-m conntrack --ctstate ${conntrackStates('conntrackState', stateNames)}`);
   }
 
+  /** `-m conntrack ! --ctstate <stateNames>` (states as for conntrackState). */
   notConntrackState(stateNames: string): MatchCriteria {
     return this.with(`-m conntrack ! --ctstate ${conntrackStates('notConntrackState', stateNames)}`);
   }
 
   // --- protocol ----------------------------------------------------------------------------
 
+  /** `-p <name>`: a protocol name iptables knows (its built-ins or /etc/protocols) or a number. A rule takes one protocol criterion. */
   protocol(name: string): MatchCriteria {
     const p = protocolName('protocol', name);
     return this.with(`-p ${p}`, { protocol: protocolNumber(p), negated: false });
   }
 
+  /** `! -p <name>`: any protocol but this one (not `all`/0, which would never match). */
   notProtocol(name: string): MatchCriteria {
     const p = protocolName('notProtocol', name);
     if (p.toLowerCase() === 'all' || (/^\d+$/.test(p) && Number(p) === 0)) throw notAll('notProtocol', name);
     return this.with(`! -p ${p}`, { protocol: protocolNumber(p), negated: true });
   }
 
+  /** `-p <num>`: a protocol by number, 0 to 255. */
   protocolNum(num: number): MatchCriteria {
     return this.with(`-p ${uint8('protocolNum', num, 'protocol number')}`, { protocol: num, negated: false });
   }
 
+  /** `! -p <num>`: any protocol but this number (1 to 255; 0 would never match). */
   notProtocolNum(num: number): MatchCriteria {
     if (uint8('notProtocolNum', num, 'protocol number') === 0) throw notAll('notProtocolNum', num);
     return this.with(`! -p ${num}`, { protocol: num, negated: true });
@@ -355,52 +400,64 @@ export class MatchCriteria {
 
   // --- addresses ---------------------------------------------------------------------------
 
+  /** `--source <net>`: an IPv4 or IPv6 address or CIDR. */
   sourceNet(net: string): MatchCriteria {
     return this.with(`--source ${cidr('sourceNet', net)}`);
   }
 
+  /** `! --source <net>` (not a /0 net, which would never match). */
   notSourceNet(net: string): MatchCriteria {
     return this.with(`! --source ${notEverything('notSourceNet', net)}`);
   }
 
+  /** `--destination <net>`: an IPv4 or IPv6 address or CIDR. */
   destNet(net: string): MatchCriteria {
     return this.with(`--destination ${cidr('destNet', net)}`);
   }
 
+  /** `! --destination <net>` (not a /0 net, which would never match). */
   notDestNet(net: string): MatchCriteria {
     return this.with(`! --destination ${notEverything('notDestNet', net)}`);
   }
 
   // --- ipsets ------------------------------------------------------------------------------
 
+  /** `-m set --match-set <name> src`: the source address is in this ipset. */
   sourceIpSet(name: string): MatchCriteria {
     return this.ipSet('sourceIpSet', false, name, 'src');
   }
 
+  /** `-m set ! --match-set <name> src`. */
   notSourceIpSet(name: string): MatchCriteria {
     return this.ipSet('notSourceIpSet', true, name, 'src');
   }
 
+  /** `-m set --match-set <name> src,src`: the source address and port are in this ipset. */
   sourceIpPortSet(name: string): MatchCriteria {
     return this.ipSet('sourceIpPortSet', false, name, 'src,src');
   }
 
+  /** `-m set ! --match-set <name> src,src`. */
   notSourceIpPortSet(name: string): MatchCriteria {
     return this.ipSet('notSourceIpPortSet', true, name, 'src,src');
   }
 
+  /** `-m set --match-set <name> dst`: the destination address is in this ipset. */
   destIpSet(name: string): MatchCriteria {
     return this.ipSet('destIpSet', false, name, 'dst');
   }
 
+  /** `-m set ! --match-set <name> dst`. */
   notDestIpSet(name: string): MatchCriteria {
     return this.ipSet('notDestIpSet', true, name, 'dst');
   }
 
+  /** `-m set --match-set <name> dst,dst`: the destination address and port are in this ipset. */
   destIpPortSet(name: string): MatchCriteria {
     return this.ipSet('destIpPortSet', false, name, 'dst,dst');
   }
 
+  /** `-m set ! --match-set <name> dst,dst`. */
   notDestIpPortSet(name: string): MatchCriteria {
     return this.ipSet('notDestIpPortSet', true, name, 'dst,dst');
   }
@@ -419,34 +476,42 @@ export class MatchCriteria {
 
   // --- ports -------------------------------------------------------------------------------
 
+  /** `-m multiport --source-ports <ports>`: at most 15 ports; needs a protocol with ports (tcp, udp, udplite, sctp, dccp) before it in the match. */
   sourcePorts(...ports: number[]): MatchCriteria {
     return this.multiport(false, 'source', formatPorts('sourcePorts', ports));
   }
 
+  /** `-m multiport ! --source-ports <ports>` (as sourcePorts). */
   notSourcePorts(...ports: number[]): MatchCriteria {
     return this.multiport(true, 'source', formatPorts('notSourcePorts', ports));
   }
 
+  /** `-m multiport --destination-ports <ports>`: at most 15 ports; needs a protocol with ports (tcp, udp, udplite, sctp, dccp) before it in the match. */
   destPorts(...ports: number[]): MatchCriteria {
     return this.multiport(false, 'destination', formatPorts('destPorts', ports));
   }
 
+  /** `-m multiport ! --destination-ports <ports>` (as destPorts). */
   notDestPorts(...ports: number[]): MatchCriteria {
     return this.multiport(true, 'destination', formatPorts('notDestPorts', ports));
   }
 
+  /** `-m multiport --source-ports <first:last,…>`: ranges take two of the 15 multiport slots, single ports one; needs a protocol with ports before it. */
   sourcePortRanges(ranges: readonly PortRange[]): MatchCriteria {
     return this.multiport(false, 'source', formatPortRanges('sourcePortRanges', ranges));
   }
 
+  /** `-m multiport ! --source-ports <first:last,…>` (as sourcePortRanges). */
   notSourcePortRanges(ranges: readonly PortRange[]): MatchCriteria {
     return this.multiport(true, 'source', formatPortRanges('notSourcePortRanges', ranges));
   }
 
+  /** `-m multiport --destination-ports <first:last,…>`: ranges take two of the 15 multiport slots, single ports one; needs a protocol with ports before it. */
   destPortRanges(ranges: readonly PortRange[]): MatchCriteria {
     return this.multiport(false, 'destination', formatPortRanges('destPortRanges', ranges));
   }
 
+  /** `-m multiport ! --destination-ports <first:last,…>` (as destPortRanges). */
   notDestPortRanges(ranges: readonly PortRange[]): MatchCriteria {
     return this.multiport(true, 'destination', formatPortRanges('notDestPortRanges', ranges));
   }
@@ -457,7 +522,13 @@ export class MatchCriteria {
 
   /** `--dport N`: needs a protocol with ports (tcp, udp, …) matched before it. */
   destPort(destPort: number): MatchCriteria {
-    return this.with(`--dport ${port('destPort', destPort)}`);
+    const value = port('destPort', destPort);
+    // iptables reads a bare --dport that follows a multiport match as that match's --dports
+    // (an abbreviation) and refuses the rule; before the multiport match it is the tcp/udp one.
+    if (/(?:^| )-m multiport /.test(this.rendered)) {
+      throw new InvalidRuleError('destPort', destPort, 'iptables reads --dport after a multiport match (destPorts, sourcePorts, …) as its --dports and refuses the rule; call destPort() before it');
+    }
+    return this.with(`--dport ${value}`);
   }
 
   // --- rate limit, VXLAN -------------------------------------------------------------------
@@ -484,34 +555,42 @@ export class MatchCriteria {
 
   // --- ICMP --------------------------------------------------------------------------------
 
+  /** `-m icmp --icmp-type <type>` (0 to 255); needs protocol icmp in the match. */
   icmpType(type: number): MatchCriteria {
     return this.with(`-m icmp --icmp-type ${uint8('icmpType', type, 'ICMP type')}`, { needs: 'icmp' });
   }
 
+  /** `-m icmp ! --icmp-type <type>`; needs protocol icmp in the match. */
   notIcmpType(type: number): MatchCriteria {
     return this.with(`-m icmp ! --icmp-type ${uint8('notIcmpType', type, 'ICMP type')}`, { needs: 'icmp' });
   }
 
+  /** `-m icmp --icmp-type <type>/<code>`; needs protocol icmp in the match. */
   icmpTypeAndCode(type: number, code: number): MatchCriteria {
     return this.with(`-m icmp --icmp-type ${typeAndCode('icmpTypeAndCode', type, code)}`, { needs: 'icmp' });
   }
 
+  /** `-m icmp ! --icmp-type <type>/<code>`; needs protocol icmp in the match. */
   notIcmpTypeAndCode(type: number, code: number): MatchCriteria {
     return this.with(`-m icmp ! --icmp-type ${typeAndCode('notIcmpTypeAndCode', type, code)}`, { needs: 'icmp' });
   }
 
+  /** `-m icmp6 --icmpv6-type <type>` (0 to 255); needs protocol ipv6-icmp (58) in the match. */
   icmpV6Type(type: number): MatchCriteria {
     return this.with(`-m icmp6 --icmpv6-type ${uint8('icmpV6Type', type, 'ICMPv6 type')}`, { needs: 'icmp6' });
   }
 
+  /** `-m icmp6 ! --icmpv6-type <type>`; needs protocol ipv6-icmp (58) in the match. */
   notIcmpV6Type(type: number): MatchCriteria {
     return this.with(`-m icmp6 ! --icmpv6-type ${uint8('notIcmpV6Type', type, 'ICMPv6 type')}`, { needs: 'icmp6' });
   }
 
+  /** `-m icmp6 --icmpv6-type <type>/<code>`; needs protocol ipv6-icmp (58) in the match. */
   icmpV6TypeAndCode(type: number, code: number): MatchCriteria {
     return this.with(`-m icmp6 --icmpv6-type ${typeAndCode('icmpV6TypeAndCode', type, code)}`, { needs: 'icmp6' });
   }
 
+  /** `-m icmp6 ! --icmpv6-type <type>/<code>`; needs protocol ipv6-icmp (58) in the match. */
   notIcmpV6TypeAndCode(type: number, code: number): MatchCriteria {
     return this.with(`-m icmp6 ! --icmpv6-type ${typeAndCode('notIcmpV6TypeAndCode', type, code)}`, { needs: 'icmp6' });
   }

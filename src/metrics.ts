@@ -2,6 +2,7 @@
 // registry and labelled by table, so several Tables can share one registry.
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+/** A Table's Prometheus metrics, each labelled by `table` and `ip_version`. */
 export interface TableMetrics {
   readonly restoreCalls: Counter<'table' | 'ip_version'>;
   readonly restoreErrors: Counter<'table' | 'ip_version'>;
@@ -12,11 +13,16 @@ export interface TableMetrics {
   readonly rules: Gauge<'table' | 'ip_version'>;
   readonly lockAcquireSeconds: Histogram<'table' | 'ip_version'>;
   readonly restoreRetries: Counter<'table' | 'ip_version'>;
+  /** Wall time of each apply() call, including no-op ones (seconds). */
+  readonly applyDurationSeconds: Histogram<'table' | 'ip_version'>;
+  /** When apply() last succeeded (unix seconds): the dataplane was in sync then. */
+  readonly lastSuccessfulSync: Gauge<'table' | 'ip_version'>;
 }
 
 const perRegistry = new WeakMap<Registry, TableMetrics>();
 const labelNames = ['table', 'ip_version'] as const;
 
+/** The metrics in `registry`, created on the first call for it and shared after. */
 export function metricsFor(registry: Registry): TableMetrics {
   const existing = perRegistry.get(registry);
   if (existing) return existing;
@@ -45,6 +51,14 @@ export function metricsFor(registry: Registry): TableMetrics {
       buckets: [0.001, 0.01, 0.1, 1, 10],
     }),
     restoreRetries: counter('iptables_sync_restore_retries_total', 'restore attempts retried after a failure'),
+    applyDurationSeconds: new Histogram({
+      name: 'iptables_sync_apply_duration_seconds',
+      help: 'time one apply() took, successful or not',
+      labelNames,
+      registers,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    }),
+    lastSuccessfulSync: gauge('iptables_sync_last_successful_sync_timestamp_seconds', 'unix time of the last apply() that succeeded'),
   };
   perRegistry.set(registry, metrics);
   return metrics;

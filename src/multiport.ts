@@ -2,17 +2,23 @@
 import { InvalidRuleError } from './errors';
 import { MAX_MULTIPORT_SLOTS, port } from './validate';
 
+/** An inclusive range of ports, 0 to 65535; `first` equal to `last` is one port. */
 export interface PortRange {
+  /** The first port of the range. */
   readonly first: number;
+  /** The last port of the range (not below `first`). */
   readonly last: number;
 }
 
-/** Decimal ports joined with ",". Throws on an empty list or a port outside 0–65535. */
+/** Decimal ports joined with ",", as the multiport match takes them.
+ *  @throws {@link InvalidRuleError} for an empty list, more than 15 ports, or a port outside 0–65535. */
 export function portsToMultiport(ports: readonly number[]): string {
   return formatPorts('portsToMultiport', ports);
 }
 
-/** "first" when first = last, else "first:last", joined with ",". */
+/** "first" when first = last, else "first:last", joined with ",".
+ *  @throws {@link InvalidRuleError} for an empty list, a bad range, or more than 15 multiport
+ *  slots (a range counts as two). */
 export function portRangesToMultiport(ranges: readonly PortRange[]): string {
   return formatPortRanges('portRangesToMultiport', ranges);
 }

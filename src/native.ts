@@ -65,7 +65,9 @@ export interface NativeAddon {
   threadCpuMs(): number;
 }
 
+/** What {@link nativeInfo} reports. */
 export interface NativeInfo {
+  /** Whether the addon loaded. */
   readonly loaded: boolean;
   /** The .node file that was loaded. */
   readonly path?: string;

@@ -25,6 +25,7 @@ import { isWellFormed } from './validate';
 /** Marks a rule inserted by an older run (it jumps to one of our chains); never a rule ID. */
 export const OLD_INSERT_MARKER = 'OLD INSERT RULE';
 
+/** What tells our rules and chains apart from others' in a dump. */
 export interface ReaderConfig {
   /** Prefix of our rule IDs in the first comment, e.g. "cali:". */
   readonly hashPrefix: string;
@@ -35,6 +36,7 @@ export interface ReaderConfig {
   readonly extraCleanupPattern?: string;
 }
 
+/** What a dump says about one chain: whose each rule is. */
 export interface DataplaneChain {
   /** One per "-A <chain>" line, in order: our rule ID, OLD_INSERT_MARKER, or "" (foreign). */
   readonly ids: readonly string[];
@@ -45,15 +47,23 @@ export interface DataplaneChain {
   readonly savedRules: ReadonlyMap<number, string>;
 }
 
+/** Every chain of one table in a dump, by name. */
 export type DataplaneSnapshot = ReadonlyMap<string, DataplaneChain>;
 
+/** What {@link readSaveOutput} read. */
 export interface ReadResult {
+  /** The chains of the dump. */
   readonly snapshot: DataplaneSnapshot;
+  /** Bytes of the dump read. */
   readonly bytesRead: number;
+  /** Which scanner read it: the addon's or its TypeScript twin. */
   readonly implementation: 'native' | 'js';
 }
 
+/** Options of {@link readSaveOutput}. */
 export interface ReadOptions {
+  /** `'native'` (the addon), `'js'` (its TypeScript twin) or `'auto'` (default: the addon when it
+   *  loaded, else the twin). */
   readonly implementation?: 'auto' | 'native' | 'js';
   /** Native only: bytes to queue before a scan worker starts (tests use 0 or 1). */
   readonly nativeBatchBytes?: number;
@@ -61,6 +71,7 @@ export interface ReadOptions {
 
 /** The dump is incomplete (no COMMIT after the last "*table") or structurally broken. */
 export class TruncatedDumpError extends IptablesSyncError {
+  /** Always `'TruncatedDumpError'`. */
   override readonly name = 'TruncatedDumpError';
 }
 
@@ -219,6 +230,11 @@ export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined): Data
  * Reads one `iptables-save` dump from `source` (e.g. a child's stdout). Rejects with
  * TruncatedDumpError when the dump ends inside a table, and with the source's own error when the
  * stream fails: a partial dump is never returned. Checking the exit code is the caller's job.
+ *
+ * @throws {@link TruncatedDumpError} (as a rejection) for a dump cut short or broken.
+ * @throws An {@link IptablesSyncError} for an unusable `config` or `implementation`, or when
+ *   `'native'` is asked for and the addon is not loaded; TypeError for a stream of strings
+ *   (read bytes: no `setEncoding()`).
  */
 export async function readSaveOutput(
   source: AsyncIterable<Buffer | Uint8Array>,

@@ -49,6 +49,8 @@ export interface ReconcilerTimers {
 export interface ReconcilerOptions {
   /** The tables to keep in sync, applied in this order. reload() replaces them. */
   readonly tables?: Iterable<ReconciledTable>;
+  /** Called when a pass begins (health probes time passes with it). */
+  readonly onPassStart?: () => void;
   /** Called after every pass (before the next is scheduled to run). Exceptions are not caught. */
   readonly onPass?: (result: PassResult) => void;
   /** First delay after a failed pass (default 1 s); doubles per failure in a row. */
@@ -72,6 +74,7 @@ const REAL_TIMERS: ReconcilerTimers = {
  */
 export class Reconciler {
   private current: ReconciledTable[];
+  private readonly onPassStart: (() => void) | undefined;
   private readonly onPass: ((result: PassResult) => void) | undefined;
   private readonly firstRetryMs: number;
   private readonly maxRetryMs: number;
@@ -87,6 +90,7 @@ export class Reconciler {
 
   constructor(options: ReconcilerOptions = {}) {
     this.current = [...(options.tables ?? [])];
+    this.onPassStart = options.onPassStart;
     this.onPass = options.onPass;
     this.firstRetryMs = options.firstRetryMs ?? 1000;
     this.maxRetryMs = options.maxRetryMs ?? 60_000;
@@ -140,6 +144,7 @@ export class Reconciler {
    * trigger() is the way to ask for one without overlapping a pass under way.
    */
   async pass(trigger: string): Promise<PassResult> {
+    this.onPassStart?.();
     const staged = this.staged;
     this.staged = undefined;
     if (staged) this.current = [...staged.change()];

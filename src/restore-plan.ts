@@ -7,6 +7,7 @@ import { ruleHashesFor } from './hash';
 import type { DataplaneChain } from './reader';
 import type { Chain, Rule } from './rule';
 
+/** Where a Table puts its rules in chains it does not own: at the top, or at the end. */
 export type InsertMode = 'insert' | 'append';
 
 export interface PlanInput {
@@ -21,23 +22,35 @@ export interface PlanInput {
   readonly dataplane: ReadonlyMap<string, DataplaneChain>;
 }
 
+/** How much a plan changes, counted. */
 export interface PlanSummary {
+  /** Chains of ours the dataplane lacks, to be created. */
   readonly chainsToCreate: number;
+  /** Rules of ours replaced in place (`-R`). */
   readonly rulesToReplace: number;
+  /** Rules of ours appended (`-A`). */
   readonly rulesToAppend: number;
+  /** Rules of ours deleted from chains of ours (`-D`). */
   readonly rulesToDelete: number;
+  /** Our rules removed from chains we do not own. */
   readonly insertsToDelete: number;
+  /** Our rules added to chains we do not own. */
   readonly insertsToAdd: number;
+  /** Chains of ours to delete. */
   readonly chainsToDelete: number;
 }
 
+/** What {@link Table.plan} returns: the iptables-restore input apply() would run now. */
 export interface RestorePlan {
+  /** The table it is for. */
   readonly table: string;
   /** The main transaction ("" when nothing is to change): creates, rule changes, inserts. */
   readonly input: string;
   /** Chain deletions, a separate transaction so a still-referenced chain cannot block the rest. */
   readonly deletionInput: string;
+  /** The chains `deletionInput` deletes. */
   readonly chainsToDelete: readonly string[];
+  /** The changes, counted. */
   readonly summary: PlanSummary;
   /** The dataplane chains as they will be once `input` has been applied. */
   readonly afterWrite: ReadonlyMap<string, DataplaneChain>;

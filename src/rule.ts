@@ -7,15 +7,32 @@ import { ruleHashesFor } from './hash';
 import { MatchCriteria } from './match';
 import { chainName, CONTROL, MAX_COMMENT_BYTES, quotedText, uint, wellFormed } from './validate';
 
+/** The plain-object shape of a {@link Rule}: what `new Rule(spec)` and the Table's update
+ *  methods take. */
 export interface RuleSpec {
+  /** What packets the rule is for; default: every packet (`Match()`). */
   readonly match?: MatchCriteria;
+  /** What it does with them. */
   readonly action: Action;
+  /** A comment written into the rule (`-m comment`), at most 255 bytes, without quotes,
+   *  backslashes, `$`, backticks or control characters. Default: none. */
   readonly comment?: string;
 }
 
+/**
+ * One rule: a match, an action and an optional comment, validated and rendered once. Immutable.
+ * @throws {@link InvalidRuleError} from the constructor for a bad spec, match, action or comment,
+ *   or an action whose protocol needs the match does not meet (such as REJECT with tcp-reset
+ *   without `-p tcp`).
+ * @throws {@link MatchDependencyError} from the constructor when the match's multiport or ICMP
+ *   criteria lack their protocol, or it has two protocol criteria.
+ */
 export class Rule implements RuleSpec {
+  /** What packets the rule is for. */
   readonly match: MatchCriteria;
+  /** What it does with them. */
   readonly action: Action;
+  /** The comment ("" for none). */
   readonly comment: string;
   /** Comment, match and action fragments joined: everything after the prefix fragment. Rules
    *  are immutable, so this is rendered once; hashing 100k rules reuses it. */
@@ -71,7 +88,8 @@ export class Rule implements RuleSpec {
     return new Rule(this, features);
   }
 
-  /** Throws InvalidRuleError if the action is one the given IP version's iptables does not know. */
+  /** Throws {@link InvalidRuleError} (naming `where`) if the action is one the given IP version's
+   *  iptables does not know. */
   checkIpVersion(ipVersion: IpVersion, where: string): void {
     const only = this.action.ipVersion;
     if (only !== undefined && only !== ipVersion) {
@@ -79,14 +97,21 @@ export class Rule implements RuleSpec {
     }
   }
 
+  /** The restore-input line `-A <chain> <prefixFragment> <rule>`; the Table's prefix fragment is
+   *  the rule's ID comment.
+   *  @throws {@link InvalidRuleError} for a bad chain name or a prefix fragment of more than one line. */
   renderAppend(chain: string, prefixFragment: string): string {
     return this.render(`-A ${chainName('renderAppend', chain)}`, prefixFragment);
   }
 
+  /** The restore-input line `-I <chain> <prefixFragment> <rule>`.
+   *  @throws {@link InvalidRuleError} as renderAppend does. */
   renderInsert(chain: string, prefixFragment: string): string {
     return this.render(`-I ${chainName('renderInsert', chain)}`, prefixFragment);
   }
 
+  /** The restore-input line `-R <chain> <ruleNum> <prefixFragment> <rule>`; rule numbers start at 1.
+   *  @throws {@link InvalidRuleError} as renderAppend does, or for a rule number below 1. */
   renderReplace(chain: string, ruleNum: number, prefixFragment: string): string {
     const num = uint('renderReplace', ruleNum, 0x7fffffff, 'rule number');
     if (num === 0) throw new InvalidRuleError('renderReplace', ruleNum, 'rule numbers start at 1');
@@ -101,18 +126,29 @@ export class Rule implements RuleSpec {
     return joinNonEmpty([operation, prefixFragment, this.body]);
   }
 
+  /** For logs: `Rule[<body>]`. */
   toString(): string {
     return `Rule[${this.body}]`;
   }
 }
 
+/** The plain-object shape of a {@link Chain}: what `new Chain(spec)` and `Table.updateChain` take. */
 export interface ChainSpec {
+  /** The chain name: at most 28 bytes, not starting with `-` or `!`. */
   readonly name: string;
+  /** Its rules, in order. */
   readonly rules: readonly (Rule | RuleSpec)[];
 }
 
+/**
+ * A named chain of rules, validated when made; its rule IDs are computed once, when first asked for.
+ * @throws {@link InvalidRuleError} from the constructor for a bad name or rule (or
+ *   {@link MatchDependencyError}, as {@link Rule} does).
+ */
 export class Chain implements ChainSpec {
+  /** The chain name. */
   readonly name: string;
+  /** Its rules, in order. */
   readonly rules: readonly Rule[];
   private hashes: readonly string[] | undefined;
 

@@ -1,7 +1,9 @@
 // The four iptables tables and their kernel (built-in) chains: a leaf module, so that
 // validating a rules file needs nothing of the Table, the reader or the native addon.
 
+/** The iptables tables a Table or a rules file can name. */
 export type TableName = 'filter' | 'nat' | 'mangle' | 'raw';
+/** Every {@link TableName}: filter, nat, mangle, raw. */
 export const TABLE_NAMES: readonly TableName[] = Object.freeze(['filter', 'nat', 'mangle', 'raw']);
 
 /** The built-in chains of each table: we may insert into them but never own them. */

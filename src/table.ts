@@ -57,31 +57,51 @@ import { isTableName, KERNEL_CHAINS, type TableName } from './table-names';
 
 export { KERNEL_CHAINS, type TableName } from './table-names';
 
+/** Options of a {@link Table}; every one is optional. Each bad value throws {@link InvalidOptionError}
+ *  from the constructor, naming the option. */
 export interface TableOptions {
-  /** Chains whose names start with one of these are ours: unwanted ones get deleted. */
+  /** Chains whose names start with one of these are ours: unwanted ones get deleted, and a jump or
+   *  goto to one from a kernel chain counts as an old insert of ours. Default: none. */
   readonly historicChainPrefixes?: readonly string[];
-  /** Extra regex (JavaScript syntax) for old unhashed inserts to clean up. */
+  /** Extra regex (JavaScript syntax) for old unhashed inserts to clean up. Default: none. */
   readonly extraCleanupRegexPattern?: string;
+  /** Where our rules go in the kernel chains: `'insert'` (default) at the top, `'append'` at
+   *  the end. */
   readonly insertMode?: InsertMode;
-  /** Force a re-read this long after the last read (0 = off). */
+  /** Force a re-read this many ms after the last read. Default 0 (off). */
   readonly refreshIntervalMs?: number;
-  /** First re-read after a write (minimum and default 50); doubles up to an hour. */
+  /** First re-read this many ms after a write (minimum and default 50); the interval doubles
+   *  at each re-read, up to an hour. */
   readonly postWriteIntervalMs?: number;
   /** How long iptables-restore waits for the xtables lock (--wait), or we wait for the given lock.
    *  Also the budget of one apply() for lock waits: it gives up with LockTimeoutError after
-   *  about this long, however many attempts that is. */
+   *  about this long, however many attempts that is. In ms; default 10000 (iptables-restore's
+   *  `--wait` gets it rounded up to whole seconds). */
   readonly lockTimeoutMs?: number;
   /** The xtables lock file. Given to iptables-restore >= 1.6.2 as XTABLES_LOCKFILE, and named in
    *  lock errors. Default: $XTABLES_LOCKFILE, else /run/xtables.lock (the binaries' own default). */
   readonly lockFile?: string;
   /** Kills any child (iptables-save, -restore, the version probe, `ip netns exec`) that runs
-   *  longer than this, and reaps it. */
+   *  longer than this, and reaps it. In ms; default (and what 0 means) 120000. */
   readonly commandTimeoutMs?: number;
+  /** Which iptables binaries to run: `'legacy'`, `'nft'`, or `'auto'` (default: the backend the
+   *  host already uses, detected once at the first apply() or plan()). */
   readonly backend?: BackendChoice;
-  /** Run every command inside this named network namespace. */
+  /** Run every command inside this named network namespace (`ip netns exec`). Default: the
+   *  caller's namespace. */
   readonly netns?: string;
+  /** Where the Table logs (a pino-compatible logger). Default: silent. */
   readonly logger?: Logger;
+  /** A prom-client Registry to register the Table's metrics in (Tables may share one; each
+   *  series is labelled `table` and `ip_version`). Default: no metrics. The metrics:
+   *  `iptables_sync_restore_calls_total`, `iptables_sync_restore_errors_total`,
+   *  `iptables_sync_restore_retries_total`, `iptables_sync_save_calls_total`,
+   *  `iptables_sync_save_errors_total`, `iptables_sync_lines_executed_total` (restore lines sent),
+   *  the gauges `iptables_sync_chains` and `iptables_sync_rules` (of the desired state), and the
+   *  histogram `iptables_sync_lock_acquire_seconds` (the lock held around old iptables-restore). */
   readonly registry?: Registry;
+  /** Which iptables-save reader to use: `'native'` (the addon), `'js'` (its TypeScript twin) or
+   *  `'auto'` (default: the addon when it loaded, else the twin). Both give the same result. */
   readonly readerImplementation?: 'auto' | 'native' | 'js';
   /** Host features actions render with (--random-fully, --nflog-size): 'none' (default: Felix
    *  v3.2.2's text and rule IDs), 'auto' (detected once per binary), or which ones to use. */
@@ -157,10 +177,16 @@ function hashPrefixChecked(value: unknown): string {
 
 const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The longest delay Node's timers can wait: a longer one is clamped to 1 ms and fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 function nonNegativeMs(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new InvalidOptionError(option, value, 'expected a non-negative number of milliseconds');
+  }
+  if (value > MAX_TIMER_MS) {
+    throw new InvalidOptionError(option, value, `at most ${MAX_TIMER_MS} ms (about 24.8 days), the longest delay Node's timers can wait`);
   }
   return value;
 }
@@ -177,9 +203,28 @@ interface Setup {
   readonly restoreMode: Promise<RestoreMode>;
 }
 
+/**
+ * The desired state of one iptables table (filter, nat, mangle or raw) for one IP version, and
+ * the machinery that brings the dataplane to it. Updates (updateChain(s), removeChains,
+ * setRuleInsertions) only change the desired state; apply() reads the dataplane when needed,
+ * writes the difference in one iptables-restore transaction, and deletes chains no longer
+ * wanted. Rules carry an ID comment (`hashPrefix` + 16 characters) so ours are told apart from
+ * other programs' rules, which are left alone.
+ *
+ * @example
+ * ```ts
+ * const table = new Table('filter', 4, 'ipts:', NO_OP_LOCK, { historicChainPrefixes: ['ipts-'] });
+ * table.updateChain({ name: 'ipts-in', rules: [{ action: new AcceptAction() }] });
+ * table.setRuleInsertions('INPUT', [{ action: new JumpAction({ target: 'ipts-in' }) }]);
+ * await table.apply();
+ * ```
+ */
 export class Table {
+  /** The table this instance manages. */
   readonly name: TableName;
+  /** 4 (iptables) or 6 (ip6tables). */
   readonly ipVersion: IpVersion;
+  /** The prefix of our rules' ID comments, as given to the constructor. */
   readonly hashPrefix: string;
   private readonly lock: TableLock;
   private readonly insertMode: InsertMode;
@@ -227,6 +272,19 @@ export class Table {
   private report: ReportInProgress | undefined;
   private lastReport: ApplyReport | undefined;
 
+  /**
+   * Makes a Table; nothing runs until the first apply() or plan(). At the start it wants no
+   * inserts in any kernel chain, so the first apply() removes inserts an earlier run left.
+   *
+   * @param name - The table: filter, nat, mangle or raw.
+   * @param ipVersion - 4 or 6.
+   * @param hashPrefix - Starts every rule ID comment of ours, such as `'ipts:'`: one word of at
+   *   most 239 bytes (the ID comment must fit iptables' 255-byte comment).
+   * @param lock - The xtables lock to hold around iptables-restore older than 1.6.2 (newer ones
+   *   take it themselves): a {@link SharedLock}, or {@link NO_OP_LOCK}.
+   * @param options - See {@link TableOptions}.
+   * @throws {@link InvalidOptionError} for a bad argument or option, naming it and the value.
+   */
   constructor(name: TableName, ipVersion: IpVersion, hashPrefix: string, lock: TableLock, options: TableOptions = {}) {
     if (!isTableName(name)) {
       throw new InvalidOptionError('name', name, 'expected one of filter, nat, mangle, raw');
@@ -326,10 +384,22 @@ export class Table {
 
   // --- desired state ------------------------------------------------------------------------
 
+  /**
+   * Sets (adds or replaces) one chain of ours in the desired state; apply() writes it.
+   *
+   * @throws {@link InvalidRuleError} for an invalid chain, a kernel chain (use setRuleInsertions),
+   *   or a rule for the other IP version; the desired state is then unchanged.
+   */
   updateChain(chain: Chain | ChainSpec): void {
     this.updateChains([chain]);
   }
 
+  /**
+   * Sets several chains of ours at once. All are validated before any is accepted.
+   *
+   * @throws {@link InvalidRuleError} as {@link Table.updateChain} does, or when `chains` is not an
+   *   array; the desired state is then unchanged.
+   */
   updateChains(chains: readonly (Chain | ChainSpec)[]): void {
     if (!Array.isArray(chains)) throw new InvalidRuleError('updateChains', chains, 'expected an array of chains');
     // Validate all before accepting any: a bad chain never loses state already accepted.
@@ -354,6 +424,13 @@ export class Table {
     this.invalidateDataplaneCache('chain update');
   }
 
+  /**
+   * Removes chains of ours by the names of the given chains, as {@link Table.removeChainByName}
+   * does for each; apply() deletes them. All names are validated before any is removed.
+   *
+   * @throws {@link InvalidRuleError} when `chains` is not an array, or for an invalid name or a
+   *   kernel chain.
+   */
   removeChains(chains: readonly (Chain | ChainSpec)[]): void {
     if (!Array.isArray(chains)) throw new InvalidRuleError('removeChains', chains, 'expected an array of chains');
     // Validate all names before removing any.
@@ -364,7 +441,9 @@ export class Table {
   /**
    * Removes a chain of ours. A kernel chain is an error (it belongs to everyone); a chain this
    * Table never managed and that has none of the historic prefixes is not ours, so nothing
-   * happens to it (a debug line says so).
+   * happens to it (a debug line says so). apply() deletes the chain.
+   *
+   * @throws {@link InvalidRuleError} for an invalid chain name or a kernel chain.
    */
   removeChainByName(name: string): void {
     this.removableName('removeChainByName', name);
@@ -389,6 +468,14 @@ export class Table {
     return valid;
   }
 
+  /**
+   * Sets our rules in a chain we do not own (usually a kernel chain such as INPUT), replacing
+   * any given before; `[]` removes ours. Other programs' rules in that chain are left alone.
+   * `insertMode` decides whether ours go at the top or the end.
+   *
+   * @throws {@link InvalidRuleError} for an invalid chain name, a rules argument that is not an
+   *   array, an invalid rule, or a rule for the other IP version.
+   */
   setRuleInsertions(chainName: string, rules: readonly (Rule | RuleSpec)[]): void {
     const name = new Chain({ name: chainName, rules: [] }).name; // validates the name
     if (!Array.isArray(rules)) throw new InvalidRuleError('setRuleInsertions', rules, 'expected an array of rules');
@@ -408,13 +495,15 @@ export class Table {
     return this.features === undefined || this.features === NO_FEATURES ? item : (item.withFeatures(this.features) as T);
   }
 
+  /** Makes the next apply() or plan() re-read the dataplane (say, after another program changed
+   *  it). `reason` goes to the debug log. */
   invalidateDataplaneCache(reason: string): void {
     if (this.inSync) this.logger.debug({ table: this.name, reason }, 'invalidating dataplane cache');
     this.inSync = false;
     this.invalidations++;
   }
 
-  /** Chains we manage, for inspection. */
+  /** The names of the chains in the desired state, sorted. */
   desiredChainNames(): string[] {
     return [...this.desiredChains.keys()].sort();
   }
@@ -425,6 +514,15 @@ export class Table {
    * Brings the dataplane in line with the desired state. Resolves to how many ms from now
    * apply() should be called again (0: not needed). Calls never overlap: a call made while one
    * runs waits for it and then runs (calls waiting together share that one run).
+   *
+   * Retries a failed iptables-restore up to 10 times (re-reading first) and a failed
+   * iptables-save up to 3 times; a run killed at `commandTimeoutMs` is tried twice at most.
+   *
+   * @throws {@link LockTimeoutError} when the xtables lock stayed busy for about `lockTimeoutMs`.
+   * @throws {@link RestoreFailedError} (or {@link RestoreTimeoutError}) when iptables-restore
+   *   keeps failing, or fails in a way a retry cannot fix (such as a rule the kernel refuses).
+   * @throws {@link SaveFailedError} (or {@link SaveTimeoutError}) when iptables-save keeps failing.
+   * @throws {@link ChainDeletionError} when chains to delete are still referenced by other rules.
    */
   apply(): Promise<number> {
     return this.applyWithReport().then((report) => report.rescheduleAfterMs);
@@ -460,7 +558,7 @@ export class Table {
     const done = (rescheduleAfterMs: number): ApplyReport =>
       Object.freeze({ rescheduleAfterMs, writes: Object.freeze([...report.writes]), deletedChains: Object.freeze([...report.deletedChains]), reads: report.reads, attempts: report.attempts });
     try {
-      const result = done(await this.applyNow());
+      const result = done(await (this.metrics ? this.timedApply(this.metrics) : this.applyNow()));
       this.lastReport = result;
       return result;
     } catch (error) {
@@ -471,8 +569,21 @@ export class Table {
     }
   }
 
+  private async timedApply(metrics: TableMetrics): Promise<number> {
+    const started = performance.now();
+    try {
+      const delay = await this.applyNow();
+      metrics.lastSuccessfulSync.set(this.labels, this.now() / 1000);
+      return delay;
+    } finally {
+      metrics.applyDurationSeconds.observe(this.labels, (performance.now() - started) / 1000);
+    }
+  }
+
   /** Reads the dataplane if needed and returns the transaction apply() would run, without
-   *  running it. */
+   *  running it. Waits for a running apply() first.
+   *
+   *  @throws {@link SaveFailedError} (or {@link SaveTimeoutError}) when iptables-save keeps failing. */
   plan(): Promise<RestorePlan> {
     const next = this.tail.then(
       () => this.planNow(),

@@ -6,6 +6,12 @@
 // `iptables-restore --noflush` does (src/fake-dataplane.ts); `fake.restore(...)` lets a test play
 // another program that edits iptables. test/fake-differential.test.ts runs the same Table
 // scenarios against this fake and the real kernel (legacy and nft) and compares them.
+/**
+ * An in-memory iptables for unit tests of programs that use the Table: pass
+ * {@link FakeIptables.commandFactory} as the Table's `commandFactory` option.
+ *
+ * @module iptables-sync/testing
+ */
 import { PassThrough } from 'node:stream';
 import type { IpVersion } from './backend';
 import type { CommandExit, CommandFactory, SpawnedCommand } from './commands';
@@ -25,7 +31,9 @@ export type FakeCallKind = 'version' | 'save' | 'restore' | 'other';
 export interface FakeCall {
   /** The binary, e.g. "iptables-legacy-restore" (without an `ip netns exec NAME` wrapper). */
   readonly command: string;
+  /** Its arguments. */
   readonly args: readonly string[];
+  /** What the fake took it for. */
   readonly kind: FakeCallKind;
   /** The namespace of an `ip netns exec NAME …` wrapper (the Table's `netns` option). */
   readonly netns: string | undefined;
@@ -45,10 +53,13 @@ export interface FakeCall {
 
 /** What a faked process does instead of its default: print, then exit (or hang). */
 export interface FakeOutcome {
+  /** What to print on stdout (default: nothing). */
   readonly stdout?: string;
+  /** What to print on stderr (default: nothing). */
   readonly stderr?: string;
   /** Exit code (default 0); null with `signal` for a process killed by a signal. */
   readonly code?: number | null;
+  /** The signal the process dies of (with `code: null`), such as `'SIGSEGV'`. */
   readonly signal?: NodeJS.Signals | null;
   /** Print the output, then never exit on its own (only a kill ends it). */
   readonly hang?: boolean;
@@ -59,7 +70,9 @@ export interface FakeOutcome {
 
 /** Picks a table of one IP version (defaults: filter, 4). */
 export interface FakeTableRef {
+  /** The table (default filter). */
   readonly table?: TableName;
+  /** The IP version (default 4). */
   readonly ipVersion?: IpVersion;
 }
 
@@ -120,6 +133,8 @@ export class FakeIptables {
   readonly #dataplane = new FakeDataplane();
   readonly #now: () => Date;
 
+  /** An empty fake: every table, for IPv4 and IPv6, holds only its kernel chains, with ACCEPT
+   *  policies. Options default to the legacy backend, version v1.8.9 and the real clock. */
   constructor(options: FakeIptablesOptions = {}) {
     this.backend = options.backend ?? 'legacy';
     this.version = options.version ?? 'v1.8.9';

@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import { InvalidRuleError } from './errors';
 
+/** The longest chain name iptables takes, in bytes. */
 export const MAX_CHAIN_NAME_LENGTH = 28;
 /** iptables refuses comments of 256 bytes or more (the kernel's buffer holds 255 + NUL). */
 export const MAX_COMMENT_BYTES = 255;

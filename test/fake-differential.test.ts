@@ -22,7 +22,7 @@ import { AcceptAction, Chain, ChainDeletionError, DNATAction, DropAction, JumpAc
 import { FakeIptables, FakeRestoreError } from '../src/testing';
 import { BACKENDS, Netns } from './helpers/netns';
 import { buildChainSpec, kernelChainArb } from './helpers/arbitraries';
-import { LOADS, PREFIX, restoreInput, SETS, TARGET } from './helpers/rule-corpus';
+import { ALL_FEATURES, type Load, LOADS, NEW_LOADS, PREFIX, restoreInput, SETS, TARGET } from './helpers/rule-corpus';
 import { recordingFactory, type Recorder } from './helpers/recording';
 import { NO_LOCK, resetTables } from './helpers/table-env';
 
@@ -43,6 +43,15 @@ function tableView(dump: string): [string, string[]][] {
   }
   return [...chains];
 }
+
+/** The whole corpus: latest Felix's rules with no features and with every feature. */
+const CORPUS: readonly Load[] = [
+  ...LOADS,
+  ...NEW_LOADS.flatMap((l) => [
+    { ...l, label: `${l.label}, no features` },
+    { ...l, label: `${l.label}, every feature`, chain: l.chain.withFeatures(ALL_FEATURES) },
+  ]),
+];
 
 interface Pair {
   readonly fake: FakeIptables;
@@ -70,7 +79,7 @@ describe.each(BACKENDS)('FakeIptables against the real iptables-%s', (backend) =
     await ns.restore(backend, '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n');
   });
 
-  it.each(LOADS.map((l) => [l.label, l] as const))('prints %s as iptables-save does', async (_label, load) => {
+  it.each(CORPUS.map((l) => [l.label, l] as const))('prints %s as iptables-save does', async (_label, load) => {
     const fake = new FakeIptables({ backend });
     const input = restoreInput(load.table, [load.chain], load.extraChains);
     fake.restore(input, { ipVersion: load.family });

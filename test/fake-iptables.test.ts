@@ -5,10 +5,10 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { AcceptAction, Chain, DropAction, JumpAction, Match, NO_OP_LOCK, RestoreFailedError, SaveFailedError, Table } from '../src/index';
+import { AcceptAction, Chain, DropAction, JumpAction, LockTimeoutError, Match, NO_OP_LOCK, SaveFailedError, Table } from '../src/index';
 import { canonicalRuleBody, FakeIptables, FakeRestoreError } from '../src/testing';
+import { docCoverage } from './helpers/doc-coverage';
 
 const fixedClock = (): Date => new Date(Date.UTC(2024, 0, 1, 9, 5, 7));
 const quick = { sleep: async (): Promise<void> => undefined } as const;
@@ -139,17 +139,49 @@ describe('FakeIptables', () => {
     expect(canonicalRuleBody('--destination 2001:DB8:0:0:1:0:0:1 --goto x', 6)).toBe('-d 2001:db8::1:0:0:1/128 -g x');
     expect(canonicalRuleBody('-m conntrack --ctstate ESTABLISHED,RELATED --jump MARK --set-mark 0x1/0x1')).toBe('-m conntrack --ctstate RELATED,ESTABLISHED -j MARK --set-xmark 0x1/0x1');
   });
+
+  // Expected texts as iptables-save v1.8.9 printed them (legacy and nft alike unless noted).
+  it("canonicalRuleBody spells latest Felix's matches and actions as iptables-save does", () => {
+    // A protocol option after another match loads the protocol's match there.
+    expect(canonicalRuleBody('-m comment --comment "c" -p tcp --dport 80 --jump ACCEPT')).toBe('-p tcp -m comment --comment c -m tcp --dport 80 -j ACCEPT');
+    // limit: the rate is kept as an interval and printed in the largest unit that shows it.
+    expect(canonicalRuleBody('-m limit --limit 600000/minute --jump ACCEPT')).toBe('-m limit --limit 10000/sec -j ACCEPT');
+    expect(canonicalRuleBody('-m limit --limit-burst 20 --limit 5/minute --jump ACCEPT')).toBe('-m limit --limit 5/min --limit-burst 20 -j ACCEPT');
+    expect(canonicalRuleBody('-m limit --limit 1/second --limit-burst 5 --jump ACCEPT')).toBe('-m limit --limit 1/sec -j ACCEPT');
+    expect(canonicalRuleBody('-m u32 --u32 "0>>22&0x3C@12>>8=0x1000" --jump DROP')).toBe('-m u32 --u32 "0x0>>0x16&0x3c@0xc>>0x8=0x1000" -j DROP');
+    expect(canonicalRuleBody('-m rpfilter --invert --validmark --accept-local --jump DROP')).toBe('-m rpfilter --validmark --accept-local --invert -j DROP');
+    expect(canonicalRuleBody('-p tcp -m connlimit --connlimit-above 4 --connlimit-mask 0 -j REJECT --reject-with tcp-reset')).toBe(
+      '-p tcp -m connlimit --connlimit-above 4 --connlimit-mask 0 --connlimit-saddr -j REJECT --reject-with tcp-reset',
+    );
+    expect(canonicalRuleBody('--jump REJECT --reject-with host-prohib')).toBe('-j REJECT --reject-with icmp-host-prohibited');
+    expect(canonicalRuleBody('--jump REJECT --reject-with port-unreach', 6)).toBe('-j REJECT --reject-with icmp6-port-unreachable');
+    expect(canonicalRuleBody('--jump CONNMARK --set-mark 0x10/0xff')).toBe('-j CONNMARK --set-xmark 0x10/0xff');
+    // --set-mark V/M keeps V/(V|M), for MARK and CONNMARK alike.
+    expect(canonicalRuleBody('-j MARK --set-mark 0x3/0x1')).toBe('-j MARK --set-xmark 0x3/0x3');
+    expect(canonicalRuleBody('-j CONNMARK --set-mark 0x3/0x1')).toBe('-j CONNMARK --set-xmark 0x3/0x3');
+    expect(canonicalRuleBody('--jump CONNMARK --save-mark --mask 0xff00')).toBe('-j CONNMARK --save-mark --nfmask 0xff00 --ctmask 0xff00');
+    expect(canonicalRuleBody('--jump DSCP --set-dscp 63')).toBe('-j DSCP --set-dscp 0x3f');
+    // NFLOG: prefix, group (not 0), size or range; iptables-nft keeps no --nflog-range.
+    const nflog = '--jump NFLOG --nflog-group 1 --nflog-prefix API0|gnp/default.allow --nflog-range 80';
+    expect(canonicalRuleBody(nflog)).toBe('-j NFLOG --nflog-prefix "API0|gnp/default.allow" --nflog-group 1 --nflog-range 80');
+    expect(canonicalRuleBody(nflog, 4, 'nft')).toBe('-j NFLOG --nflog-prefix "API0|gnp/default.allow" --nflog-group 1');
+    expect(canonicalRuleBody('--jump NFLOG --nflog-group 0 --nflog-prefix p --nflog-size 80', 4, 'nft')).toBe('-j NFLOG --nflog-prefix p --nflog-size 80');
+  });
 });
 
 // The README's example, verbatim (the test below checks that README.md still shows this code).
 describe('my agent', () => {
   it('installs its chain, and repairs it after another program clobbers it', async () => {
     const fake = new FakeIptables();
+    let clock = 0; // the Table's time: it moves only when the Table sleeps or we move it
     const table = new Table('filter', 4, 'ipts:', NO_OP_LOCK, {
       backend: 'legacy',
       historicChainPrefixes: ['ipts-'],
       commandFactory: fake.commandFactory,
-      sleep: async () => undefined, // no real waiting between retries
+      now: () => clock,
+      sleep: async (ms) => {
+        clock += ms; // no real waiting between retries
+      },
     });
     const web = new Chain({ name: 'ipts-web', rules: [{ match: Match().protocol('tcp').destPorts(80), action: new AcceptAction() }] });
     table.updateChain(web);
@@ -164,11 +196,17 @@ describe('my agent', () => {
     expect(fake.ruleIds('ipts-web', 'ipts:')).toEqual(web.ruleHashes());
     expect(fake.rules('INPUT')).toContain('-s 10.0.0.1/32 -j DROP'); // theirs stays
 
-    // Failures: every iptables-restore from now on fails as if the xtables lock were held.
-    fake.onRestore = () => ({ code: 4, stderr: 'Another app is currently holding the xtables lock.\n' });
+    // Failures: another program holds the xtables lock. iptables-restore waits for it as long as
+    // the Table's lockTimeoutMs (10 s by default, its --wait), then gives up; the waits of one
+    // apply share that one budget, so the apply fails after one such attempt.
+    fake.onRestore = () => {
+      clock += 10_000;
+      return { code: 4, stderr: 'Another app is currently holding the xtables lock.\n' };
+    };
     table.updateChain(new Chain({ name: 'ipts-web', rules: [] }));
-    await expect(table.apply()).rejects.toThrow(RestoreFailedError);
-    expect(fake.restores).toHaveLength(1 + 1 + 11); // the first apply, the repair, 1 try + 10 retries
+    await expect(table.apply()).rejects.toThrow(LockTimeoutError);
+    expect(fake.restores).toHaveLength(1 + 1 + 1); // the first apply, the repair, one lock budget
+    expect(fake.ruleIds('ipts-web', 'ipts:')).toEqual(web.ruleHashes()); // nothing landed
   });
 });
 
@@ -176,20 +214,8 @@ describe('iptables-sync/testing as a package subpath', () => {
   const root = join(__dirname, '..');
 
   it('every export has a doc comment, and so does every public member of FakeIptables', () => {
-    const file = join(root, 'src', 'testing.ts');
-    const program = ts.createProgram([file], { strict: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, types: [], skipLibCheck: true, noEmit: true });
-    const checker = program.getTypeChecker();
-    const moduleSymbol = checker.getSymbolAtLocation(program.getSourceFile(file) as ts.SourceFile) as ts.Symbol;
-    const exports = checker.getExportsOfModule(moduleSymbol);
-    const undocumented: string[] = [];
-    const documented = (s: ts.Symbol): boolean => ts.displayPartsToString(s.getDocumentationComment(checker)).trim() !== '';
-    const resolve = (e: ts.Symbol): ts.Symbol => (e.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(e) : e);
-    for (const e of exports) if (!documented(resolve(e))) undocumented.push(e.name);
-    const fake = checker.getDeclaredTypeOfSymbol(resolve(exports.find((e) => e.name === 'FakeIptables') as ts.Symbol));
-    for (const member of fake.getProperties()) {
-      if (!member.name.startsWith('#') && !documented(member)) undocumented.push(`FakeIptables.${member.name}`);
-    }
-    expect(exports.map((e) => e.name).sort()).toEqual(['FakeCall', 'FakeCallKind', 'FakeDialect', 'FakeIptables', 'FakeIptablesOptions', 'FakeOutcome', 'FakeRestoreError', 'FakeTableRef', 'canonicalRuleBody']);
+    const { exports, undocumented } = docCoverage(join(root, 'src', 'testing.ts'), ['FakeIptables']);
+    expect(exports).toEqual(['FakeCall', 'FakeCallKind', 'FakeDialect', 'FakeIptables', 'FakeIptablesOptions', 'FakeOutcome', 'FakeRestoreError', 'FakeTableRef', 'canonicalRuleBody']);
     expect(undocumented).toEqual([]);
   });
 

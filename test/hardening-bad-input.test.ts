@@ -20,6 +20,7 @@ import {
   DNATAction,
   DropAction,
   GotoAction,
+  InvalidOptionError,
   InvalidRuleError,
   IptablesSyncError,
   JumpAction,
@@ -254,6 +255,19 @@ describe('Table', () => {
       ),
       { numRuns: RUNS },
     );
+  });
+
+  it('a duration longer than Node can time (2^31-1 ms) is refused, not accepted and then fired at once', async () => {
+    // Found by the property below: commandTimeoutMs 1.797e308 was accepted, and the save's
+    // deadline then fired after 1 ms (Node clamps an overflowing setTimeout delay to 1).
+    for (const option of ['commandTimeoutMs', 'lockTimeoutMs', 'refreshIntervalMs', 'postWriteIntervalMs'] as const) {
+      for (const value of [2 ** 31, 1.797e308]) {
+        expect(() => new Table('filter', 4, 'cali:', OK_LOCK, { ...baseOptions, [option]: value }), `${option}=${value}`).toThrow(InvalidOptionError);
+      }
+      const longest = new Table('filter', 4, 'cali:', OK_LOCK, { ...baseOptions, [option]: 2 ** 31 - 1 });
+      longest.updateChain(new Chain({ name: 'cali-x', rules: [{ action: new AcceptAction() }] }));
+      expect((await longest.plan()).input).toContain('-A cali-x');
+    }
   });
 
   it('every option is validated when the Table is made: an accepted value never fails later in plan()', async () => {

@@ -167,10 +167,14 @@ function killingMidWrite(target: string, limit: number, shouldKill: (restoreCall
 it('the orphan check sees a live tagged process (positive control)', async () => {
   const child = spawn(script('alive', `exec -a ${TAG}-alive sleep 30`), [], { stdio: 'ignore' });
   const exited = new Promise((r) => child.once('exit', r));
-  for (let i = 0; i < 100 && (await orphans()).length === 0; i++) await sleep(10);
-  expect((await orphans()).join('\n')).toContain(`${TAG}-alive`);
-  child.kill('SIGKILL');
-  await exited;
+  try {
+    // Up to 10 s: on a loaded machine the exec can take over a second to show in /proc.
+    for (let i = 0; i < 1000 && !(await orphans()).join('\n').includes(`${TAG}-alive`); i++) await sleep(10);
+    expect((await orphans()).join('\n')).toContain(`${TAG}-alive`);
+  } finally {
+    child.kill('SIGKILL'); // never leave it running to fail every later scenario's orphan check
+    await exited;
+  }
   expect(await orphans()).toEqual([]);
 });
 

@@ -14,29 +14,12 @@
 // behaviour behind the library's limits.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  AcceptAction,
-  DropAction,
-  DSCPAction,
-  LimitNumConnectionsAction,
-  LimitPacketRateAction,
-  MasqAction,
-  NflogAction,
-  REJECT_WITH,
-  RejectAction,
-  type RejectWith,
-  RestoreConnMarkAction,
-  SaveConnMarkAction,
-  SetConnMarkAction,
-  SNATAction,
-} from '../src/actions';
+import { AcceptAction, DropAction } from '../src/actions';
 import { AddrType } from '../src/match';
-import { Chain, type RuleSpec } from '../src/rule';
+import { Chain } from '../src/rule';
 import { ADDR_TYPES_V6, buildChainSpec, kernelChainArb } from './helpers/arbitraries';
 import { BACKENDS, type Backend, chainRules, hasChain, Netns } from './helpers/netns';
-import { COMMENT_255, type Load, LOADS, LOG_PREFIX_27, M, r, restoreInput, SETS, TARGET } from './helpers/rule-corpus';
-
-const tcp = () => M().protocol('tcp');
+import { ALL_FEATURES, COMMENT_255, LOADS, LOG_PREFIX_27, M, NEW_LOADS, r, restoreInput, SETS, TARGET } from './helpers/rule-corpus';
 
 /** The ID in the first --comment of each rule line of a chain (Felix's regex). */
 function savedIds(dump: string, chain: string): string[] {
@@ -142,6 +125,8 @@ describe.each(BACKENDS)('iptables-%s', (backend) => {
     ['`! -p all` is refused', ':kt-lim3 - -\n-A kt-lim3 ! -p all --jump ACCEPT', /never match protocol/],
     ['16 multiport ports are refused', `:kt-lim4 - -\n-A kt-lim4 -p tcp -m multiport --destination-ports ${Array.from({ length: 16 }, (_, i) => i + 1).join(',')} --jump ACCEPT`, /too many ports/],
     ['8 multiport ranges are refused', `:kt-lim5 - -\n-A kt-lim5 -p tcp -m multiport --destination-ports ${Array.from({ length: 8 }, (_, i) => `${2 * i + 1}:${2 * i + 2}`).join(',')} --jump ACCEPT`, /too many ports/],
+    ['--dport after a multiport match is read as its --dports (so destPort() refuses that order)', ':kt-lim9 - -\n-A kt-lim9 -p tcp -m multiport --destination-ports 80 -m mark --mark 0x1/0x1 --dport 81 --jump ACCEPT', /multiport: option "--destination-ports" can only be used once|cannot be used together/],
+    ['--dport after a multiport --source-ports is refused too', ':kt-lim10 - -\n-A kt-lim10 -p tcp -m multiport --source-ports 80 --dport 81 --jump ACCEPT', /multiport/],
   ] as const)('iptables limit: %s', async (_label, body, message) => {
     const res = await ns!.exec(restoreBin(backend, 4), ['--noflush'], `*filter\n${body}\nCOMMIT\n`);
     expect(res.code).not.toBe(0);
@@ -189,107 +174,8 @@ describe.each(BACKENDS)('iptables-%s', (backend) => {
 
 // --- latest Felix's actions and matches (issue 14) ------------------------------------------
 // Same method: chains of every new action and match, rendered with no features and with every
-// feature (--random-fully, --nflog-size), loaded with iptables-<backend>-restore, IDs read back.
-
-const ALL_FEATURES = { snatFullyRandom: true, masqFullyRandom: true, nfLogSize: true } as const;
-const rejectTypes = (family: 4 | 6): RejectWith[] => [...REJECT_WITH].filter(([, v]) => v.includes(family)).map(([w]) => w);
-const rejectRules = (family: 4 | 6): RuleSpec[] =>
-  rejectTypes(family).map((w) => r(w.startsWith('tcp-') ? tcp() : M(), new RejectAction({ with: w })));
-const nflogRules = (): RuleSpec[] => [
-  r(M(), new NflogAction({ group: 1, prefix: 'API0|gnp/default.allow' })),
-  r(M(), new NflogAction({ group: 0, prefix: 'p', size: 0 })),
-  r(M(), new NflogAction({ group: 65535, prefix: 'q'.repeat(63), size: 4294967295 })),
-  r(M(), new NflogAction({ group: 2, prefix: 'nosize', size: -1 })),
-];
-const rpfRules = (): RuleSpec[] => [
-  r(M().rpfCheckPassed(false), new AcceptAction()),
-  r(M().rpfCheckPassed(true), new AcceptAction()),
-  r(M().rpfCheckFailed(false), new DropAction()),
-  r(M().rpfCheckFailed(true), new DropAction()),
-];
-const connMarkRules = (): RuleSpec[] => [
-  r(M(), new SetConnMarkAction({ mark: 0x10 })),
-  r(M(), new SetConnMarkAction({ mark: 0x10, mask: 0xff })),
-  r(M(), new SetConnMarkAction({ mark: 0, mask: 1 })),
-  r(M(), new SaveConnMarkAction()),
-  r(M(), new SaveConnMarkAction({ saveMask: 0xff00 })),
-  r(M(), new RestoreConnMarkAction()),
-  r(M(), new RestoreConnMarkAction({ restoreMask: 1 })),
-  r(M(), new DSCPAction({ value: 0 })),
-  r(M(), new DSCPAction({ value: 63 })),
-];
-const limitRules = (family: 4 | 6): RuleSpec[] => [
-  r(M().limit('10/second'), new AcceptAction()),
-  r(M().limit('5/minute', 20), new AcceptAction()),
-  r(M().limit('600000/minute'), new AcceptAction()),
-  r(M().limit('1/day', 1), new AcceptAction()),
-  r(M().limit('1/hour', 30), new AcceptAction()),
-  r(M().limit('1/second', 10000), new AcceptAction()),
-  r(M(), new LimitPacketRateAction({ rate: 1, burst: 1, mark: 1 })),
-  r(M().markClear(0x400), new LimitPacketRateAction({ rate: 10000, burst: 10000, mark: 0xffffffff })),
-  r(M(), new LimitNumConnectionsAction({ num: 0, rejectWith: 'tcp-reset' })),
-  r(M().destNet(family === 4 ? '10.0.0.0/8' : 'fd00::/8'), new LimitNumConnectionsAction({ num: 4294967295, rejectWith: family === 4 ? 'icmp-host-prohibited' : 'icmp6-adm-prohibited' })),
-];
-
-const NEW_LOADS: readonly Load[] = [
-  {
-    label: 'filter v4: notConntrackState, notDestAddrType, destPort, limit, vxlanVni, REJECT (every type), NFLOG, rate and connection limits',
-    table: 'filter',
-    family: 4,
-    chain: new Chain({
-      name: 'kt-par-filter',
-      rules: [
-        r(M().notConntrackState('INVALID'), new AcceptAction()),
-        r(M().notConntrackState('RELATED,ESTABLISHED'), new AcceptAction()),
-        r(M().notDestAddrType(AddrType.Local), new AcceptAction()),
-        r(tcp().destPort(80), new AcceptAction()),
-        r(M().protocol('udp').destPort(0), new AcceptAction()),
-        r(M().protocol('udp').destPorts(4789).vxlanVni(4096), new DropAction()),
-        r(M().protocol('udp').vxlanVni(0).vxlanVni(0xffffff), new DropAction()),
-        ...limitRules(4),
-        r(M(), new RejectAction()),
-        ...rejectRules(4),
-        ...nflogRules(),
-      ],
-    }),
-  },
-  {
-    label: 'filter v6: the same for ip6tables (REJECT with every IPv6 type)',
-    table: 'filter',
-    family: 6,
-    chain: new Chain({
-      name: 'kt-par-filter6',
-      rules: [
-        r(M().notConntrackState('NEW,UNTRACKED'), new AcceptAction()),
-        r(M().notDestAddrType(AddrType.Multicast), new AcceptAction()),
-        r(tcp().destPort(65535), new AcceptAction()),
-        ...limitRules(6),
-        r(M(), new RejectAction()),
-        ...rejectRules(6),
-        ...nflogRules(),
-      ],
-    }),
-  },
-  { label: 'mangle v4: CONNMARK, DSCP, rpfilter --validmark', table: 'mangle', family: 4, chain: new Chain({ name: 'kt-par-mangle', rules: [...connMarkRules(), ...rpfRules()] }) },
-  { label: 'mangle v6: CONNMARK, DSCP, rpfilter --validmark', table: 'mangle', family: 6, chain: new Chain({ name: 'kt-par-mangle6', rules: [...connMarkRules(), ...rpfRules()] }) },
-  { label: 'raw v4: rpfilter --validmark [--accept-local]', table: 'raw', family: 4, chain: new Chain({ name: 'kt-par-raw', rules: rpfRules() }) },
-  { label: 'raw v6: rpfilter --validmark [--accept-local]', table: 'raw', family: 6, chain: new Chain({ name: 'kt-par-raw6', rules: rpfRules() }) },
-  {
-    label: 'nat v4: SNAT and MASQUERADE (with --random-fully when features say so)',
-    table: 'nat',
-    family: 4,
-    chain: new Chain({
-      name: 'kt-par-nat',
-      rules: [r(M(), new SNATAction({ toAddr: '1.2.3.4' })), r(M(), new SNATAction({ toAddr: '1.2.3.4-1.2.3.9' })), r(M(), new MasqAction()), r(tcp(), new MasqAction({ toPorts: '1024-65535' }))],
-    }),
-  },
-  {
-    label: 'nat v6: SNAT and MASQUERADE (with --random-fully when features say so)',
-    table: 'nat',
-    family: 6,
-    chain: new Chain({ name: 'kt-par-nat6', rules: [r(M(), new SNATAction({ toAddr: 'fd00::2' })), r(M(), new MasqAction()), r(tcp(), new MasqAction({ toPorts: '5000' }))] }),
-  },
-];
+// feature (--random-fully, --nflog-size), loaded with iptables-<backend>-restore, IDs read back
+// (the chains are NEW_LOADS of test/helpers/rule-corpus.ts).
 
 describe.each(BACKENDS)('latest Felix actions and matches on iptables-%s', (backend) => {
   let ns: Netns | undefined;

@@ -376,6 +376,10 @@ describe('latest Felix matches', () => {
     ['vxlanVni 2^24', () => Match().vxlanVni(0x1000000), '16777216'],
     ['vxlanVni -1', () => Match().vxlanVni(-1), '-1'],
     ['destPort 65536', () => Match().destPort(65536), '65536'],
+    // iptables reads a --dport after a multiport match as multiport's own --dports and refuses
+    // the rule (kernel-accept.test.ts shows it on both backends).
+    ['destPort after destPorts', () => Match().protocol('tcp').destPorts(80).destPort(81), '81'],
+    ['destPort after sourcePorts and another match', () => Match().protocol('tcp').sourcePorts(80).markClear(1).destPort(81), '81'],
     ['limit 0/second (iptables: bad rate)', () => Match().limit('0/second'), '0/second'],
     ['limit 10001/second (iptables: rate too fast)', () => Match().limit('10001/second'), '10001/second'],
     ['limit no unit', () => Match().limit('10'), '"10"'],

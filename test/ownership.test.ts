@@ -216,7 +216,8 @@ describe.each(BACKENDS)('ownership (%s)', (backend: Backend) => {
         err = e;
       }
       expect(err).toBeInstanceOf(InvalidOptionError);
-      expect((err as Error).message).toContain(JSON.stringify(bad));
+      // Errors quote at most ~200 characters of a value (issue 11), so look for its start.
+      expect((err as Error).message).toContain(JSON.stringify(bad).slice(0, 150));
       expect((err as Error).message).toContain('255');
     }
     expect(rec.calls).toHaveLength(callsBefore); // the refused Tables ran nothing

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from 'commander';
 import type { Registry } from 'prom-client';
+import { serveHealth, type WatchHealth } from '../health';
 import type { Logger } from '../logger';
 
 /** "9090", ":9090", "127.0.0.1:9090", "[::1]:9090" → host and port; loopback unless a host is given. */
@@ -38,8 +39,9 @@ function capMetricsServer(server: Server): void {
 
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
-/** Serves the registry at http://address/metrics once listening; logs the URL. */
-export async function serveMetrics(registry: Registry, address: string, log: Logger): Promise<Server> {
+/** Serves the registry at http://address/metrics, and the loop's /healthz and /readyz, once
+ *  listening; logs the URL. */
+export async function serveMetrics(registry: Registry, health: WatchHealth, address: string, log: Logger): Promise<Server> {
   const { host, port } = parseListenAddress(address);
   if (!isLoopback(host)) log.warn({ host }, 'serving metrics on a non-loopback address');
   const server = createServer(METRICS_SERVER_OPTIONS, (req, res) => {
@@ -56,8 +58,9 @@ export async function serveMetrics(registry: Registry, address: string, log: Log
       );
       return;
     }
+    if (serveHealth(health, req, res)) return;
     res.writeHead(404, { 'Content-Type': 'text/plain' });
-    res.end('not found: try /metrics\n');
+    res.end('not found: try /metrics, /healthz or /readyz\n');
   });
   capMetricsServer(server);
   await new Promise<void>((ok, fail) => {

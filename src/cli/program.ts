@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { TABLE_NAMES, rulesJsonSchema } from '../config';
+import { defineDoctorCommand, doctorCommand, type DoctorCommandOptions } from './doctor-command';
 import { parseListenAddress } from './metrics-server';
 import { applyCommand, checkCommand, cleanupCommand, planCommand, showCommand } from './one-shot';
 import { EXIT_ERROR, EXIT_OK, addCommonOptions, choice, parseDuration, type CommonOptions } from './options';
@@ -101,6 +102,8 @@ Examples:
       .requiredOption('-f, --file <path>', 'rules file (YAML or JSON; - for stdin)')
       .option('--kernel', "also load the rules with the backend's iptables-restore into a throwaway network namespace (root only)", false),
   ).action(wrap((o: CommonOptions & { file: string; kernel: boolean }) => checkCommand(o.file, o)));
+
+  defineDoctorCommand(program.command('doctor')).action(wrap((o: DoctorCommandOptions) => doctorCommand(o)));
 
   program
     .command('schema')

@@ -1,5 +1,6 @@
 // `iptables-sync watch`: the library's Reconciler over the rules file's tables, plus what only a
 // long-running process needs: file reloads, SIGHUP/SIGINT/SIGTERM, metrics and log lines.
+import { WatchHealth } from '../health';
 import { ConfigError, parseRules, readRulesFile, type RulesFile, type TableName } from '../config';
 import { Reconciler, type PassResult } from '../reconciler';
 import { restoreBodyLines } from '../restore-plan';
@@ -33,6 +34,7 @@ export async function watchCommand(file: string, opts: WatchOptions): Promise<nu
   const repairs = new Counter({ name: 'iptables_sync_watch_repairs_total', help: 'writes that repaired drift made by other programs', labelNames: ['table'], registers: [registry] });
   const reloads = new Counter({ name: 'iptables_sync_watch_config_reloads_total', help: 'rules file reloads, by result', labelNames: ['result'], registers: [registry] });
   const inSyncGauge = new Gauge({ name: 'iptables_sync_watch_in_sync', help: '1 when the last reconcile pass succeeded', registers: [registry] });
+  const health = new WatchHealth();
 
   const extra = { registry, ...(opts.refreshInterval > 0 ? { refreshIntervalMs: opts.refreshInterval } : {}) };
   const tables = new Map<TableName, ManagedTable>();
@@ -55,14 +57,16 @@ export async function watchCommand(file: string, opts: WatchOptions): Promise<nu
     return [...tables.values()].map((mt) => mt.table);
   };
 
-  const server = opts.metrics !== undefined ? await serveMetrics(registry, opts.metrics, log) : undefined;
+  const server = opts.metrics !== undefined ? await serveMetrics(registry, health, opts.metrics, log) : undefined;
 
   const onPass = (pass: PassResult): void => {
     let wrote = false;
+    let lastError: string | undefined;
     for (const outcome of pass.tables) {
       const name = outcome.table.name;
       if ('error' in outcome) {
         const error = outcome.error as Error;
+        lastError = `${lastError === undefined ? '' : `${lastError}; `}${name}: ${error.message}`;
         log.error({ table: name, err: describeError(error), errorType: error.name }, 'apply failed; the desired state is kept and retried');
       }
       const writes = outcome.report?.writes ?? [];
@@ -78,9 +82,10 @@ export async function watchCommand(file: string, opts: WatchOptions): Promise<nu
     if (!wrote && pass.ok && pass.trigger === 'SIGHUP') log.info({}, 'SIGHUP re-read: in sync');
     applies.inc({ result: pass.ok ? 'ok' : 'error' });
     inSyncGauge.set(pass.ok ? 1 : 0);
+    health.passFinished(pass.ok, lastError);
     if (pass.first && pass.ok) log.info({ file, tables: [...tables.keys()].join(',') || 'none' }, 'in sync; watching for drift and file changes');
   };
-  const reconciler = new Reconciler({ tables: adopt(rules), onPass });
+  const reconciler = new Reconciler({ tables: adopt(rules), onPassStart: () => health.passStarted(), onPass });
 
   /** Reads the file again; a valid new version waits for the next pass. Says whether it changed. */
   const reload = (reason: string): boolean => {

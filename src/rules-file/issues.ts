@@ -8,24 +8,35 @@ export const MAX_QUOTED = MAX_QUOTED_CHARACTERS;
 /** A file with more problems than this reports the first ones only. */
 export const MAX_ISSUES = 50;
 
+/** One problem found in a rules file. */
 export interface ConfigIssue {
+  /** The file name as given. */
   readonly file: string;
   /** 1-based; absent when the file could not be read at all. */
   readonly line?: number;
+  /** 1-based; absent when the file could not be read at all. */
   readonly column?: number;
   /** Where in the document, e.g. tables.filter.chains.ipts-web[0].match.destPorts */
   readonly path: string;
+  /** What is wrong, naming the bad value. */
   readonly message: string;
   /** The offending source line and a caret under the column. */
   readonly snippet?: string;
 }
 
+
 /** The rules file is unreadable or invalid. `issues` lists every problem found, in file order. */
 export class ConfigError extends IptablesSyncError {
+  /** The file of the first issue. */
   readonly file: string;
+  /** The line of the first issue, when known. */
   readonly line: number | undefined;
+  /** The column of the first issue, when known. */
   readonly column: number | undefined;
-  constructor(readonly issues: readonly ConfigIssue[]) {
+  constructor(
+    /** Every problem found (up to 50), in file order. */
+    readonly issues: readonly ConfigIssue[],
+  ) {
     super(issues.map(formatIssue).join('\n'));
     const first = issues[0];
     this.file = first?.file ?? '';
@@ -47,6 +58,7 @@ function formatIssue(issue: ConfigIssue): string {
 /** The rules file was not read: not a regular file (nor "-"), over the size limit, not UTF-8,
  *  or unreadable. Thrown before anything is parsed. */
 export class UnreadableRulesFileError extends ConfigError {
+  /** Why: `'not-a-file'`, `'too-large'`, `'io'` or `'invalid-utf8'`. */
   readonly reason: ReadProblem['reason'];
   constructor(file: string, problem: ReadProblem) {
     super([{ file, path: '', message: problem.message, ...(problem.reason === 'invalid-utf8' ? { line: problem.line, column: problem.column } : {}) }]);

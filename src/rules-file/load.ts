@@ -8,20 +8,25 @@ import { DEFAULT_MAX_FILE_SIZE, readRulesText } from './read';
 import { DEFAULT_CHAIN_PREFIX, MAX_ALIAS_EXPANSION, MAX_NESTING, type ConfigOptions, type RulesFile } from './types';
 import { Ctx } from './walk';
 
-/** A rules file's text ("-" is stdin), read within the limits of loadRulesFile. */
+/** A rules file's text ("-" is stdin), read within the limits of loadRulesFile.
+ *  @throws {@link UnreadableRulesFileError} when it is not a regular file (nor "-"), larger than
+ *  `maxFileSize` bytes, not UTF-8, or unreadable. */
 export function readRulesFile(file: string, options: Pick<ConfigOptions, 'maxFileSize'> = {}): string {
   const read = readRulesText(file, options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE);
   if ('problem' in read) throw new UnreadableRulesFileError(file, read.problem);
   return read.text;
 }
 
-/** Reads and validates a rules file (YAML, or JSON, which is parsed by the same YAML 1.2 parser).
- *  "-" reads stdin. Only regular files of at most `maxFileSize` bytes of UTF-8 are read. */
+/** Reads and validates a rules file (YAML, or strict JSON for a name ending in .json).
+ *  "-" reads stdin. Only regular files of at most `maxFileSize` bytes of UTF-8 are read.
+ *  @throws {@link UnreadableRulesFileError} when the file cannot be read within those limits.
+ *  @throws {@link ConfigError} listing every problem found when it is invalid. */
 export function loadRulesFile(file: string, options: ConfigOptions = {}): RulesFile {
   return parseRules(readRulesFile(file, options), file, options);
 }
 
-/** Validates rules text; `file` is only used in messages. */
+/** Validates rules text; `file` is only used in messages.
+ *  @throws {@link ConfigError} listing every problem found when it is invalid. */
 export function parseRules(text: string, file: string, options: ConfigOptions = {}): RulesFile {
   const chainPrefix = options.chainPrefix ?? DEFAULT_CHAIN_PREFIX;
   const ipVersion = options.ipVersion ?? 4;

@@ -2,10 +2,15 @@
 import type { Chain, Rule } from '../rule';
 import type { TableName } from '../table-names';
 
+/** The rule ID prefix the command line uses unless told otherwise. */
 export const DEFAULT_HASH_PREFIX = 'ipts:';
+/** The prefix our chains' names must start with unless {@link ConfigOptions.chainPrefix} says
+ *  otherwise. */
 export const DEFAULT_CHAIN_PREFIX = 'ipts-';
 
+/** One table of a rules file, validated and built. */
 export interface TableRules {
+  /** The table. */
   readonly name: TableName;
   /** The chains we own, in file order. */
   readonly chains: readonly Chain[];
@@ -13,7 +18,9 @@ export interface TableRules {
   readonly inserts: ReadonlyMap<string, readonly Rule[]>;
 }
 
+/** A validated rules file: what {@link loadRulesFile} and {@link parseRules} return. */
 export interface RulesFile {
+  /** The file name as given ("-" for stdin). */
   readonly file: string;
   /** Only the tables the file names, in file order. */
   readonly tables: ReadonlyMap<TableName, TableRules>;
@@ -23,19 +30,26 @@ export interface RulesFile {
 
 /** Where a rule starts in the file, and its path (tables.filter.chains.ipts-web[0]). */
 export interface RulePosition {
+  /** 1-based line. */
   readonly line: number;
+  /** 1-based column. */
   readonly column: number;
+  /** Where in the document, such as `tables.filter.chains.ipts-web[0]`. */
   readonly path: string;
 }
 
+/** Options of {@link loadRulesFile} and {@link parseRules}; all optional. */
 export interface ConfigOptions {
-  /** Names of our chains must start with this (the Table's historic chain prefix). */
+  /** Names of our chains must start with this (the Table's historic chain prefix). Default
+   *  {@link DEFAULT_CHAIN_PREFIX}. */
   readonly chainPrefix?: string;
-  /** Addresses and ICMP matches must be of this family. */
+  /** Addresses and ICMP matches must be of this family. Default 4. */
   readonly ipVersion?: 4 | 6;
-  /** loadRulesFile only: refuse files larger than this many bytes (DEFAULT_MAX_FILE_SIZE). */
+  /** loadRulesFile only: refuse files larger than this many bytes. Default
+   *  {@link DEFAULT_MAX_FILE_SIZE} (256 MiB). */
   readonly maxFileSize?: number;
-  /** Record where each rule was written (RulesFile.positions), to report on built rules. */
+  /** Record where each rule was written (RulesFile.positions), to report on built rules.
+   *  Default false. */
   readonly positions?: boolean;
 }
 

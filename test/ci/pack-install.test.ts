@@ -101,21 +101,23 @@ describe('installed with compilers hidden', () => {
     expect(existsSync(join(app, 'node_modules', 'iptables-sync', 'build'))).toBe(false); // nothing was compiled
   });
 
-  it('require and import work for the root and iptables-sync/config', () => {
-    const cjs = run('node', ['-e', "const { Table, Match } = require('iptables-sync'); const { parseRules } = require('iptables-sync/config'); process.stdout.write([typeof Table, typeof Match, typeof parseRules].join())"], app, env());
-    expect(cjs).toBe('function,function,function');
-    const esm = run('node', ['--input-type=module', '-e', "import { Table, Match } from 'iptables-sync'; import { parseRules } from 'iptables-sync/config'; process.stdout.write([typeof Table, typeof Match, typeof parseRules].join())"], app, env());
-    expect(esm).toBe('function,function,function');
+  it('require and import work for the root, iptables-sync/config and iptables-sync/testing', () => {
+    const cjs = run('node', ['-e', "const { Table, Match } = require('iptables-sync'); const { parseRules } = require('iptables-sync/config'); const { FakeIptables } = require('iptables-sync/testing'); process.stdout.write([typeof Table, typeof Match, typeof parseRules, typeof FakeIptables].join())"], app, env());
+    expect(cjs).toBe('function,function,function,function');
+    const esm = run('node', ['--input-type=module', '-e', "import { Table, Match } from 'iptables-sync'; import { parseRules } from 'iptables-sync/config'; import { FakeIptables } from 'iptables-sync/testing'; process.stdout.write([typeof Table, typeof Match, typeof parseRules, typeof FakeIptables].join())"], app, env());
+    expect(esm).toBe('function,function,function,function');
   });
 
   const consumer = [
     "import { AcceptAction, Match, Rule, Table, nativeInfo, type ReadResult } from 'iptables-sync';",
     "import { parseRules, type RulesFile } from 'iptables-sync/config';",
+    "import { FakeIptables } from 'iptables-sync/testing';",
     "const rule: Rule = new Rule({ match: Match().protocol('tcp').destPorts(22), action: new AcceptAction() });",
     'const loaded: boolean = nativeInfo().loaded;',
     "const file: RulesFile = parseRules('{}', 'inline.json');",
     'const read: ReadResult | undefined = undefined;',
-    'export const used: readonly unknown[] = [rule, loaded, file, read, Table];',
+    'const fake: FakeIptables = new FakeIptables();',
+    'export const used: readonly unknown[] = [rule, loaded, file, read, Table, fake.commandFactory];',
     '',
   ].join('\n');
 

@@ -12,8 +12,9 @@
 //    multiport after a -p with ports; icmp with -p icmp). Renders to one line; not all of it
 //    would load.
 //  - `kernelRuleArb()` / `kernelChainArb()`: rules that iptables-restore accepts in a user chain
-//    of the filter table that no built-in chain jumps to (one -p per rule, multiport only after
-//    -p tcp/udp, icmp only after -p icmp, no rpfilter/ipvs, ipsets only from the given names).
+//    of the filter table that no built-in chain jumps to (one -p per rule, multiport and --dport
+//    only after -p tcp/udp, icmp only after -p icmp, no rpfilter/ipvs, ipsets only from the given
+//    names).
 //
 // `invalidInputArb` yields one bad input of every class of SPEC section 6, with the value that
 // the error message must name.
@@ -505,7 +506,11 @@ export function kernelRuleArb(o: KernelRuleOptions): fc.Arbitrary<RuleCase> {
   // At most one -p per rule; port and icmp matches only after the protocol they need.
   const protoGroup: fc.Arbitrary<MatchStep[]> = fc.oneof(
     fc.constant([]),
-    fc.tuple(fc.constantFrom('tcp', 'udp'), fc.array(portStepArb, { maxLength: 2 })).map(([p, ports]) => [step('protocol', [p], `-p ${p}`), ...ports]),
+    // destPort (`--dport`, the protocol's own match) at most once, before any multiport: after
+    // one, iptables reads `--dport` as multiport's `--dports` (an abbreviation) and refuses it.
+    fc
+      .tuple(fc.constantFrom('tcp', 'udp'), fc.option(portArb, { nil: undefined }), fc.array(portStepArb, { maxLength: 2 }))
+      .map(([p, dport, ports]) => [step('protocol', [p], `-p ${p}`), ...(dport === undefined ? [] : [step('destPort', [dport], `--dport ${dport}`)]), ...ports]),
     fc.array(icmp, { maxLength: 2 }).map((is) => [step('protocol', [icmpProto], `-p ${icmpProto}`), ...is]),
     fc.integer({ min: 1, max: 255 }).map((p) => [step('notProtocolNum', [p], `! -p ${p}`)]),
     fc.integer({ min: 0, max: 255 }).map((p) => [step('protocolNum', [p], `-p ${p}`)]),
@@ -516,7 +521,7 @@ export function kernelRuleArb(o: KernelRuleOptions): fc.Arbitrary<RuleCase> {
   // Matches that may repeat (each -m is its own match instance).
   const addrTypes = o.family === 4 ? addrTypeArb : fc.constantFrom(...ADDR_TYPES_V6);
   const repeatable = fc.array(
-    fc.oneof(markStepArb, o.family === 4 ? addrTypeStepArb : addrTypeStepArb6, notDestAddrTypeStepArb(addrTypes), conntrackStepArb, limitStepArb, ...sets),
+    fc.oneof(markStepArb, o.family === 4 ? addrTypeStepArb : addrTypeStepArb6, notDestAddrTypeStepArb(addrTypes), conntrackStepArb, limitStepArb, vxlanStepArb, ...sets),
     { maxLength: 3 },
   );
   // Options iptables allows once per rule.

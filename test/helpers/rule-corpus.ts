@@ -1,8 +1,33 @@
 // A corpus of rules covering every match and action of the library, per table and IP version,
 // and the restore input that loads it (with `-m comment --comment "cali:<id>"` IDs). Used by
 // test/kernel-accept.test.ts (the kernel takes them) and test/fake-differential.test.ts (the fake
-// prints them back as the real iptables-save does).
-import { AcceptAction, ClearMarkAction, DNATAction, DropAction, GotoAction, JumpAction, LogAction, MasqAction, NoTrackAction, ReturnAction, SetMarkAction, SetMaskedMarkAction, SNATAction } from '../../src/actions';
+// prints them back as the real iptables-save does). LOADS: Felix v3.2.2's matches and actions;
+// NEW_LOADS: latest Felix's, each loaded with no features and with ALL_FEATURES.
+import {
+  AcceptAction,
+  ClearMarkAction,
+  DNATAction,
+  DropAction,
+  DSCPAction,
+  GotoAction,
+  JumpAction,
+  LimitNumConnectionsAction,
+  LimitPacketRateAction,
+  LogAction,
+  MasqAction,
+  NflogAction,
+  NoTrackAction,
+  REJECT_WITH,
+  RejectAction,
+  type RejectWith,
+  RestoreConnMarkAction,
+  ReturnAction,
+  SaveConnMarkAction,
+  SetConnMarkAction,
+  SetMarkAction,
+  SetMaskedMarkAction,
+  SNATAction,
+} from '../../src/actions';
 import { AddrType, Match } from '../../src/match';
 import { Chain, type RuleSpec } from '../../src/rule';
 import { ADDR_TYPES_V6 } from './arbitraries';
@@ -251,6 +276,111 @@ export const LOADS: readonly Load[] = [
       name: 'kt-raw6',
       rules: [r(M().rpfCheckPassed(), new AcceptAction()), r(M().rpfCheckFailed(), new DropAction()), r(M(), new NoTrackAction())],
     }),
+  },
+];
+
+// --- latest Felix's actions and matches -----------------------------------------------------
+
+/** Every feature that changes a rendered rule. */
+export const ALL_FEATURES = { snatFullyRandom: true, masqFullyRandom: true, nfLogSize: true } as const;
+const rejectTypes = (family: 4 | 6): RejectWith[] => [...REJECT_WITH].filter(([, v]) => v.includes(family)).map(([w]) => w);
+const rejectRules = (family: 4 | 6): RuleSpec[] =>
+  rejectTypes(family).map((w) => r(w.startsWith('tcp-') ? tcp() : M(), new RejectAction({ with: w })));
+const nflogRules = (): RuleSpec[] => [
+  r(M(), new NflogAction({ group: 1, prefix: 'API0|gnp/default.allow' })),
+  r(M(), new NflogAction({ group: 0, prefix: 'p', size: 0 })),
+  r(M(), new NflogAction({ group: 65535, prefix: 'q'.repeat(63), size: 4294967295 })),
+  r(M(), new NflogAction({ group: 2, prefix: 'nosize', size: -1 })),
+];
+const rpfRules = (): RuleSpec[] => [
+  r(M().rpfCheckPassed(false), new AcceptAction()),
+  r(M().rpfCheckPassed(true), new AcceptAction()),
+  r(M().rpfCheckFailed(false), new DropAction()),
+  r(M().rpfCheckFailed(true), new DropAction()),
+];
+const connMarkRules = (): RuleSpec[] => [
+  r(M(), new SetConnMarkAction({ mark: 0x10 })),
+  r(M(), new SetConnMarkAction({ mark: 0x10, mask: 0xff })),
+  r(M(), new SetConnMarkAction({ mark: 0, mask: 1 })),
+  r(M(), new SaveConnMarkAction()),
+  r(M(), new SaveConnMarkAction({ saveMask: 0xff00 })),
+  r(M(), new RestoreConnMarkAction()),
+  r(M(), new RestoreConnMarkAction({ restoreMask: 1 })),
+  r(M(), new DSCPAction({ value: 0 })),
+  r(M(), new DSCPAction({ value: 63 })),
+];
+const limitRules = (family: 4 | 6): RuleSpec[] => [
+  r(M().limit('10/second'), new AcceptAction()),
+  r(M().limit('5/minute', 20), new AcceptAction()),
+  r(M().limit('600000/minute'), new AcceptAction()),
+  r(M().limit('1/day', 1), new AcceptAction()),
+  r(M().limit('1/hour', 30), new AcceptAction()),
+  r(M().limit('1/second', 10000), new AcceptAction()),
+  r(M(), new LimitPacketRateAction({ rate: 1, burst: 1, mark: 1 })),
+  r(M().markClear(0x400), new LimitPacketRateAction({ rate: 10000, burst: 10000, mark: 0xffffffff })),
+  r(M(), new LimitNumConnectionsAction({ num: 0, rejectWith: 'tcp-reset' })),
+  r(M().destNet(family === 4 ? '10.0.0.0/8' : 'fd00::/8'), new LimitNumConnectionsAction({ num: 4294967295, rejectWith: family === 4 ? 'icmp-host-prohibited' : 'icmp6-adm-prohibited' })),
+];
+
+/** Latest Felix's actions and matches (issue 14), to be loaded with no features and with
+ *  ALL_FEATURES. */
+export const NEW_LOADS: readonly Load[] = [
+  {
+    label: 'filter v4: notConntrackState, notDestAddrType, destPort, limit, vxlanVni, REJECT (every type), NFLOG, rate and connection limits',
+    table: 'filter',
+    family: 4,
+    chain: new Chain({
+      name: 'kt-par-filter',
+      rules: [
+        r(M().notConntrackState('INVALID'), new AcceptAction()),
+        r(M().notConntrackState('RELATED,ESTABLISHED'), new AcceptAction()),
+        r(M().notDestAddrType(AddrType.Local), new AcceptAction()),
+        r(tcp().destPort(80), new AcceptAction()),
+        r(M().protocol('udp').destPort(0), new AcceptAction()),
+        r(M().protocol('udp').destPorts(4789).vxlanVni(4096), new DropAction()),
+        r(M().protocol('udp').vxlanVni(0).vxlanVni(0xffffff), new DropAction()),
+        ...limitRules(4),
+        r(M(), new RejectAction()),
+        ...rejectRules(4),
+        ...nflogRules(),
+      ],
+    }),
+  },
+  {
+    label: 'filter v6: the same for ip6tables (REJECT with every IPv6 type)',
+    table: 'filter',
+    family: 6,
+    chain: new Chain({
+      name: 'kt-par-filter6',
+      rules: [
+        r(M().notConntrackState('NEW,UNTRACKED'), new AcceptAction()),
+        r(M().notDestAddrType(AddrType.Multicast), new AcceptAction()),
+        r(tcp().destPort(65535), new AcceptAction()),
+        ...limitRules(6),
+        r(M(), new RejectAction()),
+        ...rejectRules(6),
+        ...nflogRules(),
+      ],
+    }),
+  },
+  { label: 'mangle v4: CONNMARK, DSCP, rpfilter --validmark', table: 'mangle', family: 4, chain: new Chain({ name: 'kt-par-mangle', rules: [...connMarkRules(), ...rpfRules()] }) },
+  { label: 'mangle v6: CONNMARK, DSCP, rpfilter --validmark', table: 'mangle', family: 6, chain: new Chain({ name: 'kt-par-mangle6', rules: [...connMarkRules(), ...rpfRules()] }) },
+  { label: 'raw v4: rpfilter --validmark [--accept-local]', table: 'raw', family: 4, chain: new Chain({ name: 'kt-par-raw', rules: rpfRules() }) },
+  { label: 'raw v6: rpfilter --validmark [--accept-local]', table: 'raw', family: 6, chain: new Chain({ name: 'kt-par-raw6', rules: rpfRules() }) },
+  {
+    label: 'nat v4: SNAT and MASQUERADE (with --random-fully when features say so)',
+    table: 'nat',
+    family: 4,
+    chain: new Chain({
+      name: 'kt-par-nat',
+      rules: [r(M(), new SNATAction({ toAddr: '1.2.3.4' })), r(M(), new SNATAction({ toAddr: '1.2.3.4-1.2.3.9' })), r(M(), new MasqAction()), r(tcp(), new MasqAction({ toPorts: '1024-65535' }))],
+    }),
+  },
+  {
+    label: 'nat v6: SNAT and MASQUERADE (with --random-fully when features say so)',
+    table: 'nat',
+    family: 6,
+    chain: new Chain({ name: 'kt-par-nat6', rules: [r(M(), new SNATAction({ toAddr: 'fd00::2' })), r(M(), new MasqAction()), r(tcp(), new MasqAction({ toPorts: '5000' }))] }),
   },
 ];
 
