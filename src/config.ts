@@ -40,5 +40,5 @@ export {
 export { ConfigError, UnreadableRulesFileError, type ConfigIssue } from './rules-file/issues';
 export { loadRulesFile, parseRules, readRulesFile } from './rules-file/load';
 export { MATCH_METHODS } from './rules-file/vocabulary';
-export { parseJsonNodes } from './rules-file/json';
+export { parseJsonNodes, type JsonParse } from './rules-file/json';
 export { rulesJsonSchema } from './rules-file/schema';

@@ -6,9 +6,13 @@ import type { ApplyReport } from './table';
 
 /** What the Reconciler needs of a Table. A Table fits; tests may pass their own. */
 export interface ReconciledTable {
+  /** The table's name (filter, nat, …), for reports and logs. */
   readonly name: string;
+  /** 4 or 6. */
   readonly ipVersion: number;
+  /** One apply, resolving to what it did (Table.applyWithReport). */
   applyWithReport(): Promise<ApplyReport>;
+  /** Makes the next apply re-read the dataplane. */
   invalidateDataplaneCache(reason: string): void;
   /** After a failed apply: what landed before the failure. */
   readonly lastApplyReport?: ApplyReport | undefined;
@@ -16,6 +20,7 @@ export interface ReconciledTable {
 
 /** How one table fared in a pass. */
 export interface TableOutcome {
+  /** The table applied. */
   readonly table: ReconciledTable;
   /** What the apply did; after a failure, what landed before it (when the table says). */
   readonly report: ApplyReport | undefined;
@@ -33,6 +38,7 @@ export interface PassResult {
   readonly desiredStateChanged: boolean;
   /** No pass has succeeded before this one (its writes bring the state in, not repair drift). */
   readonly first: boolean;
+  /** Each table's outcome, in the order applied. */
   readonly tables: readonly TableOutcome[];
   /** Every table applied without error. */
   readonly ok: boolean;
@@ -42,10 +48,13 @@ export interface PassResult {
 
 /** Timers the Reconciler schedules with (tests pass fakes). */
 export interface ReconcilerTimers {
+  /** Calls `fn` in `ms`; returns a handle for clearTimeout. */
   setTimeout(fn: () => void, ms: number): unknown;
+  /** Cancels a timer setTimeout returned. */
   clearTimeout(handle: unknown): void;
 }
 
+/** Options of a {@link Reconciler}; all optional. */
 export interface ReconcilerOptions {
   /** The tables to keep in sync, applied in this order. reload() replaces them. */
   readonly tables?: Iterable<ReconciledTable>;
@@ -57,6 +66,7 @@ export interface ReconcilerOptions {
   readonly firstRetryMs?: number;
   /** Longest delay after failed passes (default 60 s). */
   readonly maxRetryMs?: number;
+  /** Tests: replaces setTimeout and clearTimeout. */
   readonly timers?: ReconcilerTimers;
 }
 
@@ -88,6 +98,7 @@ export class Reconciler {
   private errorBackoffMs = 0;
   private succeededOnce = false;
 
+  /** Makes a Reconciler; nothing runs until trigger() (or schedule()). */
   constructor(options: ReconcilerOptions = {}) {
     this.current = [...(options.tables ?? [])];
     this.onPassStart = options.onPassStart;

@@ -11,8 +11,11 @@ import { createScanner } from 'jsonc-parser';
 import { Pair, Scalar, YAMLMap, YAMLSeq, type Node } from 'yaml';
 import { MAX_NESTING } from './types';
 
+/** What {@link parseJsonNodes} found. */
 export interface JsonParse {
+  /** The document's root node; null for an empty file or after a syntax error. */
   readonly contents: Node | null;
+  /** The first syntax error, if any: its offset in the text and what is wrong there. */
   readonly errors: readonly { readonly offset: number; readonly message: string }[];
 }
 
