@@ -21,11 +21,14 @@ export interface CanaryOptions {
 export type CanaryState = 'present' | 'gone' | 'unknown';
 
 /** What one `iptables -S <chain>` says of the canary: 'unknown' when the command failed for
- *  another reason (the lock, a timeout): only a clear answer triggers a repair. */
+ *  another reason (the lock, a timeout): only a clear answer triggers a repair. iptables-nft
+ *  1.8.9 reports a missing chain as "chain `X' in table `T' is incompatible, use 'nft' tool"
+ *  (it says the same of a chain really rewritten with nft: then the re-read fails, is logged,
+ *  and is tried again once per interval). */
 export function canaryStateOf(result: Pick<CommandResult, 'code' | 'stdout' | 'stderr' | 'timedOut' | 'spawnError'>): CanaryState {
   if (result.timedOut || result.spawnError !== undefined) return 'unknown';
   if (result.code === 0) return /^-A /m.test(result.stdout) ? 'present' : 'gone';
-  return /No chain\/target\/match by that name|does not exist/i.test(result.stderr) ? 'gone' : 'unknown';
+  return /No chain\/target\/match by that name|does not exist|chain `[^']*' in table `[^']*' is incompatible/i.test(result.stderr) ? 'gone' : 'unknown';
 }
 
 export class CanaryWatch {
