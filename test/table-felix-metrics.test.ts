@@ -31,7 +31,7 @@ describe.each(BACKENDS)("metricNames: 'felix' (%s)", (backend) => {
     await table.apply();
     await v6.table.apply();
     const metrics = await registry.getMetricsAsJSON();
-    const samples = (name: string): { labels: Record<string, string | number>; value: number }[] =>
+    const samples = (name: string): { labels: Record<string, string | number | undefined>; value: number }[] =>
       (metrics.find((m) => m.name === name)?.values ?? []).map((s) => ({ labels: { ...s.labels }, value: s.value }));
     const mine = { ip_version: '4', table: 'filter' };
     expect(samples('felix_iptables_save_calls')).toEqual([{ labels: {}, value: 2 }]); // both Tables, no labels
