@@ -377,6 +377,7 @@ export class Table {
       if (KERNEL_CHAINS[this.name].includes(chain.name)) {
         throw new InvalidRuleError('updateChain', chain.name, `is a kernel chain of table ${this.name}; use setRuleInsertions`);
       }
+      if (chain.name === this.canaryChain) throw new InvalidRuleError('updateChain', chain.name, 'is the canary chain (canaryChain): the Table keeps it itself');
       for (const rule of chain.rules) rule.checkIpVersion(this.ipVersion, `updateChain(${chain.name})`);
       return this.forHost(chain);
     });
@@ -423,6 +424,7 @@ export class Table {
 
   private removableName(where: string, name: unknown): string {
     const valid = chainName(where, name);
+    if (valid === this.canaryChain) throw new InvalidRuleError(where, valid, 'is the canary chain (canaryChain): it goes when the canary is turned off');
     if (KERNEL_CHAINS[this.name].includes(valid)) {
       throw new InvalidRuleError(where, valid, `is a kernel chain of table ${this.name}: it cannot be removed; setRuleInsertions(${JSON.stringify(valid)}, []) removes our inserts`);
     }

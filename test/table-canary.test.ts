@@ -32,6 +32,14 @@ describe('canary', () => {
     expect(() => new TableClass('filter', 4, 'cali:', NO_LOCK, { canaryIntervalMs: 100, historicChainPrefixes: ['cali-'], canaryChain: 'other-canary' })).toThrow(/canaryChain/);
     expect(() => new TableClass('filter', 4, 'cali:', NO_LOCK, { canaryIntervalMs: -1, historicChainPrefixes: ['cali-'] })).toThrow(/canaryIntervalMs/);
   });
+
+  it('is the Table\'s own chain: updating or removing it is refused', () => {
+    const table = new TableClass('filter', 4, 'cali:', NO_LOCK, { canaryIntervalMs: 100, historicChainPrefixes: ['cali-'] });
+    expect(table.desiredChainNames()).toEqual(['cali-canary']);
+    expect(() => table.updateChain(new Chain({ name: 'cali-canary', rules: [] }))).toThrow(/canary chain/);
+    expect(() => table.removeChainByName('cali-canary')).toThrow(/canary chain/);
+    expect(table.desiredChainNames()).toEqual(['cali-canary']);
+  });
 });
 
 describe.each(BACKENDS)('Table canary (%s)', (backend) => {
