@@ -192,6 +192,7 @@ class ManagedTable {
   private writes: Write[] = [];
   private chainNames = new Set<string>();
   private insertChains = new Set<string>();
+  private appendChains = new Set<string>();
 
   constructor(
     readonly name: TableName,
@@ -224,6 +225,10 @@ class ManagedTable {
     for (const old of this.insertChains) if (!rules.inserts.has(old)) this.table.setRuleInsertions(old, []);
     this.chainNames = next;
     this.insertChains = new Set(rules.inserts.keys());
+    const appends: NonNullable<TableRules['appends']> = rules.appends ?? new Map();
+    for (const [chain, list] of appends) this.table.appendRules(chain, list);
+    for (const old of this.appendChains) if (!appends.has(old)) this.table.appendRules(old, []);
+    this.appendChains = new Set(appends.keys());
   }
 
   /** Successful restore inputs since the last call. */

@@ -57,6 +57,7 @@ export {
 export { Table, KERNEL_CHAINS, type TableOptions, type TableName } from './table';
 export type { RestorePlan, PlanSummary, InsertMode } from './restore-plan';
 export type { Backend, BackendChoice, IpVersion } from './backend';
+export type { MetricNames } from './metrics';
 export type { Logger } from './logger';
 export type { CommandFactory, SpawnedCommand, CommandExit } from './commands';
 export {
