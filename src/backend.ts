@@ -82,6 +82,7 @@ function countRules(dump: string): number {
 
 /** What backend detection saw, and the backend it picked from that. */
 export interface BackendDetection {
+  /** The backend chosen. */
   readonly backend: Backend;
   /** What decided: the KUBE-IPTABLES-HINT chain, the rule counts, or the system default. */
   readonly decidedBy: 'hint' | 'rule-count' | 'system-default';
@@ -89,7 +90,9 @@ export interface BackendDetection {
   readonly legacyRules: number;
   /** `-A` lines in iptables-nft-save. */
   readonly nftRules: number;
+  /** Whether the legacy mangle table holds the KUBE-IPTABLES-HINT chain (kube marks the backend it uses with it). */
   readonly legacyHint: boolean;
+  /** Whether the nft mangle table holds the KUBE-IPTABLES-HINT chain. */
   readonly nftHint: boolean;
   /** Whether `iptables --version` names legacy; undefined when it was not asked. */
   readonly systemDefault?: Backend;
