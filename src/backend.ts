@@ -1,4 +1,6 @@
 // Which iptables binaries to run, and whether the restore binary takes the xtables lock itself.
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { runCommand, succeeded, type CommandFactory } from './commands';
 import { InvalidOptionError } from './errors';
 
@@ -14,11 +16,55 @@ export interface Binaries {
   readonly backend: Backend;
   readonly save: string;
   readonly restore: string;
+  /** The one-rule command of the same backend (the canary's cheap check). */
+  readonly iptables: string;
 }
 
 export function binariesFor(backend: Backend, ipVersion: IpVersion): Binaries {
   const family = ipVersion === 6 ? 'ip6tables' : 'iptables';
-  return { backend, save: `${family}-${backend}-save`, restore: `${family}-${backend}-restore` };
+  return { backend, save: `${family}-${backend}-save`, restore: `${family}-${backend}-restore`, iptables: `${family}-${backend}` };
+}
+
+/** Whether an executable of this name is on $PATH (what spawn would find). */
+export function isOnPath(name: string, path = process.env.PATH ?? ''): boolean {
+  for (const dir of path.split(delimiter)) {
+    if (dir === '') continue;
+    try {
+      accessSync(join(dir, name), fsConstants.X_OK);
+      return true;
+    } catch {
+      // not in this directory
+    }
+  }
+  return false;
+}
+
+/** The backend a plain binary's `--version` names: "(nf_tables)" or "(legacy)"; iptables
+ *  before 1.8 names none and is legacy (nf_tables came with 1.8). */
+export function backendOfVersionText(text: string): Backend {
+  return /\(nf_tables\)/.test(text) ? 'nft' : 'legacy';
+}
+
+/**
+ * The binaries to run for a backend, as latest Felix's binary search picks them: the
+ * backend's own (`iptables-legacy-save` …) when both are on $PATH, else plain
+ * `iptables-save`/`iptables-restore` (iptables < 1.8 has no others), whose backend is then
+ * learned from `--version`. With neither, the backend's own names (the error names them).
+ */
+export async function resolveBinaries(
+  backend: Backend,
+  ipVersion: IpVersion,
+  run: CommandFactory,
+  timeoutMs: number,
+  onPath: (name: string) => boolean = isOnPath,
+): Promise<Binaries> {
+  const specific = binariesFor(backend, ipVersion);
+  if (onPath(specific.save) && onPath(specific.restore)) return specific;
+  const family = ipVersion === 6 ? 'ip6tables' : 'iptables';
+  const plain = { save: `${family}-save`, restore: `${family}-restore`, iptables: family };
+  if (!onPath(plain.save) || !onPath(plain.restore)) return specific;
+  const out = await runCommand(run, plain.restore, ['--version'], '', timeoutMs);
+  return { backend: backendOfVersionText(`${out.stdout} ${out.stderr}`), ...plain };
 }
 
 export function parseBackendChoice(value: unknown): BackendChoice {
@@ -36,6 +82,7 @@ function countRules(dump: string): number {
 
 /** What backend detection saw, and the backend it picked from that. */
 export interface BackendDetection {
+  /** The backend chosen. */
   readonly backend: Backend;
   /** What decided: the KUBE-IPTABLES-HINT chain, the rule counts, or the system default. */
   readonly decidedBy: 'hint' | 'rule-count' | 'system-default';
@@ -43,7 +90,9 @@ export interface BackendDetection {
   readonly legacyRules: number;
   /** `-A` lines in iptables-nft-save. */
   readonly nftRules: number;
+  /** Whether the legacy mangle table holds the KUBE-IPTABLES-HINT chain (kube marks the backend it uses with it). */
   readonly legacyHint: boolean;
+  /** Whether the nft mangle table holds the KUBE-IPTABLES-HINT chain. */
   readonly nftHint: boolean;
   /** Whether `iptables --version` names legacy; undefined when it was not asked. */
   readonly systemDefault?: Backend;

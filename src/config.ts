@@ -10,6 +10,9 @@
 //       insert:                   # our rules at the top of chains we do not own
 //         INPUT:
 //           - action: { jump: ipts-web }
+//       append:                   # our rules at the end of chains we do not own
+//         FORWARD:
+//           - action: drop
 //
 // Match keys are Match() method names, applied in the order written (the order is part of the
 // rule, and so of its ID). Every problem is reported as file:line:column with what was expected;

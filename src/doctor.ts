@@ -25,79 +25,113 @@ export type DoctorStatus = 'ok' | 'warn' | 'error';
 
 /** One probe's verdict and what it found, in words. */
 export interface DoctorCheck {
+  /** This probe's verdict. */
   readonly status: DoctorStatus;
+  /** What it found, in one line for people. */
   readonly message: string;
 }
 
 /** The native addon: loaded from where, or why not (nativeInfo()). */
 export interface AddonCheck extends DoctorCheck {
+  /** Whether the addon loaded (the locks need it; readers and hashing fall back to TypeScript). */
   readonly loaded: boolean;
+  /** The file that loaded; undefined when none did. */
   readonly path: string | undefined;
+  /** Why it did not load: each file tried and the loader's error; undefined when it loaded. */
   readonly reason: string | undefined;
+  /** The addon files tried, in order. */
   readonly tried: readonly string[];
 }
 
 /** Whether we may change iptables: root, or at least CAP_NET_ADMIN. */
 export interface PrivilegeCheck extends DoctorCheck {
+  /** The effective user id; undefined where the platform has none. */
   readonly uid: number | undefined;
+  /** Whether the effective user is root (uid 0). */
   readonly root: boolean;
+  /** Whether the process has CAP_NET_ADMIN (from /proc/self/status), which iptables needs. */
   readonly netAdmin: boolean;
 }
 
 /** The network namespace asked for (`--netns`), if any. */
 export interface NetnsCheck extends DoctorCheck {
+  /** The namespace asked for; undefined for none (this one). */
   readonly name: string | undefined;
+  /** Whether `ip netns` lists it; undefined when none was asked for. */
   readonly exists: boolean | undefined;
 }
 
 /** One executable looked up on PATH, with its `--version` (`-V` for ip). */
 export interface BinaryCheck extends DoctorCheck {
+  /** The executable name, e.g. `iptables-legacy-save`. */
   readonly name: string;
   /** Needed for what was asked (the chosen backend's save/restore, `ip` with a namespace). */
   readonly required: boolean;
+  /** Where it was found on PATH; undefined when missing. */
   readonly path: string | undefined;
+  /** The first line of its version output; undefined when missing or when the probe failed. */
   readonly version: string | undefined;
 }
 
 /** Backend detection as a Table with `backend: 'auto'` runs it, with the counts it decided on. */
 export interface BackendCheck extends DoctorCheck {
+  /** The backend option given: 'legacy', 'nft' or 'auto'. */
   readonly choice: BackendChoice;
   /** The backend a Table would use: the one chosen, else the one detected. */
   readonly backend: Backend | undefined;
+  /** What detection found (with 'auto'); undefined when detection was not run or failed. */
   readonly detection: BackendDetection | undefined;
 }
 
 /** Whether the restore binary takes `--wait` (locks itself, iptables >= 1.6.2 or nft). */
 export interface RestoreWaitCheck extends DoctorCheck {
+  /** The restore binary of the backend a Table would use; undefined when unknown. */
   readonly binary: string | undefined;
+  /** Its version, as `--version` printed it; undefined when unknown. */
   readonly version: string | undefined;
+  /** Whether it takes `--wait` and so locks itself; undefined when unknown. */
   readonly takesWait: boolean | undefined;
 }
 
 /** What `features: 'auto'` detects for the restore binary. */
 export interface FeaturesCheck extends DoctorCheck {
+  /** The detected host features; undefined when detection failed. */
   readonly features: Features | undefined;
 }
 
 /** The xtables lock file and who holds it now. */
 export interface LockFileCheck extends DoctorCheck {
+  /** The lock file path in use. */
   readonly path: string;
+  /** Where the path came from: the option, $XTABLES_LOCKFILE, or the default /run/xtables.lock. */
   readonly source: 'option' | 'XTABLES_LOCKFILE' | 'default';
+  /** Whether the file exists now. */
   readonly exists: boolean;
+  /** The process holding the lock now (from /proc/locks); undefined when free or unknown. */
   readonly holder: LockHolder | undefined;
 }
 
 /** Everything `diagnose()` found. `ok` is false when any check is an error. */
 export interface DoctorReport {
+  /** False when any check is an error. */
   readonly ok: boolean;
+  /** The IP version diagnosed (4 or 6). */
   readonly ipVersion: IpVersion;
+  /** The native addon. */
   readonly addon: AddonCheck;
+  /** Root and CAP_NET_ADMIN. */
   readonly privileges: PrivilegeCheck;
+  /** The network namespace asked for. */
   readonly netns: NetnsCheck;
+  /** Every iptables binary (both backends), `iptables`, `ip` and `nft`, with path and version. */
   readonly binaries: readonly BinaryCheck[];
+  /** Backend detection and its rule counts. */
   readonly backend: BackendCheck;
+  /** Whether restore takes `--wait`. */
   readonly restoreWait: RestoreWaitCheck;
+  /** What `features: 'auto'` detects. */
   readonly features: FeaturesCheck;
+  /** The xtables lock file and its holder. */
   readonly lockFile: LockFileCheck;
 }
 

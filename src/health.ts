@@ -11,20 +11,25 @@ export const DEFAULT_STUCK_AFTER_MS = 300_000;
 
 /** What a probe answers: the HTTP status and a one-line reason. */
 export interface HealthVerdict {
+  /** The HTTP status to answer: 200 healthy/ready, 503 not. */
   readonly status: 200 | 503;
+  /** Why, in one line (the response body). */
   readonly reason: string;
 }
 
 /** The loop's state as the probes see it (times are ms since the epoch). */
 export interface HealthState {
+  /** When the watch loop started. */
   readonly startedAt: number;
   /** When the pass now running started; undefined between passes. */
   readonly passRunningSince: number | undefined;
+  /** When the last pass finished; undefined before the first one. */
   readonly lastPassFinishedAt: number | undefined;
   /** Whether the last finished pass applied every table (the dataplane was in sync after it). */
   readonly lastPassOk: boolean | undefined;
   /** Why the last finished pass failed. */
   readonly lastError: string | undefined;
+  /** When a pass last applied every table; undefined before the first success. */
   readonly lastSuccessAt: number | undefined;
 }
 

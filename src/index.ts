@@ -65,6 +65,7 @@ export {
 } from './reconciler';
 export type { RestorePlan, PlanSummary, InsertMode } from './restore-plan';
 export type { Backend, BackendChoice, IpVersion } from './backend';
+export type { MetricNames } from './metrics';
 export type { Logger } from './logger';
 export type { CommandFactory, SpawnedCommand, CommandExit } from './commands';
 export {

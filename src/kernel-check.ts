@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { binariesFor, type Backend, type IpVersion } from './backend';
 import type { RulesFile, TableName, TableRules } from './config';
 import { IptablesSyncError } from './errors';
-import { computePlan, insertIds, type InsertMode } from './restore-plan';
+import { appendIds, computePlan, insertIds, type InsertMode } from './restore-plan';
 import type { Rule } from './rule';
 
 export interface KernelCheckOptions {
@@ -60,8 +60,9 @@ export function emptyTableInput(table: TableRules, hashPrefix: string, insertMod
     insertMode,
     desiredChains,
     insertRules: table.inserts,
+    ...(table.appends ? { appendRules: table.appends } : {}),
     dirtyChains: new Set(desiredChains.keys()),
-    dirtyInserts: new Set(table.inserts.keys()),
+    dirtyInserts: new Set([...table.inserts.keys(), ...(table.appends?.keys() ?? [])]),
     dataplane: new Map(),
   });
   const comment = (id: string): string => `-m comment --comment "${hashPrefix}${id}"`;
@@ -76,6 +77,10 @@ export function emptyTableInput(table: TableRules, hashPrefix: string, insertMod
       const prefix = comment(ids[i] as string);
       rules.set(insertMode === 'insert' ? rule.renderInsert(chain, prefix) : rule.renderAppend(chain, prefix), rule);
     });
+  }
+  for (const [chain, list] of table.appends ?? []) {
+    const ids = appendIds(chain, list);
+    list.forEach((rule, i) => rules.set(rule.renderAppend(chain, comment(ids[i] as string)), rule));
   }
   return { input: plan.input, rules };
 }

@@ -16,6 +16,8 @@ export interface PlanInput {
   readonly insertMode: InsertMode;
   readonly desiredChains: ReadonlyMap<string, Chain>;
   readonly insertRules: ReadonlyMap<string, readonly Rule[]>;
+  /** Rules kept at the end of a chain we do not own (appendRules); absent = none anywhere. */
+  readonly appendRules?: ReadonlyMap<string, readonly Rule[]>;
   readonly dirtyChains: ReadonlySet<string>;
   readonly dirtyInserts: ReadonlySet<string>;
   /** The last known dataplane: what we read, updated by what we wrote since. */
@@ -58,9 +60,21 @@ export interface RestorePlan {
 
 const NO_SAVED_RULES: ReadonlyMap<number, string> = new Map();
 
-/** Whether a chain we do not own holds exactly our inserts, in the place the mode wants them. */
-export function insertsInPlace(dataplane: DataplaneChain | undefined, expected: readonly string[], mode: InsertMode): boolean {
-  const ids = dataplane?.ids ?? [];
+/** Whether a chain we do not own holds exactly our inserts, in the place the mode wants them,
+ *  and (when there are any) exactly our appends as its last rules. */
+export function insertsInPlace(
+  dataplane: DataplaneChain | undefined,
+  expected: readonly string[],
+  mode: InsertMode,
+  expectedAppends: readonly string[] = [],
+): boolean {
+  const all = dataplane?.ids ?? [];
+  // Appends must be the very last rules: a foreign rule appended below them puts them out of
+  // place, and the resync moves ours back below it (as latest Felix does).
+  const tail = all.length - expectedAppends.length;
+  if (tail < 0) return false;
+  for (let k = 0; k < expectedAppends.length; k++) if (all[tail + k] !== expectedAppends[k]) return false;
+  const ids = expectedAppends.length === 0 ? all : all.slice(0, tail);
   const ours: number[] = [];
   for (let i = 0; i < ids.length; i++) if (ids[i] !== '') ours.push(i);
   if (ours.length !== expected.length) return false;
@@ -77,6 +91,12 @@ export function insertsInPlace(dataplane: DataplaneChain | undefined, expected: 
 
 export function insertIds(chainName: string, rules: readonly Rule[]): string[] {
   return ruleHashesFor(chainName, rules);
+}
+
+/** IDs of appended rules: hashed under a different seed than the inserts (latest Felix's
+ *  "<chain>*appends*"), so the same rule inserted and appended gets two IDs. */
+export function appendIds(chainName: string, rules: readonly Rule[]): string[] {
+  return ruleHashesFor(`${chainName}*appends*`, rules);
 }
 
 /** What a plan accumulates besides its lines: counts, and the dataplane after the write. */
@@ -144,8 +164,10 @@ export function* planLines(p: PlanInput, progress: PlanProgress): Generator<stri
   for (const name of [...p.dirtyInserts].sort()) {
     const existing = p.dataplane.get(name);
     const rules = p.insertRules.get(name) ?? [];
+    const appends = p.appendRules?.get(name) ?? [];
     const expected = insertIds(name, rules);
-    if (insertsInPlace(existing, expected, p.insertMode)) continue;
+    const expectedAppends = appendIds(name, appends);
+    if (insertsInPlace(existing, expected, p.insertMode, expectedAppends)) continue;
     // Out of place: delete all of ours (by full rule text, so a rule another program inserted
     // since our read is never hit by a stale number), then add ours afresh.
     const ids = existing?.ids ?? [];
@@ -161,11 +183,15 @@ export function* planLines(p: PlanInput, progress: PlanProgress): Generator<stri
     } else {
       yield* ourLines;
     }
-    progress.insertsToAdd += rules.length;
+    const appendLines = appends.map((rule, i) => rule.renderAppend(name, comment(expectedAppends[i] as string)));
+    yield* appendLines;
+    progress.insertsToAdd += rules.length + appends.length;
     const foreign = ids.filter((id) => id === '');
-    const newIds = p.insertMode === 'insert' ? [...expected, ...foreign] : [...foreign, ...expected];
+    const newIds = p.insertMode === 'insert' ? [...expected, ...foreign, ...expectedAppends] : [...foreign, ...expected, ...expectedAppends];
     const offset = p.insertMode === 'insert' ? 0 : foreign.length;
-    progress.afterWrite.set(name, { ids: newIds, savedRules: new Map(ourLines.map((line, i) => [offset + i, line])) });
+    const saved = new Map(ourLines.map((line, i) => [offset + i, line]));
+    appendLines.forEach((line, i) => saved.set(foreign.length + rules.length + i, line));
+    progress.afterWrite.set(name, { ids: newIds, savedRules: saved });
   }
 }
 

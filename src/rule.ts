@@ -138,6 +138,8 @@ export interface ChainSpec {
   readonly name: string;
   /** Its rules, in order. */
   readonly rules: readonly (Rule | RuleSpec)[];
+  /** With TableOptions.onlyReferencedChains: write this chain even while nothing refers to it. */
+  readonly forceProgramming?: boolean;
 }
 
 /**
@@ -150,6 +152,7 @@ export class Chain implements ChainSpec {
   readonly name: string;
   /** Its rules, in order. */
   readonly rules: readonly Rule[];
+  readonly forceProgramming: boolean;
   private hashes: readonly string[] | undefined;
 
   constructor(spec: ChainSpec) {
@@ -158,6 +161,9 @@ export class Chain implements ChainSpec {
     if (!Array.isArray(spec.rules)) throw new InvalidRuleError('Chain.rules', spec.rules, 'expected an array of rules');
     // Array.from: a hole in a sparse array is a missing rule (rejected), not one to skip.
     this.rules = Object.freeze(Array.from(spec.rules, (r: Rule | RuleSpec) => Rule.from(r)));
+    const force = spec.forceProgramming ?? false;
+    if (typeof force !== 'boolean') throw new InvalidRuleError('Chain.forceProgramming', force, 'expected a boolean');
+    this.forceProgramming = force;
   }
 
   /** A Chain from either a Chain or its plain object shape. */
@@ -173,7 +179,7 @@ export class Chain implements ChainSpec {
       if (next !== r) changed = true;
       return next;
     });
-    return changed ? new Chain({ name: this.name, rules }) : this;
+    return changed ? new Chain({ name: this.name, rules, forceProgramming: this.forceProgramming }) : this;
   }
 
   /** The rule IDs, one per rule (Felix's chained hashes); computed once, then cached. */

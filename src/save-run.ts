@@ -21,11 +21,14 @@ export interface SaveTarget {
   /** Each run is killed (and reaped) this long after its start. */
   readonly timeoutMs: number;
   readonly sleep: (ms: number) => Promise<void>;
+  readonly now: () => number;
   readonly logger: Logger;
   /** Called as each run starts (metrics, the apply report). */
   readonly onRun: () => void;
   /** Called for each failed run. */
   readonly onFailure: () => void;
+  /** Called after each attempt (a failed one with its backoff) with how long it took. */
+  readonly onAttemptEnd?: (ms: number) => void;
 }
 
 /**
@@ -37,6 +40,7 @@ export async function readDataplane(t: SaveTarget): Promise<ReadonlyMap<string, 
   let backoffMs = SAVE_FIRST_BACKOFF_MS;
   let timeouts = 0;
   for (let retriesLeft = SAVE_RETRIES; ; retriesLeft--) {
+    const started = t.now();
     try {
       return await readOnce(t);
     } catch (error) {
@@ -45,6 +49,8 @@ export async function readDataplane(t: SaveTarget): Promise<ReadonlyMap<string, 
       t.logger.warn({ table: t.table, err: error.message, backoffMs }, 'iptables-save failed, will retry');
       await t.sleep(backoffMs);
       backoffMs *= 2;
+    } finally {
+      t.onAttemptEnd?.(t.now() - started);
     }
   }
 }

@@ -7,12 +7,12 @@ import { InvalidOptionError } from './errors';
 import { parseFeaturesOption, type Features, type FeaturesOption } from './features';
 import type { TableLock } from './locks';
 import { SILENT_LOGGER, type Logger } from './logger';
-import { metricsFor, type TableMetrics } from './metrics';
+import { metricsFor, type MetricNames, type TableMetrics } from './metrics';
 import type { ReaderConfig } from './reader';
 import type { InsertMode } from './restore-plan';
 import { RULE_ID_LENGTH } from './save-line';
-import { isTableName, type TableName } from './table-names';
-import { isWellFormed, MAX_COMMENT_BYTES, wordProblem } from './validate';
+import { isTableName, KERNEL_CHAINS, type TableName } from './table-names';
+import { chainName, isWellFormed, MAX_COMMENT_BYTES, wordProblem } from './validate';
 
 /** Options of a {@link Table}; every one is optional. Each bad value throws {@link InvalidOptionError}
  *  from the constructor, naming the option. */
@@ -63,6 +63,20 @@ export interface TableOptions {
   /** Host features actions render with (--random-fully, --nflog-size): 'none' (default: Felix
    *  v3.2.2's text and rule IDs), 'auto' (detected once per binary), or which ones to use. */
   readonly features?: FeaturesOption;
+  /** Latest Felix: write a desired chain only while an insert, an append or another written
+   *  chain jumps or goes to it, or it is marked forceProgramming; remove it when that ends.
+   *  Default false (Felix v3.2.2 writes every desired chain). */
+  readonly onlyReferencedChains?: boolean;
+  /** Check this often (ms; 0 = off, the default) that our canary chain is still there and
+   *  whole, with one cheap `iptables -S`; when it is gone or flushed (firewalld reload,
+   *  `iptables -F`/`-X`, a restore without --noflush) the Table re-reads and repairs at once.
+   *  Stop it with close(). Needs a chain prefix (historicChainPrefixes) for the canary's name. */
+  readonly canaryIntervalMs?: number;
+  /** The canary chain's name (default: the first historic chain prefix + "canary"); it must
+   *  start with one of historicChainPrefixes so a later run without the canary removes it. */
+  readonly canaryChain?: string;
+  /** Metric names: ours (default) or latest Felix's ('felix': felix_iptables_restore_calls …). */
+  readonly metricNames?: MetricNames;
   /** Tests: spawn commands through this instead of child_process. */
   readonly commandFactory?: CommandFactory;
   /** Tests: replaces the retry backoff sleep. */
@@ -130,6 +144,10 @@ export interface ResolvedTableOptions {
   readonly runOnHost: CommandFactory;
   readonly logger: Logger;
   readonly metrics: TableMetrics | undefined;
+  readonly onlyReferenced: boolean;
+  readonly canaryIntervalMs: number;
+  /** Set when the canary is on. */
+  readonly canaryChain: string | undefined;
   readonly sleep: (ms: number) => Promise<void>;
   readonly now: () => number;
   readonly readerImplementation: 'auto' | 'native' | 'js';
@@ -139,52 +157,71 @@ export interface ResolvedTableOptions {
 
 /** Checks the Table constructor's arguments in order and resolves the options' defaults. */
 export function resolveTableOptions(name: TableName, ipVersion: IpVersion, hashPrefix: string, lock: TableLock, options: TableOptions): ResolvedTableOptions {
-    if (!isTableName(name)) {
-      throw new InvalidOptionError('name', name, 'expected one of filter, nat, mangle, raw');
+  if (!isTableName(name)) {
+    throw new InvalidOptionError('name', name, 'expected one of filter, nat, mangle, raw');
+  }
+  if (ipVersion !== 4 && ipVersion !== 6) throw new InvalidOptionError('ipVersion', ipVersion, 'expected 4 or 6');
+  hashPrefixChecked(hashPrefix);
+  if (typeof lock !== 'object' || lock === null || typeof lock.lock !== 'function' || typeof lock.unlock !== 'function') {
+    throw new InvalidOptionError('lock', lock, 'expected an object with lock() and unlock()');
+  }
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'expected an object');
+  const insertMode = options.insertMode ?? 'insert';
+  if (insertMode !== 'insert' && insertMode !== 'append') {
+    throw new InvalidOptionError('insertMode', insertMode, 'expected "insert" or "append"');
+  }
+  const prefixes = options.historicChainPrefixes ?? [];
+  if (!Array.isArray(prefixes)) throw new InvalidOptionError('historicChainPrefixes', prefixes, 'expected an array of strings');
+  // for...of, not forEach: a hole in a sparse array is an undefined prefix, not nothing.
+  for (const p of prefixes) optionWord('historicChainPrefixes', p, 'chain prefix');
+  const extra = options.extraCleanupRegexPattern ?? '';
+  if (typeof extra !== 'string') throw new InvalidOptionError('extraCleanupRegexPattern', extra, 'expected a string');
+  if (!isWellFormed(extra)) throw new InvalidOptionError('extraCleanupRegexPattern', extra, 'must be well-formed Unicode (it has an unpaired UTF-16 surrogate)');
+  if (extra !== '') {
+    try {
+      new RegExp(extra);
+    } catch (e) {
+      throw new InvalidOptionError('extraCleanupRegexPattern', extra, `not a valid regular expression: ${(e as Error).message}`);
     }
-    if (ipVersion !== 4 && ipVersion !== 6) throw new InvalidOptionError('ipVersion', ipVersion, 'expected 4 or 6');
-    hashPrefixChecked(hashPrefix);
-    if (typeof lock !== 'object' || lock === null || typeof lock.lock !== 'function' || typeof lock.unlock !== 'function') {
-      throw new InvalidOptionError('lock', lock, 'expected an object with lock() and unlock()');
+  }
+  if (options.netns !== undefined) optionWord('netns', options.netns, 'network namespace name');
+  if (options.lockFile !== undefined && (typeof options.lockFile !== 'string' || options.lockFile === '' || options.lockFile.includes('\0'))) {
+    throw new InvalidOptionError('lockFile', options.lockFile, 'expected a non-empty path');
+  }
+  for (const fn of ['commandFactory', 'sleep', 'now'] as const) {
+    if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new InvalidOptionError(fn, options[fn], 'expected a function');
+  }
+  const logger = options.logger;
+  if (logger !== undefined && (typeof logger !== 'object' || logger === null || !(['debug', 'info', 'warn', 'error'] as const).every((l) => typeof logger[l] === 'function'))) {
+    throw new InvalidOptionError('logger', logger, 'expected an object with debug, info, warn and error methods');
+  }
+  const registry = options.registry as unknown;
+  if (registry !== undefined && (typeof registry !== 'object' || registry === null || typeof (registry as Registry).registerMetric !== 'function')) {
+    throw new InvalidOptionError('registry', registry, 'expected a prom-client Registry');
+  }
+  const onlyReferenced = options.onlyReferencedChains ?? false;
+  if (typeof onlyReferenced !== 'boolean') throw new InvalidOptionError('onlyReferencedChains', onlyReferenced, 'expected a boolean');
+  const metricNames = options.metricNames ?? 'iptables-sync';
+  if (metricNames !== 'iptables-sync' && metricNames !== 'felix') {
+    throw new InvalidOptionError('metricNames', metricNames, 'expected "iptables-sync" or "felix"');
+  }
+  const canaryIntervalMs = nonNegativeMs('canaryIntervalMs', options.canaryIntervalMs, 0);
+  let canaryChain: string | undefined;
+  if (canaryIntervalMs > 0) {
+    const first = prefixes[0];
+    if (options.canaryChain === undefined && first === undefined) {
+      throw new InvalidOptionError('canaryIntervalMs', canaryIntervalMs, 'the canary chain is named with a chain prefix: give historicChainPrefixes (or canaryChain)');
     }
-    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'expected an object');
-    const insertMode = options.insertMode ?? 'insert';
-    if (insertMode !== 'insert' && insertMode !== 'append') {
-      throw new InvalidOptionError('insertMode', insertMode, 'expected "insert" or "append"');
+    canaryChain = chainName('canaryChain', options.canaryChain ?? `${first}canary`);
+    if (!prefixes.some((p) => (canaryChain as string).startsWith(p))) {
+      throw new InvalidOptionError('canaryChain', canaryChain, `must start with one of historicChainPrefixes (${prefixes.join(', ') || 'none given'}), so a later run without the canary removes it`);
     }
-    const prefixes = options.historicChainPrefixes ?? [];
-    if (!Array.isArray(prefixes)) throw new InvalidOptionError('historicChainPrefixes', prefixes, 'expected an array of strings');
-    // for...of, not forEach: a hole in a sparse array is an undefined prefix, not nothing.
-    for (const p of prefixes) optionWord('historicChainPrefixes', p, 'chain prefix');
-    const extra = options.extraCleanupRegexPattern ?? '';
-    if (typeof extra !== 'string') throw new InvalidOptionError('extraCleanupRegexPattern', extra, 'expected a string');
-    if (!isWellFormed(extra)) throw new InvalidOptionError('extraCleanupRegexPattern', extra, 'must be well-formed Unicode (it has an unpaired UTF-16 surrogate)');
-    if (extra !== '') {
-      try {
-        new RegExp(extra);
-      } catch (e) {
-        throw new InvalidOptionError('extraCleanupRegexPattern', extra, `not a valid regular expression: ${(e as Error).message}`);
-      }
-    }
-    if (options.netns !== undefined) optionWord('netns', options.netns, 'network namespace name');
-    if (options.lockFile !== undefined && (typeof options.lockFile !== 'string' || options.lockFile === '' || options.lockFile.includes('\0'))) {
-      throw new InvalidOptionError('lockFile', options.lockFile, 'expected a non-empty path');
-    }
-    for (const fn of ['commandFactory', 'sleep', 'now'] as const) {
-      if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new InvalidOptionError(fn, options[fn], 'expected a function');
-    }
-    const logger = options.logger;
-    if (logger !== undefined && (typeof logger !== 'object' || logger === null || !(['debug', 'info', 'warn', 'error'] as const).every((l) => typeof logger[l] === 'function'))) {
-      throw new InvalidOptionError('logger', logger, 'expected an object with debug, info, warn and error methods');
-    }
-    const registry = options.registry as unknown;
-    if (registry !== undefined && (typeof registry !== 'object' || registry === null || typeof (registry as Registry).registerMetric !== 'function')) {
-      throw new InvalidOptionError('registry', registry, 'expected a prom-client Registry');
-    }
-    const reader = options.readerImplementation;
-    if (reader !== undefined && reader !== 'auto' && reader !== 'native' && reader !== 'js') {
-      throw new InvalidOptionError('readerImplementation', reader, 'expected "auto", "native" or "js"');
-    }
+    if (KERNEL_CHAINS[name].includes(canaryChain)) throw new InvalidOptionError('canaryChain', canaryChain, `is a kernel chain of table ${name}`);
+  }
+  const reader = options.readerImplementation;
+  if (reader !== undefined && reader !== 'auto' && reader !== 'native' && reader !== 'js') {
+    throw new InvalidOptionError('readerImplementation', reader, 'expected "auto", "native" or "js"');
+  }
 
   const historicPrefixes = Object.freeze([...prefixes]);
   // The checks below run in this order too (which error a bad set of options gives first).
@@ -197,7 +234,7 @@ export function resolveTableOptions(name: TableName, ipVersion: IpVersion, hashP
   const commandTimeoutMs = nonNegativeMs('commandTimeoutMs', options.commandTimeoutMs, 120_000) || 120_000;
   const backendChoice = parseBackendChoice(options.backend ?? 'auto');
   const base = options.commandFactory ?? spawnCommand;
-  const metrics = options.registry ? metricsFor(options.registry) : undefined;
+  const metrics = options.registry ? metricsFor(options.registry, metricNames) : undefined;
   const features = parseFeaturesOption(options.features);
   return {
     insertMode,
@@ -217,6 +254,9 @@ export function resolveTableOptions(name: TableName, ipVersion: IpVersion, hashP
     run: options.netns !== undefined ? inNetns(options.netns, base) : base,
     logger: options.logger ?? SILENT_LOGGER,
     metrics,
+    onlyReferenced,
+    canaryIntervalMs,
+    canaryChain,
     sleep: options.sleep ?? realSleep,
     now: options.now ?? Date.now,
     readerImplementation: options.readerImplementation ?? 'auto',

@@ -10,6 +10,7 @@ export class ManagedTable {
   readonly table: Table;
   private chainNames = new Set<string>();
   private insertChains = new Set<string>();
+  private appendChains = new Set<string>();
 
   constructor(
     readonly name: TableName,
@@ -39,6 +40,10 @@ export class ManagedTable {
     for (const old of this.chainNames) if (!next.has(old)) this.table.removeChainByName(old);
     for (const [chain, list] of rules.inserts) this.table.setRuleInsertions(chain, list);
     for (const old of this.insertChains) if (!rules.inserts.has(old)) this.table.setRuleInsertions(old, []);
+    const appends: NonNullable<TableRules['appends']> = rules.appends ?? new Map();
+    for (const [chain, list] of appends) this.table.appendRules(chain, list);
+    for (const old of this.appendChains) if (!appends.has(old)) this.table.appendRules(old, []);
+    this.appendChains = new Set(appends.keys());
     this.chainNames = next;
     this.insertChains = new Set(rules.inserts.keys());
   }

@@ -102,6 +102,11 @@ export function rulesJsonSchema(): object {
             type: ['object', 'null'],
             additionalProperties: ruleList,
           },
+          append: {
+            description: 'Our rules kept at the end of chains we do not own, below their other rules (after the insert: rules in either insert mode).',
+            type: ['object', 'null'],
+            additionalProperties: ruleList,
+          },
         },
         additionalProperties: false,
       },

@@ -16,6 +16,8 @@ export interface TableRules {
   readonly chains: readonly Chain[];
   /** Per chain we do not own (usually a kernel chain): our rules, top first. */
   readonly inserts: ReadonlyMap<string, readonly Rule[]>;
+  /** Per chain we do not own: our rules kept at its end (Table.appendRules); absent = none. */
+  readonly appends?: ReadonlyMap<string, readonly Rule[]>;
 }
 
 /** A validated rules file: what {@link loadRulesFile} and {@link parseRules} return. */

@@ -118,11 +118,13 @@ export class Ctx {
     if (!pairs) return undefined;
     let chainsPair: Pair | undefined;
     let insertPair: Pair | undefined;
+    let appendPair: Pair | undefined;
     for (const pair of pairs) {
       const key = this.key(pair, path);
       if (key === 'chains') chainsPair = pair;
       else if (key === 'insert') insertPair = pair;
-      else if (key !== undefined) this.fail(pair, `${path}.${key}`, `unknown key ${JSON.stringify(key)}: expected "chains" or "insert"${suggest(key, ['chains', 'insert'])}`);
+      else if (key === 'append') appendPair = pair;
+      else if (key !== undefined) this.fail(pair, `${path}.${key}`, `unknown key ${JSON.stringify(key)}: expected "chains", "insert" or "append"${suggest(key, ['chains', 'insert', 'append'])}`);
     }
     // Chain names first: jump targets are checked against them.
     const chainEntries = chainsPair ? this.namedLists(chainsPair.value as AnyNode, `${path}.chains`, 'a mapping of chain names to lists of rules') : [];
@@ -150,23 +152,26 @@ export class Ctx {
     }
 
     const inserts = new Map<string, readonly Rule[]>();
-    const insertEntries = insertPair ? this.namedLists(insertPair.value as AnyNode, `${path}.insert`, 'a mapping of chain names (e.g. INPUT) to lists of rules') : [];
-    for (const entry of insertEntries) {
-      const insertPath = `${path}.insert.${entry.name}`;
-      if (entry.name.startsWith(this.chainPrefix) || defined.has(entry.name)) {
-        this.fail(entry.pair, insertPath, `${entry.name} is one of our chains: define its rules under "chains:"; "insert:" is for chains we do not own, such as ${KERNEL_CHAINS[name].join(', ')}`);
-        continue;
+    const appends = new Map<string, readonly Rule[]>();
+    for (const [key, keyPair, into] of [['insert', insertPair, inserts], ['append', appendPair, appends]] as const) {
+      const entries = keyPair ? this.namedLists(keyPair.value as AnyNode, `${path}.${key}`, 'a mapping of chain names (e.g. INPUT) to lists of rules') : [];
+      for (const entry of entries) {
+        const insertPath = `${path}.${key}.${entry.name}`;
+        if (entry.name.startsWith(this.chainPrefix) || defined.has(entry.name)) {
+          this.fail(entry.pair, insertPath, `${entry.name} is one of our chains: define its rules under "chains:"; "${key}:" is for chains we do not own, such as ${KERNEL_CHAINS[name].join(', ')}`);
+          continue;
+        }
+        try {
+          new Chain({ name: entry.name, rules: [] }); // validates the name
+        } catch (error) {
+          this.libraryError(error, entry.pair, insertPath);
+          continue;
+        }
+        const rules = this.rules(entry.items, insertPath, tableCtx);
+        if (rules) into.set(entry.name, rules);
       }
-      try {
-        new Chain({ name: entry.name, rules: [] }); // validates the name
-      } catch (error) {
-        this.libraryError(error, entry.pair, insertPath);
-        continue;
-      }
-      const rules = this.rules(entry.items, insertPath, tableCtx);
-      if (rules) inserts.set(entry.name, rules);
     }
-    return { name, chains, inserts };
+    return { name, chains, inserts, ...(appends.size > 0 ? { appends } : {}) };
   }
 
   /** A mapping of names to lists (chains, insert). A null list is an empty list. */

@@ -322,8 +322,23 @@ function needsOf(s: MatchStep): Needs | undefined {
 }
 
 /** The steps made to meet the protocol dependencies: later protocols and dependents of a
- *  second kind dropped, and a fitting protocol put first when the one there does not fit. */
+ *  second kind dropped, a fitting protocol put first when the one there does not fit, and a
+ *  destPort after a multiport step dropped (iptables reads it as multiport's --dports). */
 export function withProtocolDependencies(steps: readonly MatchStep[]): MatchStep[] {
+  return withoutDestPortAfterMultiport(meetProtocolDependencies(steps));
+}
+
+/** The steps without a destPort that follows a multiport step (the builder refuses that order). */
+export function withoutDestPortAfterMultiport(steps: readonly MatchStep[]): MatchStep[] {
+  let multiportSeen = false;
+  return steps.filter((s) => {
+    if (s.method === 'destPort') return !multiportSeen;
+    if (s.fragment.includes('-m multiport ')) multiportSeen = true;
+    return true;
+  });
+}
+
+function meetProtocolDependencies(steps: readonly MatchStep[]): MatchStep[] {
   let protocolSeen = false;
   const oneProtocol = steps.filter((s) => !isProtocolStep(s) || (!protocolSeen && (protocolSeen = true)));
   const need = oneProtocol.map(needsOf).find((n) => n !== undefined);

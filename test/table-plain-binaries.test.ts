@@ -1,0 +1,91 @@
+// Hosts with iptables < 1.8 have only plain iptables-save/iptables-restore: the Table uses them
+// and learns their backend from --version, as latest Felix's binary search falls back to them.
+// On real iptables: a PATH whose only iptables binaries are plain names for one backend's binary.
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { backendOfVersionText, resolveBinaries } from '../src/backend';
+import type { CommandFactory } from '../src/commands';
+import { AcceptAction, Chain, JumpAction, Match } from '../src/index';
+import { FakeIptables } from '../src/testing';
+import { BACKENDS, type Backend, hasChain, Netns } from './helpers/netns';
+import { idsByChain, makeTable, resetTables } from './helpers/table-env';
+
+const MULTI: Readonly<Record<Backend, string>> = { legacy: '/usr/sbin/xtables-legacy-multi', nft: '/usr/sbin/xtables-nft-multi' };
+
+describe('binary search', () => {
+  it('reads the backend from --version: "(nf_tables)" is nft, "(legacy)" and no marker (before 1.8) are legacy', () => {
+    expect(backendOfVersionText('iptables-restore v1.8.9 (nf_tables)')).toBe('nft');
+    expect(backendOfVersionText('iptables-restore v1.8.9 (legacy)')).toBe('legacy');
+    expect(backendOfVersionText('iptables-restore v1.6.1')).toBe('legacy');
+  });
+
+  it("prefers the backend's own binaries, falls back to plain ones only when both of them exist, else keeps the backend's names", async () => {
+    const fake = new FakeIptables({ version: 'v1.6.1' });
+    const run: CommandFactory = fake.commandFactory;
+    const on = (names: string[]) => (n: string): boolean => names.includes(n);
+    expect(await resolveBinaries('nft', 4, run, 1000, on(['iptables-nft-save', 'iptables-nft-restore', 'iptables-save', 'iptables-restore']))).toEqual({
+      backend: 'nft', save: 'iptables-nft-save', restore: 'iptables-nft-restore', iptables: 'iptables-nft',
+    });
+    expect(await resolveBinaries('nft', 6, run, 1000, on(['ip6tables-save', 'ip6tables-restore']))).toEqual({
+      backend: 'legacy', save: 'ip6tables-save', restore: 'ip6tables-restore', iptables: 'ip6tables',
+    });
+    expect(fake.calls.map((c) => [c.command, ...c.args])).toEqual([['ip6tables-restore', '--version']]);
+    expect(await resolveBinaries('legacy', 4, run, 1000, on(['iptables-save']))).toEqual({
+      backend: 'legacy', save: 'iptables-legacy-save', restore: 'iptables-legacy-restore', iptables: 'iptables-legacy',
+    });
+  });
+});
+
+describe.each(BACKENDS)('a PATH with only plain iptables-save/iptables-restore (%s binaries)', (backend) => {
+  let ns: Netns;
+  let bin: string;
+  const savedPath = process.env.PATH;
+  beforeAll(async () => {
+    ns = await Netns.create(`tfp${backend}`);
+    bin = mkdtempSync(join(tmpdir(), 'ipts-tf-plain-'));
+    for (const name of ['iptables-save', 'iptables-restore', 'iptables']) symlinkSync(MULTI[backend], join(bin, name));
+    for (const tool of ['/usr/sbin/ip', '/usr/bin/cat']) symlinkSync(tool, join(bin, tool.split('/').pop() as string));
+  });
+  afterAll(async () => {
+    process.env.PATH = savedPath;
+    await ns?.destroy();
+    if (bin) rmSync(bin, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    await resetTables(ns, backend);
+  });
+
+  /** Runs the Table's work with only the temp directory on PATH. */
+  async function withPlainPath<T>(work: () => Promise<T>): Promise<T> {
+    process.env.PATH = bin;
+    try {
+      return await work();
+    } finally {
+      process.env.PATH = savedPath;
+    }
+  }
+
+  it('applies, re-reads and repairs through them, on the backend --version names', async () => {
+    const other: Backend = backend === 'legacy' ? 'nft' : 'legacy';
+    // Asked for the other backend: only these binaries exist, so they are used (with a warning).
+    const { table, rec } = makeTable(ns, backend, { backend: other });
+    const fw = new Chain({ name: 'cali-fw', rules: [{ match: Match().protocol('tcp').destPorts(22), action: new AcceptAction() }] });
+    table.updateChain(fw);
+    table.setRuleInsertions('INPUT', [{ action: new JumpAction({ target: 'cali-fw' }) }]);
+    await withPlainPath(() => table.apply());
+    const binaries = new Set(rec.calls.flatMap((c) => [c.command, ...c.args]).filter((w) => /tables/.test(w)));
+    expect([...binaries].sort()).toEqual(['iptables-restore', 'iptables-save']);
+    let dump = await ns.save(backend, 'filter');
+    expect(idsByChain(dump).get('cali-fw')).toEqual(fw.ruleHashes());
+    expect(hasChain(await ns.save(other, 'filter').catch(() => ''), 'cali-fw')).toBe(false);
+
+    await ns.iptables(backend, ['-F', 'cali-fw']);
+    table.invalidateDataplaneCache('test');
+    await withPlainPath(() => table.apply());
+    dump = await ns.save(backend, 'filter');
+    expect(idsByChain(dump).get('cali-fw')).toEqual(fw.ruleHashes());
+    expect(idsByChain(dump).get('INPUT')).toHaveLength(1);
+  });
+});
