@@ -141,10 +141,11 @@ export function withoutQuotedText(line: string): string {
   return from < line.length ? out + line.slice(from) : out;
 }
 
-/** The chain a saved rule line ("-A CHAIN …") is in and the chain it jumps or goes to, on
- *  tokens (so a quoted comment that mentions "-j X" is not a jump). */
+/** The chain a rule line ("-A CHAIN …", or a restore input's "-I CHAIN N …", "-R CHAIN N …")
+ *  is in and the chain it jumps or goes to, on tokens (so a quoted comment that mentions
+ *  "-j X" is not a jump). */
 export function jumpOf(line: string): { readonly chain: string; readonly target: string } | undefined {
-  if (!line.startsWith('-A ')) return undefined;
+  if (!/^-[AIR] /.test(line)) return undefined;
   const tokens = saveLineTokens(line);
   const chain = tokens[1];
   for (let i = 2; i + 1 < tokens.length; i++) {

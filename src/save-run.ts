@@ -1,7 +1,7 @@
 // Reading one table from the dataplane: iptables-save through the one child runner, its output
 // parsed by the native reader on the child's pipe (or the TypeScript twin on a stream), with
 // retries. Failures become SaveFailedError naming the command line, exit and stderr.
-import { classifyFailure } from './command-failure';
+import { classifyFailure, failureOf } from './command-failure';
 import { describeOutcome, startCommand, succeeded, TIMEOUT_ATTEMPTS, type CommandFactory, type CommandOutcome } from './commands';
 import { formatCommandLine, SaveFailedError, SaveTimeoutError } from './errors';
 import type { Logger } from './logger';
@@ -62,16 +62,8 @@ t.onRun();
   const fail = (outcome: CommandOutcome, problem?: string, cause?: unknown): SaveFailedError => {
     t.onFailure();
     const err = outcome.stderr.trim();
-    const failure = {
-      argv: outcome.argv,
-      exitCode: outcome.code,
-      signal: outcome.signal,
-      stderr: outcome.stderr,
-      reason: outcome.spawnError ? 'spawn' : outcome.timedOut ? 'timeout' : outcome.signal ? 'signal' : 'exit',
-      // Unreadable output of a run that exited 0 (cut short): another read may be whole.
-      retryable: problem !== undefined || classifyFailure(outcome) !== 'permanent',
-      ...(cause !== undefined || outcome.spawnError ? { cause: cause ?? outcome.spawnError } : {}),
-    } as const;
+    // Unreadable output of a run that exited 0 (cut short): another read may be whole.
+    const failure = failureOf(outcome, problem !== undefined || classifyFailure(outcome) !== 'permanent', cause);
     const message = `${formatCommandLine(outcome.argv)}: ${problem ?? describeOutcome(outcome, t.timeoutMs)}${err ? `: ${err}` : ''}`;
     return outcome.timedOut ? new SaveTimeoutError(message, failure, t.timeoutMs) : new SaveFailedError(message, failure);
   };

@@ -67,6 +67,8 @@ describe('jumpOf (who refers to a chain, for ChainDeletionError)', () => {
     // A comment that mentions a jump is not one.
     ['-A foreign -m comment --comment "was -j mine-old" -j ACCEPT', { chain: 'foreign', target: 'ACCEPT' }],
     ['-A foreign -m comment --comment "see -j mine-old"', undefined],
+    ['-I INPUT 1 -m comment --comment "ipts:x" -j ipts-in', { chain: 'INPUT', target: 'ipts-in' }],
+    ['-R ipts-a 2 -p tcp -g ipts-b', { chain: 'ipts-a', target: 'ipts-b' }],
     [':foreign - [0:0]', undefined],
   ])('%s', (line, expected) => {
     expect(jumpOf(line)).toEqual(expected);

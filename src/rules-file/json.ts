@@ -16,7 +16,12 @@ export interface JsonParse {
   /** The document's root node; null for an empty file or after a syntax error. */
   readonly contents: Node | null;
   /** The first syntax error, if any: its offset in the text and what is wrong there. */
-  readonly errors: readonly { readonly offset: number; readonly message: string }[];
+  readonly errors: readonly {
+    /** Where in the text (0-based, UTF-16 units). */
+    readonly offset: number;
+    /** What is wrong there, starting "invalid JSON: ". */
+    readonly message: string;
+  }[];
 }
 
 // jsonc-parser's SyntaxKind and ScanError values (const enums in its typings, so not importable
