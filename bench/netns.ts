@@ -1,6 +1,6 @@
 // Throwaway network namespaces for the benchmark (the few bits of test/helpers/netns.ts it needs).
 //
-// Names are "ipts-b-<run pid>-<worker>-<n>", unique per run, so cleanup only ever touches ours.
+// Names are "ipts-bn-<run pid>-<worker>-<n>", unique per run, so cleanup only ever touches ours.
 // Every namespace is deleted when its measurement ends, on failure, on SIGINT/SIGTERM/SIGHUP and,
 // as a last resort, at process exit; the parent process also sweeps its run's prefix.
 // Each namespace gets its own XTABLES_LOCKFILE (set in process.env, which every child inherits),
@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const NETNS_PREFIX = 'ipts-b-';
+export const NETNS_PREFIX = 'ipts-bn-';
 
 const live = new Set<string>();
 let lockDir: string | undefined;

@@ -1,7 +1,8 @@
 // Aggregation (medians of the runs), ratios, the target checks, and the printed/markdown tables.
 import { felixFor } from './felix';
+import { cliVerdicts, libraryVerdicts, type Verdict } from './goals';
 import { median } from './measure';
-import { PHASES, type Phase, type WorkerResult } from './types';
+import { PHASES, type CliResult, type Phase, type ProfileRun, type WorkerResult } from './types';
 
 export interface Meta {
   readonly [key: string]: unknown;
@@ -19,8 +20,15 @@ export interface Row {
   readonly backend: string;
   readonly phase: Phase;
   readonly runs: number;
+  /** apply() alone. */
   readonly wallMs: number;
   readonly wallMsRuns: number[];
+  /** From the first updateChain to the resolved apply() (the initial phase; = wallMs otherwise). */
+  readonly endToEndMs: number;
+  /** Median of the per-run ratios endToEnd ÷ floor. */
+  readonly endToEndRatioToFloor: number;
+  /** The idle Node process's longest event-loop delay beside this phase's floor (median). */
+  readonly idleMaxMs: number;
   readonly selfCpuMs: number;
   readonly childCpuMs: number;
   readonly restoreBytes: number;
@@ -119,7 +127,13 @@ function naiveFor(results: readonly WorkerResult[], backend: string): { append: 
   return { append: med(runs.map((x) => x.appendWallMs)), check: med(runs.map((x) => x.checkWallMs)) };
 }
 
-export function buildReport(meta: Meta, results: readonly WorkerResult[], microOnly: WorkerResult | undefined): Report {
+export function buildReport(
+  meta: Meta,
+  results: readonly WorkerResult[],
+  microOnly: WorkerResult | undefined,
+  cli: readonly CliResult[] = [],
+  profile?: ProfileRun,
+): Report {
   const rows: Row[] = [];
   const baselines: Baseline[] = [];
   const breakdowns: Breakdown[] = [];
@@ -164,6 +178,8 @@ export function buildReport(meta: Meta, results: readonly WorkerResult[], microO
       // Each run's phase and its floor were measured seconds apart: the median of the paired
       // ratios cancels the slow swings of a shared machine's load better than a ratio of medians.
       const pairedRatio = med(wall.map((x, i) => x / (floorRuns[phase][i] as number)));
+      const e2e = p.map((x) => x.endToEndMs ?? x.wallMs);
+      const e2eRatio = med(e2e.map((x, i) => x / (floorRuns[phase][i] as number)));
       const felix = phase === 'repairAfterExternalDelete' ? undefined : felixFor(w.backend, w.rules, phase);
       const naiveMs = naive ? (phase === 'initialApply' ? naive.append : naive.check) * scale : null;
       const versionProbeMs = med(p.map((x) => x.versionChildMs));
@@ -190,6 +206,9 @@ export function buildReport(meta: Meta, results: readonly WorkerResult[], microO
         runs: p.length,
         wallMs,
         wallMsRuns: wall.map(r2),
+        endToEndMs: med(e2e),
+        endToEndRatioToFloor: e2eRatio,
+        idleMaxMs: med(f.map((x) => x.idleMaxMs?.[phase] ?? NaN)),
         selfCpuMs: med(p.map((x) => x.selfCpuMs)),
         childCpuMs: med(p.map((x) => x.childCpuMs)),
         restoreBytes: med(p.map((x) => x.restoreBytes)),
@@ -243,12 +262,28 @@ export function buildReport(meta: Meta, results: readonly WorkerResult[], microO
     });
   }
   const targets = checkTargets(rows, breakdowns);
+  const verdicts = [
+    ...libraryVerdicts(
+      rows.map((r) => ({
+        rules: r.rules,
+        backend: r.backend,
+        phase: r.phase,
+        ratioToFloor: r.endToEndRatioToFloor,
+        applyOnlyRatioToFloor: r.ratioToFloor,
+        eventLoopMaxMs: r.eventLoopMaxMs,
+        idleMaxMs: r.idleMaxMs,
+        peakRssMb: r.peakRssMb,
+      })),
+    ),
+    ...cliVerdicts(cli, (rules, backend) => rows.find((r) => r.rules === rules && r.backend === backend && r.phase === 'initialApply')?.endToEndMs),
+  ];
   const nat = results[0]?.native ?? microOnly?.native;
   (meta as Record<string, unknown>).nativeAddon = nat?.loaded
     ? `loaded (${nat.path ?? '?'})`
     : `NOT loaded: ${nat?.reason ?? 'unknown'} — hashing and reading ran in TypeScript`;
-  const json = { meta, targets, rows, baselines, breakdown: breakdowns, native: results[0]?.native ?? microOnly?.native, raw: results };
-  return { text: render(meta, rows, baselines, breakdowns, targets, false), markdown: render(meta, rows, baselines, breakdowns, targets, true), json };
+  const json = { meta, goals: verdicts, targets, rows, baselines, breakdown: breakdowns, cli, profile, native: results[0]?.native ?? microOnly?.native, raw: results };
+  const extra = { verdicts, cli, profile };
+  return { text: render(meta, rows, baselines, breakdowns, targets, extra, false), markdown: render(meta, rows, baselines, breakdowns, targets, extra, true), json };
 }
 
 function checkTargets(rows: readonly Row[], breakdowns: readonly Breakdown[]): Target[] {
@@ -341,7 +376,13 @@ function table(header: string[], body: string[][], md: boolean): string {
   return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(fmt)].join('\n');
 }
 
-function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Breakdown[], targets: Target[], md: boolean): string {
+interface Extra {
+  readonly verdicts: readonly Verdict[];
+  readonly cli: readonly CliResult[];
+  readonly profile: ProfileRun | undefined;
+}
+
+function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Breakdown[], targets: Target[], extra: Extra, md: boolean): string {
   const h = (title: string): string => (md ? `\n### ${title}\n` : `\n== ${title} ==`);
   const parts: string[] = [];
   parts.push(
@@ -353,12 +394,14 @@ function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Brea
   parts.push(h('Our Table (medians of the runs; × floor = median of the per-run ratios to the floor measured next to it)'));
   parts.push(
     table(
-      ['rules', 'backend', 'phase', 'wall ms', 'our CPU ms', 'child CPU ms', 'restore B', 'lines', 'save B', 'peak RSS MB', 'EL max ms', 'floor ms', '× floor', 'Felix ms', '× Felix', 'naive ms', 'naive ÷ ours'],
+      ['rules', 'backend', 'phase', 'wall ms', 'end to end ms', 'e2e × floor', 'our CPU ms', 'child CPU ms', 'restore B', 'lines', 'save B', 'peak RSS MB', 'EL max ms', 'idle EL max ms', 'floor ms', '× floor', 'Felix ms', '× Felix', 'naive ms', 'naive ÷ ours'],
       rows.map((r) => [
         k(r.rules),
         r.backend,
         SHORT[r.phase],
         ms(r.wallMs),
+        r.phase === 'initialApply' ? ms(r.endToEndMs) : '=',
+        r.phase === 'initialApply' ? ratio(r.endToEndRatioToFloor) : '=',
         ms(r.selfCpuMs),
         ms(r.childCpuMs),
         bytes(r.restoreBytes),
@@ -366,6 +409,7 @@ function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Brea
         `${bytes(r.saveBytes)}${r.saveBytesSource === 'ours' ? '' : '†'}`,
         r.peakRssMb.toFixed(0),
         ms(r.eventLoopMaxMs),
+        ms(r.idleMaxMs),
         ms(r.floorMs),
         ratio(r.ratioToFloor),
         ms(r.felixMs),
@@ -461,7 +505,7 @@ function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Brea
       md,
     ),
   );
-  parts.push(h('Targets (issue 5)'));
+  parts.push(h('Targets of the previous round (issue 5)'));
   parts.push(
     table(
       ['met', 'target', 'measured'],
@@ -469,5 +513,36 @@ function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Brea
       md,
     ),
   );
+  parts.push(h('Issue 15 goals (each ratio: median of the per-run ratios to the floor measured next to it)'));
+  parts.push(
+    table(
+      ['rules', 'backend', 'metric', 'measured', 'goal', 'met'],
+      extra.verdicts.map((v) => [k(v.rules), v.backend, v.metric, v.value, v.goal, v.met === null ? '-' : v.met ? 'yes' : 'NO']),
+      md,
+    ),
+  );
+  parts.push(
+    `${md ? '\n' : ''}end to end: from the first updateChain (the Chains are built before) to the resolved apply(); wall ms / × floor is apply() alone. idle EL max: an idle node process (bench/idle-probe.ts) forked beside each phase's floor (bare restore; bare save; bare save + restore), its longest event-loop delay: what this shared machine alone costs a process running no JavaScript.`,
+  );
+  if (extra.cli.length > 0) {
+    parts.push(h("CLI file phases (node dist/cli.js, one run each; wall clock and the CLI process's own peak RSS from /usr/bin/time %M)"));
+    parts.push(
+      table(
+        ['rules', 'format', 'command', 'backend', 'file MiB', 'wall s', 'peak RSS MB'],
+        extra.cli.map((c) => [k(c.rules), c.format, c.command, c.backend ?? '-', (c.fileBytes / 1048576).toFixed(1), (c.wallMs / 1000).toFixed(2), c.peakRssMb.toFixed(0)]),
+        md,
+      ),
+    );
+  }
+  if (extra.profile) {
+    const p = extra.profile;
+    parts.push(h(`Where the time goes: CPU profile of one ${p.backend} initial apply at ${k(p.rules)} rules (updateChain calls + apply(); the process under test's main thread, sampled every 200 µs)`));
+    parts.push(
+      `${md ? '\n' : ''}end to end ${ms(p.endToEndMs)} ms under the profiler (apply() ${ms(p.wallMs)} ms); sampled ${ms(p.summary.totalMs)} ms, of which "(idle)" is the main thread waiting for iptables-restore.`,
+    );
+    parts.push(table(['self ms', 'share', 'file'], p.summary.byFile.map((f) => [ms(f.selfMs), `${(f.share * 100).toFixed(1)}%`, f.name]), md));
+    parts.push('');
+    parts.push(table(['self ms', 'share', 'function'], p.summary.byFunction.map((f) => [ms(f.selfMs), `${(f.share * 100).toFixed(1)}%`, f.name]), md));
+  }
   return `${parts.join('\n')}\n`;
 }

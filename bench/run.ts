@@ -9,6 +9,10 @@
 //   --rules 1000,10000 sizes in rules (multiples of 10)
 //   --backends legacy,nft
 //   --no-naive         skip the naive per-rule wrapper (measured at 1k rules only)
+//   --no-cli           skip the CLI file phases (rules files of 20k, and with --full 100k, rules)
+//   --cli-rules 20000  sizes of the CLI file phases
+//   --profile          also run one legacy initial apply (100k rules with --full, else 10k)
+//                      under the V8 CPU profiler and print self time by file and function
 //   --no-write         print only
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -17,7 +21,7 @@ import { join } from 'node:path';
 import { ROOT } from './lib';
 import { NETNS_PREFIX, sweepNamespacesSync } from './netns';
 import { buildReport, type Report } from './report';
-import type { WorkerResult } from './types';
+import type { CliResult, ProfileRun, WorkerResult } from './types';
 
 interface Options {
   readonly mode: 'quick' | 'full';
@@ -25,6 +29,8 @@ interface Options {
   readonly rules: number[];
   readonly backends: ('legacy' | 'nft')[];
   readonly naive: boolean;
+  readonly cliRules: number[];
+  readonly profile: boolean;
   readonly write: boolean;
 }
 
@@ -39,7 +45,18 @@ function parseOptions(argv: readonly string[]): Options {
   const rules = (value('--rules') ?? (full ? '1000,10000,100000' : '1000,10000')).split(',').map(Number);
   const backends = (value('--backends') ?? 'legacy,nft').split(',') as ('legacy' | 'nft')[];
   for (const b of backends) if (b !== 'legacy' && b !== 'nft') throw new Error(`unknown backend ${b}`);
-  return { mode: full ? 'full' : 'quick', runs, rules, backends, naive: !argv.includes('--no-naive'), write: !argv.includes('--no-write') };
+  const cliRules = argv.includes('--no-cli') ? [] : (value('--cli-rules') ?? (full ? '20000,100000' : '20000')).split(',').map(Number);
+  for (const r of [...rules, ...cliRules]) if (!Number.isInteger(r) || r <= 0 || r % 10 !== 0) throw new Error(`rule counts must be positive multiples of 10, got ${r}`);
+  return {
+    mode: full ? 'full' : 'quick',
+    runs,
+    rules,
+    backends,
+    naive: !argv.includes('--no-naive'),
+    cliRules,
+    profile: argv.includes('--profile'),
+    write: !argv.includes('--no-write'),
+  };
 }
 
 const runPrefix = `${NETNS_PREFIX}${process.pid}-`;
@@ -52,9 +69,9 @@ function cleanUp(): void {
   tmp = undefined;
 }
 
-function runWorker(args: string[]): Promise<void> {
+function runWorker(args: string[], script = 'worker.js'): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', join(__dirname, 'worker.js'), ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, ['--expose-gc', join(__dirname, script), ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
     current = child;
     child.on('error', reject);
     child.on('exit', (code, signal) => {
@@ -132,9 +149,24 @@ async function main(): Promise<void> {
       await runWorker(['--rules', '100000', '--backend', 'legacy', '--runs', String(opts.runs), '--tag', `${process.pid}-${k++}`, '--out', out, '--micro-only']);
       microOnly = JSON.parse(readFileSync(out, 'utf8')) as WorkerResult;
     }
+    let cli: CliResult[] = [];
+    if (opts.cliRules.length > 0) {
+      process.stderr.write(`CLI file phases: ${opts.cliRules.join(', ')} rules\n`);
+      const out = join(outDir, 'cli.json');
+      await runWorker(['--rules', opts.cliRules.join(','), '--backends', opts.backends.join(','), '--tag', `${process.pid}-${k++}`, '--out', out], 'cli-phases.js');
+      cli = JSON.parse(readFileSync(out, 'utf8')) as CliResult[];
+    }
+    let profile: ProfileRun | undefined;
+    if (opts.profile) {
+      const rules = opts.mode === 'full' ? 100000 : 10000;
+      process.stderr.write(`CPU profile: legacy initial apply, ${rules} rules\n`);
+      const out = join(outDir, 'profile.json');
+      await runWorker(['--rules', String(rules), '--backend', 'legacy', '--tag', `${process.pid}-${k++}`, '--out', out, '--profile']);
+      profile = JSON.parse(readFileSync(out, 'utf8')) as ProfileRun;
+    }
     meta.loadAverageAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
     meta.durationS = Math.round((Date.now() - started) / 100) / 10;
-    const report: Report = buildReport(meta, results, microOnly);
+    const report: Report = buildReport(meta, results, microOnly, cli, profile);
     process.stdout.write(`${report.text}\n`);
     if (opts.write) {
       const dir = join(ROOT, 'bench', 'results');

@@ -1,5 +1,6 @@
 // The shapes a worker (bench/worker.ts) reports and the parent (bench/run.ts) aggregates.
 import type { Measured, Timed } from './measure';
+import type { ProfileSummary } from './profile';
 
 export type Backend = 'legacy' | 'nft';
 
@@ -35,6 +36,10 @@ export interface FloorRun {
   /** Bare save, then bare `restore --noflush` of exactly the lines our repair phase wrote. */
   readonly repairSave: Timed;
   readonly repairRestore: Timed;
+  /** Longest event-loop delay (ms) of an idle Node process (bench/idle-probe.ts) while each
+   *  phase's floor ran (initial: the bare restore; resync: the bare save; change/repair: save +
+   *  restore): what the machine alone costs a process that runs no JavaScript, in this run. */
+  readonly idleMaxMs: Record<Phase, number>;
 }
 
 export interface NaiveRun {
@@ -91,3 +96,26 @@ export interface WorkerResult {
   readonly errors: string[];
 }
 
+
+/** One CLI invocation of the file phases (bench/cli-phases.ts). */
+export interface CliResult {
+  readonly rules: number;
+  readonly format: 'json' | 'yaml';
+  readonly command: 'check' | 'plan' | 'apply';
+  /** null for check (no dataplane). */
+  readonly backend: Backend | null;
+  readonly fileBytes: number;
+  readonly wallMs: number;
+  /** The CLI process's own peak RSS (/usr/bin/time %M). */
+  readonly peakRssMb: number;
+}
+
+/** bench --profile: one initial apply under the V8 CPU profiler (bench/profile.ts). */
+export interface ProfileRun {
+  readonly rules: number;
+  readonly backend: Backend;
+  readonly endToEndMs: number;
+  readonly wallMs: number;
+  readonly selfCpuMs: number;
+  readonly summary: ProfileSummary;
+}

@@ -4,7 +4,7 @@
 //   node --expose-gc dist-bench/bench/worker.js --rules 10000 --backend nft --runs 3 \
 //        --tag <run pid>-<k> --out <file> [--naive] [--micro-only]
 import { fork, type ChildProcess } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Chain, RuleSpec } from '../src/rule';
@@ -12,7 +12,8 @@ import type { Reply, Request } from './table-process';
 import { commands, hash, lib, native, plan, reader } from './lib';
 import { gc, median as medianOf, peakRssMb, resetPeakRss, timeCommand, type Timed } from './measure';
 import { installCleanupHooks, type Netns, scratchDir, withNetns } from './netns';
-import { type Backend, type FloorRun, type Micro, type NaiveRun, type Phase, type PhaseResult, type WorkerResult } from './types';
+import { summarizeProfile, type CpuProfile } from './profile';
+import { type Backend, type FloorRun, type ProfileRun, type Micro, type NaiveRun, type Phase, type PhaseResult, type WorkerResult } from './types';
 import {
   buildChain,
   buildChains,
@@ -72,10 +73,10 @@ class TableProcess {
   private readonly child: ChildProcess;
   private pending: { resolve: (r: Reply) => void; reject: (e: Error) => void } | undefined;
 
-  constructor(lockFile: string) {
+  constructor(lockFile: string, extraEnv: NodeJS.ProcessEnv = {}) {
     this.child = fork(join(__dirname, 'table-process.js'), [], {
       execArgv: ['--expose-gc'],
-      env: { ...process.env, XTABLES_LOCKFILE: lockFile },
+      env: { ...process.env, XTABLES_LOCKFILE: lockFile, ...extraEnv },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child.on('message', (reply: Reply) => {
@@ -103,6 +104,37 @@ class TableProcess {
     const reply = await this.call({ cmd: 'phase', phase });
     if (!('phase' in reply)) throw new Error('unexpected reply');
     return { result: reply.phase, input: reply.input };
+  }
+
+  close(): void {
+    if (this.child.connected) this.child.disconnect();
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+/** The idle Node process (bench/idle-probe.ts) that runs beside each floor. */
+class IdleProbe {
+  private readonly child: ChildProcess = fork(join(__dirname, 'idle-probe.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+
+  private ask<T>(msg: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const onExit = (): void => reject(new Error('idle probe exited'));
+      this.child.once('exit', onExit);
+      this.child.once('message', (reply: T) => {
+        this.child.off('exit', onExit);
+        resolve(reply);
+      });
+      this.child.send(msg);
+    });
+  }
+
+  /** Runs fn (a bare restore or save) while the probe watches its own event loop; returns fn's
+   *  result and the probe's longest event-loop delay (ms) meanwhile. */
+  async beside<T>(fn: () => Promise<T>): Promise<[T, number]> {
+    await this.ask<string>('start');
+    const result = await fn();
+    const { maxMs } = await this.ask<{ maxMs: number }>('stop');
+    return [result, maxMs];
   }
 
   close(): void {
@@ -140,6 +172,7 @@ async function runPaired(tag: string, backend: Backend, n: number, initialInput:
   const result = await withNetns(tag, (ours) =>
     withNetns(tag, async (floor) => {
       const tp = new TableProcess(ours.lockFile);
+      const idle = new IdleProbe();
       try {
         const setupReply = await tp.call({ cmd: 'setup', chains: n, backend, netns: ours.name });
         const setup = 'setup' in setupReply ? setupReply.setup : undefined;
@@ -160,30 +193,36 @@ async function runPaired(tag: string, backend: Backend, n: number, initialInput:
         // The empty table as the Table's first read saw it (its bytes: the Table's own reader
         // may take the save's stdout straight into the addon, where it cannot be counted).
         const emptySave = await timeCommand(floor.name, saveBin, ['-t', 'filter']);
-        const restore = await timeCommand(floor.name, restoreBin, [], initialInput);
+        const [restore, idleRestore] = await idle.beside(() => timeCommand(floor.name, restoreBin, [], initialInput));
 
         const changeInput = await apply('changeOneRuleApply');
         if (changeInput === null) throw new Error('change phase input too big to keep');
-        const changeSave = await timeCommand(floor.name, saveBin, ['-t', 'filter']);
-        const changeRestore = await timeCommand(floor.name, restoreBin, ['--noflush'], changeInput);
+        const [[changeSave, changeRestore], idleChange] = await idle.beside(async () => [
+          await timeCommand(floor.name, saveBin, ['-t', 'filter']),
+          await timeCommand(floor.name, restoreBin, ['--noflush'], changeInput),
+        ] as const);
 
         await apply('resyncNoChangeApply');
-        const save = await timeCommand(floor.name, saveBin, ['-t', 'filter'], '', true);
+        const [save, idleSave] = await idle.beside(() => timeCommand(floor.name, saveBin, ['-t', 'filter'], '', true));
 
         // "Another process" deletes one of our rules (in both namespaces); the resync repairs it.
         await ours.execOk(`iptables-${backend}`, deleteArgs);
         await floor.execOk(`iptables-${backend}`, deleteArgs);
         const repairInput = await apply('repairAfterExternalDelete');
         if (repairInput === null) throw new Error('repair phase input too big to keep');
-        const repairSave = await timeCommand(floor.name, saveBin, ['-t', 'filter']);
-        const repairRestore = await timeCommand(floor.name, restoreBin, ['--noflush'], repairInput);
+        const [[repairSave, repairRestore], idleRepair] = await idle.beside(async () => [
+          await timeCommand(floor.name, saveBin, ['-t', 'filter']),
+          await timeCommand(floor.name, restoreBin, ['--noflush'], repairInput),
+        ] as const);
 
         const fullRewrite = await timeCommand(floor.name, restoreBin, [], fullRewriteInput);
         await verify(floor, backend, n);
         const verified = await verify(ours, backend, n);
         const { stdout: dump, ...saveRest } = save;
-        return { phases, setup, dump, verified, emptySave, restore, save: { ...saveRest, stdout: '' }, changeSave, changeRestore, repairSave, repairRestore, fullRewrite };
+        const idleMaxMs = { initialApply: idleRestore, changeOneRuleApply: idleChange, resyncNoChangeApply: idleSave, repairAfterExternalDelete: idleRepair };
+        return { phases, setup, dump, verified, emptySave, restore, save: { ...saveRest, stdout: '' }, changeSave, changeRestore, repairSave, repairRestore, fullRewrite, idleMaxMs };
       } finally {
+        idle.close();
         tp.close();
         floor.useLockFile();
       }
@@ -207,13 +246,13 @@ async function runPaired(tag: string, backend: Backend, n: number, initialInput:
   const restoreNoflush = await restoreInto(['--noflush']);
   const restoreNoflushVerbose = await restoreInto(['--noflush', '--verbose']);
   const restoreOurArgs = await restoreInto(['--noflush', '--verbose', '--wait', '10']);
-  const { phases, setup, dump, verified, emptySave, restore, save, changeSave, changeRestore, repairSave, repairRestore, fullRewrite } = result;
+  const { phases, setup, dump, verified, emptySave, restore, save, changeSave, changeRestore, repairSave, repairRestore, fullRewrite, idleMaxMs } = result;
   return {
     phases,
     ...(setup ? { setup } : {}),
     dump,
     verified,
-    floors: { wrapperMs: medianOf(wrapped), directSpawnMs: medianOf(direct), emptySave, restore, restoreNoflush, restoreNoflushVerbose, restoreOurArgs, save, changeSave, changeRestore, fullRewrite, repairSave, repairRestore },
+    floors: { wrapperMs: medianOf(wrapped), directSpawnMs: medianOf(direct), emptySave, restore, restoreNoflush, restoreNoflushVerbose, restoreOurArgs, save, changeSave, changeRestore, fullRewrite, repairSave, repairRestore, idleMaxMs },
   };
 }
 
@@ -358,6 +397,29 @@ async function runMicro(n: number, runs: number, dump: string | undefined): Prom
   };
 }
 
+// --- the CPU profile of one initial apply ----------------------------------------------------
+
+/** One initial apply (updateChain calls + apply) in a fresh namespace under the V8 CPU profiler
+ *  of the process under test; the summary of where its own time went. */
+async function runProfile(tag: string, backend: Backend, n: number): Promise<ProfileRun> {
+  const file = join(scratchDir(), `profile-${tag}.cpuprofile`);
+  try {
+    return await withNetns(tag, async (ns) => {
+      const tp = new TableProcess(ns.lockFile, { IPTS_BENCH_CPU_PROFILE: file });
+      try {
+        await tp.call({ cmd: 'setup', chains: n, backend, netns: ns.name });
+        const { result } = await tp.phase('initialApply');
+        const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, 20);
+        return { rules: 10 * n, backend, endToEndMs: result.endToEndMs, wallMs: result.wallMs, selfCpuMs: result.selfCpuMs, summary };
+      } finally {
+        tp.close();
+      }
+    });
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
 // --- main -------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -379,6 +441,11 @@ async function main(): Promise<void> {
     runs: [],
     errors: [],
   };
+  if (args.profile === true) {
+    log(`${backend} ${rules} rules: initial apply under the CPU profiler`);
+    writeFileSync(out, JSON.stringify(await runProfile(tag, backend, n), null, 1));
+    return;
+  }
   let dump: string | undefined;
   if (args['micro-only'] !== true) {
     const initialInput = initialInputOf(n);

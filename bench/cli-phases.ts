@@ -1,0 +1,116 @@
+// The CLI file phases: the workload as a JSON and a YAML rules file, run through the real CLI
+// (`node dist/cli.js`) as a new user would: `check`, `plan` (against an empty namespace) and
+// `apply` (into a fresh namespace), each timed wall-clock with its peak RSS from
+// `/usr/bin/time -f %M`. Started by bench/run.ts; writes its results as JSON to --out.
+//
+//   node dist-bench/bench/cli-phases.js --rules 20000,100000 --backends legacy,nft --tag <t> --out <file>
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './lib';
+import { installCleanupHooks, scratchDir, withNetns, type Netns } from './netns';
+import { CLI_PREFIX_ARGS, workloadJson, workloadYaml } from './rules-file';
+import type { Backend, CliResult } from './types';
+import { HASH_PREFIX } from './workload';
+
+const CLI = join(ROOT, 'dist', 'cli.js');
+const log = (msg: string): void => void process.stderr.write(`  [${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+interface CliRun {
+  readonly wallMs: number;
+  readonly peakRssMb: number;
+  readonly code: number | null;
+  readonly stderr: string;
+}
+
+/** One CLI invocation under /usr/bin/time (its %M is the CLI's own peak RSS in KiB). Stdout
+ *  (plan's restore input) is discarded; stderr is kept for the error message and progress. */
+function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  const rssFile = join(scratchDir(), `rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
+    const err: Buffer[] = [];
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const wallMs = performance.now() - t0;
+      let kib = NaN;
+      try {
+        kib = Number(/(\d+)\s*$/.exec(readFileSync(rssFile, 'utf8'))?.[1]);
+      } catch {
+        // time(1) did not write it (killed): NaN says so
+      }
+      rmSync(rssFile, { force: true });
+      resolve({ wallMs, peakRssMb: kib / 1024, code, stderr: Buffer.concat(err).toString('utf8') });
+    });
+  });
+}
+
+function ok(run: CliRun, what: string, codes: readonly number[] = [0]): CliRun {
+  if (run.code === null || !codes.includes(run.code)) throw new Error(`${what} exited ${run.code}: ${run.stderr.trim().slice(-2000)}`);
+  return run;
+}
+
+async function countOurs(ns: Netns, backend: Backend): Promise<number> {
+  const dump = await ns.execOk(`iptables-${backend}-save`, ['-t', 'filter']);
+  return dump.split('\n').filter((l) => l.startsWith('-A ') && l.includes(HASH_PREFIX)).length;
+}
+
+async function main(): Promise<void> {
+  installCleanupHooks();
+  const argv = process.argv.slice(2);
+  const value = (name: string): string => {
+    const i = argv.indexOf(name);
+    const v = i >= 0 ? argv[i + 1] : undefined;
+    if (v === undefined) throw new Error(`${name} is required`);
+    return v;
+  };
+  const sizes = value('--rules').split(',').map(Number);
+  const backends = value('--backends').split(',') as Backend[];
+  const tag = value('--tag');
+  const out = value('--out');
+  const results: CliResult[] = [];
+  for (const rules of sizes) {
+    const files = { json: join(scratchDir(), `rules-${rules}.json`), yaml: join(scratchDir(), `rules-${rules}.yaml`) };
+    writeFileSync(files.json, workloadJson(rules));
+    writeFileSync(files.yaml, workloadYaml(rules));
+    for (const format of ['json', 'yaml'] as const) {
+      const file = files[format];
+      const common = ['-f', file, ...CLI_PREFIX_ARGS, '--max-file-size', '2GiB'];
+      const fileBytes = statSync(file).size;
+      log(`CLI ${rules} rules, ${format} (${(fileBytes / 1048576).toFixed(1)} MiB): check`);
+      const check = ok(await runCli(['check', ...common], process.env), 'check');
+      results.push({ rules, format, command: 'check', backend: null, fileBytes, wallMs: check.wallMs, peakRssMb: check.peakRssMb });
+      // plan against an empty namespace (drift everywhere: exit 2), on the first backend.
+      const planBackend = backends[0] as Backend;
+      log(`CLI ${rules} rules, ${format}: plan (${planBackend})`);
+      const plan = await withNetns(tag, (ns) =>
+        runCli(['plan', ...common, '--netns', ns.name, '--backend', planBackend, '--lock-file', ns.lockFile], { ...process.env, XTABLES_LOCKFILE: ns.lockFile }),
+      );
+      ok(plan, 'plan', [0, 2]);
+      results.push({ rules, format, command: 'plan', backend: planBackend, fileBytes, wallMs: plan.wallMs, peakRssMb: plan.peakRssMb });
+      // apply: JSON on every backend, YAML on the first (its extra cost is the parse, not the backend).
+      for (const backend of format === 'json' ? backends : [planBackend]) {
+        log(`CLI ${rules} rules, ${format}: apply (${backend})`);
+        const [apply, ours] = await withNetns(tag, async (ns) => {
+          const r = ok(
+            await runCli(['apply', ...common, '--netns', ns.name, '--backend', backend, '--lock-file', ns.lockFile], { ...process.env, XTABLES_LOCKFILE: ns.lockFile }),
+            'apply',
+          );
+          return [r, await countOurs(ns, backend)] as const;
+        });
+        if (ours !== rules + 1) throw new Error(`CLI apply (${backend}, ${format}) left ${ours} rules with our IDs, expected ${rules + 1}`);
+        results.push({ rules, format, command: 'apply', backend, fileBytes, wallMs: apply.wallMs, peakRssMb: apply.peakRssMb });
+      }
+    }
+    rmSync(files.json, { force: true });
+    rmSync(files.yaml, { force: true });
+  }
+  writeFileSync(out, JSON.stringify(results, null, 1));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`cli phases failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});

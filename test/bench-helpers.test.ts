@@ -1,0 +1,125 @@
+// The benchmark's own helpers (bench/): the issue 15 goal verdicts, the CPU profile summary, and
+// the rules files the CLI phases feed to the real CLI. No timing is asserted here.
+import { describe, expect, it } from 'vitest';
+import { cliVerdicts, libraryVerdicts, stallLimitMs, type GoalRow } from '../bench/goals';
+import { fileOf, summarizeProfile, type CpuProfile } from '../bench/profile';
+import { parseRules } from '../src/config';
+
+const row = (over: Partial<GoalRow>): GoalRow => ({
+  rules: 100000,
+  backend: 'legacy',
+  phase: 'initialApply',
+  ratioToFloor: 1,
+  applyOnlyRatioToFloor: 1,
+  eventLoopMaxMs: 5,
+  idleMaxMs: 2,
+  peakRssMb: 100,
+  ...over,
+});
+
+const verdict = (rows: GoalRow[], metric: string): boolean | null | undefined => libraryVerdicts(rows).find((v) => v.metric.startsWith(metric))?.met;
+
+describe('issue 15 goals', () => {
+  it('the stall limit is 20 ms or 1.5 × idle + 10 ms, whichever is lower', () => {
+    expect(stallLimitMs(2)).toBe(13);
+    expect(stallLimitMs(6.6)).toBeCloseTo(19.9);
+    expect(stallLimitMs(30)).toBe(20);
+  });
+
+  it('the initial apply at 100k meets ≤ 1.10× end to end, not the apply-only ratio', () => {
+    expect(verdict([row({ ratioToFloor: 1.1, applyOnlyRatioToFloor: 2 })], 'initial apply end to end')).toBe(true);
+    expect(verdict([row({ ratioToFloor: 1.11, applyOnlyRatioToFloor: 1 })], 'initial apply end to end')).toBe(false);
+  });
+
+  it('resync: ≤ 1.05× at 100k, ≤ 1.2× at 1k and 10k, no verdict at other sizes', () => {
+    const resync = (rules: number, r: number): boolean | null | undefined => verdict([row({ rules, phase: 'resyncNoChangeApply', ratioToFloor: r })], 'resync');
+    expect(resync(100000, 1.06)).toBe(false);
+    expect(resync(100000, 1.05)).toBe(true);
+    expect(resync(10000, 1.19)).toBe(true);
+    expect(resync(1000, 1.21)).toBe(false);
+    expect(resync(20000, 9)).toBeNull();
+  });
+
+  it('the one-rule change has a goal at 1k and 10k only', () => {
+    expect(verdict([row({ rules: 1000, phase: 'changeOneRuleApply', ratioToFloor: 1.3 })], 'one-rule change')).toBe(false);
+    expect(verdict([row({ rules: 100000, phase: 'changeOneRuleApply', ratioToFloor: 1.3 })], 'one-rule change')).toBeNull();
+  });
+
+  it('the stall goal fails if any phase is over its own limit, even under 20 ms', () => {
+    const rows = [row({ eventLoopMaxMs: 12, idleMaxMs: 2 }), row({ phase: 'resyncNoChangeApply', eventLoopMaxMs: 14, idleMaxMs: 2 })];
+    const v = libraryVerdicts(rows).find((x) => x.metric.startsWith('longest event-loop stall'));
+    expect(v?.met).toBe(false);
+    expect(v?.value).toContain('resyncNoChangeApply');
+    expect(verdict([row({ eventLoopMaxMs: 19, idleMaxMs: 8 })], 'longest event-loop stall')).toBe(true);
+    expect(verdict([row({ eventLoopMaxMs: 21, idleMaxMs: 30 })], 'longest event-loop stall')).toBe(false);
+  });
+
+  it('peak RSS of the initial apply: ≤ 150 MB at 100k', () => {
+    expect(verdict([row({ peakRssMb: 150 })], 'peak RSS during')).toBe(true);
+    expect(verdict([row({ peakRssMb: 151 })], 'peak RSS during')).toBe(false);
+    expect(verdict([row({ rules: 10000, peakRssMb: 900 })], 'peak RSS during')).toBeNull();
+  });
+
+  it('CLI: JSON check ≤ 2 s and ≤ 400 MB, apply ≤ 1.5 × the library, YAML ≤ 3 × JSON, at 100k', () => {
+    const cli = [
+      { rules: 100000, format: 'json' as const, command: 'check' as const, backend: null, wallMs: 1900, peakRssMb: 401 },
+      { rules: 100000, format: 'yaml' as const, command: 'check' as const, backend: null, wallMs: 5600, peakRssMb: 500 },
+      { rules: 100000, format: 'json' as const, command: 'apply' as const, backend: 'nft', wallMs: 3000, peakRssMb: 300 },
+    ];
+    const v = cliVerdicts(cli, (rules, backend) => (rules === 100000 && backend === 'nft' ? 2000 : undefined));
+    expect(v.find((x) => x.metric === 'CLI check (json)')?.met).toBe(false);
+    expect(v.find((x) => x.metric === 'CLI check: YAML ÷ JSON')?.met).toBe(true);
+    expect(v.find((x) => x.metric.startsWith('CLI apply (json) ÷'))?.met).toBe(true);
+    const slower = cliVerdicts([{ ...cli[2]!, wallMs: 3001 }], () => 2000);
+    expect(slower.find((x) => x.metric.startsWith('CLI apply (json) ÷'))?.met).toBe(false);
+  });
+});
+
+describe('CPU profile summary', () => {
+  // Sample i lasts timeDeltas[i + 1] µs (V8 stores the time since the previous sample).
+  const profile: CpuProfile = {
+    startTime: 0,
+    endTime: 1000,
+    nodes: [
+      { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1 } },
+      { id: 2, callFrame: { functionName: 'render', url: 'file:///work/x/dist/rule.js', lineNumber: 104 } },
+      { id: 3, callFrame: { functionName: '(garbage collector)', url: '', lineNumber: -1 } },
+      { id: 4, callFrame: { functionName: 'renderAppend', url: 'file:///work/x/dist/rule.js', lineNumber: 88 } },
+    ],
+    samples: [2, 3, 4, 2],
+    timeDeltas: [0, 300, 200, 500],
+  };
+
+  it('adds each sample’s duration to its function and its file', () => {
+    const s = summarizeProfile(profile);
+    expect(s.totalMs).toBeCloseTo(1.0);
+    expect(s.byFile[0]).toMatchObject({ name: 'dist/rule.js', selfMs: 0.8 });
+    expect(s.byFile[1]).toMatchObject({ name: '(garbage collector)', selfMs: 0.2 });
+    expect(s.byFunction.map((f) => f.name)).toEqual(['renderAppend dist/rule.js:89', 'render dist/rule.js:105', '(garbage collector) (garbage collector)']);
+    expect(s.byFunction[0]?.share).toBeCloseTo(0.5);
+  });
+
+  it('names node internals and builtins by what they are', () => {
+    expect(fileOf('node:internal/streams/readable', 'read')).toBe('node:internal/streams/readable');
+    expect(fileOf('', 'writeUtf8String')).toBe('(native/V8 builtin)');
+    expect(fileOf('', '(idle)')).toBe('(idle)');
+    expect(fileOf('file:///a/node_modules/yaml/dist/index.js', 'parse')).toBe('node_modules/yaml/dist/index.js');
+  });
+});
+
+describe('the CLI phases’ rules files', () => {
+  // bench/rules-file.ts loads bench/workload.ts, which takes the library from dist/ (npm test
+  // builds it first).
+  it('JSON and YAML files parse to the workload’s chains, rule for rule', async () => {
+    const { workloadJson, workloadYaml } = await import('../bench/rules-file');
+    const { buildChains, forwardInserts } = await import('../bench/workload');
+    const rules = 40;
+    const expected = buildChains(rules / 10).map((c) => [c.name, c.rules.map((r) => r.body)]);
+    const insert = forwardInserts().map((r) => r.body);
+    for (const text of [workloadJson(rules), workloadYaml(rules)]) {
+      const filter = parseRules(text, 'bench.rules', { chainPrefix: 'cali-' }).tables.get('filter');
+      expect(filter?.chains.map((c) => [c.name, c.rules.map((r) => r.body)])).toEqual(expected);
+      expect(filter?.inserts.get('FORWARD')?.map((r) => r.body)).toEqual(insert);
+    }
+  });
+});
