@@ -108,13 +108,18 @@ export async function detectBackend(run: CommandFactory, ipVersion: IpVersion, t
   return (await detectBackendWithCounts(run, ipVersion, timeoutMs)).backend;
 }
 
+/** The tables the legacy backend's kernel modules hold now, from /proc (reading it loads nothing). */
+export async function loadedLegacyTables(run: CommandFactory, ipVersion: IpVersion, timeoutMs = 120_000): Promise<string[]> {
+  const procFile = ipVersion === 6 ? '/proc/net/ip6_tables_names' : '/proc/net/ip_tables_names';
+  return (await runCommand(run, 'cat', [procFile], '', timeoutMs)).stdout.split('\n').filter((t) => t !== '');
+}
+
 /** detectBackend, also returning the hints and rule counts it decided on (for `doctor`). */
 export async function detectBackendWithCounts(run: CommandFactory, ipVersion: IpVersion, timeoutMs = 120_000): Promise<BackendDetection> {
   const family = ipVersion === 6 ? 'ip6tables' : 'iptables';
-  const procFile = ipVersion === 6 ? '/proc/net/ip6_tables_names' : '/proc/net/ip_tables_names';
-  const legacyTables = (await runCommand(run, 'cat', [procFile], '', timeoutMs)).stdout.trim();
+  const legacyTables = await loadedLegacyTables(run, ipVersion, timeoutMs);
   const saveOf = async (backend: Backend): Promise<string> => {
-    if (backend === 'legacy' && legacyTables === '') return '';
+    if (backend === 'legacy' && legacyTables.length === 0) return '';
     const res = await runCommand(run, binariesFor(backend, ipVersion).save, [], '', timeoutMs);
     return succeeded(res) ? res.stdout : '';
   };

@@ -2,6 +2,8 @@
 // may land (the dataplane changed under us), or nothing another attempt does can fix it. Decided
 // from the child's own stderr and spawn error, as iptables 1.8 words them.
 import type { CommandOutcome } from './commands';
+import type { CommandFailure } from './errors';
+import { jumpOf } from './save-line';
 
 /** 'lock': the xtables lock stayed busy; 'permanent': retrying cannot help; 'transient': a
  *  re-read and another attempt may land. */
@@ -64,10 +66,22 @@ export function faultyLine(stderr: string, input: string): { readonly number: nu
   if (isRuleLine(named)) return { number: n, text: named };
   const missing = /Chain '([^']+)' does not exist/.exec(stderr)?.[1];
   if (missing !== undefined) {
-    const i = lines.findIndex((l) => isRuleLine(l) && new RegExp(`\\s(?:-j|--jump|-g|--goto) ${escapeRegExp(missing)}(?:\\s|$)`).test(l));
+    const i = lines.findIndex((l) => isRuleLine(l) && jumpOf(l)?.target === missing);
     if (i >= 0) return { number: i + 1, text: lines[i] as string };
   }
   return { number: n, text: named };
 }
 
-const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** What the typed command errors carry about an outcome; `retryable` is the caller's verdict. */
+export function failureOf(outcome: CommandOutcome, retryable: boolean, cause?: unknown): CommandFailure {
+  return {
+    argv: outcome.argv,
+    exitCode: outcome.code,
+    signal: outcome.signal,
+    stderr: outcome.stderr,
+    reason: outcome.spawnError ? 'spawn' : outcome.timedOut ? 'timeout' : outcome.signal ? 'signal' : 'exit',
+    retryable,
+    ...(cause !== undefined || outcome.spawnError ? { cause: cause ?? outcome.spawnError } : {}),
+  };
+}

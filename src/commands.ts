@@ -133,6 +133,9 @@ export function inNetns(netns: string, inner: CommandFactory = spawnCommand): Co
 /** How much of a child's stderr is kept (the start and the end of it). */
 export const STDERR_LIMIT_BYTES = 4096;
 
+/** Attempts a child killed at its deadline gets in one apply (a hung binary rarely recovers). */
+export const TIMEOUT_ATTEMPTS = 2;
+
 /** How a started command ended. Never a rejection: a spawn failure is `spawnError`. */
 export interface CommandOutcome extends CommandExit {
   /** The command line as run. */

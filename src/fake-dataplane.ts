@@ -21,7 +21,7 @@
 import type { IpVersion } from './backend';
 import { canonicalRuleBody, splitRuleWords } from './fake-rule-text';
 import { IptablesSyncError } from './errors';
-import { KERNEL_CHAINS, type TableName } from './table';
+import { KERNEL_CHAINS, type TableName } from './table-names';
 
 /** Which iptables the fake plays: the legacy binaries or the nft ones (their version strings,
  *  iptables-save header and error wording differ). */

@@ -54,7 +54,15 @@ export {
   type CommandFailureReason,
   type LockHolder,
 } from './errors';
-export { Table, KERNEL_CHAINS, type TableOptions, type TableName } from './table';
+export { Table, KERNEL_CHAINS, type TableOptions, type TableName, type ApplyReport, type AppliedWrite } from './table';
+export {
+  Reconciler,
+  type ReconciledTable,
+  type ReconcilerOptions,
+  type ReconcilerTimers,
+  type PassResult,
+  type TableOutcome,
+} from './reconciler';
 export type { RestorePlan, PlanSummary, InsertMode } from './restore-plan';
 export type { Backend, BackendChoice, IpVersion } from './backend';
 export type { MetricNames } from './metrics';

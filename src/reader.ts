@@ -134,6 +134,18 @@ function settingsFrom(config: ReaderConfig): Settings {
   };
 }
 
+/** The native scan result's `chains` array (native/scan_result.h): per chain these fields. */
+const CHAIN = { nameStart: 0, nameEnd: 1, ruleCount: 2, historic: 3, idsStart: 4, stride: 5 } as const;
+/** Its `texts` array: per kept rule line, the chain-global rule index and the text's range. */
+const TEXT = { rule: 0, start: 1, end: 2, stride: 3 } as const;
+
+/** One field of a flat result array; a short array is a broken result, not a zero. */
+function field(array: Uint32Array, at: number): number {
+  const value = array[at];
+  if (value === undefined) throw new Error(`native scan result: index ${at} out of range (${array.length})`);
+  return value;
+}
+
 /**
  * Turns the native compact result into ScanOutput; the strings per rule are made later, in
  * buildSnapshot, as cheap slices of the one IDs string. Exported for the benchmark.
@@ -143,20 +155,20 @@ export function decodeNative(r: NativeScanResult): ScanOutput {
   const chains: ScannedChain[] = [];
   let base = 0; // global index of the chain's first rule
   let t = 0;
-  for (let c = 0; c < r.chains.length; c += 5) {
-    const count = r.chains[c + 2];
+  for (let c = 0; c + CHAIN.stride <= r.chains.length; c += CHAIN.stride) {
+    const count = field(r.chains, c + CHAIN.ruleCount);
     let texts: Map<number, string> | undefined;
-    while (t < r.texts.length && r.texts[t] < base + count) {
+    while (t + TEXT.stride <= r.texts.length && field(r.texts, t + TEXT.rule) < base + count) {
       texts ??= new Map();
-      texts.set(r.texts[t] - base, r.text.toString('utf8', r.texts[t + 1], r.texts[t + 2]));
-      t += 3;
+      texts.set(field(r.texts, t + TEXT.rule) - base, r.text.toString('utf8', field(r.texts, t + TEXT.start), field(r.texts, t + TEXT.end)));
+      t += TEXT.stride;
     }
     chains.push({
-      name: r.text.toString('utf8', r.chains[c], r.chains[c + 1]),
-      historic: r.chains[c + 3] === 1,
+      name: r.text.toString('utf8', field(r.chains, c + CHAIN.nameStart), field(r.chains, c + CHAIN.nameEnd)),
+      historic: field(r.chains, c + CHAIN.historic) === 1,
       codes: r.codes.subarray(base, base + count),
       ids: r.ids,
-      idsStart: r.chains[c + 4],
+      idsStart: field(r.chains, c + CHAIN.idsStart),
       texts: texts ?? NO_TEXTS,
     });
     base += count;
@@ -199,7 +211,7 @@ export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined): Data
     const ids = entry.ids;
     let at = chain.idsStart;
     for (let i = 0; i < count; i++) {
-      const code = chain.codes[i];
+      const code = chain.codes[i] as number; // i < codes.length
       let id: string;
       if (code > 0) {
         id = chain.ids.substring(at, at + code);

@@ -223,3 +223,8 @@ export function deletionLines(chains: readonly string[]): string[] {
 export function deletionInput(table: string, chains: readonly string[]): string {
   return chains.length === 0 ? '' : `*${table}\n${deletionLines(chains).join('\n')}\nCOMMIT\n`;
 }
+
+/** The body lines of a whole restore input (without "*table", "COMMIT" and empty lines). */
+export function restoreBodyLines(input: string): string[] {
+  return input.split('\n').filter((l) => l !== '' && !l.startsWith('*') && l !== 'COMMIT');
+}

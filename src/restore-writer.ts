@@ -5,7 +5,7 @@
 // to the event loop. iptables-restore parses while we render (two processes, two cores), and
 // the caller's event loop is never blocked for long, even at 100k rules. The child is only
 // started once there is a first line, so an empty transaction spawns nothing.
-import { classifyFailure, faultyLine } from './command-failure';
+import { classifyFailure, failureOf, faultyLine } from './command-failure';
 import { describeOutcome, startCommand, type CommandFactory, type CommandOutcome, type RunningCommand } from './commands';
 import { formatCommandLine, LockTimeoutError, RestoreFailedError, RestoreTimeoutError, type LockHolder } from './errors';
 import { TimeSlicer } from './time-slice';
@@ -77,15 +77,7 @@ export async function streamRestore(target: RestoreTarget, lines: Iterable<strin
     const text = input();
     const err = outcome.stderr.trim();
     const kind = classifyFailure(outcome);
-    const base = {
-      argv: outcome.argv,
-      exitCode: outcome.code,
-      signal: outcome.signal,
-      stderr: outcome.stderr,
-      reason: outcome.spawnError ? 'spawn' : outcome.timedOut ? 'timeout' : outcome.signal ? 'signal' : 'exit',
-      retryable: kind !== 'permanent',
-      ...(outcome.spawnError ? { cause: outcome.spawnError } : {}),
-    } as const;
+    const base = failureOf(outcome, kind !== 'permanent');
     const what = `${formatCommandLine(outcome.argv)}: ${describeOutcome(outcome, target.timeoutMs)}`;
     if (outcome.timedOut) {
       return new RestoreTimeoutError(`${what}${err ? `: ${err}` : ''}; nothing was committed`, base, text, target.timeoutMs);

@@ -140,3 +140,17 @@ export function withoutQuotedText(line: string): string {
   }
   return from < line.length ? out + line.slice(from) : out;
 }
+
+/** The chain a rule line ("-A CHAIN …", or a restore input's "-I CHAIN N …", "-R CHAIN N …")
+ *  is in and the chain it jumps or goes to, on tokens (so a quoted comment that mentions
+ *  "-j X" is not a jump). */
+export function jumpOf(line: string): { readonly chain: string; readonly target: string } | undefined {
+  if (!/^-[AIR] /.test(line)) return undefined;
+  const tokens = saveLineTokens(line);
+  const chain = tokens[1];
+  for (let i = 2; i + 1 < tokens.length; i++) {
+    const t = tokens[i];
+    if (chain !== undefined && (t === '-j' || t === '--jump' || t === '-g' || t === '--goto')) return { chain, target: tokens[i + 1] as string };
+  }
+  return undefined;
+}

@@ -1,8 +1,9 @@
 // `iptables-sync show`: our chains and inserts as the dataplane holds them, with rule IDs and
 // packet/byte counters. A display command, so it simply parses `iptables-save -c` text.
-import { binariesFor, detectBackend, type Backend, type BackendChoice, type IpVersion } from './backend';
+import { binariesFor, detectBackend, loadedLegacyTables, type Backend, type BackendChoice, type IpVersion } from './backend';
 import { describeOutcome, inNetns, runCommand, spawnCommand, succeeded, type CommandFactory } from './commands';
 import { CommandFailedError, formatCommandLine } from './errors';
+import { escapeRegExp } from './reader-js';
 import { RULE_ID_LENGTH, ruleOwnership } from './save-line';
 
 export interface ShownRule {
@@ -36,7 +37,6 @@ export interface ShowPrefixes {
   readonly chainPrefix: string;
 }
 
-const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Parses one table of `iptables-save -c` output. */
 export function parseSaveWithCounters(dump: string, prefixes: ShowPrefixes): { chains: ShownChain[]; inserts: ShownChain[] } {
@@ -96,8 +96,7 @@ export async function showTables(options: ShowOptions): Promise<ShownTable[]> {
   const binaries = binariesFor(backend, options.ipVersion);
   let tables = options.tables;
   if (backend === 'legacy') {
-    const procFile = options.ipVersion === 6 ? '/proc/net/ip6_tables_names' : '/proc/net/ip_tables_names';
-    const loaded = (await runCommand(run, 'cat', [procFile])).stdout.split('\n');
+    const loaded = await loadedLegacyTables(run, options.ipVersion);
     tables = tables.filter((t) => loaded.includes(t));
   }
   const out: ShownTable[] = [];

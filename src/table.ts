@@ -3,10 +3,8 @@
 //
 // Data flows one way: updates → desired state + dirty sets → computePlan() → iptables-restore;
 // iptables-save → reader → rule IDs → dirty sets. Nothing touches the dataplane until apply().
-import type { Registry } from 'prom-client';
 import {
   detectBackend,
-  parseBackendChoice,
   parseIptablesVersion,
   resolveBinaries,
   restoreTakesLockItself,
@@ -15,26 +13,22 @@ import {
   type Binaries,
   type IpVersion,
 } from './backend';
-import { classifyFailure } from './command-failure';
-import { describeOutcome, inNetns, runCommand, spawnCommand, startCommand, succeeded, type CommandFactory, type CommandOutcome } from './commands';
+import { runCommand, TIMEOUT_ATTEMPTS, type CommandFactory } from './commands';
 import {
   ChainDeletionError,
-  formatCommandLine,
-  InvalidOptionError,
   InvalidRuleError,
   LockTimeoutError,
   RestoreFailedError,
   RestoreTimeoutError,
-  SaveFailedError,
   SaveTimeoutError,
 } from './errors';
 import { DEFAULT_LOCK_FILE_PATH, findLockHolder, type TableLock } from './locks';
-import { detectFeatures, NO_FEATURES, parseFeaturesOption, type Features, type FeaturesOption } from './features';
-import { SILENT_LOGGER, type Logger } from './logger';
-import { metricsFor, type MetricNames, type TableMetrics } from './metrics';
+import { detectFeatures, NO_FEATURES, type Features } from './features';
+import type { Logger } from './logger';
+import type { TableMetrics } from './metrics';
 import { referencedChains } from './chain-references';
 import { CanaryWatch } from './canary';
-import { openSavePipe, readSaveOutput, type DataplaneChain, type ReaderConfig } from './reader';
+import type { DataplaneChain, ReaderConfig } from './reader';
 import {
   appendIds,
   chainsToDeleteOf,
@@ -44,150 +38,33 @@ import {
   insertsInPlace,
   newPlanProgress,
   planLines,
+  summaryOf,
   type InsertMode,
   type PlanInput,
   type RestorePlan,
 } from './restore-plan';
 import { findRefusedRule } from './restore-bisect';
-import { streamRestore } from './restore-writer';
+import { streamRestore, type RestoreOutcome } from './restore-writer';
 import { TimeSlicer } from './time-slice';
 import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
 import { ReturnAction } from './actions';
 import { ruleHashesFor } from './hash';
-import { chainName, isWellFormed, MAX_COMMENT_BYTES, wordProblem } from './validate';
-import { RULE_ID_LENGTH } from './save-line';
+import { chainName } from './validate';
+import { jumpOf } from './save-line';
+import { KERNEL_CHAINS, type TableName } from './table-names';
+import { resolveTableOptions, type TableOptions } from './table-options';
+import { registerAndFindOverlaps } from './table-overlaps';
+import { readDataplane } from './save-run';
+import type { ApplyReport, ReportInProgress } from './apply-report';
 
-/** The iptables tables a {@link Table} can manage. */
-export type TableName = 'filter' | 'nat' | 'mangle' | 'raw';
+export { KERNEL_CHAINS, type TableName } from './table-names';
+export { MAX_HASH_PREFIX_BYTES, type TableOptions } from './table-options';
+export type { AppliedWrite, ApplyReport } from './apply-report';
 
-/** The built-in chains of each table: we may insert into them but never own them. */
-export const KERNEL_CHAINS: Readonly<Record<TableName, readonly string[]>> = Object.freeze({
-  filter: ['INPUT', 'FORWARD', 'OUTPUT'],
-  nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
-  mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
-  raw: ['PREROUTING', 'OUTPUT'],
-});
-
-/** Options of a {@link Table}; every one is optional. Each bad value throws {@link InvalidOptionError}
- *  from the constructor, naming the option. */
-export interface TableOptions {
-  /** Chains whose names start with one of these are ours: unwanted ones get deleted, and a jump or
-   *  goto to one from a kernel chain counts as an old insert of ours. Default: none. */
-  readonly historicChainPrefixes?: readonly string[];
-  /** Extra regex (JavaScript syntax) for old unhashed inserts to clean up. Default: none. */
-  readonly extraCleanupRegexPattern?: string;
-  /** Where our rules go in the kernel chains: `'insert'` (default) at the top, `'append'` at
-   *  the end. */
-  readonly insertMode?: InsertMode;
-  /** Force a re-read this many ms after the last read. Default 0 (off). */
-  readonly refreshIntervalMs?: number;
-  /** First re-read this many ms after a write (minimum and default 50); the interval doubles
-   *  at each re-read, up to an hour. */
-  readonly postWriteIntervalMs?: number;
-  /** How long iptables-restore waits for the xtables lock (--wait), or we wait for the given lock.
-   *  Also the budget of one apply() for lock waits: it gives up with LockTimeoutError after
-   *  about this long, however many attempts that is. In ms; default 10000 (iptables-restore's
-   *  `--wait` gets it rounded up to whole seconds). */
-  readonly lockTimeoutMs?: number;
-  /** The xtables lock file. Given to iptables-restore >= 1.6.2 as XTABLES_LOCKFILE, and named in
-   *  lock errors. Default: $XTABLES_LOCKFILE, else /run/xtables.lock (the binaries' own default). */
-  readonly lockFile?: string;
-  /** Kills any child (iptables-save, -restore, the version probe, `ip netns exec`) that runs
-   *  longer than this, and reaps it. In ms; default (and what 0 means) 120000. */
-  readonly commandTimeoutMs?: number;
-  /** Which iptables binaries to run: `'legacy'`, `'nft'`, or `'auto'` (default: the backend the
-   *  host already uses, detected once at the first apply() or plan()). */
-  readonly backend?: BackendChoice;
-  /** Run every command inside this named network namespace (`ip netns exec`). Default: the
-   *  caller's namespace. */
-  readonly netns?: string;
-  /** Where the Table logs (a pino-compatible logger). Default: silent. */
-  readonly logger?: Logger;
-  /** A prom-client Registry to register the Table's metrics in (Tables may share one; each
-   *  series is labelled `table` and `ip_version`). Default: no metrics. The metrics:
-   *  `iptables_sync_restore_calls_total`, `iptables_sync_restore_errors_total`,
-   *  `iptables_sync_restore_retries_total`, `iptables_sync_save_calls_total`,
-   *  `iptables_sync_save_errors_total`, `iptables_sync_lines_executed_total` (restore lines sent),
-   *  the gauges `iptables_sync_chains` and `iptables_sync_rules` (of the desired state), and the
-   *  histogram `iptables_sync_lock_acquire_seconds` (the lock held around old iptables-restore). */
-  readonly registry?: Registry;
-  /** Which iptables-save reader to use: `'native'` (the addon), `'js'` (its TypeScript twin) or
-   *  `'auto'` (default: the addon when it loaded, else the twin). Both give the same result. */
-  readonly readerImplementation?: 'auto' | 'native' | 'js';
-  /** Host features actions render with (--random-fully, --nflog-size): 'none' (default: Felix
-   *  v3.2.2's text and rule IDs), 'auto' (detected once per binary), or which ones to use. */
-  readonly features?: FeaturesOption;
-  /** Latest Felix: write a desired chain only while an insert, an append or another written
-   *  chain jumps or goes to it, or it is marked forceProgramming; remove it when that ends.
-   *  Default false (Felix v3.2.2 writes every desired chain). */
-  readonly onlyReferencedChains?: boolean;
-  /** Check this often (ms; 0 = off, the default) that our canary chain is still there and
-   *  whole, with one cheap `iptables -S`; when it is gone or flushed (firewalld reload,
-   *  `iptables -F`/`-X`, a restore without --noflush) the Table re-reads and repairs at once.
-   *  Stop it with close(). Needs a chain prefix (historicChainPrefixes) for the canary's name. */
-  readonly canaryIntervalMs?: number;
-  /** The canary chain's name (default: the first historic chain prefix + "canary"); it must
-   *  start with one of historicChainPrefixes so a later run without the canary removes it. */
-  readonly canaryChain?: string;
-  /** Metric names: ours (default) or latest Felix's ('felix': felix_iptables_restore_calls …). */
-  readonly metricNames?: MetricNames;
-  /** Tests: spawn commands through this instead of child_process. */
-  readonly commandFactory?: CommandFactory;
-  /** Tests: replaces the retry backoff sleep. */
-  readonly sleep?: (ms: number) => Promise<void>;
-  /** Tests: replaces Date.now(). */
-  readonly now?: () => number;
-}
-
-const MIN_POST_WRITE_INTERVAL_MS = 50;
 /** Each observation decays the peak save/restore time by 1% (latest Felix's factor). */
 const PEAK_DECAY = 0.99;
 const MAX_POST_WRITE_INTERVAL_MS = 60 * 60 * 1000;
 const RESTORE_RETRIES = 10;
-const SAVE_RETRIES = 3;
-const SAVE_FIRST_BACKOFF_MS = 100;
-/** Attempts a child killed at its deadline gets in one apply (a hung binary rarely recovers). */
-const TIMEOUT_ATTEMPTS = 2;
-
-/** The longest hash prefix whose ID comment (prefix + 16 characters) fits iptables' comment. */
-export const MAX_HASH_PREFIX_BYTES = MAX_COMMENT_BYTES - RULE_ID_LENGTH;
-
-function optionWord(option: string, value: unknown, what: string): string {
-  const problem = wordProblem(value, what);
-  if (problem !== undefined) throw new InvalidOptionError(option, value, problem);
-  return value as string;
-}
-
-/** A hash prefix must round-trip: iptables-save prints it unescaped and the whole ID comment
- *  fits in 255 bytes (iptables cuts a longer one, and the ID would never read back). */
-function hashPrefixChecked(value: unknown): string {
-  const prefix = optionWord('hashPrefix', value, 'hash prefix');
-  const bytes = Buffer.byteLength(prefix, 'utf8');
-  if (bytes > MAX_HASH_PREFIX_BYTES) {
-    throw new InvalidOptionError(
-      'hashPrefix',
-      prefix,
-      `the rule ID comment (hash prefix + ${RULE_ID_LENGTH} characters) must fit iptables' ${MAX_COMMENT_BYTES}-byte comment, so the prefix may have at most ${MAX_HASH_PREFIX_BYTES} bytes; this one has ${bytes}`,
-    );
-  }
-  return prefix;
-}
-
-const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** The longest delay Node's timers can wait: a longer one is clamped to 1 ms and fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function nonNegativeMs(option: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidOptionError(option, value, 'expected a non-negative number of milliseconds');
-  }
-  if (value > MAX_TIMER_MS) {
-    throw new InvalidOptionError(option, value, `at most ${MAX_TIMER_MS} ms (about 24.8 days), the longest delay Node's timers can wait`);
-  }
-  return value;
-}
 
 interface RestoreMode {
   readonly args: readonly string[];
@@ -279,7 +156,12 @@ export class Table {
 
   private setup: Setup | undefined;
   private tail: Promise<unknown> = Promise.resolve();
-  private pendingApply: Promise<number> | undefined;
+  private pendingApply: Promise<ApplyReport> | undefined;
+  /** What the apply under way has done so far (calls never overlap, so one is enough). */
+  private report: ReportInProgress | undefined;
+  private lastReport: ApplyReport | undefined;
+  /** apply()'s promise for the run applyWithReport() shares. */
+  private delayOf: { readonly report: Promise<ApplyReport>; readonly delay: Promise<number> } | undefined;
 
   /**
    * Makes a Table; nothing runs until the first apply() or plan(). At the start it wants no
@@ -295,107 +177,34 @@ export class Table {
    * @throws {@link InvalidOptionError} for a bad argument or option, naming it and the value.
    */
   constructor(name: TableName, ipVersion: IpVersion, hashPrefix: string, lock: TableLock, options: TableOptions = {}) {
-    if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(KERNEL_CHAINS, name)) {
-      throw new InvalidOptionError('name', name, 'expected one of filter, nat, mangle, raw');
-    }
-    if (ipVersion !== 4 && ipVersion !== 6) throw new InvalidOptionError('ipVersion', ipVersion, 'expected 4 or 6');
-    hashPrefixChecked(hashPrefix);
-    if (typeof lock !== 'object' || lock === null || typeof lock.lock !== 'function' || typeof lock.unlock !== 'function') {
-      throw new InvalidOptionError('lock', lock, 'expected an object with lock() and unlock()');
-    }
-    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'expected an object');
-    const insertMode = options.insertMode ?? 'insert';
-    if (insertMode !== 'insert' && insertMode !== 'append') {
-      throw new InvalidOptionError('insertMode', insertMode, 'expected "insert" or "append"');
-    }
-    const prefixes = options.historicChainPrefixes ?? [];
-    if (!Array.isArray(prefixes)) throw new InvalidOptionError('historicChainPrefixes', prefixes, 'expected an array of strings');
-    // for...of, not forEach: a hole in a sparse array is an undefined prefix, not nothing.
-    for (const p of prefixes) optionWord('historicChainPrefixes', p, 'chain prefix');
-    const extra = options.extraCleanupRegexPattern ?? '';
-    if (typeof extra !== 'string') throw new InvalidOptionError('extraCleanupRegexPattern', extra, 'expected a string');
-    if (!isWellFormed(extra)) throw new InvalidOptionError('extraCleanupRegexPattern', extra, 'must be well-formed Unicode (it has an unpaired UTF-16 surrogate)');
-    if (extra !== '') {
-      try {
-        new RegExp(extra);
-      } catch (e) {
-        throw new InvalidOptionError('extraCleanupRegexPattern', extra, `not a valid regular expression: ${(e as Error).message}`);
-      }
-    }
-    if (options.netns !== undefined) optionWord('netns', options.netns, 'network namespace name');
-    if (options.lockFile !== undefined && (typeof options.lockFile !== 'string' || options.lockFile === '' || options.lockFile.includes('\0'))) {
-      throw new InvalidOptionError('lockFile', options.lockFile, 'expected a non-empty path');
-    }
-    for (const fn of ['commandFactory', 'sleep', 'now'] as const) {
-      if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new InvalidOptionError(fn, options[fn], 'expected a function');
-    }
-    const logger = options.logger;
-    if (logger !== undefined && (typeof logger !== 'object' || logger === null || !(['debug', 'info', 'warn', 'error'] as const).every((l) => typeof logger[l] === 'function'))) {
-      throw new InvalidOptionError('logger', logger, 'expected an object with debug, info, warn and error methods');
-    }
-    const registry = options.registry as unknown;
-    if (registry !== undefined && (typeof registry !== 'object' || registry === null || typeof (registry as Registry).registerMetric !== 'function')) {
-      throw new InvalidOptionError('registry', registry, 'expected a prom-client Registry');
-    }
-    const onlyReferenced = options.onlyReferencedChains ?? false;
-    if (typeof onlyReferenced !== 'boolean') throw new InvalidOptionError('onlyReferencedChains', onlyReferenced, 'expected a boolean');
-    const metricNames = options.metricNames ?? 'iptables-sync';
-    if (metricNames !== 'iptables-sync' && metricNames !== 'felix') {
-      throw new InvalidOptionError('metricNames', metricNames, 'expected "iptables-sync" or "felix"');
-    }
-    const canaryIntervalMs = nonNegativeMs('canaryIntervalMs', options.canaryIntervalMs, 0);
-    let canaryChain: string | undefined;
-    if (canaryIntervalMs > 0) {
-      const first = prefixes[0];
-      if (options.canaryChain === undefined && first === undefined) {
-        throw new InvalidOptionError('canaryIntervalMs', canaryIntervalMs, 'the canary chain is named with a chain prefix: give historicChainPrefixes (or canaryChain)');
-      }
-      canaryChain = chainName('canaryChain', options.canaryChain ?? `${first}canary`);
-      if (!prefixes.some((p) => (canaryChain as string).startsWith(p))) {
-        throw new InvalidOptionError('canaryChain', canaryChain, `must start with one of historicChainPrefixes (${prefixes.join(', ') || 'none given'}), so a later run without the canary removes it`);
-      }
-      if (KERNEL_CHAINS[name].includes(canaryChain)) throw new InvalidOptionError('canaryChain', canaryChain, `is a kernel chain of table ${name}`);
-    }
-    const reader = options.readerImplementation;
-    if (reader !== undefined && reader !== 'auto' && reader !== 'native' && reader !== 'js') {
-      throw new InvalidOptionError('readerImplementation', reader, 'expected "auto", "native" or "js"');
-    }
-
+    const o = resolveTableOptions(name, ipVersion, hashPrefix, lock, options);
     this.name = name;
     this.ipVersion = ipVersion;
     this.hashPrefix = hashPrefix;
     this.lock = lock;
-    this.insertMode = insertMode;
-    this.historicPrefixes = Object.freeze([...prefixes]);
-    this.readerConfig = Object.freeze({
-      hashPrefix,
-      historicChainPrefixes: this.historicPrefixes,
-      ...(extra !== '' ? { extraCleanupPattern: extra } : {}),
-    });
-    this.refreshIntervalMs = nonNegativeMs('refreshIntervalMs', options.refreshIntervalMs, 0);
-    this.initialPostWriteIntervalMs = Math.max(
-      MIN_POST_WRITE_INTERVAL_MS,
-      nonNegativeMs('postWriteIntervalMs', options.postWriteIntervalMs, MIN_POST_WRITE_INTERVAL_MS),
-    );
-    this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
-    this.lockTimeoutMs = nonNegativeMs('lockTimeoutMs', options.lockTimeoutMs, 10_000);
-    this.lockFile = options.lockFile;
-    this.commandTimeoutMs = nonNegativeMs('commandTimeoutMs', options.commandTimeoutMs, 120_000) || 120_000;
-    this.backendChoice = parseBackendChoice(options.backend ?? 'auto');
-    const base = options.commandFactory ?? spawnCommand;
-    this.runOnHost = base;
-    this.run = options.netns !== undefined ? inNetns(options.netns, base) : base;
-    this.logger = options.logger ?? SILENT_LOGGER;
-    this.metrics = options.registry ? metricsFor(options.registry, metricNames) : undefined;
-    this.onlyReferenced = onlyReferenced;
-    this.canaryIntervalMs = canaryIntervalMs;
-    this.canaryChain = canaryChain;
+    this.insertMode = o.insertMode;
+    this.historicPrefixes = o.historicPrefixes;
+    this.readerConfig = o.readerConfig;
+    this.refreshIntervalMs = o.refreshIntervalMs;
+    this.initialPostWriteIntervalMs = o.initialPostWriteIntervalMs;
+    this.postWriteIntervalMs = o.initialPostWriteIntervalMs;
+    this.lockTimeoutMs = o.lockTimeoutMs;
+    this.lockFile = o.lockFile;
+    this.commandTimeoutMs = o.commandTimeoutMs;
+    this.backendChoice = o.backendChoice;
+    this.runOnHost = o.runOnHost;
+    this.run = o.run;
+    this.logger = o.logger;
+    this.metrics = o.metrics;
+    this.onlyReferenced = o.onlyReferenced;
+    this.canaryIntervalMs = o.canaryIntervalMs;
+    this.canaryChain = o.canaryChain;
     this.labels = { table: name, ip_version: String(ipVersion) };
-    this.sleep = options.sleep ?? realSleep;
-    this.now = options.now ?? Date.now;
-    this.readerImplementation = options.readerImplementation ?? 'auto';
-    const features = parseFeaturesOption(options.features);
-    this.features = features === 'auto' ? undefined : features;
+    this.sleep = o.sleep;
+    this.now = o.now;
+    this.readerImplementation = o.readerImplementation;
+    this.features = o.features;
+    const canaryChain = o.canaryChain;
 
     const scope = `${options.netns ?? ''}\0${name}\0${ipVersion}`;
     for (const o of registerAndFindOverlaps(this, scope, hashPrefix, this.historicPrefixes)) {
@@ -664,6 +473,17 @@ export class Table {
    * @throws {@link ChainDeletionError} when chains to delete are still referenced by other rules.
    */
   apply(): Promise<number> {
+    const report = this.applyWithReport();
+    // Calls that join one run get the same promise, as they did before the report existed.
+    if (this.delayOf?.report !== report) this.delayOf = { report, delay: report.then((r) => r.rescheduleAfterMs) };
+    return this.delayOf.delay;
+  }
+
+  /**
+   * apply(), resolving to what it did: each restore input it wrote with its summary, the chains
+   * it deleted, how often it read and tried. Shares runs with apply().
+   */
+  applyWithReport(): Promise<ApplyReport> {
     if (this.pendingApply) return this.pendingApply;
     const next = this.tail.then(
       () => this.startApply(),
@@ -674,9 +494,30 @@ export class Table {
     return next;
   }
 
-  private startApply(): Promise<number> {
+  /**
+   * The report of the last apply that ended, also when it failed: then it holds what landed
+   * before the failure (the rejection carries only the error).
+   */
+  get lastApplyReport(): ApplyReport | undefined {
+    return this.lastReport;
+  }
+
+  private async startApply(): Promise<ApplyReport> {
     this.pendingApply = undefined;
-    return this.metrics ? this.timedApply(this.metrics) : this.applyNow();
+    const report: ReportInProgress = { writes: [], deletedChains: [], reads: 0, attempts: 0 };
+    this.report = report;
+    const done = (rescheduleAfterMs: number): ApplyReport =>
+      Object.freeze({ rescheduleAfterMs, writes: Object.freeze([...report.writes]), deletedChains: Object.freeze([...report.deletedChains]), reads: report.reads, attempts: report.attempts });
+    try {
+      const result = done(await (this.metrics ? this.timedApply(this.metrics) : this.applyNow()));
+      this.lastReport = result;
+      return result;
+    } catch (error) {
+      this.lastReport = done(0);
+      throw error;
+    } finally {
+      this.report = undefined;
+    }
   }
 
   private async timedApply(metrics: TableMetrics): Promise<number> {
@@ -908,75 +749,26 @@ export class Table {
     if (this.invalidations === generation) this.inSync = true;
   }
 
-  private async readWithRetries(setup: Setup): Promise<ReadonlyMap<string, DataplaneChain>> {
-    let backoffMs = SAVE_FIRST_BACKOFF_MS;
-    let timeouts = 0;
-    for (let retriesLeft = SAVE_RETRIES; ; retriesLeft--) {
-      const started = this.now();
-      try {
-        return await this.readOnce(setup);
-      } catch (error) {
-        if (!(error instanceof SaveFailedError) || !error.retryable || retriesLeft === 0) throw error;
-        if (error instanceof SaveTimeoutError && ++timeouts >= TIMEOUT_ATTEMPTS) throw error;
-        this.logger.warn({ table: this.name, err: error.message, backoffMs }, 'iptables-save failed, will retry');
-        await this.sleep(backoffMs);
-        backoffMs *= 2;
-      } finally {
-        this.peakSaveMs = peakAfter(this.peakSaveMs, this.now() - started);
-      }
-    }
-  }
-
-  private async readOnce(setup: Setup): Promise<ReadonlyMap<string, DataplaneChain>> {
-    const command = setup.binaries.save;
-    const args = ['-t', this.name];
-    this.metrics?.saveCalls.inc(this.labels);
-    const fail = (outcome: CommandOutcome, problem?: string, cause?: unknown): SaveFailedError => {
-      this.metrics?.saveErrors.inc(this.labels);
-      const err = outcome.stderr.trim();
-      const failure = {
-        argv: outcome.argv,
-        exitCode: outcome.code,
-        signal: outcome.signal,
-        stderr: outcome.stderr,
-        reason: outcome.spawnError ? 'spawn' : outcome.timedOut ? 'timeout' : outcome.signal ? 'signal' : 'exit',
-        // Unreadable output of a run that exited 0 (cut short): another read may be whole.
-        retryable: problem !== undefined || classifyFailure(outcome) !== 'permanent',
-        ...(cause !== undefined || outcome.spawnError ? { cause: cause ?? outcome.spawnError } : {}),
-      } as const;
-      const message = `${formatCommandLine(outcome.argv)}: ${problem ?? describeOutcome(outcome, this.commandTimeoutMs)}${err ? `: ${err}` : ''}`;
-      return outcome.timedOut ? new SaveTimeoutError(message, failure, this.commandTimeoutMs) : new SaveFailedError(message, failure);
-    };
-    // Fastest path: the addon reads the child's stdout pipe itself, off the main thread.
-    let pipe;
-    try {
-      pipe = this.readerImplementation !== 'js' && this.run.acceptsStdoutFd === true ? openSavePipe(this.readerConfig) : undefined;
-    } catch (error) {
-      // pipe2 failed: out of file descriptors, as a spawn would be.
-      const spawnError = Object.assign(error as Error, { code: /Too many open files/.test((error as Error).message) ? 'EMFILE' : undefined });
-      throw fail({ argv: [command, ...args], code: null, signal: null, timedOut: false, spawnError, stderr: '' });
-    }
-    const child = startCommand(this.run, command, args, {
+  private readWithRetries(setup: Setup): Promise<ReadonlyMap<string, DataplaneChain>> {
+    return readDataplane({
+      run: this.run,
+      command: setup.binaries.save,
+      table: this.name,
+      readerConfig: this.readerConfig,
+      readerImplementation: this.readerImplementation,
       timeoutMs: this.commandTimeoutMs,
-      ...(pipe ? { stdoutFd: pipe.fd } : {}),
-      onTimeout: () => pipe?.cancel(),
+      sleep: this.sleep,
+      now: this.now,
+      logger: this.logger,
+      onRun: () => {
+        this.metrics?.saveCalls.inc(this.labels);
+        if (this.report) this.report.reads++;
+      },
+      onFailure: () => this.metrics?.saveErrors.inc(this.labels),
+      onAttemptEnd: (ms) => {
+        this.peakSaveMs = peakAfter(this.peakSaveMs, ms);
+      },
     });
-    pipe?.closeWriteEnd(); // the child holds its copy; ours must go or EOF never comes
-    child.stdin.on('error', () => undefined);
-    if (!child.stdin.destroyed) child.stdin.end();
-    const parsing = pipe ? pipe.result : readSaveOutput(child.stdout, this.readerConfig, { implementation: this.readerImplementation });
-    parsing.catch(() => undefined); // observed below, after the exit status
-    const outcome = await child.done;
-    if (!succeeded(outcome)) {
-      pipe?.cancel();
-      await parsing.catch(() => undefined);
-      throw fail(outcome);
-    }
-    try {
-      return (await parsing).snapshot;
-    } catch (error) {
-      throw fail(outcome, `unreadable output: ${(error as Error).message}`, error);
-    }
   }
 
   // --- writing ------------------------------------------------------------------------------
@@ -984,8 +776,10 @@ export class Table {
   private async writeMain(setup: Setup): Promise<void> {
     const plan = this.planInput();
     const progress = newPlanProgress();
+    if (this.report) this.report.attempts++;
     const outcome = await this.restore(setup, planLines(plan, progress));
     if (outcome.lines > 0) {
+      this.report?.writes.push({ input: outcome.input(), summary: summaryOf(progress, 0) });
       this.lastWriteTime = this.now();
       this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
     }
@@ -1011,9 +805,13 @@ export class Table {
     const done = (name: string): void => {
       this.dataplane.delete(name);
       if (!programmed.has(name)) this.dirtyChains.delete(name);
+      this.report?.deletedChains.push(name);
+    };
+    const deleted = (outcome: RestoreOutcome, chains: number): void => {
+      this.report?.writes.push({ input: outcome.input(), summary: summaryOf(newPlanProgress(), chains) });
     };
     try {
-      await this.restore(setup, deletionLines(doomed));
+      deleted(await this.restore(setup, deletionLines(doomed)), doomed.length);
       doomed.forEach(done);
       this.lastWriteTime = this.now();
       this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
@@ -1026,7 +824,7 @@ export class Table {
     let lastStderr = '';
     for (const name of doomed) {
       try {
-        await this.restore(setup, deletionLines([name]));
+        deleted(await this.restore(setup, deletionLines([name])), 1);
         done(name);
       } catch (error) {
         if (!(error instanceof RestoreFailedError)) throw error;
@@ -1042,21 +840,21 @@ export class Table {
     );
   }
 
-  /** Which chains jump or go to each of the given chains (a failure path: plain text scan). */
+  /** Which chains jump or go to each of the given chains (a failure path: one plain read). */
   private async findReferrers(setup: Setup, chains: readonly string[]): Promise<Map<string, string[]>> {
     const result = new Map<string, string[]>(chains.map((c) => [c, []]));
     const dump = await runCommand(this.run, setup.binaries.save, ['-t', this.name], '', this.commandTimeoutMs);
     for (const line of dump.stdout.split('\n')) {
-      const m = /^-A (\S+)(?:\s.*)?\s(?:-j|--jump|-g|--goto) (\S+)/.exec(line);
-      if (!m) continue;
-      const list = result.get(m[2] as string);
-      if (list && !list.includes(m[1] as string)) list.push(m[1] as string);
+      const jump = jumpOf(line);
+      if (!jump) continue;
+      const list = result.get(jump.target);
+      if (list && !list.includes(jump.chain)) list.push(jump.chain);
     }
     return result;
   }
 
   /** Streams lines to one iptables-restore run (none is started for no lines). */
-  private async restore(setup: Setup, lines: Iterable<string>): Promise<{ lines: number }> {
+  private async restore(setup: Setup, lines: Iterable<string>): Promise<RestoreOutcome> {
     const mode = await setup.restoreMode;
     const lockFile = this.lockFile ?? (process.env.XTABLES_LOCKFILE || DEFAULT_LOCK_FILE_PATH);
     let lockStarted = 0;
@@ -1115,45 +913,6 @@ export class Table {
     this.metrics.chains.set(this.labels, this.desiredChains.size);
     this.metrics.rules.set(this.labels, rules);
   }
-}
-
-// --- two instances side by side ------------------------------------------------------------------
-
-interface LiveTable {
-  readonly scope: string;
-  readonly hashPrefix: string;
-  readonly prefixes: readonly string[];
-  readonly table: WeakRef<Table>;
-}
-const liveTables: LiveTable[] = [];
-
-/**
- * Two Tables of one table (and namespace) with different hash prefixes never touch each other's
- * rules; but chains are ours by prefix, so when one's chain prefix is a prefix of the other's,
- * each deletes the other's chains. Finds such overlaps among the live Tables of this process.
- */
-function registerAndFindOverlaps(
-  table: Table,
-  scope: string,
-  hashPrefix: string,
-  prefixes: readonly string[],
-): { mine: string; theirs: string; otherHashPrefix: string }[] {
-  const found: { mine: string; theirs: string; otherHashPrefix: string }[] = [];
-  for (let i = liveTables.length - 1; i >= 0; i--) {
-    const other = liveTables[i] as LiveTable;
-    if (other.table.deref() === undefined) {
-      liveTables.splice(i, 1);
-      continue;
-    }
-    // The same hash prefix is the same program (a Table made again), not a second instance.
-    if (other.scope !== scope || other.hashPrefix === hashPrefix) continue;
-    for (const mine of prefixes) {
-      const theirs = other.prefixes.find((p) => p.startsWith(mine) || mine.startsWith(p));
-      if (theirs !== undefined) found.push({ mine, theirs, otherHashPrefix: other.hashPrefix });
-    }
-  }
-  liveTables.push({ scope, hashPrefix, prefixes, table: new WeakRef(table) });
-  return found;
 }
 
 /** Legacy iptables-restore's whole verdict when the kernel refuses the new table: "line N failed"

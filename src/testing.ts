@@ -17,7 +17,7 @@ import type { IpVersion } from './backend';
 import type { CommandExit, CommandFactory, SpawnedCommand } from './commands';
 import { FakeDataplane, type FakeDialect, FakeRestoreError } from './fake-dataplane';
 import { splitRuleWords } from './fake-rule-text';
-import { KERNEL_CHAINS, type TableName } from './table';
+import { KERNEL_CHAINS, type TableName } from './table-names';
 
 export { FakeRestoreError, type FakeDialect } from './fake-dataplane';
 export { canonicalRuleBody } from './fake-rule-text';

@@ -5,7 +5,6 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { summarizeInputs } from '../src/cli';
 import { loadRulesFile } from '../src/config';
 import { BACKENDS, chainRules, hasChain, Netns } from './helpers/netns';
 import { idsByChain, resetTables } from './helpers/table-env';
@@ -53,22 +52,6 @@ const stable = (dump: string): string =>
 beforeAll(() => {
   // `npm test` builds first; a lone `vitest run` of this file builds here.
   if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-});
-
-describe('summarizeInputs counts the way plan summaries do', () => {
-  it('chains we own vs. inserts, creates vs. deletion flushes', () => {
-    const main = '*filter\n:ipts-a - -\n-A ipts-a -j ACCEPT\n-R ipts-b 1 -j DROP\n-D ipts-b 3\n-D INPUT -m comment --comment "ipts:x" -j ipts-a\n-I INPUT -j ipts-a\n-A FORWARD -j ipts-a\nCOMMIT\n';
-    const deletion = '*filter\n:ipts-old - -\n--delete-chain ipts-old\nCOMMIT\n';
-    expect(summarizeInputs([main, deletion], (c) => c.startsWith('ipts-'))).toEqual({
-      chainsToCreate: 1,
-      rulesToReplace: 1,
-      rulesToAppend: 1,
-      rulesToDelete: 1,
-      insertsToDelete: 1,
-      insertsToAdd: 2,
-      chainsToDelete: 1,
-    });
-  });
 });
 
 describe.each(BACKENDS)('CLI on real iptables (%s)', (backend) => {

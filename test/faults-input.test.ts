@@ -19,7 +19,7 @@ import { AcceptAction } from '../src/actions';
 import { InvalidRuleError } from '../src/errors';
 import { Match, type MatchCriteria } from '../src/match';
 import { Rule } from '../src/rule';
-import { firstInvalidUtf8 } from '../src/rules-file-reader';
+import { firstInvalidUtf8 } from '../src/rules-file/read';
 import { BACKENDS, Netns } from './helpers/netns';
 
 const ROOT = join(__dirname, '..');

@@ -1,7 +1,7 @@
 // The tokenizer of saved lines and the one definition of "ours" (src/save-line.ts). The C++ twin
 // is held to the same answers by test/reader.test.ts and test/reader-diff.test.ts.
 import { describe, expect, it } from 'vitest';
-import { isOurCommentValue, ruleOwnership, saveLineTokens, withoutQuotedText } from '../src/save-line';
+import { isOurCommentValue, jumpOf, ruleOwnership, saveLineTokens, withoutQuotedText } from '../src/save-line';
 
 describe('saveLineTokens', () => {
   it.each([
@@ -57,5 +57,20 @@ describe('withoutQuotedText', () => {
     ['-A X --comment "open', '-A X --comment ""'],
   ])('%s', (line, expected) => {
     expect(withoutQuotedText(line)).toBe(expected);
+  });
+});
+
+describe('jumpOf (who refers to a chain, for ChainDeletionError)', () => {
+  it.each([
+    ['-A foreign -g mine-pinned', { chain: 'foreign', target: 'mine-pinned' }],
+    ['-A INPUT -i eth0 -m comment --comment "x" --jump ipts-a', { chain: 'INPUT', target: 'ipts-a' }],
+    // A comment that mentions a jump is not one.
+    ['-A foreign -m comment --comment "was -j mine-old" -j ACCEPT', { chain: 'foreign', target: 'ACCEPT' }],
+    ['-A foreign -m comment --comment "see -j mine-old"', undefined],
+    ['-I INPUT 1 -m comment --comment "ipts:x" -j ipts-in', { chain: 'INPUT', target: 'ipts-in' }],
+    ['-R ipts-a 2 -p tcp -g ipts-b', { chain: 'ipts-a', target: 'ipts-b' }],
+    [':foreign - [0:0]', undefined],
+  ])('%s', (line, expected) => {
+    expect(jumpOf(line)).toEqual(expected);
   });
 });

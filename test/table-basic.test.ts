@@ -73,7 +73,7 @@ describe.each(BACKENDS)('Table basics (%s)', (backend) => {
     await table.apply();
     const [lastInput] = rec.restoreInputs();
     expect(bodyLines(lastInput as string)).toEqual([
-      lastChanged.rules[5].renderReplace('cali-k', 6, `-m comment --comment "cali:${lastChanged.ruleHashes()[5]}"`),
+      lastChanged.rules[5]?.renderReplace('cali-k', 6, `-m comment --comment "cali:${lastChanged.ruleHashes()[5]}"`),
     ]);
 
     // Rule 3 of 6 changes: rules 3..6 (n-k+1 = 4 lines) are replaced, nothing else.
@@ -83,7 +83,7 @@ describe.each(BACKENDS)('Table basics (%s)', (backend) => {
     await table.apply();
     const hashes = midChanged.ruleHashes();
     const expected = [2, 3, 4, 5].map((i) =>
-      midChanged.rules[i].renderReplace('cali-k', i + 1, `-m comment --comment "cali:${hashes[i]}"`),
+      midChanged.rules[i]?.renderReplace('cali-k', i + 1, `-m comment --comment "cali:${hashes[i]}"`),
     );
     expect(bodyLines(rec.restoreInputs()[0] as string)).toEqual(expected);
     expect(idsByChain(await ns.save(backend, 'filter')).get('cali-k')).toEqual(hashes);
@@ -134,7 +134,7 @@ describe.each(BACKENDS)('Table basics (%s)', (backend) => {
       '*filter',
       ...chains.map((c) => `:${c.name} - -`),
       ...chains.flatMap((c) => c.rules.map((r, i) => r.renderAppend(c.name, `-m comment --comment "cali:${c.ruleHashes()[i]}"`))),
-      new Chain({ name: 'FORWARD', rules: insert }).rules[0].renderInsert('FORWARD', `-m comment --comment "cali:${insertIds[0]}"`),
+      new Chain({ name: 'FORWARD', rules: insert }).rules[0]?.renderInsert('FORWARD', `-m comment --comment "cali:${insertIds[0]}"`),
       'COMMIT',
       '',
     ].join('\n');

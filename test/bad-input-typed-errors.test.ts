@@ -6,7 +6,7 @@
 // A rejected update leaves the desired state exactly as it was (the next plan is unchanged).
 //
 // That accepted values re-parse into exactly one rule on the real iptables-restore is checked
-// in test/hardening-reparse.test.ts.
+// in test/no-line-injection.test.ts.
 import fc from 'fast-check';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

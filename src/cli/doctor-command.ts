@@ -1,7 +1,7 @@
 // The `iptables-sync doctor` command: options, and the report on stdout (text or --json).
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { BackendChoice, IpVersion } from './backend';
-import { diagnose, formatDoctorReport } from './doctor';
+import type { BackendChoice, IpVersion } from '../backend';
+import { diagnose, formatDoctorReport } from '../doctor';
 
 /** The options `doctor` takes. */
 export interface DoctorCommandOptions {

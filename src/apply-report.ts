@@ -1,0 +1,33 @@
+// What one Table.apply() did, as the Table counted it while doing it.
+import type { PlanSummary } from './restore-plan';
+
+/** One iptables-restore run that succeeded during an apply. */
+export interface AppliedWrite {
+  /** The whole input, byte for byte as iptables-restore read it. */
+  readonly input: string;
+  /** What it changed, counted as plan() counts (a deletion run counts only chainsToDelete). */
+  readonly summary: PlanSummary;
+}
+
+/** What one apply did. */
+export interface ApplyReport {
+  /** Call apply again this many ms from now (0: no need): what apply() resolves to. */
+  readonly rescheduleAfterMs: number;
+  /** The restore runs that succeeded, in order: the main transaction, then chain deletions. */
+  readonly writes: readonly AppliedWrite[];
+  /** Chains deleted, in the order they went. */
+  readonly deletedChains: readonly string[];
+  /** iptables-save runs (retries included). */
+  readonly reads: number;
+  /** Tries of the main transaction (1, or more after retryable failures). */
+  readonly attempts: number;
+}
+
+/** The report while the apply runs. */
+export interface ReportInProgress {
+  writes: AppliedWrite[];
+  deletedChains: string[];
+  reads: number;
+  attempts: number;
+}
+

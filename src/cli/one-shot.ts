@@ -1,0 +1,195 @@
+// The one-shot commands: plan, apply, cleanup, show, check. Each builds Tables from the options
+// and the rules file, runs them once, and prints what they report.
+import { detectBackend } from '../backend';
+import { inNetns, spawnCommand } from '../commands';
+import { TABLE_NAMES, loadRulesFile, type RulesFile, type TableName } from '../config';
+import { checkWithKernel, type KernelCheckResult } from '../kernel-check';
+import type { PlanSummary, RestorePlan } from '../restore-plan';
+import { formatShown, showTables } from '../show';
+import { ManagedTable } from './managed-table';
+import { EXIT_DRIFT, EXIT_ERROR, EXIT_OK, checkPrefixes, loadFile, session, type CommonOptions, type Session } from './options';
+import { addSummaries, describeError, describeSummary, errorJson, isEmptySummary, plural, progress } from './output';
+
+function tablesFor(rules: RulesFile, s: Session): ManagedTable[] {
+  return [...rules.tables.values()].map((t) => {
+    const mt = new ManagedTable(t.name, s.opts, s.lock, s.logger);
+    mt.load(t);
+    return mt;
+  });
+}
+
+export async function planCommand(file: string, opts: CommonOptions): Promise<number> {
+  const s = session(opts);
+  const rules = loadFile(file, opts);
+  const tables = tablesFor(rules, s);
+  const plans: RestorePlan[] = [];
+  for (const mt of tables) plans.push(await mt.table.plan());
+  const total = addSummaries(plans.map((p) => p.summary));
+  const inSync = plans.every((p) => p.input === '' && p.deletionInput === '');
+  if (opts.json) {
+    const out = {
+      file,
+      inSync,
+      summary: total,
+      tables: plans.map((p) => ({ table: p.table, input: p.input, deletionInput: p.deletionInput, chainsToDelete: p.chainsToDelete, summary: p.summary })),
+    };
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  } else {
+    // stdout is exactly the restore input (valid iptables-restore text); the summary goes to stderr.
+    process.stdout.write(plans.map((p) => p.input + p.deletionInput).join(''));
+    const names = plans.map((p) => p.table).join(', ') || 'no tables';
+    process.stderr.write(inSync ? `In sync (${names}): nothing to do.\n` : `Plan (${names}): ${describeSummary(total, 'plan')}.\n`);
+  }
+  return inSync ? EXIT_OK : EXIT_DRIFT;
+}
+
+interface TableResult {
+  readonly table: string;
+  /** Each successful iptables-restore input, as the Table reports it. */
+  readonly written: readonly string[];
+  readonly summary: PlanSummary;
+}
+
+async function applyTables(tables: readonly ManagedTable[], showProgress: boolean): Promise<{ results: TableResult[]; errors: { table: string; error: Error }[] }> {
+  const results: TableResult[] = [];
+  const errors: { table: string; error: Error }[] = [];
+  for (const mt of tables) {
+    const stop = progress(`applying ${mt.name}`, showProgress);
+    try {
+      await mt.table.applyWithReport();
+    } catch (error) {
+      errors.push({ table: mt.name, error: error as Error });
+    } finally {
+      stop();
+    }
+    // Also after a failure: what landed before it.
+    const writes = mt.table.lastApplyReport?.writes ?? [];
+    results.push({ table: mt.name, written: writes.map((w) => w.input), summary: addSummaries(writes.map((w) => w.summary)) });
+  }
+  return { results, errors };
+}
+
+export async function applyCommand(file: string, opts: CommonOptions & { showInput?: boolean }): Promise<number> {
+  const s = session(opts);
+  const rules = loadFile(file, opts);
+  const tables = tablesFor(rules, s);
+  const started = Date.now();
+  const { results, errors } = await applyTables(tables, !opts.json);
+  const total = addSummaries(results.map((r) => r.summary));
+  const durationMs = Date.now() - started;
+  const ok = errors.length === 0;
+  if (opts.json) {
+    process.stdout.write(
+      `${JSON.stringify({ file, ok, changed: !isEmptySummary(total), durationMs, summary: total, tables: results, errors: errors.map((e) => ({ table: e.table, ...errorJson(e.error) })) }, null, 2)}\n`,
+    );
+  } else {
+    if (opts.showInput) process.stdout.write(results.flatMap((r) => r.written).join(''));
+    const names = results.map((r) => r.table).join(', ') || 'no tables';
+    const what = isEmptySummary(total) ? 'already in sync, nothing written' : describeSummary(total, 'done');
+    // A success line only after a success: a failed apply says what failed, and what did land.
+    if (ok) process.stdout.write(`Applied ${file} (${names}): ${what} in ${durationMs} ms.\n`);
+    else reportPartial(results, errors);
+  }
+  return ok ? EXIT_OK : EXIT_ERROR;
+}
+
+/** After a failed apply: one error line per failed table, and what the other tables wrote. */
+function reportPartial(results: readonly TableResult[], errors: readonly { table: string; error: Error }[]): void {
+  const failed = new Set(errors.map((e) => e.table));
+  for (const e of errors) process.stderr.write(`iptables-sync: error: table ${e.table}: ${describeError(e.error)}\n`);
+  for (const r of results) {
+    if (!failed.has(r.table) && r.written.length > 0) process.stderr.write(`iptables-sync: table ${r.table} was written before the failure: ${describeSummary(r.summary, 'done')}\n`);
+  }
+}
+
+export async function cleanupCommand(opts: CommonOptions & { yes?: boolean; table?: string[] }): Promise<number> {
+  const s = session(opts);
+  const names = (opts.table?.length ? opts.table : TABLE_NAMES) as TableName[];
+  // On legacy, a table whose module is not loaded holds nothing of ours: do not load it to look.
+  const present = await tablesPresent(names, opts);
+  const tables = present.map((name) => new ManagedTable(name, opts, s.lock, s.logger));
+  if (!opts.yes) {
+    const plans: RestorePlan[] = [];
+    for (const mt of tables) plans.push(await mt.table.plan());
+    const total = addSummaries(plans.map((p) => p.summary));
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify({ removed: false, wouldRemove: total, tables: plans.map((p) => ({ table: p.table, input: p.input, deletionInput: p.deletionInput })) }, null, 2)}\n`);
+    } else {
+      process.stdout.write(plans.map((p) => p.input + p.deletionInput).join(''));
+      process.stderr.write(`cleanup would remove: ${describeSummary(total, 'plan')}. Run again with --yes to remove.\n`);
+    }
+    return isEmptySummary(total) ? EXIT_OK : EXIT_ERROR;
+  }
+  const { results, errors } = await applyTables(tables, !opts.json);
+  const total = addSummaries(results.map((r) => r.summary));
+  const ok = errors.length === 0;
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ ok, removed: ok, summary: total, tables: results, errors: errors.map((e) => ({ table: e.table, ...errorJson(e.error) })) }, null, 2)}\n`);
+  } else if (ok) {
+    process.stdout.write(`Cleanup (${present.join(', ') || 'no tables'}): ${isEmptySummary(total) ? 'nothing of ours found' : describeSummary(total, 'done')}.\n`);
+  } else {
+    reportPartial(results, errors);
+  }
+  return ok ? EXIT_OK : EXIT_ERROR;
+}
+
+function showOptions(opts: CommonOptions): { ipVersion: CommonOptions['ipVersion']; backend: CommonOptions['backend']; hashPrefix: string; chainPrefix: string; netns?: string } {
+  return {
+    ipVersion: opts.ipVersion,
+    backend: opts.backend,
+    hashPrefix: opts.prefix,
+    chainPrefix: opts.chainPrefix,
+    ...(opts.netns !== undefined ? { netns: opts.netns } : {}),
+  };
+}
+
+async function tablesPresent(names: readonly TableName[], opts: CommonOptions): Promise<TableName[]> {
+  const shown = await showTables({ tables: names, ...showOptions(opts) });
+  return names.filter((n) => shown.some((t) => t.table === n));
+}
+
+export async function showCommand(opts: CommonOptions & { file?: string; table?: string[] }): Promise<number> {
+  checkPrefixes(opts);
+  let tables: readonly string[] = opts.table?.length ? opts.table : TABLE_NAMES;
+  if (opts.file) tables = [...loadFile(opts.file, opts).tables.keys()];
+  const shown = await showTables({ tables, ...showOptions(opts) });
+  if (opts.json) process.stdout.write(`${JSON.stringify({ tables: shown }, null, 2)}\n`);
+  else process.stdout.write(formatShown(shown, { hashPrefix: opts.prefix, chainPrefix: opts.chainPrefix }));
+  return EXIT_OK;
+}
+
+export async function checkCommand(file: string, opts: CommonOptions & { kernel?: boolean }): Promise<number> {
+  checkPrefixes(opts);
+  const rules = loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion, maxFileSize: opts.maxFileSize, positions: opts.kernel === true });
+  const tables = [...rules.tables.values()].map((t) => ({
+    table: t.name,
+    chains: t.chains.length,
+    rules: t.chains.reduce((n, c) => n + c.rules.length, 0),
+    inserts: [...t.inserts.values()].reduce((n, l) => n + l.length, 0),
+  }));
+  const kernel = opts.kernel ? await kernelCheck(rules, opts) : undefined;
+  const refusal = kernel?.refusal;
+  const position = refusal?.rule ? rules.positions?.get(refusal.rule) : undefined;
+  if (opts.json) {
+    const kernelJson = kernel && { binary: kernel.binary, accepted: refusal === undefined, ...(refusal ? { refusal: { ...refusal, rule: position } } : {}) };
+    process.stdout.write(`${JSON.stringify({ file, valid: refusal === undefined, tables, ...(kernelJson ? { kernel: kernelJson } : {}) }, null, 2)}\n`);
+  } else if (kernel && refusal) {
+    const where = position ? `${file}:${position.line}:${position.column}: ${position.path}` : file;
+    const what = refusal.line !== undefined && position ? 'refused this rule' : `refused table ${refusal.table}`;
+    process.stderr.write(`${where}: ${kernel.binary} ${what} (loaded into a throwaway network namespace, exit ${refusal.exitCode}):\n`);
+    if (refusal.line !== undefined) process.stderr.write(`    ${refusal.line}\n`);
+    if (refusal.bisected) process.stderr.write(`  (${kernel.binary} named no rule line; this is the first rule whose input prefix it refuses, with its message:)\n`);
+    process.stderr.write(`${refusal.stderr.split('\n').map((l) => `    ${l}`).join('\n')}\n`);
+  } else {
+    const parts = tables.map((t) => `${t.table}: ${plural(t.chains, 'chain')}, ${plural(t.rules, 'rule')}, ${plural(t.inserts, 'insert')}`);
+    const loaded = kernel ? `; ${kernel.binary} loads it into a throwaway network namespace` : '';
+    process.stdout.write(`${file} is valid (${parts.join('; ') || 'no tables'})${loaded}.\n`);
+  }
+  return refusal ? EXIT_ERROR : EXIT_OK;
+}
+
+/** check --kernel: the backend as apply would pick it, then the rules loaded in a throwaway namespace. */
+async function kernelCheck(rules: RulesFile, opts: CommonOptions): Promise<KernelCheckResult> {
+  const backend = opts.backend === 'auto' ? await detectBackend(opts.netns !== undefined ? inNetns(opts.netns) : spawnCommand, opts.ipVersion) : opts.backend;
+  return checkWithKernel(rules, { backend, ipVersion: opts.ipVersion, hashPrefix: opts.prefix, insertMode: opts.insertMode });
+}

@@ -1,0 +1,117 @@
+// Loading a rules file: read its bytes within limits, parse YAML (or JSON, on its fast path),
+// bound nesting and alias expansion, then walk it. Everything throws one ConfigError.
+import { LineCounter, isAlias, isCollection, isPair, parseDocument, type Alias, type Node } from 'yaml';
+import { clip, ConfigError, MAX_QUOTED, UnreadableRulesFileError } from './issues';
+import { parseJsonNodes } from './json';
+import { offsetOf } from './nodes';
+import { DEFAULT_MAX_FILE_SIZE, readRulesText } from './read';
+import { DEFAULT_CHAIN_PREFIX, MAX_ALIAS_EXPANSION, MAX_NESTING, type ConfigOptions, type RulesFile } from './types';
+import { Ctx } from './walk';
+
+/** A rules file's text ("-" is stdin), read within the limits of loadRulesFile.
+ *  @throws {@link UnreadableRulesFileError} when it is not a regular file (nor "-"), larger than
+ *  `maxFileSize` bytes, not UTF-8, or unreadable. */
+export function readRulesFile(file: string, options: Pick<ConfigOptions, 'maxFileSize'> = {}): string {
+  const read = readRulesText(file, options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE);
+  if ('problem' in read) throw new UnreadableRulesFileError(file, read.problem);
+  return read.text;
+}
+
+/** Reads and validates a rules file (YAML, or strict JSON for a name ending in .json).
+ *  "-" reads stdin. Only regular files of at most `maxFileSize` bytes of UTF-8 are read.
+ *  @throws {@link UnreadableRulesFileError} when the file cannot be read within those limits.
+ *  @throws {@link ConfigError} listing every problem found when it is invalid. */
+export function loadRulesFile(file: string, options: ConfigOptions = {}): RulesFile {
+  return parseRules(readRulesFile(file, options), file, options);
+}
+
+/** Validates rules text; `file` is only used in messages.
+ *  @throws {@link ConfigError} listing every problem found when it is invalid. */
+export function parseRules(text: string, file: string, options: ConfigOptions = {}): RulesFile {
+  const chainPrefix = options.chainPrefix ?? DEFAULT_CHAIN_PREFIX;
+  const ipVersion = options.ipVersion ?? 4;
+  const lineCounter = new LineCounter();
+  let contents: Node | null;
+  let errors: readonly { offset: number; message: string }[];
+  let aliases = new Map<Alias, Node>();
+  if (/\.json$/i.test(file)) {
+    // JSON is YAML, but the YAML parser reads ~0.3 MB/s; generated rule sets are large and JSON.
+    // (Strict JSON has no aliases, and its parser limits nesting itself.)
+    ({ contents, errors } = parseJsonNodes(text, MAX_NESTING));
+    lineCounter.addNewLine(0);
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1);
+  } else {
+    const doc = parseDocument(text, { lineCounter, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true });
+    contents = doc.contents as Node | null;
+    const yamlErrors: { offset: number; message: string }[] = [];
+    errors = yamlErrors;
+    for (const e of doc.errors) {
+      // The parser recurses per level and reports an overflow as an error at the spot; what
+      // follows it is noise.
+      if (/Maximum call stack size exceeded/.test(e.message)) {
+        yamlErrors.push({ offset: e.pos[0], message: `invalid YAML: nested deeper than ${MAX_NESTING} levels (or deeper than the parser can follow)` });
+        break;
+      }
+      yamlErrors.push({ offset: e.pos[0], message: `invalid YAML: ${e.message}` });
+    }
+    if (errors.length === 0) {
+      const limits = documentLimits(contents);
+      aliases = limits.aliases;
+      if (limits.problem) yamlErrors.push(limits.problem);
+    }
+  }
+  const ctx = new Ctx(file, text, lineCounter, aliases, chainPrefix, ipVersion, options.positions === true ? new Map() : undefined);
+  for (const error of errors) ctx.issueAt(error.offset, '', error.message);
+  if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
+  const tables = ctx.root(contents);
+  if (ctx.issues.length > 0 || tables === undefined) throw new ConfigError(ctx.issues);
+  return ctx.positions ? { file, tables, positions: ctx.positions } : { file, tables };
+}
+
+/**
+ * One pass over the parsed YAML, before anything walks it: nesting depth, and what every alias
+ * stands for (the last node with its anchor before it, as YAML says) with the size it adds.
+ * Iterative, so no input depth can overflow the stack here.
+ */
+function documentLimits(root: Node | null): { aliases: Map<Alias, Node>; problem?: { offset: number; message: string } } {
+  const aliases = new Map<Alias, Node>();
+  if (root === null) return { aliases };
+  const anchors = new Map<string, Node>();
+  const size = new Map<Node, number>(); // expanded size of each finished node
+  let added = 0;
+  // Pre-order in document order (a pair's key before its value), finishing each node after its
+  // children, so an alias's target is finished unless the alias is inside it.
+  const stack: { node: Node; depth: number; exit: boolean }[] = [{ node: root, depth: 1, exit: false }];
+  while (stack.length > 0) {
+    const { node, depth, exit } = stack.pop() as { node: Node; depth: number; exit: boolean };
+    const children = isCollection(node) ? node.items.flatMap((item) => (isPair(item) ? [item.key, item.value] : [item])).filter((n): n is Node => n !== null && typeof n === 'object') : [];
+    if (exit) {
+      size.set(node, 1 + children.reduce((n, c) => n + (size.get(c) ?? 1), 0));
+      continue;
+    }
+    if (isAlias(node)) {
+      const target = anchors.get(node.source);
+      if (target === undefined) continue; // the parser reported it
+      const targetSize = size.get(target);
+      if (targetSize === undefined) return { aliases, problem: { offset: offsetOf(node), message: `invalid YAML: alias *${clip(node.source, MAX_QUOTED)} is inside the node it stands for` } };
+      aliases.set(node, target);
+      size.set(node, targetSize);
+      added += targetSize;
+      if (added > MAX_ALIAS_EXPANSION) {
+        return { aliases, problem: { offset: offsetOf(node), message: `invalid YAML: aliases expand the document by more than ${MAX_ALIAS_EXPANSION} nodes (an alias bomb?); write the values out instead` } };
+      }
+      continue;
+    }
+    const anchor = (node as { anchor?: string }).anchor;
+    if (anchor !== undefined) anchors.set(anchor, node);
+    if (!isCollection(node)) {
+      size.set(node, 1);
+      continue;
+    }
+    if (depth > MAX_NESTING) return { aliases, problem: { offset: offsetOf(node), message: `invalid YAML: nested deeper than ${MAX_NESTING} levels` } };
+    stack.push({ node, depth, exit: true });
+    for (let k = children.length - 1; k >= 0; k--) stack.push({ node: children[k] as Node, depth: depth + 1, exit: false });
+  }
+  return { aliases };
+}
+

@@ -1,0 +1,100 @@
+// Reading one table from the dataplane: iptables-save through the one child runner, its output
+// parsed by the native reader on the child's pipe (or the TypeScript twin on a stream), with
+// retries. Failures become SaveFailedError naming the command line, exit and stderr.
+import { classifyFailure, failureOf } from './command-failure';
+import { describeOutcome, startCommand, succeeded, TIMEOUT_ATTEMPTS, type CommandFactory, type CommandOutcome } from './commands';
+import { formatCommandLine, SaveFailedError, SaveTimeoutError } from './errors';
+import type { Logger } from './logger';
+import { openSavePipe, readSaveOutput, type DataplaneChain, type ReaderConfig } from './reader';
+
+const SAVE_RETRIES = 3;
+const SAVE_FIRST_BACKOFF_MS = 100;
+
+/** What to read and how. */
+export interface SaveTarget {
+  readonly run: CommandFactory;
+  /** The save binary (iptables-legacy-save, …). */
+  readonly command: string;
+  readonly table: string;
+  readonly readerConfig: ReaderConfig;
+  readonly readerImplementation: 'auto' | 'native' | 'js';
+  /** Each run is killed (and reaped) this long after its start. */
+  readonly timeoutMs: number;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly now: () => number;
+  readonly logger: Logger;
+  /** Called as each run starts (metrics, the apply report). */
+  readonly onRun: () => void;
+  /** Called for each failed run. */
+  readonly onFailure: () => void;
+  /** Called after each attempt (a failed one with its backoff) with how long it took. */
+  readonly onAttemptEnd?: (ms: number) => void;
+}
+
+/**
+ * Reads one table with iptables-save, retrying a failed or cut-short read (3 retries, from
+ * 100 ms doubling; a run killed at its deadline twice at most). Rejects with SaveFailedError or
+ * SaveTimeoutError.
+ */
+export async function readDataplane(t: SaveTarget): Promise<ReadonlyMap<string, DataplaneChain>> {
+  let backoffMs = SAVE_FIRST_BACKOFF_MS;
+  let timeouts = 0;
+  for (let retriesLeft = SAVE_RETRIES; ; retriesLeft--) {
+    const started = t.now();
+    try {
+      return await readOnce(t);
+    } catch (error) {
+      if (!(error instanceof SaveFailedError) || !error.retryable || retriesLeft === 0) throw error;
+      if (error instanceof SaveTimeoutError && ++timeouts >= TIMEOUT_ATTEMPTS) throw error;
+      t.logger.warn({ table: t.table, err: error.message, backoffMs }, 'iptables-save failed, will retry');
+      await t.sleep(backoffMs);
+      backoffMs *= 2;
+    } finally {
+      t.onAttemptEnd?.(t.now() - started);
+    }
+  }
+}
+
+async function readOnce(t: SaveTarget): Promise<ReadonlyMap<string, DataplaneChain>> {
+const command = t.command;
+const args = ['-t', t.table];
+t.onRun();
+  const fail = (outcome: CommandOutcome, problem?: string, cause?: unknown): SaveFailedError => {
+    t.onFailure();
+    const err = outcome.stderr.trim();
+    // Unreadable output of a run that exited 0 (cut short): another read may be whole.
+    const failure = failureOf(outcome, problem !== undefined || classifyFailure(outcome) !== 'permanent', cause);
+    const message = `${formatCommandLine(outcome.argv)}: ${problem ?? describeOutcome(outcome, t.timeoutMs)}${err ? `: ${err}` : ''}`;
+    return outcome.timedOut ? new SaveTimeoutError(message, failure, t.timeoutMs) : new SaveFailedError(message, failure);
+  };
+  // Fastest path: the addon reads the child's stdout pipe itself, off the main thread.
+  let pipe;
+  try {
+    pipe = t.readerImplementation !== 'js' && t.run.acceptsStdoutFd === true ? openSavePipe(t.readerConfig) : undefined;
+  } catch (error) {
+    // pipe2 failed: out of file descriptors, as a spawn would be.
+    const spawnError = Object.assign(error as Error, { code: /Too many open files/.test((error as Error).message) ? 'EMFILE' : undefined });
+    throw fail({ argv: [command, ...args], code: null, signal: null, timedOut: false, spawnError, stderr: '' });
+  }
+  const child = startCommand(t.run, command, args, {
+    timeoutMs: t.timeoutMs,
+    ...(pipe ? { stdoutFd: pipe.fd } : {}),
+    onTimeout: () => pipe?.cancel(),
+  });
+  pipe?.closeWriteEnd(); // the child holds its copy; ours must go or EOF never comes
+  child.stdin.on('error', () => undefined);
+  if (!child.stdin.destroyed) child.stdin.end();
+  const parsing = pipe ? pipe.result : readSaveOutput(child.stdout, t.readerConfig, { implementation: t.readerImplementation });
+  parsing.catch(() => undefined); // observed below, after the exit status
+  const outcome = await child.done;
+  if (!succeeded(outcome)) {
+    pipe?.cancel();
+    await parsing.catch(() => undefined);
+    throw fail(outcome);
+  }
+  try {
+    return (await parsing).snapshot;
+  } catch (error) {
+    throw fail(outcome, `unreadable output: ${(error as Error).message}`, error);
+  }
+}
