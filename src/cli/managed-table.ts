@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { TableName, TableRules } from '../config';
 import type { SharedLock } from '../locks';
 import type { Logger } from '../logger';
+import type { MetricNames } from '../metrics';
 import { Table } from '../table';
 import type { CommonOptions } from './options';
 
@@ -17,19 +18,22 @@ export class ManagedTable {
     opts: CommonOptions,
     lock: SharedLock,
     logger: Logger,
-    extra: { registry?: Registry; refreshIntervalMs?: number } = {},
+    extra: { registry?: Registry; refreshIntervalMs?: number; canaryIntervalMs?: number; metricNames?: MetricNames } = {},
   ) {
     this.table = new Table(name, opts.ipVersion, opts.prefix, lock, {
       historicChainPrefixes: [opts.chainPrefix],
       insertMode: opts.insertMode,
       backend: opts.backend,
       features: opts.features,
+      onlyReferencedChains: opts.onlyReferencedChains,
       lockTimeoutMs: opts.lockTimeout,
       lockFile: opts.lockFile,
       logger,
       ...(opts.netns !== undefined ? { netns: opts.netns } : {}),
       ...(extra.registry ? { registry: extra.registry } : {}),
       ...(extra.refreshIntervalMs !== undefined ? { refreshIntervalMs: extra.refreshIntervalMs } : {}),
+      ...(extra.canaryIntervalMs !== undefined ? { canaryIntervalMs: extra.canaryIntervalMs } : {}),
+      ...(extra.metricNames !== undefined ? { metricNames: extra.metricNames } : {}),
     });
   }
 

@@ -22,6 +22,7 @@ export interface CommonOptions {
   lockTimeout: number;
   insertMode: InsertMode;
   features: 'none' | 'auto';
+  onlyReferencedChains: boolean;
   json: boolean;
   logLevel: LogLevel;
   maxFileSize: number;
@@ -58,6 +59,7 @@ export function addCommonOptions(cmd: Command, defaultLogLevel: LogLevel = 'warn
         .default(DEFAULT_MAX_FILE_SIZE, formatBytes(DEFAULT_MAX_FILE_SIZE).replace(' ', ''))
         .argParser((v: string) => parseByteSize(v) ?? usage(`--max-file-size: expected a size such as 64MiB, 1G or 500000 (bytes), got ${JSON.stringify(v)}`)),
     )
+    .option('--only-referenced-chains', 'write a chain only while an insert, an append or another written chain jumps to it (latest Felix); unreferenced chains of ours are removed', false)
     .option('--json', 'machine-readable output (JSON; logs as JSON lines)', false)
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error').default(defaultLogLevel).argParser(choice('--log-level', LOG_LEVELS)));
 }

@@ -73,7 +73,9 @@ Examples:
         }),
       )
       .addOption(new Option('--refresh-interval <duration>', 're-read the dataplane at least this often (0 = only after writes)').default(90_000, '90s').argParser(parseDuration))
-      .addOption(new Option('--debounce <duration>', 'wait this long after a file change before reloading').default(200, '200ms').argParser(parseDuration)),
+      .addOption(new Option('--debounce <duration>', 'wait this long after a file change before reloading').default(200, '200ms').argParser(parseDuration))
+      .addOption(new Option('--canary-interval <duration>', 'check a canary chain of ours this often and repair at once when it is gone (a flush, a firewalld reload); 0 = off').default(0, '0 (off)').argParser(parseDuration))
+      .addOption(new Option('--metric-names <naming>', "metric names on /metrics: iptables-sync, or felix (latest Felix's felix_iptables_* names, for existing dashboards)").default('iptables-sync').argParser(choice('--metric-names', ['iptables-sync', 'felix'] as const))),
     'info',
   ).action(
     wrap((o: WatchOptions & { file: string }) => watchCommand(o.file, o)),

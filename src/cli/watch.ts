@@ -1,6 +1,7 @@
 // `iptables-sync watch`: the library's Reconciler over the rules file's tables, plus what only a
 // long-running process needs: file reloads, SIGHUP/SIGINT/SIGTERM, metrics and log lines.
 import { WatchHealth } from '../health';
+import type { MetricNames } from '../metrics';
 import { ConfigError, parseRules, readRulesFile, type RulesFile, type TableName } from '../config';
 import { Reconciler, type PassResult } from '../reconciler';
 import { restoreBodyLines } from '../restore-plan';
@@ -14,6 +15,9 @@ export interface WatchOptions extends CommonOptions {
   metrics?: string;
   refreshInterval: number;
   debounce: number;
+  /** 0: no canary. */
+  canaryInterval: number;
+  metricNames: MetricNames;
 }
 
 function readFileText(file: string, maxFileSize: number): string {
@@ -36,7 +40,12 @@ export async function watchCommand(file: string, opts: WatchOptions): Promise<nu
   const inSyncGauge = new Gauge({ name: 'iptables_sync_watch_in_sync', help: '1 when the last reconcile pass succeeded', registers: [registry] });
   const health = new WatchHealth();
 
-  const extra = { registry, ...(opts.refreshInterval > 0 ? { refreshIntervalMs: opts.refreshInterval } : {}) };
+  const extra = {
+    registry,
+    metricNames: opts.metricNames,
+    ...(opts.refreshInterval > 0 ? { refreshIntervalMs: opts.refreshInterval } : {}),
+    ...(opts.canaryInterval > 0 ? { canaryIntervalMs: opts.canaryInterval } : {}),
+  };
   const tables = new Map<TableName, ManagedTable>();
   /** Makes the managed tables those of the file; returns their Tables. */
   const adopt = (next: RulesFile): ManagedTable['table'][] => {
@@ -143,6 +152,7 @@ export async function watchCommand(file: string, opts: WatchOptions): Promise<nu
     fileWatch.close();
     void (async () => {
       await reconciler.stop(); // never cut a write short
+      for (const mt of tables.values()) mt.table.close(); // stops the canary checks
       await closeMetricsServer(server);
       process.off('SIGHUP', onHup);
       process.off('SIGINT', onStop);

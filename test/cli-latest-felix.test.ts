@@ -1,0 +1,143 @@
+// The CLI's switches for latest Felix's Table features (issue 14), through the built CLI on real
+// iptables in a namespace: --only-referenced-chains for every command that plans or writes, and
+// watch's --canary-interval (a flush is repaired without waiting for the refresh) and
+// --metric-names felix (Felix's metric names on /metrics).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS, chainRules, hasChain, Netns, run } from './helpers/netns';
+import { resetTables } from './helpers/table-env';
+
+const ROOT = join(__dirname, '..');
+const CLI = join(ROOT, 'dist', 'cli.js');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ipts-used is reached from INPUT; ipts-unused from nothing.
+const FILE = `tables:
+  filter:
+    chains:
+      ipts-used:
+        - match: { protocol: tcp, destPorts: [22] }
+          action: accept
+      ipts-unused:
+        - action: drop
+    insert:
+      INPUT:
+        - action: { jump: ipts-used }
+`;
+
+type LogEntry = { msg: string; level: string; [key: string]: unknown };
+
+class Watch {
+  readonly child: ChildProcess;
+  output = '';
+
+  constructor(args: readonly string[]) {
+    this.child = spawn(process.execPath, [CLI, 'watch', '--json', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const add = (b: Buffer): void => {
+      this.output += b.toString('utf8');
+    };
+    this.child.stdout?.on('data', add);
+    this.child.stderr?.on('data', add);
+  }
+
+  logs(): LogEntry[] {
+    return this.output
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as LogEntry);
+  }
+
+  async waitFor(pred: (e: LogEntry) => boolean, what: string, after = 0, timeoutMs = 20_000): Promise<LogEntry> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.logs().slice(after).find(pred);
+      if (hit) return hit;
+      if (this.child.exitCode !== null) throw new Error(`watch exited (${this.child.exitCode}) before ${what}:\n${this.output}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${this.output}`);
+      await sleep(50);
+    }
+  }
+}
+
+beforeAll(() => {
+  if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+});
+
+describe.each(BACKENDS)('CLI switches for latest Felix Table features (%s)', (backend) => {
+  let ns: Netns;
+  let watch: Watch | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'ipts-clifelix-'));
+  const file = join(dir, 'rules.yaml');
+
+  beforeAll(async () => {
+    ns = await Netns.create(`clifx${backend}`);
+    writeFileSync(file, FILE);
+  });
+  afterEach(async () => {
+    watch?.child.kill('SIGKILL');
+    watch = undefined;
+    await resetTables(ns, backend);
+  });
+  afterAll(async () => {
+    await ns?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const cli = (args: readonly string[]) => run(process.execPath, [CLI, ...args, '--netns', ns.name, '--backend', backend]);
+
+  it('--only-referenced-chains: plan and apply write only the chains something refers to', async () => {
+    const all = await cli(['plan', '-f', file]);
+    expect(all.stdout).toContain(':ipts-unused');
+    const referenced = await cli(['plan', '-f', file, '--only-referenced-chains']);
+    expect(referenced.stdout).toContain(':ipts-used');
+    expect(referenced.stdout).not.toContain(':ipts-unused');
+
+    const applied = await cli(['apply', '-f', file, '--only-referenced-chains']);
+    expect(applied.code, applied.stderr).toBe(0);
+    const dump = await ns.save(backend, 'filter');
+    expect(hasChain(dump, 'ipts-used')).toBe(true);
+    expect(hasChain(dump, 'ipts-unused')).toBe(false);
+  });
+
+  it('watch --canary-interval: a flush of the table is repaired within a few intervals, long before the refresh', async () => {
+    const w = new Watch(['-f', file, '--netns', ns.name, '--backend', backend, '--canary-interval', '500ms', '--refresh-interval', '10m']);
+    watch = w;
+    await w.waitFor((e) => e.msg.startsWith('in sync'), 'the first apply');
+    expect(chainRules(await ns.save(backend, 'filter'), 'ipts-used')).toHaveLength(1);
+    // Post-write re-reads come 50 ms after the write, then at doubling gaps (+150, +350, +750,
+    // +1550, +3150, +6350 ms): flushing at about +3.6 s leaves the canary (every 500 ms) over 2 s
+    // to find it before the next scheduled re-read could.
+    await sleep(3500);
+    const seen = w.logs().length;
+    await ns.iptables(backend, ['-F']);
+    const flushedAt = Date.now();
+    await w.waitFor((e) => e.msg.includes('canary chain gone'), 'the canary to notice the flush', seen, 10_000);
+    for (let i = 0; i < 100 && chainRules(await ns.save(backend, 'filter'), 'ipts-used').length === 0; i++) await sleep(50);
+    expect(chainRules(await ns.save(backend, 'filter'), 'ipts-used')).toHaveLength(1);
+    expect(Date.now() - flushedAt).toBeLessThan(8_000); // the refresh is 10 minutes away
+  });
+
+  it('watch --metric-names felix: /metrics carries Felix\'s names instead of ours', async () => {
+    const w = new Watch(['-f', file, '--netns', ns.name, '--backend', backend, '--metrics', '127.0.0.1:0', '--metric-names', 'felix']);
+    watch = w;
+    const url = (await w.waitFor((e) => e.msg === 'serving metrics', 'the metrics address')).url as string;
+    await w.waitFor((e) => e.msg.startsWith('in sync'), 'the first apply');
+    const body = await (await fetch(url)).text();
+    expect(body).toMatch(/^felix_iptables_restore_calls \d+/m);
+    expect(body).toMatch(/^felix_iptables_chains\{table="filter",ip_version="4"\} 2$/m); // both chains of the file
+    expect(body).not.toMatch(/^iptables_sync_restore_calls_total/m);
+  });
+
+  it('refuses a bad --metric-names or --canary-interval before touching anything', async () => {
+    const bad = await run(process.execPath, [CLI, 'watch', '-f', file, '--netns', ns.name, '--metric-names', 'prometheus']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--metric-names must be one of iptables-sync, felix/);
+    const badInterval = await run(process.execPath, [CLI, 'watch', '-f', file, '--netns', ns.name, '--canary-interval', 'soon']);
+    expect(badInterval.code).toBe(1);
+    expect(badInterval.stderr).toMatch(/expected a duration/);
+    expect(hasChain(await ns.save(backend, 'filter'), 'ipts-used')).toBe(false);
+  });
+});
