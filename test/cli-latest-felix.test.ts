@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, parseRules } from '../src/config';
 import { BACKENDS, chainRules, hasChain, Netns, run } from './helpers/netns';
 import { resetTables } from './helpers/table-env';
 
@@ -66,6 +67,32 @@ beforeAll(() => {
   if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
 });
 
+describe('rules file forceProgramming:', () => {
+  it('marks the named chains of the table as always written', () => {
+    const filter = parseRules(`${FILE}    forceProgramming: [ipts-unused]\n`, 'f.yaml').tables.get('filter');
+    expect(filter?.chains.map((c) => [c.name, c.forceProgramming])).toEqual([
+      ['ipts-used', false],
+      ['ipts-unused', true],
+    ]);
+  });
+
+  it('refuses a name that is not one of the table\'s chains, and a non-list, with file:line:column', () => {
+    for (const [tail, message] of [
+      ['    forceProgramming: [ipts-nope]\n', /^f\.yaml:12:24: tables\.filter\.forceProgramming\[0\]: "ipts-nope" is not one of this table's chains/],
+      ['    forceProgramming: ipts-used\n', /^f\.yaml:12:23: tables\.filter\.forceProgramming: expected a list of chain names/],
+    ] as const) {
+      let err: unknown;
+      try {
+        parseRules(`${FILE}${tail}`, 'f.yaml');
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(message);
+    }
+  });
+});
+
 describe.each(BACKENDS)('CLI switches for latest Felix Table features (%s)', (backend) => {
   let ns: Netns;
   let watch: Watch | undefined;
@@ -100,6 +127,13 @@ describe.each(BACKENDS)('CLI switches for latest Felix Table features (%s)', (ba
     const dump = await ns.save(backend, 'filter');
     expect(hasChain(dump, 'ipts-used')).toBe(true);
     expect(hasChain(dump, 'ipts-unused')).toBe(false);
+
+    // forceProgramming: in the file writes the unreferenced chain all the same.
+    const forcedFile = join(dir, 'forced.yaml');
+    writeFileSync(forcedFile, `${FILE}    forceProgramming: [ipts-unused]\n`);
+    const forced = await cli(['apply', '-f', forcedFile, '--only-referenced-chains']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(chainRules(await ns.save(backend, 'filter'), 'ipts-unused')).toHaveLength(1);
   });
 
   it('watch --canary-interval: a flush of the table is repaired within a few intervals, long before the refresh', async () => {

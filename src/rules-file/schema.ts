@@ -107,6 +107,11 @@ export function rulesJsonSchema(): object {
             type: ['object', 'null'],
             additionalProperties: ruleList,
           },
+          forceProgramming: {
+            description: 'Chains of "chains:" written even when nothing jumps to them (with --only-referenced-chains).',
+            type: ['array', 'null'],
+            items: { type: 'string' },
+          },
         },
         additionalProperties: false,
       },

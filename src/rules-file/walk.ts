@@ -119,17 +119,21 @@ export class Ctx {
     let chainsPair: Pair | undefined;
     let insertPair: Pair | undefined;
     let appendPair: Pair | undefined;
+    let forcePair: Pair | undefined;
+    const tableKeys = ['chains', 'insert', 'append', 'forceProgramming'];
     for (const pair of pairs) {
       const key = this.key(pair, path);
       if (key === 'chains') chainsPair = pair;
       else if (key === 'insert') insertPair = pair;
       else if (key === 'append') appendPair = pair;
-      else if (key !== undefined) this.fail(pair, `${path}.${key}`, `unknown key ${JSON.stringify(key)}: expected "chains", "insert" or "append"${suggest(key, ['chains', 'insert', 'append'])}`);
+      else if (key === 'forceProgramming') forcePair = pair;
+      else if (key !== undefined) this.fail(pair, `${path}.${key}`, `unknown key ${JSON.stringify(key)}: expected "chains", "insert", "append" or "forceProgramming"${suggest(key, tableKeys)}`);
     }
     // Chain names first: jump targets are checked against them.
     const chainEntries = chainsPair ? this.namedLists(chainsPair.value as AnyNode, `${path}.chains`, 'a mapping of chain names to lists of rules') : [];
     const defined = new Set(chainEntries.map((e) => e.name));
     const tableCtx: TableContext = { name, defined };
+    const forced = forcePair ? this.forcedChains(forcePair, `${path}.forceProgramming`, defined) : new Set<string>();
 
     const chains: Chain[] = [];
     for (const entry of chainEntries) {
@@ -145,7 +149,7 @@ export class Ctx {
       const rules = this.rules(entry.items, chainPath, tableCtx);
       if (!rules) continue;
       try {
-        chains.push(new Chain({ name: entry.name, rules }));
+        chains.push(new Chain({ name: entry.name, rules, forceProgramming: forced.has(entry.name) }));
       } catch (error) {
         this.libraryError(error, entry.pair, chainPath);
       }
@@ -172,6 +176,28 @@ export class Ctx {
       }
     }
     return { name, chains, inserts, ...(appends.size > 0 ? { appends } : {}) };
+  }
+
+  /** `forceProgramming:`, a list of this table's chain names written even when nothing refers
+   *  to them (with onlyReferencedChains). */
+  private forcedChains(pair: Pair, path: string, defined: ReadonlySet<string>): Set<string> {
+    const forced = new Set<string>();
+    const list = this.resolve(pair.value as AnyNode);
+    if (isScalar(list) && list.value === null) return forced;
+    if (!isSeq(list)) {
+      this.fail(list ?? pair, path, `expected a list of chain names from "chains:", got ${kindOf(list)}`);
+      return forced;
+    }
+    list.items.forEach((item, i) => {
+      const node = this.resolve(item as AnyNode);
+      const chain = isScalar(node) && typeof node.value === 'string' ? node.value : undefined;
+      if (chain === undefined || !defined.has(chain)) {
+        this.fail(node ?? pair, `${path}[${i}]`, `${chain === undefined ? `expected a chain name, got ${kindOf(node)}` : `${JSON.stringify(chain)} is not one of this table's chains`}${chain === undefined ? '' : suggest(chain, [...defined])}`);
+        return;
+      }
+      forced.add(chain);
+    });
+    return forced;
   }
 
   /** A mapping of names to lists (chains, insert). A null list is an empty list. */
