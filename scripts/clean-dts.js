@@ -13,7 +13,9 @@ const privateMember = /^\s+private (readonly )?[A-Za-z_$][\w$]*;\n/gm;
 const unshipped = /\bSPEC\b|RELIABILITY\.md|BENCHMARKS\.md|\b[\w-]+\.ts\b(?!\w)/;
 let removed = 0;
 const problems = [];
-for (const name of readdirSync(dir).filter((n) => n.endsWith('.d.ts'))) {
+// Every .d.ts below dist, subfolders (dist/cli, dist/rules-file) included.
+const declarations = readdirSync(dir, { recursive: true }).filter((n) => n.endsWith('.d.ts'));
+for (const name of declarations) {
   const file = join(dir, name);
   const before = readFileSync(file, 'utf8');
   const after = before.replace(privateMember, () => {

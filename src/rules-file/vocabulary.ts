@@ -33,7 +33,7 @@ import { describeJs, type AnyNode } from './nodes';
 
 // --- matches -----------------------------------------------------------------------------------
 
-/** The shape of a match method's value in the file (its JSON Schema is in schema.ts). */
+/** The shape of a match method's value in the file (rulesJsonSchema() gives its JSON Schema). */
 export type ArgKind =
   | 'flag'
   | 'mark'
