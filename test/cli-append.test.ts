@@ -76,7 +76,7 @@ describe('rules file append:', () => {
     expect(issue('tables:\n  filter:\n    append:\n      ipts-x:\n        - action: accept\n')).toBe(
       'r.yaml:4:7: tables.filter.append.ipts-x: ipts-x is one of our chains: define its rules under "chains:"; "append:" is for chains we do not own, such as INPUT, FORWARD, OUTPUT',
     );
-    expect(issue('tables:\n  filter:\n    apend: {}\n')).toBe('r.yaml:3:5: tables.filter.apend: unknown key "apend": expected "chains", "insert" or "append" (did you mean "append"?)');
+    expect(issue('tables:\n  filter:\n    apend: {}\n')).toBe('r.yaml:3:5: tables.filter.apend: unknown key "apend": expected "chains", "insert", "append" or "forceProgramming" (did you mean "append"?)');
   });
 });
 
