@@ -136,6 +136,12 @@ describe('installed with compilers hidden', () => {
     expect(r.status).toBe(0);
   });
 
+  it('npx iptables-sync doctor runs from the installed package and finds its prebuilt addon', () => {
+    const report = JSON.parse(run('npx', ['--no-install', 'iptables-sync', 'doctor', '--json'], app, env())) as { ok: boolean; addon: { loaded: boolean; path: string } };
+    expect(report.addon).toMatchObject({ loaded: true, path: join(app, 'node_modules', 'iptables-sync', 'prebuilds', 'linux-x64', 'iptables-sync.node') });
+    expect(report.ok).toBe(true); // root, both backends' binaries and ip are on this host
+  });
+
   it('npx iptables-sync --version prints the package version', () => {
     expect(run('npx', ['--no-install', 'iptables-sync', '--version'], app, env()).trim()).toBe(JSON.parse(run('tar', ['-xzOf', tarball, 'package/package.json'], work)).version);
   });
