@@ -3,26 +3,10 @@
 //
 // Data flows one way: updates → desired state + dirty sets → computePlan() → iptables-restore;
 // iptables-save → reader → rule IDs → dirty sets. Nothing touches the dataplane until apply().
-import {
-  detectBackend,
-  parseIptablesVersion,
-  resolveBinaries,
-  restoreTakesLockItself,
-  type Backend,
-  type BackendChoice,
-  type Binaries,
-  type IpVersion,
-} from './backend';
-import { runCommand, TIMEOUT_ATTEMPTS, type CommandFactory } from './commands';
-import {
-  ChainDeletionError,
-  InvalidRuleError,
-  LockTimeoutError,
-  RestoreFailedError,
-  RestoreTimeoutError,
-  SaveTimeoutError,
-} from './errors';
-import { DEFAULT_LOCK_FILE_PATH, findLockHolder, type TableLock } from './locks';
+import type { BackendChoice, IpVersion } from './backend';
+import type { CommandFactory } from './commands';
+import { InvalidRuleError } from './errors';
+import type { TableLock } from './locks';
 import { detectFeatures, NO_FEATURES, type Features } from './features';
 import type { Logger } from './logger';
 import type { TableMetrics } from './metrics';
@@ -33,9 +17,6 @@ import {
   appendIds,
   chainsToDeleteOf,
   computePlan,
-  deletionLines,
-  insertIds,
-  insertsInPlace,
   newPlanProgress,
   planLines,
   summaryOf,
@@ -43,40 +24,27 @@ import {
   type PlanInput,
   type RestorePlan,
 } from './restore-plan';
-import { findRefusedRule } from './restore-bisect';
-import { streamRestore, type RestoreOutcome } from './restore-writer';
+import type { RestoreOutcome } from './restore-writer';
 import { TimeSlicer } from './time-slice';
 import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
 import { ReturnAction } from './actions';
 import { ruleHashesFor } from './hash';
 import { chainName } from './validate';
-import { jumpOf } from './save-line';
 import { KERNEL_CHAINS, type TableName } from './table-names';
 import { resolveTableOptions, type TableOptions } from './table-options';
 import { registerAndFindOverlaps } from './table-overlaps';
 import { readDataplane } from './save-run';
 import type { ApplyReport, ReportInProgress } from './apply-report';
+import { chooseBinaries, probeRestoreMode, type Setup, type SetupContext } from './table-setup';
+import { markOutOfSync } from './dataplane-resync';
+import { writeWithRetries, refusedRuleError } from './restore-retry';
+import { deleteChains, findReferrers } from './chain-deletion';
+import { runRestore } from './restore-run';
+import { peakAfter, rereadDue, rescheduleAfter, type ApplyClock } from './apply-timing';
 
 export { KERNEL_CHAINS, type TableName } from './table-names';
 export { MAX_HASH_PREFIX_BYTES, type TableOptions } from './table-options';
 export type { AppliedWrite, ApplyReport } from './apply-report';
-
-/** Each observation decays the peak save/restore time by 1% (latest Felix's factor). */
-const PEAK_DECAY = 0.99;
-const MAX_POST_WRITE_INTERVAL_MS = 60 * 60 * 1000;
-const RESTORE_RETRIES = 10;
-
-interface RestoreMode {
-  readonly args: readonly string[];
-  /** Hold the caller's lock around restore: only for binaries older than 1.6.2. */
-  readonly holdLock: boolean;
-}
-
-interface Setup {
-  readonly binaries: Binaries;
-  /** Settled by the `--version` probe, which runs beside the first read. */
-  readonly restoreMode: Promise<RestoreMode>;
-}
 
 /**
  * The desired state of one iptables table (filter, nat, mangle or raw) for one IP version, and
@@ -152,7 +120,6 @@ export class Table {
    *  never sooner than twice their sum, so a huge table is not re-read every 50 ms. */
   private peakSaveMs = 0;
   private peakRestoreMs = 0;
-  private lockWaitEnded = 0;
 
   private setup: Setup | undefined;
   private tail: Promise<unknown> = Promise.resolve();
@@ -574,103 +541,68 @@ export class Table {
   private async applyNow(): Promise<number> {
     const setup = await this.ensureSetup();
     const now = this.now();
-    let invalidated = false;
-    if (this.refreshIntervalMs > 0 && now - this.lastReadTime >= this.refreshIntervalMs) {
-      this.invalidateDataplaneCache('refresh timer');
-      invalidated = true;
-    }
-    // After a write, re-read at growing intervals in case another program clobbers us.
-    while (this.postWriteIntervalMs < MAX_POST_WRITE_INTERVAL_MS && now >= this.lastWriteTime + this.postWriteIntervalMs) {
-      this.postWriteIntervalMs *= 2;
-      if (!invalidated) {
-        this.invalidateDataplaneCache('post-write re-read');
-        invalidated = true;
-      }
-    }
+    const due = rereadDue(this.clock(), now);
+    this.postWriteIntervalMs = due.postWriteIntervalMs;
+    if (due.reason !== undefined) this.invalidateDataplaneCache(due.reason);
 
-    let backoffMs = 1;
-    let timeouts = 0;
-    let bisected = false;
-    // Lock waits share one budget: the whole apply gives up after about lockTimeoutMs.
-    const lockDeadline = this.now() + this.lockTimeoutMs;
-    for (let retriesLeft = RESTORE_RETRIES; ; retriesLeft--) {
-      if (!this.inSync) await this.loadDataplaneState(setup);
-      try {
-        await this.writeMain(setup);
-        break;
-      } catch (error) {
-        if (error instanceof LockTimeoutError) {
-          if (retriesLeft === 0 || this.now() >= lockDeadline) throw error;
-        } else {
-          if (!(error instanceof RestoreFailedError)) throw error;
-          if (!bisected && blamesOnlyCommit(error)) {
-            bisected = true;
-            const refused = await this.findRefusedRule(setup, error);
-            if (refused) throw refused;
-          }
-          if (!error.retryable || retriesLeft === 0) throw error;
-          if (error instanceof RestoreTimeoutError && ++timeouts >= TIMEOUT_ATTEMPTS) throw error;
-        }
+    await writeWithRetries({
+      lockTimeoutMs: this.lockTimeoutMs,
+      now: this.now,
+      sleep: this.sleep,
+      prepare: async () => {
+        if (!this.inSync) await this.loadDataplaneState(setup);
+      },
+      write: () => this.writeMain(setup),
+      refusedRule: async (error) =>
+        refusedRuleError(
+          {
+            run: this.run,
+            runOnHost: this.runOnHost,
+            save: setup.binaries.save,
+            restore: setup.binaries.restore,
+            restoreArgs: (await setup.restoreMode).args,
+            table: this.name,
+            timeoutMs: this.commandTimeoutMs,
+            logger: this.logger,
+          },
+          error,
+        ),
+      onRetry: (error, backoffMs) => {
         this.metrics?.restoreRetries.inc(this.labels);
         this.logger.warn({ table: this.name, err: error.message, backoffMs }, 'iptables-restore failed, will re-read and retry');
         this.invalidateDataplaneCache('restore failed');
-        await this.sleep(backoffMs);
-        backoffMs *= 2;
-      }
-    }
+      },
+    });
     await this.deleteChains(setup);
 
     // Never re-read sooner than twice what a read and a write have lately taken.
     const dynamicMinMs = 2 * (this.peakSaveMs + this.peakRestoreMs);
     if (this.postWriteIntervalMs < dynamicMinMs) this.postWriteIntervalMs = dynamicMinMs;
     if (this.canaryChain !== undefined && this.canary === undefined && !this.closed) this.startCanary(setup, this.canaryChain);
-
-    let rescheduleAfterMs = 0;
-    // Never 0 while a refresh is due: 0 means "no need to call again".
-    if (this.refreshIntervalMs > 0) rescheduleAfterMs = Math.max(1, this.refreshIntervalMs - (now - this.lastReadTime));
-    if (this.postWriteIntervalMs < MAX_POST_WRITE_INTERVAL_MS) {
-      const untilPostWrite = this.lastWriteTime + this.postWriteIntervalMs - now;
-      if (untilPostWrite <= 0) rescheduleAfterMs = 1;
-      else if (this.refreshIntervalMs <= 0 || untilPostWrite < rescheduleAfterMs) rescheduleAfterMs = untilPostWrite;
-    }
-    return Math.max(0, rescheduleAfterMs);
+    return rescheduleAfter(this.clock(), now);
   }
 
-  /** The rule the kernel refuses, found in a throwaway namespace, as a permanent error; undefined
-   *  when the copy there takes the transaction (the failure depended on something else). */
-  private async findRefusedRule(setup: Setup, error: RestoreFailedError): Promise<RestoreFailedError | undefined> {
-    const mode = await setup.restoreMode;
-    const refused = await findRefusedRule({
-      run: this.run,
-      runOnHost: this.runOnHost,
-      save: setup.binaries.save,
-      restore: setup.binaries.restore,
-      restoreArgs: mode.args.filter((a) => a !== '--noflush' && a !== '--verbose'),
-      table: this.name,
-      input: error.input,
-      timeoutMs: this.commandTimeoutMs,
-    }).catch(() => undefined);
-    if (!refused) return undefined;
-    this.logger.warn({ table: this.name, line: refused.number, rule: refused.text }, 'the kernel refuses a rule: not retrying');
-    return new RestoreFailedError(
-      `${error.message}; the kernel refuses input line ${refused.number}: ${refused.text} (found by replaying the transaction on a copy of the table in a throwaway network namespace)`,
-      { argv: [error.command, ...error.args], exitCode: error.exitCode, signal: error.signal, stderr: error.stderr, reason: error.reason, retryable: false, cause: error },
-      error.input,
-      refused.text,
-    );
+  private clock(): ApplyClock {
+    return { refreshIntervalMs: this.refreshIntervalMs, lastReadTime: this.lastReadTime, lastWriteTime: this.lastWriteTime, postWriteIntervalMs: this.postWriteIntervalMs };
   }
 
   // --- setup --------------------------------------------------------------------------------
 
   private async ensureSetup(): Promise<Setup> {
     if (this.setup) return this.setup;
-    const backend: Backend = this.backendChoice === 'auto' ? await detectBackend(this.run, this.ipVersion, this.commandTimeoutMs) : this.backendChoice;
-    const binaries = await resolveBinaries(backend, this.ipVersion, this.runOnHost, this.commandTimeoutMs);
-    if (binaries.backend !== backend) {
-      this.logger.warn({ table: this.name, ipVersion: this.ipVersion, wanted: backend, found: binaries.backend, save: binaries.save }, "only plain iptables binaries are installed, and they are the other backend's: using them");
-    }
+    const context: SetupContext = {
+      table: this.name,
+      ipVersion: this.ipVersion,
+      backendChoice: this.backendChoice,
+      run: this.run,
+      runOnHost: this.runOnHost,
+      commandTimeoutMs: this.commandTimeoutMs,
+      lockTimeoutMs: this.lockTimeoutMs,
+      logger: this.logger,
+    };
+    const binaries = await chooseBinaries(context);
     if (!this.features) await this.adoptFeatures(await detectFeatures(this.runOnHost, binaries.restore, this.commandTimeoutMs));
-    this.setup = { binaries, restoreMode: this.probeRestoreMode(binaries.backend, binaries) };
+    this.setup = { binaries, restoreMode: probeRestoreMode(context, binaries) };
     return this.setup;
   }
 
@@ -689,61 +621,26 @@ export class Table {
     this.programmedCache = undefined;
   }
 
-  /** From 1.6.2 iptables-restore takes the xtables lock itself: give it --wait, hold nothing.
-   *  The nft backend never needs the lock, so it needs no probe either. */
-  private async probeRestoreMode(backend: Backend, binaries: Binaries): Promise<RestoreMode> {
-    const waitSeconds = String(Math.max(1, Math.ceil(this.lockTimeoutMs / 1000)));
-    let version;
-    if (backend === 'legacy') {
-      const out = await runCommand(this.runOnHost, binaries.restore, ['--version'], '', this.commandTimeoutMs);
-      version = parseIptablesVersion(`${out.stdout} ${out.stderr}`);
-    }
-    const selfLocking = backend === 'nft' || restoreTakesLockItself(version);
-    this.logger.info({ table: this.name, ipVersion: this.ipVersion, backend, restoreVersion: version, selfLocking }, 'iptables backend chosen');
-    return { args: ['--noflush', '--verbose', ...(selfLocking ? ['--wait', waitSeconds] : [])], holdLock: !selfLocking };
-  }
-
   // --- reading ------------------------------------------------------------------------------
-
-  private isOurChain(name: string): boolean {
-    return this.desiredChains.has(name) || this.historicPrefixes.some((p) => name.startsWith(p));
-  }
 
   private async loadDataplaneState(setup: Setup): Promise<void> {
     const generation = this.invalidations;
     this.lastReadTime = this.now();
     const snapshot = await this.readWithRetries(setup);
-    const slicer = new TimeSlicer();
-
-    // Our model of each chain we know of, against what is there now.
-    for (const [name, expected] of this.dataplane) {
-      if (slicer.due()) await slicer.yield();
-      if (this.dirtyChains.has(name) || this.dirtyInserts.has(name)) continue;
-      const actual = snapshot.get(name);
-      if (!this.isOurChain(name)) {
-        const wanted = insertIds(name, this.insertRules.get(name) ?? []);
-        const appends = appendIds(name, this.appendRulesByChain.get(name) ?? []);
-        if (!insertsInPlace(actual, wanted, this.insertMode, appends)) {
-          this.logger.warn({ table: this.name, chain: name, actual: actual?.ids }, 'inserts out of place, marking for resync');
-          this.dirtyInserts.add(name);
-        }
-      } else if (!sameIds(actual?.ids, expected.ids)) {
-        this.logger.warn({ table: this.name, chain: name }, 'chain out of sync, marking for resync');
-        this.dirtyChains.add(name);
-      }
-    }
-    // Chains we did not know of: leftovers of ours, or foreign chains holding our inserts.
-    for (const [name, actual] of snapshot) {
-      if (slicer.due()) await slicer.yield();
-      if (this.dirtyChains.has(name) || this.dirtyInserts.has(name) || this.dataplane.has(name)) continue;
-      if (this.isOurChain(name)) {
-        this.logger.info({ table: this.name, chain: name }, 'found unexpected chain of ours, marking for cleanup');
-        this.dirtyChains.add(name);
-      } else if (actual.ids.some((id) => id !== '')) {
-        this.logger.info({ table: this.name, chain: name }, 'found unexpected inserts, marking for cleanup');
-        this.dirtyInserts.add(name);
-      }
-    }
+    await markOutOfSync(
+      {
+        table: this.name,
+        insertMode: this.insertMode,
+        logger: this.logger,
+        dataplane: this.dataplane,
+        insertRules: this.insertRules,
+        appendRulesByChain: this.appendRulesByChain,
+        dirtyChains: this.dirtyChains,
+        dirtyInserts: this.dirtyInserts,
+        isOurChain: (name) => this.desiredChains.has(name) || this.historicPrefixes.some((p) => name.startsWith(p)),
+      },
+      snapshot,
+    );
     this.dataplane = new Map(snapshot);
     // An update that arrived while we read keeps the cache invalid.
     if (this.invalidations === generation) this.inSync = true;
@@ -802,108 +699,48 @@ export class Table {
     const programmed = this.programmed();
     const doomed = chainsToDeleteOf({ dirtyChains: this.dirtyChains, desiredChains: programmed, dataplane: this.dataplane });
     if (doomed.length === 0) return;
-    const done = (name: string): void => {
-      this.dataplane.delete(name);
-      if (!programmed.has(name)) this.dirtyChains.delete(name);
-      this.report?.deletedChains.push(name);
-    };
-    const deleted = (outcome: RestoreOutcome, chains: number): void => {
-      this.report?.writes.push({ input: outcome.input(), summary: summaryOf(newPlanProgress(), chains) });
-    };
-    try {
-      deleted(await this.restore(setup, deletionLines(doomed)), doomed.length);
-      doomed.forEach(done);
+    const inOne = await deleteChains(
+      {
+        restore: (lines) => this.restore(setup, lines),
+        onDeleted: (name) => {
+          this.dataplane.delete(name);
+          if (!programmed.has(name)) this.dirtyChains.delete(name);
+          this.report?.deletedChains.push(name);
+        },
+        onWrite: (outcome, chains) => this.report?.writes.push({ input: outcome.input(), summary: summaryOf(newPlanProgress(), chains) }),
+        findReferrers: (chains) => findReferrers(this.run, setup.binaries.save, this.name, this.commandTimeoutMs, chains),
+      },
+      doomed,
+    );
+    if (inOne) {
       this.lastWriteTime = this.now();
       this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
-      return;
-    } catch (error) {
-      if (!(error instanceof RestoreFailedError)) throw error;
     }
-    // Land what can be landed one chain at a time; report the rest with who refers to them.
-    const failed: string[] = [];
-    let lastStderr = '';
-    for (const name of doomed) {
-      try {
-        deleted(await this.restore(setup, deletionLines([name])), 1);
-        done(name);
-      } catch (error) {
-        if (!(error instanceof RestoreFailedError)) throw error;
-        failed.push(name);
-        lastStderr = error.stderr;
-      }
-    }
-    if (failed.length === 0) return;
-    const referrers = await this.findReferrers(setup, failed);
-    throw new ChainDeletionError(
-      failed.map((chain) => ({ chain, referrers: referrers.get(chain) ?? [] })),
-      lastStderr,
-    );
-  }
-
-  /** Which chains jump or go to each of the given chains (a failure path: one plain read). */
-  private async findReferrers(setup: Setup, chains: readonly string[]): Promise<Map<string, string[]>> {
-    const result = new Map<string, string[]>(chains.map((c) => [c, []]));
-    const dump = await runCommand(this.run, setup.binaries.save, ['-t', this.name], '', this.commandTimeoutMs);
-    for (const line of dump.stdout.split('\n')) {
-      const jump = jumpOf(line);
-      if (!jump) continue;
-      const list = result.get(jump.target);
-      if (list && !list.includes(jump.chain)) list.push(jump.chain);
-    }
-    return result;
   }
 
   /** Streams lines to one iptables-restore run (none is started for no lines). */
   private async restore(setup: Setup, lines: Iterable<string>): Promise<RestoreOutcome> {
     const mode = await setup.restoreMode;
-    const lockFile = this.lockFile ?? (process.env.XTABLES_LOCKFILE || DEFAULT_LOCK_FILE_PATH);
-    let lockStarted = 0;
-    const started = this.now();
-    try {
-      const outcome = await streamRestore(
-        {
-          run: this.run,
-          command: setup.binaries.restore,
-          args: mode.args,
-          table: this.name,
-          timeoutMs: this.commandTimeoutMs,
-          // A self-locking binary takes the lock file we were given, not its compiled-in default.
-          ...(!mode.holdLock && this.lockFile !== undefined ? { env: { XTABLES_LOCKFILE: this.lockFile } } : {}),
-          lock: { file: lockFile, timeoutMs: this.lockTimeoutMs, holder: () => findLockHolder(lockFile) },
-          ...(mode.holdLock
-            ? {
-                beforeStart: async () => {
-                  lockStarted = this.now();
-                  await this.lock.lock();
-                  this.lockWaitEnded = this.now();
-                  this.metrics?.lockAcquireSeconds.observe(this.labels, (this.now() - lockStarted) / 1000);
-                },
-                afterEnd: () => this.lock.unlock(),
-              }
-            : {}),
+    return runRestore(
+      {
+        run: this.run,
+        command: setup.binaries.restore,
+        mode,
+        table: this.name,
+        timeoutMs: this.commandTimeoutMs,
+        lock: this.lock,
+        lockTimeoutMs: this.lockTimeoutMs,
+        lockFile: this.lockFile,
+        logger: this.logger,
+        metrics: this.metrics,
+        labels: this.labels,
+        now: this.now,
+        onEnd: (ms) => {
+          this.peakRestoreMs = peakAfter(this.peakRestoreMs, ms);
         },
-        lines,
-      );
-      if (outcome.lines > 0) {
-        this.metrics?.restoreCalls.inc(this.labels);
-        this.metrics?.linesExecuted.inc(this.labels, outcome.lines);
-        if (this.logger.isLevelEnabled?.('debug') ?? true) {
-          this.logger.debug({ table: this.name, input: outcome.input() }, 'iptables-restore input');
-        }
-      }
-      return outcome;
-    } catch (error) {
-      // A run that happened and failed (not our own lock timing out before it started).
-      if (error instanceof RestoreFailedError || (error instanceof LockTimeoutError && error.failure !== undefined)) {
-        this.metrics?.restoreCalls.inc(this.labels);
-        this.metrics?.restoreErrors.inc(this.labels);
-      }
-      throw error;
-    } finally {
-      // The lock wait is not the binary's time (for a self-locking binary it is, as for Felix).
-      const lockWaitMs = lockStarted === 0 ? 0 : Math.max(0, this.lockWaitEnded - lockStarted);
-      this.peakRestoreMs = peakAfter(this.peakRestoreMs, this.now() - started - lockWaitMs);
-    }
+      },
+      lines,
+    );
   }
 
   private updateGauges(): void {
@@ -913,21 +750,4 @@ export class Table {
     this.metrics.chains.set(this.labels, this.desiredChains.size);
     this.metrics.rules.set(this.labels, rules);
   }
-}
-
-/** Legacy iptables-restore's whole verdict when the kernel refuses the new table: "line N failed"
- *  with N the COMMIT line. */
-function blamesOnlyCommit(error: RestoreFailedError): boolean {
-  return error.failedLine === 'COMMIT' && /^\S+: line \d+ failed\s*$/.test(error.stderr.trim());
-}
-
-/** A peak that decays by 1% per observation and jumps to any longer one (latest Felix's). */
-function peakAfter(peakMs: number, observedMs: number): number {
-  return Math.max(peakMs * PEAK_DECAY, observedMs);
-}
-
-function sameIds(a: readonly string[] | undefined, b: readonly string[]): boolean {
-  if (a === undefined || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
