@@ -62,7 +62,7 @@ export interface RefusalSearch {
   readonly restore: string;
   readonly restoreArgs: readonly string[];
   readonly table: string;
-  readonly timeoutMs: number;
+  readonly commandTimeoutMs: number;
   readonly logger: Logger;
 }
 
@@ -77,7 +77,7 @@ export async function refusedRuleError(s: RefusalSearch, error: RestoreFailedErr
     restoreArgs: s.restoreArgs.filter((a) => a !== '--noflush' && a !== '--verbose'),
     table: s.table,
     input: error.input,
-    timeoutMs: s.timeoutMs,
+    timeoutMs: s.commandTimeoutMs,
   }).catch(() => undefined);
   if (!refused) return undefined;
   s.logger.warn({ table: s.table, line: refused.number, rule: refused.text }, 'the kernel refuses a rule: not retrying');

@@ -14,7 +14,7 @@ export interface RestoreRun {
   readonly command: string;
   readonly mode: RestoreMode;
   readonly table: string;
-  readonly timeoutMs: number;
+  readonly commandTimeoutMs: number;
   readonly lock: TableLock;
   readonly lockTimeoutMs: number;
   /** The lock file the Table was given, if any. */
@@ -41,7 +41,7 @@ export async function runRestore(r: RestoreRun, lines: Iterable<string>): Promis
         command: r.command,
         args: mode.args,
         table: r.table,
-        timeoutMs: r.timeoutMs,
+        timeoutMs: r.commandTimeoutMs,
         // A self-locking binary takes the lock file we were given, not its compiled-in default.
         ...(!mode.holdLock && r.lockFile !== undefined ? { env: { XTABLES_LOCKFILE: r.lockFile } } : {}),
         lock: { file: lockFile, timeoutMs: r.lockTimeoutMs, holder: () => findLockHolder(lockFile) },

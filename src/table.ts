@@ -3,16 +3,15 @@
 //
 // Data flows one way: updates → desired state + dirty sets → computePlan() → iptables-restore;
 // iptables-save → reader → rule IDs → dirty sets. Nothing touches the dataplane until apply().
-import type { BackendChoice, IpVersion } from './backend';
-import type { CommandFactory } from './commands';
+import type { IpVersion } from './backend';
 import { InvalidRuleError } from './errors';
 import type { TableLock } from './locks';
 import { detectFeatures, NO_FEATURES, type Features } from './features';
-import type { Logger } from './logger';
 import type { TableMetrics } from './metrics';
 import { referencedChains } from './chain-references';
-import { CanaryWatch } from './canary';
-import type { DataplaneChain, ReaderConfig } from './reader';
+import type { CanaryWatch } from './canary';
+import { canaryChainOf, watchCanary } from './table-canary';
+import type { DataplaneChain } from './reader';
 import {
   appendIds,
   chainsToDeleteOf,
@@ -20,21 +19,19 @@ import {
   newPlanProgress,
   planLines,
   summaryOf,
-  type InsertMode,
   type PlanInput,
   type RestorePlan,
 } from './restore-plan';
 import type { RestoreOutcome } from './restore-writer';
 import { TimeSlicer } from './time-slice';
 import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
-import { ReturnAction } from './actions';
 import { ruleHashesFor } from './hash';
-import { chainName } from './validate';
+import { acceptChains, acceptRules, removableName, removableNames, ruleTarget, type InputScope } from './desired-state-input';
 import { KERNEL_CHAINS, type TableName } from './table-names';
-import { resolveTableOptions, type TableOptions } from './table-options';
+import { resolveTableOptions, type ResolvedTableOptions, type TableOptions } from './table-options';
 import { registerAndFindOverlaps } from './table-overlaps';
 import { readDataplane } from './save-run';
-import type { ApplyReport, ReportInProgress } from './apply-report';
+import { finishReport, startReport, type ApplyReport, type ReportInProgress } from './apply-report';
 import { chooseBinaries, probeRestoreMode, type Setup, type SetupContext } from './table-setup';
 import { markOutOfSync } from './dataplane-resync';
 import { writeWithRetries, refusedRuleError } from './restore-retry';
@@ -70,25 +67,9 @@ export class Table {
   /** The prefix of our rules' ID comments, as given to the constructor. */
   readonly hashPrefix: string;
   private readonly lock: TableLock;
-  private readonly insertMode: InsertMode;
-  private readonly historicPrefixes: readonly string[];
-  private readonly readerConfig: ReaderConfig;
-  private readonly refreshIntervalMs: number;
-  private readonly initialPostWriteIntervalMs: number;
-  private readonly lockTimeoutMs: number;
-  private readonly lockFile: string | undefined;
-  private readonly commandTimeoutMs: number;
-  private readonly backendChoice: BackendChoice;
-  private readonly run: CommandFactory;
-  /** The same factory without the netns wrapper: a binary's version is the same in every
-   *  namespace, and `ip netns exec` would double the probe's cost. */
-  private readonly runOnHost: CommandFactory;
-  private readonly logger: Logger;
-  private readonly metrics: TableMetrics | undefined;
+  /** The constructor's options, validated, with their defaults. */
+  private readonly options: ResolvedTableOptions;
   private readonly labels: { table: string; ip_version: string };
-  private readonly sleep: (ms: number) => Promise<void>;
-  private readonly now: () => number;
-  private readonly readerImplementation: 'auto' | 'native' | 'js';
   /** What rules render with; undefined until 'auto' detection has run (in the first setup). */
   private features: Features | undefined;
 
@@ -98,12 +79,9 @@ export class Table {
   private readonly managedChains = new Set<string>();
   private readonly insertRules = new Map<string, readonly Rule[]>();
   private readonly appendRulesByChain = new Map<string, readonly Rule[]>();
-  private readonly onlyReferenced: boolean;
   /** onlyReferencedChains: the chains written, recomputed after any update (undefined = stale). */
   private programmedCache: ReadonlyMap<string, Chain> | undefined;
   private lastProgrammed: ReadonlyMap<string, Chain> = new Map();
-  private readonly canaryIntervalMs: number;
-  private readonly canaryChain: string | undefined;
   private canary: CanaryWatch | undefined;
   private closed = false;
   private readonly dirtyChains = new Set<string>();
@@ -145,37 +123,18 @@ export class Table {
    */
   constructor(name: TableName, ipVersion: IpVersion, hashPrefix: string, lock: TableLock, options: TableOptions = {}) {
     const o = resolveTableOptions(name, ipVersion, hashPrefix, lock, options);
+    this.options = o;
     this.name = name;
     this.ipVersion = ipVersion;
     this.hashPrefix = hashPrefix;
     this.lock = lock;
-    this.insertMode = o.insertMode;
-    this.historicPrefixes = o.historicPrefixes;
-    this.readerConfig = o.readerConfig;
-    this.refreshIntervalMs = o.refreshIntervalMs;
-    this.initialPostWriteIntervalMs = o.initialPostWriteIntervalMs;
     this.postWriteIntervalMs = o.initialPostWriteIntervalMs;
-    this.lockTimeoutMs = o.lockTimeoutMs;
-    this.lockFile = o.lockFile;
-    this.commandTimeoutMs = o.commandTimeoutMs;
-    this.backendChoice = o.backendChoice;
-    this.runOnHost = o.runOnHost;
-    this.run = o.run;
-    this.logger = o.logger;
-    this.metrics = o.metrics;
-    this.onlyReferenced = o.onlyReferenced;
-    this.canaryIntervalMs = o.canaryIntervalMs;
-    this.canaryChain = o.canaryChain;
     this.labels = { table: name, ip_version: String(ipVersion) };
-    this.sleep = o.sleep;
-    this.now = o.now;
-    this.readerImplementation = o.readerImplementation;
     this.features = o.features;
-    const canaryChain = o.canaryChain;
 
     const scope = `${options.netns ?? ''}\0${name}\0${ipVersion}`;
-    for (const o of registerAndFindOverlaps(this, scope, hashPrefix, this.historicPrefixes)) {
-      this.logger.warn(
+    for (const o of registerAndFindOverlaps(this, scope, hashPrefix, this.options.historicPrefixes)) {
+      this.options.logger.warn(
         { table: name, ipVersion, netns: options.netns, chainPrefix: o.mine, otherChainPrefix: o.theirs, otherHashPrefix: o.otherHashPrefix },
         "chain prefix overlaps that of another Table with a different hash prefix: each would delete the other's chains; use chain prefixes of which neither is a prefix of the other",
       );
@@ -187,11 +146,9 @@ export class Table {
       this.insertRules.set(chain, Object.freeze([]));
       this.dirtyInserts.add(chain);
     }
-    // The canary is one of our chains: one RETURN rule (harmless, and nothing jumps to it), so
-    // a flush that keeps the chain shows as well as a deletion.
-    if (canaryChain !== undefined) {
-      const canary = new Chain({ name: canaryChain, rules: [{ action: new ReturnAction() }], forceProgramming: true });
-      this.desiredChains.set(canaryChain, canary);
+    if (o.canaryChain !== undefined) {
+      const canaryChain = o.canaryChain;
+      this.desiredChains.set(canaryChain, canaryChainOf(canaryChain));
       this.managedChains.add(canaryChain);
       this.dirtyChains.add(canaryChain);
     }
@@ -216,18 +173,8 @@ export class Table {
    *   array; the desired state is then unchanged.
    */
   updateChains(chains: readonly (Chain | ChainSpec)[]): void {
-    if (!Array.isArray(chains)) throw new InvalidRuleError('updateChains', chains, 'expected an array of chains');
     // Validate all before accepting any: a bad chain never loses state already accepted.
-    // (Array.from: a hole in a sparse array is a missing chain, not something to skip.)
-    const accepted = Array.from(chains, (c: Chain | ChainSpec) => {
-      const chain = Chain.from(c);
-      if (KERNEL_CHAINS[this.name].includes(chain.name)) {
-        throw new InvalidRuleError('updateChain', chain.name, `is a kernel chain of table ${this.name}; use setRuleInsertions`);
-      }
-      if (chain.name === this.canaryChain) throw new InvalidRuleError('updateChain', chain.name, 'is the canary chain (canaryChain): the Table keeps it itself');
-      for (const rule of chain.rules) rule.checkIpVersion(this.ipVersion, `updateChain(${chain.name})`);
-      return this.forHost(chain);
-    });
+    const accepted = acceptChains(this.inputScope(), chains, (c) => this.forHost(c));
     for (const chain of accepted) {
       // IDs are computed when a chain is accepted (a chain's worth of hashing, spread over the
       // updates) rather than all at once inside the next apply.
@@ -249,9 +196,8 @@ export class Table {
    *   kernel chain.
    */
   removeChains(chains: readonly (Chain | ChainSpec)[]): void {
-    if (!Array.isArray(chains)) throw new InvalidRuleError('removeChains', chains, 'expected an array of chains');
     // Validate all names before removing any.
-    const names = Array.from(chains, (c: Chain | ChainSpec) => this.removableName('removeChains', (c as ChainSpec | undefined)?.name));
+    const names = removableNames(this.inputScope(), chains);
     for (const name of names) this.removeChainByName(name);
   }
 
@@ -263,10 +209,10 @@ export class Table {
    * @throws {@link InvalidRuleError} for an invalid chain name or a kernel chain.
    */
   removeChainByName(name: string): void {
-    this.removableName('removeChainByName', name);
-    if (!this.managedChains.has(name) && !this.historicPrefixes.some((p) => name.startsWith(p))) {
-      this.logger.debug(
-        { table: this.name, chain: name, historicChainPrefixes: this.historicPrefixes },
+    removableName(this.inputScope(), 'removeChainByName', name);
+    if (!this.managedChains.has(name) && !this.options.historicPrefixes.some((p) => name.startsWith(p))) {
+      this.options.logger.debug(
+        { table: this.name, chain: name, historicChainPrefixes: this.options.historicPrefixes },
         'not removing chain: this Table never managed it and it has none of the historic chain prefixes',
       );
       return;
@@ -278,13 +224,8 @@ export class Table {
     this.invalidateDataplaneCache('chain removal');
   }
 
-  private removableName(where: string, name: unknown): string {
-    const valid = chainName(where, name);
-    if (valid === this.canaryChain) throw new InvalidRuleError(where, valid, 'is the canary chain (canaryChain): it goes when the canary is turned off');
-    if (KERNEL_CHAINS[this.name].includes(valid)) {
-      throw new InvalidRuleError(where, valid, `is a kernel chain of table ${this.name}: it cannot be removed; setRuleInsertions(${JSON.stringify(valid)}, []) removes our inserts`);
-    }
-    return valid;
+  private inputScope(): InputScope {
+    return { table: this.name, ipVersion: this.ipVersion, canaryChain: this.options.canaryChain };
   }
 
   /**
@@ -296,13 +237,8 @@ export class Table {
    *   array, an invalid rule, or a rule for the other IP version.
    */
   setRuleInsertions(chainName: string, rules: readonly (Rule | RuleSpec)[]): void {
-    const name = new Chain({ name: chainName, rules: [] }).name; // validates the name
-    if (!Array.isArray(rules)) throw new InvalidRuleError('setRuleInsertions', rules, 'expected an array of rules');
-    const accepted = Array.from(rules, (r: Rule | RuleSpec) => {
-      const rule = Rule.from(r);
-      rule.checkIpVersion(this.ipVersion, `setRuleInsertions(${name})`);
-      return this.forHost(rule);
-    });
+    const name = ruleTarget('setRuleInsertions', chainName, rules);
+    const accepted = acceptRules(this.inputScope(), 'setRuleInsertions', name, rules, (r) => this.forHost(r));
     this.insertRules.set(name, Object.freeze(accepted));
     this.dirtyInserts.add(name);
     this.programmedCache = undefined;
@@ -318,16 +254,11 @@ export class Table {
    * rule may be both inserted and appended. An empty list removes them.
    */
   appendRules(chainName: string, rules: readonly (Rule | RuleSpec)[]): void {
-    const name = new Chain({ name: chainName, rules: [] }).name; // validates the name
-    if (!Array.isArray(rules)) throw new InvalidRuleError('appendRules', rules, 'expected an array of rules');
-    if (this.desiredChains.has(name) || this.historicPrefixes.some((p) => name.startsWith(p))) {
+    const name = ruleTarget('appendRules', chainName, rules);
+    if (this.desiredChains.has(name) || this.options.historicPrefixes.some((p) => name.startsWith(p))) {
       throw new InvalidRuleError('appendRules', name, 'is a chain of ours: put the rules in the chain itself');
     }
-    const accepted = Array.from(rules, (r: Rule | RuleSpec) => {
-      const rule = Rule.from(r);
-      rule.checkIpVersion(this.ipVersion, `appendRules(${name})`);
-      return this.forHost(rule);
-    });
+    const accepted = acceptRules(this.inputScope(), 'appendRules', name, rules, (r) => this.forHost(r));
     this.appendRulesByChain.set(name, Object.freeze(accepted));
     this.dirtyInserts.add(name);
     this.programmedCache = undefined;
@@ -341,8 +272,7 @@ export class Table {
    * returns the present ones and always reads; this returns the missing ones.)
    */
   checkRulesPresent(chainName: string, rules: readonly (Rule | RuleSpec)[]): Promise<Rule[]> {
-    const name = new Chain({ name: chainName, rules: [] }).name;
-    if (!Array.isArray(rules)) throw new InvalidRuleError('checkRulesPresent', rules, 'expected an array of rules');
+    const name = ruleTarget('checkRulesPresent', chainName, rules);
     const accepted = Array.from(rules, (r: Rule | RuleSpec) => this.forHost(Rule.from(r)));
     const next = this.tail.then(
       () => this.missingRules(name, accepted),
@@ -372,7 +302,7 @@ export class Table {
   /** Makes the next apply() or plan() re-read the dataplane (say, after another program changed
    *  it). `reason` goes to the debug log. */
   invalidateDataplaneCache(reason: string): void {
-    if (this.inSync) this.logger.debug({ table: this.name, reason }, 'invalidating dataplane cache');
+    if (this.inSync) this.options.logger.debug({ table: this.name, reason }, 'invalidating dataplane cache');
     this.inSync = false;
     this.invalidations++;
   }
@@ -380,7 +310,7 @@ export class Table {
   /** The desired chains that get written: all of them, or with onlyReferencedChains the
    *  referenced ones. A chain whose standing changed since the last look becomes dirty. */
   private programmed(): ReadonlyMap<string, Chain> {
-    if (!this.onlyReferenced) return this.desiredChains;
+    if (!this.options.onlyReferenced) return this.desiredChains;
     if (this.programmedCache !== undefined) return this.programmedCache;
     const next = referencedChains(this.desiredChains, [...this.insertRules.values(), ...this.appendRulesByChain.values()]);
     for (const name of this.lastProgrammed.keys()) if (!next.has(name)) this.dirtyChains.add(name);
@@ -391,23 +321,17 @@ export class Table {
   }
 
   private startCanary(setup: Setup, chain: string): void {
-    this.canary = new CanaryWatch({
-      run: this.run,
+    this.canary = watchCanary({
+      ...this.options,
       command: setup.binaries.iptables,
       table: this.name,
+      ipVersion: this.ipVersion,
       chain,
-      intervalMs: this.canaryIntervalMs,
-      timeoutMs: this.commandTimeoutMs,
-      waitSeconds: Math.max(1, Math.ceil(this.lockTimeoutMs / 1000)),
-      onGone: () => {
-        this.logger.warn({ table: this.name, ipVersion: this.ipVersion, chain }, 'canary chain gone or flushed: re-reading and repairing now');
+      markGone: () => {
         this.dirtyChains.add(chain);
         this.invalidateDataplaneCache('canary gone');
-        return this.apply().then(
-          () => undefined,
-          (error: unknown) => this.logger.error({ table: this.name, err: (error as Error).message }, 'repair after the canary went failed'),
-        );
       },
+      apply: () => this.apply(),
     });
   }
 
@@ -471,12 +395,11 @@ export class Table {
 
   private async startApply(): Promise<ApplyReport> {
     this.pendingApply = undefined;
-    const report: ReportInProgress = { writes: [], deletedChains: [], reads: 0, attempts: 0 };
+    const report = startReport();
     this.report = report;
-    const done = (rescheduleAfterMs: number): ApplyReport =>
-      Object.freeze({ rescheduleAfterMs, writes: Object.freeze([...report.writes]), deletedChains: Object.freeze([...report.deletedChains]), reads: report.reads, attempts: report.attempts });
+    const done = (rescheduleAfterMs: number): ApplyReport => finishReport(report, rescheduleAfterMs);
     try {
-      const result = done(await (this.metrics ? this.timedApply(this.metrics) : this.applyNow()));
+      const result = done(await (this.options.metrics ? this.timedApply(this.options.metrics) : this.applyNow()));
       this.lastReport = result;
       return result;
     } catch (error) {
@@ -491,7 +414,7 @@ export class Table {
     const started = performance.now();
     try {
       const delay = await this.applyNow();
-      metrics.lastSuccessfulSync.set(this.labels, this.now() / 1000);
+      metrics.lastSuccessfulSync.set(this.labels, this.options.now() / 1000);
       return delay;
     } finally {
       metrics.applyDurationSeconds.observe(this.labels, (performance.now() - started) / 1000);
@@ -528,7 +451,7 @@ export class Table {
     return {
       table: this.name,
       hashPrefix: this.hashPrefix,
-      insertMode: this.insertMode,
+      insertMode: this.options.insertMode,
       desiredChains: new Map(programmed),
       insertRules: new Map(this.insertRules),
       ...(this.appendRulesByChain.size > 0 ? { appendRules: new Map(this.appendRulesByChain) } : {}),
@@ -540,15 +463,15 @@ export class Table {
 
   private async applyNow(): Promise<number> {
     const setup = await this.ensureSetup();
-    const now = this.now();
+    const now = this.options.now();
     const due = rereadDue(this.clock(), now);
     this.postWriteIntervalMs = due.postWriteIntervalMs;
     if (due.reason !== undefined) this.invalidateDataplaneCache(due.reason);
 
     await writeWithRetries({
-      lockTimeoutMs: this.lockTimeoutMs,
-      now: this.now,
-      sleep: this.sleep,
+      lockTimeoutMs: this.options.lockTimeoutMs,
+      now: this.options.now,
+      sleep: this.options.sleep,
       prepare: async () => {
         if (!this.inSync) await this.loadDataplaneState(setup);
       },
@@ -556,20 +479,17 @@ export class Table {
       refusedRule: async (error) =>
         refusedRuleError(
           {
-            run: this.run,
-            runOnHost: this.runOnHost,
+            ...this.options,
             save: setup.binaries.save,
             restore: setup.binaries.restore,
             restoreArgs: (await setup.restoreMode).args,
             table: this.name,
-            timeoutMs: this.commandTimeoutMs,
-            logger: this.logger,
           },
           error,
         ),
       onRetry: (error, backoffMs) => {
-        this.metrics?.restoreRetries.inc(this.labels);
-        this.logger.warn({ table: this.name, err: error.message, backoffMs }, 'iptables-restore failed, will re-read and retry');
+        this.options.metrics?.restoreRetries.inc(this.labels);
+        this.options.logger.warn({ table: this.name, err: error.message, backoffMs }, 'iptables-restore failed, will re-read and retry');
         this.invalidateDataplaneCache('restore failed');
       },
     });
@@ -578,30 +498,21 @@ export class Table {
     // Never re-read sooner than twice what a read and a write have lately taken.
     const dynamicMinMs = 2 * (this.peakSaveMs + this.peakRestoreMs);
     if (this.postWriteIntervalMs < dynamicMinMs) this.postWriteIntervalMs = dynamicMinMs;
-    if (this.canaryChain !== undefined && this.canary === undefined && !this.closed) this.startCanary(setup, this.canaryChain);
+    if (this.options.canaryChain !== undefined && this.canary === undefined && !this.closed) this.startCanary(setup, this.options.canaryChain);
     return rescheduleAfter(this.clock(), now);
   }
 
   private clock(): ApplyClock {
-    return { refreshIntervalMs: this.refreshIntervalMs, lastReadTime: this.lastReadTime, lastWriteTime: this.lastWriteTime, postWriteIntervalMs: this.postWriteIntervalMs };
+    return { refreshIntervalMs: this.options.refreshIntervalMs, lastReadTime: this.lastReadTime, lastWriteTime: this.lastWriteTime, postWriteIntervalMs: this.postWriteIntervalMs };
   }
 
   // --- setup --------------------------------------------------------------------------------
 
   private async ensureSetup(): Promise<Setup> {
     if (this.setup) return this.setup;
-    const context: SetupContext = {
-      table: this.name,
-      ipVersion: this.ipVersion,
-      backendChoice: this.backendChoice,
-      run: this.run,
-      runOnHost: this.runOnHost,
-      commandTimeoutMs: this.commandTimeoutMs,
-      lockTimeoutMs: this.lockTimeoutMs,
-      logger: this.logger,
-    };
+    const context: SetupContext = { table: this.name, ipVersion: this.ipVersion, ...this.options };
     const binaries = await chooseBinaries(context);
-    if (!this.features) await this.adoptFeatures(await detectFeatures(this.runOnHost, binaries.restore, this.commandTimeoutMs));
+    if (!this.features) await this.adoptFeatures(await detectFeatures(this.options.runOnHost, binaries.restore, this.options.commandTimeoutMs));
     this.setup = { binaries, restoreMode: probeRestoreMode(context, binaries) };
     return this.setup;
   }
@@ -609,7 +520,7 @@ export class Table {
   /** Re-renders the desired state accepted before detection finished (nothing is planned yet). */
   private async adoptFeatures(features: Features): Promise<void> {
     this.features = features;
-    this.logger.info({ table: this.name, ipVersion: this.ipVersion, features }, 'iptables features detected');
+    this.options.logger.info({ table: this.name, ipVersion: this.ipVersion, features }, 'iptables features detected');
     if (features === NO_FEATURES) return;
     const slicer = new TimeSlicer();
     for (const [name, chain] of this.desiredChains) {
@@ -625,19 +536,19 @@ export class Table {
 
   private async loadDataplaneState(setup: Setup): Promise<void> {
     const generation = this.invalidations;
-    this.lastReadTime = this.now();
+    this.lastReadTime = this.options.now();
     const snapshot = await this.readWithRetries(setup);
     await markOutOfSync(
       {
         table: this.name,
-        insertMode: this.insertMode,
-        logger: this.logger,
+        insertMode: this.options.insertMode,
+        logger: this.options.logger,
         dataplane: this.dataplane,
         insertRules: this.insertRules,
         appendRulesByChain: this.appendRulesByChain,
         dirtyChains: this.dirtyChains,
         dirtyInserts: this.dirtyInserts,
-        isOurChain: (name) => this.desiredChains.has(name) || this.historicPrefixes.some((p) => name.startsWith(p)),
+        isOurChain: (name) => this.desiredChains.has(name) || this.options.historicPrefixes.some((p) => name.startsWith(p)),
       },
       snapshot,
     );
@@ -648,20 +559,20 @@ export class Table {
 
   private readWithRetries(setup: Setup): Promise<ReadonlyMap<string, DataplaneChain>> {
     return readDataplane({
-      run: this.run,
+      run: this.options.run,
       command: setup.binaries.save,
       table: this.name,
-      readerConfig: this.readerConfig,
-      readerImplementation: this.readerImplementation,
-      timeoutMs: this.commandTimeoutMs,
-      sleep: this.sleep,
-      now: this.now,
-      logger: this.logger,
+      readerConfig: this.options.readerConfig,
+      readerImplementation: this.options.readerImplementation,
+      timeoutMs: this.options.commandTimeoutMs,
+      sleep: this.options.sleep,
+      now: this.options.now,
+      logger: this.options.logger,
       onRun: () => {
-        this.metrics?.saveCalls.inc(this.labels);
+        this.options.metrics?.saveCalls.inc(this.labels);
         if (this.report) this.report.reads++;
       },
-      onFailure: () => this.metrics?.saveErrors.inc(this.labels),
+      onFailure: () => this.options.metrics?.saveErrors.inc(this.labels),
       onAttemptEnd: (ms) => {
         this.peakSaveMs = peakAfter(this.peakSaveMs, ms);
       },
@@ -677,8 +588,8 @@ export class Table {
     const outcome = await this.restore(setup, planLines(plan, progress));
     if (outcome.lines > 0) {
       this.report?.writes.push({ input: outcome.input(), summary: summaryOf(progress, 0) });
-      this.lastWriteTime = this.now();
-      this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
+      this.lastWriteTime = this.options.now();
+      this.postWriteIntervalMs = this.options.initialPostWriteIntervalMs;
     }
     for (const [name, chain] of progress.afterWrite) this.dataplane.set(name, chain);
     // Clear only what this plan covered: a chain updated since stays dirty.
@@ -708,13 +619,13 @@ export class Table {
           this.report?.deletedChains.push(name);
         },
         onWrite: (outcome, chains) => this.report?.writes.push({ input: outcome.input(), summary: summaryOf(newPlanProgress(), chains) }),
-        findReferrers: (chains) => findReferrers(this.run, setup.binaries.save, this.name, this.commandTimeoutMs, chains),
+        findReferrers: (chains) => findReferrers(this.options.run, setup.binaries.save, this.name, this.options.commandTimeoutMs, chains),
       },
       doomed,
     );
     if (inOne) {
-      this.lastWriteTime = this.now();
-      this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
+      this.lastWriteTime = this.options.now();
+      this.postWriteIntervalMs = this.options.initialPostWriteIntervalMs;
     }
   }
 
@@ -723,18 +634,12 @@ export class Table {
     const mode = await setup.restoreMode;
     return runRestore(
       {
-        run: this.run,
+        ...this.options,
         command: setup.binaries.restore,
         mode,
         table: this.name,
-        timeoutMs: this.commandTimeoutMs,
         lock: this.lock,
-        lockTimeoutMs: this.lockTimeoutMs,
-        lockFile: this.lockFile,
-        logger: this.logger,
-        metrics: this.metrics,
         labels: this.labels,
-        now: this.now,
         onEnd: (ms) => {
           this.peakRestoreMs = peakAfter(this.peakRestoreMs, ms);
         },
@@ -744,10 +649,10 @@ export class Table {
   }
 
   private updateGauges(): void {
-    if (!this.metrics) return;
+    if (!this.options.metrics) return;
     let rules = 0;
     for (const chain of this.desiredChains.values()) rules += chain.rules.length;
-    this.metrics.chains.set(this.labels, this.desiredChains.size);
-    this.metrics.rules.set(this.labels, rules);
+    this.options.metrics.chains.set(this.labels, this.desiredChains.size);
+    this.options.metrics.rules.set(this.labels, rules);
   }
 }
