@@ -31,3 +31,19 @@ export interface ReportInProgress {
   attempts: number;
 }
 
+
+/** An empty report for an apply that starts. */
+export function startReport(): ReportInProgress {
+  return { writes: [], deletedChains: [], reads: 0, attempts: 0 };
+}
+
+/** The finished report: a frozen copy, safe to hand out while the Table goes on. */
+export function finishReport(report: ReportInProgress, rescheduleAfterMs: number): ApplyReport {
+  return Object.freeze({
+    rescheduleAfterMs,
+    writes: Object.freeze([...report.writes]),
+    deletedChains: Object.freeze([...report.deletedChains]),
+    reads: report.reads,
+    attempts: report.attempts,
+  });
+}

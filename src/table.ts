@@ -3,80 +3,45 @@
 //
 // Data flows one way: updates → desired state + dirty sets → computePlan() → iptables-restore;
 // iptables-save → reader → rule IDs → dirty sets. Nothing touches the dataplane until apply().
-import {
-  detectBackend,
-  parseIptablesVersion,
-  resolveBinaries,
-  restoreTakesLockItself,
-  type Backend,
-  type BackendChoice,
-  type Binaries,
-  type IpVersion,
-} from './backend';
-import { runCommand, TIMEOUT_ATTEMPTS, type CommandFactory } from './commands';
-import {
-  ChainDeletionError,
-  InvalidRuleError,
-  LockTimeoutError,
-  RestoreFailedError,
-  RestoreTimeoutError,
-  SaveTimeoutError,
-} from './errors';
-import { DEFAULT_LOCK_FILE_PATH, findLockHolder, type TableLock } from './locks';
+import type { IpVersion } from './backend';
+import { InvalidRuleError } from './errors';
+import type { TableLock } from './locks';
 import { detectFeatures, NO_FEATURES, type Features } from './features';
-import type { Logger } from './logger';
 import type { TableMetrics } from './metrics';
 import { referencedChains } from './chain-references';
-import { CanaryWatch } from './canary';
-import type { DataplaneChain, ReaderConfig } from './reader';
+import type { CanaryWatch } from './canary';
+import { canaryChainOf, watchCanary } from './table-canary';
+import type { DataplaneChain } from './reader';
 import {
   appendIds,
   chainsToDeleteOf,
   computePlan,
-  deletionLines,
-  insertIds,
-  insertsInPlace,
   newPlanProgress,
   planLines,
   summaryOf,
-  type InsertMode,
   type PlanInput,
   type RestorePlan,
 } from './restore-plan';
-import { findRefusedRule } from './restore-bisect';
-import { streamRestore, type RestoreOutcome } from './restore-writer';
+import type { RestoreOutcome } from './restore-writer';
 import { TimeSlicer } from './time-slice';
 import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
-import { ReturnAction } from './actions';
 import { ruleHashesFor } from './hash';
-import { chainName } from './validate';
-import { jumpOf } from './save-line';
+import { acceptChains, acceptRules, removableName, removableNames, ruleTarget, type InputScope } from './desired-state-input';
 import { KERNEL_CHAINS, type TableName } from './table-names';
-import { resolveTableOptions, type TableOptions } from './table-options';
+import { resolveTableOptions, type ResolvedTableOptions, type TableOptions } from './table-options';
 import { registerAndFindOverlaps } from './table-overlaps';
 import { readDataplane } from './save-run';
-import type { ApplyReport, ReportInProgress } from './apply-report';
+import { finishReport, startReport, type ApplyReport, type ReportInProgress } from './apply-report';
+import { chooseBinaries, probeRestoreMode, type Setup, type SetupContext } from './table-setup';
+import { markOutOfSync } from './dataplane-resync';
+import { writeWithRetries, refusedRuleError } from './restore-retry';
+import { deleteChains, findReferrers } from './chain-deletion';
+import { runRestore } from './restore-run';
+import { peakAfter, rereadDue, rescheduleAfter, type ApplyClock } from './apply-timing';
 
 export { KERNEL_CHAINS, type TableName } from './table-names';
 export { MAX_HASH_PREFIX_BYTES, type TableOptions } from './table-options';
 export type { AppliedWrite, ApplyReport } from './apply-report';
-
-/** Each observation decays the peak save/restore time by 1% (latest Felix's factor). */
-const PEAK_DECAY = 0.99;
-const MAX_POST_WRITE_INTERVAL_MS = 60 * 60 * 1000;
-const RESTORE_RETRIES = 10;
-
-interface RestoreMode {
-  readonly args: readonly string[];
-  /** Hold the caller's lock around restore: only for binaries older than 1.6.2. */
-  readonly holdLock: boolean;
-}
-
-interface Setup {
-  readonly binaries: Binaries;
-  /** Settled by the `--version` probe, which runs beside the first read. */
-  readonly restoreMode: Promise<RestoreMode>;
-}
 
 /**
  * The desired state of one iptables table (filter, nat, mangle or raw) for one IP version, and
@@ -102,25 +67,9 @@ export class Table {
   /** The prefix of our rules' ID comments, as given to the constructor. */
   readonly hashPrefix: string;
   private readonly lock: TableLock;
-  private readonly insertMode: InsertMode;
-  private readonly historicPrefixes: readonly string[];
-  private readonly readerConfig: ReaderConfig;
-  private readonly refreshIntervalMs: number;
-  private readonly initialPostWriteIntervalMs: number;
-  private readonly lockTimeoutMs: number;
-  private readonly lockFile: string | undefined;
-  private readonly commandTimeoutMs: number;
-  private readonly backendChoice: BackendChoice;
-  private readonly run: CommandFactory;
-  /** The same factory without the netns wrapper: a binary's version is the same in every
-   *  namespace, and `ip netns exec` would double the probe's cost. */
-  private readonly runOnHost: CommandFactory;
-  private readonly logger: Logger;
-  private readonly metrics: TableMetrics | undefined;
+  /** The constructor's options, validated, with their defaults. */
+  private readonly options: ResolvedTableOptions;
   private readonly labels: { table: string; ip_version: string };
-  private readonly sleep: (ms: number) => Promise<void>;
-  private readonly now: () => number;
-  private readonly readerImplementation: 'auto' | 'native' | 'js';
   /** What rules render with; undefined until 'auto' detection has run (in the first setup). */
   private features: Features | undefined;
 
@@ -130,12 +79,9 @@ export class Table {
   private readonly managedChains = new Set<string>();
   private readonly insertRules = new Map<string, readonly Rule[]>();
   private readonly appendRulesByChain = new Map<string, readonly Rule[]>();
-  private readonly onlyReferenced: boolean;
   /** onlyReferencedChains: the chains written, recomputed after any update (undefined = stale). */
   private programmedCache: ReadonlyMap<string, Chain> | undefined;
   private lastProgrammed: ReadonlyMap<string, Chain> = new Map();
-  private readonly canaryIntervalMs: number;
-  private readonly canaryChain: string | undefined;
   private canary: CanaryWatch | undefined;
   private closed = false;
   private readonly dirtyChains = new Set<string>();
@@ -152,7 +98,6 @@ export class Table {
    *  never sooner than twice their sum, so a huge table is not re-read every 50 ms. */
   private peakSaveMs = 0;
   private peakRestoreMs = 0;
-  private lockWaitEnded = 0;
 
   private setup: Setup | undefined;
   private tail: Promise<unknown> = Promise.resolve();
@@ -178,37 +123,18 @@ export class Table {
    */
   constructor(name: TableName, ipVersion: IpVersion, hashPrefix: string, lock: TableLock, options: TableOptions = {}) {
     const o = resolveTableOptions(name, ipVersion, hashPrefix, lock, options);
+    this.options = o;
     this.name = name;
     this.ipVersion = ipVersion;
     this.hashPrefix = hashPrefix;
     this.lock = lock;
-    this.insertMode = o.insertMode;
-    this.historicPrefixes = o.historicPrefixes;
-    this.readerConfig = o.readerConfig;
-    this.refreshIntervalMs = o.refreshIntervalMs;
-    this.initialPostWriteIntervalMs = o.initialPostWriteIntervalMs;
     this.postWriteIntervalMs = o.initialPostWriteIntervalMs;
-    this.lockTimeoutMs = o.lockTimeoutMs;
-    this.lockFile = o.lockFile;
-    this.commandTimeoutMs = o.commandTimeoutMs;
-    this.backendChoice = o.backendChoice;
-    this.runOnHost = o.runOnHost;
-    this.run = o.run;
-    this.logger = o.logger;
-    this.metrics = o.metrics;
-    this.onlyReferenced = o.onlyReferenced;
-    this.canaryIntervalMs = o.canaryIntervalMs;
-    this.canaryChain = o.canaryChain;
     this.labels = { table: name, ip_version: String(ipVersion) };
-    this.sleep = o.sleep;
-    this.now = o.now;
-    this.readerImplementation = o.readerImplementation;
     this.features = o.features;
-    const canaryChain = o.canaryChain;
 
     const scope = `${options.netns ?? ''}\0${name}\0${ipVersion}`;
-    for (const o of registerAndFindOverlaps(this, scope, hashPrefix, this.historicPrefixes)) {
-      this.logger.warn(
+    for (const o of registerAndFindOverlaps(this, scope, hashPrefix, this.options.historicPrefixes)) {
+      this.options.logger.warn(
         { table: name, ipVersion, netns: options.netns, chainPrefix: o.mine, otherChainPrefix: o.theirs, otherHashPrefix: o.otherHashPrefix },
         "chain prefix overlaps that of another Table with a different hash prefix: each would delete the other's chains; use chain prefixes of which neither is a prefix of the other",
       );
@@ -220,11 +146,9 @@ export class Table {
       this.insertRules.set(chain, Object.freeze([]));
       this.dirtyInserts.add(chain);
     }
-    // The canary is one of our chains: one RETURN rule (harmless, and nothing jumps to it), so
-    // a flush that keeps the chain shows as well as a deletion.
-    if (canaryChain !== undefined) {
-      const canary = new Chain({ name: canaryChain, rules: [{ action: new ReturnAction() }], forceProgramming: true });
-      this.desiredChains.set(canaryChain, canary);
+    if (o.canaryChain !== undefined) {
+      const canaryChain = o.canaryChain;
+      this.desiredChains.set(canaryChain, canaryChainOf(canaryChain));
       this.managedChains.add(canaryChain);
       this.dirtyChains.add(canaryChain);
     }
@@ -249,18 +173,8 @@ export class Table {
    *   array; the desired state is then unchanged.
    */
   updateChains(chains: readonly (Chain | ChainSpec)[]): void {
-    if (!Array.isArray(chains)) throw new InvalidRuleError('updateChains', chains, 'expected an array of chains');
     // Validate all before accepting any: a bad chain never loses state already accepted.
-    // (Array.from: a hole in a sparse array is a missing chain, not something to skip.)
-    const accepted = Array.from(chains, (c: Chain | ChainSpec) => {
-      const chain = Chain.from(c);
-      if (KERNEL_CHAINS[this.name].includes(chain.name)) {
-        throw new InvalidRuleError('updateChain', chain.name, `is a kernel chain of table ${this.name}; use setRuleInsertions`);
-      }
-      if (chain.name === this.canaryChain) throw new InvalidRuleError('updateChain', chain.name, 'is the canary chain (canaryChain): the Table keeps it itself');
-      for (const rule of chain.rules) rule.checkIpVersion(this.ipVersion, `updateChain(${chain.name})`);
-      return this.forHost(chain);
-    });
+    const accepted = acceptChains(this.inputScope(), chains, (c) => this.forHost(c));
     for (const chain of accepted) {
       // IDs are computed when a chain is accepted (a chain's worth of hashing, spread over the
       // updates) rather than all at once inside the next apply.
@@ -282,9 +196,8 @@ export class Table {
    *   kernel chain.
    */
   removeChains(chains: readonly (Chain | ChainSpec)[]): void {
-    if (!Array.isArray(chains)) throw new InvalidRuleError('removeChains', chains, 'expected an array of chains');
     // Validate all names before removing any.
-    const names = Array.from(chains, (c: Chain | ChainSpec) => this.removableName('removeChains', (c as ChainSpec | undefined)?.name));
+    const names = removableNames(this.inputScope(), chains);
     for (const name of names) this.removeChainByName(name);
   }
 
@@ -296,10 +209,10 @@ export class Table {
    * @throws {@link InvalidRuleError} for an invalid chain name or a kernel chain.
    */
   removeChainByName(name: string): void {
-    this.removableName('removeChainByName', name);
-    if (!this.managedChains.has(name) && !this.historicPrefixes.some((p) => name.startsWith(p))) {
-      this.logger.debug(
-        { table: this.name, chain: name, historicChainPrefixes: this.historicPrefixes },
+    removableName(this.inputScope(), 'removeChainByName', name);
+    if (!this.managedChains.has(name) && !this.options.historicPrefixes.some((p) => name.startsWith(p))) {
+      this.options.logger.debug(
+        { table: this.name, chain: name, historicChainPrefixes: this.options.historicPrefixes },
         'not removing chain: this Table never managed it and it has none of the historic chain prefixes',
       );
       return;
@@ -311,13 +224,8 @@ export class Table {
     this.invalidateDataplaneCache('chain removal');
   }
 
-  private removableName(where: string, name: unknown): string {
-    const valid = chainName(where, name);
-    if (valid === this.canaryChain) throw new InvalidRuleError(where, valid, 'is the canary chain (canaryChain): it goes when the canary is turned off');
-    if (KERNEL_CHAINS[this.name].includes(valid)) {
-      throw new InvalidRuleError(where, valid, `is a kernel chain of table ${this.name}: it cannot be removed; setRuleInsertions(${JSON.stringify(valid)}, []) removes our inserts`);
-    }
-    return valid;
+  private inputScope(): InputScope {
+    return { table: this.name, ipVersion: this.ipVersion, canaryChain: this.options.canaryChain };
   }
 
   /**
@@ -329,13 +237,8 @@ export class Table {
    *   array, an invalid rule, or a rule for the other IP version.
    */
   setRuleInsertions(chainName: string, rules: readonly (Rule | RuleSpec)[]): void {
-    const name = new Chain({ name: chainName, rules: [] }).name; // validates the name
-    if (!Array.isArray(rules)) throw new InvalidRuleError('setRuleInsertions', rules, 'expected an array of rules');
-    const accepted = Array.from(rules, (r: Rule | RuleSpec) => {
-      const rule = Rule.from(r);
-      rule.checkIpVersion(this.ipVersion, `setRuleInsertions(${name})`);
-      return this.forHost(rule);
-    });
+    const name = ruleTarget('setRuleInsertions', chainName, rules);
+    const accepted = acceptRules(this.inputScope(), 'setRuleInsertions', name, rules, (r) => this.forHost(r));
     this.insertRules.set(name, Object.freeze(accepted));
     this.dirtyInserts.add(name);
     this.programmedCache = undefined;
@@ -351,16 +254,11 @@ export class Table {
    * rule may be both inserted and appended. An empty list removes them.
    */
   appendRules(chainName: string, rules: readonly (Rule | RuleSpec)[]): void {
-    const name = new Chain({ name: chainName, rules: [] }).name; // validates the name
-    if (!Array.isArray(rules)) throw new InvalidRuleError('appendRules', rules, 'expected an array of rules');
-    if (this.desiredChains.has(name) || this.historicPrefixes.some((p) => name.startsWith(p))) {
+    const name = ruleTarget('appendRules', chainName, rules);
+    if (this.desiredChains.has(name) || this.options.historicPrefixes.some((p) => name.startsWith(p))) {
       throw new InvalidRuleError('appendRules', name, 'is a chain of ours: put the rules in the chain itself');
     }
-    const accepted = Array.from(rules, (r: Rule | RuleSpec) => {
-      const rule = Rule.from(r);
-      rule.checkIpVersion(this.ipVersion, `appendRules(${name})`);
-      return this.forHost(rule);
-    });
+    const accepted = acceptRules(this.inputScope(), 'appendRules', name, rules, (r) => this.forHost(r));
     this.appendRulesByChain.set(name, Object.freeze(accepted));
     this.dirtyInserts.add(name);
     this.programmedCache = undefined;
@@ -374,8 +272,7 @@ export class Table {
    * returns the present ones and always reads; this returns the missing ones.)
    */
   checkRulesPresent(chainName: string, rules: readonly (Rule | RuleSpec)[]): Promise<Rule[]> {
-    const name = new Chain({ name: chainName, rules: [] }).name;
-    if (!Array.isArray(rules)) throw new InvalidRuleError('checkRulesPresent', rules, 'expected an array of rules');
+    const name = ruleTarget('checkRulesPresent', chainName, rules);
     const accepted = Array.from(rules, (r: Rule | RuleSpec) => this.forHost(Rule.from(r)));
     const next = this.tail.then(
       () => this.missingRules(name, accepted),
@@ -405,7 +302,7 @@ export class Table {
   /** Makes the next apply() or plan() re-read the dataplane (say, after another program changed
    *  it). `reason` goes to the debug log. */
   invalidateDataplaneCache(reason: string): void {
-    if (this.inSync) this.logger.debug({ table: this.name, reason }, 'invalidating dataplane cache');
+    if (this.inSync) this.options.logger.debug({ table: this.name, reason }, 'invalidating dataplane cache');
     this.inSync = false;
     this.invalidations++;
   }
@@ -413,7 +310,7 @@ export class Table {
   /** The desired chains that get written: all of them, or with onlyReferencedChains the
    *  referenced ones. A chain whose standing changed since the last look becomes dirty. */
   private programmed(): ReadonlyMap<string, Chain> {
-    if (!this.onlyReferenced) return this.desiredChains;
+    if (!this.options.onlyReferenced) return this.desiredChains;
     if (this.programmedCache !== undefined) return this.programmedCache;
     const next = referencedChains(this.desiredChains, [...this.insertRules.values(), ...this.appendRulesByChain.values()]);
     for (const name of this.lastProgrammed.keys()) if (!next.has(name)) this.dirtyChains.add(name);
@@ -424,23 +321,17 @@ export class Table {
   }
 
   private startCanary(setup: Setup, chain: string): void {
-    this.canary = new CanaryWatch({
-      run: this.run,
+    this.canary = watchCanary({
+      ...this.options,
       command: setup.binaries.iptables,
       table: this.name,
+      ipVersion: this.ipVersion,
       chain,
-      intervalMs: this.canaryIntervalMs,
-      timeoutMs: this.commandTimeoutMs,
-      waitSeconds: Math.max(1, Math.ceil(this.lockTimeoutMs / 1000)),
-      onGone: () => {
-        this.logger.warn({ table: this.name, ipVersion: this.ipVersion, chain }, 'canary chain gone or flushed: re-reading and repairing now');
+      markGone: () => {
         this.dirtyChains.add(chain);
         this.invalidateDataplaneCache('canary gone');
-        return this.apply().then(
-          () => undefined,
-          (error: unknown) => this.logger.error({ table: this.name, err: (error as Error).message }, 'repair after the canary went failed'),
-        );
       },
+      apply: () => this.apply(),
     });
   }
 
@@ -504,12 +395,11 @@ export class Table {
 
   private async startApply(): Promise<ApplyReport> {
     this.pendingApply = undefined;
-    const report: ReportInProgress = { writes: [], deletedChains: [], reads: 0, attempts: 0 };
+    const report = startReport();
     this.report = report;
-    const done = (rescheduleAfterMs: number): ApplyReport =>
-      Object.freeze({ rescheduleAfterMs, writes: Object.freeze([...report.writes]), deletedChains: Object.freeze([...report.deletedChains]), reads: report.reads, attempts: report.attempts });
+    const done = (rescheduleAfterMs: number): ApplyReport => finishReport(report, rescheduleAfterMs);
     try {
-      const result = done(await (this.metrics ? this.timedApply(this.metrics) : this.applyNow()));
+      const result = done(await (this.options.metrics ? this.timedApply(this.options.metrics) : this.applyNow()));
       this.lastReport = result;
       return result;
     } catch (error) {
@@ -524,7 +414,7 @@ export class Table {
     const started = performance.now();
     try {
       const delay = await this.applyNow();
-      metrics.lastSuccessfulSync.set(this.labels, this.now() / 1000);
+      metrics.lastSuccessfulSync.set(this.labels, this.options.now() / 1000);
       return delay;
     } finally {
       metrics.applyDurationSeconds.observe(this.labels, (performance.now() - started) / 1000);
@@ -561,7 +451,7 @@ export class Table {
     return {
       table: this.name,
       hashPrefix: this.hashPrefix,
-      insertMode: this.insertMode,
+      insertMode: this.options.insertMode,
       desiredChains: new Map(programmed),
       insertRules: new Map(this.insertRules),
       ...(this.appendRulesByChain.size > 0 ? { appendRules: new Map(this.appendRulesByChain) } : {}),
@@ -573,111 +463,64 @@ export class Table {
 
   private async applyNow(): Promise<number> {
     const setup = await this.ensureSetup();
-    const now = this.now();
-    let invalidated = false;
-    if (this.refreshIntervalMs > 0 && now - this.lastReadTime >= this.refreshIntervalMs) {
-      this.invalidateDataplaneCache('refresh timer');
-      invalidated = true;
-    }
-    // After a write, re-read at growing intervals in case another program clobbers us.
-    while (this.postWriteIntervalMs < MAX_POST_WRITE_INTERVAL_MS && now >= this.lastWriteTime + this.postWriteIntervalMs) {
-      this.postWriteIntervalMs *= 2;
-      if (!invalidated) {
-        this.invalidateDataplaneCache('post-write re-read');
-        invalidated = true;
-      }
-    }
+    const now = this.options.now();
+    const due = rereadDue(this.clock(), now);
+    this.postWriteIntervalMs = due.postWriteIntervalMs;
+    if (due.reason !== undefined) this.invalidateDataplaneCache(due.reason);
 
-    let backoffMs = 1;
-    let timeouts = 0;
-    let bisected = false;
-    // Lock waits share one budget: the whole apply gives up after about lockTimeoutMs.
-    const lockDeadline = this.now() + this.lockTimeoutMs;
-    for (let retriesLeft = RESTORE_RETRIES; ; retriesLeft--) {
-      if (!this.inSync) await this.loadDataplaneState(setup);
-      try {
-        await this.writeMain(setup);
-        break;
-      } catch (error) {
-        if (error instanceof LockTimeoutError) {
-          if (retriesLeft === 0 || this.now() >= lockDeadline) throw error;
-        } else {
-          if (!(error instanceof RestoreFailedError)) throw error;
-          if (!bisected && blamesOnlyCommit(error)) {
-            bisected = true;
-            const refused = await this.findRefusedRule(setup, error);
-            if (refused) throw refused;
-          }
-          if (!error.retryable || retriesLeft === 0) throw error;
-          if (error instanceof RestoreTimeoutError && ++timeouts >= TIMEOUT_ATTEMPTS) throw error;
-        }
-        this.metrics?.restoreRetries.inc(this.labels);
-        this.logger.warn({ table: this.name, err: error.message, backoffMs }, 'iptables-restore failed, will re-read and retry');
+    await writeWithRetries({
+      lockTimeoutMs: this.options.lockTimeoutMs,
+      now: this.options.now,
+      sleep: this.options.sleep,
+      prepare: async () => {
+        if (!this.inSync) await this.loadDataplaneState(setup);
+      },
+      write: () => this.writeMain(setup),
+      refusedRule: async (error) =>
+        refusedRuleError(
+          {
+            ...this.options,
+            save: setup.binaries.save,
+            restore: setup.binaries.restore,
+            restoreArgs: (await setup.restoreMode).args,
+            table: this.name,
+          },
+          error,
+        ),
+      onRetry: (error, backoffMs) => {
+        this.options.metrics?.restoreRetries.inc(this.labels);
+        this.options.logger.warn({ table: this.name, err: error.message, backoffMs }, 'iptables-restore failed, will re-read and retry');
         this.invalidateDataplaneCache('restore failed');
-        await this.sleep(backoffMs);
-        backoffMs *= 2;
-      }
-    }
+      },
+    });
     await this.deleteChains(setup);
 
     // Never re-read sooner than twice what a read and a write have lately taken.
     const dynamicMinMs = 2 * (this.peakSaveMs + this.peakRestoreMs);
     if (this.postWriteIntervalMs < dynamicMinMs) this.postWriteIntervalMs = dynamicMinMs;
-    if (this.canaryChain !== undefined && this.canary === undefined && !this.closed) this.startCanary(setup, this.canaryChain);
-
-    let rescheduleAfterMs = 0;
-    // Never 0 while a refresh is due: 0 means "no need to call again".
-    if (this.refreshIntervalMs > 0) rescheduleAfterMs = Math.max(1, this.refreshIntervalMs - (now - this.lastReadTime));
-    if (this.postWriteIntervalMs < MAX_POST_WRITE_INTERVAL_MS) {
-      const untilPostWrite = this.lastWriteTime + this.postWriteIntervalMs - now;
-      if (untilPostWrite <= 0) rescheduleAfterMs = 1;
-      else if (this.refreshIntervalMs <= 0 || untilPostWrite < rescheduleAfterMs) rescheduleAfterMs = untilPostWrite;
-    }
-    return Math.max(0, rescheduleAfterMs);
+    if (this.options.canaryChain !== undefined && this.canary === undefined && !this.closed) this.startCanary(setup, this.options.canaryChain);
+    return rescheduleAfter(this.clock(), now);
   }
 
-  /** The rule the kernel refuses, found in a throwaway namespace, as a permanent error; undefined
-   *  when the copy there takes the transaction (the failure depended on something else). */
-  private async findRefusedRule(setup: Setup, error: RestoreFailedError): Promise<RestoreFailedError | undefined> {
-    const mode = await setup.restoreMode;
-    const refused = await findRefusedRule({
-      run: this.run,
-      runOnHost: this.runOnHost,
-      save: setup.binaries.save,
-      restore: setup.binaries.restore,
-      restoreArgs: mode.args.filter((a) => a !== '--noflush' && a !== '--verbose'),
-      table: this.name,
-      input: error.input,
-      timeoutMs: this.commandTimeoutMs,
-    }).catch(() => undefined);
-    if (!refused) return undefined;
-    this.logger.warn({ table: this.name, line: refused.number, rule: refused.text }, 'the kernel refuses a rule: not retrying');
-    return new RestoreFailedError(
-      `${error.message}; the kernel refuses input line ${refused.number}: ${refused.text} (found by replaying the transaction on a copy of the table in a throwaway network namespace)`,
-      { argv: [error.command, ...error.args], exitCode: error.exitCode, signal: error.signal, stderr: error.stderr, reason: error.reason, retryable: false, cause: error },
-      error.input,
-      refused.text,
-    );
+  private clock(): ApplyClock {
+    return { refreshIntervalMs: this.options.refreshIntervalMs, lastReadTime: this.lastReadTime, lastWriteTime: this.lastWriteTime, postWriteIntervalMs: this.postWriteIntervalMs };
   }
 
   // --- setup --------------------------------------------------------------------------------
 
   private async ensureSetup(): Promise<Setup> {
     if (this.setup) return this.setup;
-    const backend: Backend = this.backendChoice === 'auto' ? await detectBackend(this.run, this.ipVersion, this.commandTimeoutMs) : this.backendChoice;
-    const binaries = await resolveBinaries(backend, this.ipVersion, this.runOnHost, this.commandTimeoutMs);
-    if (binaries.backend !== backend) {
-      this.logger.warn({ table: this.name, ipVersion: this.ipVersion, wanted: backend, found: binaries.backend, save: binaries.save }, "only plain iptables binaries are installed, and they are the other backend's: using them");
-    }
-    if (!this.features) await this.adoptFeatures(await detectFeatures(this.runOnHost, binaries.restore, this.commandTimeoutMs));
-    this.setup = { binaries, restoreMode: this.probeRestoreMode(binaries.backend, binaries) };
+    const context: SetupContext = { table: this.name, ipVersion: this.ipVersion, ...this.options };
+    const binaries = await chooseBinaries(context);
+    if (!this.features) await this.adoptFeatures(await detectFeatures(this.options.runOnHost, binaries.restore, this.options.commandTimeoutMs));
+    this.setup = { binaries, restoreMode: probeRestoreMode(context, binaries) };
     return this.setup;
   }
 
   /** Re-renders the desired state accepted before detection finished (nothing is planned yet). */
   private async adoptFeatures(features: Features): Promise<void> {
     this.features = features;
-    this.logger.info({ table: this.name, ipVersion: this.ipVersion, features }, 'iptables features detected');
+    this.options.logger.info({ table: this.name, ipVersion: this.ipVersion, features }, 'iptables features detected');
     if (features === NO_FEATURES) return;
     const slicer = new TimeSlicer();
     for (const [name, chain] of this.desiredChains) {
@@ -689,61 +532,26 @@ export class Table {
     this.programmedCache = undefined;
   }
 
-  /** From 1.6.2 iptables-restore takes the xtables lock itself: give it --wait, hold nothing.
-   *  The nft backend never needs the lock, so it needs no probe either. */
-  private async probeRestoreMode(backend: Backend, binaries: Binaries): Promise<RestoreMode> {
-    const waitSeconds = String(Math.max(1, Math.ceil(this.lockTimeoutMs / 1000)));
-    let version;
-    if (backend === 'legacy') {
-      const out = await runCommand(this.runOnHost, binaries.restore, ['--version'], '', this.commandTimeoutMs);
-      version = parseIptablesVersion(`${out.stdout} ${out.stderr}`);
-    }
-    const selfLocking = backend === 'nft' || restoreTakesLockItself(version);
-    this.logger.info({ table: this.name, ipVersion: this.ipVersion, backend, restoreVersion: version, selfLocking }, 'iptables backend chosen');
-    return { args: ['--noflush', '--verbose', ...(selfLocking ? ['--wait', waitSeconds] : [])], holdLock: !selfLocking };
-  }
-
   // --- reading ------------------------------------------------------------------------------
-
-  private isOurChain(name: string): boolean {
-    return this.desiredChains.has(name) || this.historicPrefixes.some((p) => name.startsWith(p));
-  }
 
   private async loadDataplaneState(setup: Setup): Promise<void> {
     const generation = this.invalidations;
-    this.lastReadTime = this.now();
+    this.lastReadTime = this.options.now();
     const snapshot = await this.readWithRetries(setup);
-    const slicer = new TimeSlicer();
-
-    // Our model of each chain we know of, against what is there now.
-    for (const [name, expected] of this.dataplane) {
-      if (slicer.due()) await slicer.yield();
-      if (this.dirtyChains.has(name) || this.dirtyInserts.has(name)) continue;
-      const actual = snapshot.get(name);
-      if (!this.isOurChain(name)) {
-        const wanted = insertIds(name, this.insertRules.get(name) ?? []);
-        const appends = appendIds(name, this.appendRulesByChain.get(name) ?? []);
-        if (!insertsInPlace(actual, wanted, this.insertMode, appends)) {
-          this.logger.warn({ table: this.name, chain: name, actual: actual?.ids }, 'inserts out of place, marking for resync');
-          this.dirtyInserts.add(name);
-        }
-      } else if (!sameIds(actual?.ids, expected.ids)) {
-        this.logger.warn({ table: this.name, chain: name }, 'chain out of sync, marking for resync');
-        this.dirtyChains.add(name);
-      }
-    }
-    // Chains we did not know of: leftovers of ours, or foreign chains holding our inserts.
-    for (const [name, actual] of snapshot) {
-      if (slicer.due()) await slicer.yield();
-      if (this.dirtyChains.has(name) || this.dirtyInserts.has(name) || this.dataplane.has(name)) continue;
-      if (this.isOurChain(name)) {
-        this.logger.info({ table: this.name, chain: name }, 'found unexpected chain of ours, marking for cleanup');
-        this.dirtyChains.add(name);
-      } else if (actual.ids.some((id) => id !== '')) {
-        this.logger.info({ table: this.name, chain: name }, 'found unexpected inserts, marking for cleanup');
-        this.dirtyInserts.add(name);
-      }
-    }
+    await markOutOfSync(
+      {
+        table: this.name,
+        insertMode: this.options.insertMode,
+        logger: this.options.logger,
+        dataplane: this.dataplane,
+        insertRules: this.insertRules,
+        appendRulesByChain: this.appendRulesByChain,
+        dirtyChains: this.dirtyChains,
+        dirtyInserts: this.dirtyInserts,
+        isOurChain: (name) => this.desiredChains.has(name) || this.options.historicPrefixes.some((p) => name.startsWith(p)),
+      },
+      snapshot,
+    );
     this.dataplane = new Map(snapshot);
     // An update that arrived while we read keeps the cache invalid.
     if (this.invalidations === generation) this.inSync = true;
@@ -751,20 +559,20 @@ export class Table {
 
   private readWithRetries(setup: Setup): Promise<ReadonlyMap<string, DataplaneChain>> {
     return readDataplane({
-      run: this.run,
+      run: this.options.run,
       command: setup.binaries.save,
       table: this.name,
-      readerConfig: this.readerConfig,
-      readerImplementation: this.readerImplementation,
-      timeoutMs: this.commandTimeoutMs,
-      sleep: this.sleep,
-      now: this.now,
-      logger: this.logger,
+      readerConfig: this.options.readerConfig,
+      readerImplementation: this.options.readerImplementation,
+      timeoutMs: this.options.commandTimeoutMs,
+      sleep: this.options.sleep,
+      now: this.options.now,
+      logger: this.options.logger,
       onRun: () => {
-        this.metrics?.saveCalls.inc(this.labels);
+        this.options.metrics?.saveCalls.inc(this.labels);
         if (this.report) this.report.reads++;
       },
-      onFailure: () => this.metrics?.saveErrors.inc(this.labels),
+      onFailure: () => this.options.metrics?.saveErrors.inc(this.labels),
       onAttemptEnd: (ms) => {
         this.peakSaveMs = peakAfter(this.peakSaveMs, ms);
       },
@@ -780,8 +588,8 @@ export class Table {
     const outcome = await this.restore(setup, planLines(plan, progress));
     if (outcome.lines > 0) {
       this.report?.writes.push({ input: outcome.input(), summary: summaryOf(progress, 0) });
-      this.lastWriteTime = this.now();
-      this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
+      this.lastWriteTime = this.options.now();
+      this.postWriteIntervalMs = this.options.initialPostWriteIntervalMs;
     }
     for (const [name, chain] of progress.afterWrite) this.dataplane.set(name, chain);
     // Clear only what this plan covered: a chain updated since stays dirty.
@@ -802,132 +610,49 @@ export class Table {
     const programmed = this.programmed();
     const doomed = chainsToDeleteOf({ dirtyChains: this.dirtyChains, desiredChains: programmed, dataplane: this.dataplane });
     if (doomed.length === 0) return;
-    const done = (name: string): void => {
-      this.dataplane.delete(name);
-      if (!programmed.has(name)) this.dirtyChains.delete(name);
-      this.report?.deletedChains.push(name);
-    };
-    const deleted = (outcome: RestoreOutcome, chains: number): void => {
-      this.report?.writes.push({ input: outcome.input(), summary: summaryOf(newPlanProgress(), chains) });
-    };
-    try {
-      deleted(await this.restore(setup, deletionLines(doomed)), doomed.length);
-      doomed.forEach(done);
-      this.lastWriteTime = this.now();
-      this.postWriteIntervalMs = this.initialPostWriteIntervalMs;
-      return;
-    } catch (error) {
-      if (!(error instanceof RestoreFailedError)) throw error;
-    }
-    // Land what can be landed one chain at a time; report the rest with who refers to them.
-    const failed: string[] = [];
-    let lastStderr = '';
-    for (const name of doomed) {
-      try {
-        deleted(await this.restore(setup, deletionLines([name])), 1);
-        done(name);
-      } catch (error) {
-        if (!(error instanceof RestoreFailedError)) throw error;
-        failed.push(name);
-        lastStderr = error.stderr;
-      }
-    }
-    if (failed.length === 0) return;
-    const referrers = await this.findReferrers(setup, failed);
-    throw new ChainDeletionError(
-      failed.map((chain) => ({ chain, referrers: referrers.get(chain) ?? [] })),
-      lastStderr,
+    const inOne = await deleteChains(
+      {
+        restore: (lines) => this.restore(setup, lines),
+        onDeleted: (name) => {
+          this.dataplane.delete(name);
+          if (!programmed.has(name)) this.dirtyChains.delete(name);
+          this.report?.deletedChains.push(name);
+        },
+        onWrite: (outcome, chains) => this.report?.writes.push({ input: outcome.input(), summary: summaryOf(newPlanProgress(), chains) }),
+        findReferrers: (chains) => findReferrers(this.options.run, setup.binaries.save, this.name, this.options.commandTimeoutMs, chains),
+      },
+      doomed,
     );
-  }
-
-  /** Which chains jump or go to each of the given chains (a failure path: one plain read). */
-  private async findReferrers(setup: Setup, chains: readonly string[]): Promise<Map<string, string[]>> {
-    const result = new Map<string, string[]>(chains.map((c) => [c, []]));
-    const dump = await runCommand(this.run, setup.binaries.save, ['-t', this.name], '', this.commandTimeoutMs);
-    for (const line of dump.stdout.split('\n')) {
-      const jump = jumpOf(line);
-      if (!jump) continue;
-      const list = result.get(jump.target);
-      if (list && !list.includes(jump.chain)) list.push(jump.chain);
+    if (inOne) {
+      this.lastWriteTime = this.options.now();
+      this.postWriteIntervalMs = this.options.initialPostWriteIntervalMs;
     }
-    return result;
   }
 
   /** Streams lines to one iptables-restore run (none is started for no lines). */
   private async restore(setup: Setup, lines: Iterable<string>): Promise<RestoreOutcome> {
     const mode = await setup.restoreMode;
-    const lockFile = this.lockFile ?? (process.env.XTABLES_LOCKFILE || DEFAULT_LOCK_FILE_PATH);
-    let lockStarted = 0;
-    const started = this.now();
-    try {
-      const outcome = await streamRestore(
-        {
-          run: this.run,
-          command: setup.binaries.restore,
-          args: mode.args,
-          table: this.name,
-          timeoutMs: this.commandTimeoutMs,
-          // A self-locking binary takes the lock file we were given, not its compiled-in default.
-          ...(!mode.holdLock && this.lockFile !== undefined ? { env: { XTABLES_LOCKFILE: this.lockFile } } : {}),
-          lock: { file: lockFile, timeoutMs: this.lockTimeoutMs, holder: () => findLockHolder(lockFile) },
-          ...(mode.holdLock
-            ? {
-                beforeStart: async () => {
-                  lockStarted = this.now();
-                  await this.lock.lock();
-                  this.lockWaitEnded = this.now();
-                  this.metrics?.lockAcquireSeconds.observe(this.labels, (this.now() - lockStarted) / 1000);
-                },
-                afterEnd: () => this.lock.unlock(),
-              }
-            : {}),
+    return runRestore(
+      {
+        ...this.options,
+        command: setup.binaries.restore,
+        mode,
+        table: this.name,
+        lock: this.lock,
+        labels: this.labels,
+        onEnd: (ms) => {
+          this.peakRestoreMs = peakAfter(this.peakRestoreMs, ms);
         },
-        lines,
-      );
-      if (outcome.lines > 0) {
-        this.metrics?.restoreCalls.inc(this.labels);
-        this.metrics?.linesExecuted.inc(this.labels, outcome.lines);
-        if (this.logger.isLevelEnabled?.('debug') ?? true) {
-          this.logger.debug({ table: this.name, input: outcome.input() }, 'iptables-restore input');
-        }
-      }
-      return outcome;
-    } catch (error) {
-      // A run that happened and failed (not our own lock timing out before it started).
-      if (error instanceof RestoreFailedError || (error instanceof LockTimeoutError && error.failure !== undefined)) {
-        this.metrics?.restoreCalls.inc(this.labels);
-        this.metrics?.restoreErrors.inc(this.labels);
-      }
-      throw error;
-    } finally {
-      // The lock wait is not the binary's time (for a self-locking binary it is, as for Felix).
-      const lockWaitMs = lockStarted === 0 ? 0 : Math.max(0, this.lockWaitEnded - lockStarted);
-      this.peakRestoreMs = peakAfter(this.peakRestoreMs, this.now() - started - lockWaitMs);
-    }
+      },
+      lines,
+    );
   }
 
   private updateGauges(): void {
-    if (!this.metrics) return;
+    if (!this.options.metrics) return;
     let rules = 0;
     for (const chain of this.desiredChains.values()) rules += chain.rules.length;
-    this.metrics.chains.set(this.labels, this.desiredChains.size);
-    this.metrics.rules.set(this.labels, rules);
+    this.options.metrics.chains.set(this.labels, this.desiredChains.size);
+    this.options.metrics.rules.set(this.labels, rules);
   }
-}
-
-/** Legacy iptables-restore's whole verdict when the kernel refuses the new table: "line N failed"
- *  with N the COMMIT line. */
-function blamesOnlyCommit(error: RestoreFailedError): boolean {
-  return error.failedLine === 'COMMIT' && /^\S+: line \d+ failed\s*$/.test(error.stderr.trim());
-}
-
-/** A peak that decays by 1% per observation and jumps to any longer one (latest Felix's). */
-function peakAfter(peakMs: number, observedMs: number): number {
-  return Math.max(peakMs * PEAK_DECAY, observedMs);
-}
-
-function sameIds(a: readonly string[] | undefined, b: readonly string[]): boolean {
-  if (a === undefined || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -1,12 +1,12 @@
-// `npm run demo` (dist/demo.js): runs end to end, and deletes its namespace when it ends and when
-// it is interrupted (SIGINT, as Ctrl-C sends).
+// `npm run demo` (demo/demo.ts, built to build/demo/demo/demo.js): runs end to end, and deletes
+// its namespace when it ends and when it is interrupted (SIGINT, as Ctrl-C sends).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = join(__dirname, '..');
-const DEMO = join(ROOT, 'dist', 'demo.js');
+const DEMO = join(ROOT, 'build', 'demo', 'demo', 'demo.js');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const namespaces = (): string[] =>
@@ -37,7 +37,8 @@ function startDemo(args: readonly string[] = []): { output: () => string; exited
 }
 
 beforeAll(() => {
-  if (!existsSync(DEMO)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  if (!existsSync(DEMO)) execFileSync('npx', ['tsc', '-p', 'demo/tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
+  if (!existsSync(join(ROOT, 'dist', 'cli.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
 });
 
 afterAll(() => {

@@ -5,15 +5,19 @@
 // its own, shows watch repairing ours and leaving theirs, stops watch, and deletes the namespace:
 // at the end, on an error, and on Ctrl-C or SIGTERM.
 //
-//   node dist/demo.js [--backend legacy|nft|auto] [--keep]
+//   node build/demo/demo/demo.js [--backend legacy|nft|auto] [--keep]
+//
+// It lives outside src/ so the published package does not ship it; demo/tsconfig.json compiles it
+// (with the two library files it uses) to build/demo/, and `npm run build` runs that too.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { detectBackend, type Backend } from './backend';
-import { inNetns, spawnCommand } from './commands';
+import { detectBackend, type Backend } from '../src/backend';
+import { inNetns, spawnCommand } from '../src/commands';
 
-const ROOT = join(__dirname, '..');
-const CLI = join(__dirname, 'cli.js');
+// Compiled to build/demo/demo/demo.js: the repository root is three levels up.
+const ROOT = join(__dirname, '..', '..', '..');
+const CLI = join(ROOT, 'dist', 'cli.js');
 const RULES = join(ROOT, 'examples', 'demo.yaml');
 const STEPS = 8;
 

@@ -1,0 +1,62 @@
+// The read path's last step: a fresh snapshot of the dataplane against what the Table believes
+// it holds, marking each chain that differs dirty (the next plan repairs exactly those).
+import type { Logger } from './logger';
+import type { DataplaneChain } from './reader';
+import { appendIds, insertIds, insertsInPlace, type InsertMode } from './restore-plan';
+import type { Rule } from './rule';
+import { TimeSlicer } from './time-slice';
+
+/** The Table's view, read (and its dirty sets added to) by markOutOfSync. */
+export interface ResyncState {
+  readonly table: string;
+  readonly insertMode: InsertMode;
+  readonly logger: Logger;
+  /** What the Table believes the dataplane holds. */
+  readonly dataplane: ReadonlyMap<string, DataplaneChain>;
+  readonly insertRules: ReadonlyMap<string, readonly Rule[]>;
+  readonly appendRulesByChain: ReadonlyMap<string, readonly Rule[]>;
+  readonly dirtyChains: Set<string>;
+  readonly dirtyInserts: Set<string>;
+  /** A desired chain, or one with a historic prefix. */
+  readonly isOurChain: (name: string) => boolean;
+}
+
+/** Marks dirty each chain whose snapshot differs from the Table's belief (yielding now and then). */
+export async function markOutOfSync(s: ResyncState, snapshot: ReadonlyMap<string, DataplaneChain>): Promise<void> {
+  const slicer = new TimeSlicer();
+  // Our model of each chain we know of, against what is there now.
+  for (const [name, expected] of s.dataplane) {
+    if (slicer.due()) await slicer.yield();
+    if (s.dirtyChains.has(name) || s.dirtyInserts.has(name)) continue;
+    const actual = snapshot.get(name);
+    if (!s.isOurChain(name)) {
+      const wanted = insertIds(name, s.insertRules.get(name) ?? []);
+      const appends = appendIds(name, s.appendRulesByChain.get(name) ?? []);
+      if (!insertsInPlace(actual, wanted, s.insertMode, appends)) {
+        s.logger.warn({ table: s.table, chain: name, actual: actual?.ids }, 'inserts out of place, marking for resync');
+        s.dirtyInserts.add(name);
+      }
+    } else if (!sameIds(actual?.ids, expected.ids)) {
+      s.logger.warn({ table: s.table, chain: name }, 'chain out of sync, marking for resync');
+      s.dirtyChains.add(name);
+    }
+  }
+  // Chains we did not know of: leftovers of ours, or foreign chains holding our inserts.
+  for (const [name, actual] of snapshot) {
+    if (slicer.due()) await slicer.yield();
+    if (s.dirtyChains.has(name) || s.dirtyInserts.has(name) || s.dataplane.has(name)) continue;
+    if (s.isOurChain(name)) {
+      s.logger.info({ table: s.table, chain: name }, 'found unexpected chain of ours, marking for cleanup');
+      s.dirtyChains.add(name);
+    } else if (actual.ids.some((id) => id !== '')) {
+      s.logger.info({ table: s.table, chain: name }, 'found unexpected inserts, marking for cleanup');
+      s.dirtyInserts.add(name);
+    }
+  }
+}
+
+function sameIds(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  if (a === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
