@@ -2,12 +2,13 @@
 // iptables in a namespace: --only-referenced-chains for every command that plans or writes, and
 // watch's --canary-interval (a flush is repaired without waiting for the refresh) and
 // --metric-names felix (Felix's metric names on /metrics).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseRules } from '../src/config';
+import { Watch } from './helpers/watch-cli';
 import { BACKENDS, chainRules, hasChain, Netns, run } from './helpers/netns';
 import { resetTables } from './helpers/table-env';
 
@@ -29,39 +30,6 @@ const FILE = `tables:
         - action: { jump: ipts-used }
 `;
 
-type LogEntry = { msg: string; level: string; [key: string]: unknown };
-
-class Watch {
-  readonly child: ChildProcess;
-  output = '';
-
-  constructor(args: readonly string[]) {
-    this.child = spawn(process.execPath, [CLI, 'watch', '--json', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    const add = (b: Buffer): void => {
-      this.output += b.toString('utf8');
-    };
-    this.child.stdout?.on('data', add);
-    this.child.stderr?.on('data', add);
-  }
-
-  logs(): LogEntry[] {
-    return this.output
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as LogEntry);
-  }
-
-  async waitFor(pred: (e: LogEntry) => boolean, what: string, after = 0, timeoutMs = 20_000): Promise<LogEntry> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.logs().slice(after).find(pred);
-      if (hit) return hit;
-      if (this.child.exitCode !== null) throw new Error(`watch exited (${this.child.exitCode}) before ${what}:\n${this.output}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${this.output}`);
-      await sleep(50);
-    }
-  }
-}
 
 beforeAll(() => {
   if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
@@ -137,7 +105,7 @@ describe.each(BACKENDS)('CLI switches for latest Felix Table features (%s)', (ba
   });
 
   it('watch --canary-interval: a flush of the table is repaired within a few intervals, long before the refresh', async () => {
-    const w = new Watch(['-f', file, '--netns', ns.name, '--backend', backend, '--canary-interval', '500ms', '--refresh-interval', '10m']);
+    const w = new Watch(['-f', file, '--netns', ns.name, '--backend', backend, '--canary-interval', '500ms', '--refresh-interval', '10m'], 20_000);
     watch = w;
     await w.waitFor((e) => e.msg.startsWith('in sync'), 'the first apply');
     expect(chainRules(await ns.save(backend, 'filter'), 'ipts-used')).toHaveLength(1);
@@ -155,7 +123,7 @@ describe.each(BACKENDS)('CLI switches for latest Felix Table features (%s)', (ba
   });
 
   it('watch --metric-names felix: /metrics carries Felix\'s names instead of ours', async () => {
-    const w = new Watch(['-f', file, '--netns', ns.name, '--backend', backend, '--metrics', '127.0.0.1:0', '--metric-names', 'felix']);
+    const w = new Watch(['-f', file, '--netns', ns.name, '--backend', backend, '--metrics', '127.0.0.1:0', '--metric-names', 'felix'], 20_000);
     watch = w;
     const url = (await w.waitFor((e) => e.msg === 'serving metrics', 'the metrics address')).url as string;
     await w.waitFor((e) => e.msg.startsWith('in sync'), 'the first apply');

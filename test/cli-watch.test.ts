@@ -2,12 +2,13 @@
 // other programs break within its post-write re-reads, follows file edits, keeps the old rules
 // when an edit is invalid, re-reads on SIGHUP, serves /metrics, and exits 0 on SIGTERM leaving
 // the rules in place.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadRulesFile } from '../src/config';
+import { Watch } from './helpers/watch-cli';
 import { BACKENDS, chainRules, Netns } from './helpers/netns';
 import { idsByChain, resetTables } from './helpers/table-env';
 
@@ -15,45 +16,6 @@ const ROOT = join(__dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 const DEMO_TEXT = readFileSync(join(ROOT, 'examples', 'demo.yaml'), 'utf8');
 
-type LogEntry = { msg: string; level: string; [key: string]: unknown };
-
-class Watch {
-  readonly child: ChildProcess;
-  output = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  constructor(args: readonly string[]) {
-    this.child = spawn(process.execPath, [CLI, 'watch', '--json', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    const add = (b: Buffer): void => {
-      this.output += b.toString('utf8');
-    };
-    this.child.stdout?.on('data', add);
-    this.child.stderr?.on('data', add);
-    this.exited = new Promise((resolve) => this.child.on('close', (code, signal) => resolve({ code, signal })));
-  }
-
-  logs(): LogEntry[] {
-    return this.output
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as LogEntry);
-  }
-
-  async waitFor(pred: (e: LogEntry) => boolean, what: string, after = 0, timeoutMs = 15_000): Promise<LogEntry> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.logs().slice(after).find(pred);
-      if (hit) return hit;
-      if (this.child.exitCode !== null) throw new Error(`watch exited (${this.child.exitCode}) before ${what}:\n${this.output}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${this.output}`);
-      await sleep(50);
-    }
-  }
-
-  kill(signal: NodeJS.Signals): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-  }
-}
 
 /** A dump without its "# Generated/Completed" lines, which carry the time. */
 const stable = (dump: string): string =>

@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WatchHealth } from '../src/health';
+import { Watch } from './helpers/watch-cli';
 import { chainRules, Netns, run } from './helpers/netns';
 import { resetTables } from './helpers/table-env';
 
 const ROOT = join(__dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 
-type LogEntry = { msg: string; level: string; time: string; [key: string]: unknown };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -26,38 +26,6 @@ ${ports.map((p) => `        - match: { protocol: tcp, destPorts: [${p}] }\n     
       INPUT:
         - action: { jump: ipts-hl }
 `;
-
-class Watch {
-  readonly child: ChildProcess;
-  output = '';
-
-  constructor(args: readonly string[]) {
-    this.child = spawn(process.execPath, [CLI, 'watch', '--json', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    const add = (b: Buffer): void => {
-      this.output += b.toString('utf8');
-    };
-    this.child.stdout?.on('data', add);
-    this.child.stderr?.on('data', add);
-  }
-
-  logs(): LogEntry[] {
-    return this.output
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as LogEntry);
-  }
-
-  async waitFor(pred: (e: LogEntry) => boolean, what: string, after = 0, timeoutMs = 20_000): Promise<LogEntry> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.logs().slice(after).find(pred);
-      if (hit) return hit;
-      if (this.child.exitCode !== null) throw new Error(`watch exited (${this.child.exitCode}) before ${what}:\n${this.output}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${this.output}`);
-      await sleep(50);
-    }
-  }
-}
 
 async function get(url: string): Promise<{ status: number; body: string }> {
   const res = await fetch(url);
@@ -100,7 +68,7 @@ describe('watch --metrics: /healthz, /readyz and the apply metrics on real iptab
   it('healthz 200 throughout; readyz 200 after the first apply, 503 while applies fail on a held lock, 200 again after; histogram and gauge follow', async () => {
     writeFileSync(file, rulesText([22]));
     const startedAt = Date.now();
-    const w = new Watch(['--netns', ns.name, '--backend', 'legacy', '-f', file, '--metrics', '127.0.0.1:0', '--lock-file', lockFile, '--lock-timeout', '1s', '--debounce', '50ms']);
+    const w = new Watch(['--netns', ns.name, '--backend', 'legacy', '-f', file, '--metrics', '127.0.0.1:0', '--lock-file', lockFile, '--lock-timeout', '1s', '--debounce', '50ms'], 20_000);
     watch = w;
     const url = (await w.waitFor((e) => e.msg === 'serving metrics', 'the metrics address')).url as string;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
@@ -144,7 +112,7 @@ describe('watch --metrics: /healthz, /readyz and the apply metrics on real iptab
     expect(alive.status).toBe(200); // failing, but the loop goes on
     metrics = (await get(url)).body;
     const syncedDuringFailure = sample(metrics, `iptables_sync_last_successful_sync_timestamp_seconds${LABELS}`);
-    expect(syncedDuringFailure).toBeLessThanOrEqual(Date.parse(failure.time) / 1000);
+    expect(syncedDuringFailure).toBeLessThanOrEqual(Date.parse(String(failure.time)) / 1000);
     expect(metrics).toMatch(/^iptables_sync_watch_in_sync 0$/m);
     // The retry fails too: still 503, and no success was recorded in between.
     seen = w.logs().length;
