@@ -18,7 +18,7 @@ import {
   type ScanOutput,
   type ScanSettings,
 } from './reader-js';
-import { IptablesSyncError } from './errors';
+import { InvalidOptionError, IptablesSyncError } from './errors';
 import { withoutQuotedText } from './save-line';
 import { isWellFormed } from './validate';
 
@@ -75,18 +75,22 @@ export class TruncatedDumpError extends IptablesSyncError {
   override readonly name = 'TruncatedDumpError';
 }
 
-/** A ReaderConfig value is unusable. */
-export class ReaderConfigError extends IptablesSyncError {
+/** A ReaderConfig value, or an option or the source of {@link readSaveOutput}, is unusable.
+ *  `option` names the field (such as `'hashPrefix'`), `badValue` holds the value given. */
+export class ReaderConfigError extends InvalidOptionError {
+  /** Always `'ReaderConfigError'`. */
   override readonly name = 'ReaderConfigError';
 }
 
 /** SavePipe.cancel() was called before the child finished writing. */
 export class ReadCancelledError extends IptablesSyncError {
+  /** Always `'ReadCancelledError'`. */
   override readonly name = 'ReadCancelledError';
 }
 
 /** implementation 'native' was asked for and the addon is not loaded. */
 export class NativeReaderUnavailableError extends IptablesSyncError {
+  /** Always `'NativeReaderUnavailableError'`. */
   override readonly name = 'NativeReaderUnavailableError';
 }
 
@@ -100,30 +104,31 @@ interface Settings extends ScanSettings {
 
 function settingsFrom(config: ReaderConfig): Settings {
   if (typeof config !== 'object' || config === null) {
-    throw new ReaderConfigError(`reader config must be an object, got ${String(config)}`);
+    throw new ReaderConfigError('config', config, 'the reader config must be an object');
   }
   const { hashPrefix, historicChainPrefixes, extraCleanupPattern } = config;
   if (typeof hashPrefix !== 'string' || hashPrefix === '' || /[\n\0]/.test(hashPrefix) || !isWellFormed(hashPrefix)) {
-    throw new ReaderConfigError(`hashPrefix must be a non-empty, well-formed string without newline or NUL, got ${JSON.stringify(hashPrefix)}`);
+    throw new ReaderConfigError('hashPrefix', hashPrefix, 'must be a non-empty, well-formed string without newline or NUL');
   }
   if (!Array.isArray(historicChainPrefixes)) {
-    throw new ReaderConfigError(`historicChainPrefixes must be an array, got ${JSON.stringify(historicChainPrefixes)}`);
+    throw new ReaderConfigError('historicChainPrefixes', historicChainPrefixes, 'must be an array');
   }
-  for (const p of historicChainPrefixes) {
+  for (let i = 0; i < historicChainPrefixes.length; i++) {
+    const p: unknown = historicChainPrefixes[i]; // a hole of a sparse array reads as undefined
     // An empty prefix would make every chain ours, and the Table would delete them all.
     if (typeof p !== 'string' || p === '' || /[\n\0]/.test(p) || !isWellFormed(p)) {
-      throw new ReaderConfigError(`historic chain prefix must be a non-empty, well-formed string without newline or NUL, got ${JSON.stringify(p)}`);
+      throw new ReaderConfigError(`historicChainPrefixes[${i}]`, p, 'a historic chain prefix must be a non-empty, well-formed string without newline or NUL');
     }
   }
   let extra: RegExp | undefined;
   if (extraCleanupPattern !== undefined && extraCleanupPattern !== '') {
     if (typeof extraCleanupPattern !== 'string') {
-      throw new ReaderConfigError(`extraCleanupPattern must be a string, got ${JSON.stringify(extraCleanupPattern)}`);
+      throw new ReaderConfigError('extraCleanupPattern', extraCleanupPattern, 'must be a string');
     }
     try {
       extra = new RegExp(extraCleanupPattern);
     } catch (err) {
-      throw new ReaderConfigError(`extraCleanupPattern ${JSON.stringify(extraCleanupPattern)} is not a valid RegExp: ${(err as Error).message}`);
+      throw new ReaderConfigError('extraCleanupPattern', extraCleanupPattern, `is not a valid RegExp: ${(err as Error).message}`);
     }
   }
   return {
@@ -238,15 +243,22 @@ export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined): Data
   return snapshot;
 }
 
+function isIterable(source: unknown): boolean {
+  if (source === null || source === undefined) return false;
+  const s = source as { [Symbol.asyncIterator]?: unknown; [Symbol.iterator]?: unknown };
+  return typeof s[Symbol.asyncIterator] === 'function' || typeof s[Symbol.iterator] === 'function';
+}
+
 /**
  * Reads one `iptables-save` dump from `source` (e.g. a child's stdout). Rejects with
  * TruncatedDumpError when the dump ends inside a table, and with the source's own error when the
  * stream fails: a partial dump is never returned. Checking the exit code is the caller's job.
  *
  * @throws {@link TruncatedDumpError} (as a rejection) for a dump cut short or broken.
- * @throws An {@link IptablesSyncError} for an unusable `config` or `implementation`, or when
- *   `'native'` is asked for and the addon is not loaded; TypeError for a stream of strings
- *   (read bytes: no `setEncoding()`).
+ * @throws {@link ReaderConfigError} (an {@link InvalidOptionError}) for an unusable `config`,
+ *   `options` or `source`, naming the field: a source that is not iterable or yields strings
+ *   (read bytes: no `setEncoding()`); {@link NativeReaderUnavailableError} when `'native'` is
+ *   asked for and the addon is not loaded.
  */
 export async function readSaveOutput(
   source: AsyncIterable<Buffer | Uint8Array>,
@@ -254,22 +266,28 @@ export async function readSaveOutput(
   options: ReadOptions = {},
 ): Promise<ReadResult> {
   const settings = settingsFrom(config);
+  if (typeof options !== 'object' || options === null) throw new ReaderConfigError('options', options, 'must be an object');
   const wanted = options.implementation ?? 'auto';
   if (wanted !== 'auto' && wanted !== 'native' && wanted !== 'js') {
-    throw new ReaderConfigError(`implementation must be 'auto', 'native' or 'js', got ${JSON.stringify(wanted)}`);
+    throw new ReaderConfigError('implementation', wanted, "must be 'auto', 'native' or 'js'");
   }
+  const batchBytes = options.nativeBatchBytes ?? DEFAULT_NATIVE_BATCH_BYTES;
+  if (!Number.isSafeInteger(batchBytes) || batchBytes < 0) {
+    throw new ReaderConfigError('nativeBatchBytes', batchBytes, 'must be a non-negative integer');
+  }
+  if (!isIterable(source)) throw new ReaderConfigError('source', source, 'must be an (async) iterable of byte chunks, such as a child\'s stdout');
   const addon = wanted === 'js' ? undefined : loadNative();
   if (wanted === 'native' && !addon) {
     throw new NativeReaderUnavailableError(`native reader requested but the addon is not loaded: ${nativeInfo().reason ?? 'unknown reason'}`);
   }
   const scanner: ChunkScanner = addon
-    ? new NativeChunkScanner(addon, settings, options.nativeBatchBytes ?? DEFAULT_NATIVE_BATCH_BYTES)
+    ? new NativeChunkScanner(addon, settings, batchBytes)
     : new JsSaveScanner(settings);
 
   for await (const chunk of source) {
     if (!(chunk instanceof Uint8Array)) {
       // A stream with setEncoding() yields strings: bytes would be lost to decoding.
-      throw new TypeError(`iptables-save output must be read as bytes (Buffer/Uint8Array), got a ${typeof chunk} chunk`);
+      throw new ReaderConfigError('source', chunk, `must yield bytes (Buffer/Uint8Array), not ${typeof chunk} chunks`);
     }
     scanner.push(chunk);
   }
