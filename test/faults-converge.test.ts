@@ -21,13 +21,13 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnCommand, type CommandFactory, type CommandOptions, type SpawnedCommand } from '../src/commands';
 import { AcceptAction, Chain, DropAction, JumpAction, LockTimeoutError, Match, RestoreFailedError, SaveFailedError, Table, type TableOptions } from '../src/index';
 import { Err16LockTimeout, grabIptablesLocks, LockSystemError, SharedLock, tryFlockOnce, type TableLock } from '../src/locks';
 import type { Logger } from '../src/logger';
-import { BACKENDS, type Backend, Netns, run, useOwnXtablesLockfile } from './helpers/netns';
-import { idsByChain, resetTables } from './helpers/table-env';
+import { BACKENDS, type Backend, run, useOwnXtablesLockfile, useNamespace } from './helpers/netns';
+import { idsByChain } from './helpers/table-env';
 
 const TAG = `iptsfault${process.pid}x${randomBytes(3).toString('hex')}`;
 const NO_LOCK: TableLock = { lock: () => undefined, unlock: () => undefined };
@@ -215,18 +215,9 @@ function expectState(dump: string, chains: readonly Chain[], absent: readonly st
 }
 
 describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
-  let ns: Netns;
+  const ns = useNamespace(`hf${backend}`, { resetBeforeEach: backend });
   const restoreBin = `iptables-${backend}-restore`;
   const saveBin = `iptables-${backend}-save`;
-  beforeAll(async () => {
-    ns = await Netns.create(`hf${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
-  });
 
   const table = (options: TableOptions = {}, lock: TableLock = NO_LOCK): Table =>
     new Table('filter', 4, 'cali:', lock, { netns: ns.name, backend, historicChainPrefixes: ['cali-'], ...options });

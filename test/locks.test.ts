@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, statSync, symlinkSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidCallError, InvalidOptionError } from '../src/errors';
 import {
   Err14LockTimeout,
@@ -18,7 +18,7 @@ import {
   tryFlockOnce,
 } from '../src/locks';
 import { nativeInfo } from '../src/native';
-import { Netns, run, useOwnXtablesLockfile } from './helpers/netns';
+import { run, useOwnXtablesLockfile, useNamespace } from './helpers/netns';
 
 const dir = mkdtempSync(join(tmpdir(), 'ipts-locks-'));
 let seq = 0;
@@ -297,14 +297,10 @@ describe('SharedLock', () => {
 });
 
 describe('interop with iptables-legacy (own XTABLES_LOCKFILE, throwaway namespace)', () => {
-  let ns: Netns;
+  const ns = useNamespace('locks');
   let lockFile: string;
   beforeAll(async () => {
     lockFile = useOwnXtablesLockfile();
-    ns = await Netns.create('locks');
-  });
-  afterAll(async () => {
-    await ns?.destroy();
   });
 
   it('iptables-legacy -w 1 cannot get the lock while we hold it, and can after', async () => {
