@@ -69,6 +69,13 @@ async function orphans(): Promise<string[]> {
 
 const fdCount = (): number => readdirSync('/proc/self/fd').length;
 
+/** What the promise rejects with; undefined when it resolves. */
+const rejectionOf = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+
 /** Expects what every scenario must end with: no process left, no fd leaked. */
 async function expectClean(fdsBefore: number): Promise<void> {
   expect(await orphans()).toEqual([]);
@@ -265,10 +272,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
     await t.apply();
     faulty = true;
     t.updateChains(BIG);
-    const error = await t.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejectionOf(t.apply());
     expect(error).toBeInstanceOf(RestoreFailedError);
     expect((error as RestoreFailedError).signal).toBe('SIGKILL');
     expect(kills.n).toBe(11);
@@ -291,10 +295,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
     t.updateChains([...GOOD, ...BIG]);
     t.setRuleInsertions('FORWARD', GOOD_INSERT);
     const error = await Promise.race([
-      t.apply().then(
-        () => undefined,
-        (e: unknown) => e,
-      ),
+      rejectionOf(t.apply()),
       sleep(20_000).then(() => new Error('apply() hung')),
     ]);
     expect(error).toBeInstanceOf(RestoreFailedError);
@@ -352,10 +353,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
       });
       t.updateChains([...GOOD, BIG[0] as Chain]);
       t.setRuleInsertions('FORWARD', GOOD_INSERT);
-      const error = await t.apply().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await rejectionOf(t.apply());
       expect(error).toBeInstanceOf(SaveFailedError);
       expect((error as SaveFailedError).signal).toBe('SIGKILL');
       expect(sleeps).toEqual([100, 200, 400]);
@@ -381,10 +379,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
       await waitUntilLocked(lockFile);
       t.updateChains([...GOOD, BIG[0] as Chain]);
       if (backend === 'legacy') {
-        const error = await t.apply().then(
-          () => undefined,
-          (e: unknown) => e,
-        );
+        const error = await rejectionOf(t.apply());
         expect(error).toBeInstanceOf(Err16LockTimeout);
         expect(lock.held).toBe(false);
         expectState(await ns.save(backend, 'filter'), GOOD, ['cali-big0']);
@@ -409,10 +404,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
       await waitUntilLocked(lockFile);
       t.updateChains([...GOOD, BIG[0] as Chain]);
       const started = performance.now();
-      const error = await t.apply().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await rejectionOf(t.apply());
       const took = performance.now() - started;
       if (backend === 'legacy') {
         expect(error).toBeInstanceOf(LockTimeoutError);
@@ -465,10 +457,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
       t.updateChains([...GOOD, BIG[0] as Chain]);
       t.setRuleInsertions('FORWARD', GOOD_INSERT);
       if (backend === 'legacy') {
-        const error = await t.apply().then(
-          () => undefined,
-          (e: unknown) => e,
-        );
+        const error = await rejectionOf(t.apply());
         expect(error).toBeInstanceOf(RestoreFailedError);
         expect((error as RestoreFailedError).stderr).toMatch(fault === 'missing' ? /can't open lock file.*No such file/ : /can't open lock file.*Permission denied/);
         expect((error as RestoreFailedError).exitCode).toBe(4);
@@ -495,10 +484,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
       const t = table({ commandFactory: switchable(() => faulty, broken), sleep: async () => undefined });
       t.updateChains([...GOOD, BIG[0] as Chain]);
       t.setRuleInsertions('FORWARD', GOOD_INSERT);
-      const error = await t.apply().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await rejectionOf(t.apply());
       expect(error).toBeInstanceOf(RestoreFailedError);
       if (how === 'for spawn itself') expect((error as Error).message).toMatch(/ENOENT/);
       else expect((error as RestoreFailedError).stderr).toMatch(/No such file/);
