@@ -28,6 +28,7 @@ import { Err16LockTimeout, grabIptablesLocks, LockSystemError, SharedLock, tryFl
 import type { Logger } from '../src/logger';
 import { BACKENDS, type Backend, run, useOwnXtablesLockfile, useNamespace } from './helpers/netns';
 import { idsByChain } from './helpers/table-env';
+import { rejectionOf } from './helpers/rejection';
 
 const TAG = `iptsfault${process.pid}x${randomBytes(3).toString('hex')}`;
 const NO_LOCK: TableLock = { lock: () => undefined, unlock: () => undefined };
@@ -68,13 +69,6 @@ async function orphans(): Promise<string[]> {
 }
 
 const fdCount = (): number => readdirSync('/proc/self/fd').length;
-
-/** What the promise rejects with; undefined when it resolves. */
-const rejectionOf = (p: Promise<unknown>): Promise<unknown> =>
-  p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
 
 /** Expects what every scenario must end with: no process left, no fd leaked. */
 async function expectClean(fdsBefore: number): Promise<void> {
@@ -556,10 +550,7 @@ describe('lock primitives against a holder that outstays the timeout, and a bad 
     const bad = join(dir, 'no-such-dir', 'xtables.lock');
     expect(() => tryFlockOnce(bad)).toThrow(LockSystemError);
     const started = performance.now();
-    const e = await grabIptablesLocks(bad, `@${TAG}-m`, 5000, 20).then(
-      () => undefined,
-      (err: unknown) => err,
-    );
+    const e = await rejectionOf(grabIptablesLocks(bad, `@${TAG}-m`, 5000, 20));
     expect(e).toBeInstanceOf(LockSystemError);
     expect((e as LockSystemError).code).toBe('ENOENT');
     expect(performance.now() - started).toBeLessThan(1000);

@@ -23,6 +23,7 @@ import { runCommand, spawnCommand, STDERR_LIMIT_BYTES, type CommandFactory } fro
 import { AcceptAction, Chain, JumpAction, Match, RestoreFailedError, RestoreTimeoutError, SaveFailedError, Table } from '../src/index';
 import { BACKENDS, type Backend, run, useOwnXtablesLockfile, useNamespace, resetTables } from './helpers/netns';
 import { runCommandLine, buildCliIfMissing, type CliResult, ROOT, CLI } from './helpers/run-cli';
+import { rejectionOf } from './helpers/rejection';
 
 const DEMO = join(ROOT, 'examples', 'demo.yaml');
 const TAG = `iptsfr${process.pid}x${randomBytes(3).toString('hex')}`;
@@ -214,10 +215,7 @@ describe.each(BACKENDS)('runtime faults on real iptables (%s)', (backend: Backen
       return spawnCommand(c, a, o);
     }, { acceptsStdoutFd: true });
     const table = new Table('filter', 4, 'cali:', NO_LOCK, { netns: missing, backend, commandFactory: counting, sleep: async () => undefined });
-    const error = await table.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejectionOf(table.apply());
     expect(error).toBeInstanceOf(SaveFailedError);
     const e = error as SaveFailedError;
     expect([e.command, ...e.args]).toEqual(['ip', 'netns', 'exec', missing, `iptables-${backend}-save`, '-t', 'filter']);
@@ -265,10 +263,7 @@ describe.each(BACKENDS)('runtime faults on real iptables (%s)', (backend: Backen
     const table = new Table('filter', 4, 'cali:', NO_LOCK, { netns: ns.name, backend, commandFactory: counting });
     table.updateChain(new Chain({ name: 'cali-rpf', rules: [{ action: new AcceptAction() }, { match: Match().rpfCheckPassed(), action: new AcceptAction() }] }));
     table.setRuleInsertions('INPUT', [{ action: new JumpAction({ target: 'cali-rpf' }) }]);
-    const error = await table.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejectionOf(table.apply());
     expect(error).toBeInstanceOf(RestoreFailedError);
     const e = error as RestoreFailedError;
     expect(e.retryable).toBe(false);
@@ -281,10 +276,7 @@ describe.each(BACKENDS)('runtime faults on real iptables (%s)', (backend: Backen
     await resetTables(ns, backend);
     const table = new Table('filter', 4, 'cali:', NO_LOCK, { netns: ns.name, backend, sleep: async () => undefined });
     table.updateChain(new Chain({ name: 'cali-broken', rules: [{ action: new AcceptAction() }, { action: new JumpAction({ target: 'cali-missing' }) }] }));
-    const error = await table.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejectionOf(table.apply());
     expect(error).toBeInstanceOf(RestoreFailedError);
     const e = error as RestoreFailedError;
     expect(e.failedLine).toMatch(/^-A cali-broken .*--jump cali-missing$/);

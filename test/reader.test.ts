@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidCallError, InvalidOptionError } from '../src/errors';
 import { nativeInfo } from '../src/native';
 import { JsSaveScanner } from '../src/reader-js';
+import { rejectionOf } from './helpers/rejection';
 import {
   OLD_INSERT_MARKER,
   ReaderConfigError,
@@ -294,14 +295,14 @@ describe('config validation', () => {
     [CONFIG, { nativeBatchBytes: -1 }, 'nativeBatchBytes', -1, 'option nativeBatchBytes: must be a non-negative integer (got -1)'],
     [CONFIG, null, 'options', null, 'option options: must be an object (got null)'],
   ])('names the field and the bad value: %j %j', async (config, options, field, value, message) => {
-    const err = await readSaveOutput(empty(), config as ReaderConfig, options as never).then(() => undefined, (e: unknown) => e);
+    const err = await rejectionOf(readSaveOutput(empty(), config as ReaderConfig, options as never));
     expect(err).toBeInstanceOf(InvalidOptionError);
     expect(err).toMatchObject({ name: 'ReaderConfigError', option: field, badValue: value });
     expect((err as Error).message.startsWith(message)).toBe(true);
   });
 
   it('refuses a source that is not iterable, naming it', async () => {
-    const err = await readSaveOutput(42 as never, CONFIG).then(() => undefined, (e: unknown) => e);
+    const err = await rejectionOf(readSaveOutput(42 as never, CONFIG));
     expect(err).toBeInstanceOf(ReaderConfigError);
     expect((err as Error).message).toBe("option source: must be an (async) iterable of byte chunks, such as a child's stdout (got 42 (0x2a))");
   });

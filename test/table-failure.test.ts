@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, ChainDeletionError, JumpAction, Match, RestoreFailedError } from '../src/index';
 import { BACKENDS, chainRules, hasChain, useNamespace } from './helpers/netns';
 import { idsByChain, makeTable } from './helpers/table-env';
+import { rejectionOf } from './helpers/rejection';
 
 const good = new Chain({ name: 'cali-good', rules: [{ match: Match().protocol('udp').destPorts(53), action: new AcceptAction() }] });
 
@@ -17,10 +18,7 @@ describe.each(BACKENDS)('Table failures (%s)', (backend) => {
 
     const broken = new Chain({ name: 'cali-broken', rules: [{ action: new JumpAction({ target: 'cali-missing' }) }] });
     table.updateChain(broken);
-    const error = await table.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejectionOf(table.apply());
     expect(error).toBeInstanceOf(RestoreFailedError);
     const failure = error as RestoreFailedError;
     expect(failure.args).toContain('--noflush');
@@ -72,10 +70,7 @@ describe.each(BACKENDS)('Table failures (%s)', (backend) => {
     table.removeChainByName('mine-pinned');
     table.removeChainByName('cali-free');
     table.updateChain(new Chain({ name: 'cali-good', rules: [{ match: Match().protocol('udp').destPorts(5353), action: new AcceptAction() }] }));
-    const error = await table.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejectionOf(table.apply());
     expect(error).toBeInstanceOf(ChainDeletionError);
     expect((error as ChainDeletionError).failures).toEqual([{ chain: 'mine-pinned', referrers: ['foreign'] }]);
     expect((error as Error).message).toContain('"mine-pinned"');

@@ -12,6 +12,7 @@ import { InvalidOptionError, LockTimeoutError, RestoreFailedError, RestoreTimeou
 import { AcceptAction, Chain, DropAction, JumpAction, Match, type RuleSpec } from '../src/index';
 import { Table, type TableName, type TableOptions } from '../src/table';
 import { TimingFake as FakeIptables, type Call } from './helpers/fake-timing';
+import { rejectionOf } from './helpers/rejection';
 
 // ------------------------------------------------------------------------------------------
 // Helpers.
@@ -114,10 +115,7 @@ describe('Table with a fake iptables: a failing iptables-restore', () => {
     // A jump to a chain that does not exist: iptables-restore fails on that line every time.
     const broken = new Chain({ name: 'cali-broken', rules: [tcp(80), { action: new JumpAction({ target: 'ext-missing' }) }] });
     table.updateChain(broken);
-    const error = await table.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejectionOf(table.apply());
     expect(error).toBeInstanceOf(RestoreFailedError);
     const err = error as RestoreFailedError;
 
@@ -199,10 +197,7 @@ describe('Table with a fake iptables: a failing iptables-save', () => {
     // A failure another read may not repeat (permission denied, say, would stop at once).
     const stderr = 'iptables-save v1.8.9 (legacy): Cannot initialize: Resource temporarily unavailable\n';
     fake.onSave = () => ({ code: 1, stderr });
-    const error = await table.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejectionOf(table.apply());
     expect(error).toBeInstanceOf(SaveFailedError);
     const err = error as SaveFailedError;
     expect(err.command).toBe('iptables-legacy-save');
@@ -287,10 +282,7 @@ describe('Table with a fake iptables: a failing iptables-save', () => {
     fake.onSave = () => ({ hang: true });
     table.invalidateDataplaneCache('test');
     const saves = fake.saves.length;
-    const error = await table.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejectionOf(table.apply());
     expect(error).toBeInstanceOf(SaveTimeoutError);
     expect((error as SaveTimeoutError).timeoutMs).toBe(30);
     expect(fake.saves.length - saves).toBe(2);
@@ -303,10 +295,7 @@ describe('Table with a fake iptables: deadlines, lock budget and failures no ret
     const { fake, table, sleeps } = setup({ commandTimeoutMs: 30 });
     table.updateChain(web('cali-a', [80]));
     fake.onRestore = () => ({ hang: true });
-    const error = await table.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejectionOf(table.apply());
     expect(error).toBeInstanceOf(RestoreTimeoutError);
     expect((error as RestoreTimeoutError).timeoutMs).toBe(30);
     expect(fake.restores).toHaveLength(2);
@@ -325,10 +314,7 @@ describe('Table with a fake iptables: deadlines, lock budget and failures no ret
       clock.t += 800;
       return { code: 4, stderr };
     };
-    const error = await table.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejectionOf(table.apply());
     expect(error).toBeInstanceOf(LockTimeoutError);
     const e = error as LockTimeoutError;
     expect(e.lockName).toBe('/run/test-xtables.lock');
@@ -342,10 +328,7 @@ describe('Table with a fake iptables: deadlines, lock budget and failures no ret
     const { fake, table, sleeps } = setup();
     table.updateChain(web('cali-a', [80]));
     fake.onRestore = () => ({ code: 2, stderr: "iptables-restore v1.8.9 (legacy): unknown option \"--bogus\"\nError occurred at line: 3\nTry `iptables-restore -h' for more information.\n" });
-    const error = await table.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejectionOf(table.apply());
     expect(error).toBeInstanceOf(RestoreFailedError);
     expect((error as RestoreFailedError).retryable).toBe(false);
     expect((error as RestoreFailedError).failedLine).toBe((error as RestoreFailedError).input.split('\n')[2]);
@@ -356,10 +339,7 @@ describe('Table with a fake iptables: deadlines, lock budget and failures no ret
     fake.onSave = () => ({ code: 255, stderr: 'Cannot open network namespace "gone": No such file or directory\n' });
     table.invalidateDataplaneCache('test');
     const saves = fake.saves.length;
-    const saveError = await table.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const saveError = await rejectionOf(table.apply());
     expect(saveError).toBeInstanceOf(SaveFailedError);
     expect((saveError as SaveFailedError).message).toContain('Cannot open network namespace "gone"');
     expect(fake.saves.length - saves).toBe(1);
