@@ -1,7 +1,7 @@
 // Protocol dependencies: which criteria of a match, and which actions, need the rule's protocol.
 //
 // iptables checks some criteria against the rule's protocol (measured on legacy and nft, see
-// test/faults-input.test.ts): multiport wants a protocol with ports, not negated, and parsed
+// test/hostile-input-refused.test.ts): multiport wants a protocol with ports, not negated, and parsed
 // before it; the icmp/icmp6 matches want their own protocol, not negated (the kernel checks at
 // commit, in any order); and a rule takes one -p. The builder takes criteria in any order, so
 // these are checked when a Rule is built from the whole match.

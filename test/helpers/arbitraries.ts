@@ -294,7 +294,7 @@ export const matchStepArb: fc.Arbitrary<MatchStep> = fc.oneof(
 );
 export const matchStepsArb = (maxLength = 6): fc.Arbitrary<MatchStep[]> => fc.array(matchStepArb, { maxLength });
 
-// iptables' protocol dependencies, as measured on both backends (test/faults-input.test.ts):
+// iptables' protocol dependencies, as measured on both backends (test/hostile-input-refused.test.ts):
 // one -p per rule; multiport needs a non-negated -p with ports before it; the icmp and icmp6
 // matches need their own non-negated -p anywhere in the rule.
 type Needs = 'ports' | 'icmp' | 'icmp6';

@@ -1,5 +1,5 @@
 // The real, built CLI's `watch --json` as a child process, with its JSON log lines to wait on.
-// Shared by the watch tests (cli-watch, watch-health, cli-latest-felix).
+// Shared by the watch tests (cli-watch, watch-health, cli-table-switches).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
