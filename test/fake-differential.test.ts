@@ -22,7 +22,7 @@ import { AcceptAction, Chain, ChainDeletionError, DNATAction, DropAction, JumpAc
 import { FakeIptables, FakeRestoreError } from '../src/testing';
 import { BACKENDS, useNamespace, resetTables } from './helpers/netns';
 import { buildChainSpec, kernelChainArb } from './helpers/arbitraries';
-import { ALL_FEATURES, type Load, LOADS, NEW_LOADS, PREFIX, restoreInput, SETS, TARGET } from './helpers/rule-corpus';
+import { ALL_FEATURES, type Load, LOADS, NEW_LOADS, PREFIX, restoreInput, SETS, TARGET, createCorpusIpsets } from './helpers/rule-corpus';
 import { recordingFactory, type Recorder } from './helpers/recording';
 import { NO_LOCK } from './helpers/table-env';
 
@@ -64,10 +64,7 @@ interface Pair {
 describe.each(BACKENDS)('FakeIptables against the real iptables-%s', (backend) => {
   const ns = useNamespace(`fake${backend}`, { resetBeforeEach: backend });
   beforeAll(async () => {
-    await ns.execOk('ipset', ['create', SETS.v4, 'hash:net']);
-    await ns.execOk('ipset', ['create', SETS.v4port, 'hash:ip,port']);
-    await ns.execOk('ipset', ['create', SETS.v6, 'hash:net', 'family', 'inet6']);
-    await ns.execOk('ipset', ['create', SETS.v6port, 'hash:ip,port', 'family', 'inet6']);
+    await createCorpusIpsets(ns);
   });
   beforeEach(async () => {
     // The reset keeps kernel chain policies; some tests change them.

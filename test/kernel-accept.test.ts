@@ -19,7 +19,7 @@ import { AddrType } from '../src/match';
 import { Chain } from '../src/rule';
 import { ADDR_TYPES_V6, buildChainSpec, kernelChainArb } from './helpers/arbitraries';
 import { BACKENDS, type Backend, chainRules, hasChain, useNamespace } from './helpers/netns';
-import { ALL_FEATURES, COMMENT_255, LOADS, LOG_PREFIX_27, M, NEW_LOADS, r, restoreInput, SETS, TARGET } from './helpers/rule-corpus';
+import { ALL_FEATURES, COMMENT_255, LOADS, LOG_PREFIX_27, M, NEW_LOADS, r, restoreInput, SETS, TARGET, createCorpusIpsets } from './helpers/rule-corpus';
 
 /** The ID in the first --comment of each rule line of a chain (Felix's regex). */
 function savedIds(dump: string, chain: string): string[] {
@@ -35,10 +35,7 @@ describe.each(BACKENDS)('iptables-%s', (backend) => {
   const ns = useNamespace(`ka-${backend}`);
 
   beforeAll(async () => {
-    await ns.execOk('ipset', ['create', SETS.v4, 'hash:net']);
-    await ns.execOk('ipset', ['create', SETS.v4port, 'hash:ip,port']);
-    await ns.execOk('ipset', ['create', SETS.v6, 'hash:net', 'family', 'inet6']);
-    await ns.execOk('ipset', ['create', SETS.v6port, 'hash:ip,port', 'family', 'inet6']);
+    await createCorpusIpsets(ns);
   });
 
   it.each(LOADS.map((l) => [l.label, l] as const))('%s: loads and every rule ID is found back', async (_label, load) => {

@@ -31,10 +31,19 @@ import {
 import { AddrType, Match } from '../../src/match';
 import { Chain, type RuleSpec } from '../../src/rule';
 import { ADDR_TYPES_V6 } from './arbitraries';
+import type { Netns } from './netns';
 
 export const PREFIX = 'cali:';
 export const TARGET = 'kt-target';
 export const SETS = { v4: 'kt-s4', v4port: 'kt-sp4', v6: 'kt-s6', v6port: 'kt-sp6' } as const;
+
+/** Creates the ipsets the corpus's set matches name (SETS) in a test namespace. */
+export async function createCorpusIpsets(ns: Netns): Promise<void> {
+  await ns.execOk('ipset', ['create', SETS.v4, 'hash:net']);
+  await ns.execOk('ipset', ['create', SETS.v4port, 'hash:ip,port']);
+  await ns.execOk('ipset', ['create', SETS.v6, 'hash:net', 'family', 'inet6']);
+  await ns.execOk('ipset', ['create', SETS.v6port, 'hash:ip,port', 'family', 'inet6']);
+}
 export const COMMENT_255 = `${'é'.repeat(120)}${'x'.repeat(15)}`; // 240 + 15 = 255 bytes
 export const LOG_PREFIX_27 = 'calico-drop-123456789012345'; // 27 bytes; with ": " 29, iptables' maximum
 
