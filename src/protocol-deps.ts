@@ -1,14 +1,16 @@
 // Protocol dependencies: which criteria of a match, and which actions, need the rule's protocol.
 //
 // iptables checks some criteria against the rule's protocol (measured on legacy and nft, see
-// test/hostile-input-refused.test.ts): multiport wants a protocol with ports, not negated, and parsed
-// before it; the icmp/icmp6 matches want their own protocol, not negated (the kernel checks at
-// commit, in any order); and a rule takes one -p. The builder takes criteria in any order, so
-// these are checked when a Rule is built from the whole match.
+// test/hostile-input-refused.test.ts): multiport wants a protocol with ports, not negated, and
+// parsed before it; the icmp/icmp6 matches want their own protocol, not negated (the kernel
+// checks at commit, in any order); and a rule takes one -p. The builder takes criteria in any
+// order, so these are checked when a Rule is built from the whole match.
 //
 // What the check needs is packed into one small integer per match (no allocation: at 100k
 // rules an object per criterion cost 16 MB); only when a rule is refused is the offending
-// criterion looked up in the rendered text.
+// criterion looked up in the rendered text. The few actions with protocol needs of their own
+// (REJECT with tcp-reset, the connection limit's own -p tcp) read the same text, with the same
+// reader (criteriaOf), when their Rule is built.
 
 import type { Action } from './actions';
 import { InvalidRuleError, MatchDependencyError } from './errors';
