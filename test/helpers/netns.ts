@@ -81,12 +81,6 @@ export class Netns {
     return new Netns(`${NETNS_PREFIX}${safeTag}-${process.pid}-${randomBytes(3).toString('hex')}`);
   }
 
-  static async create(tag: string): Promise<Netns> {
-    const ns = Netns.named(tag);
-    await ns.add();
-    return ns;
-  }
-
   /** Creates the namespace (with lo up); it is deleted by destroy() or when the process exits. */
   async add(): Promise<void> {
     installExitHook();
