@@ -2,7 +2,9 @@
 // in N ms"; a program that keeps iptables in sync calls it on that timer, again when its desired
 // state changes, and sooner after a failure. This is that loop, once, with one pass at a time.
 // `iptables-sync watch` is a thin client of it (signals, the rules file, metrics).
+import { InvalidOptionError } from './errors';
 import type { ApplyReport } from './table';
+import { nonNegativeMs } from './validate';
 
 /** What the Reconciler needs of a Table. A Table fits; tests may pass their own. */
 export interface ReconciledTable {
@@ -70,6 +72,27 @@ export interface ReconcilerOptions {
   readonly timers?: ReconcilerTimers;
 }
 
+function optionalFunction<F>(option: string, value: F | undefined): F | undefined {
+  if (value !== undefined && typeof value !== 'function') throw new InvalidOptionError(option, value, 'expected a function');
+  return value;
+}
+
+/** The tables as an array, each checked for what the Reconciler calls. */
+function tablesFrom(option: string, tables: unknown): ReconciledTable[] {
+  const iterable = tables as { [Symbol.iterator]?: unknown } | null;
+  if (typeof iterable !== 'object' || iterable === null || typeof iterable[Symbol.iterator] !== 'function') {
+    throw new InvalidOptionError(option, tables, 'expected an iterable of tables (such as an array of Table)');
+  }
+  const list = [...(tables as Iterable<unknown>)];
+  list.forEach((table, i) => {
+    const t = table as Partial<ReconciledTable> | null;
+    if (typeof t !== 'object' || t === null || typeof t.applyWithReport !== 'function' || typeof t.invalidateDataplaneCache !== 'function') {
+      throw new InvalidOptionError(`${option}[${i}]`, table, 'expected a table with applyWithReport() and invalidateDataplaneCache()');
+    }
+  });
+  return list as ReconciledTable[];
+}
+
 const REAL_TIMERS: ReconcilerTimers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
@@ -98,14 +121,21 @@ export class Reconciler {
   private errorBackoffMs = 0;
   private succeededOnce = false;
 
-  /** Makes a Reconciler; nothing runs until trigger() (or schedule()). */
+  /** Makes a Reconciler; nothing runs until trigger() (or schedule()).
+   *  @throws {@link InvalidOptionError} naming the option and the value for a bad option. */
   constructor(options: ReconcilerOptions = {}) {
-    this.current = [...(options.tables ?? [])];
-    this.onPassStart = options.onPassStart;
-    this.onPass = options.onPass;
-    this.firstRetryMs = options.firstRetryMs ?? 1000;
-    this.maxRetryMs = options.maxRetryMs ?? 60_000;
-    this.timers = options.timers ?? REAL_TIMERS;
+    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'expected an object');
+    this.current = tablesFrom('tables', options.tables ?? []);
+    this.onPassStart = optionalFunction('onPassStart', options.onPassStart);
+    this.onPass = optionalFunction('onPass', options.onPass);
+    this.firstRetryMs = nonNegativeMs('firstRetryMs', options.firstRetryMs, 1000);
+    this.maxRetryMs = nonNegativeMs('maxRetryMs', options.maxRetryMs, 60_000);
+    const timers: unknown = options.timers ?? REAL_TIMERS;
+    const t = timers as Partial<ReconcilerTimers> | null;
+    if (typeof t !== 'object' || t === null || typeof t.setTimeout !== 'function' || typeof t.clearTimeout !== 'function') {
+      throw new InvalidOptionError('timers', timers, 'expected an object with setTimeout and clearTimeout functions');
+    }
+    this.timers = timers as ReconcilerTimers;
   }
 
   /** The tables the next pass applies (before a staged change). */
@@ -140,8 +170,10 @@ export class Reconciler {
    * Stages a change of the desired state: `change` runs at the start of the next pass (not now)
    * and returns the tables to keep in sync from then on. A later reload before that pass
    * replaces this one. Does not ask for a pass: call trigger() for that.
+   * @throws {@link InvalidOptionError} when `change` is not a function.
    */
   reload(reason: string, change: () => Iterable<ReconciledTable>): void {
+    if (typeof change !== 'function') throw new InvalidOptionError('change', change, 'reload() takes a function returning the tables');
     this.staged = { reason, change };
   }
 

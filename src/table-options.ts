@@ -12,7 +12,7 @@ import type { ReaderConfig } from './reader';
 import type { InsertMode } from './restore-plan';
 import { RULE_ID_LENGTH } from './save-line';
 import { isTableName, KERNEL_CHAINS, type TableName } from './table-names';
-import { chainName, isWellFormed, MAX_COMMENT_BYTES, wordProblem } from './validate';
+import { chainName, isWellFormed, MAX_COMMENT_BYTES, nonNegativeMs, wordProblem } from './validate';
 
 /** Options of a {@link Table}; every one is optional. Each bad value throws {@link InvalidOptionError}
  *  from the constructor, naming the option. */
@@ -112,20 +112,6 @@ function hashPrefixChecked(value: unknown): string {
 }
 
 const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** The longest delay Node's timers can wait: a longer one is clamped to 1 ms and fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function nonNegativeMs(option: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidOptionError(option, value, 'expected a non-negative number of milliseconds');
-  }
-  if (value > MAX_TIMER_MS) {
-    throw new InvalidOptionError(option, value, `at most ${MAX_TIMER_MS} ms (about 24.8 days), the longest delay Node's timers can wait`);
-  }
-  return value;
-}
 
 /** The options with their defaults, validated: what a Table runs with. */
 export interface ResolvedTableOptions {

@@ -1,7 +1,7 @@
 // Checks shared by matches, actions and rules. Each returns the value it accepted so callers
 // can validate and use in one expression. All throw InvalidRuleError naming `where`.
 import { isIP } from 'node:net';
-import { InvalidRuleError } from './errors';
+import { InvalidOptionError, InvalidRuleError } from './errors';
 
 /** The longest chain name iptables takes, in bytes. */
 export const MAX_CHAIN_NAME_LENGTH = 28;
@@ -139,3 +139,19 @@ export function ipAddress(where: string, value: unknown): 4 | 6 {
 
 /** The multiport match takes at most 15 ports, a range counting as two. */
 export const MAX_MULTIPORT_SLOTS = 15;
+
+/** The longest delay Node's timers can wait: a longer one is clamped to 1 ms and fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** An option in milliseconds: `fallback` when undefined, else a finite number from 0 to what
+ *  Node's timers can wait. @throws {@link InvalidOptionError} naming `option` and the value. */
+export function nonNegativeMs(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidOptionError(option, value, 'expected a non-negative number of milliseconds');
+  }
+  if (value > MAX_TIMER_MS) {
+    throw new InvalidOptionError(option, value, `at most ${MAX_TIMER_MS} ms (about 24.8 days), the longest delay Node's timers can wait`);
+  }
+  return value;
+}

@@ -3,7 +3,7 @@
 // the next pass is scheduled from the tables' delays or a doubling retry backoff, a staged
 // reload is taken at the start of the next pass only, and stop() waits for the pass under way.
 import { describe, expect, it } from 'vitest';
-import { Reconciler, type PassResult, type ReconciledTable, type ReconcilerTimers } from '../src/index';
+import { InvalidOptionError, Reconciler, type PassResult, type ReconciledTable, type ReconcilerTimers } from '../src/index';
 import type { ApplyReport } from '../src/index';
 
 const report = (rescheduleAfterMs: number, inputs: readonly string[] = []): ApplyReport => ({
@@ -205,5 +205,42 @@ describe('Reconciler', () => {
     r.schedule('late', 5);
     expect(t.applies).toBe(1);
     expect(timers.pending).toEqual([]);
+  });
+});
+
+describe('Reconciler options are validated when it is made', () => {
+  it.each([
+    [{ firstRetryMs: -1 }, 'firstRetryMs', -1],
+    [{ firstRetryMs: Number.NaN }, 'firstRetryMs', Number.NaN],
+    [{ maxRetryMs: 2 ** 31 }, 'maxRetryMs', 2 ** 31],
+    [{ maxRetryMs: '60s' }, 'maxRetryMs', '60s'],
+    [{ onPass: 'log' }, 'onPass', 'log'],
+    [{ onPassStart: 1 }, 'onPassStart', 1],
+    [{ timers: { setTimeout: () => 0 } }, 'timers', { setTimeout: () => 0 }],
+    [{ tables: 5 }, 'tables', 5],
+  ] as const)('%j: InvalidOptionError naming %s and the value', (options, field, value) => {
+    let err: unknown;
+    try {
+      new Reconciler(options as never);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InvalidOptionError);
+    expect(err).toMatchObject({ option: field });
+    expect(Object.is((err as InvalidOptionError).badValue, value) || typeof value === 'object').toBe(true);
+    expect((err as Error).message.startsWith(`option ${field}: `)).toBe(true);
+  });
+
+  it('a table without applyWithReport is refused, naming its index', () => {
+    expect(() => new Reconciler({ tables: [new FakeTable('filter'), {} as never] })).toThrow(/^option tables\[1\]: /);
+  });
+
+  it('reload() refuses a change that is not a function, naming it', () => {
+    expect(() => new Reconciler().reload('edit', [new FakeTable('filter')] as never)).toThrow(InvalidOptionError);
+    expect(() => new Reconciler().reload('edit', 'tables' as never)).toThrow('option change: reload() takes a function returning the tables (got "tables")');
+  });
+
+  it('good options are taken', () => {
+    expect(new Reconciler({ firstRetryMs: 0, maxRetryMs: 2 ** 31 - 1, tables: new Set([new FakeTable('filter')]) }).tables).toHaveLength(1);
   });
 });
