@@ -1,6 +1,7 @@
 // Health of the watch loop, for /healthz and /readyz. The loop reports each pass; the handlers
 // only read that state, so a probe never waits for iptables.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { InvalidOptionError } from './errors';
 
 /**
  * /healthz turns 503 when a pass has been running (or, before the first pass, the loop has been
@@ -47,10 +48,17 @@ export class WatchHealth {
   private readonly stuckAfterMs: number;
   private current: HealthState;
 
-  /** Starts the clock of the start-up bound now. */
+  /** Starts the clock of the start-up bound now.
+   *  @throws {@link InvalidOptionError} naming the option and the value for a bad option. */
   constructor(options: WatchHealthOptions = {}) {
-    this.now = options.now ?? Date.now;
-    this.stuckAfterMs = options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS;
+    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'expected an object');
+    const { now = Date.now, stuckAfterMs = DEFAULT_STUCK_AFTER_MS } = options;
+    if (typeof now !== 'function') throw new InvalidOptionError('now', now, 'expected a function returning ms since the epoch');
+    if (typeof stuckAfterMs !== 'number' || !Number.isFinite(stuckAfterMs) || stuckAfterMs < 0) {
+      throw new InvalidOptionError('stuckAfterMs', stuckAfterMs, 'expected a finite number of milliseconds >= 0');
+    }
+    this.now = now;
+    this.stuckAfterMs = stuckAfterMs;
     this.current = { startedAt: this.now(), passRunningSince: undefined, lastPassFinishedAt: undefined, lastPassOk: undefined, lastError: undefined, lastSuccessAt: undefined };
   }
 

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidOptionError } from '../src/errors';
 import { WatchHealth } from '../src/health';
 import { Watch } from './helpers/watch-cli';
 import { chainRules, run, useNamespace, resetTables } from './helpers/netns';
@@ -136,6 +137,13 @@ describe('watch --metrics: /healthz, /readyz and the apply metrics on real iptab
 });
 
 describe('WatchHealth', () => {
+  it('refuses a bad stuckAfterMs or now, naming the option and the value', () => {
+    expect(() => new WatchHealth({ stuckAfterMs: -5 })).toThrow(InvalidOptionError);
+    expect(() => new WatchHealth({ stuckAfterMs: -5 })).toThrow('option stuckAfterMs: expected a finite number of milliseconds >= 0 (got -5)');
+    expect(() => new WatchHealth({ stuckAfterMs: Number.NaN })).toThrow(/^option stuckAfterMs: .*\(got NaN\)$/);
+    expect(() => new WatchHealth({ now: 12 as never })).toThrow('option now: expected a function returning ms since the epoch (got 12 (0xc))');
+  });
+
   it('healthz: 200 while starting and between passes, 503 once a pass (or the start-up) outlives the bound; a failing pass is still healthy', () => {
     let now = 1_000_000;
     const h = new WatchHealth({ stuckAfterMs: 10_000, now: () => now });
