@@ -22,8 +22,10 @@ import {
   IptablesSyncError,
   Match,
   MatchCriteria,
+  Reconciler,
   Rule,
   Table,
+  WatchHealth,
   grabIptablesLocks,
   readSaveOutput,
   SharedLock,
@@ -343,6 +345,27 @@ describe('locks and the reader', () => {
     await fc.assert(
       fc.asyncProperty(sourceArb, configArb, fc.oneof(fc.constant(undefined), garbage), async (source, config, options) => {
         await settle('readSaveOutput', () => readSaveOutput(source as never, config as never, options as never), ['ReaderConfigError', 'TruncatedDumpError', 'NativeReaderUnavailableError']);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+// --- the reconcile loop and its health ---------------------------------------------------------
+
+describe('Reconciler and WatchHealth', () => {
+  const optionsArb = fc.oneof(
+    garbage,
+    fc.record(
+      { tables: fc.oneof(garbage, fc.array(garbage, { maxLength: 2 })), onPass: garbage, onPassStart: garbage, firstRetryMs: garbage, maxRetryMs: garbage, timers: garbage, stuckAfterMs: garbage, now: garbage },
+      { requiredKeys: [] },
+    ),
+  );
+  it('take any options or throw a typed error naming the option', () => {
+    fc.assert(
+      fc.property(optionsArb, (options) => {
+        acceptedOrTyped('new Reconciler', () => new Reconciler(options as never));
+        acceptedOrTyped('new WatchHealth', () => new WatchHealth(options as never));
       }),
       { numRuns: RUNS },
     );
