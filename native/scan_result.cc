@@ -63,17 +63,23 @@ void Encode(const SaveScanner& scanner, EncodedScan* out) {
   for (const ScannedChain& chain : scanner.chains()) {
     const uint32_t start = static_cast<uint32_t>(out->text.size());
     out->text += chain.name;
-    out->chains.insert(out->chains.end(),
-                       {start, static_cast<uint32_t>(out->text.size()),
-                        static_cast<uint32_t>(chain.codes.size()), chain.historic ? 1u : 0u,
-                        static_cast<uint32_t>(out->ids.size())});
+    uint32_t fields[kChainStride];
+    fields[kChainNameStart] = start;
+    fields[kChainNameEnd] = static_cast<uint32_t>(out->text.size());
+    fields[kChainRuleCount] = static_cast<uint32_t>(chain.codes.size());
+    fields[kChainHistoric] = chain.historic ? 1u : 0u;
+    fields[kChainIdsStart] = static_cast<uint32_t>(out->ids.size());
+    out->chains.insert(out->chains.end(), fields, fields + kChainStride);
     out->codes.insert(out->codes.end(), chain.codes.begin(), chain.codes.end());
     out->ids += chain.ids;
     for (const auto& [index, line] : chain.texts) {
       const uint32_t line_start = static_cast<uint32_t>(out->text.size());
       out->text += line;
-      out->texts.insert(out->texts.end(),
-                        {base + index, line_start, static_cast<uint32_t>(out->text.size())});
+      uint32_t text_fields[kTextStride];
+      text_fields[kTextRule] = base + index;
+      text_fields[kTextStart] = line_start;
+      text_fields[kTextEnd] = static_cast<uint32_t>(out->text.size());
+      out->texts.insert(out->texts.end(), text_fields, text_fields + kTextStride);
     }
     base += static_cast<uint32_t>(chain.codes.size());
   }
@@ -81,6 +87,25 @@ void Encode(const SaveScanner& scanner, EncodedScan* out) {
     *out = EncodedScan();
     out->fault = "iptables-save output too large: kept text exceeds 4 GiB";
   }
+}
+
+Napi::Object ScanLayout(Napi::Env env) {
+  Napi::Object chain = Napi::Object::New(env);
+  chain.Set("nameStart", kChainNameStart);
+  chain.Set("nameEnd", kChainNameEnd);
+  chain.Set("ruleCount", kChainRuleCount);
+  chain.Set("historic", kChainHistoric);
+  chain.Set("idsStart", kChainIdsStart);
+  chain.Set("stride", kChainStride);
+  Napi::Object text = Napi::Object::New(env);
+  text.Set("rule", kTextRule);
+  text.Set("start", kTextStart);
+  text.Set("end", kTextEnd);
+  text.Set("stride", kTextStride);
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("chain", chain);
+  layout.Set("text", text);
+  return layout;
 }
 
 Napi::Value ToJs(Napi::Env env, const EncodedScan& scan) {

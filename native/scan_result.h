@@ -21,6 +21,22 @@
 
 namespace ipts {
 
+// The strides and field offsets of `chains` and `texts`, exported as `scanLayout` so src/reader.ts
+// can check at load time that it decodes the same layout this file encodes.
+constexpr uint32_t kChainNameStart = 0;
+constexpr uint32_t kChainNameEnd = 1;
+constexpr uint32_t kChainRuleCount = 2;
+constexpr uint32_t kChainHistoric = 3;
+constexpr uint32_t kChainIdsStart = 4;
+constexpr uint32_t kChainStride = 5;
+constexpr uint32_t kTextRule = 0;
+constexpr uint32_t kTextStart = 1;
+constexpr uint32_t kTextEnd = 2;
+constexpr uint32_t kTextStride = 3;
+
+// The layout above as a JS object: { chain: {nameStart, …, stride}, text: {rule, …, stride} }.
+Napi::Object ScanLayout(Napi::Env env);
+
 // Reads info[0] (hashPrefix: Uint8Array), info[1] (historicPrefixes: Uint8Array[]) and
 // info[2] (reportUnmatched: boolean). On bad arguments throws a JS TypeError, returns false.
 bool ParseScannerConfig(const Napi::CallbackInfo& info, ScannerConfig* config);

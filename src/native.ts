@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } 
 import { dirname, join } from 'node:path';
 
 /** The interface version this TypeScript expects (native/addon.cc kAbiVersion). */
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 4;
 
 export interface NativeLockHandle {
   release(): void;
@@ -33,6 +33,18 @@ export interface NativeScanResult {
   readonly text: Buffer;
   readonly texts: Uint32Array;
 }
+
+/**
+ * The layout of a scan result's flat arrays (native/scan_result.h): per chain in `chains`,
+ * per kept line in `texts`, these field offsets within a stride. The addon exports its own copy
+ * (`scanLayout`); one that differs is not loaded.
+ */
+export const SCAN_LAYOUT = {
+  chain: { nameStart: 0, nameEnd: 1, ruleCount: 2, historic: 3, idsStart: 4, stride: 5 },
+  text: { rule: 0, start: 1, end: 2, stride: 3 },
+} as const;
+
+type ScanLayout = { readonly [Part in keyof typeof SCAN_LAYOUT]: { readonly [Field in keyof (typeof SCAN_LAYOUT)[Part]]: number } };
 
 export interface NativeScanner {
   push(chunk: Uint8Array): void;
@@ -61,6 +73,9 @@ export interface NativeAddon {
   ) => NativeScanner;
   readonly PipeScanner: new (hashPrefix: Uint8Array, historicPrefixes: Uint8Array[], reportUnmatched: boolean) => NativePipeScanner;
   chainRuleHashes(chainName: string, lines: string, count: number): string;
+  /** Rule IDs of many chains at once, from their rule bodies (native/hash.h HashChains). */
+  hashChains(names: string, counts: Uint32Array, bodies: string): string;
+  readonly scanLayout: ScanLayout;
   /** CPU time of the calling thread, ms (for benchmarks). */
   threadCpuMs(): number;
 }
@@ -156,8 +171,21 @@ function isAddon(value: unknown): value is NativeAddon {
     typeof v.Scanner === 'function' &&
     typeof v.PipeScanner === 'function' &&
     typeof v.chainRuleHashes === 'function' &&
+    typeof v.hashChains === 'function' &&
     typeof v.sourceDigest === 'string'
   );
+}
+
+/** The first field where the addon's scan layout differs from SCAN_LAYOUT, or undefined. */
+export function layoutMismatch(layout: unknown): string | undefined {
+  for (const part of Object.keys(SCAN_LAYOUT) as (keyof typeof SCAN_LAYOUT)[]) {
+    const theirs = typeof layout === 'object' && layout !== null ? (layout as Record<string, unknown>)[part] : undefined;
+    for (const [field, ours] of Object.entries(SCAN_LAYOUT[part])) {
+      const value = typeof theirs === 'object' && theirs !== null ? (theirs as Record<string, unknown>)[field] : undefined;
+      if (value !== ours) return `scan layout ${part}.${field} is ${String(value)}, expected ${ours}`;
+    }
+  }
+  return undefined;
 }
 
 // ELF e_machine values of the architectures Node runs on here, by process.arch.
@@ -225,6 +253,11 @@ function load(): { addon: NativeAddon | undefined; info: NativeInfo } {
       skipped.push(`${file}: interface version ${String(abi)}, expected ${NATIVE_ABI_VERSION} (stale build?)`);
       continue;
     }
+    const mismatch = layoutMismatch(value.scanLayout);
+    if (mismatch !== undefined) {
+      skipped.push(`${file}: ${mismatch} (stale build?)`);
+      continue;
+    }
     const info: NativeInfo = skipped.length ? { loaded: true, path: file, reason: skipped.join('; '), tried } : { loaded: true, path: file, tried };
     return { addon: value, info };
   }
@@ -264,4 +297,13 @@ export function chainRuleHashes(
   const ids = new Array<string>(count);
   for (let i = 0; i < count; i++) ids[i] = joined.substring(i * RULE_ID_LENGTH, (i + 1) * RULE_ID_LENGTH);
   return ids;
+}
+
+/**
+ * Rule IDs of many chains in one native call: `names[c]` has `counts[c]` rules whose bodies are
+ * `bodies` (joined by newlines, chain after chain). Returns all IDs concatenated (16 characters
+ * each), or undefined when the addon is not loaded.
+ */
+export function hashChainBodies(names: string, counts: Uint32Array, bodies: string): string | undefined {
+  return loadNative()?.hashChains(names, counts, bodies);
 }

@@ -8,7 +8,7 @@
 //  - openSavePipe(): the addon reads the child's stdout pipe itself, so the dump never passes
 //    through Node streams or the main thread at all (the fastest; needs the addon).
 // Set IPTABLES_SYNC_NO_NATIVE=1, or pass { implementation: 'js' }, to force TypeScript.
-import { loadNative, nativeInfo, type NativeAddon, type NativePipeScanner, type NativeScanResult } from './native';
+import { loadNative, nativeInfo, SCAN_LAYOUT, type NativeAddon, type NativePipeScanner, type NativeScanResult } from './native';
 import {
   CODE_OLD_INSERT,
   CODE_UNMATCHED,
@@ -134,10 +134,10 @@ function settingsFrom(config: ReaderConfig): Settings {
   };
 }
 
-/** The native scan result's `chains` array (native/scan_result.h): per chain these fields. */
-const CHAIN = { nameStart: 0, nameEnd: 1, ruleCount: 2, historic: 3, idsStart: 4, stride: 5 } as const;
+/** The native scan result's `chains` array: per chain these fields (checked against the addon's). */
+const CHAIN = SCAN_LAYOUT.chain;
 /** Its `texts` array: per kept rule line, the chain-global rule index and the text's range. */
-const TEXT = { rule: 0, start: 1, end: 2, stride: 3 } as const;
+const TEXT = SCAN_LAYOUT.text;
 
 /** One field of a flat result array; a short array is a broken result, not a zero. */
 function field(array: Uint32Array, at: number): number {

@@ -176,9 +176,7 @@ export class Table {
     // Validate all before accepting any: a bad chain never loses state already accepted.
     const accepted = acceptChains(this.inputScope(), chains, (c) => this.forHost(c));
     for (const chain of accepted) {
-      // IDs are computed when a chain is accepted (a chain's worth of hashing, spread over the
-      // updates) rather than all at once inside the next apply.
-      if (this.features) chain.ruleIds();
+      // No IDs yet: the plan hashes dirty chains in batches while the restore already runs.
       this.desiredChains.set(chain.name, chain);
       this.managedChains.add(chain.name);
       this.dirtyChains.add(chain.name);
