@@ -40,11 +40,22 @@ export interface NativeScanResult {
  * (`scanLayout`); one that differs is not loaded.
  */
 export const SCAN_LAYOUT = {
-  chain: { nameStart: 0, nameEnd: 1, ruleCount: 2, historic: 3, idsStart: 4, stride: 5 },
+  chain: { nameStart: 0, nameEnd: 1, ruleCount: 2, historic: 3, idsStart: 4, unchanged: 5, stride: 6 },
   text: { rule: 0, start: 1, end: 2, stride: 3 },
 } as const;
 
 type ScanLayout = { readonly [Part in keyof typeof SCAN_LAYOUT]: { readonly [Field in keyof (typeof SCAN_LAYOUT)[Part]]: number } };
+
+/** What a read expects some chains to hold (every rule one of ours): a chain found to hold
+ *  exactly these IDs comes back marked unchanged, without its IDs (native/scan_result.h). */
+export interface NativeExpectedIds {
+  /** The chain names, joined by newlines. */
+  readonly names: string;
+  /** Rules per chain. */
+  readonly counts: Uint32Array;
+  /** All their IDs concatenated, 16 characters each. */
+  readonly ids: string;
+}
 
 export interface NativeScanner {
   push(chunk: Uint8Array): void;
@@ -70,8 +81,14 @@ export interface NativeAddon {
     historicPrefixes: Uint8Array[],
     reportUnmatched: boolean,
     batchBytes: number,
+    expected?: NativeExpectedIds,
   ) => NativeScanner;
-  readonly PipeScanner: new (hashPrefix: Uint8Array, historicPrefixes: Uint8Array[], reportUnmatched: boolean) => NativePipeScanner;
+  readonly PipeScanner: new (
+    hashPrefix: Uint8Array,
+    historicPrefixes: Uint8Array[],
+    reportUnmatched: boolean,
+    expected?: NativeExpectedIds,
+  ) => NativePipeScanner;
   chainRuleHashes(chainName: string, lines: string, count: number): string;
   /** Rule IDs of many chains at once, from their rule bodies (native/hash.h HashChains). */
   hashChains(names: string, counts: Uint32Array, bodies: string): string;

@@ -546,13 +546,24 @@ export class Table {
         appendRulesByChain: this.appendRulesByChain,
         dirtyChains: this.dirtyChains,
         dirtyInserts: this.dirtyInserts,
-        isOurChain: (name) => this.desiredChains.has(name) || this.options.historicPrefixes.some((p) => name.startsWith(p)),
+        isOurChain: (name) => this.isOurChain(name),
       },
       snapshot,
     );
     this.dataplane = new Map(snapshot);
     // An update that arrived while we read keeps the cache invalid.
     if (this.invalidations === generation) this.inSync = true;
+  }
+
+  /** Our chains as we believe the dataplane holds them (the reader checks these natively). */
+  private oursInDataplane(): ReadonlyMap<string, DataplaneChain> {
+    const ours = new Map<string, DataplaneChain>();
+    for (const [name, chain] of this.dataplane) if (this.isOurChain(name)) ours.set(name, chain);
+    return ours;
+  }
+
+  private isOurChain(name: string): boolean {
+    return this.desiredChains.has(name) || this.options.historicPrefixes.some((p) => name.startsWith(p));
   }
 
   private readWithRetries(setup: Setup): Promise<ReadonlyMap<string, DataplaneChain>> {
@@ -562,6 +573,7 @@ export class Table {
       table: this.name,
       readerConfig: this.options.readerConfig,
       readerImplementation: this.options.readerImplementation,
+      expected: this.oursInDataplane(),
       timeoutMs: this.options.commandTimeoutMs,
       sleep: this.options.sleep,
       now: this.options.now,
