@@ -1,26 +1,100 @@
-// Small facts about parsed document nodes (the yaml package's classes, which the JSON path
-// builds too): where a node starts, its plain value, and how to name what was found.
-import { isMap, isPair, isScalar, isSeq, type Node, type Pair } from 'yaml';
+// Small facts about a parsed document's values, in either of its two forms: the yaml package's
+// node classes (each with its source range, for placing errors: the exact path) or plain
+// JavaScript values (from JSON.parse or js-yaml: Map or object mappings, arrays, scalars; the
+// fast path, which has no positions). The walker reads both through these functions only.
+import { isAlias, isMap, isNode, isPair, isScalar, isSeq, type Node } from 'yaml';
 
-export type AnyNode = Node | null | undefined;
+/** One value of the document: a yaml Node, or a plain value (null, string, number, boolean,
+ *  array, Map or object). */
+export type AnyNode = unknown;
 
-export function offsetOf(node: AnyNode | Pair): number {
-  if (node === null || node === undefined) return 0;
-  if (isPair(node)) return offsetOf(node.key as AnyNode);
-  return (node as Node).range?.[0] ?? 0;
+/** A mapping's entry: the yaml package's Pair, or a plain key and value. */
+export interface DocPair {
+  readonly key: unknown;
+  readonly value: unknown;
 }
 
-export function toJs(node: AnyNode): unknown {
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Map) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/** A mapping of either form. */
+export function isMapping(v: unknown): boolean {
+  return v instanceof Map || isPlainObject(v) || isMap(v);
+}
+
+/** A sequence of either form. */
+export function isSequence(v: unknown): boolean {
+  return Array.isArray(v) || isSeq(v);
+}
+
+/** A mapping's entries in document order (check isMapping first). */
+export function pairsOf(v: unknown): readonly DocPair[] {
+  if (v instanceof Map) {
+    const out: DocPair[] = [];
+    for (const [key, value] of v) out.push({ key, value });
+    return out;
+  }
+  if (isMap(v)) return v.items as DocPair[];
+  const o = v as Record<string, unknown>;
+  const out: DocPair[] = [];
+  for (const key of Object.keys(o)) out.push({ key, value: o[key] });
+  return out;
+}
+
+/** A sequence's items (check isSequence first). */
+export function itemsOf(v: unknown): readonly unknown[] {
+  return Array.isArray(v) ? v : (v as { items: unknown[] }).items;
+}
+
+/** A scalar's value of either form; undefined for a mapping, a sequence or an alias. */
+function scalarOf(v: unknown): unknown {
+  if (isScalar(v)) return v.value;
+  if (v === null || typeof v !== 'object') return v;
+  return undefined;
+}
+
+/** A null scalar (an empty value, `~`, `null`). */
+export function isNull(v: unknown): boolean {
+  return v === null || (isScalar(v) && v.value === null);
+}
+
+/** A string scalar's text, else undefined. */
+export function stringOf(v: unknown): string | undefined {
+  const s = scalarOf(v);
+  return typeof s === 'string' ? s : undefined;
+}
+
+/** A yaml alias node (plain values have none: their parser resolved them). */
+export function isAliasNode(v: unknown): boolean {
+  return isAlias(v);
+}
+
+export function offsetOf(node: unknown): number {
+  if (isPair(node)) return offsetOf(node.key);
+  if (isNode(node)) return (node as Node).range?.[0] ?? 0;
+  return 0;
+}
+
+export function toJs(node: unknown): unknown {
   if (node === null || node === undefined) return null;
   if (isScalar(node)) return node.value;
-  return (node as { toJSON(): unknown }).toJSON();
+  if (isNode(node)) return (node as { toJSON(): unknown }).toJSON();
+  if (node instanceof Map) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of node) out[String(k)] = toJs(v);
+    return out;
+  }
+  return node;
 }
 
-export function kindOf(node: AnyNode): string {
+export function kindOf(node: unknown): string {
   if (node === null || node === undefined) return 'nothing';
-  if (isMap(node)) return 'a mapping';
-  if (isSeq(node)) return 'a list';
-  if (isScalar(node)) return describeJs(node.value);
+  if (isMapping(node)) return 'a mapping';
+  if (isSequence(node)) return 'a list';
+  if (isScalar(node) || typeof node !== 'object') return describeJs(scalarOf(node));
   return 'an unsupported value';
 }
 
