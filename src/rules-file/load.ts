@@ -36,6 +36,7 @@ export function parseRules(text: string, file: string, options: ConfigOptions = 
   if (options.positions !== true) {
     const fast = parseRulesFast(text, file, options);
     if (fast) return fast;
+    options.onProgress?.({ rulesBuilt: 0, rulesTotal: 0, rereading: true });
   }
   return parseRulesPositioned(text, file, options);
 }

@@ -64,6 +64,9 @@ export interface LoadProgress {
   readonly rulesBuilt: number;
   /** Rules in the file's chains, insert and append lists. */
   readonly rulesTotal: number;
+  /** True once, when the file has a problem and is read again with positions to place it
+   *  (the counts then start again). */
+  readonly rereading?: boolean;
 }
 
 /** How deep mappings and lists may nest. A rules file needs about 8 levels; the parsers and
