@@ -64,35 +64,28 @@ export function parsePlainYaml(text: string): PlainDocument | undefined {
 /**
  * How many keys the value's mappings hold, or undefined when the positioned parse would read
  * them differently: nested deeper than MAX_NESTING, or an object key that is an array index
- * (JavaScript objects put those first, out of file order). Iterative, as deep as it goes.
+ * (JavaScript objects put those first, out of file order). Recursion stops at MAX_NESTING, so
+ * no input depth can overflow the stack.
  */
-function plainKeys(root: unknown): number | undefined {
+function plainKeys(value: unknown, depth = 1): number | undefined {
+  if (value === null || typeof value !== 'object') return 0;
+  if (depth > MAX_NESTING) return undefined;
   let keys = 0;
-  const stack: { value: unknown; depth: number }[] = [{ value: root, depth: 1 }];
-  while (stack.length > 0) {
-    const { value, depth } = stack.pop() as { value: unknown; depth: number };
-    if (value === null || typeof value !== 'object') continue;
-    if (depth > MAX_NESTING) return undefined;
-    if (Array.isArray(value)) {
-      for (const item of value) if (item !== null && typeof item === 'object') stack.push({ value: item, depth: depth + 1 });
-    } else if (value instanceof Map) {
-      keys += value.size;
-      for (const [k, v] of value) {
-        if (k !== null && typeof k === 'object') stack.push({ value: k, depth: depth + 1 });
-        if (v !== null && typeof v === 'object') stack.push({ value: v, depth: depth + 1 });
-      }
-    } else {
-      const o = value as Record<string, unknown>;
-      for (const k of Object.keys(o)) {
-        const c = k.charCodeAt(0);
-        if (c >= 0x30 && c <= 0x39) return undefined; // a digit: maybe an array index
-        keys++;
-        const v = o[k];
-        if (v !== null && typeof v === 'object') stack.push({ value: v, depth: depth + 1 });
-      }
+  if (Array.isArray(value)) {
+    for (const item of value) keys += plainKeys(item, depth + 1) ?? NaN;
+  } else if (value instanceof Map) {
+    keys += value.size;
+    for (const [k, v] of value) keys += (plainKeys(k, depth + 1) ?? NaN) + (plainKeys(v, depth + 1) ?? NaN);
+  } else {
+    const o = value as Record<string, unknown>;
+    for (const k in o) {
+      const c = k.charCodeAt(0);
+      if (c >= 0x30 && c <= 0x39) return undefined; // a digit: maybe an array index
+      keys += 1 + (plainKeys(o[k], depth + 1) ?? NaN);
     }
   }
-  return keys;
+  // NaN: a child declined (NaN stays NaN through the sums).
+  return Number.isNaN(keys) ? undefined : keys;
 }
 
 /** In valid JSON every ":" outside a string follows a key: their count is the keys written. */

@@ -461,33 +461,7 @@ export class Ctx extends DocReader {
     }
     if (!this.actionAllowed(word, table, pair, actionPath)) return undefined;
     const arg = this.resolve(pair.value);
-    return word.build(this.actionArg(arg, arg ?? pair, actionPath, table));
-  }
-
-  /** The walker's readers, bound to one action's argument (see ActionArg). */
-  private actionArg(node: AnyNode, at: AnyNode | DocPair, path: string, table: TableContext): ActionArg {
-    return {
-      js: toJs(node),
-      node,
-      at,
-      path,
-      table,
-      chainPrefix: this.chainPrefix,
-      fields: (allowed, required, expected) => this.fields(node, path, allowed, required, expected),
-      fieldNodes: (allowed, required, expected) => this.fieldNodes(node, path, allowed, required, expected),
-      markFields: (allowed, required, single) => this.markFields(node, path, allowed, required, single),
-      number: (n, where, expected) => this.number(n, where, path, expected),
-      pair: (keys, expected, marks) => this.pair(node, at, path, keys, expected, marks),
-      addressFamilyOk: (addr, addrPath) => this.addressFamilyOk(addr, at, addrPath),
-      fail: (message) => this.fail(at, path, message),
-      build: (make, blame = at) => {
-        try {
-          return make();
-        } catch (error) {
-          return this.libraryError(error, blame, path);
-        }
-      },
-    };
+    return word.build(new BoundActionArg(this, arg, arg ?? pair, actionPath, table));
   }
 
   private actionAllowed(word: ActionWord, table: TableContext, at: AnyNode | DocPair, path: string): boolean {
@@ -514,4 +488,51 @@ function countRules(tables: readonly AnyNode[], resolve: (n: AnyNode) => AnyNode
     }
   }
   return total;
+}
+
+/** The walker's readers, bound to one action's argument (see ActionArg): one object per action,
+ *  its methods on the prototype. */
+class BoundActionArg implements ActionArg {
+  readonly js: unknown;
+  readonly chainPrefix: string;
+
+  constructor(
+    private readonly reader: DocReader,
+    readonly node: AnyNode,
+    readonly at: AnyNode | DocPair,
+    readonly path: string,
+    readonly table: TableContext,
+  ) {
+    this.js = toJs(node);
+    this.chainPrefix = reader.chainPrefix;
+  }
+
+  fields(allowed: readonly string[], required: readonly string[], expected: string): Record<string, unknown> | undefined {
+    return this.reader.fields(this.node, this.path, allowed, required, expected);
+  }
+  fieldNodes(allowed: readonly string[], required: readonly string[], expected: string): Record<string, AnyNode> | undefined {
+    return this.reader.fieldNodes(this.node, this.path, allowed, required, expected);
+  }
+  markFields(allowed: readonly string[], required: readonly string[], single?: string): Record<string, number> | undefined {
+    return this.reader.markFields(this.node, this.path, allowed, required, single);
+  }
+  number(n: AnyNode, where: AnyNode | DocPair, expected: string): number | undefined {
+    return this.reader.number(n, where, this.path, expected);
+  }
+  pair(keys: [string, string], expected: string, marks: boolean): unknown[] | undefined {
+    return this.reader.pair(this.node, this.at, this.path, keys, expected, marks);
+  }
+  addressFamilyOk(addr: unknown, addrPath: string): boolean {
+    return this.reader.addressFamilyOk(addr, this.at, addrPath);
+  }
+  fail(message: string): undefined {
+    return this.reader.fail(this.at, this.path, message);
+  }
+  build(make: () => Action, blame: AnyNode | DocPair = this.at): Action | undefined {
+    try {
+      return make();
+    } catch (error) {
+      return this.reader.libraryError(error, blame, this.path);
+    }
+  }
 }
