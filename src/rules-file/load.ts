@@ -8,7 +8,7 @@ import { parseJsonNodes } from './json';
 import type { Rule } from '../rule';
 import { FastPathMiss, type WalkOptions } from './doc-reader';
 import { offsetOf } from './nodes';
-import { parsePlainJson, parsePlainYaml } from './plain';
+import { parsePlainJson, parsePlainYaml, type PlainDocument } from './plain';
 import { DEFAULT_MAX_FILE_SIZE, readRulesText } from './read';
 import { DEFAULT_CHAIN_PREFIX, MAX_ALIAS_EXPANSION, MAX_NESTING, type ConfigOptions, type RulePosition, type RulesFile } from './types';
 import { Ctx } from './walk';
@@ -57,8 +57,17 @@ const isJsonName = (file: string): boolean => /\.json$/i.test(file);
  *  fast parser declines the text or the walk meets any problem: the positioned path then reads
  *  it again, to report every problem where it was written. */
 export function parseRulesFast(text: string, file: string, options: ConfigOptions = {}): RulesFile | undefined {
-  const doc = isJsonName(file) ? parsePlainJson(text) : parsePlainYaml(text);
-  if (!doc) return undefined;
+  const doc = parsePlain(text, file);
+  return doc && buildFromPlain(doc, file, options);
+}
+
+/** The fast path's parse (JSON.parse for a name ending in .json, else js-yaml). */
+export function parsePlain(text: string, file: string): PlainDocument | undefined {
+  return isJsonName(file) ? parsePlainJson(text) : parsePlainYaml(text);
+}
+
+/** The fast path's walk of parsed plain values; undefined at the first problem. */
+export function buildFromPlain(doc: PlainDocument, file: string, options: ConfigOptions = {}): RulesFile | undefined {
   try {
     const tables = new Ctx(walkOptions(file, options)).root(doc.value);
     return tables ? { file, tables } : undefined;
