@@ -2,7 +2,8 @@
 // and the rules file, runs them once, and prints what they report.
 import { detectBackend } from '../backend';
 import { inNetns, spawnCommand } from '../commands';
-import { TABLE_NAMES, type RulesFile, type TableName } from '../config';
+import type { RulesFile } from '../rules-file/types';
+import { TABLE_NAMES, type TableName } from '../table-names';
 import { checkWithKernel, type KernelCheckResult } from '../kernel-check';
 import type { PlanSummary, RestorePlan } from '../restore-plan';
 import { formatShown, showTables } from '../show';

@@ -1,7 +1,8 @@
 // The options every command shares, their parsers, and the per-command set-up they lead to.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { BackendChoice, IpVersion } from '../backend';
-import { DEFAULT_CHAIN_PREFIX, DEFAULT_HASH_PREFIX, loadRulesFile, type ConfigOptions, type RulesFile } from '../config';
+import { loadRulesFile } from '../rules-file/load';
+import { DEFAULT_CHAIN_PREFIX, DEFAULT_HASH_PREFIX, type ConfigOptions, type RulesFile } from '../rules-file/types';
 import { IptablesSyncError } from '../errors';
 import { DEFAULT_MAX_FILE_SIZE, formatBytes, parseByteSize } from '../rules-file/read';
 import { DEFAULT_LOCK_FILE_PATH, SharedLock } from '../locks';

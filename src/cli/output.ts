@@ -1,5 +1,5 @@
 // What the CLI prints: its logger, summaries in words, errors (human and JSON).
-import { ConfigError } from '../config';
+import { ConfigError } from '../rules-file/issues';
 import { CommandFailedError, formatCommandLine, IptablesSyncError, LockTimeoutError } from '../errors';
 import type { Logger } from '../logger';
 import type { PlanSummary } from '../restore-plan';

@@ -2,12 +2,12 @@
 // fast path (plain values, no positions: plain.ts); anything else is read again on the
 // positioned path (the yaml package's nodes, or json.ts's), which bounds nesting and alias
 // expansion and reports every problem with file:line:column. Everything throws one ConfigError.
-import { LineCounter, isAlias, isCollection, isPair, parseDocument, type Alias, type Node } from 'yaml';
+import type { Alias, Node } from 'yaml';
 import { clip, ConfigError, MAX_QUOTED, UnreadableRulesFileError } from './issues';
-import { parseJsonNodes } from './json';
 import type { Rule } from '../rule';
 import { FastPathMiss, type WalkOptions } from './doc-reader';
-import { offsetOf } from './nodes';
+import { parseJsonNodes } from './json';
+import { offsetOf, yaml } from './nodes';
 import { parsePlainJson, parsePlainYaml, type PlainDocument } from './plain';
 import { DEFAULT_MAX_FILE_SIZE, readRulesText } from './read';
 import { DEFAULT_CHAIN_PREFIX, MAX_ALIAS_EXPANSION, MAX_NESTING, type ConfigOptions, type RulePosition, type RulesFile } from './types';
@@ -80,6 +80,7 @@ export function buildFromPlain(doc: PlainDocument, file: string, options: Config
 /** The positioned path: the yaml package's nodes (or json.ts's), every problem with its
  *  file:line:column. */
 export function parseRulesPositioned(text: string, file: string, options: ConfigOptions = {}): RulesFile {
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   let contents: Node | null;
   let errors: readonly { offset: number; message: string }[];
@@ -125,6 +126,7 @@ export function parseRulesPositioned(text: string, file: string, options: Config
  * Iterative, so no input depth can overflow the stack here.
  */
 function documentLimits(root: Node | null): { aliases: Map<Alias, Node>; problem?: { offset: number; message: string } } {
+  const { isAlias, isCollection, isPair } = yaml();
   const aliases = new Map<Alias, Node>();
   if (root === null) return { aliases };
   const anchors = new Map<string, Node>();
