@@ -127,7 +127,7 @@ async function main(): Promise<void> {
     loadAverageAtEnd: [] as number[],
     durationS: 0,
   };
-  process.stderr.write(`iptables-sync bench (${opts.mode}): rules ${opts.rules.join(', ')}; backends ${opts.backends.join(', ')}; ${opts.runs} runs each\n`);
+  process.stderr.write(`iptables-sync bench (${opts.mode}): rules ${opts.cliOnly ? 'none (--cli-only)' : opts.rules.join(', ')}; backends ${opts.backends.join(', ')}; ${opts.runs} runs each\n`);
 
   const outDir = mkdtempSync(join(tmpdir(), 'ipts-b-out-'));
   tmp = outDir;
