@@ -48,7 +48,7 @@ export function isSequence(v: unknown): boolean {
 export function pairsOf(v: unknown): readonly DocPair[] {
   if (v instanceof Map) {
     const out: DocPair[] = [];
-    for (const [key, value] of v) out.push({ key, value });
+    v.forEach((value, key) => void out.push({ key, value })); // (no [key, value] array per entry)
     return out;
   }
   if (isYamlObject(v)) return (v as YamlPackage.YAMLMap).items as DocPair[];

@@ -53,16 +53,18 @@ export function parsePlainYaml(text: string): PlainDocument | undefined {
   let value: unknown;
   try {
     // No aliases: the positioned path bounds what they expand to. Duplicate keys, tags outside
-    // the core schema, multiple or empty documents all throw here.
-    value = load(text, { schema: YAML_SCHEMA, maxAliases: 0, maxDepth: MAX_NESTING + 2 });
+    // the core schema, multiple or empty documents all throw here, and so does nesting
+    // MAX_NESTING deep (js-yaml counts a level more than the positioned path: stricter, so
+    // nothing it reads is too deep there).
+    value = load(text, { schema: YAML_SCHEMA, maxAliases: 0, maxDepth: MAX_NESTING });
   } catch {
     return undefined;
   }
-  return plainKeys(value) === undefined ? undefined : { value };
+  return { value };
 }
 
 /**
- * How many keys the value's mappings hold, or undefined when the positioned parse would read
+ * How many keys JSON.parse's objects hold, or undefined when the positioned parse would read
  * them differently: nested deeper than MAX_NESTING, or an object key that is an array index
  * (JavaScript objects put those first, out of file order). Recursion stops at MAX_NESTING, so
  * no input depth can overflow the stack.
@@ -73,9 +75,6 @@ function plainKeys(value: unknown, depth = 1): number | undefined {
   let keys = 0;
   if (Array.isArray(value)) {
     for (const item of value) keys += plainKeys(item, depth + 1) ?? NaN;
-  } else if (value instanceof Map) {
-    keys += value.size;
-    for (const [k, v] of value) keys += (plainKeys(k, depth + 1) ?? NaN) + (plainKeys(v, depth + 1) ?? NaN);
   } else {
     const o = value as Record<string, unknown>;
     for (const k in o) {
