@@ -57,10 +57,14 @@ export function runCliTimed(args: readonly string[], options: RunOptions = {}): 
   return runCommandLine(process.execPath, [CLI, ...args], options);
 }
 
+/** A run's exit code and output only (for toEqual). */
+export function outputOf({ code, stdout, stderr }: CliResult): CliOutput {
+  return { code, stdout, stderr };
+}
+
 /** Runs `node dist/cli.js ARGS`: its exit code and output only. */
 export async function runCli(args: readonly string[], options: RunOptions = {}): Promise<CliOutput> {
-  const { code, stdout, stderr } = await runCliTimed(args, options);
-  return { code, stdout, stderr };
+  return outputOf(await runCliTimed(args, options));
 }
 
 /** Builds dist/ when a lone `vitest run` of a CLI test finds it missing (`npm test` builds first). */
