@@ -349,6 +349,9 @@ export async function readSaveOutput(
   if (!Number.isSafeInteger(batchBytes) || batchBytes < 0) {
     throw new ReaderConfigError('nativeBatchBytes', batchBytes, 'must be a non-negative integer');
   }
+  if (options.expected !== undefined && !(options.expected instanceof Map)) {
+    throw new ReaderConfigError('expected', options.expected, 'must be a snapshot (a Map of chain name to DataplaneChain) or undefined');
+  }
   if (!isIterable(source)) throw new ReaderConfigError('source', source, 'must be an (async) iterable of byte chunks, such as a child\'s stdout');
   const addon = wanted === 'js' ? undefined : loadNative();
   if (wanted === 'native' && !addon) {

@@ -294,6 +294,7 @@ describe('config validation', () => {
     [CONFIG, { implementation: 'fast' }, 'implementation', 'fast', `option implementation: must be 'auto', 'native' or 'js' (got "fast")`],
     [CONFIG, { nativeBatchBytes: -1 }, 'nativeBatchBytes', -1, 'option nativeBatchBytes: must be a non-negative integer (got -1)'],
     [CONFIG, null, 'options', null, 'option options: must be an object (got null)'],
+    [CONFIG, { expected: [] }, 'expected', [], 'option expected: must be a snapshot'],
   ])('names the field and the bad value: %j %j', async (config, options, field, value, message) => {
     const err = await rejectionOf(readSaveOutput(empty(), config as ReaderConfig, options as never));
     expect(err).toBeInstanceOf(InvalidOptionError);
