@@ -1,35 +1,25 @@
 // Progress of the real CLI (node dist/cli.js) while it reads a large rules file: on a terminal
 // (a pseudo-terminal from util-linux `script`) or with --progress, on stderr only; never when
 // stderr is a pipe without --progress, and never with --json. No dataplane: `check` only.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { run } from './helpers/netns';
 
 const ROOT = join(__dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
-/** Progress from the start (the default waits a second, which a small file never takes). */
-const ENV = { ...process.env, IPTABLES_SYNC_PROGRESS_AFTER_MS: '0' };
 const RULES = 5000;
 const LINE = new RegExp(`reading [^\\n\\r]*rules\\.yaml: [\\d,]+ of ${RULES.toLocaleString('en-US')} rules…`);
 
 const scratch = mkdtempSync(join(tmpdir(), 'ipts-progress-'));
 const file = join(scratch, 'rules.yaml');
 
-function run(cmd: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
-  });
-}
-
 beforeAll(() => {
+  // Progress from the start (the default waits a second, which a small file never takes); the
+  // CLI processes inherit it.
+  process.env.IPTABLES_SYNC_PROGRESS_AFTER_MS = '0';
   if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
   const lines = ['tables:', '  filter:', '    chains:'];
   for (let c = 0; c < RULES / 10; c++) {
@@ -62,7 +52,7 @@ describe('CLI progress while reading a large rules file', () => {
       run(process.execPath, [CLI, 'check', '-f', file, '--json', '--progress']),
       run('script', ['-qfec', `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} check -f ${JSON.stringify(file)} --json`, '/dev/null']),
     ]);
-    expect(piped).toEqual({ code: 0, stdout: `${file} is valid (filter: ${RULES / 10} chains, ${RULES} rules, 0 inserts).\n`, stderr: '' });
+    expect(piped).toEqual({ code: 0, signal: null, stdout: `${file} is valid (filter: ${RULES / 10} chains, ${RULES} rules, 0 inserts).\n`, stderr: '' });
     expect(json.code).toBe(0);
     expect(json.stderr).toBe('');
     expect(JSON.parse(json.stdout)).toMatchObject({ valid: true, tables: [{ table: 'filter', rules: RULES }] });
