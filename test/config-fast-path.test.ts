@@ -113,6 +113,10 @@ describe('rules file: the fast parsers decline what they might read differently'
     expect(parsePlainYaml('a: 1\na: 2\n')).toBeUndefined();
     expect(parsePlainYaml('a: 1\n---\nb: 2\n')).toBeUndefined();
     expect(parsePlainYaml('a: [[[[1]]]]\n')).toBeDefined();
+    // Nesting: 64 levels (the root mapping and 63 lists) is within the limit, 65 is not.
+    expect(parsePlainYaml(`v: ${'['.repeat(63)}${']'.repeat(63)}\n`)).toBeDefined();
+    expect(parsePlainYaml(`v: ${'['.repeat(64)}${']'.repeat(64)}\n`)).toBeUndefined();
+    expect(parsePlainYaml(Array.from({ length: 65 }, (_, i) => `${'  '.repeat(i)}a:`).join('\n') + ' 1\n')).toBeUndefined();
   });
 
   it('YAML scalars mean what the yaml package says they mean', () => {

@@ -322,7 +322,8 @@ export class Ctx extends DocReader {
       }
       const next = this.matchMethod(match, method, kind, pair.value, pair, methodPath);
       if (next) {
-        criteria.push({ pair, path: methodPath, before: match, after: next });
+        // (Only the positioned path places errors; on the fast path any error ends the walk.)
+        if (this.options.source) criteria.push({ pair, path: methodPath, before: match, after: next });
         match = next;
       } else ok = false;
     }
@@ -341,7 +342,8 @@ export class Ctx extends DocReader {
       if (this.ipVersion !== 6) return this.fail(pair, path, `${method} matches ICMPv6, but the rules are for IPv4 (use --ip-version 6, or ${method.replace('V6', '')})`);
     }
     if (kind === 'net' && typeof args[0] === 'string') {
-      const family = isIP(args[0].split('/')[0] as string);
+      const slash = args[0].indexOf('/');
+      const family = isIP(slash < 0 ? args[0] : args[0].slice(0, slash));
       if (family !== 0 && family !== this.ipVersion) {
         return this.fail(at, path, `${JSON.stringify(args[0])} is an IPv${family} address, but the rules are for IPv${this.ipVersion} (--ip-version ${this.ipVersion})`);
       }
