@@ -55,7 +55,7 @@ describe('nftables engine on real nft', () => {
     const next = state([chain('ipts-a', [1, 2, 33, 4, 5])]);
     const plan = await engine.plan(next);
     expect(commands(plan.input)).toEqual([
-      expect.stringMatching(new RegExp(`^replace rule ip ipts-filter ipts-a handle ${before[2]} tcp dport 33 counter accept comment "ipts:.{16}"$`)),
+      expect.stringMatching(new RegExp(`^replace rule ip ipts-filter ipts-a handle ${before[2]} (?:ip protocol tcp )?tcp dport 33 counter accept comment "ipts:.{16}"$`)),
     ]);
     expect(plan.summary.rulesToReplace).toBe(1);
     const result = await engine.apply(next);

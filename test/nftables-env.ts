@@ -1,44 +1,22 @@
-// Shared set-up of the nftables backend tests: an engine wired to a namespace, a stand-in rule
-// renderer for the few matches and actions these tests use, and an independent reading of
-// `nft -a list table` (plain regexes, not the library's scanner).
-import { AcceptAction, DropAction, GotoAction, JumpAction, ReturnAction } from '../src/actions';
+// Shared set-up of the nftables backend tests: an engine wired to a namespace, and an independent
+// reading of `nft -a list table` (plain regexes, not the library's scanner).
 import { inNetns } from '../src/commands';
 import { SILENT_LOGGER } from '../src/logger';
-import { NftablesDataplane, type NftEngineOptions, type NftRuleRenderer } from '../src/nftables/dataplane';
+import { NftablesDataplane, type NftEngineOptions } from '../src/nftables/dataplane';
+import { nftRuleRenderer } from '../src/nftables/rule-text';
 import { familyOf } from '../src/nftables/table-spec';
-import type { Rule } from '../src/rule';
 import type { TableName } from '../src/table-names';
 import type { Netns } from './helpers/netns';
 
-/** Renders the handful of rules the engine tests use (the real renderer has its own tests). */
-export const stubRender: NftRuleRenderer = (rule: Rule): string => {
-  const match = rule.match.render();
-  let nftMatch = '';
-  const port = /^-p (tcp|udp) (?:--dport|-m multiport --destination-ports) (\d+)$/.exec(match);
-  const source = /^(?:-s|--source) (\S+)$/.exec(match);
-  if (port) nftMatch = `${port[1]} dport ${port[2]} `;
-  else if (source) nftMatch = `${(source[1] as string).includes(':') ? 'ip6' : 'ip'} saddr ${source[1]} `;
-  else if (match !== '') throw new Error(`stub renderer: no nft text for ${match}`);
-  const a = rule.action;
-  const action =
-    a instanceof AcceptAction ? 'accept'
-    : a instanceof DropAction ? 'drop'
-    : a instanceof ReturnAction ? 'return'
-    : a instanceof JumpAction ? `jump ${a.target}`
-    : a instanceof GotoAction ? `goto ${a.target}`
-    : undefined;
-  if (action === undefined) throw new Error(`stub renderer: no nft text for ${a.toFragment()}`);
-  return `${nftMatch}counter ${action}`;
-};
-
 export function makeEngine(ns: Netns, o: Partial<NftEngineOptions> & { tableName?: TableName; ipVersion?: 4 | 6 } = {}): NftablesDataplane {
   const tableName = o.tableName ?? 'filter';
+  const family = familyOf(o.ipVersion ?? 4);
   return new NftablesDataplane({
     tableName,
-    family: familyOf(o.ipVersion ?? 4),
+    family,
     nftTable: `ipts-${tableName}`,
     hashPrefix: 'ipts:',
-    render: stubRender,
+    render: nftRuleRenderer(family, tableName),
     run: inNetns(ns.name),
     commandTimeoutMs: 30_000,
     lockTimeoutMs: 1_000,

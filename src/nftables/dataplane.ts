@@ -16,8 +16,10 @@ import type { AppliedWrite } from '../apply-report';
 import type { Listing } from './listing';
 import { listTable, writeNft, type NftWriteOutcome } from './nft-run';
 import { NO_TABLE, opLine, planNft, type DesiredNftChain, type NftChainState, type NftPlan, type NftTableState } from './plan';
+import { nftName } from './nft-names';
 import { nftComment, nftRuleIds } from './rule-ids';
-import { baseChainDeclaration, baseChainSpec, type NftFamily } from './table-spec';
+import type { NftFamily } from './render';
+import { baseChainDeclaration, baseChainSpec } from './table-spec';
 
 /** Renders one rule as nft statements: its matches, then `counter`, then its action (no
  *  comment: the engine adds ours). Throws InvalidRuleError for what nft cannot express. */
@@ -234,6 +236,7 @@ export class NftablesDataplane {
   private renderChain(chain: Chain): DesiredNftChain {
     const cached = this.renderedChains.get(chain);
     if (cached) return cached;
+    nftName('updateChain', chain.name);
     const rendered = this.desiredOf(chain.name, undefined, chain.rules, this.texts(chain.rules));
     this.renderedChains.set(chain, rendered);
     return rendered;

@@ -9,7 +9,7 @@ import { RULE_ID_LENGTH } from '../save-line';
 import { TimeSlicer } from '../time-slice';
 import type { Listing } from './listing';
 import { readListing } from './listing-worker';
-import type { NftFamily } from './table-spec';
+import type { NftFamily } from './render';
 
 /** Where nft runs and for which table. */
 export interface NftTarget {

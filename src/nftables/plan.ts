@@ -7,7 +7,7 @@ import { referencedChain } from '../chain-references';
 import { InvalidRuleError } from '../errors';
 import type { PlanSummary } from '../restore-plan';
 import type { Rule } from '../rule';
-import type { NftFamily } from './table-spec';
+import type { NftFamily } from './render';
 
 /** What the engine believes one chain of our table holds. */
 export interface NftChainState {

@@ -5,9 +5,7 @@
 import * as crypto from 'node:crypto';
 import { InvalidRuleError } from '../errors';
 import { RULE_ID_LENGTH } from '../save-line';
-
-/** nft refuses a rule comment longer than this (bytes). */
-export const MAX_NFT_COMMENT_BYTES = 128;
+import { NFT_MAX_COMMENT_BYTES } from './nft-names';
 
 type OneShotHash = (algorithm: string, data: string, outputEncoding: 'base64url') => string;
 // crypto.hash (Node >= 20.12) skips the Hash object per rule; createHash before it.
@@ -40,11 +38,11 @@ export function nftRuleIds(texts: readonly string[]): string[] {
 export function nftComment(hashPrefix: string, id: string, ownComment: string, chain: string): string {
   const comment = ownComment === '' ? `${hashPrefix}${id}` : `${hashPrefix}${id} ${ownComment}`;
   const bytes = Buffer.byteLength(comment, 'utf8');
-  if (bytes > MAX_NFT_COMMENT_BYTES) {
+  if (bytes > NFT_MAX_COMMENT_BYTES) {
     throw new InvalidRuleError(
       `nftables chain ${chain}`,
       ownComment,
-      `the rule ID comment (hash prefix + ${RULE_ID_LENGTH} characters) and the rule's comment must fit nft's ${MAX_NFT_COMMENT_BYTES}-byte comment; this one has ${bytes} bytes on backend nftables`,
+      `the rule ID comment (hash prefix + ${RULE_ID_LENGTH} characters) and the rule's comment must fit nft's ${NFT_MAX_COMMENT_BYTES}-byte comment; this one has ${bytes} bytes on backend nftables`,
     );
   }
   return comment;

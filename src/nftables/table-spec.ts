@@ -3,9 +3,8 @@
 import type { IpVersion } from '../backend';
 import { InvalidOptionError } from '../errors';
 import { KERNEL_CHAINS, type TableName } from '../table-names';
-
-/** The nftables address family of a Table: `ip` for IPv4, `ip6` for IPv6. */
-export type NftFamily = 'ip' | 'ip6';
+import { nftNameProblem } from './nft-names';
+import type { NftFamily } from './render';
 
 /** The family a Table of this IP version owns its table in. */
 export function familyOf(ipVersion: IpVersion): NftFamily {
@@ -17,20 +16,14 @@ export function defaultNftTableName(table: TableName): string {
   return `ipts-${table}`;
 }
 
-// nft's table identifiers (1.0.x takes no quoted table names): a letter, then letters, digits
-// and `_ . -`; at most 255 bytes (NFT_TABLE_MAXNAMELEN 256 with the NUL).
-const TABLE_IDENTIFIER = /^[A-Za-z][A-Za-z0-9_.-]*$/;
-const MAX_TABLE_NAME_BYTES = 255;
-
-/** The nftables table name option, validated: one nft identifier, so it can never break out of
- *  a command line of `nft -f`.
+/** The nftables table name option, validated: a name nft takes unquoted (nft 1.0.x takes no
+ *  quoted table names), so it can never break out of a command of `nft -f`.
  *  @throws {@link InvalidOptionError} naming `nftTableName` and the value. */
 export function nftTableName(value: unknown, table: TableName): string {
   if (value === undefined) return defaultNftTableName(table);
-  if (typeof value !== 'string' || !TABLE_IDENTIFIER.test(value) || value.length > MAX_TABLE_NAME_BYTES) {
-    throw new InvalidOptionError('nftTableName', value, `expected an nft identifier: a letter, then letters, digits, "_", "." or "-" (at most ${MAX_TABLE_NAME_BYTES})`);
-  }
-  return value;
+  const problem = nftNameProblem(value);
+  if (problem !== undefined) throw new InvalidOptionError('nftTableName', value, problem);
+  return value as string;
 }
 
 /** How a base chain hooks into netfilter: the `{ type … hook … priority …; policy accept; }` of
