@@ -5,7 +5,7 @@ import { AcceptAction, DropAction, JumpAction } from '../src/actions';
 import { ChainDeletionError, InvalidRuleError, RestoreFailedError } from '../src/errors';
 import { Match } from '../src/match';
 import { Chain, Rule } from '../src/rule';
-import type { NftDesiredState } from '../src/nftables/dataplane';
+import { ECHO_MAX_RULES, type NftDesiredState } from '../src/nftables/dataplane';
 import { Netns } from './helpers/netns';
 import { listTable, makeEngine, ruleset, tableText } from './nftables-env';
 
@@ -194,5 +194,21 @@ describe('nftables engine on real nft', () => {
     const bad = new Chain({ name: 'ipts-a', rules: [new Rule({ action: new JumpAction({ target: 'ipts-missing' }) })] });
     await expect(engine.plan(state([bad]))).rejects.toThrow(/ipts-missing.*|backend nftables/);
     await expect(engine.plan(state([], { INPUT: [new Rule({ action: new JumpAction({ target: 'KUBE-SERVICES' }) })] }))).rejects.toThrow(InvalidRuleError);
+  });
+
+  it('learns new rules\' handles from a small transaction\'s echo (the next change needs no read), and reads before editing after a big one', async () => {
+    const engine = makeEngine(ns);
+    await engine.apply(state([chain('ipts-a', [1, 2])]));
+    expect(engine.reads).toBe(1);
+    await engine.apply(state([chain('ipts-a', [1, 2, 3])]));
+    await engine.apply(state([chain('ipts-a', [1, 2, 4])])); // replaces the rule added just before, by its echoed handle
+    expect(engine.reads).toBe(1);
+    expect(await texts('ipts-a')).toEqual([1, 2, 4].map((p) => `tcp dport ${p} counter accept`));
+    const big = Array.from({ length: ECHO_MAX_RULES + 1 }, (_, k) => 1000 + k);
+    await engine.apply(state([chain('ipts-a', [1, 2, 4]), chain('ipts-big', big)]));
+    expect(engine.reads).toBe(1);
+    await engine.apply(state([chain('ipts-a', [1, 2, 4]), chain('ipts-big', [...big.slice(0, -1), 9])]));
+    expect(engine.reads).toBe(2);
+    expect((await texts('ipts-big')).slice(-2)).toEqual([`tcp dport ${big[big.length - 2]} counter accept`, 'tcp dport 9 counter accept']);
   });
 });

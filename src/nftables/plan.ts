@@ -151,7 +151,7 @@ export function planNft(p: NftPlanInput): NftPlan {
     const fresh = have === undefined || have.declaration !== want.declaration;
     const handles = diffChain(name, want, fresh ? undefined : have, ops, counts);
     if (handles === undefined) needsRead = true;
-    after.set(name, { declaration: want.declaration, ids: want.ids, handles: handles ?? new Array<undefined>(want.ids.length) });
+    after.set(name, { declaration: want.declaration, ids: want.ids, handles: handles ?? new Array<undefined>(want.ids.length).fill(undefined) });
   }
   // Chains no longer wanted: flushed first, so jumps among them go before any is deleted.
   const unwanted = [...p.state.chains.keys()].filter((n) => !p.desired.has(n)).sort();
@@ -201,12 +201,12 @@ function diffChain(chain: string, want: DesiredNftChain, have: NftChainState | u
       ops.push({ op: 'add', chain, after: undefined, rule: j });
       added();
     }
-    return new Array<undefined>(want.ids.length);
+    return new Array<undefined>(want.ids.length).fill(undefined);
   }
   if (sameIds(have.ids, want.ids)) return [...have.handles];
   const kept = keptPairs(have.ids, want.ids);
   const mine: NftOp[] = [];
-  const handles = new Array<number | undefined>(want.ids.length);
+  const handles = new Array<number | undefined>(want.ids.length).fill(undefined);
   for (const [o, n] of kept) handles[n] = have.handles[o];
   const handleAt = (i: number): number | undefined => have.handles[i];
   // Walk the gaps between kept pairs (and before the first, after the last).
