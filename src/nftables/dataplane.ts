@@ -59,14 +59,16 @@ export interface NftDesiredState {
   readonly appends: ReadonlyMap<string, readonly Rule[]>;
 }
 
-/** What one apply did. */
+/** What one apply did, counted as it happens (the Table passes its apply report). */
 export interface NftApplyResult {
   /** The transactions that landed (at most one, unless a retry followed a failure). */
-  readonly writes: readonly AppliedWrite[];
+  writes: AppliedWrite[];
   /** Chains deleted. */
-  readonly deletedChains: readonly string[];
+  deletedChains: string[];
+  /** nft list runs. */
+  reads: number;
   /** Tries of the transaction. */
-  readonly attempts: number;
+  attempts: number;
 }
 
 const NO_RULES: readonly Rule[] = Object.freeze([]);
@@ -154,36 +156,38 @@ export class NftablesDataplane {
    *  fails in a way that may pass), then a ChainDeletionError for chains a desired rule still
    *  refers to.
    *  @throws {@link RestoreFailedError}, {@link SaveFailedError}, {@link ChainDeletionError}. */
-  async apply(d: NftDesiredState): Promise<NftApplyResult> {
+  async apply(d: NftDesiredState, into: NftApplyResult = { writes: [], deletedChains: [], reads: 0, attempts: 0 }): Promise<NftApplyResult> {
     const desired = this.desiredChains(d);
-    const writes: AppliedWrite[] = [];
-    const deletedChains: string[] = [];
-    let attempts = 0;
+    const readsBefore = this.reads;
     let stuck: NftPlan['stuck'] = [];
-    await writeWithRetries({
-      lockTimeoutMs: this.o.lockTimeoutMs,
-      now: this.o.now,
-      sleep: this.o.sleep,
-      prepare: async () => {
-        if (!this.inSync) await this.read();
-      },
-      write: async () => {
-        attempts++;
-        const plan = await this.currentPlan(desired);
-        stuck = plan.stuck;
-        const outcome = await this.write(plan, desired);
-        if (outcome.lines > 0) writes.push({ input: outcome.input(), summary: plan.summary });
-        deletedChains.push(...plan.chainsToDelete);
-      },
-      refusedRule: async () => undefined, // nft names the failing line itself
-      onRetry: (error, backoffMs) => {
-        if (this.o.labels) this.o.metrics?.restoreRetries.inc(this.o.labels);
-        this.o.logger.warn({ table: this.o.nftTable, err: error.message, backoffMs }, 'nft -f failed, will re-read and retry');
-        this.invalidate();
-      },
-    });
+    try {
+      await writeWithRetries({
+        lockTimeoutMs: this.o.lockTimeoutMs,
+        now: this.o.now,
+        sleep: this.o.sleep,
+        prepare: async () => {
+          if (!this.inSync) await this.read();
+        },
+        write: async () => {
+          into.attempts++;
+          const plan = await this.currentPlan(desired);
+          stuck = plan.stuck;
+          const outcome = await this.write(plan, desired);
+          if (outcome.lines > 0) into.writes.push({ input: outcome.input(), summary: plan.summary });
+          into.deletedChains.push(...plan.chainsToDelete);
+        },
+        refusedRule: async () => undefined, // nft names the failing line itself
+        onRetry: (error, backoffMs) => {
+          if (this.o.labels) this.o.metrics?.restoreRetries.inc(this.o.labels);
+          this.o.logger.warn({ table: this.o.nftTable, err: error.message, backoffMs }, 'nft -f failed, will re-read and retry');
+          this.invalidate();
+        },
+      });
+    } finally {
+      into.reads += this.reads - readsBefore;
+    }
     if (stuck.length > 0) throw new ChainDeletionError(stuck, 'nftables: a rule of ours still jumps or goes to the chain');
-    return { writes, deletedChains, attempts };
+    return into;
   }
 
   private async currentPlan(desired: ReadonlyMap<string, DesiredNftChain>): Promise<NftPlan> {

@@ -1,0 +1,70 @@
+// The Table's seam to the nftables engine: the engine made from a Table's resolved options, and
+// one apply of the Table's desired state through it, counted into the Table's apply report.
+import type { ReportInProgress } from '../apply-report';
+import type { IpVersion } from '../backend';
+import type { CommandFactory } from '../commands';
+import type { Logger } from '../logger';
+import type { TableMetrics } from '../metrics';
+import type { TableName } from '../table-names';
+import { NftablesDataplane, type NftDesiredState } from './dataplane';
+import { nftRuleRenderer } from './rule-text';
+import { familyOf } from './table-spec';
+
+/** What the engine needs of a Table. */
+export interface NftTableContext {
+  readonly name: TableName;
+  readonly ipVersion: IpVersion;
+  readonly hashPrefix: string;
+  /** Our nftables table's name (the `nftTableName` option, validated). */
+  readonly nftTableName: string;
+  readonly labels: { readonly table: string; readonly ip_version: string };
+  readonly options: {
+    readonly run: CommandFactory;
+    readonly commandTimeoutMs: number;
+    readonly lockTimeoutMs: number;
+    readonly sleep: (ms: number) => Promise<void>;
+    readonly now: () => number;
+    readonly logger: Logger;
+    readonly metrics: TableMetrics | undefined;
+  };
+}
+
+/** The engine of a Table on backend 'nftables'. */
+export function nftablesEngineFor(c: NftTableContext): NftablesDataplane {
+  const family = familyOf(c.ipVersion);
+  return new NftablesDataplane({
+    tableName: c.name,
+    family,
+    nftTable: c.nftTableName,
+    hashPrefix: c.hashPrefix,
+    render: nftRuleRenderer(family, c.name),
+    run: c.options.run,
+    commandTimeoutMs: c.options.commandTimeoutMs,
+    lockTimeoutMs: c.options.lockTimeoutMs,
+    sleep: c.options.sleep,
+    now: c.options.now,
+    logger: c.options.logger,
+    metrics: c.options.metrics,
+    labels: c.labels,
+  });
+}
+
+// The Table invalidates its cache after each update of the desired state (Felix re-reads before
+// every write, in case another program changed the rules meanwhile). The nftables engine need
+// not: it edits by handle, so a stale view fails the transaction (and the retry reads again)
+// instead of editing the wrong rule. Timers, retries and the caller's own calls still re-read.
+const DESIRED_STATE_REASONS: ReadonlySet<string> = new Set(['chain update', 'chain removal', 'insertion update', 'append update']);
+
+/** Passes the Table's cache invalidation on to the engine, unless the Table only changed its
+ *  own desired state. */
+export function invalidateNftables(engine: NftablesDataplane | undefined, reason: string): void {
+  if (engine !== undefined && !DESIRED_STATE_REASONS.has(reason)) engine.invalidate();
+}
+
+/** One apply through the engine, counted into the Table's report. Resolves true when it wrote. */
+export async function applyNftables(engine: NftablesDataplane, desired: NftDesiredState, report: ReportInProgress | undefined): Promise<boolean> {
+  const into = report ?? { writes: [], deletedChains: [], reads: 0, attempts: 0 };
+  const writesBefore = into.writes.length;
+  await engine.apply(desired, into);
+  return into.writes.length > writesBefore;
+}
