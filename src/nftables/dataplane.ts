@@ -14,6 +14,7 @@ import type { CommandFactory } from '../commands';
 import { KERNEL_CHAINS, type TableName } from '../table-names';
 import type { AppliedWrite } from '../apply-report';
 import type { Listing } from './listing';
+import { startListingWorker } from './listing-worker';
 import { listTable, writeNft, type NftWriteOutcome } from './nft-run';
 import { NO_TABLE, opLine, planNft, type DesiredNftChain, type NftChainState, type NftPlan, type NftTableState } from './plan';
 import { nftName } from './nft-names';
@@ -82,7 +83,21 @@ export class NftablesDataplane {
   /** nft runs of the engine's lifetime, for tests and the apply report. */
   reads = 0;
 
-  constructor(private readonly o: NftEngineOptions) {}
+  constructor(private readonly o: NftEngineOptions) {
+    startListingWorker();
+  }
+
+  /** Renders a chain of the desired state now (the Table does as it accepts one), so a rule nft
+   *  cannot express is refused when it is given and the apply finds it rendered.
+   *  @throws {@link InvalidRuleError} for a rule the renderer refuses or a chain name nft cannot take. */
+  prepareChain(chain: Chain): void {
+    this.renderChain(chain);
+  }
+
+  /** Renders inserted or appended rules now, as {@link NftablesDataplane.prepareChain} does. */
+  prepareRules(rules: readonly Rule[]): void {
+    this.texts(rules);
+  }
 
   /** Makes the next plan or apply read the table first. */
   invalidate(): void {

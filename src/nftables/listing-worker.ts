@@ -72,6 +72,11 @@ function theWorker(): Worker {
   return w;
 }
 
+/** Starts the worker now (an engine does when made), so the first read does not wait for it. */
+export function startListingWorker(): void {
+  theWorker();
+}
+
 function settle(id: number): void {
   pending.delete(id);
   if (pending.size === 0) worker?.unref();
