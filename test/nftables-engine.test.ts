@@ -211,4 +211,12 @@ describe('nftables engine on real nft', () => {
     expect(engine.reads).toBe(2);
     expect((await texts('ipts-big')).slice(-2)).toEqual([`tcp dport ${big[big.length - 2]} counter accept`, 'tcp dport 9 counter accept']);
   });
+
+  it('tells which rules a chain lacks (checkRulesPresent), by their IDs there', async () => {
+    const engine = makeEngine(ns);
+    await engine.apply(state([chain('ipts-a', [1, 2])]));
+    const missing = await engine.missingRules('ipts-a', [port(1), port(2), port(3)]);
+    expect(missing.map((r) => r.match.render())).toEqual([port(3).match.render()]);
+    expect(await engine.missingRules('ipts-none', [port(1)])).toHaveLength(1);
+  });
 });

@@ -205,6 +205,15 @@ export class NftablesDataplane {
     return into;
   }
 
+  /** Which of `rules` the table does not hold in `chain` (reading first when the view is stale),
+   *  by the IDs they get there: as the chain's own rules in this order. */
+  async missingRules(chain: string, rules: readonly Rule[]): Promise<Rule[]> {
+    if (!this.inSync) await this.read();
+    const held = new Set(this.state.chains.get(chain)?.ids ?? []);
+    const ids = nftRuleIds(rules.map((r) => this.o.render(r)));
+    return rules.filter((_, i) => !held.has(ids[i] as string));
+  }
+
   private async currentPlan(desired: ReadonlyMap<string, DesiredNftChain>): Promise<NftPlan> {
     if (!this.inSync) await this.read();
     let plan = planNft({ family: this.o.family, table: this.o.nftTable, desired, state: this.state });
