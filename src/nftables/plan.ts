@@ -113,14 +113,8 @@ export function opLine(op: NftOp, p: Pick<NftPlanInput, 'family' | 'table' | 'de
   }
 }
 
-interface Counts {
-  chainsToCreate: number;
-  rulesToReplace: number;
-  rulesToAppend: number;
-  rulesToDelete: number;
-  insertsToDelete: number;
-  insertsToAdd: number;
-}
+/** The summary's counts, as the plan adds them up. */
+type Counts = { -readonly [K in Exclude<keyof PlanSummary, 'chainsToDelete'>]: number };
 
 /** The transaction that brings our table from `state` to `desired`. */
 export function planNft(p: NftPlanInput): NftPlan {

@@ -2,11 +2,8 @@
 // one apply of the Table's desired state through it, counted into the Table's apply report.
 import type { ReportInProgress } from '../apply-report';
 import type { IpVersion } from '../backend';
-import type { CommandFactory } from '../commands';
-import type { Logger } from '../logger';
-import type { TableMetrics } from '../metrics';
 import type { TableName } from '../table-names';
-import { NftablesDataplane, type NftDesiredState } from './dataplane';
+import { NftablesDataplane, type NftDesiredState, type NftEngineOptions } from './dataplane';
 import { nftRuleRenderer } from './rule-text';
 import { familyOf } from './table-spec';
 
@@ -18,15 +15,7 @@ export interface NftTableContext {
   /** Our nftables table's name (the `nftTableName` option, validated). */
   readonly nftTableName: string;
   readonly labels: { readonly table: string; readonly ip_version: string };
-  readonly options: {
-    readonly run: CommandFactory;
-    readonly commandTimeoutMs: number;
-    readonly lockTimeoutMs: number;
-    readonly sleep: (ms: number) => Promise<void>;
-    readonly now: () => number;
-    readonly logger: Logger;
-    readonly metrics: TableMetrics | undefined;
-  };
+  readonly options: Pick<NftEngineOptions, 'run' | 'commandTimeoutMs' | 'lockTimeoutMs' | 'sleep' | 'now' | 'logger' | 'metrics'>;
 }
 
 /** The engine of a Table on backend 'nftables'. */
@@ -38,13 +27,7 @@ export function nftablesEngineFor(c: NftTableContext): NftablesDataplane {
     nftTable: c.nftTableName,
     hashPrefix: c.hashPrefix,
     render: nftRuleRenderer(family, c.name),
-    run: c.options.run,
-    commandTimeoutMs: c.options.commandTimeoutMs,
-    lockTimeoutMs: c.options.lockTimeoutMs,
-    sleep: c.options.sleep,
-    now: c.options.now,
-    logger: c.options.logger,
-    metrics: c.options.metrics,
+    ...c.options,
     labels: c.labels,
   });
 }
