@@ -80,8 +80,10 @@ export class NftablesDataplane {
   private inSync = false;
   private readonly renderedChains = new WeakMap<Chain, DesiredNftChain>();
   private readonly renderedRules = new WeakMap<readonly Rule[], readonly string[]>();
-  /** nft runs of the engine's lifetime, for tests and the apply report. */
+  /** Reads (`nft list` runs) in the engine's lifetime: the Table's refresh clock and its report. */
   reads = 0;
+  /** Transactions that landed in the engine's lifetime: the Table's post-write re-reads. */
+  writes = 0;
 
   constructor(private readonly o: NftEngineOptions) {
     startListingWorker();
@@ -244,6 +246,7 @@ export class NftablesDataplane {
       this.o.metrics?.restoreCalls.inc(labels);
       this.o.metrics?.linesExecuted.inc(labels, outcome.lines);
     }
+    this.writes++;
     this.state = withEchoedHandles(plan.after, outcome.echoed, desired);
     return outcome;
   }

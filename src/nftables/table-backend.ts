@@ -1,9 +1,8 @@
 // The Table's seam to the nftables engine: the engine made from a Table's resolved options, and
-// one apply of the Table's desired state through it, counted into the Table's apply report.
-import type { ReportInProgress } from '../apply-report';
+// which of the Table's cache invalidations it passes on.
 import type { IpVersion } from '../backend';
 import type { TableName } from '../table-names';
-import { NftablesDataplane, type NftDesiredState, type NftEngineOptions } from './dataplane';
+import { NftablesDataplane, type NftEngineOptions } from './dataplane';
 import { nftRuleRenderer } from './rule-text';
 import { familyOf } from './table-spec';
 
@@ -42,12 +41,4 @@ const DESIRED_STATE_REASONS: ReadonlySet<string> = new Set(['chain update', 'cha
  *  own desired state. */
 export function invalidateNftables(engine: NftablesDataplane | undefined, reason: string): void {
   if (engine !== undefined && !DESIRED_STATE_REASONS.has(reason)) engine.invalidate();
-}
-
-/** One apply through the engine, counted into the Table's report. Resolves true when it wrote. */
-export async function applyNftables(engine: NftablesDataplane, desired: NftDesiredState, report: ReportInProgress | undefined): Promise<boolean> {
-  const into = report ?? { writes: [], deletedChains: [], reads: 0, attempts: 0 };
-  const writesBefore = into.writes.length;
-  await engine.apply(desired, into);
-  return into.writes.length > writesBefore;
 }
