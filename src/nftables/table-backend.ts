@@ -2,7 +2,10 @@
 // which of the Table's cache invalidations it passes on.
 import type { IpVersion } from '../backend';
 import type { TableName } from '../table-names';
+import { InvalidOptionError } from '../errors';
+import { RULE_ID_LENGTH } from '../save-line';
 import { NftablesDataplane, type NftEngineOptions } from './dataplane';
+import { NFT_MAX_COMMENT_BYTES, nftStringProblem } from './nft-names';
 import { nftRuleRenderer } from './rule-text';
 import { familyOf } from './table-spec';
 
@@ -17,8 +20,12 @@ export interface NftTableContext {
   readonly options: Pick<NftEngineOptions, 'run' | 'commandTimeoutMs' | 'lockTimeoutMs' | 'sleep' | 'now' | 'logger' | 'metrics'>;
 }
 
-/** The engine of a Table on backend 'nftables'. */
+/** The engine of a Table on backend 'nftables'.
+ *  @throws {@link InvalidOptionError} for a hash prefix nft's quoted comment cannot carry. */
 export function nftablesEngineFor(c: NftTableContext): NftablesDataplane {
+  // The ID comment is a quoted nft string: no `"`, `\` or `$` (nft expands `$name` inside quotes).
+  const problem = nftStringProblem(c.hashPrefix, NFT_MAX_COMMENT_BYTES - RULE_ID_LENGTH);
+  if (problem !== undefined) throw new InvalidOptionError('hashPrefix', c.hashPrefix, `on backend nftables the hash prefix ${problem}`);
   const family = familyOf(c.ipVersion);
   return new NftablesDataplane({
     tableName: c.name,
