@@ -340,7 +340,7 @@ describe('actions', () => {
 describe('nft names and strings', () => {
   it('takes plain names and refuses keywords, other characters, empty and too long names', () => {
     for (const ok of ['cali-fw-eth0', 'KUBE-SERVICES', '_x', '.x', 'a/b', 'input', 'ipts-filter', 'x'.repeat(255)]) expect(nftName('n', ok)).toBe(ok);
-    for (const bad of ['', '1abc', '-x', 'a:b', 'a b', 'a"b', 'a@b', 'a$b', 'a*', 'é', 'ip', 'accept', 'counter', 'tcp', 'and', 'x'.repeat(256)]) {
+    for (const bad of ['', '.', '1abc', '-x', 'a:b', 'a b', 'a"b', 'a@b', 'a$b', 'a*', 'é', 'ip', 'accept', 'counter', 'tcp', 'and', 'x'.repeat(256)]) {
       expect(() => nftName('n', bad)).toThrow(InvalidRuleError);
     }
     expect(() => nftName('n', 7)).toThrow(InvalidRuleError);
