@@ -119,7 +119,7 @@ describe('match criteria', () => {
     ['destPortRanges', tcp().destPortRanges([{ first: 80, last: 90 }, { first: 443, last: 443 }]), 'ip protocol tcp tcp dport { 80-90, 443 } accept'],
     ['notDestPortRanges', tcp().notDestPortRanges([{ first: 30000, last: 32767 }]), 'ip protocol tcp tcp dport != 30000-32767 accept'],
     ['destPort', tcp().destPort(80), 'ip protocol tcp tcp dport 80 accept'],
-    ['destPort before its protocol', M().destPort(80).protocol('udp'), 'udp dport 80 ip protocol udp accept'],
+    ['destPort before its protocol', M().destPort(80).protocol('udp'), 'ip protocol udp udp dport 80 accept'],
     ['limit', M().limit('10/second'), 'limit rate 10/second burst 5 packets accept'],
     ['limit with burst', M().limit('5/minute', 20), 'limit rate 5/minute burst 20 packets accept'],
     ['limit, short units', M().limit('3/s').limit('1/m').limit('1/h', 2).limit('1/d', 1), 'limit rate 3/second burst 5 packets limit rate 1/minute burst 5 packets limit rate 1/hour burst 2 packets limit rate 1/day burst 1 packets accept'],
@@ -155,9 +155,13 @@ describe('match criteria', () => {
     expect(render(match, new AcceptAction(), V6)).toBe(expected);
   });
 
-  it('keeps the order of the criteria and renders them all', () => {
-    const match = M().inInterface('cali+').sourceNet('10.65.0.0/16').protocol('tcp').markClear(0x100).conntrackState('NEW').destPorts(80, 443);
-    expect(render(match)).toBe('iifname "cali*" ip saddr 10.65.0.0/16 ip protocol tcp meta mark & 0x100 == 0x0 ct state new tcp dport { 80, 443 } accept');
+  it('renders every criterion: the IP header ones first, as iptables checks them, then the others in order', () => {
+    const match = M().markClear(0x100).destNet('10.0.0.1').inInterface('cali+').conntrackState('NEW').sourceNet('10.65.0.0/16').protocol('tcp').destPorts(80, 443).outInterface('eth0');
+    expect(render(match)).toBe('iifname "cali*" oifname "eth0" ip protocol tcp ip saddr 10.65.0.0/16 ip daddr 10.0.0.1 meta mark & 0x100 == 0x0 ct state new tcp dport { 80, 443 } accept');
+  });
+
+  it('puts a limit after the address it follows in iptables (a limit counts only the packets that reach it)', () => {
+    expect(render(M().limit('1/second').sourceNet('10.0.0.0/8'))).toBe('ip saddr 10.0.0.0/8 limit rate 1/second burst 5 packets accept');
   });
 
   it('leaves the rule comment to the caller', () => {
