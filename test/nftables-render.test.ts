@@ -335,6 +335,15 @@ describe('actions', () => {
     expect(refusal(() => renderNftRule(new Rule(spec()), c)).where).toBe(where);
   });
 
+  it('renders a rule once per context: another context (other chain names) renders it anew', () => {
+    const rule = new Rule({ match: tcp(), action: new JumpAction({ target: 'x' }) });
+    const a = ctx('ip', 'filter', (c) => `a-${c}`);
+    expect(renderNftRule(rule, a)).toBe('ip protocol tcp jump a-x');
+    expect(renderNftRule(rule, a)).toBe('ip protocol tcp jump a-x');
+    expect(renderNftRule(rule, ctx('ip', 'filter', (c) => `b-${c}`))).toBe('ip protocol tcp jump b-x');
+    expect(renderNftRule(rule, ctx('ip6', 'filter'))).toBe('meta l4proto tcp jump x');
+  });
+
   it('checkNftRule throws what renderNftRule throws, and nothing for a rule that renders', () => {
     expect(() => checkNftRule(new Rule({ action: new DropAction() }), V4)).not.toThrow();
     expect(refusal(() => checkNftRule(new Rule({ match: M().sourceIpSet('s'), action: new DropAction() }), V4)).where).toBe('sourceIpSet');

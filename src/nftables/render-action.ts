@@ -75,10 +75,10 @@ function needsPortProtocol(protocol: NftProtocol | undefined, where: string, fra
   if (portHeader(protocol) === undefined) throw refuse(where, fragment, 'a port needs a protocol with ports (tcp, udp, udplite, sctp or dccp) in the match');
 }
 
+/** The verdicts; NOTRACK is left to the table check below. */
+const VERDICTS: ReadonlyMap<string, string> = new Map([['--jump ACCEPT', 'accept'], ['--jump DROP', 'drop'], ['--jump RETURN', 'return']]);
+
 const ACTIONS: readonly (readonly [RegExp, ActionRenderer])[] = [
-  [/^--jump ACCEPT$/, () => ['accept']],
-  [/^--jump DROP$/, () => ['drop']],
-  [/^--jump RETURN$/, () => ['return']],
   [/^--jump NOTRACK$/, () => ['notrack']],
   [/^--jump LOG --log-prefix "([^"]*)" --log-level 5$/, (m) => [`log prefix ${nftQuoted('LogAction.prefix', m[1], 'log prefix', NFT_MAX_LOG_PREFIX_BYTES)} level notice`]],
   [
@@ -154,6 +154,14 @@ function targetOf(fragment: string): string | undefined {
 
 /** The nft statements of an action fragment. `protocol` is the rule's protocol criterion. */
 export function renderNftAction(fragment: string, protocol: NftProtocol | undefined, ctx: NftRenderContext): string[] {
+  // The common cases first: a verdict, or a jump to a chain.
+  const verdict = VERDICTS.get(fragment);
+  if (verdict !== undefined) return [verdict];
+  const jump = /^--(jump|goto) (\S+)$/.exec(fragment);
+  if (jump && !TARGET_NAMES.has(jump[2] as string)) {
+    const where = jump[1] === 'jump' ? 'JumpAction.target' : 'GotoAction.target';
+    return [`${jump[1] as string} ${nftName(where, ctx.chainName(jump[2] as string))}`];
+  }
   const target = targetOf(fragment);
   const bound = target === undefined ? undefined : ACTION_TABLES[target];
   if (bound !== undefined && bound.table !== ctx.table) {
@@ -162,11 +170,6 @@ export function renderNftAction(fragment: string, protocol: NftProtocol | undefi
   for (const [pattern, render] of ACTIONS) {
     const m = pattern.exec(fragment);
     if (m) return render(m, protocol, ctx, fragment);
-  }
-  const jump = /^--(jump|goto) (\S+)$/.exec(fragment);
-  if (jump && !TARGET_NAMES.has(jump[2] as string)) {
-    const where = jump[1] === 'jump' ? 'JumpAction.target' : 'GotoAction.target';
-    return [`${jump[1] as string} ${nftName(where, ctx.chainName(jump[2] as string))}`];
   }
   throw refuse('Rule.action', fragment, 'not an action of this library that the nftables renderer knows');
 }

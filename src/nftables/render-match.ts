@@ -96,13 +96,12 @@ const ne = (negated: boolean): string => (negated ? '!= ' : '');
  *  addresses) before any match extension, whatever their order in the rule, so they come first
  *  (in iptables-translate's order). It matters: `limit` counts only the packets before it. */
 type Slot = 'iif' | 'oif' | 'protocol' | 'saddr' | 'daddr' | 'extension';
-const SLOTS: readonly Slot[] = ['iif', 'oif', 'protocol', 'saddr', 'daddr', 'extension'];
 
 /** Reads the match tokens one criterion at a time; every read checks the exact builder form. */
 class MatchReader {
   private at = 0;
   private start = 0;
-  private readonly slots = new Map<Slot, string[]>(SLOTS.map((s) => [s, []]));
+  private readonly slots: Record<Slot, string[]> = { iif: [], oif: [], protocol: [], saddr: [], daddr: [], extension: [] };
   constructor(
     private readonly tokens: readonly string[],
     private readonly ctx: NftRenderContext,
@@ -138,11 +137,12 @@ class MatchReader {
 
   /** The statements in iptables' order of evaluation. */
   statements(): string[] {
-    return SLOTS.flatMap((s) => this.slots.get(s) as string[]);
+    const s = this.slots;
+    return [...s.iif, ...s.oif, ...s.protocol, ...s.saddr, ...s.daddr, ...s.extension];
   }
 
   private push(statement: string, slot: Slot = 'extension'): void {
-    (this.slots.get(slot) as string[]).push(statement);
+    this.slots[slot].push(statement);
   }
 
   read(): void {

@@ -24,9 +24,14 @@ export interface NftRenderContext {
    *  `mangle`, REJECT `filter` (as iptables requires). */
   readonly table: TableName;
   /** The nftables chain name for an iptables chain a rule jumps or goes to. Its result must be a
-   *  plain nft name (see nftName in nft-names.ts) or the rule is refused. */
+   *  plain nft name (see nftName in nft-names.ts) or the rule is refused. It must always give the
+   *  same name for the same chain: renderings are cached per context object. */
   readonly chainName: (iptablesChain: string) => string;
 }
+
+// Rules are immutable, so a rule renders once per context (a Table keeps one context; its
+// rules are rendered again on every apply and resync otherwise).
+const rendered = new WeakMap<NftRenderContext, WeakMap<Rule, string>>();
 
 /**
  * The nft statements for a rule: its match criteria in order, then its action, such as
@@ -38,6 +43,14 @@ export interface NftRenderContext {
  *   name or string that nft's grammar cannot carry safely.
  */
 export function renderNftRule(rule: Rule, ctx: NftRenderContext): string {
+  let cache = rendered.get(ctx);
+  if (cache === undefined) rendered.set(ctx, (cache = new WeakMap()));
+  let text = cache.get(rule);
+  if (text === undefined) cache.set(rule, (text = render(rule, ctx)));
+  return text;
+}
+
+function render(rule: Rule, ctx: NftRenderContext): string {
   const matchTokens = saveLineTokens(rule.match.render());
   const { statements, protocol } = renderNftMatch(matchTokens, ctx);
   const fragment = rule.features === undefined ? rule.action.toFragment() : rule.action.toFragment(rule.features);
