@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { InvalidRuleError } from '../errors';
+import { AddrType } from '../match';
 import { hex } from '../validate';
 import { NFT_MAX_NAME_BYTES, nftQuoted } from './nft-names';
 import type { NftFamily, NftRenderContext } from './render';
@@ -80,6 +81,7 @@ const ADDR_TYPE_NUMBERS: Readonly<Record<string, string>> = {
   // nft has no names for these route types (fib's symbol table stops at prohibit).
   THROW: '9', NAT: '10', XRESOLVE: '11',
 };
+const ADDR_TYPES: ReadonlySet<string> = new Set(Object.values(AddrType));
 const CT_STATES: ReadonlySet<string> = new Set(['INVALID', 'NEW', 'ESTABLISHED', 'RELATED', 'UNTRACKED']);
 const CT_STATUSES: ReadonlySet<string> = new Set(['SNAT', 'DNAT']);
 const LIMIT_UNITS: Readonly<Record<string, string>> = { second: 'second', sec: 'second', s: 'second', minute: 'minute', min: 'minute', m: 'minute', hour: 'hour', h: 'hour', day: 'day', d: 'day' };
@@ -87,6 +89,8 @@ const VXLAN_U32 = /^0>>22&0x3C@12>>8=(0x[0-9a-f]{1,6})$/;
 const MARK = /^(0|0x[0-9a-f]{1,8})\/(0x[0-9a-f]{1,8})$/;
 const ICMP_TYPE = /^(\d{1,3})(?:\/(\d{1,3}))?$/;
 const PORT_LIST = /^\d{1,5}(?::\d{1,5})?(?:,\d{1,5}(?::\d{1,5})?)*$/;
+
+const isPort = (text: string): boolean => /^\d{1,5}$/.test(text) && Number(text) <= 65535;
 
 /** A builder method name, negated as the builder spells it (`notSourceNet`). */
 const method = (negated: boolean, name: string): string => (negated ? `not${name[0]?.toUpperCase()}${name.slice(1)}` : name);
@@ -171,7 +175,8 @@ class MatchReader {
     const net = this.next();
     const slash = net.indexOf('/');
     const version = isIP(slash < 0 ? net : net.slice(0, slash));
-    if (version === 0) throw this.unknown();
+    const bits = slash < 0 ? '' : net.slice(slash + 1);
+    if (version === 0 || (slash >= 0 && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128)))) throw this.unknown();
     const family: NftFamily = version === 4 ? 'ip' : 'ip6';
     if (family !== this.ctx.family) throw this.refuse(where, `an IPv${version} net does not fit the ${this.ctx.family} table`);
     // A /0 matches every packet of the family (iptables-translate leaves it out, too).
@@ -200,7 +205,7 @@ class MatchReader {
 
   private destPort(negated: boolean): void {
     const port = this.next();
-    if (!/^\d{1,5}$/.test(port)) throw this.unknown();
+    if (!isPort(port)) throw this.unknown();
     this.push(`${this.needsPorts('destPort')} dport ${ne(negated)}${port}`);
   }
 
@@ -248,7 +253,7 @@ class MatchReader {
     if (option !== '--src-type' && option !== '--dst-type') throw this.unknown();
     const type = this.next();
     const limitOut = option === '--src-type' && this.eat('--limit-iface-out');
-    if (!/^[A-Z]+$/.test(type)) throw this.unknown();
+    if (!ADDR_TYPES.has(type)) throw this.unknown();
     const nftType = ADDR_TYPE_NUMBERS[type] ?? type.toLowerCase();
     const key = option === '--src-type' ? `saddr${limitOut ? ' . oif' : ''}` : 'daddr';
     this.push(`fib ${key} type ${ne(negated)}${nftType}`);
@@ -277,7 +282,7 @@ class MatchReader {
     const option = this.next();
     if (option !== '--source-ports' && option !== '--destination-ports') throw this.unknown();
     const list = this.next();
-    if (!PORT_LIST.test(list)) throw this.unknown();
+    if (!PORT_LIST.test(list) || !list.split(/[,:]/).every(isPort)) throw this.unknown();
     const source = option === '--source-ports';
     const where = method(negated, `${source ? 'source' : 'dest'}Port${list.includes(':') ? 'Range' : ''}s`);
     const header = this.needsPorts(where);

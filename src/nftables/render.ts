@@ -7,6 +7,33 @@
 // criterion nftables cannot express here, or could only express with a different meaning, is an
 // InvalidRuleError naming the builder method (or action field) and the backend, so a rule that
 // renders is one `nft -f` takes and means what the iptables rule means.
+//
+// Where the nft text is not a word-for-word translation (each checked against the real nft, and
+// against iptables-translate where it translates: test/nftables-render*.test.ts):
+//  - Order: iptables checks the IP header criteria (interfaces, protocol, addresses) before any
+//    match extension, so they come first; the rest keep their order (a `limit` counts only the
+//    packets that reach it, in both).
+//  - Protocol: `ip protocol` for IPv4, `meta l4proto` for IPv6 (ip6tables' -p is the protocol
+//    after the extension headers); protocol 0/all and a positive /0 net match everything and are
+//    left out; protocols nft may not know by name are written as numbers.
+//  - Conntrack: states are `ct state a,b` (a packet has one state, so this is "any of");
+//    SNAT/DNAT are `ct status snat,dnat`. A list mixing the two, and negated SNAT/DNAT (which
+//    iptables also matches for packets without a connection, and nft's ct status does not), are
+//    refused.
+//  - ICMP: iptables' IPv4 type 255 means any type, so it is left out (its negation, which
+//    matches nothing, is refused); a negated type/code is `icmp type . icmp code != { t . c }`.
+//  - rpfilter is fib's reverse lookup (`fib saddr [. mark] . iif oif`), as iptables-translate
+//    writes it; passing with --accept-local (local source OR route back) is refused.
+//  - vxlanVni's u32 program is `@th,96,24` (the 24 bits at byte 12 after the IPv4 header); the
+//    one difference is a non-first fragment, which nft's transport header never matches.
+//  - NFLOG's --nflog-range is left out: the kernel never used it (iptables-translate drops it
+//    too); --nflog-size is `snaplen`.
+//  - LimitNumConnectionsAction's connlimit over mask 0 counts the connections the rule saw:
+//    nft's per-rule `ct count over N`.
+//  - CONNMARK --save-mark/--restore-mark are exact only for the whole mark; with a mask they
+//    combine two marks, which nft 1.0 cannot, so they are refused.
+// Hooks: as in iptables, some statements work only in some base chains (NAT, reject, notrack,
+// fib with iif or oif); nft checks that when a base chain reaches the rule, at commit.
 import type { Rule } from '../rule';
 import { saveLineTokens } from '../save-line';
 import type { TableName } from '../table-names';
