@@ -31,7 +31,7 @@ import {
 import { InvalidRuleError } from '../src/errors';
 import { AddrType, Match, MatchCriteria } from '../src/match';
 import { NFT_KEYWORDS, nftName, nftQuoted } from '../src/nftables/nft-names';
-import { checkNftRule, type NftRenderContext, renderNftRule } from '../src/nftables/render';
+import { checkNftRule, type NftRenderContext, renderNftRule, renderNftRuleParts } from '../src/nftables/render';
 import { Rule } from '../src/rule';
 import type { TableName } from '../src/table-names';
 
@@ -351,6 +351,19 @@ describe('actions', () => {
     expect(renderNftRule(rule, a)).toBe('ip protocol tcp jump a-x');
     expect(renderNftRule(rule, ctx('ip', 'filter', (c) => `b-${c}`))).toBe('ip protocol tcp jump b-x');
     expect(renderNftRule(rule, ctx('ip6', 'filter'))).toBe('meta l4proto tcp jump x');
+  });
+
+  it('splits a rule where its counter goes: after every match, the action\'s own matches too', () => {
+    expect(renderNftRuleParts(new Rule({ match: tcp(), action: new DropAction() }), V4)).toEqual({ matches: 'ip protocol tcp', statement: 'drop' });
+    expect(renderNftRuleParts(new Rule({ action: new AcceptAction() }), V4)).toEqual({ matches: '', statement: 'accept' });
+    expect(renderNftRuleParts(new Rule({ match: M().markClear(1), action: new LimitPacketRateAction({ rate: 10, burst: 3, mark: 2 }) }), ctx('ip', 'mangle'))).toEqual({
+      matches: 'meta mark & 0x1 == 0x0 limit rate 10/second burst 3 packets',
+      statement: 'meta mark set meta mark | 0x2',
+    });
+    expect(renderNftRuleParts(new Rule({ action: new LimitNumConnectionsAction({ num: 5, rejectWith: 'tcp-reset' }) }), V4)).toEqual({
+      matches: 'ip protocol tcp tcp flags & (fin|syn|rst|ack) == syn ct count over 5',
+      statement: 'reject with tcp reset',
+    });
   });
 
   it('checkNftRule throws what renderNftRule throws, and nothing for a rule that renders', () => {

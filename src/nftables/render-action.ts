@@ -170,7 +170,9 @@ function targetOf(fragment: string): string | undefined {
   return /(?:^| )(?:--jump|-j) (\S+)/.exec(fragment)?.[1];
 }
 
-/** The nft statements of an action fragment. `protocol` is the rule's protocol criterion. */
+/** The nft text of an action fragment: any match expressions the action brings (a limit, TCP
+ *  flags, a connection count), then the one statement it ends in, always last. `protocol` is
+ *  the rule's protocol criterion. */
 export function renderNftAction(fragment: string, protocol: NftProtocol | undefined, ctx: NftRenderContext): string[] {
   // The common cases first: a verdict, or a jump to a chain.
   const verdict = VERDICTS.get(fragment);

@@ -56,33 +56,55 @@ export interface NftRenderContext {
   readonly chainName: (iptablesChain: string) => string;
 }
 
+/** A rendered rule in two parts, so a `counter` can go between them and count what the
+ *  iptables rule's counter counts: the packets that match. */
+export interface NftRuleParts {
+  /** Every match expression, in iptables' order of evaluation, including those an action
+   *  brings (LimitPacketRateAction's limit, LimitNumConnectionsAction's protocol, TCP flags
+   *  and connection count); "" when the rule matches every packet. */
+  readonly matches: string;
+  /** The one statement the action ends in: a verdict, a jump, NAT, a mark write, a log, … */
+  readonly statement: string;
+}
+
 // Rules are immutable, so a rule renders once per context (a Table keeps one context; its
 // rules are rendered again on every apply and resync otherwise).
-const rendered = new WeakMap<NftRenderContext, WeakMap<Rule, string>>();
+const rendered = new WeakMap<NftRenderContext, WeakMap<Rule, NftRuleParts>>();
 
 /**
- * The nft statements for a rule: its match criteria in order, then its action, such as
+ * A rule's nft text in its two parts (see {@link NftRuleParts}); cached per rule and context.
+ * @throws {@link InvalidRuleError} as {@link renderNftRule} does.
+ */
+export function renderNftRuleParts(rule: Rule, ctx: NftRenderContext): NftRuleParts {
+  let cache = rendered.get(ctx);
+  if (cache === undefined) rendered.set(ctx, (cache = new WeakMap()));
+  let parts = cache.get(rule);
+  if (parts === undefined) cache.set(rule, (parts = render(rule, ctx)));
+  return parts;
+}
+
+/**
+ * The nft statements for a rule: its match criteria, then its action, such as
  * `ip protocol tcp tcp dport { 80, 443 } ct state invalid drop`. Without `counter` and without
- * `comment` (the caller adds them, and the rule's own comment is the caller's to place).
+ * `comment` (the caller adds them, and the rule's own comment is the caller's to place; a
+ * counter belongs between the two parts of {@link renderNftRuleParts}).
  * @throws {@link InvalidRuleError} naming the builder method or action field, for a criterion or
  *   action nftables cannot express with the same meaning (ipsets, IPVS, a conntrack state list
  *   mixing SNAT/DNAT with other states, …), one that does not fit the family or table, or a
  *   name or string that nft's grammar cannot carry safely.
  */
 export function renderNftRule(rule: Rule, ctx: NftRenderContext): string {
-  let cache = rendered.get(ctx);
-  if (cache === undefined) rendered.set(ctx, (cache = new WeakMap()));
-  let text = cache.get(rule);
-  if (text === undefined) cache.set(rule, (text = render(rule, ctx)));
-  return text;
+  const { matches, statement } = renderNftRuleParts(rule, ctx);
+  return matches === '' ? statement : `${matches} ${statement}`;
 }
 
-function render(rule: Rule, ctx: NftRenderContext): string {
-  const matchTokens = saveLineTokens(rule.match.render());
-  const { statements, protocol } = renderNftMatch(matchTokens, ctx);
+function render(rule: Rule, ctx: NftRenderContext): NftRuleParts {
+  const { statements, protocol } = renderNftMatch(saveLineTokens(rule.match.render()), ctx);
   const fragment = rule.features === undefined ? rule.action.toFragment() : rule.action.toFragment(rule.features);
-  statements.push(...renderNftAction(fragment, protocol, ctx));
-  return statements.join(' ');
+  const action = renderNftAction(fragment, protocol, ctx);
+  // Every action ends in exactly one statement; what comes before it are matches.
+  statements.push(...action.slice(0, -1));
+  return Object.freeze({ matches: statements.join(' '), statement: action[action.length - 1] as string });
 }
 
 /** Throws what {@link renderNftRule} would throw for this rule and context; returns nothing.
