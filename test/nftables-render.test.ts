@@ -31,7 +31,7 @@ import {
 import { InvalidRuleError } from '../src/errors';
 import { AddrType, Match, MatchCriteria } from '../src/match';
 import { NFT_KEYWORDS, nftName, nftQuoted } from '../src/nftables/nft-names';
-import { checkNftRule, type NftRenderContext, renderNftRule } from '../src/nftables/render';
+import { checkNftRule, type NftRenderContext, renderNftRule, renderNftRuleParts } from '../src/nftables/render';
 import { Rule } from '../src/rule';
 import type { TableName } from '../src/table-names';
 
@@ -57,8 +57,14 @@ function refusal(run: () => unknown): InvalidRuleError {
   throw new Error('expected an InvalidRuleError');
 }
 
+const tested = new Set<string>();
+const note = <T extends readonly [string, ...unknown[]]>(cases: T[]): T[] => {
+  for (const c of cases) tested.add(/^[A-Za-z0-9]+/.exec(c[0])?.[0] ?? '');
+  return cases;
+};
+
 describe('match criteria', () => {
-  it.each<[string, MatchCriteria, string]>([
+  it.each<[string, MatchCriteria, string]>(note([
     ['markClear', M().markClear(0x10), 'meta mark & 0x10 == 0x0 accept'],
     ['markClear (all bits)', M().markClear(0xffffffff), 'meta mark 0x0 accept'],
     ['markNotClear', M().markNotClear(0x10), 'meta mark & 0x10 != 0x0 accept'],
@@ -119,7 +125,7 @@ describe('match criteria', () => {
     ['destPortRanges', tcp().destPortRanges([{ first: 80, last: 90 }, { first: 443, last: 443 }]), 'ip protocol tcp tcp dport { 80-90, 443 } accept'],
     ['notDestPortRanges', tcp().notDestPortRanges([{ first: 30000, last: 32767 }]), 'ip protocol tcp tcp dport != 30000-32767 accept'],
     ['destPort', tcp().destPort(80), 'ip protocol tcp tcp dport 80 accept'],
-    ['destPort before its protocol', M().destPort(80).protocol('udp'), 'udp dport 80 ip protocol udp accept'],
+    ['destPort before its protocol', M().destPort(80).protocol('udp'), 'ip protocol udp udp dport 80 accept'],
     ['limit', M().limit('10/second'), 'limit rate 10/second burst 5 packets accept'],
     ['limit with burst', M().limit('5/minute', 20), 'limit rate 5/minute burst 20 packets accept'],
     ['limit, short units', M().limit('3/s').limit('1/m').limit('1/h', 2).limit('1/d', 1), 'limit rate 3/second burst 5 packets limit rate 1/minute burst 5 packets limit rate 1/hour burst 2 packets limit rate 1/day burst 1 packets accept'],
@@ -132,11 +138,11 @@ describe('match criteria', () => {
     ['icmpTypeAndCode', M().protocol('icmp').icmpTypeAndCode(3, 4), 'ip protocol icmp icmp type 3 icmp code 4 accept'],
     ['icmpTypeAndCode 255/x (any)', M().protocolNum(1).icmpTypeAndCode(255, 3), 'ip protocol icmp accept'],
     ['notIcmpTypeAndCode', M().protocol('icmp').notIcmpTypeAndCode(3, 4), 'ip protocol icmp icmp type . icmp code != { 3 . 4 } accept'],
-  ])('%s (ip)', (_name, match, expected) => {
+  ]))('%s (ip)', (_name, match, expected) => {
     expect(render(match)).toBe(expected);
   });
 
-  it.each<[string, MatchCriteria, string]>([
+  it.each<[string, MatchCriteria, string]>(note([
     ['protocol', M().protocol('tcp'), 'meta l4proto tcp accept'],
     ['protocol icmpv6', M().protocol('icmpv6'), 'meta l4proto ipv6-icmp accept'],
     ['notProtocolNum', M().notProtocolNum(58), 'meta l4proto != ipv6-icmp accept'],
@@ -151,20 +157,24 @@ describe('match criteria', () => {
     ['notIcmpV6TypeAndCode', M().protocolNum(58).notIcmpV6TypeAndCode(0, 255), 'meta l4proto ipv6-icmp icmpv6 type . icmpv6 code != { 0 . 255 } accept'],
     ['srcAddrType', M().srcAddrType(AddrType.Local, false), 'fib saddr type local accept'],
     ['rpfCheckPassed', M().rpfCheckPassed(), 'fib saddr . iif oif != 0 accept'],
-  ])('%s (ip6)', (_name, match, expected) => {
+  ]))('%s (ip6)', (_name, match, expected) => {
     expect(render(match, new AcceptAction(), V6)).toBe(expected);
   });
 
-  it('keeps the order of the criteria and renders them all', () => {
-    const match = M().inInterface('cali+').sourceNet('10.65.0.0/16').protocol('tcp').markClear(0x100).conntrackState('NEW').destPorts(80, 443);
-    expect(render(match)).toBe('iifname "cali*" ip saddr 10.65.0.0/16 ip protocol tcp meta mark & 0x100 == 0x0 ct state new tcp dport { 80, 443 } accept');
+  it('renders every criterion: the IP header ones first, as iptables checks them, then the others in order', () => {
+    const match = M().markClear(0x100).destNet('10.0.0.1').inInterface('cali+').conntrackState('NEW').sourceNet('10.65.0.0/16').protocol('tcp').destPorts(80, 443).outInterface('eth0');
+    expect(render(match)).toBe('iifname "cali*" oifname "eth0" ip protocol tcp ip saddr 10.65.0.0/16 ip daddr 10.0.0.1 meta mark & 0x100 == 0x0 ct state new tcp dport { 80, 443 } accept');
+  });
+
+  it('puts a limit after the address it follows in iptables (a limit counts only the packets that reach it)', () => {
+    expect(render(M().limit('1/second').sourceNet('10.0.0.0/8'))).toBe('ip saddr 10.0.0.0/8 limit rate 1/second burst 5 packets accept');
   });
 
   it('leaves the rule comment to the caller', () => {
     expect(renderNftRule(new Rule({ match: tcp(), action: new DropAction(), comment: 'a comment' }), V4)).toBe('ip protocol tcp drop');
   });
 
-  it.each<[string, () => MatchCriteria, string]>([
+  it.each<[string, () => MatchCriteria, string]>(note([
     ['sourceIpSet', () => M().sourceIpSet('s'), 'sourceIpSet'],
     ['notSourceIpSet', () => M().notSourceIpSet('s'), 'notSourceIpSet'],
     ['sourceIpPortSet', () => M().sourceIpPortSet('s'), 'sourceIpPortSet'],
@@ -186,7 +196,7 @@ describe('match criteria', () => {
     ['destPort with a protocol without ports', () => M().protocol('icmp').destPort(80), 'destPort'],
     ['an interface name with "*"', () => M().inInterface('a*b'), 'inInterface'],
     ['an interface name with "$"', () => M().outInterface('a$b'), 'outInterface'],
-  ])('refuses %s, naming %s', (_name, match, where) => {
+  ]))('refuses %s, naming %s', (_name, match, where) => {
     expect(refusal(() => render(match())).where).toBe(where);
   });
 
@@ -199,7 +209,7 @@ describe('match criteria', () => {
   });
 
   it('refuses fragments the builder never writes (raw MatchCriteria), naming MatchCriteria', () => {
-    for (const fragments of [['-m comment --comment x'], ['-m u32 --u32 "0=1"'], ['-m mark --mark 1'], ['-m bpf --bytecode "1,6 0 0 0"'], ['--fragment'], ['-m multiport --destination-ports 80 -j X']]) {
+    for (const fragments of [['--source 10.0.0.0/8}'], ['--source 10.0.0.0/33'], ['-m addrtype --src-type FOO'], ['-p tcp -m multiport --destination-ports 70000'], ['-p tcp --dport 65536'], ['-m comment --comment x'], ['-m u32 --u32 "0=1"'], ['-m mark --mark 1'], ['-m bpf --bytecode "1,6 0 0 0"'], ['--fragment'], ['-m multiport --destination-ports 80 -j X']]) {
       expect(refusal(() => renderNftRule(new Rule({ match: new MatchCriteria(fragments), action: new AcceptAction() }), V4)).where).toMatch(/^(MatchCriteria|destPorts)$/);
     }
   });
@@ -212,7 +222,7 @@ describe('actions', () => {
   const RAW = ctx('ip', 'raw');
   const ALL = { snatFullyRandom: true, masqFullyRandom: true, nfLogSize: true };
 
-  it.each<[string, MatchCriteria, Action, NftRenderContext, string]>([
+  it.each<[string, MatchCriteria, Action, NftRenderContext, string]>(note([
     ['AcceptAction', M(), new AcceptAction(), V4, 'accept'],
     ['DropAction', M(), new DropAction(), V4, 'drop'],
     ['ReturnAction', M(), new ReturnAction(), V4, 'return'],
@@ -282,17 +292,17 @@ describe('actions', () => {
     ['LimitNumConnectionsAction (ip6)', M(), new LimitNumConnectionsAction({ num: 0, rejectWith: 'icmp6-adm-prohibited' }), V6, 'meta l4proto tcp tcp flags & (fin|syn|rst|ack) == syn ct count over 0 reject with icmpv6 type admin-prohibited'],
     ['DSCPAction', M(), new DSCPAction({ value: 46 }), MANGLE, 'ip dscp set 46'],
     ['DSCPAction (ip6)', M(), new DSCPAction({ value: 63 }), ctx('ip6', 'mangle'), 'ip6 dscp set 63'],
-  ])('%s', (_name, match, action, c, expected) => {
+  ]))('%s', (_name, match, action, c, expected) => {
     expect(render(match, action, c)).toBe(expected);
   });
 
-  it.each<[string, MatchCriteria, Action, NftRenderContext, string]>([
+  it.each<[string, MatchCriteria, Action, NftRenderContext, string]>(note([
     ['SNATAction --random-fully', M(), new SNATAction({ toAddr: '1.2.3.4' }), NAT, 'snat to 1.2.3.4 fully-random'],
     ['MasqAction --random-fully', M(), new MasqAction(), NAT, 'masquerade fully-random'],
     ['MasqAction with ports, --random-fully', tcp(), new MasqAction({ toPorts: '1024-65535' }), NAT, 'ip protocol tcp masquerade to :1024-65535 fully-random'],
     ['NflogAction --nflog-size', M(), new NflogAction({ group: 0, prefix: 'p', size: 4294967295 }), V4, 'log group 0 prefix "p" snaplen 4294967295'],
     ['NflogAction default size', M(), new NflogAction({ group: 65535, prefix: 'q' }), V4, 'log group 65535 prefix "q" snaplen 80'],
-  ])('%s (with host features)', (_name, match, action, c, expected) => {
+  ]))('%s (with host features)', (_name, match, action, c, expected) => {
     expect(render(match, action, c, ALL)).toBe(expected);
   });
 
@@ -327,8 +337,33 @@ describe('actions', () => {
     ['LimitNumConnectionsAction with an IPv4 type in ip6', () => ({ action: new LimitNumConnectionsAction({ num: 1, rejectWith: 'icmp-host-prohibited' }) }), V6, 'LimitNumConnectionsAction.rejectWith'],
     ['an NFLOG prefix with "$" (nft expands variables in strings)', () => ({ action: new NflogAction({ group: 1, prefix: 'a$b' }) }), V4, 'NflogAction.prefix'],
     ['an action of another library', () => ({ action: { toFragment: () => '--jump TPROXY --on-port 1' } }), V4, 'Rule.action'],
+    ['an action whose numbers are out of range', () => ({ action: { toFragment: () => '--jump NFLOG --nflog-group 70000 --nflog-prefix p' } }), V4, 'Rule.action'],
+    ['an action whose numbers are out of range (DSCP)', () => ({ action: { toFragment: () => '--jump DSCP --set-dscp 64' } }), MANGLE, 'Rule.action'],
+    ['an action whose numbers are out of range (DNAT port)', () => ({ match: tcp(), action: { toFragment: () => '--jump DNAT --to-destination 1.2.3.4:65536' } }), NAT, 'Rule.action'],
   ])('refuses %s', (_name, spec, c, where) => {
     expect(refusal(() => renderNftRule(new Rule(spec()), c)).where).toBe(where);
+  });
+
+  it('renders a rule once per context: another context (other chain names) renders it anew', () => {
+    const rule = new Rule({ match: tcp(), action: new JumpAction({ target: 'x' }) });
+    const a = ctx('ip', 'filter', (c) => `a-${c}`);
+    expect(renderNftRule(rule, a)).toBe('ip protocol tcp jump a-x');
+    expect(renderNftRule(rule, a)).toBe('ip protocol tcp jump a-x');
+    expect(renderNftRule(rule, ctx('ip', 'filter', (c) => `b-${c}`))).toBe('ip protocol tcp jump b-x');
+    expect(renderNftRule(rule, ctx('ip6', 'filter'))).toBe('meta l4proto tcp jump x');
+  });
+
+  it('splits a rule where its counter goes: after every match, the action\'s own matches too', () => {
+    expect(renderNftRuleParts(new Rule({ match: tcp(), action: new DropAction() }), V4)).toEqual({ matches: 'ip protocol tcp', statement: 'drop' });
+    expect(renderNftRuleParts(new Rule({ action: new AcceptAction() }), V4)).toEqual({ matches: '', statement: 'accept' });
+    expect(renderNftRuleParts(new Rule({ match: M().markClear(1), action: new LimitPacketRateAction({ rate: 10, burst: 3, mark: 2 }) }), ctx('ip', 'mangle'))).toEqual({
+      matches: 'meta mark & 0x1 == 0x0 limit rate 10/second burst 3 packets',
+      statement: 'meta mark set meta mark | 0x2',
+    });
+    expect(renderNftRuleParts(new Rule({ action: new LimitNumConnectionsAction({ num: 5, rejectWith: 'tcp-reset' }) }), V4)).toEqual({
+      matches: 'ip protocol tcp tcp flags & (fin|syn|rst|ack) == syn ct count over 5',
+      statement: 'reject with tcp reset',
+    });
   });
 
   it('checkNftRule throws what renderNftRule throws, and nothing for a rule that renders', () => {
@@ -340,7 +375,7 @@ describe('actions', () => {
 describe('nft names and strings', () => {
   it('takes plain names and refuses keywords, other characters, empty and too long names', () => {
     for (const ok of ['cali-fw-eth0', 'KUBE-SERVICES', '_x', '.x', 'a/b', 'input', 'ipts-filter', 'x'.repeat(255)]) expect(nftName('n', ok)).toBe(ok);
-    for (const bad of ['', '1abc', '-x', 'a:b', 'a b', 'a"b', 'a@b', 'a$b', 'a*', 'é', 'ip', 'accept', 'counter', 'tcp', 'and', 'x'.repeat(256)]) {
+    for (const bad of ['', '.', '1abc', '-x', 'a:b', 'a b', 'a"b', 'a@b', 'a$b', 'a*', 'é', 'ip', 'accept', 'counter', 'tcp', 'and', 'x'.repeat(256)]) {
       expect(() => nftName('n', bad)).toThrow(InvalidRuleError);
     }
     expect(() => nftName('n', 7)).toThrow(InvalidRuleError);
@@ -355,5 +390,22 @@ describe('nft names and strings', () => {
       expect(err.message).toContain(JSON.stringify(bad.slice(0, 200)));
     }
     expect(() => nftQuoted('s', 1, 's', 127)).toThrow(InvalidRuleError);
+  });
+});
+
+describe('coverage of the vocabulary', () => {
+  // Not builder methods: the constructor, rendering and checks, and the private helpers.
+  const NOT_BUILDER = new Set(['constructor', 'protocolDependencyError', 'with', 'render', 'toString', 'ipSetNames', 'addrTypeMatch', 'ipSet', 'multiport']);
+
+  it('every Match() method has an exact-text case above', () => {
+    const methods = Object.getOwnPropertyNames(MatchCriteria.prototype).filter((m) => !NOT_BUILDER.has(m));
+    expect(methods.length).toBeGreaterThan(40);
+    expect(methods.filter((m) => !tested.has(m))).toEqual([]);
+  });
+
+  it('every action class has an exact-text case above', async () => {
+    const actions = Object.keys(await import('../src/actions')).filter((name) => name.endsWith('Action'));
+    expect(actions.length).toBe(21);
+    expect(actions.filter((a) => !tested.has(a))).toEqual([]);
   });
 });

@@ -54,7 +54,8 @@ const NAME = /^[A-Za-z_.][A-Za-z0-9/_.-]*$/;
  *  undefined when it is one. */
 export function nftNameProblem(value: unknown): string | undefined {
   if (typeof value !== 'string' || value === '') return 'an nftables name must be a non-empty string';
-  if (!NAME.test(value)) return 'an nftables name must start with a letter, "_" or "." and have only letters, digits, "/", "_", "." and "-"';
+  // "." alone is nft's concatenation operator, not a name.
+  if (!NAME.test(value) || value === '.') return 'an nftables name must start with a letter, "_" or "." and have only letters, digits, "/", "_", "." and "-"';
   if (value.length > NFT_MAX_NAME_BYTES) return `an nftables name must be at most ${NFT_MAX_NAME_BYTES} bytes`;
   if (NFT_KEYWORDS.has(value)) return `"${value}" is an nft keyword, so nft would not read it as a name`;
   return undefined;

@@ -1,6 +1,7 @@
 // Actions (the fragments the action classes of src/actions.ts render) to nft statements. See
 // render.ts. Each fragment is matched whole against the exact form its class writes.
 import { isIP } from 'node:net';
+import type { InvalidRuleError } from '../errors';
 import type { TableName } from '../table-names';
 import { hex } from '../validate';
 import { NFT_MAX_LOG_PREFIX_BYTES, nftName, nftQuoted } from './nft-names';
@@ -70,15 +71,25 @@ function rejectStatement(type: string | undefined, where: string, ctx: NftRender
   return `reject with ${ctx.family === 'ip' ? 'icmp' : 'icmpv6'} type ${name}`;
 }
 
+/** The decimal text when it is at most `max`; anything else is no fragment of the action classes. */
+function upTo(text: string | undefined, max: number, fragment: string): string {
+  if (text === undefined || Number(text) > max) throw unknownAction(fragment);
+  return text;
+}
+
+function unknownAction(fragment: string): InvalidRuleError {
+  return refuse('Rule.action', fragment, 'not an action of this library that the nftables renderer knows');
+}
+
 /** A NAT port (or range) needs the rule to match a protocol with ports, as iptables requires. */
 function needsPortProtocol(protocol: NftProtocol | undefined, where: string, fragment: string): void {
   if (portHeader(protocol) === undefined) throw refuse(where, fragment, 'a port needs a protocol with ports (tcp, udp, udplite, sctp or dccp) in the match');
 }
 
+/** The verdicts; NOTRACK is left to the table check below. */
+const VERDICTS: ReadonlyMap<string, string> = new Map([['--jump ACCEPT', 'accept'], ['--jump DROP', 'drop'], ['--jump RETURN', 'return']]);
+
 const ACTIONS: readonly (readonly [RegExp, ActionRenderer])[] = [
-  [/^--jump ACCEPT$/, () => ['accept']],
-  [/^--jump DROP$/, () => ['drop']],
-  [/^--jump RETURN$/, () => ['return']],
   [/^--jump NOTRACK$/, () => ['notrack']],
   [/^--jump LOG --log-prefix "([^"]*)" --log-level 5$/, (m) => [`log prefix ${nftQuoted('LogAction.prefix', m[1], 'log prefix', NFT_MAX_LOG_PREFIX_BYTES)} level notice`]],
   [
@@ -92,7 +103,7 @@ const ACTIONS: readonly (readonly [RegExp, ActionRenderer])[] = [
       if (familyOf(address) !== ctx.family) throw refuse('DNATAction.destAddr', fragment, `the address does not fit the ${ctx.family} table`);
       if (!withPort) return [`dnat to ${address}`];
       needsPortProtocol(protocol, 'DNATAction.destPort', fragment);
-      return [`dnat to ${ctx.family === 'ip6' ? `[${address}]` : address}:${withPort[2] as string}`];
+      return [`dnat to ${ctx.family === 'ip6' ? `[${address}]` : address}:${upTo(withPort[2], 65535, fragment)}`];
     },
   ],
   [
@@ -107,7 +118,10 @@ const ACTIONS: readonly (readonly [RegExp, ActionRenderer])[] = [
   [
     /^--jump MASQUERADE(?: --to-ports (\d{1,5}(?:-\d{1,5})?))?( --random-fully)?$/,
     (m, protocol, _c, fragment) => {
-      if (m[1] !== undefined) needsPortProtocol(protocol, 'MasqAction.toPorts', fragment);
+      if (m[1] !== undefined) {
+        for (const p of m[1].split('-')) upTo(p, 65535, fragment);
+        needsPortProtocol(protocol, 'MasqAction.toPorts', fragment);
+      }
       return [`masquerade${m[1] === undefined ? '' : ` to :${m[1]}`}${m[2] ? ' fully-random' : ''}`];
     },
   ],
@@ -128,11 +142,15 @@ const ACTIONS: readonly (readonly [RegExp, ActionRenderer])[] = [
   [
     /^--jump NFLOG --nflog-group (\d{1,5}) --nflog-prefix (\S+)(?: --nflog-(range|size) (\d{1,10}))?$/,
     // --nflog-range never reached the kernel (it ignores the field), so it has no nft form.
-    (m) => [`log group ${m[1] as string} prefix ${nftQuoted('NflogAction.prefix', m[2], 'NFLOG prefix', NFT_MAX_LOG_PREFIX_BYTES)}${m[3] === 'size' ? ` snaplen ${m[4] as string}` : ''}`],
+    (m, _p, _c, fragment) => {
+      const group = upTo(m[1], 0xffff, fragment);
+      const prefix = nftQuoted('NflogAction.prefix', m[2], 'NFLOG prefix', NFT_MAX_LOG_PREFIX_BYTES);
+      return [`log group ${group} prefix ${prefix}${m[3] === 'size' ? ` snaplen ${upTo(m[4], FULL, fragment)}` : ''}`];
+    },
   ],
   [
     new RegExp(`^-m limit --limit (\\d{1,5})/sec --limit-burst (\\d{1,5}) --jump MARK --set-mark ${H}/${H}$`),
-    (m) => [limitStatement(m[1] as string, 'second', m[2] as string), maskedSet('meta mark', Number(m[3]), Number(m[4]))],
+    (m, _p, _c, fragment) => [limitStatement(upTo(m[1], 10000, fragment), 'second', upTo(m[2], 10000, fragment)), maskedSet('meta mark', Number(m[3]), Number(m[4]))],
   ],
   [
     /^-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-above (\d{1,10}) --connlimit-mask 0 -j REJECT --reject-with ([a-z0-9-]+)$/,
@@ -140,11 +158,11 @@ const ACTIONS: readonly (readonly [RegExp, ActionRenderer])[] = [
     (m, _p, ctx, fragment) => [
       protocolStatement(ctx.family, 6, false),
       'tcp flags & (fin|syn|rst|ack) == syn',
-      `ct count over ${m[1] as string}`,
+      `ct count over ${upTo(m[1], FULL, fragment)}`,
       rejectStatement(m[2], 'LimitNumConnectionsAction.rejectWith', ctx, fragment),
     ],
   ],
-  [/^--jump DSCP --set-dscp (\d{1,2})$/, (m, _p, ctx) => [`${ctx.family} dscp set ${m[1] as string}`]],
+  [/^--jump DSCP --set-dscp (\d{1,2})$/, (m, _p, ctx, fragment) => [`${ctx.family} dscp set ${upTo(m[1], 63, fragment)}`]],
 ];
 
 /** The target a fragment ends in (`--jump X`/`-j X`), for the table check. */
@@ -152,8 +170,18 @@ function targetOf(fragment: string): string | undefined {
   return /(?:^| )(?:--jump|-j) (\S+)/.exec(fragment)?.[1];
 }
 
-/** The nft statements of an action fragment. `protocol` is the rule's protocol criterion. */
+/** The nft text of an action fragment: any match expressions the action brings (a limit, TCP
+ *  flags, a connection count), then the one statement it ends in, always last. `protocol` is
+ *  the rule's protocol criterion. */
 export function renderNftAction(fragment: string, protocol: NftProtocol | undefined, ctx: NftRenderContext): string[] {
+  // The common cases first: a verdict, or a jump to a chain.
+  const verdict = VERDICTS.get(fragment);
+  if (verdict !== undefined) return [verdict];
+  const jump = /^--(jump|goto) (\S+)$/.exec(fragment);
+  if (jump && !TARGET_NAMES.has(jump[2] as string)) {
+    const where = jump[1] === 'jump' ? 'JumpAction.target' : 'GotoAction.target';
+    return [`${jump[1] as string} ${nftName(where, ctx.chainName(jump[2] as string))}`];
+  }
   const target = targetOf(fragment);
   const bound = target === undefined ? undefined : ACTION_TABLES[target];
   if (bound !== undefined && bound.table !== ctx.table) {
@@ -163,10 +191,5 @@ export function renderNftAction(fragment: string, protocol: NftProtocol | undefi
     const m = pattern.exec(fragment);
     if (m) return render(m, protocol, ctx, fragment);
   }
-  const jump = /^--(jump|goto) (\S+)$/.exec(fragment);
-  if (jump && !TARGET_NAMES.has(jump[2] as string)) {
-    const where = jump[1] === 'jump' ? 'JumpAction.target' : 'GotoAction.target';
-    return [`${jump[1] as string} ${nftName(where, ctx.chainName(jump[2] as string))}`];
-  }
-  throw refuse('Rule.action', fragment, 'not an action of this library that the nftables renderer knows');
+  throw unknownAction(fragment);
 }

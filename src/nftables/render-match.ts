@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { InvalidRuleError } from '../errors';
+import { AddrType } from '../match';
 import { hex } from '../validate';
 import { NFT_MAX_NAME_BYTES, nftQuoted } from './nft-names';
 import type { NftFamily, NftRenderContext } from './render';
@@ -80,6 +81,7 @@ const ADDR_TYPE_NUMBERS: Readonly<Record<string, string>> = {
   // nft has no names for these route types (fib's symbol table stops at prohibit).
   THROW: '9', NAT: '10', XRESOLVE: '11',
 };
+const ADDR_TYPES: ReadonlySet<string> = new Set(Object.values(AddrType));
 const CT_STATES: ReadonlySet<string> = new Set(['INVALID', 'NEW', 'ESTABLISHED', 'RELATED', 'UNTRACKED']);
 const CT_STATUSES: ReadonlySet<string> = new Set(['SNAT', 'DNAT']);
 const LIMIT_UNITS: Readonly<Record<string, string>> = { second: 'second', sec: 'second', s: 'second', minute: 'minute', min: 'minute', m: 'minute', hour: 'hour', h: 'hour', day: 'day', d: 'day' };
@@ -88,15 +90,22 @@ const MARK = /^(0|0x[0-9a-f]{1,8})\/(0x[0-9a-f]{1,8})$/;
 const ICMP_TYPE = /^(\d{1,3})(?:\/(\d{1,3}))?$/;
 const PORT_LIST = /^\d{1,5}(?::\d{1,5})?(?:,\d{1,5}(?::\d{1,5})?)*$/;
 
+const isPort = (text: string): boolean => /^\d{1,5}$/.test(text) && Number(text) <= 65535;
+
 /** A builder method name, negated as the builder spells it (`notSourceNet`). */
 const method = (negated: boolean, name: string): string => (negated ? `not${name[0]?.toUpperCase()}${name.slice(1)}` : name);
 const ne = (negated: boolean): string => (negated ? '!= ' : '');
+
+/** Where a statement goes: iptables checks the IP header criteria (interfaces, protocol,
+ *  addresses) before any match extension, whatever their order in the rule, so they come first
+ *  (in iptables-translate's order). It matters: `limit` counts only the packets before it. */
+type Slot = 'iif' | 'oif' | 'protocol' | 'saddr' | 'daddr' | 'extension';
 
 /** Reads the match tokens one criterion at a time; every read checks the exact builder form. */
 class MatchReader {
   private at = 0;
   private start = 0;
-  readonly statements: string[] = [];
+  private readonly slots: Record<Slot, string[]> = { iif: [], oif: [], protocol: [], saddr: [], daddr: [], extension: [] };
   constructor(
     private readonly tokens: readonly string[],
     private readonly ctx: NftRenderContext,
@@ -130,6 +139,16 @@ class MatchReader {
     return refuse(where, this.fragment(), reason);
   }
 
+  /** The statements in iptables' order of evaluation. */
+  statements(): string[] {
+    const s = this.slots;
+    return [...s.iif, ...s.oif, ...s.protocol, ...s.saddr, ...s.daddr, ...s.extension];
+  }
+
+  private push(statement: string, slot: Slot = 'extension'): void {
+    this.slots[slot].push(statement);
+  }
+
   read(): void {
     while (this.at < this.tokens.length) {
       this.start = this.at;
@@ -148,7 +167,7 @@ class MatchReader {
     this.next();
     const p = this.protocol;
     if (p === undefined) throw this.unknown();
-    if (p.number !== 0) this.statements.push(protocolStatement(this.ctx.family, p.number, p.negated));
+    if (p.number !== 0) this.push(protocolStatement(this.ctx.family, p.number, p.negated), 'protocol');
   }
 
   private net(negated: boolean, source: boolean): void {
@@ -156,12 +175,13 @@ class MatchReader {
     const net = this.next();
     const slash = net.indexOf('/');
     const version = isIP(slash < 0 ? net : net.slice(0, slash));
-    if (version === 0) throw this.unknown();
+    const bits = slash < 0 ? '' : net.slice(slash + 1);
+    if (version === 0 || (slash >= 0 && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128)))) throw this.unknown();
     const family: NftFamily = version === 4 ? 'ip' : 'ip6';
     if (family !== this.ctx.family) throw this.refuse(where, `an IPv${version} net does not fit the ${this.ctx.family} table`);
     // A /0 matches every packet of the family (iptables-translate leaves it out, too).
     if (!negated && /\/0+$/.test(net)) return;
-    this.statements.push(`${family} ${source ? 'saddr' : 'daddr'} ${ne(negated)}${net}`);
+    this.push(`${family} ${source ? 'saddr' : 'daddr'} ${ne(negated)}${net}`, source ? 'saddr' : 'daddr');
   }
 
   private iface(negated: boolean, input: boolean): void {
@@ -174,7 +194,7 @@ class MatchReader {
     // A literal "*" would be nft's wildcard at the end and is kept with its escape elsewhere.
     if (base.includes('*') || base === '') throw this.refuse(where, 'nft reads "*" in an interface name as its wildcard; such a name cannot be matched');
     const quoted = nftQuoted(where, wildcard ? `${base}*` : base, 'interface name', NFT_MAX_NAME_BYTES);
-    this.statements.push(`${input ? 'iifname' : 'oifname'} ${ne(negated)}${quoted}`);
+    this.push(`${input ? 'iifname' : 'oifname'} ${ne(negated)}${quoted}`, input ? 'iif' : 'oif');
   }
 
   private needsPorts(where: string): string {
@@ -185,8 +205,8 @@ class MatchReader {
 
   private destPort(negated: boolean): void {
     const port = this.next();
-    if (!/^\d{1,5}$/.test(port)) throw this.unknown();
-    this.statements.push(`${this.needsPorts('destPort')} dport ${ne(negated)}${port}`);
+    if (!isPort(port)) throw this.unknown();
+    this.push(`${this.needsPorts('destPort')} dport ${ne(negated)}${port}`);
   }
 
   private module(name: string): void {
@@ -224,7 +244,7 @@ class MatchReader {
     if (!m) throw this.unknown();
     const [value, mask] = [Number(m[1]), Number(m[2])];
     const lhs = mask === 0xffffffff ? 'meta mark' : `meta mark & ${hex(mask)}`;
-    this.statements.push(mask === 0xffffffff ? `${lhs} ${ne(negated)}${hex(value)}` : `${lhs} ${negated ? '!=' : '=='} ${hex(value)}`);
+    this.push(mask === 0xffffffff ? `${lhs} ${ne(negated)}${hex(value)}` : `${lhs} ${negated ? '!=' : '=='} ${hex(value)}`);
   }
 
   private addrType(): void {
@@ -233,10 +253,10 @@ class MatchReader {
     if (option !== '--src-type' && option !== '--dst-type') throw this.unknown();
     const type = this.next();
     const limitOut = option === '--src-type' && this.eat('--limit-iface-out');
-    if (!/^[A-Z]+$/.test(type)) throw this.unknown();
+    if (!ADDR_TYPES.has(type)) throw this.unknown();
     const nftType = ADDR_TYPE_NUMBERS[type] ?? type.toLowerCase();
     const key = option === '--src-type' ? `saddr${limitOut ? ' . oif' : ''}` : 'daddr';
-    this.statements.push(`fib ${key} type ${ne(negated)}${nftType}`);
+    this.push(`fib ${key} type ${ne(negated)}${nftType}`);
   }
 
   private conntrack(): void {
@@ -254,7 +274,7 @@ class MatchReader {
       throw this.refuse(where, 'nft\'s "ct status" does not match packets without a connection (invalid, untracked) where iptables\' negated SNAT/DNAT state does');
     }
     const key = statuses.length > 0 ? 'ct status' : 'ct state';
-    this.statements.push(`${key} ${negated ? '! ' : ''}${[...new Set(states)].map((s) => s.toLowerCase()).join(',')}`);
+    this.push(`${key} ${negated ? '! ' : ''}${[...new Set(states)].map((s) => s.toLowerCase()).join(',')}`);
   }
 
   private multiport(): void {
@@ -262,13 +282,13 @@ class MatchReader {
     const option = this.next();
     if (option !== '--source-ports' && option !== '--destination-ports') throw this.unknown();
     const list = this.next();
-    if (!PORT_LIST.test(list)) throw this.unknown();
+    if (!PORT_LIST.test(list) || !list.split(/[,:]/).every(isPort)) throw this.unknown();
     const source = option === '--source-ports';
     const where = method(negated, `${source ? 'source' : 'dest'}Port${list.includes(':') ? 'Range' : ''}s`);
     const header = this.needsPorts(where);
     const items = list.split(',').map((p) => p.replace(':', '-'));
     const value = items.length === 1 ? items[0] : `{ ${items.join(', ')} }`;
-    this.statements.push(`${header} ${source ? 'sport' : 'dport'} ${ne(negated)}${value}`);
+    this.push(`${header} ${source ? 'sport' : 'dport'} ${ne(negated)}${value}`);
   }
 
   private icmp(v6: boolean): void {
@@ -292,9 +312,9 @@ class MatchReader {
       if (negated) throw this.refuse(where, 'iptables reads ICMP type 255 as any type, so its negation matches no packet; nft has no rule for that');
       return;
     }
-    if (code === undefined) this.statements.push(`${header} type ${ne(negated)}${type}`);
-    else if (!negated) this.statements.push(`${header} type ${type} ${header} code ${code}`);
-    else this.statements.push(`${header} type . ${header} code != { ${type} . ${code} }`);
+    if (code === undefined) this.push(`${header} type ${ne(negated)}${type}`);
+    else if (!negated) this.push(`${header} type ${type} ${header} code ${code}`);
+    else this.push(`${header} type . ${header} code != { ${type} . ${code} }`);
   }
 
   private limit(): void {
@@ -307,7 +327,7 @@ class MatchReader {
       burst = this.next();
       if (!/^\d{1,5}$/.test(burst)) throw this.unknown();
     }
-    this.statements.push(limitStatement(rate[1] as string, unit, burst));
+    this.push(limitStatement(rate[1] as string, unit, burst));
   }
 
   private rpfilter(): void {
@@ -318,12 +338,12 @@ class MatchReader {
     const lookup = `fib saddr . ${validMark ? 'mark . ' : ''}iif oif`;
     if (!invert) {
       if (acceptLocal) throw this.refuse(where, 'passing with --accept-local is "local source or route back": one nft rule cannot match either of the two');
-      this.statements.push(`${lookup} != 0`);
+      this.push(`${lookup} != 0`);
       return;
     }
     // Failing with --accept-local: the source is not local and the route lookup fails.
-    if (acceptLocal) this.statements.push('fib saddr type != local');
-    this.statements.push(`${lookup} 0`);
+    if (acceptLocal) this.push('fib saddr type != local');
+    this.push(`${lookup} 0`);
   }
 
   private u32(): void {
@@ -333,7 +353,7 @@ class MatchReader {
     // The u32 program reads the 24 bits at byte 12 after the IPv4 header (IHL); nft's @th is
     // that offset. Over an IPv6 header the same program reads other fields.
     if (this.ctx.family !== 'ip') throw this.refuse('vxlanVni', 'the VXLAN VNI match reads past an IPv4 header; the table is ip6');
-    this.statements.push(`@th,96,24 ${m[1] as string}`);
+    this.push(`@th,96,24 ${m[1] as string}`);
   }
 
   private ipSet(): void {
@@ -380,5 +400,5 @@ function protocolOf(tokens: readonly string[]): NftProtocol | undefined {
 export function renderNftMatch(tokens: readonly string[], ctx: NftRenderContext): NftMatch {
   const reader = new MatchReader(tokens, ctx, protocolOf(tokens));
   reader.read();
-  return { statements: reader.statements, protocol: reader.protocol };
+  return { statements: reader.statements(), protocol: reader.protocol };
 }
