@@ -1,12 +1,9 @@
-// A rule's text as the nftables backend writes it: the renderer's match statements, then
-// `counter` (so it counts the packets the rule matches, before any verdict), then the action's.
+// A rule's text as the nftables backend writes it: the renderer's matches, then `counter` (so it
+// counts the packets the rule matches, as iptables' counters do), then the final statement.
 import type { Rule } from '../rule';
-import { saveLineTokens } from '../save-line';
 import type { TableName } from '../table-names';
 import type { NftRuleRenderer } from './dataplane';
-import type { NftFamily, NftRenderContext } from './render';
-import { renderNftAction } from './render-action';
-import { renderNftMatch } from './render-match';
+import { renderNftRuleParts, type NftFamily, type NftRenderContext } from './render';
 
 /** The renderer of a Table's rules: chain names stay as given (our nft chains are named as the
  *  Table's chains; the renderer refuses a name nft cannot take).
@@ -14,10 +11,7 @@ import { renderNftMatch } from './render-match';
 export function nftRuleRenderer(family: NftFamily, table: TableName): NftRuleRenderer {
   const ctx: NftRenderContext = { family, table, chainName: (name) => name };
   return (rule: Rule): string => {
-    // renderNftRule's two halves, with the counter between them.
-    const { statements, protocol } = renderNftMatch(saveLineTokens(rule.match.render()), ctx);
-    const fragment = rule.features === undefined ? rule.action.toFragment() : rule.action.toFragment(rule.features);
-    statements.push('counter', ...renderNftAction(fragment, protocol, ctx));
-    return statements.join(' ');
+    const { matches, statement } = renderNftRuleParts(rule, ctx);
+    return matches === '' ? `counter ${statement}` : `${matches} counter ${statement}`;
   };
 }
