@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AcceptAction, DropAction, JumpAction, ReturnAction } from '../src/actions';
 import { Match } from '../src/match';
 import { Chain, Rule } from '../src/rule';
+import { NO_OP_LOCK } from '../src/locks';
+import { Table } from '../src/table';
 import type { NftDesiredState } from '../src/nftables/dataplane';
 import { Netns } from './helpers/netns';
 import { listTable, makeEngine, type SeenChain } from './nftables-env';
@@ -72,12 +74,43 @@ afterAll(async () => {
   await ns?.destroy();
 });
 
-describe('nftables engine model (real nft)', () => {
+/** What the model drives: the engine itself, or a Table on backend 'nftables' (its desired state
+ *  set through the Table's own methods). */
+interface Driver {
+  invalidate(): void;
+  apply(d: NftDesiredState): Promise<unknown>;
+}
+
+const engineDriver = (): Driver => {
+  const engine = makeEngine(ns);
+  return { invalidate: () => engine.invalidate(), apply: (d) => engine.apply(d) };
+};
+
+const tableDriver = (): Driver => {
+  const table = new Table('filter', 4, 'ipts:', NO_OP_LOCK, { netns: ns.name, backend: 'nftables' });
+  let known = new Set<string>();
+  return {
+    invalidate: () => table.invalidateDataplaneCache('clobbered'),
+    apply: async (d) => {
+      for (const name of known) if (!d.chains.has(name)) table.removeChainByName(name);
+      table.updateChains([...d.chains.values()]);
+      known = new Set(d.chains.keys());
+      table.setRuleInsertions('INPUT', d.inserts.get('INPUT') ?? []);
+      table.appendRules('INPUT', d.appends.get('INPUT') ?? []);
+      return table.apply();
+    },
+  };
+};
+
+describe.each([
+  ['engine', engineDriver],
+  ['Table', tableDriver],
+] as const)('nftables model through the %s (real nft)', (_what, makeDriver) => {
   it('after every apply, the table listed independently equals the model', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: MAX_STEPS }), async (steps) => {
         await ns.execOk('nft', ['flush', 'ruleset']);
-        const engine = makeEngine(ns);
+        const engine = makeDriver();
         const model = new Map<string, SmallRule[]>([[FW, [{ action: 'accept', port: 8080 }]]]);
         let inserts: SmallRule[] = [];
         let appends: SmallRule[] = [];
