@@ -78,6 +78,7 @@ const NO_RULES: readonly Rule[] = Object.freeze([]);
 export class NftablesDataplane {
   private state: NftTableState = NO_TABLE;
   private inSync = false;
+  private invalidations = 0;
   private readonly renderedChains = new WeakMap<Chain, DesiredNftChain>();
   private readonly renderedRules = new WeakMap<readonly Rule[], readonly string[]>();
   /** Reads (`nft list` runs) in the engine's lifetime: the Table's refresh clock and its report. */
@@ -104,20 +105,12 @@ export class NftablesDataplane {
   /** Makes the next plan or apply read the table first. */
   invalidate(): void {
     this.inSync = false;
-  }
-
-  /** Whether the engine's view is current (no read needed). */
-  get isInSync(): boolean {
-    return this.inSync;
-  }
-
-  /** What the engine believes the table holds. */
-  get believed(): NftTableState {
-    return this.state;
+    this.invalidations++;
   }
 
   /** Reads the table now. */
   async read(): Promise<void> {
+    const generation = this.invalidations;
     const listing = await listTable({
       run: this.o.run,
       family: this.o.family,
@@ -135,7 +128,8 @@ export class NftablesDataplane {
       },
     });
     this.state = stateOf(listing);
-    this.inSync = true;
+    // An invalidation that came while we read keeps the view stale.
+    this.inSync = this.invalidations === generation;
   }
 
   /** The desired state rendered: every chain our table should hold.
