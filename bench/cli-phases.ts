@@ -1,15 +1,19 @@
 // The CLI file phases: the workload as a JSON and a YAML rules file, run through the real CLI
 // (`node dist/cli.js`) as a new user would: `check`, `plan` (against an empty namespace) and
 // `apply` (into a fresh namespace), each timed wall-clock with its peak RSS from
-// `/usr/bin/time -f %M`. Started by bench/run.ts; writes its results as JSON to --out.
+// `/usr/bin/time -f %M`; and the loader's two steps on the same file, parse (JSON.parse or
+// js-yaml) and build (the walk to Chains and Rules), timed apart in a process of their own.
+// Started by bench/run.ts; writes its results as JSON to --out.
 //
 //   node dist-bench/bench/cli-phases.js --rules 20000,100000 --backends legacy,nft --tag <t> --out <file>
+//   node dist-bench/bench/cli-phases.js --steps <rules file> --out <file>   (the steps' child)
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './lib';
 import { installCleanupHooks, scratchDir, withNetns, type Netns } from './netns';
 import { CLI_PREFIX_ARGS, workloadJson, workloadYaml } from './rules-file';
+import type * as LoadModule from '../src/rules-file/load';
 import type { Backend, CliResult } from './types';
 import { HASH_PREFIX } from './workload';
 
@@ -52,13 +56,47 @@ function ok(run: CliRun, what: string, codes: readonly number[] = [0]): CliRun {
   return run;
 }
 
+/** What the steps' child measured. */
+interface FileSteps {
+  readonly parseMs: number;
+  readonly buildMs: number;
+  readonly peakRssMb: number;
+}
+
+/** The steps' child: read the file, parse it on the fast path, build its rules; wall ms each. */
+function measureSteps(file: string): FileSteps {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const load = require(join(ROOT, 'dist', 'rules-file', 'load')) as typeof LoadModule;
+  const text = load.readRulesFile(file, { maxFileSize: 2 ** 31 });
+  const t0 = performance.now();
+  const doc = load.parsePlain(text, file);
+  const t1 = performance.now();
+  const rules = doc && load.buildFromPlain(doc, file, { chainPrefix: 'cali-' });
+  const t2 = performance.now();
+  if (!rules) throw new Error(`${file}: the fast path declined it`);
+  return { parseMs: t1 - t0, buildMs: t2 - t1, peakRssMb: process.resourceUsage().maxRSS / 1024 };
+}
+
+function runSteps(file: string): Promise<FileSteps> {
+  const out = join(scratchDir(), `steps-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [__filename, '--steps', file, '--out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`steps of ${file} exited ${code}`));
+      const steps = JSON.parse(readFileSync(out, 'utf8')) as FileSteps;
+      rmSync(out, { force: true });
+      resolve(steps);
+    });
+  });
+}
+
 async function countOurs(ns: Netns, backend: Backend): Promise<number> {
   const dump = await ns.execOk(`iptables-${backend}-save`, ['-t', 'filter']);
   return dump.split('\n').filter((l) => l.startsWith('-A ') && l.includes(HASH_PREFIX)).length;
 }
 
 async function main(): Promise<void> {
-  installCleanupHooks();
   const argv = process.argv.slice(2);
   const value = (name: string): string => {
     const i = argv.indexOf(name);
@@ -66,6 +104,11 @@ async function main(): Promise<void> {
     if (v === undefined) throw new Error(`${name} is required`);
     return v;
   };
+  if (argv.includes('--steps')) {
+    writeFileSync(value('--out'), JSON.stringify(measureSteps(value('--steps'))));
+    return;
+  }
+  installCleanupHooks();
   const sizes = value('--rules').split(',').map(Number);
   const backends = value('--backends').split(',') as Backend[];
   const tag = value('--tag');
@@ -79,7 +122,11 @@ async function main(): Promise<void> {
       const file = files[format];
       const common = ['-f', file, ...CLI_PREFIX_ARGS, '--max-file-size', '2GiB'];
       const fileBytes = statSync(file).size;
-      log(`CLI ${rules} rules, ${format} (${(fileBytes / 1048576).toFixed(1)} MiB): check`);
+      log(`CLI ${rules} rules, ${format} (${(fileBytes / 1048576).toFixed(1)} MiB): parse and build`);
+      const steps = await runSteps(file);
+      results.push({ rules, format, command: 'parse', backend: null, fileBytes, wallMs: steps.parseMs, peakRssMb: steps.peakRssMb });
+      results.push({ rules, format, command: 'build', backend: null, fileBytes, wallMs: steps.buildMs, peakRssMb: steps.peakRssMb });
+      log(`CLI ${rules} rules, ${format}: check`);
       const check = ok(await runCli(['check', ...common], process.env), 'check');
       results.push({ rules, format, command: 'check', backend: null, fileBytes, wallMs: check.wallMs, peakRssMb: check.peakRssMb });
       // plan against an empty namespace (drift everywhere: exit 2), on the first backend.

@@ -21,7 +21,7 @@ export interface GoalRow {
 export interface GoalCli {
   readonly rules: number;
   readonly format: 'json' | 'yaml';
-  readonly command: 'check' | 'plan' | 'apply';
+  readonly command: 'parse' | 'build' | 'check' | 'plan' | 'apply';
   readonly backend: string | null;
   readonly wallMs: number;
   readonly peakRssMb: number;
@@ -127,8 +127,10 @@ export function cliVerdicts(cli: readonly GoalCli[], libraryInitialMs: (rules: n
     if (c.format === 'yaml') {
       const json = cli.find((j) => j.format === 'json' && j.rules === c.rules && j.command === c.command && j.backend === c.backend);
       if (json) {
+        // The goal is about the commands; the steps show where a command's ratio comes from.
+        const goal = big && c.command !== 'parse' && c.command !== 'build';
         const r = c.wallMs / json.wallMs;
-        out.push({ rules: c.rules, backend, metric: `CLI ${c.command}: YAML ÷ JSON`, value: x(r), goal: big ? '≤ 3.00×' : '-', met: big ? r <= 3 : null });
+        out.push({ rules: c.rules, backend, metric: `CLI ${c.command}: YAML ÷ JSON`, value: x(r), goal: goal ? '≤ 3.00×' : '-', met: goal ? r <= 3 : null });
       }
     }
   }

@@ -11,6 +11,8 @@
 //   --no-naive         skip the naive per-rule wrapper (measured at 1k rules only)
 //   --no-cli           skip the CLI file phases (rules files of 20k, and with --full 100k, rules)
 //   --cli-rules 20000  sizes of the CLI file phases
+//   --cli-only         only the CLI file phases (no library runs, so the CLI apply ÷ library
+//                      ratio has no reference: for it run --rules 100000 --cli-rules 100000)
 //   --profile          also run one legacy initial apply (100k rules with --full, else 10k)
 //                      under the V8 CPU profiler and print self time by file and function
 //   --no-nftables      skip the nftables backend (bench/nftables.ts)
@@ -31,6 +33,7 @@ interface Options {
   readonly backends: ('legacy' | 'nft')[];
   readonly naive: boolean;
   readonly cliRules: number[];
+  readonly cliOnly: boolean;
   readonly profile: boolean;
   readonly write: boolean;
 }
@@ -55,6 +58,7 @@ function parseOptions(argv: readonly string[]): Options {
     backends,
     naive: !argv.includes('--no-naive'),
     cliRules,
+    cliOnly: argv.includes('--cli-only'),
     profile: argv.includes('--profile'),
     write: !argv.includes('--no-write'),
   };
@@ -124,14 +128,14 @@ async function main(): Promise<void> {
     loadAverageAtEnd: [] as number[],
     durationS: 0,
   };
-  process.stderr.write(`iptables-sync bench (${opts.mode}): rules ${opts.rules.join(', ')}; backends ${opts.backends.join(', ')}; ${opts.runs} runs each\n`);
+  process.stderr.write(`iptables-sync bench (${opts.mode}): rules ${opts.cliOnly ? 'none (--cli-only)' : opts.rules.join(', ')}; backends ${opts.backends.join(', ')}; ${opts.runs} runs each\n`);
 
   const outDir = mkdtempSync(join(tmpdir(), 'ipts-b-out-'));
   tmp = outDir;
   const results: WorkerResult[] = [];
   let k = 0;
   try {
-    for (const rules of opts.rules) {
+    for (const rules of opts.cliOnly ? [] : opts.rules) {
       for (const backend of opts.backends) {
         const out = join(outDir, `${rules}-${backend}.json`);
         const args = ['--rules', String(rules), '--backend', backend, '--runs', String(opts.runs), '--tag', `${process.pid}-${k++}`, '--out', out];
@@ -144,7 +148,7 @@ async function main(): Promise<void> {
     // Quick mode does not run 100k rules against iptables, but the render+hash target is about
     // 100k rules and needs no namespace: measure it (and the diff) on its own.
     let microOnly: WorkerResult | undefined;
-    if (!opts.rules.includes(100000)) {
+    if (!opts.rules.includes(100000) && !opts.cliOnly) {
       process.stderr.write(`render, hash and diff at 100000 rules (no iptables)\n`);
       const out = join(outDir, `micro.json`);
       await runWorker(['--rules', '100000', '--backend', 'legacy', '--runs', String(opts.runs), '--tag', `${process.pid}-${k++}`, '--out', out, '--micro-only']);

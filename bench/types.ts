@@ -101,7 +101,8 @@ export interface WorkerResult {
 export interface CliResult {
   readonly rules: number;
   readonly format: 'json' | 'yaml';
-  readonly command: 'check' | 'plan' | 'apply';
+  /** parse and build: the loader's two steps on the same file, timed apart in a process of their own. */
+  readonly command: 'parse' | 'build' | 'check' | 'plan' | 'apply';
   /** null for check (no dataplane). */
   readonly backend: Backend | null;
   readonly fileBytes: number;

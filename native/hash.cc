@@ -56,4 +56,62 @@ bool ChainHasher::HashChain(std::string_view chain, std::string_view lines, size
   return true;
 }
 
+bool ChainHasher::HashChains(std::string_view names, const uint32_t* counts, size_t chains,
+                             std::string_view bodies, std::string* ids, std::string* error) {
+  size_t total = 0;
+  for (size_t c = 0; c < chains; ++c) total += counts[c];
+  size_t name_lines = 0;
+  for (char ch : names) name_lines += ch == '\n';
+  const size_t names_given = (chains == 0 && names.empty()) ? 0 : name_lines + 1;
+  if (names_given != chains) {
+    *error = std::to_string(chains) + " rule counts for " + std::to_string(names_given) +
+             " newline-separated chain names";
+    return false;
+  }
+  size_t body_lines = 0;
+  for (char ch : bodies) body_lines += ch == '\n';
+  const size_t bodies_given = (total == 0 && bodies.empty()) ? 0 : body_lines + 1;
+  if (bodies_given != total) {
+    *error = "rule counts add up to " + std::to_string(total) + ", but " +
+             std::to_string(bodies_given) + " newline-separated rule bodies were given";
+    return false;
+  }
+
+  static constexpr std::string_view kAppend = "-A ";
+  static constexpr std::string_view kHash = " HASH";
+  static constexpr std::string_view kSpace = " ";
+  const auto feed = [this](std::string_view part) {
+    sha_.Update(reinterpret_cast<const unsigned char*>(part.data()), part.size());
+  };
+  ids->reserve(ids->size() + total * kRuleIdLength);
+  unsigned char h[kSha224Bytes];
+  size_t name_start = 0;
+  size_t body_start = 0;
+  for (size_t c = 0; c < chains; ++c) {
+    size_t name_end = names.find('\n', name_start);
+    if (name_end == std::string_view::npos) name_end = names.size();
+    const std::string_view name = names.substr(name_start, name_end - name_start);
+    name_start = name_end + 1;
+    Digest(name, {}, h);
+    for (uint32_t i = 0; i < counts[c]; ++i) {
+      size_t body_end = bodies.find('\n', body_start);
+      if (body_end == std::string_view::npos) body_end = bodies.size();
+      const std::string_view body = bodies.substr(body_start, body_end - body_start);
+      body_start = body_end + 1;
+      sha_.Reset();
+      sha_.Update(h, sizeof(h));
+      feed(kAppend);
+      feed(name);
+      feed(kHash);
+      if (!body.empty()) {
+        feed(kSpace);
+        feed(body);
+      }
+      sha_.Final(h);
+      AppendBase64Url(h, kIdSourceBytes, ids);
+    }
+  }
+  return true;
+}
+
 }  // namespace ipts

@@ -5,6 +5,7 @@
 #define IPTABLES_SYNC_HASH_H_
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <string>
 #include <string_view>
@@ -25,6 +26,14 @@ class ChainHasher {
   // to `ids`. On failure returns false and sets `error`.
   bool HashChain(std::string_view chain, std::string_view lines, size_t count, std::string* ids,
                  std::string* error);
+
+  // Many chains at once, from rule bodies rather than whole lines: `names` holds the chain
+  // names joined by '\n', `counts` the number of rules of each, `bodies` every body (the text
+  // after "-A <chain> HASH ") of all chains in order, joined by '\n'. Each rule's hash input
+  // "-A <chain> HASH <body>" ("-A <chain> HASH" for an empty body) is fed to SHA-224 in parts,
+  // never built. Appends sum(counts) * kRuleIdLength characters to `ids`.
+  bool HashChains(std::string_view names, const uint32_t* counts, size_t chains,
+                  std::string_view bodies, std::string* ids, std::string* error);
 
  private:
   void Digest(std::string_view a, std::string_view b, unsigned char* out);

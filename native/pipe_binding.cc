@@ -3,7 +3,7 @@
 // machinery never sees the dump (thousands of 4-9 KiB reads for a 100k-rule table), so the main
 // thread only pays for spawning and for decoding the compact result.
 //
-//   const p = new PipeScanner(hashPrefix, historicPrefixes, reportUnmatched);
+//   const p = new PipeScanner(hashPrefix, historicPrefixes, reportUnmatched, expected?: ExpectedIds);
 //   spawn(cmd, args, { stdio: ['ignore', p.fd, 'pipe'] });  // fd: the write end
 //   p.closeWriteEnd();          // our copy, so EOF arrives when the child is done
 //   await p.result;             // scan result (scan_result.h), or {cancelled: true}
@@ -133,6 +133,7 @@ class PipeScanner : public Napi::ObjectWrap<PipeScanner> {
     Napi::Env env = info.Env();
     ScannerConfig config;
     if (!ParseScannerConfig(info, &config)) return;
+    if (!ParseExpectedIds(info[3], &config)) return;  // optional: undefined past the end
     auto job = std::make_shared<PipeJob>(std::move(config));
     int ends[2];
     if (::pipe2(ends, O_CLOEXEC) != 0) {

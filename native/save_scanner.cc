@@ -104,6 +104,16 @@ void SaveScanner::Finish() {
     carry_.clear();
   }
   finished_ = true;
+  for (ScannedChain& chain : chains_) {
+    const auto it = config_.expected_ids.find(chain.name);
+    if (it == config_.expected_ids.end()) continue;
+    // Every rule ours (so `ids` has one ID per rule) and the IDs those expected.
+    bool all_ours = chain.ids.size() == chain.codes.size() * kRuleIdLength;
+    for (size_t i = 0; all_ours && i < chain.codes.size(); ++i) {
+      all_ours = chain.codes[i] == static_cast<int32_t>(kRuleIdLength);
+    }
+    chain.unchanged = all_ours && chain.ids == it->second;
+  }
   if (fault_.empty() && in_table_) {
     SetFault("iptables-save output ended inside table \"" + table_name_ + "\" opened on line " +
              std::to_string(table_line_) + ": no COMMIT, the dump is truncated");

@@ -53,6 +53,10 @@ struct ScannerConfig {
   std::string hash_prefix;                     // e.g. "cali:"
   std::vector<std::string> historic_prefixes;  // e.g. {"cali-"}
   bool report_unmatched = false;
+  // What the caller believes some chains hold: chain name -> their rule IDs concatenated, every
+  // rule one of ours. A chain found to hold exactly these is marked unchanged (its IDs and lines
+  // are then not passed back: the caller keeps what it had).
+  std::unordered_map<std::string, std::string> expected_ids;
 };
 
 struct ScannedChain {
@@ -61,6 +65,7 @@ struct ScannedChain {
   std::vector<int32_t> codes;
   std::string ids;  // IDs of the entries with a positive code, concatenated
   std::vector<std::pair<uint32_t, std::string>> texts;  // (entry index, line), ascending
+  bool unchanged = false;  // holds exactly the expected IDs (set by Finish)
 };
 
 class SaveScanner {

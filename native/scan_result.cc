@@ -47,6 +47,45 @@ bool ParseScannerConfig(const Napi::CallbackInfo& info, ScannerConfig* config) {
   return true;
 }
 
+bool ParseExpectedIds(Napi::Value value, ScannerConfig* config) {
+  if (value.IsUndefined()) return true;
+  Napi::Env env = value.Env();
+  const auto bad = [&env]() {
+    Napi::TypeError::New(env,
+                         "expected IDs must be undefined or { names: string, counts: Uint32Array, "
+                         "ids: string } with one name per count and 16 ID characters per rule")
+        .ThrowAsJavaScriptException();
+    return false;
+  };
+  if (!value.IsObject()) return bad();
+  Napi::Object o = value.As<Napi::Object>();
+  Napi::Value names_value = o.Get("names");
+  Napi::Value counts_value = o.Get("counts");
+  Napi::Value ids_value = o.Get("ids");
+  if (!names_value.IsString() || !ids_value.IsString() || !counts_value.IsTypedArray() ||
+      counts_value.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+    return bad();
+  }
+  const std::string names = names_value.As<Napi::String>().Utf8Value();
+  const std::string ids = ids_value.As<Napi::String>().Utf8Value();  // IDs are ASCII
+  Napi::Uint32Array counts = counts_value.As<Napi::Uint32Array>();
+  size_t name_start = 0;
+  size_t id_start = 0;
+  for (size_t c = 0; c < counts.ElementLength(); ++c) {
+    if (name_start > names.size()) return bad();
+    size_t name_end = names.find('\n', name_start);
+    if (name_end == std::string::npos) name_end = names.size();
+    const size_t id_bytes = static_cast<size_t>(counts[c]) * kRuleIdLength;
+    if (ids.size() - id_start < id_bytes) return bad();
+    config->expected_ids[names.substr(name_start, name_end - name_start)] =
+        ids.substr(id_start, id_bytes);
+    name_start = name_end + 1;
+    id_start += id_bytes;
+  }
+  if (id_start != ids.size()) return bad();
+  return true;
+}
+
 void Encode(const SaveScanner& scanner, EncodedScan* out) {
   out->fault = scanner.fault();
   out->bytes = scanner.bytes();
@@ -63,24 +102,53 @@ void Encode(const SaveScanner& scanner, EncodedScan* out) {
   for (const ScannedChain& chain : scanner.chains()) {
     const uint32_t start = static_cast<uint32_t>(out->text.size());
     out->text += chain.name;
-    out->chains.insert(out->chains.end(),
-                       {start, static_cast<uint32_t>(out->text.size()),
-                        static_cast<uint32_t>(chain.codes.size()), chain.historic ? 1u : 0u,
-                        static_cast<uint32_t>(out->ids.size())});
+    uint32_t fields[kChainStride];
+    fields[kChainNameStart] = start;
+    fields[kChainNameEnd] = static_cast<uint32_t>(out->text.size());
+    fields[kChainRuleCount] = static_cast<uint32_t>(chain.codes.size());
+    fields[kChainHistoric] = chain.historic ? 1u : 0u;
+    fields[kChainIdsStart] = static_cast<uint32_t>(out->ids.size());
+    fields[kChainUnchanged] = chain.unchanged ? 1u : 0u;
+    out->chains.insert(out->chains.end(), fields, fields + kChainStride);
     out->codes.insert(out->codes.end(), chain.codes.begin(), chain.codes.end());
+    const uint32_t first_rule = base;
+    base += static_cast<uint32_t>(chain.codes.size());
+    if (chain.unchanged) continue;  // the caller has these IDs already
     out->ids += chain.ids;
     for (const auto& [index, line] : chain.texts) {
       const uint32_t line_start = static_cast<uint32_t>(out->text.size());
       out->text += line;
-      out->texts.insert(out->texts.end(),
-                        {base + index, line_start, static_cast<uint32_t>(out->text.size())});
+      uint32_t text_fields[kTextStride];
+      text_fields[kTextRule] = first_rule + index;
+      text_fields[kTextStart] = line_start;
+      text_fields[kTextEnd] = static_cast<uint32_t>(out->text.size());
+      out->texts.insert(out->texts.end(), text_fields, text_fields + kTextStride);
     }
-    base += static_cast<uint32_t>(chain.codes.size());
   }
   if (out->text.size() > UINT32_MAX || out->ids.size() > UINT32_MAX) {
     *out = EncodedScan();
     out->fault = "iptables-save output too large: kept text exceeds 4 GiB";
   }
+}
+
+Napi::Object ScanLayout(Napi::Env env) {
+  Napi::Object chain = Napi::Object::New(env);
+  chain.Set("nameStart", kChainNameStart);
+  chain.Set("nameEnd", kChainNameEnd);
+  chain.Set("ruleCount", kChainRuleCount);
+  chain.Set("historic", kChainHistoric);
+  chain.Set("idsStart", kChainIdsStart);
+  chain.Set("unchanged", kChainUnchanged);
+  chain.Set("stride", kChainStride);
+  Napi::Object text = Napi::Object::New(env);
+  text.Set("rule", kTextRule);
+  text.Set("start", kTextStart);
+  text.Set("end", kTextEnd);
+  text.Set("stride", kTextStride);
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("chain", chain);
+  layout.Set("text", text);
+  return layout;
 }
 
 Napi::Value ToJs(Napi::Env env, const EncodedScan& scan) {

@@ -3,7 +3,7 @@
 //   fault:  Buffer | undefined   structural fault message (bytes from the dump)
 //   bytes:  number               bytes scanned
 //   chains: Uint32Array          per chain: nameStart, nameEnd (into text), ruleCount, historic,
-//                                idsStart (into ids)
+//                                idsStart (into ids), unchanged
 //   codes:  Int32Array           per rule, grouped by chain: ID length, 0, -1 or -2
 //   ids:    string               all IDs concatenated (latin1; IDs are ASCII)
 //   text:   Buffer               chain names and kept lines
@@ -21,9 +21,31 @@
 
 namespace ipts {
 
+// The strides and field offsets of `chains` and `texts`, exported as `scanLayout` so src/reader.ts
+// can check at load time that it decodes the same layout this file encodes.
+constexpr uint32_t kChainNameStart = 0;
+constexpr uint32_t kChainNameEnd = 1;
+constexpr uint32_t kChainRuleCount = 2;
+constexpr uint32_t kChainHistoric = 3;
+constexpr uint32_t kChainIdsStart = 4;
+constexpr uint32_t kChainUnchanged = 5;  // 1: the expected IDs; its ids and texts are left out
+constexpr uint32_t kChainStride = 6;
+constexpr uint32_t kTextRule = 0;
+constexpr uint32_t kTextStart = 1;
+constexpr uint32_t kTextEnd = 2;
+constexpr uint32_t kTextStride = 3;
+
+// The layout above as a JS object: { chain: {nameStart, …, stride}, text: {rule, …, stride} }.
+Napi::Object ScanLayout(Napi::Env env);
+
 // Reads info[0] (hashPrefix: Uint8Array), info[1] (historicPrefixes: Uint8Array[]) and
 // info[2] (reportUnmatched: boolean). On bad arguments throws a JS TypeError, returns false.
 bool ParseScannerConfig(const Napi::CallbackInfo& info, ScannerConfig* config);
+
+// Reads the optional expected IDs, `undefined` or { names: string (joined by '\n'),
+// counts: Uint32Array (rules per chain), ids: string (all IDs concatenated, latin1) }, into
+// config->expected_ids. On bad arguments throws a JS TypeError, returns false.
+bool ParseExpectedIds(Napi::Value value, ScannerConfig* config);
 
 struct EncodedScan {
   std::string fault;

@@ -1,7 +1,7 @@
 // JS face of the incremental save scanner; the scanning runs on libuv's thread pool.
 //
 //   const s = new Scanner(hashPrefix: Uint8Array, historicPrefixes: Uint8Array[],
-//                         reportUnmatched: boolean, batchBytes: number);
+//                         reportUnmatched: boolean, batchBytes: number, expected?: ExpectedIds);
 //   s.push(chunk: Uint8Array)   // copies the bytes; cheap, never scans on the main thread
 //   s.finish(): Promise<Result> // once, after the last push
 //
@@ -141,6 +141,7 @@ class Scanner : public Napi::ObjectWrap<Scanner> {
           .ThrowAsJavaScriptException();
       return;
     }
+    if (!ParseExpectedIds(info[4], &config)) return;  // optional: undefined past the end
     const double batch = info[3].As<Napi::Number>().DoubleValue();
     job_ = std::make_shared<ScanJob>(std::move(config), GetAddonData(env)->chunk_pool);
     job_->batch_bytes = batch > 0 ? static_cast<size_t>(batch) : 0;

@@ -18,8 +18,10 @@
 // rule, and so of its ID). Every problem is reported as file:line:column with what was expected;
 // all problems of a file are collected, so one run shows them all.
 //
-// The parts live in src/rules-file/: read.ts (bytes within limits), json.ts and load.ts
-// (parsing), walk.ts (the walker), vocabulary.ts (matches and actions), schema.ts, issues.ts.
+// The parts live in src/rules-file/: read.ts (bytes within limits), load.ts (the two paths),
+// plain.ts (the fast parsers: JSON.parse, js-yaml), json.ts (positioned JSON), nodes.ts,
+// doc-reader.ts and walk.ts (the walker), vocabulary.ts (matches and actions), schema.ts,
+// issues.ts.
 // This module is the `iptables-sync/config` entry point.
 /**
  * The rules-file loader: reads a YAML or JSON rules file, validates it against the library's
@@ -36,6 +38,7 @@ export {
   MAX_ALIAS_EXPANSION,
   MAX_NESTING,
   type ConfigOptions,
+  type LoadProgress,
   type RulePosition,
   type RulesFile,
   type TableRules,

@@ -36,7 +36,8 @@ export async function markOutOfSync(s: ResyncState, snapshot: ReadonlyMap<string
         s.logger.warn({ table: s.table, chain: name, actual: actual?.ids }, 'inserts out of place, marking for resync');
         s.dirtyInserts.add(name);
       }
-    } else if (!sameIds(actual?.ids, expected.ids)) {
+    } else if (actual !== expected && !sameIds(actual?.ids, expected.ids)) {
+      // (The reader hands back our own entry for a chain the scanner found unchanged.)
       s.logger.warn({ table: s.table, chain: name }, 'chain out of sync, marking for resync');
       s.dirtyChains.add(name);
     }

@@ -37,16 +37,29 @@ export class MatchDependencyError extends InvalidRuleError {
   }
 }
 
-/** A Table option or constructor argument is invalid. */
+/** An option, or an argument of a function or constructor, is invalid: a Table option, a lock
+ *  path or timeout, a reader setting. */
 export class InvalidOptionError extends IptablesSyncError {
   constructor(
-    /** The option or argument at fault, such as `'lockTimeoutMs'`. */
+    /** The option or argument at fault, such as `'lockTimeoutMs'` or `'socketName'`. */
     readonly option: string,
     /** The value that was refused, as given. */
     readonly badValue: unknown,
     reason: string,
   ) {
     super(`option ${option}: ${reason} (got ${describe(badValue)})`);
+  }
+}
+
+/** A method was called when the object's state does not allow it, such as
+ *  `SharedLock.unlock()` without a matching `lock()`. */
+export class InvalidCallError extends IptablesSyncError {
+  constructor(
+    /** The call at fault, such as `'SharedLock.unlock'`. */
+    readonly call: string,
+    reason: string,
+  ) {
+    super(`${call}(): ${reason}`);
   }
 }
 

@@ -90,23 +90,30 @@ const toVersion = (v: RestoreVersion | undefined): Version | undefined => (v ? [
 
 // Once per process for the kernel, once per command factory and binary for iptables.
 let kernelVersion: Promise<Version | undefined> | undefined;
-const iptablesVersions = new WeakMap<CommandFactory, Map<string, Promise<Version | undefined>>>();
+const iptablesVersions = new WeakMap<CommandFactory, Map<string, Promise<RestoreVersion | undefined>>>();
 
 function kernelVersionOnce(): Promise<Version | undefined> {
   kernelVersion ??= readFile('/proc/version', 'latin1').then(parseKernelVersion, () => undefined);
   return kernelVersion;
 }
 
-function iptablesVersionOnce(run: CommandFactory, binary: string, timeoutMs: number): Promise<Version | undefined> {
+/**
+ * What `<binary> --version` reports, asked once per command factory and binary for the whole
+ * process (every Table of a process shares it: the binaries run on the host, so a network
+ * namespace does not change the answer). A run that fails is not remembered: the next caller
+ * asks again, and gets the rejection meanwhile.
+ */
+export function binaryVersionOnce(run: CommandFactory, binary: string, timeoutMs: number): Promise<RestoreVersion | undefined> {
   let byBinary = iptablesVersions.get(run);
   if (!byBinary) iptablesVersions.set(run, (byBinary = new Map()));
   let version = byBinary.get(binary);
   if (!version) {
-    version = runCommand(run, binary, ['--version'], '', timeoutMs).then(
-      (out) => toVersion(parseIptablesVersion(`${out.stdout} ${out.stderr}`)),
-      () => undefined,
-    );
-    byBinary.set(binary, version);
+    const asked = runCommand(run, binary, ['--version'], '', timeoutMs).then((out) => parseIptablesVersion(`${out.stdout} ${out.stderr}`));
+    asked.catch(() => {
+      if (byBinary.get(binary) === asked) byBinary.delete(binary);
+    });
+    byBinary.set(binary, asked);
+    version = asked;
   }
   return version;
 }
@@ -114,6 +121,6 @@ function iptablesVersionOnce(run: CommandFactory, binary: string, timeoutMs: num
 /** Detects the features of `binary` (e.g. iptables-nft-restore) on this host. Never rejects: what
  *  cannot be learned counts as absent, as in latest Felix. */
 export async function detectFeatures(run: CommandFactory, binary: string, timeoutMs = 120_000): Promise<Features> {
-  const [iptables, kernel] = await Promise.all([iptablesVersionOnce(run, binary, timeoutMs), kernelVersionOnce()]);
+  const [iptables, kernel] = await Promise.all([binaryVersionOnce(run, binary, timeoutMs).then(toVersion, () => undefined), kernelVersionOnce()]);
   return featuresFor(iptables, kernel);
 }

@@ -10,7 +10,7 @@
  */
 export { HASH_LENGTH } from './hash';
 export { MAX_CHAIN_NAME_LENGTH, MAX_COMMENT_BYTES, MAX_LOG_PREFIX_LENGTH } from './validate';
-export { IptablesSyncError, InvalidRuleError, MatchDependencyError, InvalidOptionError, MAX_QUOTED_CHARACTERS } from './errors';
+export { IptablesSyncError, InvalidRuleError, MatchDependencyError, InvalidOptionError, InvalidCallError, MAX_QUOTED_CHARACTERS } from './errors';
 export { Match, MatchCriteria, AddrType } from './match';
 export { portsToMultiport, portRangesToMultiport, type PortRange } from './multiport';
 export {
@@ -89,6 +89,8 @@ export {
   readSaveOutput,
   OLD_INSERT_MARKER,
   TruncatedDumpError,
+  ReaderConfigError,
+  NativeReaderUnavailableError,
   type ReaderConfig,
   type DataplaneChain,
   type DataplaneSnapshot,

@@ -6,7 +6,7 @@ import { constants as osConstants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { loadNative, nativeInfo, type NativeLockFailure, type NativeLockHandle } from './native';
 import { readFileSync, statSync } from 'node:fs';
-import { IptablesSyncError, LockTimeoutError, type LockHolder } from './errors';
+import { InvalidCallError, InvalidOptionError, IptablesSyncError, LockTimeoutError, type LockHolder } from './errors';
 
 /** The socket name iptables 1.4 (and Felix) lock on. */
 export const DEFAULT_SOCKET_NAME = '@xtables';
@@ -164,9 +164,10 @@ function isFailure(r: NativeLockHandle | NativeLockFailure): r is NativeLockFail
   return typeof (r as NativeLockFailure).errno === 'number';
 }
 
-function checkString(what: string, value: unknown): string {
+// `label` says in words what the field is: the message names both.
+function checkString(field: string, label: string, value: unknown): string {
   if (typeof value !== 'string' || value === '' || value.includes('\0')) {
-    throw new TypeError(`${what} must be a non-empty string without NUL, got ${JSON.stringify(value)}`);
+    throw new InvalidOptionError(field, value, `the ${label} must be a non-empty string without NUL`);
   }
   return value;
 }
@@ -175,7 +176,7 @@ function checkString(what: string, value: unknown): string {
 function abstractName(socketName: string): string {
   const name = socketName.startsWith('@') ? socketName.slice(1) : socketName;
   if (name === '' || Buffer.byteLength(name, 'utf8') > 107) {
-    throw new TypeError(`abstract socket name must be 1-107 bytes after its "@", got ${JSON.stringify(socketName)}`);
+    throw new InvalidOptionError('socketName', socketName, 'an abstract socket name must be 1-107 bytes after its "@"');
   }
   return name;
 }
@@ -196,10 +197,10 @@ function tryOnce(
  *
  * @throws {@link LockSystemError} for other failures (permissions, not a regular file, …).
  * @throws {@link LockUnavailableError} when the native addon is not loaded.
- * @throws TypeError for an empty path or one with NUL.
+ * @throws {@link InvalidOptionError} for an empty path or one with NUL.
  */
 export function tryFlockOnce(lockFilePath: string): LockHandle | undefined {
-  checkString('lock file path', lockFilePath);
+  checkString('lockFilePath', 'lock file path', lockFilePath);
   return tryOnce(addonOrThrow().tryFlock(lockFilePath), lockFilePath, osConstants.errno.EWOULDBLOCK);
 }
 
@@ -209,17 +210,17 @@ export function tryFlockOnce(lockFilePath: string): LockHandle | undefined {
  *
  * @throws {@link LockSystemError} for other failures.
  * @throws {@link LockUnavailableError} when the native addon is not loaded.
- * @throws TypeError for a name that is empty, has NUL, or is longer than 107 bytes after its "@".
+ * @throws {@link InvalidOptionError} for a name that is empty, has NUL, or is longer than 107 bytes after its "@".
  */
 export function tryBindAbstractOnce(socketName: string): LockHandle | undefined {
-  checkString('socket name', socketName);
+  checkString('socketName', 'socket name', socketName);
   const name = abstractName(socketName);
   return tryOnce(addonOrThrow().tryBindAbstract(name), `@${name}`, osConstants.errno.EADDRINUSE);
 }
 
-function checkDuration(what: string, value: number, allowZero: boolean): void {
+function checkDuration(field: string, label: string, value: number, allowZero: boolean): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new RangeError(`${what} must be a finite number of milliseconds${allowZero ? ' >= 0' : ' > 0'}, got ${String(value)}`);
+    throw new InvalidOptionError(field, value, `the ${label} must be a finite number of milliseconds${allowZero ? ' >= 0' : ' > 0'}`);
   }
 }
 
@@ -248,14 +249,14 @@ async function retry(attempt: () => LockHandle | undefined, timeoutMs: number, p
  * @param probeIntervalMs - Time between tries, in ms (> 0).
  * @throws {@link Err16LockTimeout} or {@link Err14LockTimeout} when a lock stays held for the whole
  *   timeout (nothing is held afterwards); {@link LockSystemError} and {@link LockUnavailableError}
- *   as the try functions; TypeError or RangeError for a bad argument.
+ *   as the try functions; {@link InvalidOptionError} for a bad argument (it names which).
  */
 export async function grabIptablesLocks(lockFilePath: string, socketName: string, timeoutMs: number, probeIntervalMs: number): Promise<Locker> {
-  checkString('lock file path', lockFilePath);
-  checkString('socket name', socketName);
+  checkString('lockFilePath', 'lock file path', lockFilePath);
+  checkString('socketName', 'socket name', socketName);
   abstractName(socketName);
-  checkDuration('lock timeout', timeoutMs, true);
-  checkDuration('lock probe interval', probeIntervalMs, false);
+  checkDuration('timeoutMs', 'lock timeout', timeoutMs, true);
+  checkDuration('probeIntervalMs', 'lock probe interval', probeIntervalMs, false);
   addonOrThrow();
 
   const lock16 = await retry(() => tryFlockOnce(lockFilePath), timeoutMs, probeIntervalMs, () => new Err16LockTimeout(lockFilePath, timeoutMs));
@@ -282,7 +283,7 @@ export async function grabIptablesLocks(lockFilePath: string, socketName: string
  * lock() takes the locks (concurrent callers wait for that same grab), the last unlock() releases
  * them, and an unlock() without a matching lock() throws.
  *
- * @throws TypeError or RangeError from the constructor for a bad path, socket name or duration.
+ * @throws {@link InvalidOptionError} from the constructor for a bad path, socket name or duration.
  */
 export class SharedLock implements TableLock {
   private refCount = 0;
@@ -299,10 +300,10 @@ export class SharedLock implements TableLock {
     /** The iptables 1.4 abstract socket; default {@link DEFAULT_SOCKET_NAME}. */
     readonly socketName: string = DEFAULT_SOCKET_NAME,
   ) {
-    checkString('lock file path', lockFilePath);
-    abstractName(checkString('socket name', socketName));
-    checkDuration('lock timeout', lockTimeoutMs, true);
-    checkDuration('lock probe interval', lockProbeIntervalMs, false);
+    checkString('lockFilePath', 'lock file path', lockFilePath);
+    abstractName(checkString('socketName', 'socket name', socketName));
+    checkDuration('lockTimeoutMs', 'lock timeout', lockTimeoutMs, true);
+    checkDuration('lockProbeIntervalMs', 'lock probe interval', lockProbeIntervalMs, false);
   }
 
   /** Whether the locks are held right now. */
@@ -326,10 +327,10 @@ export class SharedLock implements TableLock {
   }
 
   /** Drops one hold; the last releases the locks.
-   *  @throws Error when there is no matching lock(). */
+   *  @throws {@link InvalidCallError} when there is no matching lock(). */
   unlock(): void {
     if (this.refCount === 0) {
-      throw new Error(`SharedLock.unlock() without a matching lock() (lock file ${this.lockFilePath})`);
+      throw new InvalidCallError('SharedLock.unlock', `called without a matching lock() (lock file ${this.lockFilePath})`);
     }
     this.refCount--;
     if (this.refCount === 0 && this.locker) {

@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } 
 import { dirname, join } from 'node:path';
 
 /** The interface version this TypeScript expects (native/addon.cc kAbiVersion). */
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 4;
 
 export interface NativeLockHandle {
   release(): void;
@@ -32,6 +32,29 @@ export interface NativeScanResult {
   readonly ids: string;
   readonly text: Buffer;
   readonly texts: Uint32Array;
+}
+
+/**
+ * The layout of a scan result's flat arrays (native/scan_result.h): per chain in `chains`,
+ * per kept line in `texts`, these field offsets within a stride. The addon exports its own copy
+ * (`scanLayout`); one that differs is not loaded.
+ */
+export const SCAN_LAYOUT = {
+  chain: { nameStart: 0, nameEnd: 1, ruleCount: 2, historic: 3, idsStart: 4, unchanged: 5, stride: 6 },
+  text: { rule: 0, start: 1, end: 2, stride: 3 },
+} as const;
+
+type ScanLayout = { readonly [Part in keyof typeof SCAN_LAYOUT]: { readonly [Field in keyof (typeof SCAN_LAYOUT)[Part]]: number } };
+
+/** What a read expects some chains to hold (every rule one of ours): a chain found to hold
+ *  exactly these IDs comes back marked unchanged, without its IDs (native/scan_result.h). */
+export interface NativeExpectedIds {
+  /** The chain names, joined by newlines. */
+  readonly names: string;
+  /** Rules per chain. */
+  readonly counts: Uint32Array;
+  /** All their IDs concatenated, 16 characters each. */
+  readonly ids: string;
 }
 
 export interface NativeScanner {
@@ -58,9 +81,18 @@ export interface NativeAddon {
     historicPrefixes: Uint8Array[],
     reportUnmatched: boolean,
     batchBytes: number,
+    expected?: NativeExpectedIds,
   ) => NativeScanner;
-  readonly PipeScanner: new (hashPrefix: Uint8Array, historicPrefixes: Uint8Array[], reportUnmatched: boolean) => NativePipeScanner;
+  readonly PipeScanner: new (
+    hashPrefix: Uint8Array,
+    historicPrefixes: Uint8Array[],
+    reportUnmatched: boolean,
+    expected?: NativeExpectedIds,
+  ) => NativePipeScanner;
   chainRuleHashes(chainName: string, lines: string, count: number): string;
+  /** Rule IDs of many chains at once, from their rule bodies (native/hash.h HashChains). */
+  hashChains(names: string, counts: Uint32Array, bodies: string): string;
+  readonly scanLayout: ScanLayout;
   /** CPU time of the calling thread, ms (for benchmarks). */
   threadCpuMs(): number;
 }
@@ -156,8 +188,21 @@ function isAddon(value: unknown): value is NativeAddon {
     typeof v.Scanner === 'function' &&
     typeof v.PipeScanner === 'function' &&
     typeof v.chainRuleHashes === 'function' &&
+    typeof v.hashChains === 'function' &&
     typeof v.sourceDigest === 'string'
   );
+}
+
+/** The first field where the addon's scan layout differs from SCAN_LAYOUT, or undefined. */
+export function layoutMismatch(layout: unknown): string | undefined {
+  for (const part of Object.keys(SCAN_LAYOUT) as (keyof typeof SCAN_LAYOUT)[]) {
+    const theirs = typeof layout === 'object' && layout !== null ? (layout as Record<string, unknown>)[part] : undefined;
+    for (const [field, ours] of Object.entries(SCAN_LAYOUT[part])) {
+      const value = typeof theirs === 'object' && theirs !== null ? (theirs as Record<string, unknown>)[field] : undefined;
+      if (value !== ours) return `scan layout ${part}.${field} is ${String(value)}, expected ${ours}`;
+    }
+  }
+  return undefined;
 }
 
 // ELF e_machine values of the architectures Node runs on here, by process.arch.
@@ -225,6 +270,11 @@ function load(): { addon: NativeAddon | undefined; info: NativeInfo } {
       skipped.push(`${file}: interface version ${String(abi)}, expected ${NATIVE_ABI_VERSION} (stale build?)`);
       continue;
     }
+    const mismatch = layoutMismatch(value.scanLayout);
+    if (mismatch !== undefined) {
+      skipped.push(`${file}: ${mismatch} (stale build?)`);
+      continue;
+    }
     const info: NativeInfo = skipped.length ? { loaded: true, path: file, reason: skipped.join('; '), tried } : { loaded: true, path: file, tried };
     return { addon: value, info };
   }
@@ -264,4 +314,13 @@ export function chainRuleHashes(
   const ids = new Array<string>(count);
   for (let i = 0; i < count; i++) ids[i] = joined.substring(i * RULE_ID_LENGTH, (i + 1) * RULE_ID_LENGTH);
   return ids;
+}
+
+/**
+ * Rule IDs of many chains in one native call: `names[c]` has `counts[c]` rules whose bodies are
+ * `bodies` (joined by newlines, chain after chain). Returns all IDs concatenated (16 characters
+ * each), or undefined when the addon is not loaded.
+ */
+export function hashChainBodies(names: string, counts: Uint32Array, bodies: string): string | undefined {
+  return loadNative()?.hashChains(names, counts, bodies);
 }

@@ -7,6 +7,7 @@
 // and no chunk boundary can split a UTF-8 sequence into garbage. Only the text handed out
 // (chain names, kept lines, fault messages) is decoded as UTF-8.
 
+import { InvalidCallError } from './errors';
 import { ruleOwnership } from './save-line';
 
 /** Codes per rule, as in native/save_scanner.h; a positive code is the length of our ID. */
@@ -116,7 +117,7 @@ export class JsSaveScanner implements ChunkScanner {
   }
 
   push(chunk: Uint8Array): void {
-    if (this.finished) throw new Error('JsSaveScanner.push() after finish()');
+    if (this.finished) throw new InvalidCallError('JsSaveScanner.push', 'called after finish()');
     this.bytes += chunk.byteLength;
     const text = latin1(chunk);
     let start = 0;
@@ -139,7 +140,7 @@ export class JsSaveScanner implements ChunkScanner {
   }
 
   finish(): Promise<ScanOutput> {
-    if (this.finished) return Promise.reject(new Error('JsSaveScanner.finish() called twice'));
+    if (this.finished) return Promise.reject(new InvalidCallError('JsSaveScanner.finish', 'called twice'));
     this.finished = true;
     if (this.pending.length > 0) {
       this.processLine(this.pending.join('')); // the last line had no newline

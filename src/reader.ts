@@ -8,7 +8,7 @@
 //  - openSavePipe(): the addon reads the child's stdout pipe itself, so the dump never passes
 //    through Node streams or the main thread at all (the fastest; needs the addon).
 // Set IPTABLES_SYNC_NO_NATIVE=1, or pass { implementation: 'js' }, to force TypeScript.
-import { loadNative, nativeInfo, type NativeAddon, type NativePipeScanner, type NativeScanResult } from './native';
+import { loadNative, nativeInfo, SCAN_LAYOUT, type NativeAddon, type NativeExpectedIds, type NativePipeScanner, type NativeScanResult } from './native';
 import {
   CODE_OLD_INSERT,
   CODE_UNMATCHED,
@@ -18,9 +18,10 @@ import {
   type ScanOutput,
   type ScanSettings,
 } from './reader-js';
-import { IptablesSyncError } from './errors';
+import { InvalidOptionError, IptablesSyncError } from './errors';
 import { withoutQuotedText } from './save-line';
 import { isWellFormed } from './validate';
+import { TimeSlicer } from './time-slice';
 
 /** Marks a rule inserted by an older run (it jumps to one of our chains); never a rule ID. */
 export const OLD_INSERT_MARKER = 'OLD INSERT RULE';
@@ -67,6 +68,11 @@ export interface ReadOptions {
   readonly implementation?: 'auto' | 'native' | 'js';
   /** Native only: bytes to queue before a scan worker starts (tests use 0 or 1). */
   readonly nativeBatchBytes?: number;
+  /** What the caller believes some chains hold. Native only: a chain with a historic prefix
+   *  whose rules are all ours and hold exactly these IDs is compared in the scanner, and its
+   *  entry here is returned as is (no string per rule is made for it). The snapshot is equal
+   *  either way. */
+  readonly expected?: DataplaneSnapshot;
 }
 
 /** The dump is incomplete (no COMMIT after the last "*table") or structurally broken. */
@@ -75,18 +81,22 @@ export class TruncatedDumpError extends IptablesSyncError {
   override readonly name = 'TruncatedDumpError';
 }
 
-/** A ReaderConfig value is unusable. */
-export class ReaderConfigError extends IptablesSyncError {
+/** A ReaderConfig value, or an option or the source of {@link readSaveOutput}, is unusable.
+ *  `option` names the field (such as `'hashPrefix'`), `badValue` holds the value given. */
+export class ReaderConfigError extends InvalidOptionError {
+  /** Always `'ReaderConfigError'`. */
   override readonly name = 'ReaderConfigError';
 }
 
 /** SavePipe.cancel() was called before the child finished writing. */
 export class ReadCancelledError extends IptablesSyncError {
+  /** Always `'ReadCancelledError'`. */
   override readonly name = 'ReadCancelledError';
 }
 
 /** implementation 'native' was asked for and the addon is not loaded. */
 export class NativeReaderUnavailableError extends IptablesSyncError {
+  /** Always `'NativeReaderUnavailableError'`. */
   override readonly name = 'NativeReaderUnavailableError';
 }
 
@@ -100,30 +110,31 @@ interface Settings extends ScanSettings {
 
 function settingsFrom(config: ReaderConfig): Settings {
   if (typeof config !== 'object' || config === null) {
-    throw new ReaderConfigError(`reader config must be an object, got ${String(config)}`);
+    throw new ReaderConfigError('config', config, 'the reader config must be an object');
   }
   const { hashPrefix, historicChainPrefixes, extraCleanupPattern } = config;
   if (typeof hashPrefix !== 'string' || hashPrefix === '' || /[\n\0]/.test(hashPrefix) || !isWellFormed(hashPrefix)) {
-    throw new ReaderConfigError(`hashPrefix must be a non-empty, well-formed string without newline or NUL, got ${JSON.stringify(hashPrefix)}`);
+    throw new ReaderConfigError('hashPrefix', hashPrefix, 'must be a non-empty, well-formed string without newline or NUL');
   }
   if (!Array.isArray(historicChainPrefixes)) {
-    throw new ReaderConfigError(`historicChainPrefixes must be an array, got ${JSON.stringify(historicChainPrefixes)}`);
+    throw new ReaderConfigError('historicChainPrefixes', historicChainPrefixes, 'must be an array');
   }
-  for (const p of historicChainPrefixes) {
+  for (let i = 0; i < historicChainPrefixes.length; i++) {
+    const p: unknown = historicChainPrefixes[i]; // a hole of a sparse array reads as undefined
     // An empty prefix would make every chain ours, and the Table would delete them all.
     if (typeof p !== 'string' || p === '' || /[\n\0]/.test(p) || !isWellFormed(p)) {
-      throw new ReaderConfigError(`historic chain prefix must be a non-empty, well-formed string without newline or NUL, got ${JSON.stringify(p)}`);
+      throw new ReaderConfigError(`historicChainPrefixes[${i}]`, p, 'a historic chain prefix must be a non-empty, well-formed string without newline or NUL');
     }
   }
   let extra: RegExp | undefined;
   if (extraCleanupPattern !== undefined && extraCleanupPattern !== '') {
     if (typeof extraCleanupPattern !== 'string') {
-      throw new ReaderConfigError(`extraCleanupPattern must be a string, got ${JSON.stringify(extraCleanupPattern)}`);
+      throw new ReaderConfigError('extraCleanupPattern', extraCleanupPattern, 'must be a string');
     }
     try {
       extra = new RegExp(extraCleanupPattern);
     } catch (err) {
-      throw new ReaderConfigError(`extraCleanupPattern ${JSON.stringify(extraCleanupPattern)} is not a valid RegExp: ${(err as Error).message}`);
+      throw new ReaderConfigError('extraCleanupPattern', extraCleanupPattern, `is not a valid RegExp: ${(err as Error).message}`);
     }
   }
   return {
@@ -134,10 +145,10 @@ function settingsFrom(config: ReaderConfig): Settings {
   };
 }
 
-/** The native scan result's `chains` array (native/scan_result.h): per chain these fields. */
-const CHAIN = { nameStart: 0, nameEnd: 1, ruleCount: 2, historic: 3, idsStart: 4, stride: 5 } as const;
+/** The native scan result's `chains` array: per chain these fields (checked against the addon's). */
+const CHAIN = SCAN_LAYOUT.chain;
 /** Its `texts` array: per kept rule line, the chain-global rule index and the text's range. */
-const TEXT = { rule: 0, start: 1, end: 2, stride: 3 } as const;
+const TEXT = SCAN_LAYOUT.text;
 
 /** One field of a flat result array; a short array is a broken result, not a zero. */
 function field(array: Uint32Array, at: number): number {
@@ -146,13 +157,19 @@ function field(array: Uint32Array, at: number): number {
   return value;
 }
 
+/** A decoded chain: with `unchanged`, its rules hold the IDs the caller expected (and its `ids`
+ *  and `texts` are left out). */
+interface DecodedChain extends ScannedChain {
+  readonly unchanged?: true;
+}
+
 /**
  * Turns the native compact result into ScanOutput; the strings per rule are made later, in
  * buildSnapshot, as cheap slices of the one IDs string. Exported for the benchmark.
  */
 export function decodeNative(r: NativeScanResult): ScanOutput {
   if (r.fault) return { chains: [], bytes: r.bytes, fault: r.fault.toString('utf8') };
-  const chains: ScannedChain[] = [];
+  const chains: DecodedChain[] = [];
   let base = 0; // global index of the chain's first rule
   let t = 0;
   for (let c = 0; c + CHAIN.stride <= r.chains.length; c += CHAIN.stride) {
@@ -170,16 +187,49 @@ export function decodeNative(r: NativeScanResult): ScanOutput {
       ids: r.ids,
       idsStart: field(r.chains, c + CHAIN.idsStart),
       texts: texts ?? NO_TEXTS,
+      ...(field(r.chains, c + CHAIN.unchanged) === 1 ? { unchanged: true as const } : {}),
     });
     base += count;
   }
   return { chains, bytes: r.bytes };
 }
 
+/** Whether a believed chain can be checked in the scanner: every rule one of our IDs. */
+function allOurIds(ids: readonly string[]): boolean {
+  for (const id of ids) if (id.length !== ID_LENGTH || id === OLD_INSERT_MARKER) return false;
+  return true;
+}
+const ID_LENGTH = 16;
+
+/** Each believed chain's IDs joined, kept while the chain object lives (most survive reads). */
+const joinedIds = new WeakMap<DataplaneChain, string>();
+
+/** The expected IDs in the addon's form. Only chains with a historic prefix (whose snapshot
+ *  entry keeps no saved lines, so the caller's entry is what a read would give) and with only
+ *  our IDs are sent. */
+function expectedForNative(config: ReaderConfig, expected: DataplaneSnapshot | undefined): NativeExpectedIds | undefined {
+  if (expected === undefined || expected.size === 0) return undefined;
+  const names: string[] = [];
+  const counts: number[] = [];
+  const ids: string[] = [];
+  for (const [name, chain] of expected) {
+    if (chain.ids.length === 0 || chain.savedRules.size > 0 || !config.historicChainPrefixes.some((p) => name.startsWith(p)) || !allOurIds(chain.ids)) continue;
+    let joined = joinedIds.get(chain);
+    if (joined === undefined) {
+      joined = chain.ids.join('');
+      joinedIds.set(chain, joined);
+    }
+    names.push(name);
+    counts.push(chain.ids.length);
+    ids.push(joined);
+  }
+  return names.length === 0 ? undefined : { names: names.join('\n'), counts: Uint32Array.from(counts), ids: ids.join('') };
+}
+
 class NativeChunkScanner implements ChunkScanner {
   private readonly scanner;
-  constructor(addon: NativeAddon, settings: Settings, batchBytes: number) {
-    this.scanner = new addon.Scanner(settings.hashPrefix, [...settings.historicPrefixes], settings.reportUnmatched, batchBytes);
+  constructor(addon: NativeAddon, settings: Settings, batchBytes: number, expected: NativeExpectedIds | undefined) {
+    this.scanner = new addon.Scanner(settings.hashPrefix, [...settings.historicPrefixes], settings.reportUnmatched, batchBytes, expected);
   }
   push(chunk: Uint8Array): void {
     this.scanner.push(chunk);
@@ -192,50 +242,85 @@ class NativeChunkScanner implements ChunkScanner {
 const NO_TEXTS: ReadonlyMap<number, string> = new Map();
 const NO_SAVED_RULES: ReadonlyMap<number, string> = new Map();
 
-/** Builds the snapshot from either scanner's output; the extra pattern is applied here. */
-export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined): DataplaneSnapshot {
-  // Maps for saved rules are only made for the few chains that have some.
-  const snapshot = new Map<string, { ids: string[]; savedRules: ReadonlyMap<number, string> }>();
-  const saved = new Map<string, Map<number, string>>();
+/** Builds the snapshot from either scanner's output; the extra pattern is applied here. A chain
+ *  the scanner found unchanged is `expected`'s own entry. */
+export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined, expected?: DataplaneSnapshot): DataplaneSnapshot {
+  const builder = new SnapshotBuilder(extra, expected);
+  for (const chain of scan.chains) builder.add(chain);
+  return builder.snapshot;
+}
+
+/** buildSnapshot, yielding to the event loop every few milliseconds (100k rules). */
+async function buildSnapshotSliced(scan: ScanOutput, extra: RegExp | undefined, expected: DataplaneSnapshot | undefined): Promise<DataplaneSnapshot> {
+  const builder = new SnapshotBuilder(extra, expected);
+  const slicer = new TimeSlicer();
   for (const chain of scan.chains) {
-    const count = chain.codes.length;
-    // Two byte-different names can decode to one string (invalid UTF-8): keep both rule lists.
-    let entry = snapshot.get(chain.name);
-    let base = 0; // index of this chain's first rule in entry.ids
-    if (entry) {
-      base = entry.ids.length;
-    } else {
-      entry = { ids: new Array<string>(count), savedRules: NO_SAVED_RULES };
-      snapshot.set(chain.name, entry);
+    builder.add(chain);
+    if (slicer.due(chain.codes.length)) await slicer.yield();
+  }
+  return builder.snapshot;
+}
+
+class SnapshotBuilder {
+  readonly snapshot = new Map<string, DataplaneChain>();
+  /** Entries of `expected` put in as they are: copied before anything is added to them. */
+  private readonly borrowed = new Set<string>();
+
+  constructor(
+    private readonly extra: RegExp | undefined,
+    private readonly expected: DataplaneSnapshot | undefined,
+  ) {}
+
+  add(chain: DecodedChain): void {
+    const known = chain.unchanged === true ? this.expected?.get(chain.name) : undefined;
+    if (known !== undefined && !this.snapshot.has(chain.name)) {
+      this.snapshot.set(chain.name, known);
+      this.borrowed.add(chain.name);
+      return;
     }
-    const ids = entry.ids;
+    // Two byte-different names can decode to one string (invalid UTF-8): keep both rule lists.
+    let entry = this.snapshot.get(chain.name);
+    if (entry !== undefined && this.borrowed.has(chain.name)) {
+      entry = { ids: [...entry.ids], savedRules: new Map(entry.savedRules) };
+      this.borrowed.delete(chain.name);
+    }
+    const count = chain.codes.length;
+    const base = entry?.ids.length ?? 0; // index of this chain's first rule in the entry
+    const ids: string[] = entry === undefined ? new Array<string>(count) : (entry.ids as string[]);
+    let saved = entry?.savedRules !== undefined && entry.savedRules !== NO_SAVED_RULES ? (entry.savedRules as Map<number, string>) : undefined;
     let at = chain.idsStart;
     for (let i = 0; i < count; i++) {
-      const code = chain.codes[i] as number; // i < codes.length
       let id: string;
-      if (code > 0) {
-        id = chain.ids.substring(at, at + code);
-        at += code;
-      } else if (code === CODE_OLD_INSERT) {
-        id = OLD_INSERT_MARKER;
-      } else if (code === CODE_UNMATCHED && extra !== undefined && extra.test(withoutQuotedText(chain.texts.get(i) ?? ''))) {
-        id = OLD_INSERT_MARKER;
+      if (known !== undefined) {
+        id = known.ids[i] as string; // an unchanged chain after a same-named one
       } else {
-        id = '';
+        const code = chain.codes[i] as number; // i < codes.length
+        if (code > 0) {
+          id = chain.ids.substring(at, at + code);
+          at += code;
+        } else if (code === CODE_OLD_INSERT) {
+          id = OLD_INSERT_MARKER;
+        } else if (code === CODE_UNMATCHED && this.extra !== undefined && this.extra.test(withoutQuotedText(chain.texts.get(i) ?? ''))) {
+          id = OLD_INSERT_MARKER;
+        } else {
+          id = '';
+        }
       }
       ids[base + i] = id;
       if (id !== '' && !chain.historic) {
-        let lines = saved.get(chain.name);
-        if (!lines) {
-          lines = new Map();
-          saved.set(chain.name, lines);
-          entry.savedRules = lines;
-        }
-        lines.set(base + i, chain.texts.get(i) ?? '');
+        // Maps for saved rules are only made for the few chains that have some.
+        saved ??= new Map();
+        saved.set(base + i, (known !== undefined ? known.savedRules.get(i) : chain.texts.get(i)) ?? '');
       }
     }
+    this.snapshot.set(chain.name, { ids, savedRules: saved ?? NO_SAVED_RULES });
   }
-  return snapshot;
+}
+
+function isIterable(source: unknown): boolean {
+  if (source === null || source === undefined) return false;
+  const s = source as { [Symbol.asyncIterator]?: unknown; [Symbol.iterator]?: unknown };
+  return typeof s[Symbol.asyncIterator] === 'function' || typeof s[Symbol.iterator] === 'function';
 }
 
 /**
@@ -244,9 +329,10 @@ export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined): Data
  * stream fails: a partial dump is never returned. Checking the exit code is the caller's job.
  *
  * @throws {@link TruncatedDumpError} (as a rejection) for a dump cut short or broken.
- * @throws An {@link IptablesSyncError} for an unusable `config` or `implementation`, or when
- *   `'native'` is asked for and the addon is not loaded; TypeError for a stream of strings
- *   (read bytes: no `setEncoding()`).
+ * @throws {@link ReaderConfigError} (an {@link InvalidOptionError}) for an unusable `config`,
+ *   `options` or `source`, naming the field: a source that is not iterable or yields strings
+ *   (read bytes: no `setEncoding()`); {@link NativeReaderUnavailableError} when `'native'` is
+ *   asked for and the addon is not loaded.
  */
 export async function readSaveOutput(
   source: AsyncIterable<Buffer | Uint8Array>,
@@ -254,29 +340,35 @@ export async function readSaveOutput(
   options: ReadOptions = {},
 ): Promise<ReadResult> {
   const settings = settingsFrom(config);
+  if (typeof options !== 'object' || options === null) throw new ReaderConfigError('options', options, 'must be an object');
   const wanted = options.implementation ?? 'auto';
   if (wanted !== 'auto' && wanted !== 'native' && wanted !== 'js') {
-    throw new ReaderConfigError(`implementation must be 'auto', 'native' or 'js', got ${JSON.stringify(wanted)}`);
+    throw new ReaderConfigError('implementation', wanted, "must be 'auto', 'native' or 'js'");
   }
+  const batchBytes = options.nativeBatchBytes ?? DEFAULT_NATIVE_BATCH_BYTES;
+  if (!Number.isSafeInteger(batchBytes) || batchBytes < 0) {
+    throw new ReaderConfigError('nativeBatchBytes', batchBytes, 'must be a non-negative integer');
+  }
+  if (!isIterable(source)) throw new ReaderConfigError('source', source, 'must be an (async) iterable of byte chunks, such as a child\'s stdout');
   const addon = wanted === 'js' ? undefined : loadNative();
   if (wanted === 'native' && !addon) {
     throw new NativeReaderUnavailableError(`native reader requested but the addon is not loaded: ${nativeInfo().reason ?? 'unknown reason'}`);
   }
   const scanner: ChunkScanner = addon
-    ? new NativeChunkScanner(addon, settings, options.nativeBatchBytes ?? DEFAULT_NATIVE_BATCH_BYTES)
+    ? new NativeChunkScanner(addon, settings, batchBytes, expectedForNative(config, options.expected))
     : new JsSaveScanner(settings);
 
   for await (const chunk of source) {
     if (!(chunk instanceof Uint8Array)) {
       // A stream with setEncoding() yields strings: bytes would be lost to decoding.
-      throw new TypeError(`iptables-save output must be read as bytes (Buffer/Uint8Array), got a ${typeof chunk} chunk`);
+      throw new ReaderConfigError('source', chunk, `must yield bytes (Buffer/Uint8Array), not ${typeof chunk} chunks`);
     }
     scanner.push(chunk);
   }
   const scan = await scanner.finish();
   if (scan.fault !== undefined) throw new TruncatedDumpError(scan.fault);
   return {
-    snapshot: buildSnapshot(scan, settings.extra),
+    snapshot: await buildSnapshotSliced(scan, settings.extra, options.expected),
     bytesRead: scan.bytes,
     implementation: addon ? 'native' : 'js',
   };
@@ -305,19 +397,19 @@ export interface SavePipe {
   cancel(): void;
 }
 
-export function openSavePipe(config: ReaderConfig): SavePipe | undefined {
+export function openSavePipe(config: ReaderConfig, expected?: DataplaneSnapshot): SavePipe | undefined {
   const settings = settingsFrom(config);
   const addon = loadNative();
   if (!addon) return undefined;
-  const native: NativePipeScanner = new addon.PipeScanner(settings.hashPrefix, [...settings.historicPrefixes], settings.reportUnmatched);
+  const native: NativePipeScanner = new addon.PipeScanner(settings.hashPrefix, [...settings.historicPrefixes], settings.reportUnmatched, expectedForNative(config, expected));
   // The reaction closes over `native`, which keeps it alive until the read ends (its collection
   // would cancel the read).
-  const result = native.result.then((r): ReadResult => {
+  const result = native.result.then(async (r): Promise<ReadResult> => {
     native.closeWriteEnd();
     if ('cancelled' in r) throw new ReadCancelledError('iptables-save read cancelled before the end of its output');
     const scan = decodeNative(r);
     if (scan.fault !== undefined) throw new TruncatedDumpError(scan.fault);
-    return { snapshot: buildSnapshot(scan, settings.extra), bytesRead: scan.bytes, implementation: 'native' };
+    return { snapshot: await buildSnapshotSliced(scan, settings.extra, expected), bytesRead: scan.bytes, implementation: 'native' };
   });
   result.catch(() => undefined); // a caller that cancels and walks away gets no unhandled rejection
   return {

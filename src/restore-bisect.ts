@@ -4,18 +4,10 @@
 // kernel, so the same verdict; nothing is written to the real one), and bisect for the first
 // prefix the kernel refuses. A failure the copy does not reproduce is left to the retries.
 import { randomBytes } from 'node:crypto';
-import { inNetns, runCommand, succeeded, type CommandFactory } from './commands';
+import { inNetns, runCommand, succeeded } from './commands';
+import type { ReplaySite } from './replay-site';
 
-export interface BisectTarget {
-  /** Runs commands where the failure happened (the real namespace, if any). */
-  readonly run: CommandFactory;
-  /** Runs commands on the host (to create the throwaway namespace). */
-  readonly runOnHost: CommandFactory;
-  readonly save: string;
-  readonly restore: string;
-  /** Extra arguments for the restore binary (e.g. --wait N). */
-  readonly restoreArgs: readonly string[];
-  readonly table: string;
+export interface BisectTarget extends ReplaySite {
   /** The whole failed input, `*table` … `COMMIT`. */
   readonly input: string;
   readonly timeoutMs: number;

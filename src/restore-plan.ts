@@ -3,7 +3,7 @@
 // Pure and synchronous, so a plan can be inspected (the CLI's `plan`) before it runs, and the
 // Table's apply() runs exactly what plan() showed. Chains are visited in sorted order so the same
 // state always gives the same bytes.
-import { ruleHashesFor } from './hash';
+import { primeRuleIds, ruleHashesFor } from './hash';
 import type { DataplaneChain } from './reader';
 import type { Chain, Rule } from './rule';
 
@@ -59,6 +59,36 @@ export interface RestorePlan {
 }
 
 const NO_SAVED_RULES: ReadonlyMap<number, string> = new Map();
+
+/** Rules hashed per native call while a plan streams: a millisecond or two of hashing, so the
+ *  restore's first bytes go out early and no slice of the plan runs long. */
+const HASH_BATCH_RULES = 2048;
+/** Chains whose IDs have been computed (Chain caches them): not hashed again in a batch. */
+const hashed = new WeakSet<Chain>();
+
+/** The IDs of chains[from], hashing it and the chains after it that fit in one batch first. */
+function batchedIds(chains: readonly Chain[], from: number): readonly string[] {
+  const first = chains[from] as Chain;
+  if (!hashed.has(first)) {
+    const batch: Chain[] = [];
+    let rules = 0;
+    for (let k = from; k < chains.length && (batch.length === 0 || rules < HASH_BATCH_RULES); k++) {
+      const chain = chains[k] as Chain;
+      if (hashed.has(chain)) continue;
+      batch.push(chain);
+      hashed.add(chain);
+      rules += chain.rules.length;
+    }
+    primeRuleIds(batch);
+  }
+  return first.ruleIds();
+}
+
+/** A restore line: the operation, our ID comment, the rule's body (rendered once, when the rule
+ *  was made; the same string was hashed for its ID). Names and bodies are validated already. */
+function ruleLine(operation: string, idComment: string, rule: Rule): string {
+  return rule.body === '' ? `${operation} ${idComment}` : `${operation} ${idComment} ${rule.body}`;
+}
 
 /** Whether a chain we do not own holds exactly our inserts, in the place the mode wants them,
  *  and (when there are any) exactly our appends as its last rules. */
@@ -138,20 +168,22 @@ export function* planLines(p: PlanInput, progress: PlanProgress): Generator<stri
     }
   }
 
-  for (const name of dirtyChains) {
-    const chain = p.desiredChains.get(name);
-    if (!chain) continue;
+  const written = dirtyChains.filter((name) => p.desiredChains.has(name));
+  const chains = written.map((name) => p.desiredChains.get(name) as Chain);
+  for (let k = 0; k < written.length; k++) {
+    const name = written[k] as string;
+    const chain = chains[k] as Chain;
     const previous = p.dataplane.get(name)?.ids ?? [];
-    const current = chain.ruleIds();
+    const current = batchedIds(chains, k);
     const longest = Math.max(previous.length, current.length);
     for (let i = 0; i < longest; i++) {
       if (i < previous.length && i < current.length) {
         if (previous[i] === current[i]) continue;
         progress.rulesToReplace++;
-        yield (chain.rules[i] as Rule).renderReplace(name, i + 1, comment(current[i] as string));
+        yield ruleLine(`-R ${name} ${i + 1}`, comment(current[i] as string), chain.rules[i] as Rule);
       } else if (i < current.length) {
         progress.rulesToAppend++;
-        yield (chain.rules[i] as Rule).renderAppend(name, comment(current[i] as string));
+        yield ruleLine(`-A ${name}`, comment(current[i] as string), chain.rules[i] as Rule);
       } else {
         // The old chain was longer: delete past the new end, one position at a time.
         progress.rulesToDelete++;

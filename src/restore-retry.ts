@@ -1,8 +1,9 @@
 // The write step's retry policy: re-read and retry a failed iptables-restore with backoff, give
 // up on permanent failures, and look for the rule the kernel refuses when the error blames COMMIT.
-import { TIMEOUT_ATTEMPTS, type CommandFactory } from './commands';
+import { TIMEOUT_ATTEMPTS } from './commands';
 import { LockTimeoutError, RestoreFailedError, RestoreTimeoutError } from './errors';
 import type { Logger } from './logger';
+import type { ReplaySite } from './replay-site';
 import { findRefusedRule } from './restore-bisect';
 
 const RESTORE_RETRIES = 10;
@@ -55,13 +56,7 @@ export async function writeWithRetries(w: RetriedWrite): Promise<void> {
 }
 
 /** Where to replay a failed transaction. */
-export interface RefusalSearch {
-  readonly run: CommandFactory;
-  readonly runOnHost: CommandFactory;
-  readonly save: string;
-  readonly restore: string;
-  readonly restoreArgs: readonly string[];
-  readonly table: string;
+export interface RefusalSearch extends ReplaySite {
   readonly commandTimeoutMs: number;
   readonly logger: Logger;
 }
@@ -70,12 +65,8 @@ export interface RefusalSearch {
  *  when the copy there takes the transaction (the failure depended on something else). */
 export async function refusedRuleError(s: RefusalSearch, error: RestoreFailedError): Promise<RestoreFailedError | undefined> {
   const refused = await findRefusedRule({
-    run: s.run,
-    runOnHost: s.runOnHost,
-    save: s.save,
-    restore: s.restore,
+    ...s,
     restoreArgs: s.restoreArgs.filter((a) => a !== '--noflush' && a !== '--verbose'),
-    table: s.table,
     input: error.input,
     timeoutMs: s.commandTimeoutMs,
   }).catch(() => undefined);

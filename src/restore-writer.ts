@@ -3,8 +3,8 @@
 // The transaction is produced lazily (a generator) and written in time slices: each slice
 // renders lines for a few milliseconds, writes them, honours the pipe's backpressure and yields
 // to the event loop. iptables-restore parses while we render (two processes, two cores), and
-// the caller's event loop is never blocked for long, even at 100k rules. The child is only
-// started once there is a first line, so an empty transaction spawns nothing.
+// the caller's event loop is never blocked for long, even at 100k rules. The child is started
+// with the first line (so an empty transaction spawns nothing, and a long one starts early).
 import { classifyFailure, failureOf, faultyLine } from './command-failure';
 import { describeOutcome, startCommand, type CommandFactory, type CommandOutcome, type RunningCommand } from './commands';
 import { formatCommandLine, LockTimeoutError, RestoreFailedError, RestoreTimeoutError, type LockHolder } from './errors';
@@ -98,7 +98,9 @@ export async function streamRestore(target: RestoreTarget, lines: Iterable<strin
       if (lineCount === 0) batch.push(`*${target.table}`);
       batch.push(line);
       lineCount++;
-      if (slicer.due()) {
+      // The first line goes out at once: the child starts (and iptables-restore initialises)
+      // while the rest of the input is still being rendered and hashed.
+      if (lineCount === 1 || slicer.due()) {
         await write(`${batch.join('\n')}\n`);
         batch = [];
         await slicer.yield();

@@ -5,6 +5,7 @@ import { InvalidRuleError } from './errors';
 import type { Features } from './features';
 import { ruleHashesFor } from './hash';
 import { MatchCriteria } from './match';
+import { actionProtocolError } from './protocol-deps';
 import { chainName, CONTROL, MAX_COMMENT_BYTES, quotedText, uint, wellFormed } from './validate';
 
 /** The plain-object shape of a {@link Rule}: what `new Rule(spec)` and the Table's update
@@ -62,7 +63,8 @@ export class Rule implements RuleSpec {
       throw new InvalidRuleError('Rule.action', actionFragment, 'toFragment() must return one non-empty line');
     }
     wellFormed('Rule.action', actionFragment, 'action');
-    checkProtocol(matchText, action);
+    const actionError = actionProtocolError(matchText, action);
+    if (actionError) throw actionError;
     this.comment = spec.comment === undefined ? '' : quotedText('Rule.comment', spec.comment, 'comment', MAX_COMMENT_BYTES);
     this.match = match;
     this.action = action;
@@ -191,26 +193,6 @@ export class Chain implements ChainSpec {
   ruleIds(): readonly string[] {
     if (this.hashes === undefined) this.hashes = Object.freeze(ruleHashesFor(this.name, this.rules));
     return this.hashes;
-  }
-}
-
-// `-p X` / `! -p X` in a rendered match (the builder's protocol, notProtocol and protocolNum).
-const PROTOCOL = /(?:^|\s)(!\s)?-p\s(\S+)/g;
-// Matches iptables parses only after a protocol: multiport, --dport, icmp, icmp6.
-const NEEDS_PROTOCOL = /(?:^|\s)(?:-m (?:multiport|icmp|icmp6)|--dport)\s/;
-
-/** Protocol needs of an action that the kernel (or iptables' parser) would otherwise refuse. */
-function checkProtocol(matchText: string, action: Action): void {
-  if (action.setsProtocol !== true && action.needsTcpMatch !== true) return;
-  const protocols = [...matchText.matchAll(PROTOCOL)];
-  if (action.setsProtocol === true && protocols.length > 0) {
-    throw new InvalidRuleError('Rule.match', matchText, `${action.toString()} brings its own "-p tcp"; iptables refuses a second protocol match`);
-  }
-  if (action.setsProtocol === true && NEEDS_PROTOCOL.test(matchText)) {
-    throw new InvalidRuleError('Rule.match', matchText, `${action.toString()} brings its "-p tcp" after the match, but port and ICMP matches need the protocol before them`);
-  }
-  if (action.needsTcpMatch === true && !protocols.some((m) => m[1] === undefined && /^(tcp|6)$/i.test(m[2] as string))) {
-    throw new InvalidRuleError('Rule.match', matchText, `${action.toFragment()} needs the rule to match protocol tcp (the kernel refuses it otherwise): add protocol('tcp')`);
   }
 }
 

@@ -5,7 +5,7 @@ import { classifyFailure, failureOf } from './command-failure';
 import { describeOutcome, startCommand, succeeded, TIMEOUT_ATTEMPTS, type CommandFactory, type CommandOutcome } from './commands';
 import { formatCommandLine, SaveFailedError, SaveTimeoutError } from './errors';
 import type { Logger } from './logger';
-import { openSavePipe, readSaveOutput, type DataplaneChain, type ReaderConfig } from './reader';
+import { openSavePipe, readSaveOutput, type DataplaneChain, type DataplaneSnapshot, type ReaderConfig } from './reader';
 
 const SAVE_RETRIES = 3;
 const SAVE_FIRST_BACKOFF_MS = 100;
@@ -18,6 +18,9 @@ export interface SaveTarget {
   readonly table: string;
   readonly readerConfig: ReaderConfig;
   readonly readerImplementation: 'auto' | 'native' | 'js';
+  /** What the caller believes some chains hold: the reader compares those in the scanner and
+   *  hands back these very entries for the ones that still hold it. */
+  readonly expected?: DataplaneSnapshot;
   /** Each run is killed (and reaped) this long after its start. */
   readonly timeoutMs: number;
   readonly sleep: (ms: number) => Promise<void>;
@@ -56,9 +59,9 @@ export async function readDataplane(t: SaveTarget): Promise<ReadonlyMap<string, 
 }
 
 async function readOnce(t: SaveTarget): Promise<ReadonlyMap<string, DataplaneChain>> {
-const command = t.command;
-const args = ['-t', t.table];
-t.onRun();
+  const command = t.command;
+  const args = ['-t', t.table];
+  t.onRun();
   const fail = (outcome: CommandOutcome, problem?: string, cause?: unknown): SaveFailedError => {
     t.onFailure();
     const err = outcome.stderr.trim();
@@ -70,7 +73,7 @@ t.onRun();
   // Fastest path: the addon reads the child's stdout pipe itself, off the main thread.
   let pipe;
   try {
-    pipe = t.readerImplementation !== 'js' && t.run.acceptsStdoutFd === true ? openSavePipe(t.readerConfig) : undefined;
+    pipe = t.readerImplementation !== 'js' && t.run.acceptsStdoutFd === true ? openSavePipe(t.readerConfig, t.expected) : undefined;
   } catch (error) {
     // pipe2 failed: out of file descriptors, as a spawn would be.
     const spawnError = Object.assign(error as Error, { code: /Too many open files/.test((error as Error).message) ? 'EMFILE' : undefined });
@@ -84,7 +87,9 @@ t.onRun();
   pipe?.closeWriteEnd(); // the child holds its copy; ours must go or EOF never comes
   child.stdin.on('error', () => undefined);
   if (!child.stdin.destroyed) child.stdin.end();
-  const parsing = pipe ? pipe.result : readSaveOutput(child.stdout, t.readerConfig, { implementation: t.readerImplementation });
+  const parsing = pipe
+    ? pipe.result
+    : readSaveOutput(child.stdout, t.readerConfig, { implementation: t.readerImplementation, ...(t.expected ? { expected: t.expected } : {}) });
   parsing.catch(() => undefined); // observed below, after the exit status
   const outcome = await child.done;
   if (!succeeded(outcome)) {

@@ -2,7 +2,6 @@
 // the Table so the apply path reads without the probing details.
 import {
   detectBackend,
-  parseIptablesVersion,
   resolveBinaries,
   restoreTakesLockItself,
   type Backend,
@@ -10,7 +9,8 @@ import {
   type Binaries,
   type IpVersion,
 } from './backend';
-import { runCommand, type CommandFactory } from './commands';
+import type { CommandFactory } from './commands';
+import { binaryVersionOnce } from './features';
 import type { Logger } from './logger';
 import type { TableName } from './table-names';
 
@@ -51,15 +51,13 @@ export async function chooseBinaries(c: SetupContext): Promise<Binaries> {
 }
 
 /** From 1.6.2 iptables-restore takes the xtables lock itself: give it --wait, hold nothing.
- *  The nft backend never needs the lock, so it needs no probe either. */
+ *  The nft backend never needs the lock, so it needs no probe either. The version is asked
+ *  once per process and binary (binaryVersionOnce), beside the first read. */
 export async function probeRestoreMode(c: SetupContext, binaries: Binaries): Promise<RestoreMode> {
   const backend = binaries.backend;
   const waitSeconds = String(Math.max(1, Math.ceil(c.lockTimeoutMs / 1000)));
   let version;
-  if (backend === 'legacy') {
-    const out = await runCommand(c.runOnHost, binaries.restore, ['--version'], '', c.commandTimeoutMs);
-    version = parseIptablesVersion(`${out.stdout} ${out.stderr}`);
-  }
+  if (backend === 'legacy') version = await binaryVersionOnce(c.runOnHost, binaries.restore, c.commandTimeoutMs);
   const selfLocking = backend === 'nft' || restoreTakesLockItself(version);
   c.logger.info({ table: c.table, ipVersion: c.ipVersion, backend, restoreVersion: version, selfLocking }, 'iptables backend chosen');
   return { args: ['--noflush', '--verbose', ...(selfLocking ? ['--wait', waitSeconds] : [])], holdLock: !selfLocking };

@@ -183,9 +183,7 @@ export class Table {
     const accepted = acceptChains(this.inputScope(), chains, (c) => this.forHost(c));
     this.nftables?.acceptChains(accepted);
     for (const chain of accepted) {
-      // IDs are computed when a chain is accepted (a chain's worth of hashing, spread over the
-      // updates) rather than all at once inside the next apply.
-      if (this.features) chain.ruleIds();
+      // No IDs yet: the plan hashes dirty chains in batches while the restore already runs.
       this.desiredChains.set(chain.name, chain);
       this.managedChains.add(chain.name);
       this.dirtyChains.add(chain.name);
@@ -566,13 +564,24 @@ export class Table {
         appendRulesByChain: this.appendRulesByChain,
         dirtyChains: this.dirtyChains,
         dirtyInserts: this.dirtyInserts,
-        isOurChain: (name) => this.desiredChains.has(name) || this.options.historicPrefixes.some((p) => name.startsWith(p)),
+        isOurChain: (name) => this.isOurChain(name),
       },
       snapshot,
     );
     this.dataplane = new Map(snapshot);
     // An update that arrived while we read keeps the cache invalid.
     if (this.invalidations === generation) this.inSync = true;
+  }
+
+  /** Our chains as we believe the dataplane holds them (the reader checks these natively). */
+  private oursInDataplane(): ReadonlyMap<string, DataplaneChain> {
+    const ours = new Map<string, DataplaneChain>();
+    for (const [name, chain] of this.dataplane) if (this.isOurChain(name)) ours.set(name, chain);
+    return ours;
+  }
+
+  private isOurChain(name: string): boolean {
+    return this.desiredChains.has(name) || this.options.historicPrefixes.some((p) => name.startsWith(p));
   }
 
   private readWithRetries(setup: Setup): Promise<ReadonlyMap<string, DataplaneChain>> {
@@ -582,6 +591,7 @@ export class Table {
       table: this.name,
       readerConfig: this.options.readerConfig,
       readerImplementation: this.options.readerImplementation,
+      expected: this.oursInDataplane(),
       timeoutMs: this.options.commandTimeoutMs,
       sleep: this.options.sleep,
       now: this.options.now,

@@ -12,9 +12,12 @@ export class TimeSlicer {
   private items = 0;
   private deadline = performance.now() + SLICE_MS;
 
-  /** Whether this slice is used up (checks the clock every few hundred items only). */
-  due(): boolean {
-    return ++this.items % ITEMS_BETWEEN_CLOCK_CHECKS === 0 && performance.now() > this.deadline;
+  /** Whether this slice is used up (checks the clock every few hundred items only). An item
+   *  may count as `weight` items (say a chain as its rules). */
+  due(weight = 1): boolean {
+    const before = this.items;
+    this.items += weight;
+    return Math.floor(before / ITEMS_BETWEEN_CLOCK_CHECKS) !== Math.floor(this.items / ITEMS_BETWEEN_CLOCK_CHECKS) && performance.now() > this.deadline;
   }
 
   /** Yields to the event loop and starts a new slice. */

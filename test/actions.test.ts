@@ -28,7 +28,7 @@ import {
   SNATAction,
 } from '../src/actions';
 import { NO_FEATURES, type Features } from '../src/features';
-import { Match } from '../src/match';
+import { Match, MatchCriteria } from '../src/match';
 import { Chain, Rule } from '../src/rule';
 
 describe('fragments', () => {
@@ -330,6 +330,16 @@ describe('latest Felix actions in rules', () => {
     // "multiport needs `-p tcp' ...").
     expectInvalidRule(() => new Rule({ match: Match().destPorts(80), action: limit }), 'multiport');
     expectInvalidRule(() => new Rule({ match: Match().destPort(80), action: limit }), '--dport 80');
+  });
+
+  it('the action protocol checks read matches made from raw fragments too (one reader of protocol criteria)', () => {
+    const reset = new RejectAction({ with: 'tcp-reset' });
+    const limit = new LimitNumConnectionsAction({ num: 3, rejectWith: 'tcp-reset' });
+    expect(new Rule({ match: new MatchCriteria(['-p', 'TCP']), action: reset }).body).toBe('-p TCP --jump REJECT --reject-with tcp-reset');
+    expectInvalidRule(() => new Rule({ match: new MatchCriteria(['!', '-p', 'tcp']), action: reset }), '! -p tcp');
+    expectInvalidRule(() => new Rule({ match: new MatchCriteria(['-m', 'tcp', '--dport', '22']), action: limit }), '-m tcp --dport 22');
+    expect(() => new Rule({ match: new MatchCriteria(['-m', 'tcp', '--dport', '22']), action: limit })).toThrow(/brings its "-p tcp" after the match/);
+    expect(() => new Rule({ match: new MatchCriteria(['-p', 'udp']), action: limit })).toThrow(/brings its own "-p tcp"/);
   });
 
   it('checkIpVersion refuses a reject type the table family does not know', () => {

@@ -73,6 +73,15 @@ describe('issue 15 goals', () => {
     const slower = cliVerdicts([{ ...cli[2]!, wallMs: 3001 }], () => 2000);
     expect(slower.find((x) => x.metric.startsWith('CLI apply (json) ÷'))?.met).toBe(false);
   });
+
+  it('CLI steps (parse, build) show their YAML ÷ JSON ratio without a goal: the goal is the commands\'', () => {
+    const steps = [
+      { rules: 100000, format: 'json' as const, command: 'parse' as const, backend: null, wallMs: 200, peakRssMb: 150 },
+      { rules: 100000, format: 'yaml' as const, command: 'parse' as const, backend: null, wallMs: 1500, peakRssMb: 300 },
+    ];
+    const ratio = cliVerdicts(steps, () => undefined).find((x) => x.metric === 'CLI parse: YAML ÷ JSON');
+    expect(ratio).toMatchObject({ value: '7.50×', goal: '-', met: null });
+  });
 });
 
 describe('CPU profile summary', () => {

@@ -1,6 +1,5 @@
 // The rules file's "append:" (Table.appendRules) through the built CLI on real iptables, both
 // backends: our rules land below the foreign ones and follow file edits; and its validation.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,27 +7,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, parseRules } from '../src/config';
 import { emptyTableInput } from '../src/kernel-check';
 import { appendIds } from '../src/restore-plan';
-import { BACKENDS, chainRules, Netns } from './helpers/netns';
-import { idsByChain, resetTables } from './helpers/table-env';
-
-const ROOT = join(__dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
-
-function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
-  });
-}
+import { BACKENDS, chainRules, useNamespace } from './helpers/netns';
+import { idsByChain } from './helpers/table-env';
+import { runCli } from './helpers/run-cli';
 
 const FILE = `tables:
   filter:
@@ -81,18 +62,15 @@ describe('rules file append:', () => {
 });
 
 describe.each(BACKENDS)('CLI append: on real iptables (%s)', (backend) => {
-  let ns: Netns;
+  const ns = useNamespace(`tfl${backend}`, { resetBeforeEach: backend });
   let scratch: string;
   beforeAll(async () => {
-    ns = await Netns.create(`tfl${backend}`);
     scratch = mkdtempSync(join(tmpdir(), 'ipts-tf-cli-'));
   });
   afterAll(async () => {
-    await ns?.destroy();
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
   beforeEach(async () => {
-    await resetTables(ns, backend);
     await ns.iptables(backend, ['-A', 'INPUT', '-i', 'eth9', '-j', 'ACCEPT']);
   });
 

@@ -4,8 +4,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCliIfMissing, ROOT } from './helpers/run-cli';
 
-const ROOT = join(__dirname, '..');
 const DEMO = join(ROOT, 'build', 'demo', 'demo', 'demo.js');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -38,7 +38,7 @@ function startDemo(args: readonly string[] = []): { output: () => string; exited
 
 beforeAll(() => {
   if (!existsSync(DEMO)) execFileSync('npx', ['tsc', '-p', 'demo/tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
-  if (!existsSync(join(ROOT, 'dist', 'cli.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  buildCliIfMissing();
 });
 
 afterAll(() => {

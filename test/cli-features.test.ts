@@ -1,32 +1,12 @@
 // The CLI's --features option on real iptables: the default 'auto' writes MASQUERADE and SNAT
 // with --random-fully on this host (iptables 1.8.9, kernel 6.x); --features none keeps Felix
 // v3.2.2's text.
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BACKENDS, chainRules, Netns } from './helpers/netns';
-import { resetTables } from './helpers/table-env';
-
-const ROOT = join(__dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
-
-function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
-  });
-}
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS, chainRules, useNamespace } from './helpers/netns';
+import { runCli, buildCliIfMissing } from './helpers/run-cli';
 
 const DIR = mkdtempSync(join(tmpdir(), 'ipts-par-cf-'));
 const FILE = join(DIR, 'nat.yaml');
@@ -37,21 +17,10 @@ writeFileSync(
 
 afterAll(() => rmSync(DIR, { recursive: true, force: true }));
 
-beforeAll(() => {
-  if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-});
+beforeAll(buildCliIfMissing);
 
 describe.each(BACKENDS)('--features on iptables-%s', (backend) => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create(`par-cf-${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
-  });
+  const ns = useNamespace(`par-cf-${backend}`, { resetBeforeEach: backend });
 
   it('the default (auto) plans and writes --random-fully', async () => {
     const common = ['--netns', ns.name, '--backend', backend, '-f', FILE];

@@ -2,18 +2,15 @@
 // iptables in a namespace: --only-referenced-chains for every command that plans or writes, and
 // watch's --canary-interval (a flush is repaired without waiting for the refresh) and
 // --metric-names felix (Felix's metric names on /metrics).
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseRules } from '../src/config';
 import { Watch } from './helpers/watch-cli';
-import { BACKENDS, chainRules, hasChain, Netns, run } from './helpers/netns';
-import { resetTables } from './helpers/table-env';
+import { BACKENDS, chainRules, hasChain, useNamespace, resetTables } from './helpers/netns';
+import { buildCliIfMissing, runCli } from './helpers/run-cli';
 
-const ROOT = join(__dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // ipts-used is reached from INPUT; ipts-unused from nothing.
@@ -30,10 +27,7 @@ const FILE = `tables:
         - action: { jump: ipts-used }
 `;
 
-
-beforeAll(() => {
-  if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-});
+beforeAll(buildCliIfMissing);
 
 describe('rules file forceProgramming:', () => {
   it('marks the named chains of the table as always written', () => {
@@ -62,13 +56,12 @@ describe('rules file forceProgramming:', () => {
 });
 
 describe.each(BACKENDS)('CLI switches for latest Felix Table features (%s)', (backend) => {
-  let ns: Netns;
+  const ns = useNamespace(`clifx${backend}`);
   let watch: Watch | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'ipts-clifelix-'));
   const file = join(dir, 'rules.yaml');
 
   beforeAll(async () => {
-    ns = await Netns.create(`clifx${backend}`);
     writeFileSync(file, FILE);
   });
   afterEach(async () => {
@@ -77,11 +70,10 @@ describe.each(BACKENDS)('CLI switches for latest Felix Table features (%s)', (ba
     await resetTables(ns, backend);
   });
   afterAll(async () => {
-    await ns?.destroy();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const cli = (args: readonly string[]) => run(process.execPath, [CLI, ...args, '--netns', ns.name, '--backend', backend]);
+  const cli = (args: readonly string[]) => runCli([...args, '--netns', ns.name, '--backend', backend]);
 
   it('--only-referenced-chains: plan and apply write only the chains something refers to', async () => {
     const all = await cli(['plan', '-f', file]);
@@ -134,10 +126,10 @@ describe.each(BACKENDS)('CLI switches for latest Felix Table features (%s)', (ba
   });
 
   it('refuses a bad --metric-names or --canary-interval before touching anything', async () => {
-    const bad = await run(process.execPath, [CLI, 'watch', '-f', file, '--netns', ns.name, '--metric-names', 'prometheus']);
+    const bad = await runCli(['watch', '-f', file, '--netns', ns.name, '--metric-names', 'prometheus']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--metric-names must be one of iptables-sync, felix/);
-    const badInterval = await run(process.execPath, [CLI, 'watch', '-f', file, '--netns', ns.name, '--canary-interval', 'soon']);
+    const badInterval = await runCli(['watch', '-f', file, '--netns', ns.name, '--canary-interval', 'soon']);
     expect(badInterval.code).toBe(1);
     expect(badInterval.stderr).toMatch(/expected a duration/);
     expect(hasChain(await ns.save(backend, 'filter'), 'ipts-used')).toBe(false);

@@ -2,20 +2,17 @@
 // other programs break within its post-write re-reads, follows file edits, keeps the old rules
 // when an edit is invalid, re-reads on SIGHUP, serves /metrics, and exits 0 on SIGTERM leaving
 // the rules in place.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadRulesFile } from '../src/config';
 import { Watch } from './helpers/watch-cli';
-import { BACKENDS, chainRules, Netns } from './helpers/netns';
-import { idsByChain, resetTables } from './helpers/table-env';
+import { BACKENDS, chainRules, useNamespace, resetTables } from './helpers/netns';
+import { idsByChain } from './helpers/table-env';
+import { buildCliIfMissing, ROOT } from './helpers/run-cli';
 
-const ROOT = join(__dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
 const DEMO_TEXT = readFileSync(join(ROOT, 'examples', 'demo.yaml'), 'utf8');
-
 
 /** A dump without its "# Generated/Completed" lines, which carry the time. */
 const stable = (dump: string): string =>
@@ -35,25 +32,19 @@ async function until(cond: () => Promise<boolean>, timeoutMs: number, what: stri
   return Date.now() - started;
 }
 
-beforeAll(() => {
-  if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-});
+beforeAll(buildCliIfMissing);
 
 describe.each(BACKENDS)('watch on real iptables (%s)', (backend) => {
-  let ns: Netns;
+  const ns = useNamespace(`cw${backend}`);
   let watch: Watch | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'ipts-watch-'));
   const file = join(dir, 'rules.yaml');
 
   beforeAll(async () => {
-    ns = await Netns.create(`cw${backend}`);
     await resetTables(ns, backend);
   });
   afterEach(() => {
     watch?.kill('SIGKILL');
-  });
-  afterAll(async () => {
-    await ns?.destroy();
   });
 
   it('repairs, follows the file, keeps the rules on a bad edit, serves metrics, and stops on SIGTERM leaving the rules', async () => {

@@ -1,39 +1,15 @@
 // The real, built CLI (node dist/cli.js) against real iptables in throwaway namespaces, on both
 // backends: plan prints exactly what apply then writes, exit codes, show, cleanup, bad files.
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadRulesFile } from '../src/config';
-import { BACKENDS, chainRules, hasChain, Netns } from './helpers/netns';
-import { idsByChain, resetTables } from './helpers/table-env';
+import { BACKENDS, chainRules, hasChain, useNamespace } from './helpers/netns';
+import { idsByChain } from './helpers/table-env';
+import { runCli, buildCliIfMissing, ROOT } from './helpers/run-cli';
 
-const ROOT = join(__dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
 const DEMO = join(ROOT, 'examples', 'demo.yaml');
-
-interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runCli(args: readonly string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
-  });
-}
 
 const scratch = mkdtempSync(join(tmpdir(), 'ipts-cli-'));
 function rulesFile(name: string, text: string): string {
@@ -51,21 +27,14 @@ const stable = (dump: string): string =>
 
 beforeAll(() => {
   // `npm test` builds first; a lone `vitest run` of this file builds here.
-  if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  buildCliIfMissing();
 });
 
 describe.each(BACKENDS)('CLI on real iptables (%s)', (backend) => {
-  let ns: Netns;
+  const ns = useNamespace(`cli${backend}`, { resetBeforeEach: backend });
   let common: string[];
   beforeAll(async () => {
-    ns = await Netns.create(`cli${backend}`);
     common = ['--netns', ns.name, '--backend', backend];
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
   });
 
   it('plan prints exactly what apply then writes; exit 2 on drift, 0 once applied', async () => {

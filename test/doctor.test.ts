@@ -2,37 +2,22 @@
 // installed. Each case changes one thing the report must notice: a namespace with rules in it,
 // a missing namespace, an addon that cannot load, a held lock file, a PATH missing binaries.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorReport } from '../src/doctor';
-import { Netns, run, useOwnXtablesLockfile } from './helpers/netns';
+import { run, useOwnXtablesLockfile, useNamespace } from './helpers/netns';
+import { runCli, buildCliIfMissing, type CliOutput, ROOT } from './helpers/run-cli';
 
-const ROOT = join(__dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
 const ALL_BINARIES = [
   'iptables-legacy-save', 'iptables-legacy-restore', 'iptables-nft-save', 'iptables-nft-restore',
   'ip6tables-legacy-save', 'ip6tables-legacy-restore', 'ip6tables-nft-save', 'ip6tables-nft-restore',
   'iptables', 'ip', 'nft',
 ];
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function doctor(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'doctor', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function doctor(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<CliOutput> {
+  return runCli(['doctor', ...args], { env });
 }
 
 async function doctorJson(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<{ code: number | null; report: DoctorReport }> {
@@ -45,21 +30,16 @@ async function doctorJson(args: readonly string[], env: Readonly<Record<string, 
 const which = (name: string): string => execFileSync('sh', ['-c', `command -v ${name}`]).toString().trim();
 
 const tmp = mkdtempSync(join(tmpdir(), 'ipts-doctor-'));
-let ns: Netns;
+const ns = useNamespace('doc');
 
 beforeAll(async () => {
-  if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  buildCliIfMissing();
   useOwnXtablesLockfile();
-  ns = await Netns.create('doc');
   // Three legacy rules and one nft rule: auto detection must pick legacy by count.
   await ns.iptables('legacy', ['-A', 'INPUT', '-s', '192.0.2.1', '-j', 'DROP']);
   await ns.iptables('legacy', ['-A', 'INPUT', '-s', '192.0.2.2', '-j', 'DROP']);
   await ns.iptables('legacy', ['-A', 'OUTPUT', '-d', '192.0.2.3', '-j', 'DROP']);
   await ns.iptables('nft', ['-A', 'INPUT', '-s', '198.51.100.1', '-j', 'DROP']);
-});
-
-afterAll(async () => {
-  await ns?.destroy();
 });
 
 describe('iptables-sync doctor on this host', () => {

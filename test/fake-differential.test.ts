@@ -17,14 +17,14 @@
 // 3. Restore semantics: the same restore inputs change both alike, and the same bad ones fail on
 //    both with the same exit code, line and first line of stderr, leaving both unchanged.
 import fc from 'fast-check';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, ChainDeletionError, DNATAction, DropAction, JumpAction, Match, type RuleSpec, Table, type TableName, type TableOptions } from '../src/index';
 import { FakeIptables, FakeRestoreError } from '../src/testing';
-import { BACKENDS, Netns } from './helpers/netns';
+import { BACKENDS, useNamespace, resetTables } from './helpers/netns';
 import { buildChainSpec, kernelChainArb } from './helpers/arbitraries';
 import { ALL_FEATURES, type Load, LOADS, NEW_LOADS, PREFIX, restoreInput, SETS, TARGET } from './helpers/rule-corpus';
 import { recordingFactory, type Recorder } from './helpers/recording';
-import { NO_LOCK, resetTables } from './helpers/table-env';
+import { NO_LOCK } from './helpers/table-env';
 
 /** iptables-save text without the lines that differ by nature: time stamps and nft's warning. */
 const withoutComments = (dump: string): string[] => dump.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
@@ -62,19 +62,14 @@ interface Pair {
 }
 
 describe.each(BACKENDS)('FakeIptables against the real iptables-%s', (backend) => {
-  let ns: Netns;
+  const ns = useNamespace(`fake${backend}`, { resetBeforeEach: backend });
   beforeAll(async () => {
-    ns = await Netns.create(`fake${backend}`);
     await ns.execOk('ipset', ['create', SETS.v4, 'hash:net']);
     await ns.execOk('ipset', ['create', SETS.v4port, 'hash:ip,port']);
     await ns.execOk('ipset', ['create', SETS.v6, 'hash:net', 'family', 'inet6']);
     await ns.execOk('ipset', ['create', SETS.v6port, 'hash:ip,port', 'family', 'inet6']);
   });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
   beforeEach(async () => {
-    await resetTables(ns, backend);
     // The reset keeps kernel chain policies; some tests change them.
     await ns.restore(backend, '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n');
   });

@@ -21,13 +21,13 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnCommand, type CommandFactory, type CommandOptions, type SpawnedCommand } from '../src/commands';
 import { AcceptAction, Chain, DropAction, JumpAction, LockTimeoutError, Match, RestoreFailedError, SaveFailedError, Table, type TableOptions } from '../src/index';
 import { Err16LockTimeout, grabIptablesLocks, LockSystemError, SharedLock, tryFlockOnce, type TableLock } from '../src/locks';
 import type { Logger } from '../src/logger';
-import { BACKENDS, type Backend, Netns, run, useOwnXtablesLockfile } from './helpers/netns';
-import { idsByChain, resetTables } from './helpers/table-env';
+import { BACKENDS, type Backend, run, useOwnXtablesLockfile, useNamespace } from './helpers/netns';
+import { idsByChain } from './helpers/table-env';
 
 const TAG = `iptsfault${process.pid}x${randomBytes(3).toString('hex')}`;
 const NO_LOCK: TableLock = { lock: () => undefined, unlock: () => undefined };
@@ -68,6 +68,13 @@ async function orphans(): Promise<string[]> {
 }
 
 const fdCount = (): number => readdirSync('/proc/self/fd').length;
+
+/** What the promise rejects with; undefined when it resolves. */
+const rejectionOf = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 
 /** Expects what every scenario must end with: no process left, no fd leaked. */
 async function expectClean(fdsBefore: number): Promise<void> {
@@ -215,18 +222,9 @@ function expectState(dump: string, chains: readonly Chain[], absent: readonly st
 }
 
 describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
-  let ns: Netns;
+  const ns = useNamespace(`hf${backend}`, { resetBeforeEach: backend });
   const restoreBin = `iptables-${backend}-restore`;
   const saveBin = `iptables-${backend}-save`;
-  beforeAll(async () => {
-    ns = await Netns.create(`hf${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
-  });
 
   const table = (options: TableOptions = {}, lock: TableLock = NO_LOCK): Table =>
     new Table('filter', 4, 'cali:', lock, { netns: ns.name, backend, historicChainPrefixes: ['cali-'], ...options });
@@ -274,10 +272,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
     await t.apply();
     faulty = true;
     t.updateChains(BIG);
-    const error = await t.apply().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejectionOf(t.apply());
     expect(error).toBeInstanceOf(RestoreFailedError);
     expect((error as RestoreFailedError).signal).toBe('SIGKILL');
     expect(kills.n).toBe(11);
@@ -300,10 +295,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
     t.updateChains([...GOOD, ...BIG]);
     t.setRuleInsertions('FORWARD', GOOD_INSERT);
     const error = await Promise.race([
-      t.apply().then(
-        () => undefined,
-        (e: unknown) => e,
-      ),
+      rejectionOf(t.apply()),
       sleep(20_000).then(() => new Error('apply() hung')),
     ]);
     expect(error).toBeInstanceOf(RestoreFailedError);
@@ -361,10 +353,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
       });
       t.updateChains([...GOOD, BIG[0] as Chain]);
       t.setRuleInsertions('FORWARD', GOOD_INSERT);
-      const error = await t.apply().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await rejectionOf(t.apply());
       expect(error).toBeInstanceOf(SaveFailedError);
       expect((error as SaveFailedError).signal).toBe('SIGKILL');
       expect(sleeps).toEqual([100, 200, 400]);
@@ -390,10 +379,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
       await waitUntilLocked(lockFile);
       t.updateChains([...GOOD, BIG[0] as Chain]);
       if (backend === 'legacy') {
-        const error = await t.apply().then(
-          () => undefined,
-          (e: unknown) => e,
-        );
+        const error = await rejectionOf(t.apply());
         expect(error).toBeInstanceOf(Err16LockTimeout);
         expect(lock.held).toBe(false);
         expectState(await ns.save(backend, 'filter'), GOOD, ['cali-big0']);
@@ -418,10 +404,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
       await waitUntilLocked(lockFile);
       t.updateChains([...GOOD, BIG[0] as Chain]);
       const started = performance.now();
-      const error = await t.apply().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await rejectionOf(t.apply());
       const took = performance.now() - started;
       if (backend === 'legacy') {
         expect(error).toBeInstanceOf(LockTimeoutError);
@@ -474,10 +457,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
       t.updateChains([...GOOD, BIG[0] as Chain]);
       t.setRuleInsertions('FORWARD', GOOD_INSERT);
       if (backend === 'legacy') {
-        const error = await t.apply().then(
-          () => undefined,
-          (e: unknown) => e,
-        );
+        const error = await rejectionOf(t.apply());
         expect(error).toBeInstanceOf(RestoreFailedError);
         expect((error as RestoreFailedError).stderr).toMatch(fault === 'missing' ? /can't open lock file.*No such file/ : /can't open lock file.*Permission denied/);
         expect((error as RestoreFailedError).exitCode).toBe(4);
@@ -504,10 +484,7 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
       const t = table({ commandFactory: switchable(() => faulty, broken), sleep: async () => undefined });
       t.updateChains([...GOOD, BIG[0] as Chain]);
       t.setRuleInsertions('FORWARD', GOOD_INSERT);
-      const error = await t.apply().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await rejectionOf(t.apply());
       expect(error).toBeInstanceOf(RestoreFailedError);
       if (how === 'for spawn itself') expect((error as Error).message).toMatch(/ENOENT/);
       else expect((error as RestoreFailedError).stderr).toMatch(/No such file/);

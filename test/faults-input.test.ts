@@ -9,48 +9,19 @@
 //  - `check --kernel` runs the file's restore input in a throwaway namespace;
 //  - the reader's UTF-8 scanner (which finds the offset) agrees with Node's validator.
 import { isUtf8 } from 'node:buffer';
-import { spawn, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AcceptAction } from '../src/actions';
 import { InvalidRuleError } from '../src/errors';
 import { Match, type MatchCriteria } from '../src/match';
 import { Rule } from '../src/rule';
 import { firstInvalidUtf8 } from '../src/rules-file/read';
-import { BACKENDS, Netns } from './helpers/netns';
-
-const ROOT = join(__dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
-
-interface CliResult {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly ms: number;
-}
-
-function runCli(args: readonly string[], options: { stdin?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    child.on('error', reject);
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.stdin ?? '');
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ms: Date.now() - started });
-    });
-  });
-}
+import { BACKENDS, useNamespace } from './helpers/netns';
+import { runCliTimed, buildCliIfMissing, type CliResult, CLI, runCommandLine } from './helpers/run-cli';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ipts-fi-'));
 function rulesFile(name: string, text: string | Buffer): string {
@@ -61,7 +32,7 @@ function rulesFile(name: string, text: string | Buffer): string {
 
 beforeAll(() => {
   // `npm test` builds first; a lone `vitest run` of this file builds here.
-  if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  buildCliIfMissing();
 });
 
 // --- protocol dependencies -------------------------------------------------------------------
@@ -140,13 +111,7 @@ describe('validation knows the protocol dependencies iptables checks', () => {
   }
 
   describe.each(BACKENDS)('the kernel agrees (%s, each rendered match loaded alone)', (backend) => {
-    let ns: Netns;
-    beforeAll(async () => {
-      ns = await Netns.create('fi-deps');
-    });
-    afterAll(async () => {
-      await ns?.destroy();
-    });
+    const ns = useNamespace('fi-deps');
 
     it('every accepted case loads and every refused case fails', async () => {
       const verdicts: string[] = [];
@@ -167,7 +132,7 @@ describe('validation knows the protocol dependencies iptables checks', () => {
       'ports-without-protocol.yaml',
       ['tables:', '  filter:', '    chains:', '      ipts-web:', '        - match: { destNet: 10.0.0.0/8, destPorts: [80, 443] }', '          action: accept', ''].join('\n'),
     );
-    const res = await runCli(['check', '-f', file]);
+    const res = await runCliTimed(['check', '-f', file]);
     expect(res.code).toBe(1);
     expect(res.stdout).toBe('');
     const first = res.stderr.split('\n')[0] as string;
@@ -179,7 +144,7 @@ describe('validation knows the protocol dependencies iptables checks', () => {
       'icmp-without-protocol.yaml',
       ['tables:', '  filter:', '    insert:', '      INPUT:', '        - match:', '            - protocol: tcp', '            - icmpType: 8', '          action: drop', ''].join('\n'),
     );
-    const res = await runCli(['plan', '-f', file, '--netns', 'fi-no-such-namespace']);
+    const res = await runCliTimed(['plan', '-f', file, '--netns', 'fi-no-such-namespace']);
     expect(res.code).toBe(1);
     expect(res.stderr.split('\n')[0]).toContain(`${file}:7:15: tables.filter.insert.INPUT[0].match[1].icmpType: `);
   });
@@ -189,28 +154,9 @@ describe('validation knows the protocol dependencies iptables checks', () => {
 
 /** Runs the CLI under GNU time, so the test sees the child's peak memory. */
 async function runMeasured(args: readonly string[], options: { stdin?: string; timeoutMs?: number } = {}): Promise<CliResult & { maxRssKiB: number }> {
-  const res = await runCliWith('/usr/bin/time', ['-f', 'fi-maxrss=%M', process.execPath, CLI, ...args], options);
+  const res = await runCommandLine('/usr/bin/time', ['-f', 'fi-maxrss=%M', process.execPath, CLI, ...args], options);
   const m = /fi-maxrss=(\d+)\s*$/.exec(res.stderr);
   return { ...res, stderr: res.stderr.replace(/(Command exited with non-zero status \d+\n)?fi-maxrss=\d+\s*$/, ''), maxRssKiB: m ? Number(m[1]) : Infinity };
-}
-
-function runCliWith(command: string, args: readonly string[], options: { stdin?: string; timeoutMs?: number }): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(command, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    child.on('error', reject);
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.stdin ?? '');
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ms: Date.now() - started });
-    });
-  });
 }
 
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -249,7 +195,7 @@ describe('hostile rules files are refused in bounded time, with one positioned e
       'alias-many.yaml',
       `tables:\n  filter:\n    chains:\n      ipts-a:\n        - &r { match: { protocol: tcp, destPorts: [80] }, action: accept }\n${'        - *r\n'.repeat(20_000)}`,
     );
-    const res = await runCli(['check', '-f', file]);
+    const res = await runCliTimed(['check', '-f', file]);
     expectRefused(res, file, /alias/i);
   });
 
@@ -258,7 +204,7 @@ describe('hostile rules files are refused in bounded time, with one positioned e
       'alias-ok.yaml',
       'tables:\n  filter:\n    chains:\n      ipts-a:\n        - { match: { protocol: tcp, destPorts: &web [80, 443] }, action: accept }\n        - { match: { protocol: udp, destPorts: *web }, action: accept }\n',
     );
-    const res = await runCli(['check', '-f', file]);
+    const res = await runCliTimed(['check', '-f', file]);
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
   });
@@ -272,12 +218,12 @@ describe('hostile rules files are refused in bounded time, with one positioned e
   it('a FIFO is refused without waiting for a writer', async () => {
     const fifo = join(scratch, 'rules.fifo');
     execFileSync('mkfifo', [fifo]);
-    const res = await runCli(['check', '-f', fifo]);
+    const res = await runCliTimed(['check', '-f', fifo]);
     expectRefused(res, fifo, /not a regular file.*FIFO/, 5_000);
   });
 
   it('a directory is refused as not a regular file', async () => {
-    const res = await runCli(['check', '-f', scratch]);
+    const res = await runCliTimed(['check', '-f', scratch]);
     expectRefused(res, scratch, /not a regular file.*directory/, 5_000);
   });
 
@@ -289,37 +235,37 @@ describe('hostile rules files are refused in bounded time, with one positioned e
     expect(res.maxRssKiB).toBeLessThan(200 * 1024);
 
     const small = rulesFile('small.yaml', VALID);
-    expectRefused(await runCli(['check', '-f', small, '--max-file-size', '100']), small, /over the limit of 100 bytes/);
-    const ok = await runCli(['check', '-f', small, '--max-file-size', '1KiB']);
+    expectRefused(await runCliTimed(['check', '-f', small, '--max-file-size', '100']), small, /over the limit of 100 bytes/);
+    const ok = await runCliTimed(['check', '-f', small, '--max-file-size', '1KiB']);
     expect(ok.code).toBe(0);
-    const bad = await runCli(['check', '-f', small, '--max-file-size', 'lots']);
+    const bad = await runCliTimed(['check', '-f', small, '--max-file-size', 'lots']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('--max-file-size');
   });
 
   it('stdin ("-") is read, with the same size limit', async () => {
-    const ok = await runCli(['check', '-f', '-'], { stdin: VALID });
+    const ok = await runCliTimed(['check', '-f', '-'], { stdin: VALID });
     expect(ok.stdout).toContain('- is valid');
     expect(ok.code).toBe(0);
-    const big = await runCli(['check', '-f', '-', '--max-file-size', '64'], { stdin: VALID });
+    const big = await runCliTimed(['check', '-f', '-', '--max-file-size', '64'], { stdin: VALID });
     expectRefused(big, '-', /over the limit of 64 bytes/);
   });
 
   it('100,000 nested "[" in JSON: a positioned nesting error, no RangeError', async () => {
     const file = rulesFile('deep.json', '['.repeat(100_000));
-    const res = await runCli(['check', '-f', file]);
+    const res = await runCliTimed(['check', '-f', file]);
     expectRefused(res, file, /^:1:\d+: .*nest(ed|ing) deeper than 64/);
   });
 
   it('100,000 nested "[" in YAML: the same', async () => {
     const file = rulesFile('deep.yaml', `tables: ${'['.repeat(100_000)}`);
-    const res = await runCli(['check', '-f', file]);
+    const res = await runCliTimed(['check', '-f', file]);
     expectRefused(res, file, /^:1:\d+: .*nest(ed|ing) deeper than 64/);
   });
 
   it('YAML nested by indentation is limited too', async () => {
     const file = rulesFile('deep-block.yaml', `tables:\n${Array.from({ length: 200 }, (_, i) => `${' '.repeat(i + 1)}- `).join('\n')}x\n`);
-    const res = await runCli(['check', '-f', file]);
+    const res = await runCliTimed(['check', '-f', file]);
     expectRefused(res, file, /nest(ed|ing) deeper than 64/);
   });
 
@@ -328,20 +274,20 @@ describe('hostile rules files are refused in bounded time, with one positioned e
     const bytes = Buffer.concat([Buffer.from(`${head}é `, 'utf8'), Buffer.from([0xff, 0xfe]), Buffer.from('"\n')]);
     const file = rulesFile('bad-utf8.yaml', bytes);
     const offset = Buffer.byteLength(`${head}é `, 'utf8');
-    const res = await runCli(['check', '-f', file]);
+    const res = await runCliTimed(['check', '-f', file]);
     expectRefused(res, file, new RegExp(`:6:26: invalid UTF-8 at byte offset ${offset}`));
   });
 
   it('a 10 MB comment is not echoed: the quoted value is cut at 200 characters', async () => {
     const file = rulesFile('big-comment.yaml', `tables:\n  filter:\n    chains:\n      ipts-a:\n        - action: accept\n          comment: "${'x'.repeat(10_000_000)}"\n`);
-    const res = await runCli(['check', '-f', file]);
+    const res = await runCliTimed(['check', '-f', file]);
     expectRefused(res, file, /:6:20: .*comment must be at most 255 bytes \(got "x{200}"… \(10000000 characters\)\)/);
   });
 
   it('a 10 MB key is not echoed either, nor compared for a suggestion', async () => {
     // (YAML caps implicit keys at 1024 characters; JSON has no such cap.)
     const file = rulesFile('big-key.json', `{"tables": {"filter": {"${'k'.repeat(10_000_000)}": 1}}}\n`);
-    const res = await runCli(['check', '-f', file]);
+    const res = await runCliTimed(['check', '-f', file]);
     expectRefused(res, file, /^:1:24: .*unknown key "k{200}"… \(10000000 characters\)/);
   });
 });
@@ -362,17 +308,13 @@ function kernelFile(name: string, rules: number, badAt: number): string {
 }
 
 describe('check --kernel loads the restore input into a throwaway namespace', () => {
-  let ns: Netns;
+  const ns = useNamespace('fi-kernel');
   beforeAll(async () => {
     chmodSync(scratch, 0o755);
-    ns = await Netns.create('fi-kernel');
-  });
-  afterAll(async () => {
-    await ns?.destroy();
   });
 
   /** The CLI run inside our test namespace, so we can see that it left that namespace alone. */
-  const inNs = (args: readonly string[]): Promise<CliResult> => runCliWith('ip', ['netns', 'exec', ns.name, process.execPath, CLI, ...args], {});
+  const inNs = (args: readonly string[]): Promise<CliResult> => runCommandLine('ip', ['netns', 'exec', ns.name, process.execPath, CLI, ...args], {});
 
   describe.each(BACKENDS)('%s', (backend) => {
     it('a rule the kernel refuses: its file:line:column, the restore line and iptables\' message; exit 1', async () => {
@@ -419,7 +361,7 @@ describe('check --kernel loads the restore input into a throwaway namespace', ()
 
   it('not root: a clear error, exit 1, nothing run', async () => {
     const file = kernelFile('not-root.yaml', 2, -1);
-    const res = await runCliWith('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'check', '--kernel', '--backend', 'nft', '-f', file], {});
+    const res = await runCommandLine('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'check', '--kernel', '--backend', 'nft', '-f', file], {});
     expect(res.code).toBe(1);
     expect(res.stdout).toBe('');
     expect(res.stderr).toBe('iptables-sync: error: check --kernel needs root: it loads the rules with iptables-restore into a throwaway network namespace (unshare --net)\n');
@@ -427,7 +369,7 @@ describe('check --kernel loads the restore input into a throwaway namespace', ()
 
   it('without --kernel, check runs no iptables at all (works as any user)', async () => {
     const file = kernelFile('plain.yaml', 2, 1);
-    const res = await runCliWith('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'check', '-f', file], {});
+    const res = await runCommandLine('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'check', '-f', file], {});
     expect(res.code).toBe(0);
   });
 });

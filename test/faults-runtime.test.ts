@@ -14,19 +14,16 @@
 //  - no success line after a failure, in text and in --json.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { runCommand, spawnCommand, STDERR_LIMIT_BYTES, type CommandFactory } from '../src/commands';
 import { AcceptAction, Chain, JumpAction, Match, RestoreFailedError, RestoreTimeoutError, SaveFailedError, Table } from '../src/index';
-import { BACKENDS, type Backend, Netns, run, useOwnXtablesLockfile } from './helpers/netns';
-import { resetTables } from './helpers/table-env';
+import { BACKENDS, type Backend, run, useOwnXtablesLockfile, useNamespace, resetTables } from './helpers/netns';
+import { runCommandLine, buildCliIfMissing, type CliResult, ROOT, CLI } from './helpers/run-cli';
 
-const ROOT = join(__dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
 const DEMO = join(ROOT, 'examples', 'demo.yaml');
 const TAG = `iptsfr${process.pid}x${randomBytes(3).toString('hex')}`;
 const NO_LOCK = { lock: (): void => undefined, unlock: (): void => undefined };
@@ -36,35 +33,15 @@ let dir: string;
 beforeAll(() => {
   useOwnXtablesLockfile();
   dir = mkdtempSync(join(tmpdir(), 'ipts-fr-'));
-  if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  buildCliIfMissing();
 });
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Shell {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly ms: number;
-}
-
 /** Runs a bash command line (pipes, ulimit) with a deadline; the CLI is `$CLI`. */
-function sh(script: string, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Shell> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn('bash', ['-c', script], { cwd: ROOT, env: { ...process.env, CLI: `${process.execPath} ${CLI}`, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ms: Date.now() - started });
-    });
-  });
+function sh(script: string, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
+  return runCommandLine('bash', ['-c', script], { env: { CLI: `${process.execPath} ${CLI}`, ...env }, timeoutMs });
 }
 
 /** Writes a file in the scratch directory; returns its path. */
@@ -125,10 +102,9 @@ describe('the one runner of child processes', () => {
 });
 
 describe('output through a pipe is whole', () => {
-  let ns: Netns;
+  const ns = useNamespace('frpipe');
   let big: string;
   beforeAll(async () => {
-    ns = await Netns.create('frpipe');
     // ~30k rules: a plan of ~6 MB and a show --json of more.
     const chains: Record<string, unknown[]> = {};
     for (let c = 0; c < 150; c++) {
@@ -139,9 +115,6 @@ describe('output through a pipe is whole', () => {
       }));
     }
     big = file('big.json', JSON.stringify({ tables: { filter: { chains } } }));
-  });
-  afterAll(async () => {
-    await ns?.destroy();
   });
 
   it('plan -f big.json and show --json through a real pipe equal a redirect to a file, byte for byte', async () => {
@@ -172,15 +145,9 @@ describe('output through a pipe is whole', () => {
 });
 
 describe.each(BACKENDS)('runtime faults on real iptables (%s)', (backend: Backend) => {
-  let ns: Netns;
+  const ns = useNamespace(`fr${backend}`);
   const restoreBin = `iptables-${backend}-restore`;
   const common = (): string => `--netns ${ns.name} --backend ${backend}`;
-  beforeAll(async () => {
-    ns = await Netns.create(`fr${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
 
   it('a hung iptables-restore is killed at commandTimeoutMs and reaped: RestoreTimeoutError, no process left', async () => {
     await resetTables(ns, backend);
@@ -364,13 +331,7 @@ describe.each(BACKENDS)('runtime faults on real iptables (%s)', (backend: Backen
 });
 
 describe('watch --metrics under a connection flood', () => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create('frflood');
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
+  const ns = useNamespace('frflood');
 
   it('300 idle connections with 100 fds: the agent still repairs drift, and /metrics answers again', async () => {
     const backend: Backend = 'nft';

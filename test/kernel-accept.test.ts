@@ -13,12 +13,12 @@
 // A few raw lines (not rendered by the library, which refuses them) pin down the iptables
 // behaviour behind the library's limits.
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AcceptAction, DropAction } from '../src/actions';
 import { AddrType } from '../src/match';
 import { Chain } from '../src/rule';
 import { ADDR_TYPES_V6, buildChainSpec, kernelChainArb } from './helpers/arbitraries';
-import { BACKENDS, type Backend, chainRules, hasChain, Netns } from './helpers/netns';
+import { BACKENDS, type Backend, chainRules, hasChain, useNamespace } from './helpers/netns';
 import { ALL_FEATURES, COMMENT_255, LOADS, LOG_PREFIX_27, M, NEW_LOADS, r, restoreInput, SETS, TARGET } from './helpers/rule-corpus';
 
 /** The ID in the first --comment of each rule line of a chain (Felix's regex). */
@@ -32,24 +32,19 @@ function savedIds(dump: string, chain: string): string[] {
 const restoreBin = (backend: Backend, family: 4 | 6): string => `${family === 6 ? 'ip6tables' : 'iptables'}-${backend}-restore`;
 
 describe.each(BACKENDS)('iptables-%s', (backend) => {
-  let ns: Netns | undefined;
+  const ns = useNamespace(`ka-${backend}`);
 
   beforeAll(async () => {
-    ns = await Netns.create(`ka-${backend}`);
     await ns.execOk('ipset', ['create', SETS.v4, 'hash:net']);
     await ns.execOk('ipset', ['create', SETS.v4port, 'hash:ip,port']);
     await ns.execOk('ipset', ['create', SETS.v6, 'hash:net', 'family', 'inet6']);
     await ns.execOk('ipset', ['create', SETS.v6port, 'hash:ip,port', 'family', 'inet6']);
   });
 
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-
   it.each(LOADS.map((l) => [l.label, l] as const))('%s: loads and every rule ID is found back', async (_label, load) => {
     const input = restoreInput(load.table, [load.chain], load.extraChains);
-    await ns!.restore(backend, input, load.family);
-    const dump = await ns!.save(backend, load.table, load.family);
+    await ns.restore(backend, input, load.family);
+    const dump = await ns.save(backend, load.table, load.family);
     const ids = load.chain.ruleHashes();
     expect(ids.length).toBe(load.chain.rules.length);
     expect(new Set(ids).size).toBe(ids.length);
@@ -60,7 +55,7 @@ describe.each(BACKENDS)('iptables-%s', (backend) => {
   });
 
   it('comments come back byte for byte (255-byte and non-ASCII ones)', async () => {
-    const dump = await ns!.save(backend, 'filter', 4);
+    const dump = await ns.save(backend, 'filter', 4);
     const lines = chainRules(dump, 'kt-filter');
     expect(lines.some((l) => l.includes(`--comment "${COMMENT_255}"`))).toBe(true);
     expect(lines.some((l) => l.includes(`--log-prefix "${LOG_PREFIX_27}: "`))).toBe(true);
@@ -83,8 +78,8 @@ describe.each(BACKENDS)('iptables-%s', (backend) => {
           async (c) => {
             const chain = new Chain(buildChainSpec(c));
             // `:name - -` flushes the chain again on each run (--noflush keeps everything else).
-            await ns!.restore(backend, restoreInput('filter', [chain], [TARGET]), family);
-            const dump = await ns!.save(backend, 'filter', family);
+            await ns.restore(backend, restoreInput('filter', [chain], [TARGET]), family);
+            const dump = await ns.save(backend, 'filter', family);
             expect(savedIds(dump, name)).toEqual(chain.ruleHashes());
           },
         ),
@@ -98,22 +93,22 @@ describe.each(BACKENDS)('iptables-%s', (backend) => {
       name: 'kt-ipvs',
       rules: [r(M().ipvsConnection(), new AcceptAction()), r(M().notIpvsConnection(), new DropAction())],
     });
-    const res = await ns!.exec(restoreBin(backend, 4), ['--noflush'], restoreInput('filter', [chain]));
+    const res = await ns.exec(restoreBin(backend, 4), ['--noflush'], restoreInput('filter', [chain]));
     if (res.code === 0) {
-      expect(savedIds(await ns!.save(backend, 'filter', 4), 'kt-ipvs')).toEqual(chain.ruleHashes());
+      expect(savedIds(await ns.save(backend, 'filter', 4), 'kt-ipvs')).toEqual(chain.ruleHashes());
     } else {
       // This kernel has no xt_ipvs: the ipvs matches are tested by rendering only
       // (test/match.test.ts: "-m ipvs --ipvs" / "-m ipvs ! --ipvs").
       expect(res.stderr).toMatch(/Extension ipvs revision 0 not supported/);
-      expect(hasChain(await ns!.save(backend, 'filter', 4), 'kt-ipvs')).toBe(false);
+      expect(hasChain(await ns.save(backend, 'filter', 4), 'kt-ipvs')).toBe(false);
     }
   });
 
   it('rpfilter is refused in the filter table (so it is tested in raw and mangle above)', async () => {
     const chain = new Chain({ name: 'kt-rpf-filter', rules: [r(M().rpfCheckPassed(), new AcceptAction())] });
-    const res = await ns!.exec(restoreBin(backend, 4), ['--noflush'], restoreInput('filter', [chain]));
+    const res = await ns.exec(restoreBin(backend, 4), ['--noflush'], restoreInput('filter', [chain]));
     expect(res.code).not.toBe(0);
-    expect(hasChain(await ns!.save(backend, 'filter', 4), 'kt-rpf-filter')).toBe(false);
+    expect(hasChain(await ns.save(backend, 'filter', 4), 'kt-rpf-filter')).toBe(false);
   });
 
   // Raw lines the library refuses to render, showing what iptables would do with them.
@@ -128,14 +123,14 @@ describe.each(BACKENDS)('iptables-%s', (backend) => {
     ['--dport after a multiport match is read as its --dports (so destPort() refuses that order)', ':kt-lim9 - -\n-A kt-lim9 -p tcp -m multiport --destination-ports 80 -m mark --mark 0x1/0x1 --dport 81 --jump ACCEPT', /multiport: option "--destination-ports" can only be used once|cannot be used together/],
     ['--dport after a multiport --source-ports is refused too', ':kt-lim10 - -\n-A kt-lim10 -p tcp -m multiport --source-ports 80 --dport 81 --jump ACCEPT', /multiport/],
   ] as const)('iptables limit: %s', async (_label, body, message) => {
-    const res = await ns!.exec(restoreBin(backend, 4), ['--noflush'], `*filter\n${body}\nCOMMIT\n`);
+    const res = await ns.exec(restoreBin(backend, 4), ['--noflush'], `*filter\n${body}\nCOMMIT\n`);
     expect(res.code).not.toBe(0);
     expect(res.stderr).toMatch(message);
   });
 
   it('iptables limit: a negated /0 net is refused by nft (accepted but never matching in legacy)', async () => {
     for (const [family, net] of [[4, '0.0.0.0/0'], [6, '::/0']] as const) {
-      const res = await ns!.exec(restoreBin(backend, family), ['--noflush'], `*filter\n:kt-lim8 - -\n-A kt-lim8 ! --source ${net} --jump ACCEPT\nCOMMIT\n`);
+      const res = await ns.exec(restoreBin(backend, family), ['--noflush'], `*filter\n:kt-lim8 - -\n-A kt-lim8 ! --source ${net} --jump ACCEPT\nCOMMIT\n`);
       if (backend === 'nft') {
         expect(res.code).not.toBe(0);
         expect(res.stderr).toMatch(/RULE_APPEND failed \(Invalid argument\)/);
@@ -150,24 +145,24 @@ describe.each(BACKENDS)('iptables-%s', (backend) => {
     expect(refused.sort()).toEqual(['BLACKHOLE', 'BROADCAST', 'NAT', 'PROHIBIT', 'THROW', 'XRESOLVE']);
     for (const t of refused) {
       const chain = new Chain({ name: 'kt-at6', rules: [r(M().srcAddrType(t, false), new AcceptAction())] });
-      const res = await ns!.exec(restoreBin(backend, 6), ['--noflush'], restoreInput('filter', [chain]));
+      const res = await ns.exec(restoreBin(backend, 6), ['--noflush'], restoreInput('filter', [chain]));
       expect(res.code, `ip6tables-${backend} took addrtype ${t}`).not.toBe(0);
       // The same rule is fine for IPv4.
-      await ns!.restore(backend, restoreInput('filter', [new Chain({ name: 'kt-at4', rules: chain.rules })]), 4);
+      await ns.restore(backend, restoreInput('filter', [new Chain({ name: 'kt-at4', rules: chain.rules })]), 4);
     }
   });
 
   it('iptables limit: a 256-byte comment is silently cut to 255 bytes (so the library refuses it)', async () => {
     const c256 = 'y'.repeat(256);
-    await ns!.restore(backend, `*filter\n:kt-lim6 - -\n-A kt-lim6 -m comment --comment "${c256}" --jump ACCEPT\nCOMMIT\n`);
-    const [line] = chainRules(await ns!.save(backend, 'filter', 4), 'kt-lim6');
+    await ns.restore(backend, `*filter\n:kt-lim6 - -\n-A kt-lim6 -m comment --comment "${c256}" --jump ACCEPT\nCOMMIT\n`);
+    const [line] = chainRules(await ns.save(backend, 'filter', 4), 'kt-lim6');
     expect(line).toContain(`--comment ${'y'.repeat(255)} `);
     expect(line).not.toContain(c256);
   });
 
   it('iptables limit: a 28-byte log prefix + ": " is cut to 29 bytes (so the library allows 27)', async () => {
-    await ns!.restore(backend, `*filter\n:kt-lim7 - -\n-A kt-lim7 --jump LOG --log-prefix "${'p'.repeat(28)}: " --log-level 5\nCOMMIT\n`);
-    const [line] = chainRules(await ns!.save(backend, 'filter', 4), 'kt-lim7');
+    await ns.restore(backend, `*filter\n:kt-lim7 - -\n-A kt-lim7 --jump LOG --log-prefix "${'p'.repeat(28)}: " --log-level 5\nCOMMIT\n`);
+    const [line] = chainRules(await ns.save(backend, 'filter', 4), 'kt-lim7');
     expect(line).toContain(`--log-prefix "${'p'.repeat(28)}:"`);
   });
 });
@@ -178,22 +173,14 @@ describe.each(BACKENDS)('iptables-%s', (backend) => {
 // (the chains are NEW_LOADS of test/helpers/rule-corpus.ts).
 
 describe.each(BACKENDS)('latest Felix actions and matches on iptables-%s', (backend) => {
-  let ns: Netns | undefined;
-
-  beforeAll(async () => {
-    ns = await Netns.create(`par-ka-${backend}`);
-  });
-
-  afterAll(async () => {
-    await ns?.destroy();
-  });
+  const ns = useNamespace(`par-ka-${backend}`);
 
   it.each(NEW_LOADS.flatMap((l) => [[`${l.label}, no features`, l, false] as const, [`${l.label}, every feature`, l, true] as const]))(
     '%s: loads and every rule ID is found back',
     async (_label, load, withFeatures) => {
       const chain = withFeatures ? load.chain.withFeatures(ALL_FEATURES) : load.chain;
-      await ns!.restore(backend, restoreInput(load.table, [chain]), load.family);
-      const dump = await ns!.save(backend, load.table, load.family);
+      await ns.restore(backend, restoreInput(load.table, [chain]), load.family);
+      const dump = await ns.save(backend, load.table, load.family);
       const ids = chain.ruleHashes();
       expect(new Set(ids).size).toBe(ids.length);
       expect(savedIds(dump, chain.name)).toEqual(ids);
@@ -206,7 +193,7 @@ describe.each(BACKENDS)('latest Felix actions and matches on iptables-%s', (back
 
   it('what the library refuses, iptables and the kernel refuse too', async () => {
     const refused = async (family: 4 | 6, table: string, body: string): Promise<string> => {
-      const res = await ns!.exec(restoreBin(backend, family), ['--noflush'], `*${table}\n:kt-par-no - -\n-A kt-par-no ${body}\nCOMMIT\n`);
+      const res = await ns.exec(restoreBin(backend, family), ['--noflush'], `*${table}\n:kt-par-no - -\n-A kt-par-no ${body}\nCOMMIT\n`);
       expect(res.code, body).not.toBe(0);
       return res.stderr;
     };
@@ -226,7 +213,7 @@ describe.each(BACKENDS)('latest Felix actions and matches on iptables-%s', (back
     expect(await refused(4, 'filter', '-m limit --limit 1/sec --limit-burst 10001 --jump ACCEPT')).toMatch(/limit-burst/);
     // A slow rate times a big burst overflows xt_limit's 32 bits (legacy only; nft takes it).
     for (const body of ['-m limit --limit 1/day --jump ACCEPT', '-m limit --limit 1/day --limit-burst 4 --jump ACCEPT']) {
-      const res = await ns!.exec(restoreBin(backend, 4), ['--noflush'], `*filter\n:kt-par-no - -\n-A kt-par-no ${body}\nCOMMIT\n`);
+      const res = await ns.exec(restoreBin(backend, 4), ['--noflush'], `*filter\n:kt-par-no - -\n-A kt-par-no ${body}\nCOMMIT\n`);
       expect(res.code, body).toBe(backend === 'legacy' ? 1 : 0);
     }
     // NFLOG group above 16 bits; DSCP above 63.
@@ -235,8 +222,8 @@ describe.each(BACKENDS)('latest Felix actions and matches on iptables-%s', (back
   });
 
   it('a 64-byte NFLOG prefix is cut to 63 by iptables-legacy (so the library allows 63)', async () => {
-    await ns!.restore(backend, `*filter\n:kt-par-nflog - -\n-A kt-par-nflog --jump NFLOG --nflog-group 1 --nflog-prefix ${'z'.repeat(64)}\nCOMMIT\n`);
-    const [line] = chainRules(await ns!.save(backend, 'filter', 4), 'kt-par-nflog');
+    await ns.restore(backend, `*filter\n:kt-par-nflog - -\n-A kt-par-nflog --jump NFLOG --nflog-group 1 --nflog-prefix ${'z'.repeat(64)}\nCOMMIT\n`);
+    const [line] = chainRules(await ns.save(backend, 'filter', 4), 'kt-par-nflog');
     if (backend === 'legacy') expect(line).toContain(`--nflog-prefix ${'z'.repeat(63)} `);
     else expect(line).toContain(`--nflog-prefix ${'z'.repeat(64)} `);
   });

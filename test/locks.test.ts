@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readdirSync, statSync, symlinkSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidCallError, InvalidOptionError } from '../src/errors';
 import {
   Err14LockTimeout,
   Err16LockTimeout,
@@ -17,7 +18,7 @@ import {
   tryFlockOnce,
 } from '../src/locks';
 import { nativeInfo } from '../src/native';
-import { Netns, run, useOwnXtablesLockfile } from './helpers/netns';
+import { run, useOwnXtablesLockfile, useNamespace } from './helpers/netns';
 
 const dir = mkdtempSync(join(tmpdir(), 'ipts-locks-'));
 let seq = 0;
@@ -93,7 +94,8 @@ describe('try-once primitives', () => {
     expect(() => tryFlockOnce(link)).toThrow(LockSystemError);
     expect(() => tryFlockOnce(link)).toThrow(`open failed for iptables lock ${link}: ELOOP`);
     expect(() => tryFlockOnce(join(dir, 'missing', 'x.lock'))).toThrow(/ENOENT/);
-    expect(() => tryFlockOnce('')).toThrow(TypeError);
+    expect(() => tryFlockOnce('')).toThrow(InvalidOptionError);
+    expect(() => tryFlockOnce('')).toThrow('option lockFilePath: the lock file path must be a non-empty string without NUL (got "")');
   });
 
   it('flock: refuses a planted FIFO at once instead of blocking the process in open()', async () => {
@@ -127,7 +129,8 @@ describe('try-once primitives', () => {
     expect(b).toBeDefined();
     b?.release();
     expect(() => tryBindAbstractOnce(`@${'x'.repeat(108)}`)).toThrow(/1-107 bytes/);
-    expect(() => tryBindAbstractOnce('@')).toThrow(TypeError);
+    expect(() => tryBindAbstractOnce('@')).toThrow(InvalidOptionError);
+    expect(() => tryBindAbstractOnce('@')).toThrow('option socketName: an abstract socket name must be 1-107 bytes after its "@" (got "@")');
   });
 
   it('abstract socket: conflicts with a process binding the exact name, as iptables 1.4 does', async () => {
@@ -211,9 +214,13 @@ describe('grabIptablesLocks', () => {
 
   it('validates its arguments', async () => {
     const { file, socket } = fresh();
-    await expect(grabIptablesLocks(file, socket, -1, 10)).rejects.toThrow(RangeError);
+    await expect(grabIptablesLocks(file, socket, -1, 10)).rejects.toThrow(InvalidOptionError);
+    await expect(grabIptablesLocks(file, socket, -1, 10)).rejects.toThrow('option timeoutMs: the lock timeout must be a finite number of milliseconds >= 0 (got -1)');
     await expect(grabIptablesLocks(file, socket, 10, 0)).rejects.toThrow(/probe interval/);
-    await expect(grabIptablesLocks('', socket, 10, 10)).rejects.toThrow(TypeError);
+    await expect(grabIptablesLocks(file, socket, 10, 0)).rejects.toThrow(/^option probeIntervalMs: .* > 0 \(got 0 \(0x0\)\)$/);
+    await expect(grabIptablesLocks('', socket, 10, 10)).rejects.toThrow(InvalidOptionError);
+    await expect(grabIptablesLocks('', socket, 10, 10)).rejects.toThrow(/^option lockFilePath: .*\(got ""\)$/);
+    expect(() => new SharedLock(file, 10, Number.NaN, socket)).toThrow(/^option lockProbeIntervalMs: .*\(got NaN\)$/);
   });
 
   it('closes every fd on success, timeout and failure paths', async () => {
@@ -248,6 +255,8 @@ describe('SharedLock', () => {
     expect(h).toBeDefined();
     h?.release();
     expect(() => lock.unlock()).toThrow(/without a matching lock/);
+    expect(() => lock.unlock()).toThrow(InvalidCallError);
+    expect(() => lock.unlock()).toThrow(/^SharedLock\.unlock\(\): /);
   });
 
   it('concurrent lock() calls wait for the same contended grab', async () => {
@@ -288,14 +297,10 @@ describe('SharedLock', () => {
 });
 
 describe('interop with iptables-legacy (own XTABLES_LOCKFILE, throwaway namespace)', () => {
-  let ns: Netns;
+  const ns = useNamespace('locks');
   let lockFile: string;
   beforeAll(async () => {
     lockFile = useOwnXtablesLockfile();
-    ns = await Netns.create('locks');
-  });
-  afterAll(async () => {
-    await ns?.destroy();
   });
 
   it('iptables-legacy -w 1 cannot get the lock while we hold it, and can after', async () => {

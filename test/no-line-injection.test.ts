@@ -11,10 +11,10 @@
 // total number of rules must equal the number written: a rule that split into two lines,
 // swallowed the next, or escaped its quotes would break one of these.
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, IptablesSyncError, LogAction, Match, Rule } from '../src/index';
 import { buildRuleSpec, kernelRuleArb, type RuleCase } from './helpers/arbitraries';
-import { BACKENDS, Netns } from './helpers/netns';
+import { BACKENDS, useNamespace } from './helpers/netns';
 
 const V4 = 1200;
 const V6 = 300;
@@ -94,13 +94,7 @@ function makeItems(family: 4 | 6, total: number, seed: number): Item[] {
 const idOf = (it: Item): string => new Chain({ name: it.chain, rules: [it.rule] }).ruleHashes()[0] as string;
 
 describe.each(BACKENDS)('rendered rules re-parse into exactly one rule each (%s)', (backend) => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create(`rp${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
+  const ns = useNamespace(`rp${backend}`);
 
   for (const [family, total] of [
     [4, V4],

@@ -5,14 +5,14 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, DropAction, InvalidOptionError, InvalidRuleError, JumpAction, LogAction, Match, Table, type RuleSpec } from '../src/index';
 import type { Logger } from '../src/logger';
-import { BACKENDS, chainRules, hasChain, Netns, type Backend } from './helpers/netns';
+import { BACKENDS, chainRules, hasChain, type Backend, useNamespace, resetTables } from './helpers/netns';
 import { ConfigError, parseRules } from '../src/config';
 import { parseSaveWithCounters } from '../src/show';
 import { recordingFactory } from './helpers/recording';
-import { NO_LOCK, resetTables } from './helpers/table-env';
+import { NO_LOCK } from './helpers/table-env';
 
 /** A dump without its "# Generated … on <time>" / "# Completed on <time>" lines, which change
  *  whenever a second passes between two saves. */
@@ -65,16 +65,7 @@ const A = instance(PREFIX, 'ipts-');
 const B = instance('ipts:b', 'bb-'); // a second program: its hash prefix starts with ours
 
 describe.each(BACKENDS)('ownership (%s)', (backend: Backend) => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create(`own${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
-  });
+  const ns = useNamespace(`own${backend}`, { resetBeforeEach: backend });
 
   function tableOf(inst: Instance, options: { logger?: Logger; desired?: boolean } = {}): Table {
     const table = new Table('filter', 4, inst.hashPrefix, NO_LOCK, {

@@ -4,10 +4,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { nativeInfo } from '../src/native';
 import { ReadCancelledError, TruncatedDumpError, openSavePipe, readSaveOutput, type ReadResult, type ReaderConfig } from '../src/reader';
-import { BACKENDS, Netns } from './helpers/netns';
+import { BACKENDS, useNamespace } from './helpers/netns';
 
 const CONFIG: ReaderConfig = { hashPrefix: 'cali:', historicChainPrefixes: ['cali-'], extraCleanupPattern: 'LOG' };
 const fdCount = (): number => readdirSync('/proc/self/fd').length;
@@ -91,16 +91,12 @@ describe('generated output', () => {
 });
 
 describe.each(BACKENDS)('real %s iptables-save', (backend) => {
-  let ns: Netns;
+  const ns = useNamespace(`pipe${backend}`);
   beforeAll(async () => {
-    ns = await Netns.create(`pipe${backend}`);
     const lines = ['*filter', ':cali-a - [0:0]', '-A INPUT -m comment --comment "cali:AAAAAAAAAAAAAAAA" -j cali-a', '-A INPUT -j LOG', '-A FORWARD -g cali-a'];
     for (let i = 0; i < 2000; i++) lines.push(`-A cali-a -s 10.1.${i >> 8}.${i & 255}/32 -m comment --comment "cali:${String(i).padStart(16, 'x')}" -j ACCEPT`);
     lines.push('COMMIT', '');
     await ns.restore(backend, lines.join('\n'));
-  });
-  afterAll(async () => {
-    await ns?.destroy();
   });
 
   it('reads the same through the pipe as through the stream', async () => {

@@ -1,10 +1,10 @@
 // Real `iptables-save` output from both backends, captured in a throwaway namespace and read
 // straight from the child's stdout by both readers.
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { nativeInfo } from '../src/native';
 import { OLD_INSERT_MARKER, TruncatedDumpError, readSaveOutput, type ReadResult, type ReaderConfig } from '../src/reader';
-import { BACKENDS, Netns } from './helpers/netns';
+import { BACKENDS, Netns, useNamespace } from './helpers/netns';
 
 const CONFIG: ReaderConfig = { hashPrefix: 'cali:', historicChainPrefixes: ['cali-'] };
 const MANY = 3000;
@@ -42,13 +42,9 @@ it('the addon is loaded', () => {
 });
 
 describe.each(BACKENDS)('%s iptables-save', (backend) => {
-  let ns: Netns;
+  const ns = useNamespace(`rd${backend}`);
   beforeAll(async () => {
-    ns = await Netns.create(`rd${backend}`);
     await ns.restore(backend, restoreInput());
-  });
-  afterAll(async () => {
-    await ns?.destroy();
   });
 
   it('reads the same snapshot with both readers, and the expected entries', async () => {

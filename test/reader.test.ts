@@ -1,7 +1,9 @@
 // The reader's rules (SPEC 4 "Reading", 5a), checked for both implementations on hand-written
 // dumps. test/reader-diff.test.ts compares the two on random dumps.
 import { describe, expect, it } from 'vitest';
+import { InvalidCallError, InvalidOptionError } from '../src/errors';
 import { nativeInfo } from '../src/native';
+import { JsSaveScanner } from '../src/reader-js';
 import {
   OLD_INSERT_MARKER,
   ReaderConfigError,
@@ -266,7 +268,10 @@ describe.each(IMPLS)('%s reader', (impl) => {
       yield '*filter\n';
     }
     const source = strings() as unknown as AsyncIterable<Buffer>;
-    await expect(readSaveOutput(source, CONFIG, { implementation: impl })).rejects.toThrow(TypeError);
+    await expect(readSaveOutput(source, CONFIG, { implementation: impl })).rejects.toThrow(ReaderConfigError);
+    await expect(readSaveOutput(strings() as unknown as AsyncIterable<Buffer>, CONFIG, { implementation: impl })).rejects.toThrow(
+      'option source: must yield bytes (Buffer/Uint8Array), not string chunks (got "*filter\\n")',
+    );
   });
 });
 
@@ -279,5 +284,37 @@ describe('config validation', () => {
   ])('rejects %j', async (config, message) => {
     await expect(readSaveOutput(empty(), config as ReaderConfig)).rejects.toThrow(ReaderConfigError);
     await expect(readSaveOutput(empty(), config as ReaderConfig)).rejects.toThrow(message);
+  });
+
+  it.each([
+    [{ hashPrefix: '', historicChainPrefixes: [] }, {}, 'hashPrefix', '', 'option hashPrefix: must be a non-empty, well-formed string without newline or NUL (got "")'],
+    [{ hashPrefix: 'cali:', historicChainPrefixes: ['ok', 7] }, {}, 'historicChainPrefixes[1]', 7, 'option historicChainPrefixes[1]: a historic chain prefix must be'],
+    [{ hashPrefix: 'cali:', historicChainPrefixes: [], extraCleanupPattern: '(' }, {}, 'extraCleanupPattern', '(', 'option extraCleanupPattern: is not a valid RegExp'],
+    [CONFIG, { implementation: 'fast' }, 'implementation', 'fast', `option implementation: must be 'auto', 'native' or 'js' (got "fast")`],
+    [CONFIG, { nativeBatchBytes: -1 }, 'nativeBatchBytes', -1, 'option nativeBatchBytes: must be a non-negative integer (got -1)'],
+    [CONFIG, null, 'options', null, 'option options: must be an object (got null)'],
+  ])('names the field and the bad value: %j %j', async (config, options, field, value, message) => {
+    const err = await readSaveOutput(empty(), config as ReaderConfig, options as never).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidOptionError);
+    expect(err).toMatchObject({ name: 'ReaderConfigError', option: field, badValue: value });
+    expect((err as Error).message.startsWith(message)).toBe(true);
+  });
+
+  it('refuses a source that is not iterable, naming it', async () => {
+    const err = await readSaveOutput(42 as never, CONFIG).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ReaderConfigError);
+    expect((err as Error).message).toBe("option source: must be an (async) iterable of byte chunks, such as a child's stdout (got 42 (0x2a))");
+  });
+});
+
+describe('JsSaveScanner misuse', () => {
+  const settings = { hashPrefix: Buffer.from('cali:'), historicPrefixes: [], reportUnmatched: false };
+  it('push() after finish() and a second finish() are InvalidCallErrors naming the call', async () => {
+    const scanner = new JsSaveScanner(settings);
+    await scanner.finish();
+    expect(() => scanner.push(Buffer.from('x'))).toThrow(InvalidCallError);
+    expect(() => scanner.push(Buffer.from('x'))).toThrow('JsSaveScanner.push(): called after finish()');
+    await expect(scanner.finish()).rejects.toThrow(InvalidCallError);
+    await expect(scanner.finish()).rejects.toThrow('JsSaveScanner.finish(): called twice');
   });
 });

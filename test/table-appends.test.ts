@@ -1,11 +1,11 @@
 // appendRules and checkRulesPresent on real iptables, both backends: our appends stay the last
 // rules of a kernel chain, beside our inserts at the top, across foreign edits and re-reads.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, DropAction, JumpAction, Match, type RuleSpec } from '../src/index';
 import { appendIds } from '../src/restore-plan';
 import { Rule } from '../src/rule';
-import { BACKENDS, chainRules, Netns } from './helpers/netns';
-import { idsByChain, makeTable, resetTables } from './helpers/table-env';
+import { BACKENDS, chainRules, useNamespace } from './helpers/netns';
+import { idsByChain, makeTable } from './helpers/table-env';
 
 const fw = new Chain({ name: 'cali-fw', rules: [{ match: Match().protocol('tcp').destPorts(22), action: new AcceptAction() }] });
 const hook: RuleSpec[] = [{ match: Match().inInterface('cali+'), action: new JumpAction({ target: 'cali-fw' }) }];
@@ -17,15 +17,8 @@ const hookIds = new Chain({ name: 'FORWARD', rules: hook }).ruleHashes();
 const tailIds = appendIds('FORWARD', tail.map((r) => Rule.from(r)));
 
 describe.each(BACKENDS)('Table appendRules and checkRulesPresent (%s)', (backend) => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create(`tfa${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
+  const ns = useNamespace(`tfa${backend}`, { resetBeforeEach: backend });
   beforeEach(async () => {
-    await resetTables(ns, backend);
     await ns.iptables(backend, ['-A', 'FORWARD', '-i', 'eth9', '-j', 'ACCEPT']);
   });
 

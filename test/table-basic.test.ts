@@ -1,10 +1,10 @@
 // Table on real iptables, both backends: creating, editing and deleting chains with the
 // minimal restore input that chained rule IDs require.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, DropAction, JumpAction, Match, ReturnAction, SetMarkAction } from '../src/index';
 import { nativeInfo } from '../src/native';
-import { BACKENDS, chainRules, hasChain, Netns } from './helpers/netns';
-import { bodyLines, idsByChain, makeTable, resetTables } from './helpers/table-env';
+import { BACKENDS, chainRules, hasChain, useNamespace } from './helpers/netns';
+import { bodyLines, idsByChain, makeTable } from './helpers/table-env';
 
 function webChain(name: string, ports: readonly number[]): Chain {
   return new Chain({
@@ -14,16 +14,7 @@ function webChain(name: string, ports: readonly number[]): Chain {
 }
 
 describe.each(BACKENDS)('Table basics (%s)', (backend) => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create(`tb${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
-  });
+  const ns = useNamespace(`tb${backend}`, { resetBeforeEach: backend });
 
   it('creates chains, then an unchanged table writes nothing', async () => {
     const { table, rec } = makeTable(ns, backend);

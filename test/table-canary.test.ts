@@ -1,13 +1,13 @@
 // Fast flush detection on real iptables, both backends: with canaryIntervalMs the Table notices
 // that its table was flushed or its chains deleted (iptables -F / -X, a restore without
 // --noflush) and repairs it by itself, within two intervals, without anyone calling apply().
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { canaryStateOf } from '../src/canary';
 import { InvalidOptionError } from '../src/errors';
 import { AcceptAction, Chain, JumpAction, Match } from '../src/index';
 import type { Table } from '../src/table';
-import { BACKENDS, chainRules, hasChain, Netns } from './helpers/netns';
-import { idsByChain, makeTable, NO_LOCK, resetTables } from './helpers/table-env';
+import { BACKENDS, chainRules, hasChain, useNamespace } from './helpers/netns';
+import { idsByChain, makeTable, NO_LOCK } from './helpers/table-env';
 import { Table as TableClass } from '../src/table';
 
 const INTERVAL_MS = 1500;
@@ -43,17 +43,12 @@ describe('canary', () => {
 });
 
 describe.each(BACKENDS)('Table canary (%s)', (backend) => {
-  let ns: Netns;
+  const ns = useNamespace(`tfc${backend}`, { resetBeforeEach: backend });
   const tables: Table[] = [];
-  beforeAll(async () => {
-    ns = await Netns.create(`tfc${backend}`);
-  });
   afterAll(async () => {
     for (const t of tables) t.close();
-    await ns?.destroy();
   });
   beforeEach(async () => {
-    await resetTables(ns, backend);
     await ns.iptables(backend, ['-A', 'INPUT', '-i', 'eth9', '-j', 'ACCEPT']);
   });
 

@@ -16,13 +16,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { spawnCommand, type CommandFactory, type SpawnedCommand } from '../src/commands';
 import { AcceptAction, Chain, DNATAction, JumpAction, Match, MasqAction, type RuleSpec } from '../src/index';
 import { SharedLock, tryFlockOnce, type TableLock } from '../src/locks';
 import { Table, type TableName } from '../src/table';
-import { BACKENDS, type Backend, chainRules, hasChain, Netns, useOwnXtablesLockfile } from './helpers/netns';
-import { idsByChain, resetTables } from './helpers/table-env';
+import { BACKENDS, type Backend, chainRules, hasChain, Netns, useOwnXtablesLockfile, useNamespace } from './helpers/netns';
+import { idsByChain } from './helpers/table-env';
 
 const FIXTURES = join(__dirname, 'fixtures');
 const DIST_INDEX = join(__dirname, '..', 'dist', 'index.js');
@@ -182,17 +182,10 @@ function idsFor(dump: string, chain: string, prefix: string): string[] {
 // ------------------------------------------------------------------------------------------
 
 describe.each(BACKENDS)('Table concurrency (%s)', (backend) => {
-  let ns: Netns;
+  const ns = useNamespace(`tc${backend}`, { resetBeforeEach: backend });
   const children: Child[] = [];
-  beforeAll(async () => {
-    ns = await Netns.create(`tc${backend}`);
-  });
   afterAll(async () => {
     for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
   });
 
   async function twoTables(lock: TableLock, factory?: CommandFactory): Promise<void> {

@@ -1,22 +1,13 @@
 // Failure paths on real iptables: a rejected restore, and a chain another program still uses.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, ChainDeletionError, JumpAction, Match, RestoreFailedError } from '../src/index';
-import { BACKENDS, chainRules, hasChain, Netns } from './helpers/netns';
-import { idsByChain, makeTable, resetTables } from './helpers/table-env';
+import { BACKENDS, chainRules, hasChain, useNamespace } from './helpers/netns';
+import { idsByChain, makeTable } from './helpers/table-env';
 
 const good = new Chain({ name: 'cali-good', rules: [{ match: Match().protocol('udp').destPorts(53), action: new AcceptAction() }] });
 
 describe.each(BACKENDS)('Table failures (%s)', (backend) => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create(`tf${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
-  });
+  const ns = useNamespace(`tf${backend}`, { resetBeforeEach: backend });
 
   it('retries a rejected restore, rejects with the typed error, keeps the dataplane, then converges', async () => {
     const sleeps: number[] = [];

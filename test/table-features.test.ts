@@ -3,10 +3,10 @@
 // default ('none') the text and rule IDs are Felix v3.2.2's. Also: rules accepted before 'auto'
 // detection ran are rendered with the detected features, and a reject type of the other IP
 // version is refused by the Table.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Chain, InvalidOptionError, InvalidRuleError, MasqAction, Match, NflogAction, RejectAction, SNATAction } from '../src/index';
-import { BACKENDS, chainRules, Netns } from './helpers/netns';
-import { idsByChain, makeTable, resetTables } from './helpers/table-env';
+import { BACKENDS, chainRules, useNamespace } from './helpers/netns';
+import { idsByChain, makeTable } from './helpers/table-env';
 
 const natChain = (): Chain =>
   new Chain({
@@ -19,17 +19,7 @@ const natChain = (): Chain =>
   });
 
 describe.each(BACKENDS)('features on iptables-%s', (backend) => {
-  let ns: Netns;
-
-  beforeAll(async () => {
-    ns = await Netns.create(`par-tf-${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
-  });
+  const ns = useNamespace(`par-tf-${backend}`, { resetBeforeEach: backend });
 
   it("default: no --random-fully, and the rule IDs are v3.2.2's", async () => {
     const { table, rec } = makeTable(ns, backend, {}, 'nat');

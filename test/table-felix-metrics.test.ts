@@ -1,26 +1,17 @@
 // metricNames: 'felix' publishes latest Felix's metric names and labels (its save/restore
 // counters unlabelled; chains, rules and lines executed by ip_version and table), on real iptables.
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidOptionError, RestoreFailedError } from '../src/errors';
 import { AcceptAction, Chain, JumpAction } from '../src/index';
 import { Table } from '../src/table';
-import { BACKENDS, Netns } from './helpers/netns';
-import { makeTable, NO_LOCK, resetTables } from './helpers/table-env';
+import { BACKENDS, useNamespace } from './helpers/netns';
+import { makeTable, NO_LOCK } from './helpers/table-env';
 
 const web = new Chain({ name: 'cali-web', rules: [{ action: new AcceptAction() }] });
 
 describe.each(BACKENDS)("metricNames: 'felix' (%s)", (backend) => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create(`tfm${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
-  });
+  const ns = useNamespace(`tfm${backend}`, { resetBeforeEach: backend });
 
   it("counts under Felix's names and labels, and none under ours", async () => {
     const registry = new Registry();

@@ -1,8 +1,8 @@
 // Inserts into kernel chains beside foreign rules, and repair after other programs clobber us.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, DropAction, JumpAction, Match } from '../src/index';
-import { BACKENDS, chainRules, Netns } from './helpers/netns';
-import { idsByChain, makeTable, resetTables } from './helpers/table-env';
+import { BACKENDS, chainRules, useNamespace } from './helpers/netns';
+import { idsByChain, makeTable } from './helpers/table-env';
 
 const hook = [
   { match: Match().inInterface('cali+'), action: new JumpAction({ target: 'cali-fw' }) },
@@ -19,15 +19,8 @@ const fw = new Chain({
 });
 
 describe.each(BACKENDS)('Table inserts and repair (%s)', (backend) => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create(`ti${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
+  const ns = useNamespace(`ti${backend}`, { resetBeforeEach: backend });
   beforeEach(async () => {
-    await resetTables(ns, backend);
     await ns.iptables(backend, ['-A', 'FORWARD', '-i', 'eth9', '-j', 'ACCEPT']);
     await ns.iptables(backend, ['-A', 'FORWARD', '-o', 'eth9', '-j', 'DROP']);
   });

@@ -13,12 +13,12 @@
 // The Table notices clobbers only when it re-reads, so each clobber is followed by either
 // invalidateDataplaneCache() or advancing the fake clock past refreshIntervalMs.
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, DropAction, JumpAction, Match, ReturnAction, type RuleSpec } from '../src/index';
 import type { InsertMode } from '../src/restore-plan';
 import { buildRuleSpec, kernelRuleArb, type RuleCase } from './helpers/arbitraries';
-import { BACKENDS, chainRules, Netns } from './helpers/netns';
-import { idsByChain, makeTable, resetTables } from './helpers/table-env';
+import { BACKENDS, chainRules, useNamespace, resetTables } from './helpers/netns';
+import { idsByChain, makeTable } from './helpers/table-env';
 
 const NUM_RUNS = Number(process.env.MODEL_RUNS ?? 15);
 const MAX_STEPS = Number(process.env.MODEL_STEPS ?? 12);
@@ -138,13 +138,7 @@ function predictInserts(current: readonly string[], wanted: readonly string[], m
 }
 
 describe.each(BACKENDS)('Table model-based test (%s)', (backend) => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create(`tm${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
+  const ns = useNamespace(`tm${backend}`);
 
   it(`random updates, removals, insertions, clobbers and applies: the dataplane equals the model (${NUM_RUNS} runs)`, async () => {
     let foreignCounter = 0;

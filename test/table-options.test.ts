@@ -1,24 +1,15 @@
 // Options beyond Felix on real iptables: backend auto-detection, prom-client metrics, logging.
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, JumpAction, Match, RestoreFailedError } from '../src/index';
 import type { Logger } from '../src/logger';
-import { BACKENDS, Netns } from './helpers/netns';
-import { makeTable, resetTables } from './helpers/table-env';
+import { BACKENDS, useNamespace, resetTables } from './helpers/netns';
+import { makeTable } from './helpers/table-env';
 
 const web = new Chain({ name: 'cali-web', rules: [{ match: Match().protocol('tcp').destPorts(80), action: new AcceptAction() }] });
 
 describe('backend auto-detection', () => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create('tauto');
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    for (const backend of BACKENDS) await resetTables(ns, backend);
-  });
+  const ns = useNamespace('tauto', { resetBeforeEach: BACKENDS });
 
   const usedBackend = async (): Promise<string> => {
     const { table, rec } = makeTable(ns, 'legacy', { backend: 'auto' });
@@ -56,16 +47,7 @@ describe('backend auto-detection', () => {
 });
 
 describe.each(BACKENDS)('metrics and logging (%s)', (backend) => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create(`tm${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
-  });
+  const ns = useNamespace(`tm${backend}`, { resetBeforeEach: backend });
 
   it('counts restore and save calls, lines, chains and rules, and errors, in the given registry', async () => {
     const registry = new Registry();

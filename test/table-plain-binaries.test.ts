@@ -4,13 +4,13 @@
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendOfVersionText, resolveBinaries } from '../src/backend';
 import type { CommandFactory } from '../src/commands';
 import { AcceptAction, Chain, JumpAction, Match } from '../src/index';
 import { FakeIptables } from '../src/testing';
-import { BACKENDS, type Backend, hasChain, Netns } from './helpers/netns';
-import { idsByChain, makeTable, resetTables } from './helpers/table-env';
+import { BACKENDS, type Backend, hasChain, useNamespace } from './helpers/netns';
+import { idsByChain, makeTable } from './helpers/table-env';
 
 const MULTI: Readonly<Record<Backend, string>> = { legacy: '/usr/sbin/xtables-legacy-multi', nft: '/usr/sbin/xtables-nft-multi' };
 
@@ -39,22 +39,17 @@ describe('binary search', () => {
 });
 
 describe.each(BACKENDS)('a PATH with only plain iptables-save/iptables-restore (%s binaries)', (backend) => {
-  let ns: Netns;
+  const ns = useNamespace(`tfp${backend}`, { resetBeforeEach: backend });
   let bin: string;
   const savedPath = process.env.PATH;
   beforeAll(async () => {
-    ns = await Netns.create(`tfp${backend}`);
     bin = mkdtempSync(join(tmpdir(), 'ipts-tf-plain-'));
     for (const name of ['iptables-save', 'iptables-restore', 'iptables']) symlinkSync(MULTI[backend], join(bin, name));
     for (const tool of ['/usr/sbin/ip', '/usr/bin/cat']) symlinkSync(tool, join(bin, tool.split('/').pop() as string));
   });
   afterAll(async () => {
     process.env.PATH = savedPath;
-    await ns?.destroy();
     if (bin) rmSync(bin, { recursive: true, force: true });
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
   });
 
   /** Runs the Table's work with only the temp directory on PATH. */

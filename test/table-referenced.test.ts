@@ -1,10 +1,10 @@
 // onlyReferencedChains on real iptables, both backends: a chain is written only while an insert,
 // an append or a written chain refers to it, or it is force-programmed; removed when that ends.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, GotoAction, JumpAction, Match } from '../src/index';
 import { referencedChains } from '../src/chain-references';
-import { BACKENDS, hasChain, Netns } from './helpers/netns';
-import { makeTable, resetTables } from './helpers/table-env';
+import { BACKENDS, hasChain, useNamespace } from './helpers/netns';
+import { makeTable } from './helpers/table-env';
 
 const leaf = new Chain({ name: 'cali-leaf', rules: [{ match: Match().protocol('tcp').destPorts(22), action: new AcceptAction() }] });
 const mid = new Chain({ name: 'cali-mid', rules: [{ action: new GotoAction({ target: 'cali-leaf' }) }] });
@@ -28,16 +28,7 @@ describe('referencedChains', () => {
 });
 
 describe.each(BACKENDS)('Table onlyReferencedChains (%s)', (backend) => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create(`tfr${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
-  });
+  const ns = useNamespace(`tfr${backend}`, { resetBeforeEach: backend });
 
   const present = async (): Promise<string[]> => {
     const dump = await ns.save(backend, 'filter');

@@ -1,25 +1,16 @@
 // applyWithReport(): what one apply did, as the Table itself counted it, on real iptables (both
 // backends): each restore input byte for byte with its summary, deleted chains, reads, attempts;
 // and after a failure, what landed before it.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AcceptAction, ChainDeletionError, DropAction, Match, ReturnAction } from '../src/index';
-import { BACKENDS, Netns } from './helpers/netns';
-import { makeTable, resetTables } from './helpers/table-env';
+import { BACKENDS, useNamespace } from './helpers/netns';
+import { makeTable } from './helpers/table-env';
 
 const rule = (port: number) => ({ match: Match().protocol('tcp').destPorts(port), action: new AcceptAction() });
 const NONE = { chainsToCreate: 0, rulesToReplace: 0, rulesToAppend: 0, rulesToDelete: 0, insertsToDelete: 0, insertsToAdd: 0, chainsToDelete: 0 };
 
 describe.each(BACKENDS)('Table.applyWithReport (%s)', (backend) => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create(`rdrep${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
-  });
+  const ns = useNamespace(`rdrep${backend}`, { resetBeforeEach: backend });
 
   it('counts chains we own vs. inserts, creates vs. deletion flushes, and gives each input as written', async () => {
     const { table, rec } = makeTable(ns, backend);

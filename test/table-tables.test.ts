@@ -1,6 +1,6 @@
 // nat, mangle and raw tables with their actions, and IPv6, on both backends; plus counters
 // that survive edits to other rules of the same chain.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   AcceptAction,
   Chain,
@@ -16,8 +16,8 @@ import {
   SNATAction,
   type TableName,
 } from '../src/index';
-import { BACKENDS, Netns } from './helpers/netns';
-import { idsByChain, makeTable, resetTables } from './helpers/table-env';
+import { BACKENDS, useNamespace } from './helpers/netns';
+import { idsByChain, makeTable } from './helpers/table-env';
 
 interface Case {
   readonly table: TableName;
@@ -97,16 +97,7 @@ const cases: readonly Case[] = [
 ];
 
 describe.each(BACKENDS)('Table on every table and IPv6 (%s)', (backend) => {
-  let ns: Netns;
-  beforeAll(async () => {
-    ns = await Netns.create(`tt${backend}`);
-  });
-  afterAll(async () => {
-    await ns?.destroy();
-  });
-  beforeEach(async () => {
-    await resetTables(ns, backend);
-  });
+  const ns = useNamespace(`tt${backend}`, { resetBeforeEach: backend });
 
   it.each(cases)('$table IPv$ipVersion: writes, finds its IDs, edits minimally, then writes nothing', async ({ table: name, ipVersion, chain, hookChain }) => {
     const { table, rec } = makeTable(ns, backend, {}, name, ipVersion);

@@ -2,19 +2,15 @@
 // /healthz, /readyz and the apply metrics, through a fault that is reliable here: the xtables
 // lock file held by another process while a file edit needs a write (iptables-legacy-restore
 // 1.8.9 waits --wait seconds for it, then gives up). And WatchHealth's rules on a fake clock.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WatchHealth } from '../src/health';
 import { Watch } from './helpers/watch-cli';
-import { chainRules, Netns, run } from './helpers/netns';
-import { resetTables } from './helpers/table-env';
-
-const ROOT = join(__dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
-
+import { chainRules, run, useNamespace, resetTables } from './helpers/netns';
+import { buildCliIfMissing } from './helpers/run-cli';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -41,12 +37,10 @@ function sample(body: string, nameAndLabels: string): number {
 
 const LABELS = '{table="filter",ip_version="4"}';
 
-beforeAll(() => {
-  if (!existsSync(CLI)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-});
+beforeAll(buildCliIfMissing);
 
 describe('watch --metrics: /healthz, /readyz and the apply metrics on real iptables (legacy)', () => {
-  let ns: Netns;
+  const ns = useNamespace('dochealth');
   let watch: Watch | undefined;
   let holder: ChildProcess | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'ipts-health-'));
@@ -54,15 +48,11 @@ describe('watch --metrics: /healthz, /readyz and the apply metrics on real iptab
   const lockFile = join(dir, 'xtables.lock');
 
   beforeAll(async () => {
-    ns = await Netns.create('dochealth');
     await resetTables(ns, 'legacy');
   });
   afterEach(() => {
     watch?.child.kill('SIGKILL');
     holder?.kill('SIGKILL');
-  });
-  afterAll(async () => {
-    await ns?.destroy();
   });
 
   it('healthz 200 throughout; readyz 200 after the first apply, 503 while applies fail on a held lock, 200 again after; histogram and gauge follow', async () => {

@@ -2,13 +2,15 @@
 // and the rules file, runs them once, and prints what they report.
 import { detectBackend } from '../backend';
 import { inNetns, spawnCommand } from '../commands';
-import { TABLE_NAMES, loadRulesFile, type RulesFile, type TableName } from '../config';
+import type { RulesFile } from '../rules-file/types';
+import { TABLE_NAMES, type TableName } from '../table-names';
 import { checkWithKernel, type KernelCheckResult } from '../kernel-check';
 import type { PlanSummary, RestorePlan } from '../restore-plan';
 import { formatShown, showTables } from '../show';
 import { ManagedTable } from './managed-table';
 import { EXIT_DRIFT, EXIT_ERROR, EXIT_OK, checkPrefixes, loadFile, session, type CommonOptions, type Session } from './options';
-import { addSummaries, describeError, describeSummary, errorJson, isEmptySummary, plural, progress } from './output';
+import { addSummaries, describeError, describeSummary, errorJson, isEmptySummary, plural } from './output';
+import { Progress, progressWanted } from './progress';
 
 function tablesFor(rules: RulesFile, s: Session): ManagedTable[] {
   return [...rules.tables.values()].map((t) => {
@@ -20,10 +22,19 @@ function tablesFor(rules: RulesFile, s: Session): ManagedTable[] {
 
 export async function planCommand(file: string, opts: CommonOptions): Promise<number> {
   const s = session(opts);
-  const rules = loadFile(file, opts);
+  const progress = new Progress(progressWanted(opts));
+  const rules = loadFile(file, opts, progress);
   const tables = tablesFor(rules, s);
   const plans: RestorePlan[] = [];
-  for (const mt of tables) plans.push(await mt.table.plan());
+  for (const mt of tables) {
+    const stop = progress.during(`planning ${mt.name}`);
+    try {
+      plans.push(await mt.table.plan());
+    } finally {
+      stop();
+      progress.end();
+    }
+  }
   const total = addSummaries(plans.map((p) => p.summary));
   const inSync = plans.every((p) => p.input === '' && p.deletionInput === '');
   if (opts.json) {
@@ -50,17 +61,18 @@ interface TableResult {
   readonly summary: PlanSummary;
 }
 
-async function applyTables(tables: readonly ManagedTable[], showProgress: boolean): Promise<{ results: TableResult[]; errors: { table: string; error: Error }[] }> {
+async function applyTables(tables: readonly ManagedTable[], progress: Progress): Promise<{ results: TableResult[]; errors: { table: string; error: Error }[] }> {
   const results: TableResult[] = [];
   const errors: { table: string; error: Error }[] = [];
   for (const mt of tables) {
-    const stop = progress(`applying ${mt.name}`, showProgress);
+    const stop = progress.during(`applying ${mt.name}`);
     try {
       await mt.table.applyWithReport();
     } catch (error) {
       errors.push({ table: mt.name, error: error as Error });
     } finally {
       stop();
+      progress.end();
     }
     // Also after a failure: what landed before it.
     const writes = mt.table.lastApplyReport?.writes ?? [];
@@ -71,10 +83,11 @@ async function applyTables(tables: readonly ManagedTable[], showProgress: boolea
 
 export async function applyCommand(file: string, opts: CommonOptions & { showInput?: boolean }): Promise<number> {
   const s = session(opts);
-  const rules = loadFile(file, opts);
+  const progress = new Progress(progressWanted(opts));
+  const rules = loadFile(file, opts, progress);
   const tables = tablesFor(rules, s);
   const started = Date.now();
-  const { results, errors } = await applyTables(tables, !opts.json);
+  const { results, errors } = await applyTables(tables, progress);
   const total = addSummaries(results.map((r) => r.summary));
   const durationMs = Date.now() - started;
   const ok = errors.length === 0;
@@ -120,7 +133,7 @@ export async function cleanupCommand(opts: CommonOptions & { yes?: boolean; tabl
     }
     return isEmptySummary(total) ? EXIT_OK : EXIT_ERROR;
   }
-  const { results, errors } = await applyTables(tables, !opts.json);
+  const { results, errors } = await applyTables(tables, new Progress(progressWanted(opts)));
   const total = addSummaries(results.map((r) => r.summary));
   const ok = errors.length === 0;
   if (opts.json) {
@@ -160,7 +173,7 @@ export async function showCommand(opts: CommonOptions & { file?: string; table?:
 
 export async function checkCommand(file: string, opts: CommonOptions & { kernel?: boolean }): Promise<number> {
   checkPrefixes(opts);
-  const rules = loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion, maxFileSize: opts.maxFileSize, positions: opts.kernel === true });
+  const rules = loadFile(file, opts, new Progress(progressWanted(opts)), { positions: opts.kernel === true });
   const tables = [...rules.tables.values()].map((t) => ({
     table: t.name,
     chains: t.chains.length,

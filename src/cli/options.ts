@@ -1,12 +1,14 @@
 // The options every command shares, their parsers, and the per-command set-up they lead to.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { BackendChoice, IpVersion } from '../backend';
-import { DEFAULT_CHAIN_PREFIX, DEFAULT_HASH_PREFIX, loadRulesFile, type RulesFile } from '../config';
+import { loadRulesFile } from '../rules-file/load';
+import { DEFAULT_CHAIN_PREFIX, DEFAULT_HASH_PREFIX, type ConfigOptions, type RulesFile } from '../rules-file/types';
 import { IptablesSyncError } from '../errors';
 import { DEFAULT_MAX_FILE_SIZE, formatBytes, parseByteSize } from '../rules-file/read';
 import { DEFAULT_LOCK_FILE_PATH, SharedLock } from '../locks';
 import type { InsertMode } from '../restore-plan';
 import { CliLogger, LOG_LEVELS, type LogLevel } from './output';
+import type { Progress } from './progress';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -26,6 +28,8 @@ export interface CommonOptions {
   json: boolean;
   logLevel: LogLevel;
   maxFileSize: number;
+  /** Progress on stderr even when it is not a terminal (never with --json). */
+  progress: boolean;
 }
 
 /** "10s", "500ms", "2m", "1h"; a bare number is seconds (as iptables --wait). */
@@ -61,6 +65,7 @@ export function addCommonOptions(cmd: Command, defaultLogLevel: LogLevel = 'warn
     )
     .option('--only-referenced-chains', 'write a chain only while an insert, an append or another written chain jumps to it (latest Felix); unreferenced chains of ours are removed', false)
     .option('--json', 'machine-readable output (JSON; logs as JSON lines)', false)
+    .option('--progress', 'show progress on stderr for slow steps even when stderr is not a terminal (never with --json)', false)
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error').default(defaultLogLevel).argParser(choice('--log-level', LOG_LEVELS)));
 }
 
@@ -89,6 +94,11 @@ export function session(opts: CommonOptions, logStream: NodeJS.WritableStream = 
   return { opts, lock, logger: new CliLogger(logStream, opts.logLevel, opts.json) };
 }
 
-export function loadFile(file: string, opts: CommonOptions): RulesFile {
-  return loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion, maxFileSize: opts.maxFileSize });
+/** The rules file with the command's options, its progress shown on `progress`. */
+export function loadFile(file: string, opts: CommonOptions, progress?: Progress, extra: Pick<ConfigOptions, 'positions'> = {}): RulesFile {
+  try {
+    return loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion, maxFileSize: opts.maxFileSize, ...extra, ...(progress ? { onProgress: progress.loading(file) } : {}) });
+  } finally {
+    progress?.end();
+  }
 }

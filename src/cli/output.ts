@@ -1,5 +1,5 @@
-// What the CLI prints: its logger, summaries in words, errors (human and JSON), progress.
-import { ConfigError } from '../config';
+// What the CLI prints: its logger, summaries in words, errors (human and JSON).
+import { ConfigError } from '../rules-file/issues';
 import { CommandFailedError, formatCommandLine, IptablesSyncError, LockTimeoutError } from '../errors';
 import type { Logger } from '../logger';
 import type { PlanSummary } from '../restore-plan';
@@ -118,37 +118,4 @@ export function reportError(error: unknown, json: boolean): number {
   else if (e instanceof IptablesSyncError) process.stderr.write(`iptables-sync: error: ${describeError(e)}\n`);
   else process.stderr.write(`iptables-sync: error: ${e.stack ?? e.message}\n`);
   return 1;
-}
-
-// --- progress ----------------------------------------------------------------------------------
-
-/** While a slow apply runs: on a terminal, a line counting the seconds (after the first one);
- *  elsewhere, one line every 5 s. Returns the function that ends it. */
-export function progress(label: string, enabled: boolean): () => void {
-  if (!enabled) return () => undefined;
-  const started = Date.now();
-  const tty = process.stderr.isTTY === true;
-  let shown = false;
-  let interval: NodeJS.Timeout | undefined;
-  const tick = (): void => {
-    const secs = ((Date.now() - started) / 1000).toFixed(1);
-    if (tty) {
-      process.stderr.write(`\r${label}… ${secs}s `);
-      shown = true;
-    } else {
-      process.stderr.write(`${label}… still running after ${secs}s\n`);
-    }
-  };
-  const delay = setTimeout(
-    () => {
-      tick();
-      interval = setInterval(tick, tty ? 250 : 5000);
-    },
-    tty ? 1000 : 5000,
-  );
-  return () => {
-    clearTimeout(delay);
-    if (interval) clearInterval(interval);
-    if (shown) process.stderr.write('\r\x1b[K');
-  };
 }

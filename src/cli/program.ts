@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { TABLE_NAMES, rulesJsonSchema } from '../config';
+import { rulesJsonSchema } from '../rules-file/schema';
+import { TABLE_NAMES } from '../table-names';
 import { defineDoctorCommand, doctorCommand, type DoctorCommandOptions } from './doctor-command';
 import { parseListenAddress } from './metrics-server';
 import { applyCommand, checkCommand, cleanupCommand, planCommand, showCommand } from './one-shot';

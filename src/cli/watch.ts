@@ -2,7 +2,10 @@
 // long-running process needs: file reloads, SIGHUP/SIGINT/SIGTERM, metrics and log lines.
 import { WatchHealth } from '../health';
 import type { MetricNames } from '../metrics';
-import { ConfigError, parseRules, readRulesFile, type RulesFile, type TableName } from '../config';
+import { ConfigError } from '../rules-file/issues';
+import { parseRules, readRulesFile } from '../rules-file/load';
+import type { RulesFile } from '../rules-file/types';
+import type { TableName } from '../table-names';
 import { Reconciler, type PassResult } from '../reconciler';
 import { restoreBodyLines } from '../restore-plan';
 import { watchFile } from './file-watch';

@@ -7,8 +7,9 @@
 // can overflow ours), which also refuses duplicate keys (as YAML does), comments and trailing
 // commas, and says what was expected where it failed. (jsonc-parser's own visit() recurses
 // per level and costs twice the time on a 40 MB file.)
-import { createScanner } from 'jsonc-parser';
-import { Pair, Scalar, YAMLMap, YAMLSeq, type Node } from 'yaml';
+import type * as Jsonc from 'jsonc-parser';
+import type { Node, Scalar, YAMLMap, YAMLSeq } from 'yaml';
+import { yaml } from './nodes';
 import { MAX_NESTING } from './types';
 
 /** What {@link parseJsonNodes} found. */
@@ -70,6 +71,10 @@ const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 export function parseJsonNodes(text: string, maxNesting: number = MAX_NESTING): JsonParse {
   // A byte order mark is not JSON but editors write one; a space in its place keeps offsets.
   const source = text.charCodeAt(0) === 0xfeff ? ` ${text.slice(1)}` : text;
+  // Loaded on first use, as the yaml package: a valid file's fast path needs neither.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createScanner } = require('jsonc-parser') as typeof Jsonc;
+  const { Pair, Scalar, YAMLMap, YAMLSeq } = yaml();
   const scanner = createScanner(source, true);
   /** Where the last token ended. */
   let end = 0;

@@ -1,11 +1,16 @@
-// Loading a rules file: read its bytes within limits, parse YAML (or JSON, on its fast path),
-// bound nesting and alias expansion, then walk it. Everything throws one ConfigError.
-import { LineCounter, isAlias, isCollection, isPair, parseDocument, type Alias, type Node } from 'yaml';
+// Loading a rules file: read its bytes within limits, parse and walk it. A valid file takes the
+// fast path (plain values, no positions: plain.ts); anything else is read again on the
+// positioned path (the yaml package's nodes, or json.ts's), which bounds nesting and alias
+// expansion and reports every problem with file:line:column. Everything throws one ConfigError.
+import type { Alias, Node } from 'yaml';
 import { clip, ConfigError, MAX_QUOTED, UnreadableRulesFileError } from './issues';
+import type { Rule } from '../rule';
+import { FastPathMiss, type WalkOptions } from './doc-reader';
 import { parseJsonNodes } from './json';
-import { offsetOf } from './nodes';
+import { offsetOf, yaml } from './nodes';
+import { parsePlainJson, parsePlainYaml, type PlainDocument } from './plain';
 import { DEFAULT_MAX_FILE_SIZE, readRulesText } from './read';
-import { DEFAULT_CHAIN_PREFIX, MAX_ALIAS_EXPANSION, MAX_NESTING, type ConfigOptions, type RulesFile } from './types';
+import { DEFAULT_CHAIN_PREFIX, MAX_ALIAS_EXPANSION, MAX_NESTING, type ConfigOptions, type RulePosition, type RulesFile } from './types';
 import { Ctx } from './walk';
 
 /** A rules file's text ("-" is stdin), read within the limits of loadRulesFile.
@@ -28,13 +33,59 @@ export function loadRulesFile(file: string, options: ConfigOptions = {}): RulesF
 /** Validates rules text; `file` is only used in messages.
  *  @throws {@link ConfigError} listing every problem found when it is invalid. */
 export function parseRules(text: string, file: string, options: ConfigOptions = {}): RulesFile {
-  const chainPrefix = options.chainPrefix ?? DEFAULT_CHAIN_PREFIX;
-  const ipVersion = options.ipVersion ?? 4;
+  if (options.positions !== true) {
+    const fast = parseRulesFast(text, file, options);
+    if (fast) return fast;
+    options.onProgress?.({ rulesBuilt: 0, rulesTotal: 0, rereading: true });
+  }
+  return parseRulesPositioned(text, file, options);
+}
+
+function walkOptions(file: string, options: ConfigOptions): WalkOptions {
+  const onProgress = options.onProgress;
+  return {
+    file,
+    chainPrefix: options.chainPrefix ?? DEFAULT_CHAIN_PREFIX,
+    ipVersion: options.ipVersion ?? 4,
+    ...(onProgress ? { onRules: (built: number, total: number) => onProgress({ rulesBuilt: built, rulesTotal: total }) } : {}),
+  };
+}
+
+const isJsonName = (file: string): boolean => /\.json$/i.test(file);
+
+/** The fast path: plain values (JSON.parse, js-yaml) walked without positions. Undefined when a
+ *  fast parser declines the text or the walk meets any problem: the positioned path then reads
+ *  it again, to report every problem where it was written. */
+export function parseRulesFast(text: string, file: string, options: ConfigOptions = {}): RulesFile | undefined {
+  const doc = parsePlain(text, file);
+  return doc && buildFromPlain(doc, file, options);
+}
+
+/** The fast path's parse (JSON.parse for a name ending in .json, else js-yaml). */
+export function parsePlain(text: string, file: string): PlainDocument | undefined {
+  return isJsonName(file) ? parsePlainJson(text) : parsePlainYaml(text);
+}
+
+/** The fast path's walk of parsed plain values; undefined at the first problem. */
+export function buildFromPlain(doc: PlainDocument, file: string, options: ConfigOptions = {}): RulesFile | undefined {
+  try {
+    const tables = new Ctx(walkOptions(file, options)).root(doc.value);
+    return tables ? { file, tables } : undefined;
+  } catch (error) {
+    if (error instanceof FastPathMiss) return undefined;
+    throw error;
+  }
+}
+
+/** The positioned path: the yaml package's nodes (or json.ts's), every problem with its
+ *  file:line:column. */
+export function parseRulesPositioned(text: string, file: string, options: ConfigOptions = {}): RulesFile {
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   let contents: Node | null;
   let errors: readonly { offset: number; message: string }[];
   let aliases = new Map<Alias, Node>();
-  if (/\.json$/i.test(file)) {
+  if (isJsonName(file)) {
     // JSON is YAML, but the YAML parser reads ~0.3 MB/s; generated rule sets are large and JSON.
     // (Strict JSON has no aliases, and its parser limits nesting itself.)
     ({ contents, errors } = parseJsonNodes(text, MAX_NESTING));
@@ -60,12 +111,13 @@ export function parseRules(text: string, file: string, options: ConfigOptions = 
       if (limits.problem) yamlErrors.push(limits.problem);
     }
   }
-  const ctx = new Ctx(file, text, lineCounter, aliases, chainPrefix, ipVersion, options.positions === true ? new Map() : undefined);
+  const positions = options.positions === true ? new Map<Rule, RulePosition>() : undefined;
+  const ctx = new Ctx({ ...walkOptions(file, options), source: { text, lineCounter, aliases }, ...(positions ? { positions } : {}) });
   for (const error of errors) ctx.issueAt(error.offset, '', error.message);
   if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
   const tables = ctx.root(contents);
   if (ctx.issues.length > 0 || tables === undefined) throw new ConfigError(ctx.issues);
-  return ctx.positions ? { file, tables, positions: ctx.positions } : { file, tables };
+  return positions ? { file, tables, positions } : { file, tables };
 }
 
 /**
@@ -74,6 +126,7 @@ export function parseRules(text: string, file: string, options: ConfigOptions = 
  * Iterative, so no input depth can overflow the stack here.
  */
 function documentLimits(root: Node | null): { aliases: Map<Alias, Node>; problem?: { offset: number; message: string } } {
+  const { isAlias, isCollection, isPair } = yaml();
   const aliases = new Map<Alias, Node>();
   if (root === null) return { aliases };
   const anchors = new Map<string, Node>();

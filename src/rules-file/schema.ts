@@ -87,26 +87,15 @@ export function rulesJsonSchema(): object {
     additionalProperties: false,
   };
   const ruleList = { anyOf: [{ type: 'array', items: { $ref: '#/definitions/rule' } }, { type: 'null' }] };
+  const listsOf = (description: string): object => ({ description, type: ['object', 'null'], additionalProperties: ruleList });
   const table = {
     anyOf: [
       {
         type: 'object',
         properties: {
-          chains: {
-            description: 'Chains we own. Names start with the chain prefix (--chain-prefix, default "ipts-").',
-            type: ['object', 'null'],
-            additionalProperties: ruleList,
-          },
-          insert: {
-            description: 'Our rules at the top (or, with --insert-mode append, the bottom) of chains we do not own, such as INPUT.',
-            type: ['object', 'null'],
-            additionalProperties: ruleList,
-          },
-          append: {
-            description: 'Our rules kept at the end of chains we do not own, below their other rules (after the insert: rules in either insert mode).',
-            type: ['object', 'null'],
-            additionalProperties: ruleList,
-          },
+          chains: listsOf('Chains we own. Names start with the chain prefix (--chain-prefix, default "ipts-").'),
+          insert: listsOf('Our rules at the top (or, with --insert-mode append, the bottom) of chains we do not own, such as INPUT.'),
+          append: listsOf('Our rules kept at the end of chains we do not own, below their other rules (after the insert: rules in either insert mode).'),
           forceProgramming: {
             description: 'Chains of "chains:" written even when nothing jumps to them (with --only-referenced-chains).',
             type: ['array', 'null'],

@@ -53,6 +53,20 @@ export interface ConfigOptions {
   /** Record where each rule was written (RulesFile.positions), to report on built rules.
    *  Default false. */
   readonly positions?: boolean;
+  /** Called while the rules are built (every 1,024 rules, and once at the end): for progress
+   *  on large files. Default none. */
+  readonly onProgress?: (progress: LoadProgress) => void;
+}
+
+/** How far building a file's rules has come (see {@link ConfigOptions.onProgress}). */
+export interface LoadProgress {
+  /** Rules built (or found invalid) so far. */
+  readonly rulesBuilt: number;
+  /** Rules in the file's chains, insert and append lists. */
+  readonly rulesTotal: number;
+  /** True once, when the file has a problem and is read again with positions to place it
+   *  (the counts then start again). */
+  readonly rereading?: boolean;
 }
 
 /** How deep mappings and lists may nest. A rules file needs about 8 levels; the parsers and

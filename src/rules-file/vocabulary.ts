@@ -1,7 +1,6 @@
 // The rules file's vocabulary, declared once: every match method with the shape of its value,
 // every action with its forms, builder, argument schema and table. The walker, the JSON Schema
 // and "did you mean" all read these tables.
-import { isMap, type Pair } from 'yaml';
 import {
   AcceptAction,
   ClearMarkAction,
@@ -29,7 +28,7 @@ import {
   type RejectWith,
 } from '../actions';
 import type { TableName } from '../table-names';
-import { describeJs, type AnyNode } from './nodes';
+import { describeJs, isMapping, type AnyNode, type DocPair } from './nodes';
 
 // --- matches -----------------------------------------------------------------------------------
 
@@ -133,7 +132,7 @@ export interface ActionArg {
   readonly js: unknown;
   /** The argument's node, and where to point when it is missing. */
   readonly node: AnyNode;
-  readonly at: AnyNode | Pair;
+  readonly at: AnyNode | DocPair;
   /** tables.T.chains.C[i].action.NAME */
   readonly path: string;
   readonly table: TableContext;
@@ -145,14 +144,14 @@ export interface ActionArg {
   /** Numeric fields (marks may be hex strings); with `single`, the argument itself is that field. */
   markFields(allowed: readonly string[], required: readonly string[], single?: string): Record<string, number> | undefined;
   /** An integer or a "0x…" string at `node`. */
-  number(node: AnyNode, at: AnyNode | Pair, expected: string): number | undefined;
+  number(node: AnyNode, at: AnyNode | DocPair, expected: string): number | undefined;
   /** [a, b] or { k1: a, k2: b } of numbers. */
   pair(keys: [string, string], expected: string, marks: boolean): unknown[] | undefined;
   /** False (and reported at `path`) when the address is of the other IP family. */
   addressFamilyOk(addr: unknown, path: string): boolean;
   fail(message: string): undefined;
   /** Runs the library's constructor; its validation error becomes an issue at `blame`. */
-  build(make: () => Action, blame?: AnyNode | Pair): Action | undefined;
+  build(make: () => Action, blame?: AnyNode | DocPair): Action | undefined;
 }
 
 export interface ActionWord {
@@ -199,8 +198,8 @@ function jumpOrGoto(make: (target: string) => Action): (a: ActionArg) => Action 
 
 function markAction(make: (mark: number) => Action): (a: ActionArg) => Action | undefined {
   return (a) => {
-    const markNode = isMap(a.node) ? a.fieldNodes(['mark'], ['mark'], '{ mark: ... }')?.mark : a.node;
-    if (isMap(a.node) && markNode === undefined) return undefined;
+    const markNode = isMapping(a.node) ? a.fieldNodes(['mark'], ['mark'], '{ mark: ... }')?.mark : a.node;
+    if (isMapping(a.node) && markNode === undefined) return undefined;
     const mark = a.number(markNode, markNode ?? a.at, MARK);
     if (mark === undefined) return undefined;
     return a.build(() => make(mark), markNode ?? a.at);
@@ -209,7 +208,7 @@ function markAction(make: (mark: number) => Action): (a: ActionArg) => Action | 
 
 function connMarkMask(key: 'saveMask' | 'restoreMask', make: (mask: number | undefined) => Action): (a: ActionArg) => Action | undefined {
   return (a) => {
-    const f = a.js === null || a.js === true ? {} : isMap(a.node) ? a.markFields([key], []) : a.markFields([key], [key], key);
+    const f = a.js === null || a.js === true ? {} : isMapping(a.node) ? a.markFields([key], []) : a.markFields([key], [key], key);
     if (!f) return undefined;
     const mask = f[key];
     return a.build(() => make(mask));
@@ -303,7 +302,7 @@ export const ACTIONS: readonly ActionWord[] = Object.freeze([
   {
     name: 'setConnMark',
     build: (a) => {
-      const f = isMap(a.node) ? a.markFields(['mark', 'mask'], ['mark']) : a.markFields(['mark'], ['mark'], 'mark');
+      const f = isMapping(a.node) ? a.markFields(['mark', 'mask'], ['mark']) : a.markFields(['mark'], ['mark'], 'mark');
       if (!f) return undefined;
       return a.build(() => new SetConnMarkAction({ mark: f.mark as number, ...(f.mask !== undefined ? { mask: f.mask } : {}) }));
     },
@@ -352,7 +351,7 @@ export const ACTIONS: readonly ActionWord[] = Object.freeze([
     name: 'dscp',
     onlyIn: 'mangle',
     build: (a) => {
-      const f = isMap(a.node) ? a.markFields(['value'], ['value']) : a.markFields(['value'], ['value'], 'value');
+      const f = isMapping(a.node) ? a.markFields(['value'], ['value']) : a.markFields(['value'], ['value'], 'value');
       if (!f) return undefined;
       return a.build(() => new DSCPAction({ value: f.value as number }));
     },

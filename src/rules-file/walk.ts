@@ -1,15 +1,16 @@
-// The walker: one parsed rules document (YAML or JSON nodes) to tables of Chains and Rules,
-// collecting every problem where it was written. Matches and actions come from vocabulary.ts.
+// The walker: one parsed rules document (yaml nodes, or plain values on the fast path) to
+// tables of Chains and Rules, collecting every problem where it was written. Matches and
+// actions come from vocabulary.ts; reading values and reporting problems from doc-reader.ts.
 import { isIP } from 'node:net';
-import { isAlias, isMap, isScalar, isSeq, type Alias, type LineCounter, type Node, type Pair } from 'yaml';
 import type { Action } from '../actions';
-import { InvalidRuleError, MatchDependencyError } from '../errors';
+import { MatchDependencyError } from '../errors';
 import { AddrType, Match, type MatchCriteria } from '../match';
 import { Chain, Rule } from '../rule';
 import { KERNEL_CHAINS, TABLE_NAMES, type TableName } from '../table-names';
-import { clip, clipQuoted, MAX_ISSUES, MAX_QUOTED, snippetOf, type ConfigIssue } from './issues';
-import { describeJs, kindOf, offsetOf, toJs, type AnyNode } from './nodes';
+import { DocReader } from './doc-reader';
+import { describeJs, isMapping, isNull, isSequence, itemsOf, kindOf, offsetOf, pairsOf, stringOf, toJs, type AnyNode, type DocPair } from './nodes';
 import { suggest } from './suggest';
+import type { TableRules } from './types';
 import {
   actionWord,
   BARE_ACTIONS,
@@ -21,82 +22,57 @@ import {
   type ArgKind,
   type TableContext,
 } from './vocabulary';
-import type { RulePosition, TableRules } from './types';
 
-/** One match method as written: where, and the fragment it rendered (to place errors). */
+/** One match method as written: where, and the match before and after it (the fragment it
+ *  added places a protocol-dependency error; rendered only then). */
 interface Criterion {
-  readonly pair: Pair;
+  readonly pair: DocPair;
   readonly path: string;
-  readonly fragment: string;
+  readonly before: MatchCriteria;
+  readonly after: MatchCriteria;
 }
 
+/** A mapping of chain names to rule lists (chains, insert, append), as written. */
+interface NamedList {
+  readonly name: string;
+  readonly pair: DocPair;
+  readonly items: readonly AnyNode[];
+}
+
+const TABLE_KEYS = ['chains', 'insert', 'append', 'forceProgramming'];
+const RULE_KEYS = ['match', 'action', 'comment'];
+const EXPECTED_ACTION = `one of ${BARE_ACTIONS.join(', ')} or a mapping { ${MAPPING_ACTIONS.join(' | ')}: ... }`;
+const MATCH_METHOD_NAMES = Object.keys(MATCH_METHODS);
+/** How often (in rules built) the walker reports progress. */
+const PROGRESS_EVERY = 1024;
+
 /** Walks one parsed document, collecting every problem as an issue at its node. */
-export class Ctx {
-  readonly issues: ConfigIssue[] = [];
-  private readonly lines: string[];
-
-  constructor(
-    readonly file: string,
-    text: string,
-    private readonly lineCounter: LineCounter,
-    private readonly aliases: ReadonlyMap<Alias, Node>,
-    readonly chainPrefix: string,
-    readonly ipVersion: 4 | 6,
-    readonly positions: Map<Rule, RulePosition> | undefined,
-  ) {
-    this.lines = text.split(/\r?\n/);
-  }
-
-  issueAt(offset: number, path: string, message: string): void {
-    if (this.issues.length >= MAX_ISSUES) return;
-    const { line, col } = this.lineCounter.linePos(offset);
-    const source = this.lines[line - 1];
-    const snippet = source === undefined ? undefined : snippetOf(line, source, col);
-    this.issues.push({ file: this.file, line, column: col, path: clip(path, MAX_QUOTED), message: clipQuoted(message), ...(snippet !== undefined ? { snippet } : {}) });
-  }
-
-  /** Records a problem at a node (or a pair's key); returns undefined for convenient `return ctx.fail(...)`. */
-  fail(node: AnyNode | Pair, path: string, message: string): undefined {
-    this.issueAt(offsetOf(node), path, message);
-    return undefined;
-  }
-
-  /** The node an alias stands for (found once for all aliases: Alias.resolve would search the
-   *  whole document on every call). */
-  resolve(node: AnyNode): AnyNode {
-    let current = node;
-    for (let depth = 0; isAlias(current) && depth < 32; depth++) current = this.aliases.get(current);
-    return current;
-  }
+export class Ctx extends DocReader {
+  private built = 0;
+  /** The file's rule count, for progress (counted only when someone listens). */
+  private total = 0;
 
   // --- top level ---
 
   root(node: AnyNode): Map<TableName, TableRules> | undefined {
     const top = this.resolve(node);
-    if (top === null || top === undefined || (isScalar(top) && top.value === null)) {
-      return this.fail(top, '', 'the file is empty: expected a mapping with a "tables:" key');
-    }
+    if (top === undefined || isNull(top)) return this.fail(top, '', 'the file is empty: expected a mapping with a "tables:" key');
     const pairs = this.mapping(top, '', 'a mapping with a "tables:" key');
     if (!pairs) return undefined;
-    let tablesNode: AnyNode;
-    let tablesPair: Pair | undefined;
+    let tablesPair: DocPair | undefined;
     for (const pair of pairs) {
       const key = this.key(pair, '');
       if (key === undefined) continue;
-      if (key === 'tables') {
-        tablesNode = pair.value as AnyNode;
-        tablesPair = pair;
-      } else if (key === '$schema') {
-        // Editors use this in JSON files to find the schema; nothing to validate.
-      } else {
-        this.fail(pair, key, `unknown key ${JSON.stringify(key)}: expected "tables"${suggest(key, ['tables'])}`);
-      }
+      if (key === 'tables') tablesPair = pair;
+      else if (key !== '$schema') this.fail(pair, key, `unknown key ${JSON.stringify(key)}: expected "tables"${suggest(key, ['tables'])}`);
+      // ($schema: editors use it in JSON files to find the schema; nothing to validate.)
     }
     if (!tablesPair) return this.fail(top, '', 'missing key "tables": expected a mapping of filter, nat, mangle or raw');
-    const tablesMap = this.resolve(tablesNode);
-    if (isScalar(tablesMap) && tablesMap.value === null) return new Map();
+    const tablesMap = this.resolve(tablesPair.value);
+    if (isNull(tablesMap)) return new Map();
     const tablePairs = this.mapping(tablesMap, 'tables', 'a mapping of table names (filter, nat, mangle, raw) to {chains, insert}');
     if (!tablePairs) return undefined;
+    if (this.options.onRules) this.total = countRules(tablePairs.map((p) => this.resolve(p.value)), (n) => this.resolve(n));
     const result = new Map<TableName, TableRules>();
     for (const pair of tablePairs) {
       const name = this.key(pair, 'tables');
@@ -105,35 +81,32 @@ export class Ctx {
         this.fail(pair, `tables.${name}`, `unknown table ${JSON.stringify(name)}: expected one of ${TABLE_NAMES.join(', ')}${suggest(name, TABLE_NAMES)}`);
         continue;
       }
-      const table = this.table(name as TableName, pair.value as AnyNode, `tables.${name}`);
+      const table = this.table(name as TableName, pair.value, `tables.${name}`);
       if (table) result.set(name as TableName, table);
     }
+    this.options.onRules?.(this.built, this.total);
     return result;
   }
 
   private table(name: TableName, node: AnyNode, path: string): TableRules | undefined {
     const value = this.resolve(node);
-    if (isScalar(value) && value.value === null) return { name, chains: [], inserts: new Map() };
+    if (isNull(value)) return { name, chains: [], inserts: new Map() };
     const pairs = this.mapping(value, path, 'a mapping with "chains:" and/or "insert:"');
     if (!pairs) return undefined;
-    let chainsPair: Pair | undefined;
-    let insertPair: Pair | undefined;
-    let appendPair: Pair | undefined;
-    let forcePair: Pair | undefined;
-    const tableKeys = ['chains', 'insert', 'append', 'forceProgramming'];
+    const found: Record<string, DocPair> = {};
     for (const pair of pairs) {
-      const key = this.key(pair, path);
-      if (key === 'chains') chainsPair = pair;
-      else if (key === 'insert') insertPair = pair;
-      else if (key === 'append') appendPair = pair;
-      else if (key === 'forceProgramming') forcePair = pair;
-      else if (key !== undefined) this.fail(pair, `${path}.${key}`, `unknown key ${JSON.stringify(key)}: expected "chains", "insert", "append" or "forceProgramming"${suggest(key, tableKeys)}`);
+      const key = this.knownKey(pair, path, TABLE_KEYS, '"chains", "insert", "append" or "forceProgramming"');
+      if (key !== undefined) found[key] = pair;
     }
+    const lists = (key: string, expected: string): NamedList[] => {
+      const pair = found[key];
+      return pair ? this.namedLists(pair.value, `${path}.${key}`, expected) : [];
+    };
     // Chain names first: jump targets are checked against them.
-    const chainEntries = chainsPair ? this.namedLists(chainsPair.value as AnyNode, `${path}.chains`, 'a mapping of chain names to lists of rules') : [];
+    const chainEntries = lists('chains', 'a mapping of chain names to lists of rules');
     const defined = new Set(chainEntries.map((e) => e.name));
     const tableCtx: TableContext = { name, defined };
-    const forced = forcePair ? this.forcedChains(forcePair, `${path}.forceProgramming`, defined) : new Set<string>();
+    const forced = found.forceProgramming ? this.forcedChains(found.forceProgramming, `${path}.forceProgramming`, defined) : new Set<string>();
 
     const chains: Chain[] = [];
     for (const entry of chainEntries) {
@@ -157,9 +130,8 @@ export class Ctx {
 
     const inserts = new Map<string, readonly Rule[]>();
     const appends = new Map<string, readonly Rule[]>();
-    for (const [key, keyPair, into] of [['insert', insertPair, inserts], ['append', appendPair, appends]] as const) {
-      const entries = keyPair ? this.namedLists(keyPair.value as AnyNode, `${path}.${key}`, 'a mapping of chain names (e.g. INPUT) to lists of rules') : [];
-      for (const entry of entries) {
+    for (const [key, into] of [['insert', inserts], ['append', appends]] as const) {
+      for (const entry of lists(key, 'a mapping of chain names (e.g. INPUT) to lists of rules')) {
         const insertPath = `${path}.${key}.${entry.name}`;
         if (entry.name.startsWith(this.chainPrefix) || defined.has(entry.name)) {
           this.fail(entry.pair, insertPath, `${entry.name} is one of our chains: define its rules under "chains:"; "${key}:" is for chains we do not own, such as ${KERNEL_CHAINS[name].join(', ')}`);
@@ -180,17 +152,17 @@ export class Ctx {
 
   /** `forceProgramming:`, a list of this table's chain names written even when nothing refers
    *  to them (with onlyReferencedChains). */
-  private forcedChains(pair: Pair, path: string, defined: ReadonlySet<string>): Set<string> {
+  private forcedChains(pair: DocPair, path: string, defined: ReadonlySet<string>): Set<string> {
     const forced = new Set<string>();
-    const list = this.resolve(pair.value as AnyNode);
-    if (isScalar(list) && list.value === null) return forced;
-    if (!isSeq(list)) {
+    const list = this.resolve(pair.value);
+    if (isNull(list)) return forced;
+    if (!isSequence(list)) {
       this.fail(list ?? pair, path, `expected a list of chain names from "chains:", got ${kindOf(list)}`);
       return forced;
     }
-    list.items.forEach((item, i) => {
-      const node = this.resolve(item as AnyNode);
-      const chain = isScalar(node) && typeof node.value === 'string' ? node.value : undefined;
+    itemsOf(list).forEach((item, i) => {
+      const node = this.resolve(item);
+      const chain = stringOf(node);
       if (chain === undefined || !defined.has(chain)) {
         this.fail(node ?? pair, `${path}[${i}]`, `${chain === undefined ? `expected a chain name, got ${kindOf(node)}` : `${JSON.stringify(chain)} is not one of this table's chains`}${chain === undefined ? '' : suggest(chain, [...defined])}`);
         return;
@@ -201,37 +173,38 @@ export class Ctx {
   }
 
   /** A mapping of names to lists (chains, insert). A null list is an empty list. */
-  private namedLists(node: AnyNode, path: string, expected: string): { name: string; pair: Pair; items: Node[] }[] {
+  private namedLists(node: AnyNode, path: string, expected: string): NamedList[] {
     const value = this.resolve(node);
-    if (isScalar(value) && value.value === null) return [];
+    if (isNull(value)) return [];
     const pairs = this.mapping(value, path, expected);
     if (!pairs) return [];
-    const out: { name: string; pair: Pair; items: Node[] }[] = [];
+    const out: NamedList[] = [];
     for (const pair of pairs) {
       const name = this.key(pair, path);
       if (name === undefined) continue;
-      const list = this.resolve(pair.value as AnyNode);
-      if (isScalar(list) && list.value === null) {
+      const list = this.resolve(pair.value);
+      if (isNull(list)) {
         out.push({ name, pair, items: [] });
         continue;
       }
-      if (!isSeq(list)) {
+      if (!isSequence(list)) {
         this.fail(list ?? pair, `${path}.${name}`, `expected a list of rules (each "- action: ..."), got ${kindOf(list)}`);
         continue;
       }
-      out.push({ name, pair, items: list.items as Node[] });
+      out.push({ name, pair, items: itemsOf(list) });
     }
     return out;
   }
 
-  private rules(items: readonly Node[], path: string, table: TableContext): Rule[] | undefined {
+  private rules(items: readonly AnyNode[], path: string, table: TableContext): Rule[] | undefined {
     const rules: Rule[] = [];
     let ok = true;
-    items.forEach((item, i) => {
-      const rule = this.rule(item, `${path}[${i}]`, table);
+    for (let i = 0; i < items.length; i++) {
+      const rule = this.rule(items[i], `${path}[${i}]`, table);
       if (rule) rules.push(rule);
       else ok = false;
-    });
+      if (++this.built % PROGRESS_EVERY === 0) this.options.onRules?.(this.built, this.total);
+    }
     return ok ? rules : undefined;
   }
 
@@ -239,20 +212,16 @@ export class Ctx {
     const value = this.resolve(node);
     const pairs = this.mapping(value, path, 'a rule: a mapping with "action:" and optional "match:" and "comment:"');
     if (!pairs) return undefined;
-    let match: MatchCriteria | undefined = Match();
+    let match: MatchCriteria | undefined;
     let criteria: readonly Criterion[] = [];
     let action: Action | undefined;
     let actionSeen = false;
     let comment: string | undefined;
-    let commentNode: AnyNode | Pair;
+    let commentNode: AnyNode;
     let ok = true;
     for (const pair of pairs) {
-      const key = this.key(pair, path);
-      if (key === undefined) {
-        ok = false;
-        continue;
-      }
-      const v = pair.value as AnyNode;
+      const key = this.knownKey(pair, path, RULE_KEYS, '"match", "action" or "comment"');
+      const v = pair.value;
       if (key === 'match') {
         const built = this.match(v, `${path}.match`);
         match = built?.match;
@@ -268,33 +237,33 @@ export class Ctx {
         if (!action) ok = false;
       } else if (key === 'comment') {
         const c = this.resolve(v);
-        if (!isScalar(c) || typeof c.value !== 'string') {
+        const text = stringOf(c);
+        if (text === undefined) {
           this.fail(c ?? pair, `${path}.comment`, `expected a string, got ${kindOf(c)}`);
           ok = false;
         } else {
-          comment = c.value;
+          comment = text;
           commentNode = c;
         }
-      } else {
-        this.fail(pair, `${path}.${key}`, `unknown key ${JSON.stringify(key)}: expected "match", "action" or "comment"${suggest(key, ['match', 'action', 'comment'])}`);
-        ok = false;
-      }
+      } else ok = false;
     }
     if (!actionSeen) {
       this.fail(value, path, 'missing key "action": expected e.g. "action: accept" or "action: { jump: <chain> }"');
       return undefined;
     }
-    if (!ok || !action || !match) return undefined;
+    if (!ok || !action) return undefined;
     try {
-      const rule = new Rule({ match, action, ...(comment !== undefined ? { comment } : {}) });
-      if (this.positions) {
-        const { line, col } = this.lineCounter.linePos(offsetOf(value));
-        this.positions.set(rule, { line, column: col, path });
+      const rule = new Rule({ match: match ?? Match(), action, ...(comment !== undefined ? { comment } : {}) });
+      const positions = this.options.positions;
+      const source = this.options.source;
+      if (positions && source) {
+        const { line, col } = source.lineCounter.linePos(offsetOf(value));
+        positions.set(rule, { line, column: col, path });
       }
       return rule;
     } catch (error) {
       // A criterion that needs a protocol is reported where it was written.
-      const criterion = error instanceof MatchDependencyError ? criteria.find((c) => c.fragment === error.fragment) : undefined;
+      const criterion = error instanceof MatchDependencyError ? criteria.find((c) => c.after.render().slice(c.before.render().length).trimStart() === error.fragment) : undefined;
       if (criterion) return this.libraryError(error, criterion.pair, criterion.path);
       return this.libraryError(error, commentNode ?? value, comment !== undefined ? `${path}.comment` : path);
     }
@@ -304,14 +273,15 @@ export class Ctx {
 
   private match(node: AnyNode, path: string): { match: MatchCriteria; criteria: Criterion[] } | undefined {
     const value = this.resolve(node);
-    if (isScalar(value) && value.value === null) return { match: Match(), criteria: [] };
+    if (isNull(value)) return { match: Match(), criteria: [] };
     // A mapping applies its keys in order; a list of one-key mappings allows repeating a method.
-    let pairs: Pair[] = [];
+    let pairs: readonly DocPair[] = [];
     const pathOf: string[] = [];
-    if (isSeq(value)) {
+    if (isSequence(value)) {
       let ok = true;
-      value.items.forEach((item, i) => {
-        const m = this.resolve(item as AnyNode);
+      const listed: DocPair[] = [];
+      itemsOf(value).forEach((item, i) => {
+        const m = this.resolve(item);
         const ps = this.mapping(m, `${path}[${i}]`, 'a one-key mapping such as { protocol: tcp }');
         if (!ps) {
           ok = false;
@@ -322,50 +292,44 @@ export class Ctx {
           ok = false;
           return;
         }
-        pairs.push(ps[0] as Pair);
+        listed.push(ps[0] as DocPair);
         pathOf.push(`${path}[${i}]`);
       });
       if (!ok) return undefined;
+      pairs = listed;
     } else {
       const ps = this.mapping(value, path, 'a mapping of match methods (e.g. { protocol: tcp, destPorts: [80] }) or a list of one-key mappings');
       if (!ps) return undefined;
       pairs = ps;
-      ps.forEach(() => pathOf.push(path));
+      for (let i = 0; i < ps.length; i++) pathOf.push(path);
     }
     let match: MatchCriteria = Match();
     const criteria: Criterion[] = [];
     let ok = true;
-    pairs.forEach((pair, i) => {
+    for (let i = 0; i < pairs.length; i++) {
+      const pair = pairs[i] as DocPair;
       const method = this.key(pair, pathOf[i] as string);
       if (method === undefined) {
         ok = false;
-        return;
+        continue;
       }
       const methodPath = `${pathOf[i]}.${method}`;
       const kind = isMatchMethod(method) ? MATCH_METHODS[method] : undefined;
       if (kind === undefined) {
-        this.fail(pair, methodPath, `unknown match method ${JSON.stringify(method)}${suggest(method, Object.keys(MATCH_METHODS))}`);
+        this.fail(pair, methodPath, `unknown match method ${JSON.stringify(method)}${suggest(method, MATCH_METHOD_NAMES)}`);
         ok = false;
-        return;
+        continue;
       }
-      const next = this.matchMethod(match, method, kind, pair.value as AnyNode, pair, methodPath);
+      const next = this.matchMethod(match, method, kind, pair.value, pair, methodPath);
       if (next) {
-        // The builder joins fragments with one space: what this method added is the tail.
-        criteria.push({ pair, path: methodPath, fragment: next.render().slice(match.render().length).trimStart() });
+        criteria.push({ pair, path: methodPath, before: match, after: next });
         match = next;
       } else ok = false;
-    });
+    }
     return ok ? { match, criteria } : undefined;
   }
 
-  private matchMethod(
-    match: MatchCriteria,
-    method: string,
-    kind: ArgKind,
-    node: AnyNode,
-    pair: Pair,
-    path: string,
-  ): MatchCriteria | undefined {
+  private matchMethod(match: MatchCriteria, method: string, kind: ArgKind, node: AnyNode, pair: DocPair, path: string): MatchCriteria | undefined {
     const value = this.resolve(node);
     const at = value ?? pair;
     const args = this.matchArgs(method, kind, value, at, path);
@@ -390,9 +354,9 @@ export class Ctx {
     }
   }
 
-  /** Turns the YAML value of a match method into the method's arguments (shape only; the
-   *  method itself checks ranges and syntax). */
-  private matchArgs(method: string, kind: ArgKind, value: AnyNode, at: AnyNode | Pair, path: string): unknown[] | undefined {
+  /** Turns the value of a match method into the method's arguments (shape only; the method
+   *  itself checks ranges and syntax). */
+  private matchArgs(method: string, kind: ArgKind, value: AnyNode, at: AnyNode | DocPair, path: string): unknown[] | undefined {
     const js = toJs(value);
     switch (kind) {
       case 'flag':
@@ -427,12 +391,12 @@ export class Ctx {
         if (Array.isArray(js)) return js;
         return this.fail(at, path, `expected a port or a list of ports such as [80, 443], got ${kindOf(value)}`);
       case 'ranges': {
-        const list = isSeq(value) ? value.items.map((i) => this.resolve(i as AnyNode)) : isMap(value) ? [value] : undefined;
+        const list = isSequence(value) ? itemsOf(value).map((i) => this.resolve(i)) : isMapping(value) ? [value] : undefined;
         if (!list) return this.fail(at, path, `expected a list of port ranges such as [{ first: 1000, last: 2000 }], got ${kindOf(value)}`);
         const ranges: { first: unknown; last: unknown }[] = [];
         let ok = true;
         list.forEach((item, i) => {
-          const r = this.fields(item, isSeq(value) ? `${path}[${i}]` : path, ['first', 'last'], ['first', 'last'], 'a port range { first: ..., last: ... }');
+          const r = this.fields(item, isSequence(value) ? `${path}[${i}]` : path, ['first', 'last'], ['first', 'last'], 'a port range { first: ..., last: ... }');
           if (r) ranges.push({ first: r.first, last: r.last });
           else ok = false;
         });
@@ -467,54 +431,26 @@ export class Ctx {
     }
   }
 
-  /** [a, b] or {k1: a, k2: b}, numbers (marks may be hex strings). */
-  private pair(value: AnyNode, at: AnyNode | Pair, path: string, keys: [string, string], expected: string, marks: boolean): unknown[] | undefined {
-    const what = marks ? 'a mark: an integer or a hex string such as "0x10"' : 'an integer from 0 to 255';
-    if (isSeq(value)) {
-      if (value.items.length !== 2) return this.fail(value, path, `expected ${expected}, got a list of ${value.items.length}`);
-      const a = this.number(this.resolve(value.items[0] as AnyNode), value.items[0] as AnyNode, `${path}[0]`, what);
-      const b = this.number(this.resolve(value.items[1] as AnyNode), value.items[1] as AnyNode, `${path}[1]`, what);
-      return a === undefined || b === undefined ? undefined : [a, b];
-    }
-    if (isMap(value)) {
-      const f = this.fieldNodes(value, path, keys, keys, expected);
-      if (!f) return undefined;
-      const a = this.number(f[keys[0]], f[keys[0]], `${path}.${keys[0]}`, what);
-      const b = this.number(f[keys[1]], f[keys[1]], `${path}.${keys[1]}`, what);
-      return a === undefined || b === undefined ? undefined : [a, b];
-    }
-    return this.fail(at, path, `expected ${expected}, got ${kindOf(value)}`);
-  }
-
-  /** An integer, or a "0x…" hex string (JSON has no hex numbers). */
-  private number(value: AnyNode, at: AnyNode | Pair, path: string, expected: string): number | undefined {
-    const js = toJs(value);
-    if (typeof js === 'number') return js; // range checked by the library, which names the value
-    if (typeof js === 'string' && /^0x[0-9a-f]+$/i.test(js)) return Number.parseInt(js.slice(2), 16);
-    return this.fail(at, path, `expected ${expected}, got ${kindOf(value)}`);
-  }
-
   // --- actions ---
 
   private action(node: AnyNode, path: string, table: TableContext): Action | undefined {
     const value = this.resolve(node);
-    const expectedAll = `one of ${BARE_ACTIONS.join(', ')} or a mapping { ${MAPPING_ACTIONS.join(' | ')}: ... }`;
-    if (isScalar(value) && typeof value.value === 'string') {
-      const name = value.value;
+    const name = stringOf(value);
+    if (name !== undefined) {
       const word = actionWord(name);
       if (!word?.bare) {
         const hint = word?.build ? ` (${name} needs an argument: { ${name}: ... })` : suggest(name, BARE_ACTIONS);
-        return this.fail(value, path, `unknown action ${JSON.stringify(name)}: expected ${expectedAll}${hint}`);
+        return this.fail(value, path, `unknown action ${JSON.stringify(name)}: expected ${EXPECTED_ACTION}${hint}`);
       }
       if (!this.actionAllowed(word, table, value, path)) return undefined;
       return word.bare();
     }
-    const pairs = this.mapping(value, path, `an action: ${expectedAll}`);
+    const pairs = this.mapping(value, path, `an action: ${EXPECTED_ACTION}`);
     if (!pairs) return undefined;
     if (pairs.length !== 1) {
-      return this.fail(value, path, `expected exactly one action in the mapping, got ${pairs.length}${pairs.length === 0 ? '' : ` (${pairs.map((p) => toJs(p.key as AnyNode)).join(', ')})`}`);
+      return this.fail(value, path, `expected exactly one action in the mapping, got ${pairs.length}${pairs.length === 0 ? '' : ` (${pairs.map((p) => toJs(p.key)).join(', ')})`}`);
     }
-    const pair = pairs[0] as Pair;
+    const pair = pairs[0] as DocPair;
     const kind = this.key(pair, path);
     if (kind === undefined) return undefined;
     const actionPath = `${path}.${kind}`;
@@ -524,134 +460,79 @@ export class Ctx {
       return this.fail(pair, actionPath, `unknown action ${JSON.stringify(kind)}: expected one of ${MAPPING_ACTIONS.join(', ')}${hint}`);
     }
     if (!this.actionAllowed(word, table, pair, actionPath)) return undefined;
-    const arg = this.resolve(pair.value as AnyNode);
-    return word.build(this.actionArg(arg, arg ?? pair, actionPath, table));
+    const arg = this.resolve(pair.value);
+    return word.build(new BoundActionArg(this, arg, arg ?? pair, actionPath, table));
   }
 
-  /** The walker's readers, bound to one action's argument (see ActionArg). */
-  private actionArg(node: AnyNode, at: AnyNode | Pair, path: string, table: TableContext): ActionArg {
-    return {
-      js: toJs(node),
-      node,
-      at,
-      path,
-      table,
-      chainPrefix: this.chainPrefix,
-      fields: (allowed, required, expected) => this.fields(node, path, allowed, required, expected),
-      fieldNodes: (allowed, required, expected) => this.fieldNodes(node, path, allowed, required, expected),
-      markFields: (allowed, required, single) => this.markFields(node, path, allowed, required, single),
-      number: (n, where, expected) => this.number(n, where, path, expected),
-      pair: (keys, expected, marks) => this.pair(node, at, path, keys, expected, marks),
-      addressFamilyOk: (addr, addrPath) => this.addressFamilyOk(addr, at, addrPath),
-      fail: (message) => this.fail(at, path, message),
-      build: (make, blame = at) => {
-        try {
-          return make();
-        } catch (error) {
-          return this.libraryError(error, blame, path);
-        }
-      },
-    };
-  }
-
-  /** Numeric fields (marks may be hex strings) of a mapping; with `single`, the value itself is
-   *  that one field. */
-  private markFields(node: AnyNode, path: string, allowed: readonly string[], required: readonly string[], single?: string): Record<string, number> | undefined {
-    const what = 'an integer or a hex string such as "0x10"';
-    if (single !== undefined) {
-      const n = this.number(node, node, path, what);
-      return n === undefined ? undefined : { [single]: n };
-    }
-    const nodes = this.fieldNodes(node, path, allowed, required, `{ ${allowed.join(', ')} }`);
-    if (!nodes) return undefined;
-    const out: Record<string, number> = {};
-    for (const [k, v] of Object.entries(nodes)) {
-      const n = this.number(v, v, `${path}.${k}`, what);
-      if (n === undefined) return undefined;
-      out[k] = n;
-    }
-    return out;
-  }
-
-  private actionAllowed(word: ActionWord, table: TableContext, at: AnyNode | Pair, path: string): boolean {
+  private actionAllowed(word: ActionWord, table: TableContext, at: AnyNode | DocPair, path: string): boolean {
     const only = word.onlyIn;
     if (only === undefined || only === table.name) return true;
     this.fail(at, path, `${word.name} is only valid in the ${only} table, not in ${table.name}`);
     return false;
   }
-
-  private addressFamilyOk(addr: unknown, at: AnyNode | Pair, path: string): boolean {
-    if (typeof addr !== 'string') return true; // the action reports the type
-    const family = isIP(addr);
-    if (family === 0 || family === this.ipVersion) return true;
-    this.fail(at, path, `${JSON.stringify(addr)} is an IPv${family} address, but the rules are for IPv${this.ipVersion} (--ip-version ${this.ipVersion})`);
-    return false;
-  }
-
-  // --- helpers ---
-
-  /** The pairs of a mapping, or an issue saying what was expected. */
-  mapping(node: AnyNode, path: string, expected: string): Pair[] | undefined {
-    if (!isMap(node)) return this.fail(node, path, `expected ${expected}, got ${kindOf(node)}`);
-    return node.items as Pair[];
-  }
-
-  /** A mapping key as a string (numbers and booleans are not names). */
-  key(pair: Pair, path: string): string | undefined {
-    const k = this.resolve(pair.key as AnyNode);
-    if (isScalar(k) && typeof k.value === 'string') return k.value;
-    return this.fail(k ?? pair, path, `expected a name as the key, got ${kindOf(k)}`);
-  }
-
-  /** The value nodes of a mapping with known keys; unknown keys and missing required ones are issues. */
-  private fieldNodes(node: AnyNode, path: string, allowed: readonly string[], required: readonly string[], expected: string): Record<string, AnyNode> | undefined {
-    const pairs = this.mapping(node, path, expected);
-    if (!pairs) return undefined;
-    const out: Record<string, AnyNode> = {};
-    let ok = true;
-    for (const pair of pairs) {
-      const key = this.key(pair, path);
-      if (key === undefined) {
-        ok = false;
-        continue;
-      }
-      if (!allowed.includes(key)) {
-        this.fail(pair, `${path}.${key}`, `unknown key ${JSON.stringify(key)}: expected ${allowed.map((a) => JSON.stringify(a)).join(' or ')}${suggest(key, allowed)}`);
-        ok = false;
-        continue;
-      }
-      out[key] = this.resolve(pair.value as AnyNode) ?? (pair.value as AnyNode);
-    }
-    for (const key of required) {
-      if (!(key in out)) {
-        this.fail(node, path, `missing key ${JSON.stringify(key)}: expected ${expected}`);
-        ok = false;
-      }
-    }
-    return ok ? out : undefined;
-  }
-
-  private fields(node: AnyNode, path: string, allowed: readonly string[], required: readonly string[], expected: string): Record<string, unknown> | undefined {
-    const nodes = this.fieldNodes(node, path, allowed, required, expected);
-    if (!nodes) return undefined;
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(nodes)) out[k] = toJs(v);
-    return out;
-  }
-
-  /** Turns a library validation error into an issue at the node (at the list item that holds the
-   *  bad value, when the value is a list). Anything else is a bug and is rethrown. */
-  libraryError(error: unknown, at: AnyNode | Pair, path: string): undefined {
-    if (!(error instanceof InvalidRuleError)) throw error;
-    let node: AnyNode | Pair = at;
-    if (isSeq(at)) {
-      const bad = JSON.stringify(error.badValue);
-      const item = at.items.find((i) => JSON.stringify(toJs(this.resolve(i as AnyNode))) === bad);
-      if (item) node = item as Node;
-    }
-    const prefix = `${error.where}: `;
-    const reason = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
-    return this.fail(node, path, reason);
-  }
 }
 
+/** How many rules the tables' chains, insert and append lists hold, counted without checking
+ *  anything (the walk reports the problems): the total that progress counts towards. */
+function countRules(tables: readonly AnyNode[], resolve: (n: AnyNode) => AnyNode): number {
+  let total = 0;
+  for (const table of tables) {
+    if (!isMapping(table)) continue;
+    for (const part of pairsOf(table)) {
+      const lists = resolve(part.value);
+      if (!isMapping(lists)) continue;
+      for (const entry of pairsOf(lists)) {
+        const rules = resolve(entry.value);
+        if (isSequence(rules)) total += itemsOf(rules).length;
+      }
+    }
+  }
+  return total;
+}
+
+/** The walker's readers, bound to one action's argument (see ActionArg): one object per action,
+ *  its methods on the prototype. */
+class BoundActionArg implements ActionArg {
+  readonly js: unknown;
+  readonly chainPrefix: string;
+
+  constructor(
+    private readonly reader: DocReader,
+    readonly node: AnyNode,
+    readonly at: AnyNode | DocPair,
+    readonly path: string,
+    readonly table: TableContext,
+  ) {
+    this.js = toJs(node);
+    this.chainPrefix = reader.chainPrefix;
+  }
+
+  fields(allowed: readonly string[], required: readonly string[], expected: string): Record<string, unknown> | undefined {
+    return this.reader.fields(this.node, this.path, allowed, required, expected);
+  }
+  fieldNodes(allowed: readonly string[], required: readonly string[], expected: string): Record<string, AnyNode> | undefined {
+    return this.reader.fieldNodes(this.node, this.path, allowed, required, expected);
+  }
+  markFields(allowed: readonly string[], required: readonly string[], single?: string): Record<string, number> | undefined {
+    return this.reader.markFields(this.node, this.path, allowed, required, single);
+  }
+  number(n: AnyNode, where: AnyNode | DocPair, expected: string): number | undefined {
+    return this.reader.number(n, where, this.path, expected);
+  }
+  pair(keys: [string, string], expected: string, marks: boolean): unknown[] | undefined {
+    return this.reader.pair(this.node, this.at, this.path, keys, expected, marks);
+  }
+  addressFamilyOk(addr: unknown, addrPath: string): boolean {
+    return this.reader.addressFamilyOk(addr, this.at, addrPath);
+  }
+  fail(message: string): undefined {
+    return this.reader.fail(this.at, this.path, message);
+  }
+  build(make: () => Action, blame: AnyNode | DocPair = this.at): Action | undefined {
+    try {
+      return make();
+    } catch (error) {
+      return this.reader.libraryError(error, blame, this.path);
+    }
+  }
+}

@@ -1,14 +1,16 @@
 // Throwaway network namespaces for tests that touch the real dataplane.
 //
 // Every namespace gets a unique name (prefix, test tag, pid, random suffix) and is deleted in
-// afterAll and, as a last resort, when the process exits. Each test process also gets its own
-// XTABLES_LOCKFILE: the legacy binaries flock one lock file shared by every namespace, so without
-// this, test files running in parallel would queue behind each other.
+// afterAll (useNamespace() wires the hooks) and, as a last resort, when the process exits. Each
+// test process also gets its own XTABLES_LOCKFILE: the legacy binaries flock one lock file
+// shared by every namespace, so without this, test files running in parallel would queue
+// behind each other.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 
 export type Backend = 'legacy' | 'nft';
 export const BACKENDS: readonly Backend[] = ['legacy', 'nft'];
@@ -73,16 +75,26 @@ export function run(cmd: string, args: readonly string[], input?: string): Promi
 export class Netns {
   private constructor(readonly name: string) {}
 
+  /** A unique name for a namespace tagged `tag`; nothing is created until {@link add}. */
+  static named(tag: string): Netns {
+    const safeTag = tag.replace(/[^a-z0-9]/gi, '').slice(0, 12);
+    return new Netns(`${NETNS_PREFIX}${safeTag}-${process.pid}-${randomBytes(3).toString('hex')}`);
+  }
+
   static async create(tag: string): Promise<Netns> {
+    const ns = Netns.named(tag);
+    await ns.add();
+    return ns;
+  }
+
+  /** Creates the namespace (with lo up); it is deleted by destroy() or when the process exits. */
+  async add(): Promise<void> {
     installExitHook();
     useOwnXtablesLockfile();
-    const safeTag = tag.replace(/[^a-z0-9]/gi, '').slice(0, 12);
-    const name = `${NETNS_PREFIX}${safeTag}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    const res = await run('ip', ['netns', 'add', name]);
-    if (res.code !== 0) throw new Error(`ip netns add ${name} failed: ${res.stderr}`);
-    liveNamespaces.add(name);
-    await runOk('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
-    return new Netns(name);
+    const res = await run('ip', ['netns', 'add', this.name]);
+    if (res.code !== 0) throw new Error(`ip netns add ${this.name} failed: ${res.stderr}`);
+    liveNamespaces.add(this.name);
+    await runOk('ip', ['netns', 'exec', this.name, 'ip', 'link', 'set', 'lo', 'up']);
   }
 
   /** Runs a command inside the namespace. */
@@ -119,6 +131,38 @@ export class Netns {
     if (!liveNamespaces.has(this.name)) return;
     await run('ip', ['netns', 'del', this.name]);
     liveNamespaces.delete(this.name);
+  }
+}
+
+export interface UseNamespaceOptions {
+  /** Before each test, empty every table of these backends (both IP versions). */
+  readonly resetBeforeEach?: Backend | readonly Backend[];
+}
+
+/**
+ * A throwaway namespace for the tests of the enclosing describe (or file): created in beforeAll,
+ * deleted in afterAll (also when a test failed; registered first, so it runs after the file's
+ * own afterAll hooks), and with `resetBeforeEach` emptied before each test. The returned Netns
+ * has its name at once and exists from beforeAll on.
+ */
+export function useNamespace(tag: string, options: UseNamespaceOptions = {}): Netns {
+  const ns = Netns.named(tag);
+  beforeAll(() => ns.add());
+  afterAll(() => ns.destroy());
+  const reset = options.resetBeforeEach === undefined ? [] : typeof options.resetBeforeEach === 'string' ? [options.resetBeforeEach] : options.resetBeforeEach;
+  if (reset.length > 0) {
+    beforeEach(async () => {
+      for (const backend of reset) await resetTables(ns, backend);
+    });
+  }
+  return ns;
+}
+
+/** Empties every table of both IP versions on one backend. */
+export async function resetTables(ns: Netns, backend: Backend): Promise<void> {
+  for (const v of [4, 6] as const) {
+    const input = ['filter', 'nat', 'mangle', 'raw'].map((t) => `*${t}\nCOMMIT\n`).join('');
+    await ns.restore(backend, input, v, true);
   }
 }
 

@@ -24,14 +24,6 @@ export function makeTable(
   return { table, rec };
 }
 
-/** Empties every table of both IP versions on one backend. */
-export async function resetTables(ns: Netns, backend: Backend): Promise<void> {
-  for (const v of [4, 6] as const) {
-    const input = ['filter', 'nat', 'mangle', 'raw'].map((t) => `*${t}\nCOMMIT\n`).join('');
-    await ns.restore(backend, input, v, true);
-  }
-}
-
 /** Per chain, the rule IDs found in `--comment "cali:ID"` (or unquoted), "" for other rules. */
 export function idsByChain(dump: string, prefix = 'cali:'): Map<string, string[]> {
   const chains = new Map<string, string[]>();

@@ -1,0 +1,112 @@
+// Reading with expected IDs: the native scanner compares the chains the caller believes in and
+// hands back the caller's own entry for each one that still holds exactly those IDs (no string
+// per rule), while the snapshot stays what a read without expectations gives.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { expect, it } from 'vitest';
+import { loadNative, nativeInfo, type NativeExpectedIds } from '../src/native';
+import { openSavePipe, readSaveOutput, type DataplaneChain, type DataplaneSnapshot, type ReaderConfig, type ReadResult } from '../src/reader';
+
+const CONFIG: ReaderConfig = { hashPrefix: 'cali:', historicChainPrefixes: ['cali-'] };
+const NONE: ReadonlyMap<number, string> = new Map();
+const id = (n: number): string => `id${String(n).padStart(14, '0')}`;
+const rule = (chain: string, n: number): string => `-A ${chain} -m comment --comment "cali:${id(n)}" -j ACCEPT`;
+
+const dump = [
+  '*filter',
+  ':INPUT ACCEPT [0:0]',
+  ':cali-same - [0:0]',
+  ':cali-changed - [0:0]',
+  ':cali-foreign - [0:0]',
+  ':cali-shorter - [0:0]',
+  ':cali-unknown - [0:0]',
+  ':mine-same - [0:0]',
+  ':cali-empty - [0:0]',
+  `-A INPUT -m comment --comment "cali:${id(90)}" -j cali-same`,
+  rule('cali-same', 1),
+  rule('cali-same', 2),
+  rule('cali-changed', 3),
+  rule('cali-changed', 99),
+  rule('cali-foreign', 5),
+  '-A cali-foreign -j DROP',
+  rule('cali-shorter', 6),
+  rule('cali-unknown', 7),
+  rule('mine-same', 8),
+  'COMMIT',
+  '',
+].join('\n');
+
+const belief = (ids: readonly string[]): DataplaneChain => ({ ids, savedRules: NONE });
+const expected: DataplaneSnapshot = new Map([
+  ['cali-same', belief([id(1), id(2)])],
+  ['cali-changed', belief([id(3), id(4)])],
+  ['cali-foreign', belief([id(5), ''])],
+  ['cali-shorter', belief([id(6), id(66)])],
+  ['mine-same', belief([id(8)])],
+  ['cali-gone', belief([id(9)])],
+  ['cali-empty', belief([])],
+]);
+
+const plain = (r: ReadResult): unknown => [...r.snapshot].map(([n, c]) => [n, [...c.ids], [...c.savedRules]]);
+
+function viaPipe(text: string, expect?: DataplaneSnapshot): Promise<ReadResult> {
+  const file = join(mkdtempSync(join(tmpdir(), 'ipts-expected-')), 'dump.txt');
+  writeFileSync(file, text);
+  const pipe = openSavePipe(CONFIG, expect);
+  if (!pipe) throw new Error('addon not loaded');
+  try {
+    spawn('cat', [file], { stdio: ['ignore', pipe.fd, 'inherit'] });
+  } finally {
+    pipe.closeWriteEnd();
+  }
+  return pipe.result;
+}
+
+const viaStream = (text: string, expect?: DataplaneSnapshot, implementation: 'native' | 'js' = 'native'): Promise<ReadResult> =>
+  readSaveOutput(Readable.from([Buffer.from(text)]), CONFIG, { implementation, nativeBatchBytes: 1, ...(expect ? { expected: expect } : {}) });
+
+it('the addon is loaded', () => {
+  expect(nativeInfo().loaded).toBe(true);
+});
+
+for (const [how, read] of [
+  ['pipe', viaPipe],
+  ['stream', viaStream],
+] as const) {
+  it(`${how}: the same snapshot as without expectations (and as the TypeScript twin)`, async () => {
+    const twin = plain(await viaStream(dump, undefined, 'js'));
+    expect(plain(await read(dump))).toEqual(twin);
+    expect(plain(await read(dump, expected))).toEqual(twin);
+  });
+
+  it(`${how}: only historic chains holding exactly the expected IDs, all ours, come back as the caller's own entries`, async () => {
+    const { snapshot } = await read(dump, expected);
+    expect(snapshot.get('cali-same')).toBe(expected.get('cali-same'));
+    // Not historic: its snapshot entry keeps the saved line, which the belief lacks.
+    for (const name of ['cali-changed', 'cali-foreign', 'cali-shorter', 'cali-empty', 'mine-same']) {
+      expect(snapshot.get(name), name).not.toBe(expected.get(name));
+    }
+    expect(snapshot.get('cali-changed')?.ids).toEqual([id(3), id(99)]);
+    expect(snapshot.get('cali-shorter')?.ids).toEqual([id(6)]);
+    expect(snapshot.has('cali-gone')).toBe(false);
+    expect(snapshot.get('INPUT')?.ids).toEqual([id(90)]);
+  });
+}
+
+it('the addon refuses expected IDs in a bad shape with a TypeError', () => {
+  const addon = loadNative();
+  if (!addon) throw new Error('addon not loaded');
+  const prefix = Buffer.from('cali:');
+  const make = (expect: unknown): void => {
+    new addon.Scanner(prefix, [], false, 0, expect as NativeExpectedIds).finish().catch(() => undefined);
+  };
+  expect(() => make({ names: 'a', counts: new Uint32Array([1]), ids: 'x' })).toThrow(TypeError); // 1 char for 16
+  expect(() => make({ names: 'a', counts: new Uint32Array([0]), ids: id(1) })).toThrow(TypeError); // IDs left over
+  expect(() => make({ names: 'a', counts: [1], ids: id(1) })).toThrow(TypeError);
+  expect(() => make('a')).toThrow(TypeError);
+  expect(() => make({ names: 'a', counts: new Uint32Array([1]), ids: id(1) })).not.toThrow();
+  expect(() => make(undefined)).not.toThrow();
+});
