@@ -2,7 +2,7 @@
 // (one `nft -f -` per transaction, streamed in time slices), both through the one child runner,
 // with nft's failures as the library's typed errors (SaveFailedError, RestoreFailedError).
 import { classifyFailure, failureOf } from '../command-failure';
-import { describeOutcome, startCommand, collect, succeeded, TIMEOUT_ATTEMPTS, type CommandFactory, type CommandOutcome, type RunningCommand } from '../commands';
+import { describeOutcome, startCommand, collect, succeeded, TIMEOUT_ATTEMPTS, writeToChild, type CommandFactory, type CommandOutcome, type RunningCommand } from '../commands';
 import { formatCommandLine, RestoreFailedError, RestoreTimeoutError, SaveFailedError, SaveTimeoutError } from '../errors';
 import type { Logger } from '../logger';
 import { RULE_ID_LENGTH } from '../save-line';
@@ -133,19 +133,7 @@ export async function writeNft(t: NftTarget, lines: Iterable<string>, echo: bool
       if (echo) stdout = collect(child.stdout);
       else child.stdout.resume();
     }
-    const stdin = child.stdin;
-    if (stdin.destroyed || stdin.writableEnded) return;
-    if (!stdin.write(text) && !stdin.destroyed) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          stdin.off('drain', done);
-          stdin.off('close', done);
-          resolve();
-        };
-        stdin.on('drain', done);
-        stdin.on('close', done);
-      });
-    }
+    await writeToChild(child.stdin, text);
   };
   try {
     let batch: string[] = [];
