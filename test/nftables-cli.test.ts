@@ -5,6 +5,7 @@ import { Netns } from './helpers/netns';
 import { buildCliIfMissing, ROOT, runCli } from './helpers/run-cli';
 import { listTable, ruleset } from './nftables-env';
 import { join } from 'node:path';
+import type { ShownTable } from '../src/show';
 
 const DEMO = join(ROOT, 'examples', 'demo.yaml');
 let ns: Netns;
@@ -32,9 +33,43 @@ describe('CLI --backend nftables', () => {
     expect(await ruleset(ns)).toBe(before);
   });
 
-  it('refuses show, which reads iptables, with a usage error', async () => {
-    const show = await runCli(['show', '--netns', ns.name, '--backend', 'nftables']);
-    expect(show.code).not.toBe(0);
-    expect(show.stderr).toMatch(/not available with --backend nftables/);
+  it('show: every chain and rule of our table with its counters, ours marked, a foreign rule not; --json too', async () => {
+    const common = ['--netns', ns.name, '--backend', 'nftables'];
+    expect((await runCli(['apply', ...common, '-f', DEMO])).code).toBe(0);
+    // Another program's rule in our table; traffic on lo through our INPUT base chain.
+    await ns.execOk('nft', ['add', 'rule', 'ip', 'ipts-filter', 'ipts-tcp', 'ip', 'saddr', '192.0.2.9', 'counter', 'drop']);
+    await ns.execOk('ip', ['link', 'set', 'lo', 'up']);
+    for (let i = 0; i < 3; i++) await ns.execOk('bash', ['-c', 'echo x > /dev/udp/127.0.0.1/9']);
+    const seen = await listTable(ns, 'ip', 'ipts-filter');
+    const json = await runCli(['show', ...common, '--table', 'filter', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const shown = JSON.parse(json.stdout) as { tables: ShownTable[] };
+    expect(shown.tables).toHaveLength(1);
+    const t = shown.tables[0] as ShownTable;
+    expect(t).toMatchObject({ table: 'filter', ipVersion: 4, backend: 'nftables', nftTable: 'ip ipts-filter', inserts: [] });
+    expect(t.chains.map((c) => c.name)).toEqual([...(seen?.keys() ?? [])].sort());
+    for (const c of t.chains) {
+      const want = seen?.get(c.name)?.rules ?? [];
+      expect(c.rules.map((r) => r.rule), c.name).toEqual(want.map((r) => (r.comment === undefined ? r.text : `${r.text} comment "${r.comment}"`)));
+      expect(c.rules.map((r) => r.packets), c.name).toEqual(want.map((r) => r.packets));
+      expect(c.rules.map((r) => r.id), c.name).toEqual(want.map((r) => (r.comment?.startsWith('ipts:') ? r.comment.slice(5, 21) : null)));
+      expect(c.rules.map((r) => r.num)).toEqual(want.map((_, i) => i + 1));
+    }
+    const input = t.chains.find((c) => c.name === 'INPUT');
+    expect(input?.rules[0]?.packets).toBeGreaterThanOrEqual(3); // 3 UDP datagrams on lo (and the ICMP port unreachable replies)
+    expect(input?.rules[0]?.bytes).toBeGreaterThan(0);
+    const tcp = t.chains.find((c) => c.name === 'ipts-tcp');
+    expect(tcp?.rules.map((r) => r.id === null)).toEqual([false, false, true]);
+
+    const text = await runCli(['show', ...common, '--table', 'filter']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain('filter (IPv4, nftables: table ip ipts-filter)');
+    expect(text.stdout).toMatch(/^\s+3\s+\(not ours\)\s+0\s+0\s+ip saddr 192\.0\.2\.9 counter drop$/m);
+    expect(text.stdout).toMatch(/^\s+1\s+ipts:\S{16}\s+[1-9]\d*\s+[1-9]\d*\s+counter jump ipts-input$/m);
+    expect(text.stdout).toMatch(/counter accept comment "ssh"$/m); // our ID left out, the rule's own comment kept
+    // A table we do not have: nothing of ours.
+    const nat = await runCli(['show', ...common, '--table', 'nat']);
+    expect(nat.stdout).toBe('nat (IPv4, nftables: table ip ipts-nat)\n  nothing of ours\n');
+    expect((await runCli(['cleanup', ...common, '--yes'])).code).toBe(0);
   });
 });

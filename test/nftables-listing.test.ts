@@ -54,6 +54,21 @@ describe('nft listing scanner', () => {
     );
   });
 
+  it('with details (show): each rule text without its handle, counter values taken out, and its counters', () => {
+    const s = createListingScanner('ipts:', 16, true);
+    s.push(LISTING);
+    const listing = s.finish();
+    expect(listing.chains.map((c) => ({ ...c, details: undefined }))).toEqual(EXPECTED.chains.map((c) => ({ ...c, details: undefined })));
+    expect(listing.chains[0]?.details).toEqual([
+      { text: 'tcp dport 22 counter accept comment "ipts:AAAAAAAAAAAAAAAA"', packets: 3, bytes: 180 },
+      { text: 'udp dport 53 drop', packets: 0, bytes: 0 },
+      { text: 'counter accept comment "ipts:BBBBBBBBBBBBBBBB my own words"', packets: 0, bytes: 0 },
+      { text: 'counter accept comment "ipts:CCCCCCCCCCCCCCCCX"', packets: 0, bytes: 0 },
+      { text: 'counter accept comment "other:DDDDDDDDDDDDDDDD"', packets: 0, bytes: 0 },
+    ]);
+    expect(listing.chains[1]?.details).toEqual([{ text: 'counter jump ipts-a comment "ipts:EEEEEEEEEEEEEEEE"', packets: 0, bytes: 0 }]);
+  });
+
   it('reads an empty output as no table', () => {
     expect(createListingScanner('ipts:', 16).finish()).toEqual({ found: false, chains: [] });
   });

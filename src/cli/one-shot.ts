@@ -6,7 +6,8 @@ import type { RulesFile } from '../rules-file/types';
 import { TABLE_NAMES, type TableName } from '../table-names';
 import { checkWithKernel, type KernelCheckResult } from '../kernel-check';
 import type { PlanSummary, RestorePlan } from '../restore-plan';
-import { formatShown, showTables } from '../show';
+import { formatShown, showTables, type ShownTable } from '../show';
+import { showNftTables } from '../nftables/show';
 import { ManagedTable } from './managed-table';
 import { EXIT_DRIFT, EXIT_ERROR, EXIT_OK, UsageError, checkPrefixes, loadFile, session, type CommonOptions, type Session } from './options';
 import { addSummaries, describeError, describeSummary, errorJson, isEmptySummary, plural } from './output';
@@ -172,7 +173,10 @@ export async function showCommand(opts: CommonOptions & { file?: string; table?:
   checkPrefixes(opts);
   let tables: readonly string[] = opts.table?.length ? opts.table : TABLE_NAMES;
   if (opts.file) tables = [...loadFile(opts.file, opts).tables.keys()];
-  const shown = await showTables({ tables, ...showOptions(opts) });
+  const shown: ShownTable[] =
+    opts.backend === 'nftables'
+      ? await showNftTables({ tables: tables as TableName[], ipVersion: opts.ipVersion, hashPrefix: opts.prefix, ...(opts.netns !== undefined ? { netns: opts.netns } : {}) })
+      : await showTables({ tables, ...showOptions(opts) });
   if (opts.json) process.stdout.write(`${JSON.stringify({ tables: shown }, null, 2)}\n`);
   else process.stdout.write(formatShown(shown, { hashPrefix: opts.prefix, chainPrefix: opts.chainPrefix }));
   return EXIT_OK;

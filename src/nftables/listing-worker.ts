@@ -14,7 +14,7 @@ const createListingScanner = (${createListingScanner.toString()});
 const reads = new Map();
 parentPort.on('message', (m) => {
   if (m.op === 'start') {
-    reads.set(m.id, { scanner: createListingScanner(m.hashPrefix, m.idLength), decoder: new TextDecoder(), error: undefined });
+    reads.set(m.id, { scanner: createListingScanner(m.hashPrefix, m.idLength, m.withDetails), decoder: new TextDecoder(), error: undefined });
     return;
   }
   const r = reads.get(m.id);
@@ -91,10 +91,11 @@ export interface ListingRead {
 }
 
 /**
- * Forwards `stream` (the stdout of `nft -a list table …`) to the listing worker. The result
+ * Forwards `stream` (the stdout of `nft -a list table …`) to the listing worker (`withDetails`:
+ * each rule's text and counters too, for show). The result
  * rejects when the stream fails or the worker dies.
  */
-export function readListing(stream: Readable, hashPrefix: string, idLength: number): ListingRead {
+export function readListing(stream: Readable, hashPrefix: string, idLength: number, withDetails = false): ListingRead {
   const w = theWorker();
   const id = nextId++;
   w.ref(); // a read under way keeps the process alive until its answer comes
@@ -102,7 +103,7 @@ export function readListing(stream: Readable, hashPrefix: string, idLength: numb
   const result = new Promise<Listing>((resolve, reject) => {
     pending.set(id, { resolve, reject });
   });
-  w.postMessage({ op: 'start', id, hashPrefix, idLength });
+  w.postMessage({ op: 'start', id, hashPrefix, idLength, withDetails });
   const finish = (op: 'end' | 'cancel'): void => {
     if (done) return;
     done = true;

@@ -14,6 +14,17 @@ export interface ListedChain {
   readonly ids: readonly string[];
   /** Per rule, its handle. */
   readonly handles: readonly number[];
+  /** Per rule, when the scanner was asked for details (show): its text and counters. */
+  readonly details?: readonly ListedRuleDetail[];
+}
+
+/** What `show` needs of one listed rule. */
+export interface ListedRuleDetail {
+  /** The rule's statements as nft lists them, without the handle and with `counter` in place of
+   *  `counter packets N bytes M`. */
+  readonly text: string;
+  readonly packets: number;
+  readonly bytes: number;
 }
 
 /** A whole listing. */
@@ -36,14 +47,16 @@ export interface ListingScanner {
  * A scanner of one listing. A rule is ours when its comment starts with `hashPrefix` followed by
  * `idLength` ID characters and then the end or a space (the rule's own comment follows).
  */
-export function createListingScanner(hashPrefix: string, idLength: number): ListingScanner {
-  const chains: { name: string; declaration: string | undefined; ids: string[]; handles: number[] }[] = [];
+export function createListingScanner(hashPrefix: string, idLength: number, withDetails = false): ListingScanner {
+  type Detail = { text: string; packets: number; bytes: number };
+  const chains: { name: string; declaration: string | undefined; ids: string[]; handles: number[]; details?: Detail[] }[] = [];
   let current: (typeof chains)[number] | undefined;
   let found = false;
   let rest = '';
   const ruleTail = / comment "([^"]*)" # handle (\d+)$/;
   const handleTail = /# handle (\d+)$/;
   const chainHead = /^\tchain (\S+) \{/;
+  const counterValues = /\bcounter packets (\d+) bytes (\d+)/;
   const line = (text: string): void => {
     if (text.startsWith('table ')) {
       found = true;
@@ -67,6 +80,15 @@ export function createListingScanner(hashPrefix: string, idLength: number): List
       }
       current.ids.push(id);
       current.handles.push(Number(handle));
+      if (current.details) {
+        const counted = counterValues.exec(body);
+        const text = body.slice(0, body.lastIndexOf(' # handle '));
+        current.details.push({
+          text: counted ? text.replace(counterValues, 'counter') : text,
+          packets: counted ? Number(counted[1]) : 0,
+          bytes: counted ? Number(counted[2]) : 0,
+        });
+      }
       return;
     }
     if (text.startsWith('\t}')) {
@@ -75,7 +97,7 @@ export function createListingScanner(hashPrefix: string, idLength: number): List
     }
     const head = chainHead.exec(text);
     if (head) {
-      current = { name: head[1] as string, declaration: undefined, ids: [], handles: [] };
+      current = { name: head[1] as string, declaration: undefined, ids: [], handles: [], ...(withDetails ? { details: [] } : {}) };
       chains.push(current);
     }
   };

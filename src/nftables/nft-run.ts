@@ -50,6 +50,8 @@ export interface NftReadOptions extends NftTarget {
   readonly onRun?: () => void;
   /** Called for each failed run. */
   readonly onFailure?: () => void;
+  /** Also each rule's text and counters (show). */
+  readonly withDetails?: boolean;
 }
 
 /** Lists our table (a missing table is an empty listing), retrying a failed read (3 retries,
@@ -79,7 +81,7 @@ export function listArgs(t: Pick<NftTarget, 'family' | 'table'>): string[] {
 async function listOnce(r: NftReadOptions): Promise<Listing> {
   r.onRun?.();
   const child = startCommand(r.run, 'nft', listArgs(r), { timeoutMs: r.timeoutMs, onTimeout: () => read.cancel() });
-  const read = readListing(child.stdout, r.hashPrefix, RULE_ID_LENGTH);
+  const read = readListing(child.stdout, r.hashPrefix, RULE_ID_LENGTH, r.withDetails === true);
   read.result.catch(() => undefined); // observed below, after the exit status
   child.stdin.on('error', () => undefined);
   if (!child.stdin.destroyed) child.stdin.end();
