@@ -5,6 +5,9 @@ import { Netns } from './helpers/netns';
 import { buildCliIfMissing, ROOT, runCli } from './helpers/run-cli';
 import { listTable, ruleset } from './nftables-env';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import type { ShownTable } from '../src/show';
 
 const DEMO = join(ROOT, 'examples', 'demo.yaml');
@@ -71,5 +74,29 @@ describe('CLI --backend nftables', () => {
     const nat = await runCli(['show', ...common, '--table', 'nat']);
     expect(nat.stdout).toBe('nat (IPv4, nftables: table ip ipts-nat)\n  nothing of ours\n');
     expect((await runCli(['cleanup', ...common, '--yes'])).code).toBe(0);
+  });
+  it('check --kernel: the file\'s nft transactions loaded by the kernel in a throwaway namespace; a refusal names the rule and its file position', async () => {
+    const hostTables = execFileSync('nft', ['list', 'tables']).toString();
+    const ok = await runCli(['check', '--kernel', '--backend', 'nftables', '-f', DEMO]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/is valid \(filter: 2 chains, 6 rules, 1 insert\); nft loads it into a throwaway network namespace\.\n$/);
+    // nft's parser takes masquerade anywhere; the kernel refuses it outside postrouting and output.
+    const file = join(mkdtempSync(join(tmpdir(), 'ipts-nftcheck-')), 'bad.yaml');
+    writeFileSync(
+      file,
+      ['tables:', '  filter:', '    chains:', '      ipts-web:', '        - match: { protocol: tcp, destPorts: [80] }', '          action: accept',
+        '  nat:', '    chains:', '      ipts-nat:', '        - action: accept', '    insert:', '      PREROUTING:', '        - match: { protocol: tcp }', '          action: masq', ''].join('\n'),
+    );
+    const bad = await runCli(['check', '--kernel', '--backend', 'nftables', '-f', file]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:13:11: tables\\.nat\\.insert\\.PREROUTING\\[0\\]: nft refused this rule \\(loaded into a throwaway network namespace, exit 1\\):\\n {4}add rule ip ipts-nat PREROUTING ip protocol tcp counter masquerade comment "ipts:\\S{16}"\\n`));
+    expect(bad.stderr).toContain('Operation not supported');
+    const json = await runCli(['check', '--kernel', '--backend', 'nftables', '--json', '-f', file]);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      valid: false,
+      kernel: { binary: 'nft', accepted: false, refusal: { table: 'nat', exitCode: 1, rule: { line: 13, column: 11, path: 'tables.nat.insert.PREROUTING[0]' }, bisected: false } },
+    });
+    expect(execFileSync('nft', ['list', 'tables']).toString()).toBe(hostTables); // nothing landed on the host
   });
 });

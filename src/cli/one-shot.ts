@@ -8,6 +8,7 @@ import { checkWithKernel, type KernelCheckResult } from '../kernel-check';
 import type { PlanSummary, RestorePlan } from '../restore-plan';
 import { formatShown, showTables, type ShownTable } from '../show';
 import { showNftTables } from '../nftables/show';
+import { checkNftWithKernel } from '../nftables/kernel-check';
 import { ManagedTable } from './managed-table';
 import { EXIT_DRIFT, EXIT_ERROR, EXIT_OK, UsageError, checkPrefixes, loadFile, session, type CommonOptions, type Session } from './options';
 import { addSummaries, describeError, describeSummary, errorJson, isEmptySummary, plural } from './output';
@@ -212,8 +213,10 @@ export async function checkCommand(file: string, opts: CommonOptions & { kernel?
   return refusal ? EXIT_ERROR : EXIT_OK;
 }
 
-/** check --kernel: the backend as apply would pick it, then the rules loaded in a throwaway namespace. */
+/** check --kernel: the backend as apply would pick it, then the rules loaded in a throwaway
+ *  namespace (nftables: our tables' nft transactions). */
 async function kernelCheck(rules: RulesFile, opts: CommonOptions): Promise<KernelCheckResult> {
+  if (opts.backend === 'nftables') return checkNftWithKernel(rules, { ipVersion: opts.ipVersion, hashPrefix: opts.prefix });
   const choice = iptablesBackend(opts, 'check --kernel');
   const backend = choice === 'auto' ? await detectBackend(opts.netns !== undefined ? inNetns(opts.netns) : spawnCommand, opts.ipVersion) : choice;
   return checkWithKernel(rules, { backend, ipVersion: opts.ipVersion, hashPrefix: opts.prefix, insertMode: opts.insertMode });
