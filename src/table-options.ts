@@ -245,6 +245,13 @@ export function resolveTableOptions(name: TableName, ipVersion: IpVersion, hashP
   const lockTimeoutMs = nonNegativeMs('lockTimeoutMs', options.lockTimeoutMs, 10_000);
   const commandTimeoutMs = nonNegativeMs('commandTimeoutMs', options.commandTimeoutMs, 120_000) || 120_000;
   const tableBackend = parseTableBackendChoice(options.backend ?? 'auto');
+  if (tableBackend === 'nftables' && canaryIntervalMs > 0) {
+    throw new InvalidOptionError(
+      'canaryIntervalMs',
+      canaryIntervalMs,
+      'is not available on backend "nftables" (no canary watch there yet): the refresh timer (refreshIntervalMs) and the post-write re-reads find a flushed chain or a deleted table',
+    );
+  }
   // With nftables no iptables backend is chosen (nor detected): 'auto' only fills the field.
   const backendChoice = tableBackend === 'nftables' ? 'auto' : tableBackend;
   const base = options.commandFactory ?? spawnCommand;

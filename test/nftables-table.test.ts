@@ -115,6 +115,13 @@ describe('Table on backend nftables', () => {
     expect(() => new Table('filter', 4, 'ipts$x:', NO_OP_LOCK, { netns: ns.name, backend: 'nftables' })).toThrow(InvalidOptionError);
   });
 
+  it('refuses the canary watch (canaryIntervalMs), which this backend does not have', () => {
+    const make = (): Table => nftTable({ canaryIntervalMs: 1_000, historicChainPrefixes: ['ipts-'] });
+    expect(make).toThrow(InvalidOptionError);
+    expect(make).toThrow(/canaryIntervalMs.*backend "nftables"/);
+    expect(() => nftTable({ canaryIntervalMs: 0 })).not.toThrow();
+  });
+
   it("leaves another program's table and iptables-nft's rules alone, through apply and cleanup", async () => {
     await ns.execOk('nft', ['-f', '-'], 'add table ip other\nadd chain ip other c { type filter hook input priority 0; policy accept; }\nadd rule ip other c tcp dport 22 counter accept\n');
     await ns.execOk('iptables-nft', ['-w', '-A', 'INPUT', '-p', 'tcp', '--dport', '23', '-j', 'ACCEPT']);
