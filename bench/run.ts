@@ -15,6 +15,7 @@
 //                      ratio has no reference: for it run --rules 100000 --cli-rules 100000)
 //   --profile          also run one legacy initial apply (100k rules with --full, else 10k)
 //                      under the V8 CPU profiler and print self time by file and function
+//   --no-nftables      skip the nftables backend (bench/nftables.ts)
 //   --no-write         print only
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -159,6 +160,11 @@ async function main(): Promise<void> {
       const out = join(outDir, 'cli.json');
       await runWorker(['--rules', opts.cliRules.join(','), '--backends', opts.backends.join(','), '--tag', `${process.pid}-${k++}`, '--out', out], 'cli-phases.js');
       cli = JSON.parse(readFileSync(out, 'utf8')) as CliResult[];
+    }
+    // The nftables backend prints its own table (bench/nftables.ts); --no-nftables skips it.
+    if (!process.argv.includes('--no-nftables')) {
+      process.stderr.write(`nftables backend: ${opts.rules.join(', ')} rules\n`);
+      await runWorker(['--rules', opts.rules.join(','), '--runs', String(opts.runs), '--tag', `${process.pid}-${k++}`, ...(opts.write ? ['--write', opts.mode] : [])], 'nftables.js');
     }
     let profile: ProfileRun | undefined;
     if (opts.profile) {

@@ -67,6 +67,16 @@ export async function resolveBinaries(
   return { backend: backendOfVersionText(`${out.stdout} ${out.stderr}`), ...plain };
 }
 
+/** What a Table's `backend` option takes: a {@link BackendChoice}, or `'nftables'` (native
+ *  nftables through `nft`, in a table of the Table's own; no iptables binaries). */
+export type TableBackendChoice = BackendChoice | 'nftables';
+
+/** A Table's `backend` option, validated. */
+export function parseTableBackendChoice(value: unknown): TableBackendChoice {
+  if (value === 'nftables' || value === 'legacy' || value === 'nft' || value === 'auto') return value;
+  throw new InvalidOptionError('backend', value, 'expected "legacy", "nft", "auto" or "nftables"');
+}
+
 export function parseBackendChoice(value: unknown): BackendChoice {
   if (value === 'legacy' || value === 'nft' || value === 'auto') return value;
   throw new InvalidOptionError('backend', value, 'expected "legacy", "nft" or "auto"');

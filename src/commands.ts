@@ -229,6 +229,23 @@ export function describeOutcome(o: CommandOutcome, timeoutMs: number): string {
   return `exited with ${o.code}`;
 }
 
+/** Writes to a child's stdin and waits while the pipe is full. Returns at once when the child
+ *  died or closed its input (a write to a destroyed stream returns false and 'drain'/'close'
+ *  never come again: waiting for them would hang forever); its outcome says why. */
+export async function writeToChild(stdin: Writable, text: string): Promise<void> {
+  if (stdin.destroyed || stdin.writableEnded) return;
+  if (stdin.write(text) || stdin.destroyed) return;
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      stdin.off('drain', done);
+      stdin.off('close', done);
+      resolve();
+    };
+    stdin.on('drain', done);
+    stdin.on('close', done);
+  });
+}
+
 /** Collects a stream as UTF-8 text (for small outputs: --version, a probe's stdout). */
 export function collect(stream: Readable): Promise<string> {
   return new Promise((resolve) => {

@@ -6,18 +6,19 @@ import {
   binariesFor,
   detectBackendWithCounts,
   parseIptablesVersion,
-  parseBackendChoice,
+  parseTableBackendChoice,
   restoreTakesLockItself,
   type Backend,
-  type BackendChoice,
   type BackendDetection,
   type IpVersion,
+  type TableBackendChoice,
 } from './backend';
 import { describeOutcome, inNetns, runCommand, spawnCommand, succeeded, type CommandFactory } from './commands';
 import type { LockHolder } from './errors';
 import { detectFeatures, type Features } from './features';
 import { DEFAULT_LOCK_FILE_PATH, findLockHolder } from './locks';
 import { nativeInfo } from './native';
+import { checkNftables, type NftablesCheck } from './nftables/doctor-check';
 
 /** How one probe went: `error` means iptables-sync cannot work as asked; `warn` that it works but
  *  something is missing or odd. */
@@ -75,9 +76,10 @@ export interface BinaryCheck extends DoctorCheck {
 
 /** Backend detection as a Table with `backend: 'auto'` runs it, with the counts it decided on. */
 export interface BackendCheck extends DoctorCheck {
-  /** The backend option given: 'legacy', 'nft' or 'auto'. */
-  readonly choice: BackendChoice;
-  /** The backend a Table would use: the one chosen, else the one detected. */
+  /** The backend option given: 'legacy', 'nft', 'auto' or 'nftables'. */
+  readonly choice: TableBackendChoice;
+  /** The iptables backend a Table would use: the one chosen, else the one detected (undefined
+   *  with 'nftables', which uses none). */
   readonly backend: Backend | undefined;
   /** What detection found (with 'auto'); undefined when detection was not run or failed. */
   readonly detection: BackendDetection | undefined;
@@ -133,14 +135,20 @@ export interface DoctorReport {
   readonly features: FeaturesCheck;
   /** The xtables lock file and its holder. */
   readonly lockFile: LockFileCheck;
+  /** With backend 'nftables': nf_tables in the namespace, our table names, the listing worker;
+   *  undefined otherwise. */
+  readonly nftables: NftablesCheck | undefined;
 }
 
 /** What to diagnose; every field is optional. */
 export interface DoctorOptions {
   /** The network namespace commands would run in (`ip netns`); default: none (this one). */
   readonly netns?: string;
-  /** The backend a Table would be given (default 'auto': detect it). */
-  readonly backend?: BackendChoice;
+  /** The backend a Table would be given (default 'auto': detect it); 'nftables' checks nft. */
+  readonly backend?: TableBackendChoice;
+  /** With backend 'nftables': the `nftTableName` a Table would be given (default: `ipts-<table>`
+   *  for each table). */
+  readonly nftTableName?: string;
   /** 4 (iptables, default) or 6 (ip6tables): which binaries are required and probed. */
   readonly ipVersion?: IpVersion;
   /** The xtables lock file; default $XTABLES_LOCKFILE, else /run/xtables.lock. */
@@ -184,7 +192,7 @@ const NETNS_RUN_DIR = '/run/netns';
  */
 export async function diagnose(options: DoctorOptions = {}): Promise<DoctorReport> {
   const ipVersion = options.ipVersion ?? 4;
-  const choice = parseBackendChoice(options.backend ?? 'auto');
+  const choice = parseTableBackendChoice(options.backend ?? 'auto');
   const timeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
   const run = options.commandFactory ?? spawnCommand;
   const searchPath = options.searchPath ?? process.env.PATH ?? '';
@@ -198,9 +206,10 @@ export async function diagnose(options: DoctorOptions = {}): Promise<DoctorRepor
   const backend = await guard(
     checkBackend(choice, ipVersion, netns, run, timeoutMs),
     timeoutMs * 2,
-    (message): BackendCheck => ({ status: 'error', message, choice, backend: choice === 'auto' ? undefined : choice, detection: undefined }),
+    (message): BackendCheck => ({ status: 'error', message, choice, backend: iptablesBackendOf(choice), detection: undefined }),
   );
   const required = requiredBinaries(backend.backend, ipVersion, options.netns);
+  if (choice === 'nftables') (required as Set<string>).add('nft');
   const binaries = await Promise.all(
     DOCTOR_BINARIES.map((name) =>
       guard(
@@ -210,15 +219,30 @@ export async function diagnose(options: DoctorOptions = {}): Promise<DoctorRepor
       ),
     ),
   );
-  const restoreWait = checkRestoreWait(backend.backend, ipVersion, binaries);
-  const features = await guard(
-    checkFeatures(restoreWait.binary, binaries, run, timeoutMs),
-    timeoutMs * 2,
-    (message): FeaturesCheck => ({ status: 'warn', message, features: undefined }),
-  );
-  const addon = checkAddon(restoreWait.takesWait);
-  const all: DoctorCheck[] = [addon, privileges, netns, ...binaries, backend, restoreWait, features, lockFile];
-  return { ok: all.every((c) => c.status !== 'error'), ipVersion, addon, privileges, netns, binaries, backend, restoreWait, features, lockFile };
+  const native = choice === 'nftables';
+  const restoreWait: RestoreWaitCheck = native
+    ? { status: 'ok', message: 'not used: backend nftables writes with nft -f, which takes no xtables lock', binary: undefined, version: undefined, takesWait: undefined }
+    : checkRestoreWait(backend.backend, ipVersion, binaries);
+  const features = native
+    ? { status: 'ok' as const, message: 'not used: backend nftables renders nft statements, not iptables targets', features: undefined }
+    : await guard(checkFeatures(restoreWait.binary, binaries, run, timeoutMs), timeoutMs * 2, (message): FeaturesCheck => ({ status: 'warn', message, features: undefined }));
+  // nftables: no lock to take, hashing by node:crypto and reads scanned by a worker thread.
+  const addon = checkAddon(native ? true : restoreWait.takesWait);
+  const nftables = native
+    ? await guard(
+        netns.status === 'error'
+          ? Promise.resolve<NftablesCheck>({ status: 'error', message: `not checked: ${netns.message}`, usable: false, tables: [], present: [], reader: false })
+          : checkNftables(netns.name !== undefined ? inNetns(netns.name, run) : run, ipVersion, timeoutMs, options.nftTableName),
+        timeoutMs * 3,
+        (message): NftablesCheck => ({ status: 'error', message, usable: false, tables: [], present: [], reader: false }),
+      )
+    : undefined;
+  const all: DoctorCheck[] = [addon, privileges, netns, ...binaries, backend, restoreWait, features, lockFile, ...(nftables ? [nftables] : [])];
+  return { ok: all.every((c) => c.status !== 'error'), ipVersion, addon, privileges, netns, binaries, backend, restoreWait, features, lockFile, nftables };
+}
+
+function iptablesBackendOf(choice: TableBackendChoice): Backend | undefined {
+  return choice === 'auto' || choice === 'nftables' ? undefined : choice;
 }
 
 // --- probes -----------------------------------------------------------------------------------
@@ -325,10 +349,11 @@ async function checkBinary(name: string, required: ReadonlySet<string>, searchPa
   return { status: 'ok', message: `${path}: ${version}`, name, required: isRequired, path, version };
 }
 
-async function checkBackend(choice: BackendChoice, ipVersion: IpVersion, netns: NetnsCheck, run: CommandFactory, timeoutMs: number): Promise<BackendCheck> {
+async function checkBackend(choice: TableBackendChoice, ipVersion: IpVersion, netns: NetnsCheck, run: CommandFactory, timeoutMs: number): Promise<BackendCheck> {
   if (netns.status === 'error') {
-    return { status: 'error', message: `not detected: ${netns.message}`, choice, backend: choice === 'auto' ? undefined : choice, detection: undefined };
+    return { status: 'error', message: `not detected: ${netns.message}`, choice, backend: iptablesBackendOf(choice), detection: undefined };
   }
+  if (choice === 'nftables') return { status: 'ok', message: 'nftables as asked: native nftables in tables of our own, no iptables backend', choice, backend: undefined, detection: undefined };
   const inside = netns.name !== undefined ? inNetns(netns.name, run) : run;
   const detection = await detectBackendWithCounts(inside, ipVersion, timeoutMs);
   const seen = `legacy ${detection.legacyRules} rules${detection.legacyHint ? ' + KUBE-IPTABLES-HINT' : ''}, nft ${detection.nftRules} rules${detection.nftHint ? ' + KUBE-IPTABLES-HINT' : ''}`;
@@ -412,7 +437,8 @@ export function formatDoctorReport(report: DoctorReport): string {
   text += line('restore --wait', report.restoreWait);
   text += line('features', report.features);
   text += line('lock file', report.lockFile);
-  const all = [report.addon, report.privileges, report.netns, ...report.binaries, report.backend, report.restoreWait, report.features, report.lockFile];
+  if (report.nftables) text += line('nftables', report.nftables);
+  const all = [report.addon, report.privileges, report.netns, ...report.binaries, report.backend, report.restoreWait, report.features, report.lockFile, ...(report.nftables ? [report.nftables] : [])];
   const count = (s: DoctorStatus): number => all.filter((c) => c.status === s).length;
   const errors = count('error');
   const warnings = count('warn');

@@ -64,7 +64,7 @@ export {
   type TableOutcome,
 } from './reconciler';
 export type { RestorePlan, PlanSummary, InsertMode } from './restore-plan';
-export type { Backend, BackendChoice, IpVersion } from './backend';
+export type { Backend, BackendChoice, IpVersion, TableBackendChoice } from './backend';
 export type { MetricNames } from './metrics';
 export type { Logger } from './logger';
 export type { CommandFactory, SpawnedCommand, CommandExit } from './commands';

@@ -96,7 +96,7 @@ export async function checkWithKernel(rules: RulesFile, options: KernelCheckOpti
   // must not wait for (or block) whoever holds the host's xtables lock.
   const lockDir = mkdtempSync(join(tmpdir(), 'iptables-sync-check-'));
   const load = (input: string): Promise<{ code: number | null; stderr: string }> =>
-    loadInThrowawayNamespace(binary, input, join(lockDir, 'xtables.lock'), options.timeoutMs ?? 60_000);
+    loadInThrowawayNamespace([binary, '--noflush'], input, options.timeoutMs ?? 60_000, { XTABLES_LOCKFILE: join(lockDir, 'xtables.lock') });
   try {
     const tables: TableName[] = [];
     for (const table of rules.tables.values()) {
@@ -148,17 +148,26 @@ async function findRefusedLine(
   return found(ruleLines[bad - 1] as string, badResult, true);
 }
 
-function trim(stderr: string): string {
+/** stderr trimmed to a few KB. */
+export function trim(stderr: string): string {
   const text = stderr.trim();
   return text.length <= MAX_STDERR ? text : `${text.slice(0, MAX_STDERR)}…`;
 }
 
-/** `unshare --net -- BINARY --noflush` with the input on stdin; the namespace dies with it. */
-function loadInThrowawayNamespace(binary: string, input: string, lockFile: string, timeoutMs: number): Promise<{ code: number | null; stderr: string }> {
+/** `unshare --net -- COMMAND…` with the input on stdin (e.g. `iptables-restore --noflush`, or
+ *  `nft -f -`); the namespace dies with it.
+ *  @throws {@link KernelCheckError} when the namespace cannot be made or the command is killed. */
+export function loadInThrowawayNamespace(
+  command: readonly [string, ...string[]],
+  input: string,
+  timeoutMs: number,
+  env: Readonly<Record<string, string>> = {},
+): Promise<{ code: number | null; stderr: string }> {
+  const binary = command[0];
   return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['--net', '--', binary, '--noflush'], {
+    const child = spawn('unshare', ['--net', '--', ...command], {
       stdio: ['pipe', 'ignore', 'pipe'],
-      env: { ...process.env, XTABLES_LOCKFILE: lockFile },
+      env: { ...process.env, ...env },
     });
     const err: Buffer[] = [];
     let size = 0;

@@ -6,7 +6,7 @@
 // the caller's event loop is never blocked for long, even at 100k rules. The child is started
 // with the first line (so an empty transaction spawns nothing, and a long one starts early).
 import { classifyFailure, failureOf, faultyLine } from './command-failure';
-import { describeOutcome, startCommand, type CommandFactory, type CommandOutcome, type RunningCommand } from './commands';
+import { describeOutcome, startCommand, writeToChild, type CommandFactory, type CommandOutcome, type RunningCommand } from './commands';
 import { formatCommandLine, LockTimeoutError, RestoreFailedError, RestoreTimeoutError, type LockHolder } from './errors';
 import { TimeSlicer } from './time-slice';
 
@@ -55,22 +55,8 @@ export async function streamRestore(target: RestoreTarget, lines: Iterable<strin
       child.stdout.resume(); // --verbose output is not needed; keep the pipe drained
     }
     // The child died or closed its input mid-transaction (killed, crashed, never started): stop
-    // writing. Its outcome, awaited below, says why. (A write to a destroyed stream returns
-    // false and 'drain'/'close' never come again: waiting for them would hang apply() forever.)
-    const stdin = child.stdin;
-    if (stdin.destroyed || stdin.writableEnded) return;
-    if (!stdin.write(text)) {
-      if (stdin.destroyed) return;
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          stdin.off('drain', done);
-          stdin.off('close', done);
-          resolve();
-        };
-        stdin.on('drain', done);
-        stdin.on('close', done);
-      });
-    }
+    // writing. Its outcome, awaited below, says why.
+    await writeToChild(child.stdin, text);
   };
 
   const failure = (outcome: CommandOutcome): Error => {

@@ -25,8 +25,12 @@ export interface ShownChain {
 export interface ShownTable {
   readonly table: string;
   readonly ipVersion: IpVersion;
-  readonly backend: Backend;
-  /** Chains whose names start with the chain prefix: every rule in them. */
+  /** The iptables backend read, or 'nftables' (our own nftables table). */
+  readonly backend: Backend | 'nftables';
+  /** With backend 'nftables': our nftables table, as `<family> <name>` (e.g. `ip ipts-filter`). */
+  readonly nftTable?: string;
+  /** Chains whose names start with the chain prefix (nftables: every chain of our table): every
+   *  rule in them. */
   readonly chains: readonly ShownChain[];
   /** Other chains that hold rules with our IDs: only those rules. */
   readonly inserts: readonly ShownChain[];
@@ -122,10 +126,15 @@ export async function showTables(options: ShowOptions): Promise<ShownTable[]> {
 
 /** A human-readable listing. The ID comment is left out of the rule text (it is in its own column). */
 export function formatShown(tables: readonly ShownTable[], prefixes: ShowPrefixes): string {
-  const idComment = new RegExp(`-m comment --comment "?${escapeRegExp(prefixes.hashPrefix)}[a-zA-Z0-9_-]{${RULE_ID_LENGTH}}"? ?`);
+  const id = `${escapeRegExp(prefixes.hashPrefix)}[a-zA-Z0-9_-]{${RULE_ID_LENGTH}}`;
+  const idComment = new RegExp(`-m comment --comment "?${id}"? ?`);
+  // nftables: one comment, ours first, then the rule's own (if any).
+  const nftIdComment = new RegExp(` comment "${id}(?:"| )`);
+  const withoutId = (t: ShownTable, rule: string): string =>
+    t.backend === 'nftables' ? rule.replace(nftIdComment, (m) => (m.endsWith(' ') ? ' comment "' : '')) : rule.replace(idComment, '');
   const lines: string[] = [];
   for (const t of tables) {
-    lines.push(`${t.table} (IPv${t.ipVersion}, ${t.backend})`);
+    lines.push(`${t.table} (IPv${t.ipVersion}, ${t.backend}${t.nftTable !== undefined ? `: table ${t.nftTable}` : ''})`);
     if (t.chains.length === 0 && t.inserts.length === 0) {
       lines.push('  nothing of ours');
       continue;
@@ -135,7 +144,7 @@ export function formatShown(tables: readonly ShownTable[], prefixes: ShowPrefixe
     const bw = Math.max(5, ...all.map((r) => String(r.bytes).length));
     const idw = prefixes.hashPrefix.length + 16;
     const row = (r: ShownRule): string =>
-      `    ${String(r.num).padStart(3)}  ${(r.id === null ? '(not ours)' : prefixes.hashPrefix + r.id).padEnd(idw)}  ${String(r.packets).padStart(pw)}  ${String(r.bytes).padStart(bw)}  ${r.rule.replace(idComment, '')}`;
+      `    ${String(r.num).padStart(3)}  ${(r.id === null ? '(not ours)' : prefixes.hashPrefix + r.id).padEnd(idw)}  ${String(r.packets).padStart(pw)}  ${String(r.bytes).padStart(bw)}  ${withoutId(t, r.rule)}`;
     const header = `    ${'#'.padStart(3)}  ${'rule id'.padEnd(idw)}  ${'pkts'.padStart(pw)}  ${'bytes'.padStart(bw)}  rule`;
     for (const c of t.chains) {
       lines.push(`  chain ${c.name} (${c.rules.length} rule${c.rules.length === 1 ? '' : 's'})`);

@@ -1,7 +1,7 @@
 // A Table's options: what each means, and their validation. Every bad value throws an
 // InvalidOptionError naming the option and the value, before the Table does anything.
 import type { Registry } from 'prom-client';
-import { parseBackendChoice, type BackendChoice, type IpVersion } from './backend';
+import { parseTableBackendChoice, type BackendChoice, type IpVersion, type TableBackendChoice } from './backend';
 import { inNetns, spawnCommand, type CommandFactory } from './commands';
 import { InvalidOptionError } from './errors';
 import { parseFeaturesOption, type Features, type FeaturesOption } from './features';
@@ -13,6 +13,7 @@ import type { InsertMode } from './restore-plan';
 import { RULE_ID_LENGTH } from './save-line';
 import { isTableName, KERNEL_CHAINS, type TableName } from './table-names';
 import { chainName, isWellFormed, MAX_COMMENT_BYTES, nonNegativeMs, wordProblem } from './validate';
+import { nftTableName } from './nftables/table-spec';
 
 /** Options of a {@link Table}; every one is optional. Each bad value throws {@link InvalidOptionError}
  *  from the constructor, naming the option. */
@@ -42,8 +43,12 @@ export interface TableOptions {
    *  longer than this, and reaps it. In ms; default (and what 0 means) 120000. */
   readonly commandTimeoutMs?: number;
   /** Which iptables binaries to run: `'legacy'`, `'nft'`, or `'auto'` (default: the backend the
-   *  host already uses, detected once at the first apply() or plan()). */
-  readonly backend?: BackendChoice;
+   *  host already uses, detected once at the first apply() or plan()); or `'nftables'`: native
+   *  nftables through `nft`, in one nftables table of the Table's own (see nftTableName). */
+  readonly backend?: TableBackendChoice;
+  /** With backend 'nftables': the name of the nftables table this Table owns (`table ip <name>`
+   *  or `table ip6 <name>`), an unquoted nft name. Default `ipts-<table>`, such as `ipts-filter`. */
+  readonly nftTableName?: string;
   /** Run every command inside this named network namespace (`ip netns exec`). Default: the
    *  caller's namespace. */
   readonly netns?: string;
@@ -111,6 +116,11 @@ function hashPrefixChecked(value: unknown): string {
   return prefix;
 }
 
+function noNftTableName(value: unknown): undefined {
+  if (value !== undefined) throw new InvalidOptionError('nftTableName', value, 'is only for backend "nftables"');
+  return undefined;
+}
+
 const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The options with their defaults, validated: what a Table runs with. */
@@ -139,6 +149,8 @@ export interface ResolvedTableOptions {
   readonly readerImplementation: 'auto' | 'native' | 'js';
   /** undefined: 'auto', detected at the first setup. */
   readonly features: Features | undefined;
+  /** Our nftables table's name with backend 'nftables'; undefined for the iptables backends. */
+  readonly nftTableName: string | undefined;
 }
 
 /** Checks the Table constructor's arguments in order and resolves the options' defaults. */
@@ -218,7 +230,16 @@ export function resolveTableOptions(name: TableName, ipVersion: IpVersion, hashP
   );
   const lockTimeoutMs = nonNegativeMs('lockTimeoutMs', options.lockTimeoutMs, 10_000);
   const commandTimeoutMs = nonNegativeMs('commandTimeoutMs', options.commandTimeoutMs, 120_000) || 120_000;
-  const backendChoice = parseBackendChoice(options.backend ?? 'auto');
+  const tableBackend = parseTableBackendChoice(options.backend ?? 'auto');
+  if (tableBackend === 'nftables' && canaryIntervalMs > 0) {
+    throw new InvalidOptionError(
+      'canaryIntervalMs',
+      canaryIntervalMs,
+      'is not available on backend "nftables" (no canary watch there yet): the refresh timer (refreshIntervalMs) and the post-write re-reads find a flushed chain or a deleted table',
+    );
+  }
+  // With nftables no iptables backend is chosen (nor detected): 'auto' only fills the field.
+  const backendChoice = tableBackend === 'nftables' ? 'auto' : tableBackend;
   const base = options.commandFactory ?? spawnCommand;
   const metrics = options.registry ? metricsFor(options.registry, metricNames) : undefined;
   const features = parseFeaturesOption(options.features);
@@ -247,5 +268,6 @@ export function resolveTableOptions(name: TableName, ipVersion: IpVersion, hashP
     now: options.now ?? Date.now,
     readerImplementation: options.readerImplementation ?? 'auto',
     features: features === 'auto' ? undefined : features,
+    nftTableName: tableBackend === 'nftables' ? nftTableName(options.nftTableName, name) : noNftTableName(options.nftTableName),
   };
 }

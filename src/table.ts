@@ -38,6 +38,8 @@ import { writeWithRetries, refusedRuleError } from './restore-retry';
 import { deleteChains, findReferrers } from './chain-deletion';
 import { runRestore } from './restore-run';
 import { peakAfter, rereadDue, rescheduleAfter, type ApplyClock } from './apply-timing';
+import { NftablesBackend } from './nftables/table-backend';
+import type { NftDesiredState } from './nftables/dataplane';
 
 export { KERNEL_CHAINS, type TableName } from './table-names';
 export { MAX_HASH_PREFIX_BYTES, type TableOptions } from './table-options';
@@ -72,6 +74,8 @@ export class Table {
   private readonly labels: { table: string; ip_version: string };
   /** What rules render with; undefined until 'auto' detection has run (in the first setup). */
   private features: Features | undefined;
+  /** With backend 'nftables', what apply, plan and checkRulesPresent go through instead. */
+  private readonly nftables: NftablesBackend | undefined;
 
   // Desired state.
   private readonly desiredChains = new Map<string, Chain>();
@@ -131,6 +135,8 @@ export class Table {
     this.postWriteIntervalMs = o.initialPostWriteIntervalMs;
     this.labels = { table: name, ip_version: String(ipVersion) };
     this.features = o.features;
+    const nftTableName = o.nftTableName;
+    this.nftables = nftTableName === undefined ? undefined : new NftablesBackend({ name, ipVersion, hashPrefix, nftTableName, labels: this.labels, options: o });
 
     const scope = `${options.netns ?? ''}\0${name}\0${ipVersion}`;
     for (const o of registerAndFindOverlaps(this, scope, hashPrefix, this.options.historicPrefixes)) {
@@ -175,6 +181,7 @@ export class Table {
   updateChains(chains: readonly (Chain | ChainSpec)[]): void {
     // Validate all before accepting any: a bad chain never loses state already accepted.
     const accepted = acceptChains(this.inputScope(), chains, (c) => this.forHost(c));
+    this.nftables?.acceptChains(accepted);
     for (const chain of accepted) {
       // No IDs yet: the plan hashes dirty chains in batches while the restore already runs.
       this.desiredChains.set(chain.name, chain);
@@ -237,6 +244,7 @@ export class Table {
   setRuleInsertions(chainName: string, rules: readonly (Rule | RuleSpec)[]): void {
     const name = ruleTarget('setRuleInsertions', chainName, rules);
     const accepted = acceptRules(this.inputScope(), 'setRuleInsertions', name, rules, (r) => this.forHost(r));
+    this.nftables?.acceptRules(accepted);
     this.insertRules.set(name, Object.freeze(accepted));
     this.dirtyInserts.add(name);
     this.programmedCache = undefined;
@@ -257,6 +265,7 @@ export class Table {
       throw new InvalidRuleError('appendRules', name, 'is a chain of ours: put the rules in the chain itself');
     }
     const accepted = acceptRules(this.inputScope(), 'appendRules', name, rules, (r) => this.forHost(r));
+    this.nftables?.acceptRules(accepted);
     this.appendRulesByChain.set(name, Object.freeze(accepted));
     this.dirtyInserts.add(name);
     this.programmedCache = undefined;
@@ -281,6 +290,7 @@ export class Table {
   }
 
   private async missingRules(name: string, given: readonly Rule[]): Promise<Rule[]> {
+    if (this.nftables) return this.nftables.missingRules(name, given);
     const setup = await this.ensureSetup();
     // The rules as rendered after detection (ensureSetup may have just learned the features).
     const rules = given.map((r) => this.forHost(r));
@@ -303,6 +313,7 @@ export class Table {
     if (this.inSync) this.options.logger.debug({ table: this.name, reason }, 'invalidating dataplane cache');
     this.inSync = false;
     this.invalidations++;
+    this.nftables?.invalidate(reason);
   }
 
   /** The desired chains that get written: all of them, or with onlyReferencedChains the
@@ -433,6 +444,7 @@ export class Table {
   }
 
   private async planNow(): Promise<RestorePlan> {
+    if (this.nftables) return this.nftables.plan(this.nftDesired());
     const setup = await this.ensureSetup();
     if (!this.inSync) await this.loadDataplaneState(setup);
     return this.computePlan();
@@ -459,7 +471,13 @@ export class Table {
     };
   }
 
+  /** The desired state as the nftables backend takes it. */
+  private nftDesired(): NftDesiredState {
+    return { chains: this.programmed(), inserts: this.insertRules, appends: this.appendRulesByChain };
+  }
+
   private async applyNow(): Promise<number> {
+    if (this.nftables) return this.nftables.apply(this.nftDesired(), this.report);
     const setup = await this.ensureSetup();
     const now = this.options.now();
     const due = rereadDue(this.clock(), now);

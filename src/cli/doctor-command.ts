@@ -1,12 +1,12 @@
 // The `iptables-sync doctor` command: options, and the report on stdout (text or --json).
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { BackendChoice, IpVersion } from '../backend';
+import type { IpVersion, TableBackendChoice } from '../backend';
 import { diagnose, formatDoctorReport } from '../doctor';
 
 /** The options `doctor` takes. */
 export interface DoctorCommandOptions {
   readonly netns?: string;
-  readonly backend: BackendChoice;
+  readonly backend: TableBackendChoice;
   readonly ipVersion: IpVersion;
   readonly lockFile?: string;
   readonly json: boolean;
@@ -24,7 +24,7 @@ export function defineDoctorCommand(cmd: Command): Command {
   return cmd
     .description('check what this host gives iptables-sync: addon, privileges, binaries, backend, --wait, features, lock file; exit 1 when something needed is missing')
     .option('--netns <name>', 'check inside this named network namespace (ip netns)')
-    .addOption(new Option('--backend <backend>', 'the backend to check: legacy, nft, or auto (what the host already uses)').default('auto').argParser(oneOf('--backend', ['legacy', 'nft', 'auto'] as const)))
+    .addOption(new Option('--backend <backend>', 'the backend to check: legacy, nft, or auto (what the host already uses); or nftables (native nftables)').default('auto').argParser(oneOf('--backend', ['legacy', 'nft', 'auto', 'nftables'] as const)))
     .addOption(new Option('--ip-version <version>', '4 (iptables) or 6 (ip6tables)').default(4).argParser((v) => Number(oneOf('--ip-version', ['4', '6'] as const)(v)) as IpVersion))
     .option('--lock-file <path>', 'xtables lock file (default: $XTABLES_LOCKFILE, else /run/xtables.lock)')
     .option('--json', 'print the report as JSON', false);

@@ -1,14 +1,16 @@
 // The one-shot commands: plan, apply, cleanup, show, check. Each builds Tables from the options
 // and the rules file, runs them once, and prints what they report.
-import { detectBackend } from '../backend';
+import { detectBackend, type BackendChoice } from '../backend';
 import { inNetns, spawnCommand } from '../commands';
 import type { RulesFile } from '../rules-file/types';
 import { TABLE_NAMES, type TableName } from '../table-names';
 import { checkWithKernel, type KernelCheckResult } from '../kernel-check';
 import type { PlanSummary, RestorePlan } from '../restore-plan';
-import { formatShown, showTables } from '../show';
+import { formatShown, showTables, type ShownTable } from '../show';
+import { showNftTables } from '../nftables/show';
+import { checkNftWithKernel } from '../nftables/kernel-check';
 import { ManagedTable } from './managed-table';
-import { EXIT_DRIFT, EXIT_ERROR, EXIT_OK, checkPrefixes, loadFile, session, type CommonOptions, type Session } from './options';
+import { EXIT_DRIFT, EXIT_ERROR, EXIT_OK, UsageError, checkPrefixes, loadFile, session, type CommonOptions, type Session } from './options';
 import { addSummaries, describeError, describeSummary, errorJson, isEmptySummary, plural } from './output';
 import { Progress, progressWanted } from './progress';
 
@@ -146,10 +148,16 @@ export async function cleanupCommand(opts: CommonOptions & { yes?: boolean; tabl
   return ok ? EXIT_OK : EXIT_ERROR;
 }
 
-function showOptions(opts: CommonOptions): { ipVersion: CommonOptions['ipVersion']; backend: CommonOptions['backend']; hashPrefix: string; chainPrefix: string; netns?: string } {
+/** The iptables backend of a command that reads iptables itself (show, check --kernel). */
+function iptablesBackend(opts: CommonOptions, what: string): BackendChoice {
+  if (opts.backend === 'nftables') throw new UsageError(`${what} reads iptables, not nftables: not available with --backend nftables (list our table with nft list table)`);
+  return opts.backend;
+}
+
+function showOptions(opts: CommonOptions): { ipVersion: CommonOptions['ipVersion']; backend: BackendChoice; hashPrefix: string; chainPrefix: string; netns?: string } {
   return {
     ipVersion: opts.ipVersion,
-    backend: opts.backend,
+    backend: iptablesBackend(opts, 'show'),
     hashPrefix: opts.prefix,
     chainPrefix: opts.chainPrefix,
     ...(opts.netns !== undefined ? { netns: opts.netns } : {}),
@@ -157,6 +165,7 @@ function showOptions(opts: CommonOptions): { ipVersion: CommonOptions['ipVersion
 }
 
 async function tablesPresent(names: readonly TableName[], opts: CommonOptions): Promise<TableName[]> {
+  if (opts.backend === 'nftables') return [...names]; // each Table deletes its own nftables table, if there
   const shown = await showTables({ tables: names, ...showOptions(opts) });
   return names.filter((n) => shown.some((t) => t.table === n));
 }
@@ -165,7 +174,10 @@ export async function showCommand(opts: CommonOptions & { file?: string; table?:
   checkPrefixes(opts);
   let tables: readonly string[] = opts.table?.length ? opts.table : TABLE_NAMES;
   if (opts.file) tables = [...loadFile(opts.file, opts).tables.keys()];
-  const shown = await showTables({ tables, ...showOptions(opts) });
+  const shown: ShownTable[] =
+    opts.backend === 'nftables'
+      ? await showNftTables({ tables: tables as TableName[], ipVersion: opts.ipVersion, hashPrefix: opts.prefix, ...(opts.netns !== undefined ? { netns: opts.netns } : {}) })
+      : await showTables({ tables, ...showOptions(opts) });
   if (opts.json) process.stdout.write(`${JSON.stringify({ tables: shown }, null, 2)}\n`);
   else process.stdout.write(formatShown(shown, { hashPrefix: opts.prefix, chainPrefix: opts.chainPrefix }));
   return EXIT_OK;
@@ -201,8 +213,11 @@ export async function checkCommand(file: string, opts: CommonOptions & { kernel?
   return refusal ? EXIT_ERROR : EXIT_OK;
 }
 
-/** check --kernel: the backend as apply would pick it, then the rules loaded in a throwaway namespace. */
+/** check --kernel: the backend as apply would pick it, then the rules loaded in a throwaway
+ *  namespace (nftables: our tables' nft transactions). */
 async function kernelCheck(rules: RulesFile, opts: CommonOptions): Promise<KernelCheckResult> {
-  const backend = opts.backend === 'auto' ? await detectBackend(opts.netns !== undefined ? inNetns(opts.netns) : spawnCommand, opts.ipVersion) : opts.backend;
+  if (opts.backend === 'nftables') return checkNftWithKernel(rules, { ipVersion: opts.ipVersion, hashPrefix: opts.prefix });
+  const choice = iptablesBackend(opts, 'check --kernel');
+  const backend = choice === 'auto' ? await detectBackend(opts.netns !== undefined ? inNetns(opts.netns) : spawnCommand, opts.ipVersion) : choice;
   return checkWithKernel(rules, { backend, ipVersion: opts.ipVersion, hashPrefix: opts.prefix, insertMode: opts.insertMode });
 }

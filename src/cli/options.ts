@@ -1,6 +1,6 @@
 // The options every command shares, their parsers, and the per-command set-up they lead to.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { BackendChoice, IpVersion } from '../backend';
+import type { IpVersion, TableBackendChoice } from '../backend';
 import { loadRulesFile } from '../rules-file/load';
 import { DEFAULT_CHAIN_PREFIX, DEFAULT_HASH_PREFIX, type ConfigOptions, type RulesFile } from '../rules-file/types';
 import { IptablesSyncError } from '../errors';
@@ -16,7 +16,7 @@ export const EXIT_DRIFT = 2;
 
 export interface CommonOptions {
   netns?: string;
-  backend: BackendChoice;
+  backend: TableBackendChoice;
   ipVersion: IpVersion;
   prefix: string;
   chainPrefix: string;
@@ -50,7 +50,7 @@ export function choice<T extends string>(name: string, values: readonly T[]): (v
 export function addCommonOptions(cmd: Command, defaultLogLevel: LogLevel = 'warn'): Command {
   return cmd
     .option('--netns <name>', 'run inside this named network namespace (ip netns)')
-    .addOption(new Option('--backend <backend>', 'iptables backend: legacy, nft, or auto (what the host already uses)').default('auto').argParser(choice('--backend', ['legacy', 'nft', 'auto'] as const)))
+    .addOption(new Option('--backend <backend>', "iptables backend: legacy, nft, or auto (what the host already uses); or nftables (native nftables, in a table of iptables-sync's own)").default('auto').argParser(choice('--backend', ['legacy', 'nft', 'auto', 'nftables'] as const)))
     .addOption(new Option('--ip-version <version>', 'IP version: 4 (iptables) or 6 (ip6tables)').default(4).argParser((v) => Number(choice('--ip-version', ['4', '6'] as const)(v)) as IpVersion))
     .option('--prefix <hashPrefix>', 'rule ID prefix, written in each rule\'s first comment (at most 239 bytes); a second instance beside this one needs its own', DEFAULT_HASH_PREFIX)
     .option('--chain-prefix <prefix>', 'our chains start with this; chains in the file must, and unwanted ones are deleted. Two instances side by side need chain prefixes of which neither is a prefix of the other, or each deletes the other\'s chains', DEFAULT_CHAIN_PREFIX)
