@@ -72,8 +72,7 @@ bool ParseExpectedIds(Napi::Value value, ScannerConfig* config) {
   config->expected_names = names_value.As<Napi::String>().Utf8Value();
   config->expected_ids = ids_value.As<Napi::String>().Utf8Value();  // IDs are ASCII
   config->expected_counts.assign(counts.Data(), counts.Data() + counts.ElementLength());
-  size_t names_given = config->expected_counts.empty() && config->expected_names.empty() ? 0 : 1;
-  for (char c : config->expected_names) names_given += c == '\n';
+  const size_t names_given = LinesIn(config->expected_names, config->expected_counts.size());
   size_t id_bytes = 0;
   for (uint32_t count : config->expected_counts) id_bytes += static_cast<size_t>(count) * kRuleIdLength;
   if (names_given != config->expected_counts.size() || id_bytes != config->expected_ids.size()) {

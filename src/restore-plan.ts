@@ -155,16 +155,12 @@ export function newPlanProgress(): PlanProgress {
 }
 
 /** What a Table holds that a plan is made of (live, changing under a plan that streams out). */
-export interface LiveState {
-  readonly table: string;
-  readonly hashPrefix: string;
-  readonly insertMode: InsertMode;
+export interface LiveState extends Pick<PlanInput, 'table' | 'hashPrefix' | 'insertMode' | 'insertRules' | 'dataplane'> {
+  /** The desired chains that get written (all of them, or the referenced ones). */
   readonly programmed: ReadonlyMap<string, Chain>;
-  readonly insertRules: ReadonlyMap<string, readonly Rule[]>;
   readonly appendRules: ReadonlyMap<string, readonly Rule[]>;
   readonly dirtyChains: Set<string>;
   readonly dirtyInserts: Set<string>;
-  readonly dataplane: ReadonlyMap<string, DataplaneChain>;
 }
 
 /** A consistent copy of what the plan needs, of the dirty entries only (so the work per apply
