@@ -79,6 +79,9 @@ export async function loadDataplane(l: DataplaneLoad): Promise<ReadonlyMap<strin
   const ours = new Map<string, DataplaneChain>();
   for (const [name, chain] of l.dataplane) if (l.isOurChain(name)) ours.set(name, chain);
   const snapshot = await readDataplane({ ...l, command: l.save, timeoutMs: l.commandTimeoutMs, expected: ours });
-  await markOutOfSync(l, snapshot);
+  // A small object of its own: `l` carries all the Table's options, a slow shape for a loop
+  // that reads these fields for each of 10k chains.
+  const { table, insertMode, logger, dataplane, insertRules, appendRulesByChain, dirtyChains, dirtyInserts, isOurChain } = l;
+  await markOutOfSync({ table, insertMode, logger, dataplane, insertRules, appendRulesByChain, dirtyChains, dirtyInserts, isOurChain }, snapshot);
   return snapshot;
 }
