@@ -31,10 +31,7 @@ void ChainHasher::Digest(std::string_view a, std::string_view b, unsigned char* 
 
 bool ChainHasher::HashChain(std::string_view chain, std::string_view lines, size_t count,
                             std::string* ids, std::string* error) {
-  size_t newlines = 0;
-  for (char c : lines) newlines += c == '\n';
-  // An empty string is zero lines when zero are expected, else one empty line.
-  const size_t given = (count == 0 && lines.empty()) ? 0 : newlines + 1;
+  const size_t given = LinesIn(lines, count);
   if (given != count) {
     *error = "rule count " + std::to_string(count) + " does not match the " +
              std::to_string(given) + " newline-separated lines given";
@@ -60,17 +57,13 @@ bool ChainHasher::HashChains(std::string_view names, const uint32_t* counts, siz
                              std::string_view bodies, std::string* ids, std::string* error) {
   size_t total = 0;
   for (size_t c = 0; c < chains; ++c) total += counts[c];
-  size_t name_lines = 0;
-  for (char ch : names) name_lines += ch == '\n';
-  const size_t names_given = (chains == 0 && names.empty()) ? 0 : name_lines + 1;
+  const size_t names_given = LinesIn(names, chains);
   if (names_given != chains) {
     *error = std::to_string(chains) + " rule counts for " + std::to_string(names_given) +
              " newline-separated chain names";
     return false;
   }
-  size_t body_lines = 0;
-  for (char ch : bodies) body_lines += ch == '\n';
-  const size_t bodies_given = (total == 0 && bodies.empty()) ? 0 : body_lines + 1;
+  const size_t bodies_given = LinesIn(bodies, total);
   if (bodies_given != total) {
     *error = "rule counts add up to " + std::to_string(total) + ", but " +
              std::to_string(bodies_given) + " newline-separated rule bodies were given";

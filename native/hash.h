@@ -16,6 +16,15 @@ namespace ipts {
 
 constexpr size_t kRuleIdLength = 16;
 
+// How many '\n'-separated lines `text` holds, as the batch arguments count them: an empty text
+// is no lines when none are expected, else one empty line.
+inline size_t LinesIn(std::string_view text, size_t expected) {
+  if (expected == 0 && text.empty()) return 0;
+  size_t newlines = 0;
+  for (char c : text) newlines += c == '\n';
+  return newlines + 1;
+}
+
 class ChainHasher {
  public:
   ChainHasher() = default;

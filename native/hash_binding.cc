@@ -13,6 +13,16 @@ namespace ipts {
 
 namespace {
 
+// The IDs as one latin1 string (they are ASCII), or undefined with a pending exception.
+Napi::Value IdString(Napi::Env env, const std::string& ids) {
+  napi_value result;
+  if (napi_create_string_latin1(env, ids.data(), ids.size(), &result) != napi_ok) {
+    Napi::Error::New(env, "could not create the ID string").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Value(env, result);
+}
+
 Napi::Value ChainRuleHashesJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber()) {
@@ -36,12 +46,7 @@ Napi::Value ChainRuleHashesJs(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "chain " + chain + ": " + error).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  napi_value result;
-  if (napi_create_string_latin1(env, ids.data(), ids.size(), &result) != napi_ok) {
-    Napi::Error::New(env, "could not create the ID string").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  return Napi::Value(env, result);
+  return IdString(env, ids);
 }
 
 Napi::Value HashChainsJs(const Napi::CallbackInfo& info) {
@@ -62,12 +67,7 @@ Napi::Value HashChainsJs(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "hashChains: " + error).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  napi_value result;
-  if (napi_create_string_latin1(env, ids.data(), ids.size(), &result) != napi_ok) {
-    Napi::Error::New(env, "could not create the ID string").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  return Napi::Value(env, result);
+  return IdString(env, ids);
 }
 
 }  // namespace

@@ -104,19 +104,40 @@ void SaveScanner::Finish() {
     carry_.clear();
   }
   finished_ = true;
+  MarkUnchanged();
+  if (fault_.empty() && in_table_) {
+    SetFault("iptables-save output ended inside table \"" + table_name_ + "\" opened on line " +
+             std::to_string(table_line_) + ": no COMMIT, the dump is truncated");
+  }
+}
+
+void SaveScanner::MarkUnchanged() {
+  if (config_.expected_counts.empty()) return;
+  // name -> its expected IDs, as views into the config's strings.
+  std::unordered_map<std::string_view, std::string_view> expected;
+  expected.reserve(config_.expected_counts.size());
+  const std::string_view names = config_.expected_names;
+  const std::string_view ids = config_.expected_ids;
+  size_t name_start = 0;
+  size_t id_start = 0;
+  for (uint32_t count : config_.expected_counts) {
+    size_t name_end = names.find('\n', name_start);
+    if (name_end == std::string_view::npos) name_end = names.size();
+    const size_t id_bytes = static_cast<size_t>(count) * kRuleIdLength;
+    if (name_start > names.size() || id_start + id_bytes > ids.size()) return;  // the binding checked
+    expected.emplace(names.substr(name_start, name_end - name_start), ids.substr(id_start, id_bytes));
+    name_start = name_end + 1;
+    id_start += id_bytes;
+  }
   for (ScannedChain& chain : chains_) {
-    const auto it = config_.expected_ids.find(chain.name);
-    if (it == config_.expected_ids.end()) continue;
+    const auto it = expected.find(chain.name);
+    if (it == expected.end()) continue;
     // Every rule ours (so `ids` has one ID per rule) and the IDs those expected.
     bool all_ours = chain.ids.size() == chain.codes.size() * kRuleIdLength;
     for (size_t i = 0; all_ours && i < chain.codes.size(); ++i) {
       all_ours = chain.codes[i] == static_cast<int32_t>(kRuleIdLength);
     }
-    chain.unchanged = all_ours && chain.ids == it->second;
-  }
-  if (fault_.empty() && in_table_) {
-    SetFault("iptables-save output ended inside table \"" + table_name_ + "\" opened on line " +
-             std::to_string(table_line_) + ": no COMMIT, the dump is truncated");
+    chain.unchanged = all_ours && std::string_view(chain.ids) == it->second;
   }
 }
 

@@ -53,10 +53,13 @@ struct ScannerConfig {
   std::string hash_prefix;                     // e.g. "cali:"
   std::vector<std::string> historic_prefixes;  // e.g. {"cali-"}
   bool report_unmatched = false;
-  // What the caller believes some chains hold: chain name -> their rule IDs concatenated, every
-  // rule one of ours. A chain found to hold exactly these is marked unchanged (its IDs and lines
-  // are then not passed back: the caller keeps what it had).
-  std::unordered_map<std::string, std::string> expected_ids;
+  // What the caller believes some chains hold, every rule one of ours: the chain names joined
+  // by '\n', the rules of each, and all their IDs concatenated (checked to fit by the binding).
+  // A chain found to hold exactly these is marked unchanged (its IDs and lines are then not
+  // passed back: the caller keeps what it had). Indexed by Finish, on the scanning thread.
+  std::string expected_names;
+  std::vector<uint32_t> expected_counts;
+  std::string expected_ids;
 };
 
 struct ScannedChain {
@@ -83,6 +86,7 @@ class SaveScanner {
 
  private:
   void ProcessLine(std::string_view line);
+  void MarkUnchanged();
   void Classify(ScannedChain& chain, std::string_view line);
   bool IsOurCommentValue(std::string_view value) const;
   bool HasHistoricPrefix(std::string_view token) const;

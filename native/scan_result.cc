@@ -66,23 +66,21 @@ bool ParseExpectedIds(Napi::Value value, ScannerConfig* config) {
       counts_value.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
     return bad();
   }
-  const std::string names = names_value.As<Napi::String>().Utf8Value();
-  const std::string ids = ids_value.As<Napi::String>().Utf8Value();  // IDs are ASCII
+  // Copied as they are (the indexing runs on the scanning thread); here only their shapes are
+  // checked: one name per count, 16 ID characters per rule.
   Napi::Uint32Array counts = counts_value.As<Napi::Uint32Array>();
-  size_t name_start = 0;
-  size_t id_start = 0;
-  for (size_t c = 0; c < counts.ElementLength(); ++c) {
-    if (name_start > names.size()) return bad();
-    size_t name_end = names.find('\n', name_start);
-    if (name_end == std::string::npos) name_end = names.size();
-    const size_t id_bytes = static_cast<size_t>(counts[c]) * kRuleIdLength;
-    if (ids.size() - id_start < id_bytes) return bad();
-    config->expected_ids[names.substr(name_start, name_end - name_start)] =
-        ids.substr(id_start, id_bytes);
-    name_start = name_end + 1;
-    id_start += id_bytes;
+  config->expected_names = names_value.As<Napi::String>().Utf8Value();
+  config->expected_ids = ids_value.As<Napi::String>().Utf8Value();  // IDs are ASCII
+  config->expected_counts.assign(counts.Data(), counts.Data() + counts.ElementLength());
+  const size_t names_given = LinesIn(config->expected_names, config->expected_counts.size());
+  size_t id_bytes = 0;
+  for (uint32_t count : config->expected_counts) id_bytes += static_cast<size_t>(count) * kRuleIdLength;
+  if (names_given != config->expected_counts.size() || id_bytes != config->expected_ids.size()) {
+    config->expected_names.clear();
+    config->expected_counts.clear();
+    config->expected_ids.clear();
+    return bad();
   }
-  if (id_start != ids.size()) return bad();
   return true;
 }
 

@@ -4,6 +4,7 @@ import type { Logger } from './logger';
 import type { DataplaneChain } from './reader';
 import { appendIds, insertIds, insertsInPlace, type InsertMode } from './restore-plan';
 import type { Rule } from './rule';
+import { readDataplane, type SaveTarget } from './save-run';
 import { TimeSlicer } from './time-slice';
 
 /** The Table's view, read (and its dirty sets added to) by markOutOfSync. */
@@ -60,4 +61,27 @@ function sameIds(a: readonly string[] | undefined, b: readonly string[]): boolea
   if (a === undefined || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** One read as the Table makes it: its resync state and the save run's settings. */
+export interface DataplaneLoad extends ResyncState, Omit<SaveTarget, 'expected' | 'command' | 'timeoutMs'> {
+  /** The save binary. */
+  readonly save: string;
+  readonly commandTimeoutMs: number;
+}
+
+/**
+ * Reads the table, with the Table's belief of its own chains as the reader's expectation (the
+ * scanner compares those natively: an unchanged chain costs no string per rule), and marks dirty
+ * what differs. Resolves to the snapshot that becomes the new belief.
+ */
+export async function loadDataplane(l: DataplaneLoad): Promise<ReadonlyMap<string, DataplaneChain>> {
+  const ours = new Map<string, DataplaneChain>();
+  for (const [name, chain] of l.dataplane) if (l.isOurChain(name)) ours.set(name, chain);
+  const snapshot = await readDataplane({ ...l, command: l.save, timeoutMs: l.commandTimeoutMs, expected: ours });
+  // A small object of its own: `l` carries all the Table's options, a slow shape for a loop
+  // that reads these fields for each of 10k chains.
+  const { table, insertMode, logger, dataplane, insertRules, appendRulesByChain, dirtyChains, dirtyInserts, isOurChain } = l;
+  await markOutOfSync({ table, insertMode, logger, dataplane, insertRules, appendRulesByChain, dirtyChains, dirtyInserts, isOurChain }, snapshot);
+  return snapshot;
 }

@@ -194,15 +194,22 @@ export function decodeNative(r: NativeScanResult): ScanOutput {
   return { chains, bytes: r.bytes };
 }
 
-/** Whether a believed chain can be checked in the scanner: every rule one of our IDs. */
-function allOurIds(ids: readonly string[]): boolean {
-  for (const id of ids) if (id.length !== ID_LENGTH || id === OLD_INSERT_MARKER) return false;
-  return true;
-}
+/** Each believed chain's IDs joined ('' when not every rule is one of our IDs), kept while the
+ *  chain object lives: most survive from read to read. */
+const joinedIds = new WeakMap<DataplaneChain, string>();
 const ID_LENGTH = 16;
 
-/** Each believed chain's IDs joined, kept while the chain object lives (most survive reads). */
-const joinedIds = new WeakMap<DataplaneChain, string>();
+function joinedIdsOf(chain: DataplaneChain): string {
+  let joined = joinedIds.get(chain);
+  if (joined === undefined) {
+    joined = chain.ids.every((id) => id.length === ID_LENGTH && id !== OLD_INSERT_MARKER) ? chain.ids.join('') : '';
+    joinedIds.set(chain, joined);
+  }
+  return joined;
+}
+
+/** The last expectation sent, by its chains: an unchanged table sends the same one again. */
+let lastExpected: { readonly chains: readonly DataplaneChain[]; readonly names: readonly string[]; readonly encoded: NativeExpectedIds } | undefined;
 
 /** The expected IDs in the addon's form. Only chains with a historic prefix (whose snapshot
  *  entry keeps no saved lines, so the caller's entry is what a read would give) and with only
@@ -210,20 +217,18 @@ const joinedIds = new WeakMap<DataplaneChain, string>();
 function expectedForNative(config: ReaderConfig, expected: DataplaneSnapshot | undefined): NativeExpectedIds | undefined {
   if (expected === undefined || expected.size === 0) return undefined;
   const names: string[] = [];
-  const counts: number[] = [];
-  const ids: string[] = [];
+  const chains: DataplaneChain[] = [];
   for (const [name, chain] of expected) {
-    if (chain.ids.length === 0 || chain.savedRules.size > 0 || !config.historicChainPrefixes.some((p) => name.startsWith(p)) || !allOurIds(chain.ids)) continue;
-    let joined = joinedIds.get(chain);
-    if (joined === undefined) {
-      joined = chain.ids.join('');
-      joinedIds.set(chain, joined);
-    }
+    if (chain.ids.length === 0 || chain.savedRules.size > 0 || !config.historicChainPrefixes.some((p) => name.startsWith(p)) || joinedIdsOf(chain) === '') continue;
     names.push(name);
-    counts.push(chain.ids.length);
-    ids.push(joined);
+    chains.push(chain);
   }
-  return names.length === 0 ? undefined : { names: names.join('\n'), counts: Uint32Array.from(counts), ids: ids.join('') };
+  if (names.length === 0) return undefined;
+  const last = lastExpected;
+  if (last !== undefined && last.chains.length === chains.length && chains.every((c, i) => c === last.chains[i] && names[i] === last.names[i])) return last.encoded;
+  const encoded = { names: names.join('\n'), counts: Uint32Array.from(chains, (c) => c.ids.length), ids: chains.map(joinedIdsOf).join('') };
+  lastExpected = { chains, names, encoded };
+  return encoded;
 }
 
 class NativeChunkScanner implements ChunkScanner {

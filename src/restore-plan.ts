@@ -14,6 +14,7 @@ export interface PlanInput {
   readonly table: string;
   readonly hashPrefix: string;
   readonly insertMode: InsertMode;
+  /** The desired chains (at least every dirty one that is desired). */
   readonly desiredChains: ReadonlyMap<string, Chain>;
   readonly insertRules: ReadonlyMap<string, readonly Rule[]>;
   /** Rules kept at the end of a chain we do not own (appendRules); absent = none anywhere. */
@@ -129,6 +130,15 @@ export function appendIds(chainName: string, rules: readonly Rule[]): string[] {
   return ruleHashesFor(`${chainName}*appends*`, rules);
 }
 
+/** Which of `given` (as rendered, `rules`) the dataplane chain does not hold, as a chain of that
+ *  name or as its appends (checkRulesPresent). */
+export function missingFrom<T>(chainName: string, held: DataplaneChain | undefined, given: readonly T[], rules: readonly Rule[]): T[] {
+  const ids = new Set(held?.ids ?? []);
+  const asChain = ruleHashesFor(chainName, rules);
+  const asAppends = appendIds(chainName, rules);
+  return given.filter((_, i) => !ids.has(asChain[i] as string) && !ids.has(asAppends[i] as string));
+}
+
 /** What a plan accumulates besides its lines: counts, and the dataplane after the write. */
 export interface PlanProgress {
   chainsToCreate: number;
@@ -142,6 +152,58 @@ export interface PlanProgress {
 
 export function newPlanProgress(): PlanProgress {
   return { chainsToCreate: 0, rulesToReplace: 0, rulesToAppend: 0, rulesToDelete: 0, insertsToDelete: 0, insertsToAdd: 0, afterWrite: new Map() };
+}
+
+/** What a Table holds that a plan is made of (live, changing under a plan that streams out). */
+export interface LiveState extends Pick<PlanInput, 'table' | 'hashPrefix' | 'insertMode' | 'insertRules' | 'dataplane'> {
+  /** The desired chains that get written (all of them, or the referenced ones). */
+  readonly programmed: ReadonlyMap<string, Chain>;
+  readonly appendRules: ReadonlyMap<string, readonly Rule[]>;
+  readonly dirtyChains: Set<string>;
+  readonly dirtyInserts: Set<string>;
+}
+
+/** A consistent copy of what the plan needs, of the dirty entries only (so the work per apply
+ *  follows what changed, not the table's size): updates made while a plan streams out do not
+ *  change it, and stay dirty for the next apply. */
+export function planInputOf(l: LiveState): PlanInput {
+  const desiredChains = new Map<string, Chain>();
+  for (const name of l.dirtyChains) {
+    const chain = l.programmed.get(name);
+    if (chain !== undefined) desiredChains.set(name, chain);
+  }
+  const insertRules = new Map<string, readonly Rule[]>();
+  const appendRules = new Map<string, readonly Rule[]>();
+  for (const name of l.dirtyInserts) {
+    const inserts = l.insertRules.get(name);
+    if (inserts !== undefined) insertRules.set(name, inserts);
+    const appends = l.appendRules.get(name);
+    if (appends !== undefined) appendRules.set(name, appends);
+  }
+  return {
+    table: l.table,
+    hashPrefix: l.hashPrefix,
+    insertMode: l.insertMode,
+    desiredChains,
+    insertRules,
+    ...(appendRules.size > 0 ? { appendRules } : {}),
+    dirtyChains: new Set(l.dirtyChains),
+    dirtyInserts: new Set(l.dirtyInserts),
+    dataplane: l.dataplane,
+  };
+}
+
+/** After a plan's write: clears the dirty marks it covered (a chain updated since stays dirty). */
+export function clearCovered(plan: PlanInput, l: LiveState): void {
+  for (const name of plan.dirtyChains) {
+    const planned = plan.desiredChains.get(name);
+    if (planned !== undefined && l.programmed.get(name) === planned) l.dirtyChains.delete(name);
+    // Removal of a chain the dataplane never had: nothing to delete.
+    if (planned === undefined && !l.programmed.has(name) && !l.dataplane.has(name)) l.dirtyChains.delete(name);
+  }
+  for (const name of plan.dirtyInserts) {
+    if (l.insertRules.get(name) === plan.insertRules.get(name)) l.dirtyInserts.delete(name);
+  }
 }
 
 /** Chains to delete: dirty, unwanted, and present in the dataplane. */

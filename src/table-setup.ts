@@ -10,9 +10,11 @@ import {
   type IpVersion,
 } from './backend';
 import type { CommandFactory } from './commands';
-import { binaryVersionOnce } from './features';
+import { binaryVersionOnce, detectFeatures, type Features } from './features';
 import type { Logger } from './logger';
+import type { Chain, Rule } from './rule';
 import type { TableName } from './table-names';
+import { TimeSlicer } from './time-slice';
 
 /** How iptables-restore is run on this host. */
 export interface RestoreMode {
@@ -40,6 +42,21 @@ export interface SetupContext {
   readonly logger: Logger;
 }
 
+/**
+ * The first apply's or plan's setup: the binaries; then, when 'auto' feature detection is still
+ * pending, the features (handed to `adopt`, which re-renders what was accepted before); the
+ * restore mode's probe is left running beside the first read.
+ */
+export async function setUp(c: SetupContext, adopt: ((features: Features) => Promise<void>) | undefined): Promise<Setup> {
+  const binaries = await chooseBinaries(c);
+  if (adopt) {
+    const features = await detectFeatures(c.runOnHost, binaries.restore, c.commandTimeoutMs);
+    c.logger.info({ table: c.table, ipVersion: c.ipVersion, features }, 'iptables features detected');
+    await adopt(features);
+  }
+  return { binaries, restoreMode: probeRestoreMode(c, binaries) };
+}
+
 /** The binaries of the chosen (or detected) backend; warns when only the other one's exist. */
 export async function chooseBinaries(c: SetupContext): Promise<Binaries> {
   const backend: Backend = c.backendChoice === 'auto' ? await detectBackend(c.run, c.ipVersion, c.commandTimeoutMs) : c.backendChoice;
@@ -61,4 +78,19 @@ export async function probeRestoreMode(c: SetupContext, binaries: Binaries): Pro
   const selfLocking = backend === 'nft' || restoreTakesLockItself(version);
   c.logger.info({ table: c.table, ipVersion: c.ipVersion, backend, restoreVersion: version, selfLocking }, 'iptables backend chosen');
   return { args: ['--noflush', '--verbose', ...(selfLocking ? ['--wait', waitSeconds] : [])], holdLock: !selfLocking };
+}
+
+/** Re-renders, in place, the desired state accepted before 'auto' feature detection ended
+ *  (yielding to the event loop now and then: it may be 100k rules). */
+export async function renderForHost(
+  chains: Map<string, Chain>,
+  ruleLists: readonly Map<string, readonly Rule[]>[],
+  forHost: <T extends Chain | Rule>(item: T) => T,
+): Promise<void> {
+  const slicer = new TimeSlicer();
+  for (const [name, chain] of chains) {
+    if (slicer.due()) await slicer.yield();
+    chains.set(name, forHost(chain));
+  }
+  for (const lists of ruleLists) for (const [name, rules] of lists) lists.set(name, Object.freeze(rules.map((r) => forHost(r))));
 }

@@ -6,34 +6,33 @@
 import type { IpVersion } from './backend';
 import { InvalidRuleError } from './errors';
 import type { TableLock } from './locks';
-import { detectFeatures, NO_FEATURES, type Features } from './features';
+import { NO_FEATURES, type Features } from './features';
 import type { TableMetrics } from './metrics';
 import { referencedChains } from './chain-references';
 import type { CanaryWatch } from './canary';
 import { canaryChainOf, watchCanary } from './table-canary';
 import type { DataplaneChain } from './reader';
 import {
-  appendIds,
   chainsToDeleteOf,
+  clearCovered,
   computePlan,
   newPlanProgress,
+  planInputOf,
+  missingFrom,
   planLines,
   summaryOf,
-  type PlanInput,
+  type LiveState,
   type RestorePlan,
 } from './restore-plan';
 import type { RestoreOutcome } from './restore-writer';
-import { TimeSlicer } from './time-slice';
 import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
-import { ruleHashesFor } from './hash';
 import { acceptChains, acceptRules, removableName, removableNames, ruleTarget, type InputScope } from './desired-state-input';
 import { KERNEL_CHAINS, type TableName } from './table-names';
 import { resolveTableOptions, type ResolvedTableOptions, type TableOptions } from './table-options';
 import { registerAndFindOverlaps } from './table-overlaps';
-import { readDataplane } from './save-run';
 import { finishReport, startReport, type ApplyReport, type ReportInProgress } from './apply-report';
-import { chooseBinaries, probeRestoreMode, type Setup, type SetupContext } from './table-setup';
-import { markOutOfSync } from './dataplane-resync';
+import { renderForHost, setUp, type Setup } from './table-setup';
+import { loadDataplane } from './dataplane-resync';
 import { writeWithRetries, refusedRuleError } from './restore-retry';
 import { deleteChains, findReferrers } from './chain-deletion';
 import { runRestore } from './restore-run';
@@ -79,6 +78,8 @@ export class Table {
 
   // Desired state.
   private readonly desiredChains = new Map<string, Chain>();
+  /** Rules in desiredChains, kept as they change (the gauge costs no walk of 10k chains). */
+  private desiredRules = 0;
   /** Every chain ever given to updateChain(s): ours to remove even without a historic prefix. */
   private readonly managedChains = new Set<string>();
   private readonly insertRules = new Map<string, readonly Rule[]>();
@@ -155,6 +156,7 @@ export class Table {
     if (o.canaryChain !== undefined) {
       const canaryChain = o.canaryChain;
       this.desiredChains.set(canaryChain, canaryChainOf(canaryChain));
+      this.desiredRules += this.desiredChains.get(canaryChain)?.rules.length ?? 0;
       this.managedChains.add(canaryChain);
       this.dirtyChains.add(canaryChain);
     }
@@ -184,6 +186,7 @@ export class Table {
     this.nftables?.acceptChains(accepted);
     for (const chain of accepted) {
       // No IDs yet: the plan hashes dirty chains in batches while the restore already runs.
+      this.desiredRules += chain.rules.length - (this.desiredChains.get(chain.name)?.rules.length ?? 0);
       this.desiredChains.set(chain.name, chain);
       this.managedChains.add(chain.name);
       this.dirtyChains.add(chain.name);
@@ -222,6 +225,7 @@ export class Table {
       );
       return;
     }
+    this.desiredRules -= this.desiredChains.get(name)?.rules.length ?? 0;
     this.desiredChains.delete(name);
     this.dirtyChains.add(name);
     this.programmedCache = undefined;
@@ -295,10 +299,7 @@ export class Table {
     // The rules as rendered after detection (ensureSetup may have just learned the features).
     const rules = given.map((r) => this.forHost(r));
     if (!this.inSync) await this.loadDataplaneState(setup);
-    const held = new Set(this.dataplane.get(name)?.ids ?? []);
-    const asChain = ruleHashesFor(name, rules);
-    const asAppends = appendIds(name, rules);
-    return given.filter((_, i) => !held.has(asChain[i] as string) && !held.has(asAppends[i] as string));
+    return missingFrom(name, this.dataplane.get(name), given, rules);
   }
 
   /** A chain or rule as this host renders it (as given while 'auto' detection is pending; the
@@ -451,24 +452,14 @@ export class Table {
   }
 
   private computePlan(): RestorePlan {
-    return computePlan(this.planInput());
+    return computePlan(planInputOf(this.live()));
   }
 
-  /** A consistent copy of what the plan needs: updates made while a plan streams out do not
-   *  change it, and stay dirty for the next apply. */
-  private planInput(): PlanInput {
-    const programmed = this.programmed(); // first: it may mark chains dirty
-    return {
-      table: this.name,
-      hashPrefix: this.hashPrefix,
-      insertMode: this.options.insertMode,
-      desiredChains: new Map(programmed),
-      insertRules: new Map(this.insertRules),
-      ...(this.appendRulesByChain.size > 0 ? { appendRules: new Map(this.appendRulesByChain) } : {}),
-      dirtyChains: new Set(this.dirtyChains),
-      dirtyInserts: new Set(this.dirtyInserts),
-      dataplane: this.dataplane,
-    };
+  /** The live state a plan is made of; programmed() first: it may mark chains dirty. */
+  private live(): LiveState {
+    const programmed = this.programmed();
+    const { name: table, hashPrefix, insertRules, appendRulesByChain: appendRules, dirtyChains, dirtyInserts, dataplane } = this;
+    return { table, hashPrefix, insertMode: this.options.insertMode, programmed, insertRules, appendRules, dirtyChains, dirtyInserts, dataplane };
   }
 
   /** The desired state as the nftables backend takes it. */
@@ -525,26 +516,14 @@ export class Table {
   // --- setup --------------------------------------------------------------------------------
 
   private async ensureSetup(): Promise<Setup> {
-    if (this.setup) return this.setup;
-    const context: SetupContext = { table: this.name, ipVersion: this.ipVersion, ...this.options };
-    const binaries = await chooseBinaries(context);
-    if (!this.features) await this.adoptFeatures(await detectFeatures(this.options.runOnHost, binaries.restore, this.options.commandTimeoutMs));
-    this.setup = { binaries, restoreMode: probeRestoreMode(context, binaries) };
+    this.setup ??= await setUp({ table: this.name, ipVersion: this.ipVersion, ...this.options }, this.features ? undefined : (f) => this.adoptFeatures(f));
     return this.setup;
   }
 
   /** Re-renders the desired state accepted before detection finished (nothing is planned yet). */
   private async adoptFeatures(features: Features): Promise<void> {
     this.features = features;
-    this.options.logger.info({ table: this.name, ipVersion: this.ipVersion, features }, 'iptables features detected');
-    if (features === NO_FEATURES) return;
-    const slicer = new TimeSlicer();
-    for (const [name, chain] of this.desiredChains) {
-      if (slicer.due()) await slicer.yield();
-      this.desiredChains.set(name, this.forHost(chain));
-    }
-    for (const [name, rules] of this.insertRules) this.insertRules.set(name, Object.freeze(rules.map((r) => this.forHost(r))));
-    for (const [name, rules] of this.appendRulesByChain) this.appendRulesByChain.set(name, Object.freeze(rules.map((r) => this.forHost(r))));
+    if (features !== NO_FEATURES) await renderForHost(this.desiredChains, [this.insertRules, this.appendRulesByChain], (item) => this.forHost(item));
     this.programmedCache = undefined;
   }
 
@@ -553,64 +532,32 @@ export class Table {
   private async loadDataplaneState(setup: Setup): Promise<void> {
     const generation = this.invalidations;
     this.lastReadTime = this.options.now();
-    const snapshot = await this.readWithRetries(setup);
-    await markOutOfSync(
-      {
-        table: this.name,
-        insertMode: this.options.insertMode,
-        logger: this.options.logger,
-        dataplane: this.dataplane,
-        insertRules: this.insertRules,
-        appendRulesByChain: this.appendRulesByChain,
-        dirtyChains: this.dirtyChains,
-        dirtyInserts: this.dirtyInserts,
-        isOurChain: (name) => this.isOurChain(name),
-      },
-      snapshot,
-    );
-    this.dataplane = new Map(snapshot);
-    // An update that arrived while we read keeps the cache invalid.
-    if (this.invalidations === generation) this.inSync = true;
-  }
-
-  /** Our chains as we believe the dataplane holds them (the reader checks these natively). */
-  private oursInDataplane(): ReadonlyMap<string, DataplaneChain> {
-    const ours = new Map<string, DataplaneChain>();
-    for (const [name, chain] of this.dataplane) if (this.isOurChain(name)) ours.set(name, chain);
-    return ours;
-  }
-
-  private isOurChain(name: string): boolean {
-    return this.desiredChains.has(name) || this.options.historicPrefixes.some((p) => name.startsWith(p));
-  }
-
-  private readWithRetries(setup: Setup): Promise<ReadonlyMap<string, DataplaneChain>> {
-    return readDataplane({
-      run: this.options.run,
-      command: setup.binaries.save,
+    const snapshot = await loadDataplane({
+      ...this.options,
       table: this.name,
-      readerConfig: this.options.readerConfig,
-      readerImplementation: this.options.readerImplementation,
-      expected: this.oursInDataplane(),
-      timeoutMs: this.options.commandTimeoutMs,
-      sleep: this.options.sleep,
-      now: this.options.now,
-      logger: this.options.logger,
+      save: setup.binaries.save,
+      dataplane: this.dataplane,
+      insertRules: this.insertRules,
+      appendRulesByChain: this.appendRulesByChain,
+      dirtyChains: this.dirtyChains,
+      dirtyInserts: this.dirtyInserts,
+      isOurChain: (name) => this.desiredChains.has(name) || this.options.historicPrefixes.some((p) => name.startsWith(p)),
       onRun: () => {
         this.options.metrics?.saveCalls.inc(this.labels);
         if (this.report) this.report.reads++;
       },
       onFailure: () => this.options.metrics?.saveErrors.inc(this.labels),
-      onAttemptEnd: (ms) => {
-        this.peakSaveMs = peakAfter(this.peakSaveMs, ms);
-      },
+      onAttemptEnd: (ms) => void (this.peakSaveMs = peakAfter(this.peakSaveMs, ms)),
     });
+    this.dataplane = new Map(snapshot);
+    // An update that arrived while we read keeps the cache invalid.
+    if (this.invalidations === generation) this.inSync = true;
   }
 
   // --- writing ------------------------------------------------------------------------------
 
   private async writeMain(setup: Setup): Promise<void> {
-    const plan = this.planInput();
+    const plan = planInputOf(this.live());
     const progress = newPlanProgress();
     if (this.report) this.report.attempts++;
     const outcome = await this.restore(setup, planLines(plan, progress));
@@ -620,17 +567,7 @@ export class Table {
       this.postWriteIntervalMs = this.options.initialPostWriteIntervalMs;
     }
     for (const [name, chain] of progress.afterWrite) this.dataplane.set(name, chain);
-    // Clear only what this plan covered: a chain updated since stays dirty.
-    for (const name of plan.dirtyChains) {
-      const planned = plan.desiredChains.get(name);
-      const programmed = this.programmed();
-      if (planned !== undefined && programmed.get(name) === planned) this.dirtyChains.delete(name);
-      // Removal of a chain the dataplane never had: nothing to delete.
-      if (planned === undefined && !programmed.has(name) && !this.dataplane.has(name)) this.dirtyChains.delete(name);
-    }
-    for (const name of plan.dirtyInserts) {
-      if (this.insertRules.get(name) === plan.insertRules.get(name)) this.dirtyInserts.delete(name);
-    }
+    clearCovered(plan, this.live());
   }
 
   private async deleteChains(setup: Setup): Promise<void> {
@@ -659,28 +596,22 @@ export class Table {
 
   /** Streams lines to one iptables-restore run (none is started for no lines). */
   private async restore(setup: Setup, lines: Iterable<string>): Promise<RestoreOutcome> {
-    const mode = await setup.restoreMode;
     return runRestore(
       {
         ...this.options,
         command: setup.binaries.restore,
-        mode,
+        mode: await setup.restoreMode,
         table: this.name,
         lock: this.lock,
         labels: this.labels,
-        onEnd: (ms) => {
-          this.peakRestoreMs = peakAfter(this.peakRestoreMs, ms);
-        },
+        onEnd: (ms) => void (this.peakRestoreMs = peakAfter(this.peakRestoreMs, ms)),
       },
       lines,
     );
   }
 
   private updateGauges(): void {
-    if (!this.options.metrics) return;
-    let rules = 0;
-    for (const chain of this.desiredChains.values()) rules += chain.rules.length;
-    this.options.metrics.chains.set(this.labels, this.desiredChains.size);
-    this.options.metrics.rules.set(this.labels, rules);
+    this.options.metrics?.chains.set(this.labels, this.desiredChains.size);
+    this.options.metrics?.rules.set(this.labels, this.desiredRules);
   }
 }
