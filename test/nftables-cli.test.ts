@@ -1,7 +1,7 @@
 // The CLI with --backend nftables on real nft: apply writes our own nftables table, plan is then
 // in sync (exit 0), cleanup removes only our table; another program's table is untouched.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Netns } from './helpers/netns';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useNamespace } from './helpers/netns';
 import { buildCliIfMissing, ROOT, runCli } from './helpers/run-cli';
 import { listTable, ruleset } from './nftables-env';
 import { join } from 'node:path';
@@ -11,13 +11,9 @@ import { tmpdir } from 'node:os';
 import type { ShownTable } from '../src/show';
 
 const DEMO = join(ROOT, 'examples', 'demo.yaml');
-let ns: Netns;
+const ns = useNamespace('nftcli');
 beforeAll(async () => {
   buildCliIfMissing();
-  ns = await Netns.create('nftcli');
-});
-afterAll(async () => {
-  await ns?.destroy();
 });
 
 describe('CLI --backend nftables', () => {

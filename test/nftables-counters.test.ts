@@ -1,20 +1,18 @@
 // Real packets through a veth pair between two namespaces bump our rules' counters, and an apply
 // that changes other rules keeps those counters (and handles): only changed rules are rewritten.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AcceptAction, JumpAction } from '../src/actions';
 import { Match } from '../src/match';
 import { Chain, Rule } from '../src/rule';
 import type { NftDesiredState } from '../src/nftables/dataplane';
-import { Netns } from './helpers/netns';
+import { useNamespace } from './helpers/netns';
 import { listTable, makeEngine } from './nftables-env';
 
-let ours: Netns;
-let peer: Netns;
+const ours = useNamespace('nftcnt');
+const peer = useNamespace('nftpeer');
 const OUR_ADDR = '10.231.0.1';
 
 beforeAll(async () => {
-  ours = await Netns.create('nftcnt');
-  peer = await Netns.create('nftpeer');
   const a = `vA${process.pid % 100000}`;
   const b = `vB${process.pid % 100000}`;
   await ours.execOk('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b, 'netns', peer.name]);
@@ -22,10 +20,6 @@ beforeAll(async () => {
   await ours.execOk('ip', ['link', 'set', a, 'up']);
   await peer.execOk('ip', ['addr', 'add', '10.231.0.2/24', 'dev', b]);
   await peer.execOk('ip', ['link', 'set', b, 'up']);
-});
-afterAll(async () => {
-  await ours?.destroy();
-  await peer?.destroy();
 });
 
 const udp = (port: number): Rule => new Rule({ match: Match().protocol('udp').destPorts(port), action: new AcceptAction() });

@@ -5,21 +5,17 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { diagnose, type DoctorReport } from '../src/doctor';
-import { Netns } from './helpers/netns';
+import { useNamespace } from './helpers/netns';
 import { buildCliIfMissing, ROOT, runCli } from './helpers/run-cli';
 
 const which = (name: string): string => execFileSync('sh', ['-c', `command -v ${name}`]).toString().trim();
 const ALL_OURS = ['ip ipts-filter', 'ip ipts-nat', 'ip ipts-mangle', 'ip ipts-raw'];
 
-let ns: Netns;
+const ns = useNamespace('nftdoc');
 beforeAll(async () => {
   buildCliIfMissing();
-  ns = await Netns.create('nftdoc');
-});
-afterAll(async () => {
-  await ns?.destroy();
 });
 
 async function doctorJson(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<{ code: number | null; report: DoctorReport }> {

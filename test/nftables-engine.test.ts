@@ -1,21 +1,15 @@
 // The nftables engine against real nft in a throwaway namespace: each scenario checks the table
 // with an independent reading of `nft -a list table` (test/nftables-env.ts), not the engine's.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { AcceptAction, DropAction, JumpAction } from '../src/actions';
 import { ChainDeletionError, InvalidRuleError, RestoreFailedError } from '../src/errors';
 import { Match } from '../src/match';
 import { Chain, Rule } from '../src/rule';
 import { ECHO_MAX_RULES, type NftDesiredState } from '../src/nftables/dataplane';
-import { Netns } from './helpers/netns';
+import { useNamespace } from './helpers/netns';
 import { listTable, makeEngine, ruleset, tableText } from './nftables-env';
 
-let ns: Netns;
-beforeAll(async () => {
-  ns = await Netns.create('nfteng');
-});
-afterAll(async () => {
-  await ns?.destroy();
-});
+const ns = useNamespace('nfteng');
 beforeEach(async () => {
   await ns.execOk('nft', ['flush', 'ruleset']);
 });

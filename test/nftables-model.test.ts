@@ -7,14 +7,14 @@
 // with a counter and one of our ID comments. Rules an apply did not need to change keep their
 // handles.
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { AcceptAction, DropAction, JumpAction, ReturnAction } from '../src/actions';
 import { Match } from '../src/match';
 import { Chain, Rule } from '../src/rule';
 import { NO_OP_LOCK } from '../src/locks';
 import { Table } from '../src/table';
 import type { NftDesiredState } from '../src/nftables/dataplane';
-import { Netns } from './helpers/netns';
+import { useNamespace } from './helpers/netns';
 import { listTable, makeEngine, type SeenChain } from './nftables-env';
 
 const NUM_RUNS = Number(process.env.MODEL_RUNS ?? 12);
@@ -66,13 +66,7 @@ const toRule = (r: SmallRule): Rule =>
 /** How nft lists the rule back: the test's own spelling. */
 const listed = (r: SmallRule): string => `${r.port !== undefined ? `tcp dport ${r.port} ` : ''}counter ${r.action === 'jump' ? `jump ${FW}` : r.action}`;
 
-let ns: Netns;
-beforeAll(async () => {
-  ns = await Netns.create('nftmodel');
-});
-afterAll(async () => {
-  await ns?.destroy();
-});
+const ns = useNamespace('nftmodel');
 
 /** What the model drives: the engine itself, or a Table on backend 'nftables' (its desired state
  *  set through the Table's own methods). */

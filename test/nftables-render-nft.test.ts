@@ -6,7 +6,7 @@
 // with an InvalidRuleError naming a builder method or action field, never an nft error. Names
 // and strings that nft-names.ts accepts are taken and read back unchanged.
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DropAction, GotoAction, JumpAction } from '../src/actions';
 import { InvalidRuleError } from '../src/errors';
 import { Match, MatchCriteria } from '../src/match';
@@ -15,17 +15,11 @@ import { type NftRenderContext, renderNftRule } from '../src/nftables/render';
 import { Rule } from '../src/rule';
 import { TABLE_NAMES, type TableName } from '../src/table-names';
 import { buildRule, kernelRuleArb, type RuleCase, validRuleArb } from './helpers/arbitraries';
-import { Netns } from './helpers/netns';
+import { useNamespace } from './helpers/netns';
 import { type LoadedRule, loadAndList } from './helpers/nft-load';
 import { ALL_FEATURES, type Load, LOADS, NEW_LOADS } from './helpers/rule-corpus';
 
-let ns: Netns;
-beforeAll(async () => {
-  ns = await Netns.create('nftrender');
-});
-afterAll(async () => {
-  await ns?.destroy();
-});
+const ns = useNamespace('nftrender');
 
 const familyOf = (load: Load): 'ip' | 'ip6' => (load.family === 4 ? 'ip' : 'ip6');
 const identity = (chain: string): string => chain;

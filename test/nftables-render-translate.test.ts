@@ -9,24 +9,18 @@
 // KNOWN_DIFFERENCES with the reason; the test asserts they still differ, so the list cannot go
 // stale. Random rules leave out the two lossy cases (limit rates, masked CONNMARK set).
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidRuleError } from '../src/errors';
 import { renderNftRule } from '../src/nftables/render';
 import type { Rule } from '../src/rule';
 import { saveLineTokens } from '../src/save-line';
 import type { TableName } from '../src/table-names';
 import { buildRule, kernelRuleArb, type RuleCase } from './helpers/arbitraries';
-import { Netns } from './helpers/netns';
+import { useNamespace } from './helpers/netns';
 import { loadAndList } from './helpers/nft-load';
 import { ALL_FEATURES, LOADS, NEW_LOADS } from './helpers/rule-corpus';
 
-let ns: Netns;
-beforeAll(async () => {
-  ns = await Netns.create('nftrxlate');
-});
-afterAll(async () => {
-  await ns?.destroy();
-});
+const ns = useNamespace('nftrxlate');
 
 /** iptables fragments whose iptables-translate text means something else than ours, and why. */
 const KNOWN_DIFFERENCES: ReadonlyMap<string, string> = new Map([

@@ -2,18 +2,12 @@
 // the iptables backends' Table tests, checked with an independent `nft -a list table` /
 // `nft list ruleset` reading (test/nftables-env.ts).
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { AcceptAction, Chain, DropAction, InvalidOptionError, InvalidRuleError, JumpAction, Match, NO_OP_LOCK, Rule, Table, type TableOptions } from '../src/index';
-import { Netns } from './helpers/netns';
+import { useNamespace } from './helpers/netns';
 import { listTable, ruleset, tableText } from './nftables-env';
 
-let ns: Netns;
-beforeAll(async () => {
-  ns = await Netns.create('nfttab');
-});
-afterAll(async () => {
-  await ns?.destroy();
-});
+const ns = useNamespace('nfttab');
 beforeEach(async () => {
   await ns.execOk('nft', ['flush', 'ruleset']);
 });
