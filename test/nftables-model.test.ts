@@ -7,7 +7,7 @@
 // with a counter and one of our ID comments. Rules an apply did not need to change keep their
 // handles.
 import fc from 'fast-check';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AcceptAction, DropAction, JumpAction, ReturnAction } from '../src/actions';
 import { Match } from '../src/match';
 import { Chain, Rule } from '../src/rule';
