@@ -7,12 +7,13 @@
 // and strings that nft-names.ts accepts are taken and read back unchanged.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DropAction, GotoAction, JumpAction } from '../src/actions';
+import { AcceptAction, DropAction, GotoAction, JumpAction } from '../src/actions';
 import { InvalidRuleError } from '../src/errors';
 import { Match, MatchCriteria } from '../src/match';
 import { NFT_KEYWORDS, nftNameProblem, nftQuoted, nftStringProblem } from '../src/nftables/nft-names';
 import { type NftRenderContext, renderNftRule } from '../src/nftables/render';
 import { Rule } from '../src/rule';
+import { saveLineTokens } from '../src/save-line';
 import { TABLE_NAMES, type TableName } from '../src/table-names';
 import { buildRule, kernelRuleArb, type RuleCase, validRuleArb } from './helpers/arbitraries';
 import { Netns } from './helpers/netns';
@@ -132,6 +133,39 @@ describe('random rules (property)', () => {
       { numRuns: 40 },
     );
     expect(rendered).toBeGreaterThan(80);
+  });
+});
+
+describe('what real packets say', () => {
+  // Raw ICMP to 127.0.0.1 (echo request, timestamp request, port unreachable): what the
+  // iptables rule and the rendered nft rule count, side by side in the OUTPUT hook.
+  const SEND_ICMP = `
+import socket, struct
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+for t, c in [(8, 0), (13, 0), (3, 3)]:
+    h = struct.pack('!BBHHH', t, c, 0, 1, 1) + b'abcd'
+    s.sendto(struct.pack('!BBHHH', t, c, csum(h), 1, 1) + b'abcd', ('127.0.0.1', 0))
+`;
+
+  it('iptables reads ICMP type 255 as any type: the rendered rule counts the same packets; the negation counts none', async () => {
+    const pns = await Netns.create('nftrpkt');
+    try {
+      const rules = [Match().protocol('icmp').icmpType(255), Match().protocol('icmp').icmpTypeAndCode(255, 3), Match().protocol('icmp').icmpType(8), Match().protocol('icmp').notIcmpTypeAndCode(3, 3)];
+      for (const m of [...rules, Match().protocol('icmp').notIcmpType(255)]) await pns.iptables('legacy', ['-A', 'OUTPUT', ...saveLineTokens(m.render())]);
+      const bodies = rules.map((m) => renderNftRule(new Rule({ match: m, action: new AcceptAction() }), { family: 'ip', table: 'filter', chainName: identity }).replace(/ accept$/, ''));
+      await pns.execOk('nft', ['-f', '-'], `table ip pk {\n chain out {\n  type filter hook output priority 0; policy accept;\n${bodies.map((b) => `  ${b} counter\n`).join('')} }\n}\n`);
+      await pns.execOk('python3', ['-c', SEND_ICMP]);
+      const iptCounts = (await pns.iptables('legacy', ['-L', 'OUTPUT', '-v', '-x', '-n'])).split('\n').slice(2).filter((l) => l.trim() !== '').map((l) => Number(l.trim().split(/\s+/)[0]));
+      const nftCounts = [...(await pns.execOk('nft', ['list', 'table', 'ip', 'pk'])).matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]));
+      // 3 sent, plus the echo and timestamp replies; type 8 is the echo request alone.
+      expect(iptCounts).toEqual([5, 5, 1, 4, 0]);
+      expect(nftCounts).toEqual(iptCounts.slice(0, 4));
+    } finally {
+      await pns.destroy();
+    }
   });
 });
 
