@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AcceptAction, DropAction, GotoAction, JumpAction } from '../src/actions';
 import { InvalidRuleError } from '../src/errors';
 import { Match, MatchCriteria } from '../src/match';
-import { NFT_KEYWORDS, nftNameProblem, nftQuoted, nftStringProblem } from '../src/nftables/nft-names';
+import { NFT_KEYWORDS, NFT_MAX_COMMENT_BYTES, NFT_MAX_LOG_PREFIX_BYTES, nftNameProblem, nftQuoted, nftStringProblem } from '../src/nftables/nft-names';
 import { type NftRenderContext, renderNftRule } from '../src/nftables/render';
 import { Rule } from '../src/rule';
 import { saveLineTokens } from '../src/save-line';
@@ -261,6 +261,17 @@ describe('names and strings against the real nft', () => {
       }),
       { numRuns: 15 },
     );
+  });
+
+  it('the byte limits nft-names states are nft\'s own (comments, log prefixes)', async () => {
+    const load = (statement: string) => ns.exec('nft', ['-f', '-'], `table ip lim {\n chain c {\n  ${statement}\n }\n}\n`);
+    const comment = (n: number) => `accept comment ${nftQuoted('c', 'é'.repeat(n >> 1) + 'x'.repeat(n & 1), 'comment', n)}`;
+    expect((await load(comment(NFT_MAX_COMMENT_BYTES))).code).toBe(0);
+    expect((await load(comment(NFT_MAX_COMMENT_BYTES + 1))).code).not.toBe(0);
+    const prefix = (n: number) => `log prefix ${nftQuoted('p', 'x'.repeat(n), 'log prefix', n)}`;
+    expect((await load(prefix(NFT_MAX_LOG_PREFIX_BYTES))).code).toBe(0);
+    expect((await load(prefix(NFT_MAX_LOG_PREFIX_BYTES + 1))).code).not.toBe(0);
+    expect(() => nftQuoted('p', 'x'.repeat(NFT_MAX_LOG_PREFIX_BYTES + 1), 'log prefix', NFT_MAX_LOG_PREFIX_BYTES)).toThrow(InvalidRuleError);
   });
 
   it('nft would misread what nftQuoted refuses: "$" expands, "\\"" ends the string', async () => {
