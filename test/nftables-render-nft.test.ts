@@ -7,12 +7,13 @@
 // and strings that nft-names.ts accepts are taken and read back unchanged.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DropAction, GotoAction, JumpAction } from '../src/actions';
+import { AcceptAction, DropAction, GotoAction, JumpAction } from '../src/actions';
 import { InvalidRuleError } from '../src/errors';
-import { Match, MatchCriteria } from '../src/match';
-import { NFT_KEYWORDS, nftNameProblem, nftQuoted, nftStringProblem } from '../src/nftables/nft-names';
-import { type NftRenderContext, renderNftRule } from '../src/nftables/render';
+import { AddrType, Match, MatchCriteria } from '../src/match';
+import { NFT_KEYWORDS, NFT_MAX_COMMENT_BYTES, NFT_MAX_LOG_PREFIX_BYTES, nftNameProblem, nftQuoted, nftStringProblem } from '../src/nftables/nft-names';
+import { type NftRenderContext, renderNftRule, renderNftRuleParts } from '../src/nftables/render';
 import { Rule } from '../src/rule';
+import { saveLineTokens } from '../src/save-line';
 import { TABLE_NAMES, type TableName } from '../src/table-names';
 import { buildRule, kernelRuleArb, type RuleCase, validRuleArb } from './helpers/arbitraries';
 import { useNamespace } from './helpers/netns';
@@ -129,6 +130,92 @@ describe('random rules (property)', () => {
   });
 });
 
+describe('what real packets say', () => {
+  // Raw ICMP to 127.0.0.1 (echo request, timestamp request, port unreachable): what the
+  // iptables rule and the rendered nft rule count, side by side in the OUTPUT hook.
+  const SEND_ICMP = `
+import socket, struct
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+for t, c in [(8, 0), (13, 0), (3, 3)]:
+    h = struct.pack('!BBHHH', t, c, 0, 1, 1) + b'abcd'
+    s.sendto(struct.pack('!BBHHH', t, c, csum(h), 1, 1) + b'abcd', ('127.0.0.1', 0))
+`;
+
+  const pns = useNamespace('nftrpkt');
+
+  it('iptables reads ICMP type 255 as any type: the rendered rule counts the same packets; the negation counts none', async () => {
+      const rules = [Match().protocol('icmp').icmpType(255), Match().protocol('icmp').icmpTypeAndCode(255, 3), Match().protocol('icmp').icmpType(8), Match().protocol('icmp').notIcmpTypeAndCode(3, 3)];
+      for (const m of [...rules, Match().protocol('icmp').notIcmpType(255)]) await pns.iptables('legacy', ['-A', 'OUTPUT', ...saveLineTokens(m.render())]);
+      const bodies = rules.map((m) => renderNftRule(new Rule({ match: m, action: new AcceptAction() }), { family: 'ip', table: 'filter', chainName: identity }).replace(/ accept$/, ''));
+      await pns.execOk('nft', ['-f', '-'], `table ip pk {\n chain out {\n  type filter hook output priority 0; policy accept;\n${bodies.map((b) => `  ${b} counter\n`).join('')} }\n}\n`);
+      await pns.execOk('python3', ['-c', SEND_ICMP]);
+      const iptCounts = (await pns.iptables('legacy', ['-L', 'OUTPUT', '-v', '-x', '-n'])).split('\n').slice(2).filter((l) => l.trim() !== '').map((l) => Number(l.trim().split(/\s+/)[0]));
+      const nftCounts = [...(await pns.execOk('nft', ['list', 'table', 'ip', 'pk'])).matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]));
+      // 3 sent, plus the echo and timestamp replies; type 8 is the echo request alone.
+      expect(iptCounts).toEqual([5, 5, 1, 4, 0]);
+      expect(nftCounts).toEqual(iptCounts.slice(0, 4));
+  });
+});
+
+describe('what real packets say: iptables and the rendered rules count the same packets', () => {
+  // One traffic mix over lo (a TCP connection with data, a refused TCP connection, UDP with a
+  // VXLAN header, UDP to a closed port, an ICMP echo), seen by counting iptables rules and the
+  // rendered nft rules side by side in the OUTPUT hook: each pair must count the same packets.
+  const TRAFFIC = `
+import socket, struct, time
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); srv.bind(('127.0.0.1', 8080)); srv.listen(1)
+c = socket.create_connection(('127.0.0.1', 8080)); a, _ = srv.accept()
+c.sendall(b'hello'); a.recv(5); a.sendall(b'world'); c.recv(5); c.close(); a.close()
+try:
+    socket.create_connection(('127.0.0.1', 9), timeout=1)
+except OSError:
+    pass
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(struct.pack('!II', 0x08000000, 4096 << 8), ('127.0.0.1', 4789))
+u.sendto(b'x', ('127.0.0.1', 9))
+r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+h = struct.pack('!BBHHH', 8, 0, 0xf7fd, 1, 1)
+r.sendto(h, ('127.0.0.1', 0))
+time.sleep(0.3)
+`;
+  const tcp = () => Match().protocol('tcp');
+  const MATCHES = [
+    Match().protocol('tcp'), Match().protocol('udp'), Match().protocolNum(1), Match().notProtocol('tcp'),
+    tcp().destPorts(9, 8080), tcp().sourcePorts(8080), tcp().notDestPorts(8080), tcp().destPortRanges([{ first: 1, last: 10 }, { first: 8000, last: 8100 }]), Match().protocol('udp').destPort(4789),
+    Match().outInterface('lo'), Match().outInterface('l+'), Match().outInterface('eth+'), Match().outInterface('+'),
+    Match().sourceNet('127.0.0.0/8'), Match().notDestNet('127.0.0.2'), Match().destNet('127.0.0.1/32'), Match().notSourceNet('10.0.0.0/8'),
+    Match().markClear(1), Match().markNotClear(1), Match().markMatchesWithMask(0, 0xff), Match().notMarkMatchesWithMask(0, 0xffffffff),
+    Match().conntrackState('NEW'), Match().conntrackState('ESTABLISHED'), Match().conntrackState('RELATED'), Match().conntrackState('INVALID,UNTRACKED'), Match().notConntrackState('NEW'), Match().conntrackState('RELATED,ESTABLISHED'),
+    Match().srcAddrType(AddrType.Local, false), Match().srcAddrType(AddrType.Local, true), Match().destAddrType(AddrType.Local), Match().notDestAddrType(AddrType.Unicast), Match().notSrcAddrType(AddrType.Local, false),
+    // The limit after the protocol: only UDP packets take tokens (IP header criteria come first).
+    Match().limit('1/hour', 2).protocol('udp'), tcp().limit('1/hour', 3),
+    Match().protocol('udp').destPorts(4789).vxlanVni(4096), Match().protocol('udp').vxlanVni(4095),
+    Match().protocol('icmp').icmpType(8), Match().protocol('icmp').notIcmpType(3), Match().protocol('icmp').icmpTypeAndCode(3, 3), Match().protocol('icmp').notIcmpTypeAndCode(3, 3),
+    Match().outInterface('lo+').sourceNet('127.0.0.1').protocol('tcp').conntrackState('NEW').destPorts(8080),
+  ];
+
+  const pns = useNamespace('nftrpkts');
+
+  it('for every kind of criterion', async () => {
+      const ctx: NftRenderContext = { family: 'ip', table: 'filter', chainName: identity };
+      const bodies = MATCHES.map((m) => renderNftRuleParts(new Rule({ match: m, action: new AcceptAction() }), ctx).matches);
+      for (const m of MATCHES) await pns.iptables('legacy', ['-A', 'OUTPUT', ...saveLineTokens(m.render())]);
+      await pns.execOk('nft', ['-f', '-'], `table ip pk {\n chain out {\n  type filter hook output priority 0; policy accept;\n${bodies.map((b) => `  ${b} counter\n`).join('')} }\n}\n`);
+      await pns.execOk('python3', ['-c', TRAFFIC]);
+      const ipt = (await pns.iptables('legacy', ['-L', 'OUTPUT', '-v', '-x', '-n'])).split('\n').slice(2).filter((l) => l.trim() !== '').map((l) => Number(l.trim().split(/\s+/)[0]));
+      const nft = [...(await pns.execOk('nft', ['list', 'table', 'ip', 'pk'])).matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]));
+      expect(ipt).toHaveLength(MATCHES.length);
+      const side = MATCHES.map((m, i) => `${m.render()}: iptables ${ipt[i]}, nft ${nft[i]} (${bodies[i]})`);
+      expect(nft, side.join('\n')).toEqual(ipt);
+      // Not vacuous: the traffic reaches most rules, and the limits did limit.
+      expect(ipt.filter((n) => n > 0).length, side.join('\n')).toBeGreaterThan(MATCHES.length / 2);
+      expect(ipt.slice(32, 34), side.join('\n')).toEqual([2, 3]);
+  });
+});
+
 describe('hostile fragments (property)', () => {
   // MatchCriteria's constructor takes raw fragments unchecked, and an Action is any object with
   // toFragment(): a builder fragment with one token changed to nft syntax must be refused with
@@ -221,6 +308,17 @@ describe('names and strings against the real nft', () => {
       }),
       { numRuns: 15 },
     );
+  });
+
+  it('the byte limits nft-names states are nft\'s own (comments, log prefixes)', async () => {
+    const load = (statement: string) => ns.exec('nft', ['-f', '-'], `table ip lim {\n chain c {\n  ${statement}\n }\n}\n`);
+    const comment = (n: number) => `accept comment ${nftQuoted('c', 'é'.repeat(n >> 1) + 'x'.repeat(n & 1), 'comment', n)}`;
+    expect((await load(comment(NFT_MAX_COMMENT_BYTES))).code).toBe(0);
+    expect((await load(comment(NFT_MAX_COMMENT_BYTES + 1))).code).not.toBe(0);
+    const prefix = (n: number) => `log prefix ${nftQuoted('p', 'x'.repeat(n), 'log prefix', n)}`;
+    expect((await load(prefix(NFT_MAX_LOG_PREFIX_BYTES))).code).toBe(0);
+    expect((await load(prefix(NFT_MAX_LOG_PREFIX_BYTES + 1))).code).not.toBe(0);
+    expect(() => nftQuoted('p', 'x'.repeat(NFT_MAX_LOG_PREFIX_BYTES + 1), 'log prefix', NFT_MAX_LOG_PREFIX_BYTES)).toThrow(InvalidRuleError);
   });
 
   it('nft would misread what nftQuoted refuses: "$" expands, "\\"" ends the string', async () => {

@@ -196,6 +196,7 @@ describe('match criteria', () => {
     ['destPort with a protocol without ports', () => M().protocol('icmp').destPort(80), 'destPort'],
     ['an interface name with "*"', () => M().inInterface('a*b'), 'inInterface'],
     ['an interface name with "$"', () => M().outInterface('a$b'), 'outInterface'],
+    ['an interface name of 15 bytes and a wildcard (raw fragment)', () => new MatchCriteria(['--in-interface 123456789012345+']), 'inInterface'],
   ]))('refuses %s, naming %s', (_name, match, where) => {
     expect(refusal(() => render(match())).where).toBe(where);
   });

@@ -4,25 +4,30 @@ import { isIP } from 'node:net';
 import { InvalidRuleError } from '../errors';
 import { AddrType } from '../match';
 import { hex } from '../validate';
-import { NFT_MAX_NAME_BYTES, nftQuoted } from './nft-names';
+import { nftQuoted } from './nft-names';
 import type { NftFamily, NftRenderContext } from './render';
 
 /** The rule's protocol criterion, as far as later statements (ports, ICMP, NAT ports) need it. */
 export interface NftProtocol {
   /** The protocol number (0: every protocol). */
   readonly number: number;
+  /** Any protocol but this one (`! -p`). */
   readonly negated: boolean;
 }
 
 /** The nft statements of a match, and its protocol criterion (undefined: none). */
 export interface NftMatch {
+  /** The nft expressions, in iptables' order of evaluation (IP header criteria first). */
   readonly statements: string[];
+  /** The match's protocol criterion, if it has one. */
   readonly protocol: NftProtocol | undefined;
 }
 
 /** The reason text every refusal ends with, so a message alone names the backend. */
 export const BACKEND = 'backend nftables';
 
+/** The InvalidRuleError of a refusal: `where` is the builder method or action field, `fragment`
+ *  the iptables text refused. */
 export function refuse(where: string, fragment: string, reason: string): InvalidRuleError {
   return new InvalidRuleError(where, fragment, `${BACKEND}: ${reason}`);
 }
@@ -90,6 +95,8 @@ const MARK = /^(0|0x[0-9a-f]{1,8})\/(0x[0-9a-f]{1,8})$/;
 const ICMP_TYPE = /^(\d{1,3})(?:\/(\d{1,3}))?$/;
 const PORT_LIST = /^\d{1,5}(?::\d{1,5})?(?:,\d{1,5}(?::\d{1,5})?)*$/;
 
+/** IFNAMSIZ less the NUL, as the builder allows (a wildcard's "+" included). */
+const MAX_INTERFACE_BYTES = 15;
 const isPort = (text: string): boolean => /^\d{1,5}$/.test(text) && Number(text) <= 65535;
 
 /** A builder method name, negated as the builder spells it (`notSourceNet`). */
@@ -191,9 +198,10 @@ class MatchReader {
     const base = wildcard ? name.slice(0, -1) : name;
     // `+` alone matches every packet, with or without an interface.
     if (wildcard && base === '' && !negated) return;
-    // A literal "*" would be nft's wildcard at the end and is kept with its escape elsewhere.
+    // nft reads a trailing "*" as its wildcard and keeps an escaped "\*" elsewhere as two
+    // characters, so a name with a literal "*" cannot be written.
     if (base.includes('*') || base === '') throw this.refuse(where, 'nft reads "*" in an interface name as its wildcard; such a name cannot be matched');
-    const quoted = nftQuoted(where, wildcard ? `${base}*` : base, 'interface name', NFT_MAX_NAME_BYTES);
+    const quoted = nftQuoted(where, wildcard ? `${base}*` : base, 'interface name', MAX_INTERFACE_BYTES);
     this.push(`${input ? 'iifname' : 'oifname'} ${ne(negated)}${quoted}`, input ? 'iif' : 'oif');
   }
 
@@ -295,7 +303,7 @@ class MatchReader {
     const negated = this.eat('!');
     this.expect(v6 ? '--icmpv6-type' : '--icmp-type');
     const m = ICMP_TYPE.exec(this.next());
-    if (!m) throw this.unknown();
+    if (!m || Number(m[1]) > 255 || Number(m[2] ?? 0) > 255) throw this.unknown();
     const type = Number(m[1]);
     const code = m[2] === undefined ? undefined : Number(m[2]);
     const where = method(negated, `${v6 ? 'icmpV6' : 'icmp'}Type${code === undefined ? '' : 'AndCode'}`);
