@@ -2,15 +2,17 @@
 //
 // Creates a namespace, runs the real CLI's plan and apply on examples/demo.yaml, shows
 // iptables-save, starts watch, plays another program that deletes one of our rules and inserts
-// its own, shows watch repairing ours and leaving theirs, stops watch, and deletes the namespace:
-// at the end, on an error, and on Ctrl-C or SIGTERM.
+// its own, shows watch repairing ours and leaving theirs, stops watch, then applies the same rules
+// on backend nftables (a table of our own, a one-rule change written as one command, counters
+// kept), and deletes the namespace: at the end, on an error, and on Ctrl-C or SIGTERM.
 //
 //   node build/demo/demo/demo.js [--backend legacy|nft|auto] [--keep]
 //
 // It lives outside src/ so the published package does not ship it; demo/tsconfig.json compiles it
 // (with the two library files it uses) to build/demo/, and `npm run build` runs that too.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { detectBackend, type Backend } from '../src/backend';
 import { inNetns, spawnCommand } from '../src/commands';
@@ -19,7 +21,7 @@ import { inNetns, spawnCommand } from '../src/commands';
 const ROOT = join(__dirname, '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 const RULES = join(ROOT, 'examples', 'demo.yaml');
-const STEPS = 8;
+const STEPS = 9;
 
 const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
 const paint = (code: string) => (text: string) => (color ? `\x1b[${code}m${text}\x1b[0m` : text);
@@ -252,8 +254,61 @@ async function main(): Promise<void> {
   const left = await inNs(save, ['-t', 'filter'], { filter: (l) => l.startsWith('-A ') || l.startsWith(':ipts-') });
   if (left.stdout.includes('ipts') || !left.stdout.includes('another program')) throw new Error('cleanup left rules of ours, or removed the other program\'s rule');
   say(`  ${green('✓')} only the other program's rule is left`);
+
+  // 9. The same rules on native nftables.
+  step(9, 'backend nftables: the same rules in an nftables table of our own; a one-rule change is one command');
+  await nftablesStep(name);
   say();
   say(bold(green('Done.')) + ' Try it on your own rules: ' + `${cliShown} plan -f examples/host-firewall.yaml` + dim(' (add --netns NAME to stay in a namespace)'));
+}
+
+/** Step 9: apply on backend nftables, traffic on lo, a one-rule change (one command, the other
+ *  rules' counters kept), cleanup. */
+async function nftablesStep(name: string): Promise<void> {
+  try {
+    execFileSync('sh', ['-c', 'command -v nft'], { stdio: 'ignore' });
+  } catch {
+    say(yellow('  skipped: nft not found (apt-get install -y nftables)'));
+    return;
+  }
+  const common = ['--netns', name, '--backend', 'nftables'];
+  expectCode(await cli(['apply', ...common, '-f', rel(RULES)]), 0, 'applied into table ip ipts-filter');
+  await inNs('bash', ['-c', 'for i in 1 2 3; do echo x > /dev/udp/127.0.0.1/9; done'], { quiet: true });
+  const inputPackets = async (): Promise<number> => {
+    const shown = JSON.parse(await captureCli(['show', ...common, '--table', 'filter', '--json'])) as { tables: { chains: { name: string; rules: { packets: number }[] }[] }[] };
+    return shown.tables[0]?.chains.find((c) => c.name === 'INPUT')?.rules[0]?.packets ?? -1;
+  };
+  const before = await inputPackets();
+  await cli(['show', ...common, '--table', 'filter']);
+  const dir = mkdtempSync(join(tmpdir(), 'ipts-demo-'));
+  try {
+    const changed = join(dir, 'demo-8080.yaml');
+    writeFileSync(changed, readFileSync(RULES, 'utf8').replace('destPorts: [80, 443]', 'destPorts: [80, 443, 8080]'));
+    say(dim('  The web rule now also opens 8080 (a copy of the file with one rule changed):'));
+    const plan = await cli(['plan', ...common, '-f', changed]);
+    expectCode(plan, 2, 'drift: one rule differs');
+    const commands = plan.stdout.split('\n').filter((l) => l !== '');
+    if (commands.length !== 1 || !commands[0]?.startsWith('replace rule ip ipts-filter ipts-tcp handle ')) throw new Error(`expected one replace command, got:\n${plan.stdout}`);
+    say(`  ${green('✓')} one command: replace that rule by its handle`);
+    expectCode(await cli(['apply', ...common, '-f', changed]), 0, 'applied');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const after = await inputPackets();
+  if (before <= 0 || after !== before) throw new Error(`the INPUT rule's counter should be kept: ${before} packets before, ${after} after`);
+  say(`  ${green('✓')} the untouched INPUT rule kept its counter (${after} packets)`);
+  expectCode(await cli(['cleanup', '--yes', ...common]), 0, 'our nftables table deleted');
+}
+
+/** The CLI's stdout, not shown. */
+async function captureCli(args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const out: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.on('error', reject);
+    child.on('close', () => resolve(Buffer.concat(out).toString('utf8')));
+  });
 }
 
 async function captureNs(cmd: string, args: readonly string[]): Promise<string> {

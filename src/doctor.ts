@@ -19,6 +19,7 @@ import { detectFeatures, type Features } from './features';
 import { DEFAULT_LOCK_FILE_PATH, findLockHolder } from './locks';
 import { nativeInfo } from './native';
 import { checkNftables, type NftablesCheck } from './nftables/doctor-check';
+export type { NftablesCheck } from './nftables/doctor-check';
 
 /** How one probe went: `error` means iptables-sync cannot work as asked; `warn` that it works but
  *  something is missing or odd. */

@@ -115,6 +115,7 @@ export {
   type RestoreWaitCheck,
   type FeaturesCheck,
   type LockFileCheck,
+  type NftablesCheck,
 } from './doctor';
 export type { BackendDetection } from './backend';
 export { WatchHealth, serveHealth, DEFAULT_STUCK_AFTER_MS, type HealthState, type HealthVerdict, type WatchHealthOptions } from './health';

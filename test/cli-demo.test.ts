@@ -57,12 +57,16 @@ describe('npm run demo', () => {
     const exit = await Promise.race([demo.exited, sleep(45_000).then(() => 'timeout' as const)]);
     const out = demo.output();
     expect(exit, out).toEqual({ code: 0, signal: null });
-    for (const n of [1, 2, 3, 4, 5, 6, 7, 8]) expect(out).toContain(`Step ${n}/8`);
+    for (const n of [1, 2, 3, 4, 5, 6, 7, 8, 9]) expect(out).toContain(`Step ${n}/9`);
     expect(out).toContain('exit code 2: drift');
     expect(out).toContain('exit code 0: in sync, nothing to do');
     expect(out).toMatch(/\[watch\] .*repaired drift in filter/);
     expect(out).toContain('their rule stays');
     expect(out).toContain('exit code 0: watch stopped cleanly');
+    expect(out).toContain('exit code 0: applied into table ip ipts-filter');
+    expect(out).toContain('one command: replace that rule by its handle');
+    expect(out).toMatch(/the untouched INPUT rule kept its counter \([1-9]\d* packets\)/);
+    expect(out).toContain('exit code 0: our nftables table deleted');
     expect(out).toContain('Done.');
     const name = /namespace (ipts-demo-\d+)/.exec(out)?.[1] as string;
     expect(out).toContain(`(network namespace ${name} deleted)`);
