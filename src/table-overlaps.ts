@@ -1,6 +1,7 @@
 // Two Tables side by side in one process: chains are ours by prefix, so overlapping chain
 // prefixes under different hash prefixes make each delete the other's chains. The constructor
 // warns of that; this module keeps the live Tables (weakly) to compare with.
+import type { Logger } from './logger';
 
 interface LiveTable {
   readonly scope: string;
@@ -39,3 +40,24 @@ export function registerAndFindOverlaps(
   return found;
 }
 
+
+/** Where a new Table programs, and what it calls its own: what the overlap check compares. */
+export interface TablePlace {
+  readonly netns: string | undefined;
+  readonly table: string;
+  readonly ipVersion: number;
+  readonly hashPrefix: string;
+  readonly prefixes: readonly string[];
+  readonly logger: Logger;
+}
+
+/** Registers a new Table and warns of every live Table whose chain prefixes overlap its own. */
+export function warnAboutOverlaps(table: object, p: TablePlace): void {
+  const scope = `${p.netns ?? ''}\0${p.table}\0${p.ipVersion}`;
+  for (const o of registerAndFindOverlaps(table, scope, p.hashPrefix, p.prefixes)) {
+    p.logger.warn(
+      { table: p.table, ipVersion: p.ipVersion, netns: p.netns, chainPrefix: o.mine, otherChainPrefix: o.theirs, otherHashPrefix: o.otherHashPrefix },
+      "chain prefix overlaps that of another Table with a different hash prefix: each would delete the other's chains; use chain prefixes of which neither is a prefix of the other",
+    );
+  }
+}

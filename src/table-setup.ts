@@ -94,3 +94,8 @@ export async function renderForHost(
   }
   for (const lists of ruleLists) for (const [name, rules] of lists) lists.set(name, Object.freeze(rules.map((r) => forHost(r))));
 }
+
+/** The binaries and restore arguments a failed write ran with, for replaying it on a copy. */
+export async function replayBinaries(setup: Setup): Promise<{ readonly save: string; readonly restore: string; readonly restoreArgs: readonly string[] }> {
+  return { save: setup.binaries.save, restore: setup.binaries.restore, restoreArgs: (await setup.restoreMode).args };
+}

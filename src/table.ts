@@ -29,9 +29,9 @@ import { Chain, Rule, type ChainSpec, type RuleSpec } from './rule';
 import { acceptChains, acceptRules, removableName, removableNames, ruleTarget, type InputScope } from './desired-state-input';
 import { KERNEL_CHAINS, type TableName } from './table-names';
 import { resolveTableOptions, type ResolvedTableOptions, type TableOptions } from './table-options';
-import { registerAndFindOverlaps } from './table-overlaps';
+import { warnAboutOverlaps } from './table-overlaps';
 import { finishReport, startReport, type ApplyReport, type ReportInProgress } from './apply-report';
-import { renderForHost, setUp, type Setup } from './table-setup';
+import { renderForHost, replayBinaries, setUp, type Setup } from './table-setup';
 import { loadDataplane } from './dataplane-resync';
 import { writeWithRetries, refusedRuleError } from './restore-retry';
 import { deleteChains, findReferrers } from './chain-deletion';
@@ -136,16 +136,9 @@ export class Table {
     this.postWriteIntervalMs = o.initialPostWriteIntervalMs;
     this.labels = { table: name, ip_version: String(ipVersion) };
     this.features = o.features;
-    const nftTableName = o.nftTableName;
-    this.nftables = nftTableName === undefined ? undefined : new NftablesBackend({ name, ipVersion, hashPrefix, nftTableName, labels: this.labels, options: o });
-
-    const scope = `${options.netns ?? ''}\0${name}\0${ipVersion}`;
-    for (const o of registerAndFindOverlaps(this, scope, hashPrefix, this.options.historicPrefixes)) {
-      this.options.logger.warn(
-        { table: name, ipVersion, netns: options.netns, chainPrefix: o.mine, otherChainPrefix: o.theirs, otherHashPrefix: o.otherHashPrefix },
-        "chain prefix overlaps that of another Table with a different hash prefix: each would delete the other's chains; use chain prefixes of which neither is a prefix of the other",
-      );
-    }
+    const nft = o.nftTableName;
+    this.nftables = nft === undefined ? undefined : new NftablesBackend({ name, ipVersion, hashPrefix, nftTableName: nft, labels: this.labels, options: o });
+    warnAboutOverlaps(this, { netns: options.netns, table: name, ipVersion, hashPrefix, prefixes: o.historicPrefixes, logger: o.logger });
 
     // Start of day: every kernel chain wants no inserts, so the first apply removes inserts
     // left behind by an earlier run.
@@ -154,11 +147,11 @@ export class Table {
       this.dirtyInserts.add(chain);
     }
     if (o.canaryChain !== undefined) {
-      const canaryChain = o.canaryChain;
-      this.desiredChains.set(canaryChain, canaryChainOf(canaryChain));
-      this.desiredRules += this.desiredChains.get(canaryChain)?.rules.length ?? 0;
-      this.managedChains.add(canaryChain);
-      this.dirtyChains.add(canaryChain);
+      const canary = canaryChainOf(o.canaryChain);
+      this.desiredChains.set(canary.name, canary);
+      this.desiredRules += canary.rules.length;
+      this.managedChains.add(canary.name);
+      this.dirtyChains.add(canary.name);
     }
   }
 
@@ -483,17 +476,7 @@ export class Table {
         if (!this.inSync) await this.loadDataplaneState(setup);
       },
       write: () => this.writeMain(setup),
-      refusedRule: async (error) =>
-        refusedRuleError(
-          {
-            ...this.options,
-            save: setup.binaries.save,
-            restore: setup.binaries.restore,
-            restoreArgs: (await setup.restoreMode).args,
-            table: this.name,
-          },
-          error,
-        ),
+      refusedRule: async (error) => refusedRuleError({ ...this.options, ...(await replayBinaries(setup)), table: this.name }, error),
       onRetry: (error, backoffMs) => {
         this.options.metrics?.restoreRetries.inc(this.labels);
         this.options.logger.warn({ table: this.name, err: error.message, backoffMs }, 'iptables-restore failed, will re-read and retry');
