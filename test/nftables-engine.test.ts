@@ -8,6 +8,12 @@ import { Chain, Rule } from '../src/rule';
 import { ECHO_MAX_RULES, type NftDesiredState } from '../src/nftables/dataplane';
 import { useNamespace } from './helpers/netns';
 import { listTable, makeEngine, ruleset, tableText } from './nftables-env';
+import { readdirSync } from 'node:fs';
+import { inNetns, type CommandFactory } from '../src/commands';
+import { SILENT_LOGGER } from '../src/logger';
+import { listTable as engineListTable } from '../src/nftables/nft-run';
+
+const independentList = listTable;
 
 const ns = useNamespace('nfteng');
 beforeEach(async () => {
@@ -27,6 +33,22 @@ const handles = async (name: string): Promise<number[]> => ((await listTable(ns,
 const commands = (input: string): string[] => input.split('\n').filter((l) => l !== '');
 
 describe('nftables engine on real nft', () => {
+  it('reads the same listing through a file (a factory with acceptsStdoutFd) and through the pipe (one without), leaving no file behind', async () => {
+    await makeEngine(ns).apply(state([chain('ipts-a', [22, 80, 443]), chain('ipts-b', [53])], { INPUT: [new Rule({ action: new JumpAction({ target: 'ipts-a' }) })] }));
+    const o = { family: 'ip' as const, table: 'ipts-filter', timeoutMs: 30_000, hashPrefix: 'ipts:', sleep: async () => undefined, logger: SILENT_LOGGER, withDetails: true };
+    const viaFile = inNetns(ns.name);
+    expect(viaFile.acceptsStdoutFd).toBe(true);
+    const viaPipe: CommandFactory = (command, args, options) => viaFile(command, args, options); // no acceptsStdoutFd
+    const before = readdirSync('/dev/shm').filter((f) => f.startsWith('iptables-sync-nft-'));
+    const fromFile = await engineListTable({ ...o, run: viaFile });
+    const fromPipe = await engineListTable({ ...o, run: viaPipe });
+    expect(fromFile).toEqual(fromPipe);
+    expect(Object.fromEntries(fromFile.chains.map((c) => [c.name, c.ids.length]))).toEqual({ 'ipts-a': 3, 'ipts-b': 1, INPUT: 1 });
+    const seen = await independentList(ns, 'ip', 'ipts-filter');
+    expect(fromFile.chains.find((c) => c.name === 'ipts-a')?.handles).toEqual(seen?.get('ipts-a')?.rules.map((r) => r.handle));
+    expect(readdirSync('/dev/shm').filter((f) => f.startsWith('iptables-sync-nft-'))).toEqual(before);
+  });
+
   it('creates our table, its chains and a base chain holding the inserts, every rule with a counter and our ID comment', async () => {
     const engine = makeEngine(ns);
     await engine.apply(state([chain('ipts-a', [22, 80])], { INPUT: [new Rule({ action: new JumpAction({ target: 'ipts-a' }) })] }));
