@@ -21,6 +21,7 @@
 import type { IpVersion } from './backend';
 import { canonicalRuleBody, splitRuleWords } from './fake-rule-text';
 import { IptablesSyncError } from './errors';
+import { targetOfRuleWords } from './save-line';
 import { KERNEL_CHAINS, type TableName } from './table-names';
 
 /** Which iptables the fake plays: the legacy binaries or the nft ones (their version strings,
@@ -70,13 +71,7 @@ const isTableName = (name: string): name is TableName => Object.prototype.hasOwn
 
 /** The target a rule jumps or goes to, if any. */
 export function ruleTarget(body: string): { readonly flag: '-j' | '-g'; readonly name: string } | undefined {
-  const words = splitRuleWords(body) ?? body.split(' ');
-  for (let i = 0; i < words.length - 1; i++) {
-    const w = words[i];
-    if (w === '-j' || w === '--jump') return { flag: '-j', name: words[i + 1] as string };
-    if (w === '-g' || w === '--goto') return { flag: '-g', name: words[i + 1] as string };
-  }
-  return undefined;
+  return targetOfRuleWords(splitRuleWords(body) ?? body.split(' '));
 }
 
 /** One failure while applying a line: the kind decides the wording. */

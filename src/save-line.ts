@@ -148,9 +148,21 @@ export function jumpOf(line: string): { readonly chain: string; readonly target:
   if (!/^-[AIR] /.test(line)) return undefined;
   const tokens = saveLineTokens(line);
   const chain = tokens[1];
-  for (let i = 2; i + 1 < tokens.length; i++) {
-    const t = tokens[i];
-    if (chain !== undefined && (t === '-j' || t === '--jump' || t === '-g' || t === '--goto')) return { chain, target: tokens[i + 1] as string };
+  const target = chain === undefined ? undefined : targetOfRuleWords(tokens, 2);
+  return chain === undefined || target === undefined ? undefined : { chain, target: target.name };
+}
+
+/** Options whose value may itself read like an option: an interface may be named "-g". */
+const OPTIONS_WITH_ANY_VALUE: ReadonlySet<string> = new Set(['-i', '-o', '--in-interface', '--out-interface', '--comment']);
+
+/** The jump (`-j`) or goto (`-g`) among a rule's words from index `from` on, skipping the values
+ *  of the options whose value may look like one. */
+export function targetOfRuleWords(words: readonly string[], from = 0): { readonly flag: '-j' | '-g'; readonly name: string } | undefined {
+  for (let i = from; i + 1 < words.length; i++) {
+    const w = words[i] as string;
+    if (OPTIONS_WITH_ANY_VALUE.has(w)) i++;
+    else if (w === '-j' || w === '--jump') return { flag: '-j', name: words[i + 1] as string };
+    else if (w === '-g' || w === '--goto') return { flag: '-g', name: words[i + 1] as string };
   }
   return undefined;
 }

@@ -45,6 +45,12 @@ describe('FakeIptables', () => {
     expect(fake.policy('aa-a')).toBeUndefined();
   });
 
+  it('reads an interface named like an option ("-g", "-j") as a name, not as a goto or jump (as iptables does)', () => {
+    const fake = new FakeIptables();
+    fake.restore('*filter\n:fk-a - [0:0]\n-A fk-a -o -g -p tcp -j DROP\n-A fk-a -i -j -j ACCEPT\nCOMMIT\n', { noflush: true });
+    expect(fake.save('filter').split('\n')).toEqual(expect.arrayContaining(['-A fk-a -o -g -p tcp -j DROP', '-A fk-a -i -j -j ACCEPT']));
+  });
+
   it('keeps tables and IP versions apart', () => {
     const fake = new FakeIptables();
     fake.restore('*nat\n:ext-n - [0:0]\nCOMMIT\n');

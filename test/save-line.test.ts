@@ -70,6 +70,11 @@ describe('jumpOf (who refers to a chain, for ChainDeletionError)', () => {
     ['-I INPUT 1 -m comment --comment "ipts:x" -j ipts-in', { chain: 'INPUT', target: 'ipts-in' }],
     ['-R ipts-a 2 -p tcp -g ipts-b', { chain: 'ipts-a', target: 'ipts-b' }],
     [':foreign - [0:0]', undefined],
+    // An interface may be named like an option (found by the fake-vs-real property): "-g" and
+    // "-j" after -o/-i are names, not a goto or a jump.
+    ['-A foreign -o -g -p tcp -j DROP', { chain: 'foreign', target: 'DROP' }],
+    ['-A foreign -i -j -j ACCEPT', { chain: 'foreign', target: 'ACCEPT' }],
+    ['-A foreign ! -o -g', undefined],
   ])('%s', (line, expected) => {
     expect(jumpOf(line)).toEqual(expected);
   });
