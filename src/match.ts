@@ -74,7 +74,9 @@ const BUILTIN_PROTOCOLS: Readonly<Record<string, number>> = {
   all: 0, tcp: 6, udp: 17, udplite: 136, icmp: 1, icmpv6: 58, 'ipv6-icmp': 58, esp: 50, ah: 51, sctp: 132, mh: 135, dccp: 33, gre: 47, ipip: 4,
 };
 let protocolTable: ReadonlyMap<string, number> | undefined;
-function protocolNumbers(): ReadonlyMap<string, number> {
+/** Protocol names (lower case) to numbers, as iptables resolves them: its built-ins, then
+ *  /etc/protocols (read once). Also what the nftables renderer resolves names with. */
+export function protocolNumbers(): ReadonlyMap<string, number> {
   if (protocolTable) return protocolTable;
   const names = new Map(Object.entries(BUILTIN_PROTOCOLS));
   try {

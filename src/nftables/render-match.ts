@@ -1,8 +1,7 @@
 // Match criteria (the tokens of MatchCriteria.render()) to nft expressions. See render.ts.
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { InvalidRuleError } from '../errors';
-import { AddrType } from '../match';
+import { AddrType, protocolNumbers } from '../match';
 import { hex } from '../validate';
 import { nftQuoted } from './nft-names';
 import type { NftFamily, NftRenderContext } from './render';
@@ -34,26 +33,7 @@ export function refuse(where: string, fragment: string, reason: string): Invalid
 
 // --- protocols -----------------------------------------------------------------------------
 
-// The names iptables resolves itself (as the match builder does), then /etc/protocols.
-const BUILTIN_PROTOCOLS: Readonly<Record<string, number>> = {
-  all: 0, tcp: 6, udp: 17, udplite: 136, icmp: 1, icmpv6: 58, 'ipv6-icmp': 58, esp: 50, ah: 51, sctp: 132, mh: 135, dccp: 33, gre: 47, ipip: 4,
-};
-let protocolTable: ReadonlyMap<string, number> | undefined;
-function protocolNumbers(): ReadonlyMap<string, number> {
-  if (protocolTable) return protocolTable;
-  const names = new Map(Object.entries(BUILTIN_PROTOCOLS));
-  try {
-    for (const line of readFileSync('/etc/protocols', 'latin1').split('\n')) {
-      const fields = line.replace(/#.*/, '').trim().split(/\s+/);
-      if (fields.length < 2 || !/^\d+$/.test(fields[1] as string) || Number(fields[1]) > 255) continue;
-      for (const f of [fields[0], ...fields.slice(2)]) if (f) names.set(f.toLowerCase(), Number(fields[1]));
-    }
-  } catch {
-    // No /etc/protocols: the built-ins are all iptables resolves then, too.
-  }
-  protocolTable = names;
-  return names;
-}
+// Protocol names resolve as the match builder resolves them (its built-ins, then /etc/protocols).
 
 /** Protocols nft names as iptables does; any other is written as its number (nft lists it by
  *  name either way), so no /etc/protocols name can clash with an nft keyword. */
