@@ -102,9 +102,10 @@ describe.each(BACKENDS)('CLI switches for latest Felix Table features (%s)', (ba
     await w.waitFor((e) => e.msg.startsWith('in sync'), 'the first apply');
     expect(chainRules(await ns.save(backend, 'filter'), 'ipts-used')).toHaveLength(1);
     // Post-write re-reads come 50 ms after the write, then at doubling gaps (+150, +350, +750,
-    // +1550, +3150, +6350 ms): flushing at about +3.6 s leaves the canary (every 500 ms) over 2 s
-    // to find it before the next scheduled re-read could.
-    await sleep(3500);
+    // +1550, +3150, +6350, +12750 ms). Flushing at about +3.6 s raced the +3150 re-read when a
+    // loaded CI machine delayed it (both backends failed so once); flushing at about +8.5 s
+    // leaves the +6350 re-read 2 s of delay and the canary (every 500 ms) 4 s before +12750.
+    await sleep(8500);
     const seen = w.logs().length;
     await ns.iptables(backend, ['-F']);
     const flushedAt = Date.now();
