@@ -51,7 +51,7 @@ export interface NftRenderContext {
    *  `mangle`, REJECT `filter` (as iptables requires). */
   readonly table: TableName;
   /** The nftables chain name for an iptables chain a rule jumps or goes to. Its result must be a
-   *  plain nft name (see nftName in nft-names.ts) or the rule is refused. It must always give the
+   *  plain nft name (see nftName) or the rule is refused. It must always give the
    *  same name for the same chain: renderings are cached per context object. */
   readonly chainName: (iptablesChain: string) => string;
 }

@@ -77,7 +77,7 @@ export function buildFromPlain(doc: PlainDocument, file: string, options: Config
   }
 }
 
-/** The positioned path: the yaml package's nodes (or json.ts's), every problem with its
+/** The positioned path: the yaml package's nodes (or the JSON scanner's), every problem with its
  *  file:line:column. */
 export function parseRulesPositioned(text: string, file: string, options: ConfigOptions = {}): RulesFile {
   const { LineCounter, parseDocument } = yaml();
