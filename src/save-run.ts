@@ -7,8 +7,42 @@ import { formatCommandLine, SaveFailedError, SaveTimeoutError } from './errors';
 import type { Logger } from './logger';
 import { openSavePipe, readSaveOutput, type DataplaneChain, type DataplaneSnapshot, type ReaderConfig } from './reader';
 
-const SAVE_RETRIES = 3;
-const SAVE_FIRST_BACKOFF_MS = 100;
+const READ_RETRIES = 3;
+const READ_FIRST_BACKOFF_MS = 100;
+
+/** How a read is retried, and what it tells on the way. */
+export interface ReadRetry {
+  readonly table: string;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly logger: Logger;
+  /** The warning logged before each retry, e.g. "iptables-save failed, will retry". */
+  readonly retryMessage: string;
+  /** Called after each attempt, failed or not. */
+  readonly onAttemptEnd?: () => void;
+}
+
+/**
+ * The one retry policy of dataplane reads (iptables-save, nft list table): a retryable
+ * SaveFailedError is retried 3 times, from 100 ms doubling; a run killed at its deadline
+ * twice at most. Anything else, or the last failure, is thrown.
+ */
+export async function withReadRetries<T>(r: ReadRetry, attempt: () => Promise<T>): Promise<T> {
+  let backoffMs = READ_FIRST_BACKOFF_MS;
+  let timeouts = 0;
+  for (let retriesLeft = READ_RETRIES; ; retriesLeft--) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof SaveFailedError) || !error.retryable || retriesLeft === 0) throw error;
+      if (error instanceof SaveTimeoutError && ++timeouts >= TIMEOUT_ATTEMPTS) throw error;
+      r.logger.warn({ table: r.table, err: error.message, backoffMs }, r.retryMessage);
+      await r.sleep(backoffMs);
+      backoffMs *= 2;
+    } finally {
+      r.onAttemptEnd?.();
+    }
+  }
+}
 
 /** What to read and how. */
 export interface SaveTarget {
@@ -40,22 +74,14 @@ export interface SaveTarget {
  * SaveTimeoutError.
  */
 export async function readDataplane(t: SaveTarget): Promise<ReadonlyMap<string, DataplaneChain>> {
-  let backoffMs = SAVE_FIRST_BACKOFF_MS;
-  let timeouts = 0;
-  for (let retriesLeft = SAVE_RETRIES; ; retriesLeft--) {
-    const started = t.now();
-    try {
-      return await readOnce(t);
-    } catch (error) {
-      if (!(error instanceof SaveFailedError) || !error.retryable || retriesLeft === 0) throw error;
-      if (error instanceof SaveTimeoutError && ++timeouts >= TIMEOUT_ATTEMPTS) throw error;
-      t.logger.warn({ table: t.table, err: error.message, backoffMs }, 'iptables-save failed, will retry');
-      await t.sleep(backoffMs);
-      backoffMs *= 2;
-    } finally {
-      t.onAttemptEnd?.(t.now() - started);
-    }
-  }
+  let started = t.now();
+  const onAttemptEnd = (): void => {
+    t.onAttemptEnd?.(t.now() - started);
+  };
+  return withReadRetries({ table: t.table, sleep: t.sleep, logger: t.logger, retryMessage: 'iptables-save failed, will retry', onAttemptEnd }, () => {
+    started = t.now();
+    return readOnce(t);
+  });
 }
 
 async function readOnce(t: SaveTarget): Promise<ReadonlyMap<string, DataplaneChain>> {

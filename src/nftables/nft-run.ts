@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { classifyFailure, failureOf } from '../command-failure';
-import { describeOutcome, startCommand, collect, succeeded, TIMEOUT_ATTEMPTS, writeToChild, type CommandFactory, type CommandOutcome, type RunningCommand } from '../commands';
+import { describeOutcome, startCommand, collect, succeeded, writeToChild, type CommandFactory, type CommandOutcome, type RunningCommand } from '../commands';
 import { formatCommandLine, RestoreFailedError, RestoreTimeoutError, SaveFailedError, SaveTimeoutError } from '../errors';
 import type { Logger } from '../logger';
 import { RULE_ID_LENGTH } from '../save-line';
+import { withReadRetries } from '../save-run';
 import { TimeSlicer } from '../time-slice';
 import type { Listing } from './listing';
 import { readListing, type ListingRead } from './listing-worker';
@@ -43,9 +44,6 @@ export function blamedNftLine(stderr: string): number | undefined {
 
 const NO_SUCH_TABLE = /^Error: No such file or directory/m;
 
-const READ_RETRIES = 3;
-const READ_FIRST_BACKOFF_MS = 100;
-
 /** What a read needs besides the target. */
 export interface NftReadOptions extends NftTarget {
   readonly hashPrefix: string;
@@ -63,19 +61,7 @@ export interface NftReadOptions extends NftTarget {
  *  from 100 ms doubling; a run killed at its deadline twice at most).
  *  @throws {@link SaveFailedError} or {@link SaveTimeoutError} once the retries are spent. */
 export async function listTable(r: NftReadOptions): Promise<Listing> {
-  let backoffMs = READ_FIRST_BACKOFF_MS;
-  let timeouts = 0;
-  for (let retriesLeft = READ_RETRIES; ; retriesLeft--) {
-    try {
-      return await listOnce(r);
-    } catch (error) {
-      if (!(error instanceof SaveFailedError) || !error.retryable || retriesLeft === 0) throw error;
-      if (error instanceof SaveTimeoutError && ++timeouts >= TIMEOUT_ATTEMPTS) throw error;
-      r.logger.warn({ table: r.table, err: error.message, backoffMs }, 'nft list table failed, will retry');
-      await r.sleep(backoffMs);
-      backoffMs *= 2;
-    }
-  }
+  return withReadRetries({ table: r.table, sleep: r.sleep, logger: r.logger, retryMessage: 'nft list table failed, will retry' }, () => listOnce(r));
 }
 
 /** The arguments of the read. */
