@@ -64,5 +64,12 @@ describe('doctor --backend nftables', () => {
     expect(report.nftables?.message).toMatch(/^table name "bad name": /);
     const fine = await diagnose({ backend: 'nftables', netns: ns.name, nftTableName: 'mytable', ipVersion: 6 });
     expect(fine.nftables).toMatchObject({ status: 'ok', tables: ['ip6 mytable'], present: [] });
+    const prefixed = await diagnose({ backend: 'nftables', netns: ns.name, nftTablePrefix: 'my_' });
+    expect(prefixed.nftables).toMatchObject({ status: 'ok', tables: ['ip my_filter', 'ip my_nat', 'ip my_mangle', 'ip my_raw'], present: [] });
+    const badPrefix = await diagnose({ backend: 'nftables', netns: ns.name, nftTablePrefix: '' });
+    expect(badPrefix.ok).toBe(false);
+    expect(badPrefix.nftables?.message).toMatch(/^table name "filter": "filter" is a table of iptables-nft's own/);
+    const both = await diagnose({ backend: 'nftables', netns: ns.name, nftTableName: 'mytable', nftTablePrefix: 'my_' });
+    expect(both.nftables).toMatchObject({ status: 'error', message: 'give nftTableName or nftTablePrefix, not both' });
   });
 });

@@ -105,6 +105,8 @@ describe('Table on backend nftables', () => {
     expect(table.desiredChainNames()).toEqual([]);
     expect(() => nftTable({ nftTableName: 'bad name' })).toThrow(InvalidOptionError);
     expect(() => nftTable({ nftTableName: 'counter' })).toThrow(InvalidOptionError);
+    // iptables-nft's own tables: owning one would rewrite (and a cleanup delete) its rules.
+    for (const name of ['filter', 'nat', 'mangle', 'raw', 'security']) expect(() => nftTable({ nftTableName: name }), name).toThrow(/option nftTableName: "\w+" is a table of iptables-nft's own/);
     // nft expands $name inside a quoted string: a prefix with $ could inject into the comment.
     expect(() => new Table('filter', 4, 'ipts$x:', NO_OP_LOCK, { netns: ns.name, backend: 'nftables' })).toThrow(InvalidOptionError);
   });
