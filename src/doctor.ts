@@ -150,6 +150,9 @@ export interface DoctorOptions {
   /** With backend 'nftables': the `nftTableName` a Table would be given (default: `ipts-<table>`
    *  for each table). */
   readonly nftTableName?: string;
+  /** With backend 'nftables': our tables are `<nftTablePrefix><table>` (the CLI's
+   *  `--nft-table-prefix`); not with `nftTableName`. */
+  readonly nftTablePrefix?: string;
   /** 4 (iptables, default) or 6 (ip6tables): which binaries are required and probed. */
   readonly ipVersion?: IpVersion;
   /** The xtables lock file; default $XTABLES_LOCKFILE, else /run/xtables.lock. */
@@ -233,7 +236,7 @@ export async function diagnose(options: DoctorOptions = {}): Promise<DoctorRepor
     ? await guard(
         netns.status === 'error'
           ? Promise.resolve<NftablesCheck>({ status: 'error', message: `not checked: ${netns.message}`, usable: false, tables: [], present: [], reader: false })
-          : checkNftables(netns.name !== undefined ? inNetns(netns.name, run) : run, ipVersion, timeoutMs, options.nftTableName),
+          : checkNftables(netns.name !== undefined ? inNetns(netns.name, run) : run, ipVersion, timeoutMs, { nftTableName: options.nftTableName, nftTablePrefix: options.nftTablePrefix }),
         timeoutMs * 3,
         (message): NftablesCheck => ({ status: 'error', message, usable: false, tables: [], present: [], reader: false }),
       )

@@ -41,7 +41,7 @@ describe('CLI --nft-table-prefix', () => {
     expect(tableText(during, 'ip', 'other')).toBe(tableText(before, 'ip', 'other'));
 
     const plan = await runCli(['plan', ...mine, '-f', DEMO]);
-    expect(plan, plan.stderr).toEqual({ code: 0, stdout: '', stderr: 'In sync (filter): nothing to do.\n' });
+    expect(plan, plan.stderr).toEqual({ code: 0, stdout: '', stderr: 'In sync (mine_filter): nothing to do.\n' }); // plan names the nftables table
     // Without the prefix a plan looks at ipts-filter, which is also in sync: so break ours, and
     // only the prefixed plan sees it.
     await ns.execOk('nft', ['flush', 'chain', 'ip', 'mine_filter', 'ipts-tcp']);

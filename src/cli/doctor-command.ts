@@ -2,12 +2,14 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { IpVersion, TableBackendChoice } from '../backend';
 import { diagnose, formatDoctorReport } from '../doctor';
+import { checkNftTablePrefix, NFT_TABLE_PREFIX_HELP } from './options';
 
 /** The options `doctor` takes. */
 export interface DoctorCommandOptions {
   readonly netns?: string;
   readonly backend: TableBackendChoice;
   readonly ipVersion: IpVersion;
+  readonly nftTablePrefix?: string;
   readonly lockFile?: string;
   readonly json: boolean;
 }
@@ -26,15 +28,18 @@ export function defineDoctorCommand(cmd: Command): Command {
     .option('--netns <name>', 'check inside this named network namespace (ip netns)')
     .addOption(new Option('--backend <backend>', 'the backend to check: legacy, nft, or auto (what the host already uses); or nftables (native nftables)').default('auto').argParser(oneOf('--backend', ['legacy', 'nft', 'auto', 'nftables'] as const)))
     .addOption(new Option('--ip-version <version>', '4 (iptables) or 6 (ip6tables)').default(4).argParser((v) => Number(oneOf('--ip-version', ['4', '6'] as const)(v)) as IpVersion))
+    .option('--nft-table-prefix <prefix>', NFT_TABLE_PREFIX_HELP)
     .option('--lock-file <path>', 'xtables lock file (default: $XTABLES_LOCKFILE, else /run/xtables.lock)')
     .option('--json', 'print the report as JSON', false);
 }
 
 /** Prints the report; 0 when everything needed works (warnings allowed), 1 otherwise. */
 export async function doctorCommand(opts: DoctorCommandOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  checkNftTablePrefix(opts);
   const report = await diagnose({
     backend: opts.backend,
     ipVersion: opts.ipVersion,
+    ...(opts.nftTablePrefix !== undefined ? { nftTablePrefix: opts.nftTablePrefix } : {}),
     ...(opts.netns !== undefined ? { netns: opts.netns } : {}),
     ...(opts.lockFile !== undefined ? { lockFile: opts.lockFile } : {}),
   });

@@ -4,6 +4,7 @@ import type { TableName, TableRules } from '../config';
 import type { SharedLock } from '../locks';
 import type { Logger } from '../logger';
 import type { MetricNames } from '../metrics';
+import { nftTableNameFor } from '../nftables/table-spec';
 import { Table } from '../table';
 import type { CommonOptions } from './options';
 
@@ -24,6 +25,7 @@ export class ManagedTable {
       historicChainPrefixes: [opts.chainPrefix],
       insertMode: opts.insertMode,
       backend: opts.backend,
+      ...(opts.nftTablePrefix !== undefined ? { nftTableName: nftTableNameFor(name, opts.nftTablePrefix) } : {}),
       features: opts.features,
       onlyReferencedChains: opts.onlyReferencedChains,
       lockTimeoutMs: opts.lockTimeout,

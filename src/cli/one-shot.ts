@@ -176,7 +176,7 @@ export async function showCommand(opts: CommonOptions & { file?: string; table?:
   if (opts.file) tables = [...loadFile(opts.file, opts).tables.keys()];
   const shown: ShownTable[] =
     opts.backend === 'nftables'
-      ? await showNftTables({ tables: tables as TableName[], ipVersion: opts.ipVersion, hashPrefix: opts.prefix, ...(opts.netns !== undefined ? { netns: opts.netns } : {}) })
+      ? await showNftTables({ tables: tables as TableName[], ipVersion: opts.ipVersion, hashPrefix: opts.prefix, nftTablePrefix: opts.nftTablePrefix, ...(opts.netns !== undefined ? { netns: opts.netns } : {}) })
       : await showTables({ tables, ...showOptions(opts) });
   if (opts.json) process.stdout.write(`${JSON.stringify({ tables: shown }, null, 2)}\n`);
   else process.stdout.write(formatShown(shown, { hashPrefix: opts.prefix, chainPrefix: opts.chainPrefix }));
@@ -216,7 +216,7 @@ export async function checkCommand(file: string, opts: CommonOptions & { kernel?
 /** check --kernel: the backend as apply would pick it, then the rules loaded in a throwaway
  *  namespace (nftables: our tables' nft transactions). */
 async function kernelCheck(rules: RulesFile, opts: CommonOptions): Promise<KernelCheckResult> {
-  if (opts.backend === 'nftables') return checkNftWithKernel(rules, { ipVersion: opts.ipVersion, hashPrefix: opts.prefix });
+  if (opts.backend === 'nftables') return checkNftWithKernel(rules, { ipVersion: opts.ipVersion, hashPrefix: opts.prefix, nftTablePrefix: opts.nftTablePrefix });
   const choice = iptablesBackend(opts, 'check --kernel');
   const backend = choice === 'auto' ? await detectBackend(opts.netns !== undefined ? inNetns(opts.netns) : spawnCommand, opts.ipVersion) : choice;
   return checkWithKernel(rules, { backend, ipVersion: opts.ipVersion, hashPrefix: opts.prefix, insertMode: opts.insertMode });

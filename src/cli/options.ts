@@ -7,6 +7,7 @@ import { IptablesSyncError } from '../errors';
 import { DEFAULT_MAX_FILE_SIZE, formatBytes, parseByteSize } from '../rules-file/read';
 import { DEFAULT_LOCK_FILE_PATH, SharedLock } from '../locks';
 import type { InsertMode } from '../restore-plan';
+import { DEFAULT_NFT_TABLE_PREFIX, nftTablePrefixProblem } from '../nftables/table-spec';
 import { CliLogger, LOG_LEVELS, type LogLevel } from './output';
 import type { Progress } from './progress';
 
@@ -20,6 +21,9 @@ export interface CommonOptions {
   ipVersion: IpVersion;
   prefix: string;
   chainPrefix: string;
+  /** Our nftables table for iptables table T is `<nftTablePrefix>T` (backend nftables only;
+   *  undefined: `ipts-`). */
+  nftTablePrefix?: string;
   lockFile: string;
   lockTimeout: number;
   insertMode: InsertMode;
@@ -47,6 +51,9 @@ export function choice<T extends string>(name: string, values: readonly T[]): (v
   };
 }
 
+/** The help of `--nft-table-prefix` (every command's, doctor's too). */
+export const NFT_TABLE_PREFIX_HELP = `with --backend nftables: our nftables table for iptables table T is <prefix>T (default "${DEFAULT_NFT_TABLE_PREFIX}", so ${DEFAULT_NFT_TABLE_PREFIX}filter); cleanup deletes only those`;
+
 export function addCommonOptions(cmd: Command, defaultLogLevel: LogLevel = 'warn'): Command {
   return cmd
     .option('--netns <name>', 'run inside this named network namespace (ip netns)')
@@ -54,6 +61,7 @@ export function addCommonOptions(cmd: Command, defaultLogLevel: LogLevel = 'warn
     .addOption(new Option('--ip-version <version>', 'IP version: 4 (iptables) or 6 (ip6tables)').default(4).argParser((v) => Number(choice('--ip-version', ['4', '6'] as const)(v)) as IpVersion))
     .option('--prefix <hashPrefix>', 'rule ID prefix, written in each rule\'s first comment (at most 239 bytes); a second instance beside this one needs its own', DEFAULT_HASH_PREFIX)
     .option('--chain-prefix <prefix>', 'our chains start with this; chains in the file must, and unwanted ones are deleted. Two instances side by side need chain prefixes of which neither is a prefix of the other, or each deletes the other\'s chains', DEFAULT_CHAIN_PREFIX)
+    .option('--nft-table-prefix <prefix>', NFT_TABLE_PREFIX_HELP)
     .option('--lock-file <path>', 'xtables lock file (held around writes by iptables-restore older than 1.6.2)', process.env.XTABLES_LOCKFILE || DEFAULT_LOCK_FILE_PATH)
     .addOption(new Option('--lock-timeout <duration>', 'how long to wait for the xtables lock (e.g. 10s, 500ms)').default(10_000, '10s').argParser(parseDuration))
     .addOption(new Option('--insert-mode <mode>', 'put our rules in chains we do not own at the top (insert) or bottom (append)').default('insert').argParser(choice('--insert-mode', ['insert', 'append'] as const)))
@@ -79,6 +87,19 @@ export function checkPrefixes(opts: CommonOptions): void {
   for (const [flag, value] of [['--prefix', opts.prefix], ['--chain-prefix', opts.chainPrefix]] as const) {
     if (value === '' || /[\s"'\\]/.test(value)) throw new UsageError(`${flag} must be a non-empty word without spaces or quotes, got ${JSON.stringify(value)}`);
   }
+  checkNftTablePrefix(opts);
+}
+
+/** `--nft-table-prefix` only with `--backend nftables`, and only a prefix that makes every one
+ *  of our table names one the library takes (its own rule, nftTablePrefixProblem).
+ *  @throws {@link UsageError} naming the option and the value. */
+export function checkNftTablePrefix(opts: Pick<CommonOptions, 'backend' | 'nftTablePrefix'>): void {
+  const prefix = opts.nftTablePrefix;
+  if (prefix === undefined) return;
+  const flag = `--nft-table-prefix ${JSON.stringify(prefix)}`;
+  if (opts.backend !== 'nftables') throw new UsageError(`${flag}: only with --backend nftables (the backend is ${opts.backend})`);
+  const problem = nftTablePrefixProblem(prefix);
+  if (problem !== undefined) throw new UsageError(`${flag}: ${problem}`);
 }
 
 /** What a command that touches the dataplane sets up first. */

@@ -8,8 +8,7 @@ import type { DoctorCheck } from '../doctor';
 import { RULE_ID_LENGTH } from '../save-line';
 import { TABLE_NAMES } from '../table-names';
 import { readListing } from './listing-worker';
-import { nftNameProblem } from './nft-names';
-import { defaultNftTableName, familyOf } from './table-spec';
+import { familyOf, nftTableNameFor, nftTableNameProblem } from './table-spec';
 
 /** The nftables backend's own needs (doctor --backend nftables). */
 export interface NftablesCheck extends DoctorCheck {
@@ -48,24 +47,31 @@ async function readerProblem(timeoutMs: number): Promise<string | undefined> {
   }
 }
 
+/** Which names our tables have: one `nftTableName` for all of them, or `<nftTablePrefix><table>`
+ *  (default `ipts-<table>`). */
+export interface NftTableNaming {
+  readonly nftTableName?: string;
+  readonly nftTablePrefix?: string;
+}
+
 /**
  * Probes the nftables backend: `nft list tables` where the Table would run it (`run` is already
- * in the namespace), the names of our tables (`ipts-<table>`, or `nftTableName` for all of them),
- * and the listing worker. An error when nft cannot list tables, a name is invalid or the worker
- * fails.
+ * in the namespace), the names of our tables (see {@link NftTableNaming}), and the listing
+ * worker. An error when nft cannot list tables, a name is invalid or the worker fails.
  */
-export async function checkNftables(run: CommandFactory, ipVersion: IpVersion, timeoutMs: number, nftTableName?: string): Promise<NftablesCheck> {
+export async function checkNftables(run: CommandFactory, ipVersion: IpVersion, timeoutMs: number, naming: NftTableNaming = {}): Promise<NftablesCheck> {
   const family = familyOf(ipVersion);
-  const names = nftTableName !== undefined ? [nftTableName] : TABLE_NAMES.map(defaultNftTableName);
+  const names = naming.nftTableName !== undefined ? [naming.nftTableName] : TABLE_NAMES.map((t) => nftTableNameFor(t, naming.nftTablePrefix));
   const tables = names.map((n) => `${family} ${n}`);
-  const bad = names.map((n) => [n, nftNameProblem(n)] as const).find(([, problem]) => problem !== undefined);
+  const conflict = naming.nftTableName !== undefined && naming.nftTablePrefix !== undefined ? 'give nftTableName or nftTablePrefix, not both' : undefined;
+  const bad = names.map((n) => [n, nftTableNameProblem(n)] as const).find(([, problem]) => problem !== undefined);
   const listed = await runCommand(run, 'nft', ['list', 'tables'], '', timeoutMs);
   const usable = succeeded(listed);
   const present = usable ? tables.filter((t) => listed.stdout.split('\n').includes(`table ${t}`)) : [];
   const problem = await readerProblem(timeoutMs);
   const reader = problem === undefined;
   const base = { usable, tables, present, reader };
-  const problems: string[] = [];
+  const problems: string[] = conflict !== undefined ? [conflict] : [];
   if (!usable) problems.push(`nft list tables ${describeOutcome(listed, timeoutMs)}${listed.stderr.trim() ? `: ${listed.stderr.trim()}` : ''} (nf_tables missing, or no CAP_NET_ADMIN here)`);
   if (bad) problems.push(`table name ${JSON.stringify(bad[0])}: ${bad[1] as string}`);
   if (!reader) problems.push(`the listing worker failed: ${problem as string}`);

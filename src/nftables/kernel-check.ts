@@ -14,12 +14,14 @@ import { NftablesDataplane } from './dataplane';
 import { blamedNftLine } from './nft-run';
 import { NO_TABLE, opLine, planNft } from './plan';
 import { nftRuleRenderer } from './rule-text';
-import { defaultNftTableName, familyOf } from './table-spec';
+import { familyOf, nftTableNameFor } from './table-spec';
 
 /** What check --kernel needs on this backend. */
 export interface NftKernelCheckOptions {
   readonly ipVersion: IpVersion;
   readonly hashPrefix: string;
+  /** Our tables are `<nftTablePrefix><table>`; default `ipts-`. */
+  readonly nftTablePrefix?: string;
   /** Per nft run (default 60 s); the child is killed after it. */
   readonly timeoutMs?: number;
 }
@@ -27,9 +29,9 @@ export interface NftKernelCheckOptions {
 /** The `nft -f` input apply would write for one table into an empty namespace, and the rule
  *  behind each input line (by line number, 1-based).
  *  @throws {@link InvalidRuleError} for a rule nft cannot express. */
-export function emptyNftTableInput(table: TableRules, o: Pick<NftKernelCheckOptions, 'ipVersion' | 'hashPrefix'>): { input: string; rules: ReadonlyMap<number, Rule> } {
+export function emptyNftTableInput(table: TableRules, o: Pick<NftKernelCheckOptions, 'ipVersion' | 'hashPrefix' | 'nftTablePrefix'>): { input: string; rules: ReadonlyMap<number, Rule> } {
   const family = familyOf(o.ipVersion);
-  const nftTable = defaultNftTableName(table.name);
+  const nftTable = nftTableNameFor(table.name, o.nftTablePrefix);
   const engine = new NftablesDataplane({
     tableName: table.name,
     family,

@@ -8,20 +8,22 @@ import { SILENT_LOGGER } from '../logger';
 import type { ShownChain, ShownTable } from '../show';
 import type { TableName } from '../table-names';
 import { listTable } from './nft-run';
-import { defaultNftTableName, familyOf } from './table-spec';
+import { familyOf, nftTableNameFor } from './table-spec';
 
 /** What to show. */
 export interface NftShowOptions {
   readonly tables: readonly TableName[];
   readonly ipVersion: IpVersion;
   readonly hashPrefix: string;
+  /** Our tables are `<nftTablePrefix><table>`; default `ipts-`. */
+  readonly nftTablePrefix?: string;
   readonly netns?: string;
   readonly commandFactory?: CommandFactory;
   /** Per listing (ms); default 60 s. */
   readonly timeoutMs?: number;
 }
 
-/** Lists our nftables table of each iptables table (`ipts-<table>`); one that does not exist is
+/** Lists our nftables table of each iptables table (`<nftTablePrefix><table>`); one that does not exist is
  *  shown with no chains.
  *  @throws {@link SaveFailedError} when nft fails to list a table. */
 export async function showNftTables(options: NftShowOptions): Promise<ShownTable[]> {
@@ -30,7 +32,7 @@ export async function showNftTables(options: NftShowOptions): Promise<ShownTable
   const family = familyOf(options.ipVersion);
   const out: ShownTable[] = [];
   for (const table of options.tables) {
-    const nftTable = defaultNftTableName(table);
+    const nftTable = nftTableNameFor(table, options.nftTablePrefix);
     const listing = await listTable({
       run,
       family,

@@ -2,7 +2,7 @@
 // iptables kernel chains: a leaf module, so validating options needs nothing of the engine.
 import type { IpVersion } from '../backend';
 import { InvalidOptionError } from '../errors';
-import { KERNEL_CHAINS, type TableName } from '../table-names';
+import { KERNEL_CHAINS, TABLE_NAMES, type TableName } from '../table-names';
 import { nftNameProblem } from './nft-names';
 import type { NftFamily } from './render';
 
@@ -11,19 +11,48 @@ export function familyOf(ipVersion: IpVersion): NftFamily {
   return ipVersion === 6 ? 'ip6' : 'ip';
 }
 
-/** The default name of the nftables table a Table owns: `ipts-` and the iptables table's name. */
-export function defaultNftTableName(table: TableName): string {
-  return `ipts-${table}`;
+/** The prefix of our nftables tables' default names: `ipts-filter`, `ipts-nat`, … */
+export const DEFAULT_NFT_TABLE_PREFIX = 'ipts-';
+
+/** The name of our nftables table for iptables table `table` under `prefix` (not validated):
+ *  by default `ipts-` and the iptables table's name. */
+export function nftTableNameFor(table: TableName, prefix: string = DEFAULT_NFT_TABLE_PREFIX): string {
+  return `${prefix}${table}`;
+}
+
+/** The tables iptables-nft keeps its rules in (in families ip and ip6): never ours to own, as a
+ *  Table empties its table of everything not desired and deletes it when nothing is. */
+const IPTABLES_NFT_TABLES: ReadonlySet<string> = new Set(['filter', 'nat', 'mangle', 'raw', 'security']);
+
+/** Why `value` cannot name our nftables table (not a name nft takes unquoted, or one of
+ *  iptables-nft's tables), or undefined when it can. */
+export function nftTableNameProblem(value: unknown): string | undefined {
+  const problem = nftNameProblem(value);
+  if (problem !== undefined) return problem;
+  if (IPTABLES_NFT_TABLES.has(value as string)) return `"${value as string}" is a table of iptables-nft's own, which we must never change or delete`;
+  return undefined;
 }
 
 /** The nftables table name option, validated: a name nft takes unquoted (nft 1.0.x takes no
- *  quoted table names), so it can never break out of a command of `nft -f`.
+ *  quoted table names), so it can never break out of a command of `nft -f`, and not one of
+ *  iptables-nft's tables.
  *  @throws {@link InvalidOptionError} naming `nftTableName` and the value. */
 export function nftTableName(value: unknown, table: TableName): string {
-  if (value === undefined) return defaultNftTableName(table);
-  const problem = nftNameProblem(value);
+  if (value === undefined) return nftTableNameFor(table);
+  const problem = nftTableNameProblem(value);
   if (problem !== undefined) throw new InvalidOptionError('nftTableName', value, problem);
   return value as string;
+}
+
+/** Why `prefix` cannot prefix our nftables tables' names (the first table whose name
+ *  {@link nftTableNameProblem} refuses, with the reason), or undefined when it can. */
+export function nftTablePrefixProblem(prefix: string): string | undefined {
+  for (const table of TABLE_NAMES) {
+    const name = nftTableNameFor(table, prefix);
+    const problem = nftTableNameProblem(name);
+    if (problem !== undefined) return `the nftables table name of ${table} would be ${JSON.stringify(name)}, and ${problem}`;
+  }
+  return undefined;
 }
 
 /** How a base chain hooks into netfilter: the `{ type … hook … priority …; policy accept; }` of
