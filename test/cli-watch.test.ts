@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadRulesFile } from '../src/config';
-import { Watch } from './helpers/watch-cli';
+import { sleep, until, Watch } from './helpers/watch-cli';
 import { BACKENDS, chainRules, useNamespace, resetTables } from './helpers/netns';
 import { idsByChain } from './helpers/table-env';
 import { buildCliIfMissing, ROOT } from './helpers/run-cli';
@@ -20,17 +20,6 @@ const stable = (dump: string): string =>
     .split('\n')
     .filter((l) => !l.startsWith('#'))
     .join('\n');
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
-  const started = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-  return Date.now() - started;
-}
 
 beforeAll(buildCliIfMissing);
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useNamespace } from './helpers/netns';
 import { buildCliIfMissing, ROOT, runCli } from './helpers/run-cli';
-import { Watch } from './helpers/watch-cli';
+import { sleep, until, Watch } from './helpers/watch-cli';
 import { listTable, ruleset, tableText, type SeenChain } from './nftables-env';
 
 const DEMO_TEXT = readFileSync(join(ROOT, 'examples', 'demo.yaml'), 'utf8');
@@ -18,21 +18,11 @@ let watch: Watch | undefined;
 beforeAll(buildCliIfMissing);
 afterEach(() => watch?.kill('SIGKILL'));
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Our table, read independently. */
 const ours = async (): Promise<Map<string, SeenChain>> => (await listTable(ns, 'ip', 'ipts-filter')) ?? new Map();
 /** A chain's rules as nft lists them (text and comment, which holds the rule ID), without the
  *  handles and counter values. */
 const shape = (chain: SeenChain | undefined): string[] => (chain?.rules ?? []).map((r) => `${r.text} comment "${r.comment ?? ''}"`);
-
-async function until(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('watch --backend nftables', () => {
   it('repairs clobbering on refresh, follows a file edit rule by rule, and leaves the other tables byte for byte', async () => {

@@ -8,7 +8,18 @@ const CLI = join(ROOT, 'dist', 'cli.js');
 
 export type LogEntry = { msg: string; level: string; [key: string]: unknown };
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` every 50 ms until it holds; resolves to how long that took, throws after
+ *  `timeoutMs` naming `what`. */
+export async function until(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+  const started = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+  return Date.now() - started;
+}
 
 export class Watch {
   readonly child: ChildProcess;
