@@ -115,16 +115,15 @@ describe('watch --backend nftables', () => {
 
     reference = afterEdit;
     // The refresh timer: post-write re-reads come at doubling intervals after the edit's write
-    // (50 ms, ..., 1.6 s, 3.2 s, 6.4 s; later with slow applies), so from 3.3 s to 5.3 s after it
-    // there is at most one; the 500 ms refresh reads about four times. Then it repairs.
+    // (50 ms, ..., 1.6 s, 3.2 s, 6.4 s; later with slow applies), so from 3.3 s to 5.8 s after it
+    // there is at most one (without the refresh, one or none were counted); the 500 ms refresh
+    // reads four or five times. A rule deleted then is repaired too.
     await sleep(Math.max(0, Date.parse(edit.time as string) + 3_300 - Date.now()));
     const readsBefore = await reads();
-    await sleep(2_000);
+    await sleep(2_500);
     expect((await reads()) - readsBefore).toBeGreaterThanOrEqual(3);
-    const clobbered = Date.now();
     const late = await repairAfter(['delete', 'rule', 'ip', 'ipts-filter', 'ipts-input', 'handle', String(afterEdit.get('ipts-input')?.rules[3]?.handle)], 'a rule deleted long after the last write');
     expect(late).toHaveLength(1);
-    expect(Date.now() - clobbered).toBeLessThan(2_500);
 
     // SIGTERM: exit 0, our table stays as it was, theirs too.
     mark = w.logs().length;
