@@ -1,0 +1,36 @@
+// The --profile sections of the report: per backend, the initial apply's self time by file and
+// function, and every phase's longest busy stretches inside apply() next to the event-loop max
+// that monitorEventLoopDelay measured in the same phase of the same (profiled) run.
+import { heading, k, ms, table } from './format';
+import type { StretchFiller } from './profile';
+import type { ProfileRun } from './types';
+
+function filler(f: StretchFiller): string {
+  return `${f.frame} ${ms(f.selfMs)}${f.leaf !== f.frame ? ` (${f.leaf} ${ms(f.leafMs)})` : ''}`;
+}
+
+/** The sections of one profiled run, ready to join with the rest of the report. */
+export function renderProfile(p: ProfileRun, md: boolean): string[] {
+  const parts: string[] = [];
+  parts.push(heading(`Where the time goes: CPU profile of one ${p.backend} initial apply at ${k(p.rules)} rules (updateChain calls + apply(); the process under test's main thread, sampled every 200 µs)`, md));
+  parts.push(
+    `${md ? '\n' : ''}end to end ${ms(p.endToEndMs)} ms under the profiler (apply() ${ms(p.wallMs)} ms); sampled ${ms(p.summary.totalMs)} ms, of which "(idle)" is the main thread waiting for iptables-restore.`,
+  );
+  parts.push(table(['self ms', 'share', 'file'], p.summary.byFile.map((f) => [ms(f.selfMs), `${(f.share * 100).toFixed(1)}%`, f.name]), md));
+  parts.push('');
+  parts.push(table(['self ms', 'share', 'function'], p.summary.byFunction.map((f) => [ms(f.selfMs), `${(f.share * 100).toFixed(1)}%`, f.name]), md));
+  parts.push(heading(`What blocks the event loop: the longest busy stretches inside apply(), ${p.backend}, ${k(p.rules)} rules, each phase under the CPU profiler`, md));
+  parts.push(
+    `${md ? '\n' : ''}A busy stretch is a run of consecutive samples none of which is "(idle)" (GC and "(program)" count as busy); it starts at "+ms" after apply() began. It is filled by our own frames (each sample charged to its nearest caller in dist/, in brackets the sampled frame with the most time under it) or, with no such caller, by the sampled frame itself. EL max: monitorEventLoopDelay in the same phase of this profiled run.`,
+  );
+  parts.push(
+    table(
+      ['phase', '#', 'filled by: frame ms (top sampled frame under it ms)', 'EL max ms', 'apply ms', 'at +ms', 'length ms', 'samples'],
+      p.phases.flatMap((ph) =>
+        ph.stretches.map((s, i) => [ph.phase, String(i + 1), s.fillers.map(filler).join('; '), i === 0 ? ms(ph.eventLoopMaxMs) : '', i === 0 ? ms(ph.wallMs) : '', ms(s.startMs), ms(s.lengthMs), String(s.samples)]),
+      ),
+      md,
+    ),
+  );
+  return parts;
+}
