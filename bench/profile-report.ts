@@ -2,8 +2,8 @@
 // function, and every phase's longest busy stretches inside apply() next to the event-loop max
 // that monitorEventLoopDelay measured in the same phase of the same (profiled) run.
 import { heading, k, ms, table } from './format';
-import type { StretchFiller } from './profile';
-import type { ProfileRun } from './types';
+import type { BusyStretch, StretchFiller } from './profile';
+import type { ProfiledPhase, ProfileRun } from './types';
 
 function filler(f: StretchFiller): string {
   return `${f.frame} ${ms(f.selfMs)}${f.leaf !== f.frame ? ` (${f.leaf} ${ms(f.leafMs)})` : ''}`;
@@ -23,14 +23,21 @@ export function renderProfile(p: ProfileRun, md: boolean): string[] {
   parts.push(
     `${md ? '\n' : ''}A busy stretch is a run of consecutive samples none of which is "(idle)" (GC and "(program)" count as busy); it starts at "+ms" after apply() began. It is filled by our own frames (each sample charged to its nearest caller in dist/, in brackets the sampled frame with the most time under it) or, with no such caller, by the sampled frame itself. EL max: monitorEventLoopDelay in the same phase of this profiled run.`,
   );
-  parts.push(
+  const stretchTable = (pick: (ph: ProfiledPhase) => readonly BusyStretch[]): string =>
     table(
-      ['phase', '#', 'filled by: frame ms (top sampled frame under it ms)', 'EL max ms', 'apply ms', 'at +ms', 'length ms', 'samples'],
+      ['phase', '#', 'filled by: frame ms (top sampled frame under it ms)', 'EL max ms', 'longest turn ms', 'apply ms', 'at +ms', 'length ms', 'samples'],
       p.phases.flatMap((ph) =>
-        ph.stretches.map((s, i) => [ph.phase, String(i + 1), s.fillers.map(filler).join('; '), i === 0 ? ms(ph.eventLoopMaxMs) : '', i === 0 ? ms(ph.wallMs) : '', ms(s.startMs), ms(s.lengthMs), String(s.samples)]),
+        pick(ph).map((s, i) => {
+          const first = (x: string): string => (i === 0 ? x : '');
+          return [ph.phase, String(i + 1), s.fillers.map(filler).join('; '), first(ms(ph.eventLoopMaxMs)), first(ms(ph.longestTurnMs)), first(ms(ph.wallMs)), ms(s.startMs), ms(s.lengthMs), String(s.samples)];
+        }),
       ),
       md,
-    ),
+    );
+  parts.push(stretchTable((ph) => ph.stretches));
+  parts.push(
+    `${md ? '\n' : ''}The same, each stretch also ended where the loop turned (a 1 ms JS interval fired; longest turn: the longest gap between two firings). A loop that turns without waiting in poll leaves no "(idle)" sample, so one busy stretch above may hold many turns; split at the turns, a stretch is the busy part of one turn, which is what monitorEventLoopDelay sees.`,
   );
+  parts.push(stretchTable((ph) => ph.turnStretches));
   return parts;
 }

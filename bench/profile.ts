@@ -112,6 +112,11 @@ export interface StretchOptions {
   /** Only samples taken in [fromMs, toMs) of the profile (e.g. the apply() alone). */
   readonly fromMs?: number;
   readonly toMs?: number;
+  /** Times (ms from the profile's start, ascending) at which the event loop turned (a 1 ms timer
+   *  fired): a stretch also ends there. Without a sample in the poll phase (a poll that does not
+   *  wait) a run of busy samples can span many loop turns; split at the turns, each stretch is
+   *  the busy part of one turn, which is what delays a timer. */
+  readonly turnsMs?: readonly number[];
 }
 
 /** Maps each node id to its own frame: the first frame in dist/ from the node up, else the node's. */
@@ -156,10 +161,10 @@ function fillersOf(samples: readonly { node: number; us: number }[], own: Map<nu
  * The longest busy stretches of a profile's (main) thread. Sample i is taken at the sum of
  * timeDeltas[0..i] after startTime and lasts timeDeltas[i + 1] (the last one: 0), as in
  * summarizeProfile. "(garbage collector)" and "(program)" count as busy; only "(idle)" ends a
- * stretch (and so does the window's edge).
+ * stretch (and so do the window's edge and, if given, a loop turn).
  */
 export function busyStretches(profile: CpuProfile, options: StretchOptions = {}): BusyStretch[] {
-  const { count = 3, fillers = 4, fromMs = -Infinity, toMs = Infinity } = options;
+  const { count = 3, fillers = 4, fromMs = -Infinity, toMs = Infinity, turnsMs = [] } = options;
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   const frames = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
@@ -169,6 +174,7 @@ export function busyStretches(profile: CpuProfile, options: StretchOptions = {})
   let run: { node: number; us: number }[] = [];
   let runStartUs = 0;
   let atUs = 0;
+  let turn = 0;
   const close = (): void => {
     if (run.length > 0) found.push({ startUs: runStartUs, run });
     run = [];
@@ -177,6 +183,9 @@ export function busyStretches(profile: CpuProfile, options: StretchOptions = {})
     atUs += deltas[i] ?? 0;
     const node = samples[i] as number;
     const inWindow = atUs >= fromMs * 1000 && atUs < toMs * 1000;
+    let turned = false;
+    for (; turn < turnsMs.length && (turnsMs[turn] as number) * 1000 <= atUs; turn++) turned = true;
+    if (turned) close();
     if (!inWindow || frames.get(node)?.functionName === '(idle)') {
       close();
       continue;
@@ -191,4 +200,15 @@ export function busyStretches(profile: CpuProfile, options: StretchOptions = {})
     .sort((a, b) => b.us - a.us)
     .slice(0, count)
     .map(({ f, us }) => ({ startMs: f.startUs / 1000, lengthMs: us / 1000, samples: f.run.length, fillers: fillersOf(f.run, own, leafOf, fillers) }));
+}
+
+/** The longest time in [fromMs, toMs] without a loop turn (the edges count as turns). */
+export function longestTurnMs(turnsMs: readonly number[], fromMs: number, toMs: number): number {
+  let longest = 0;
+  let last = fromMs;
+  for (const t of [...turnsMs.filter((x) => x > fromMs && x < toMs), toMs]) {
+    longest = Math.max(longest, t - last);
+    last = t;
+  }
+  return longest;
 }

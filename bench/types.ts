@@ -119,6 +119,10 @@ export interface ProfiledPhase {
   readonly eventLoopMaxMs: number;
   /** The longest busy stretches inside apply(), longest first; startMs counts from apply()'s start. */
   readonly stretches: readonly BusyStretch[];
+  /** The longest gap between two firings of a 1 ms JS interval during apply(): the longest loop turn. */
+  readonly longestTurnMs: number;
+  /** The busy stretches split where the loop turned: the busy part of the longest loop turns. */
+  readonly turnStretches: readonly BusyStretch[];
 }
 
 /** bench --profile: one run of the four phases under the V8 CPU profiler (bench/profile.ts);

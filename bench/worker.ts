@@ -12,7 +12,7 @@ import type { Profiled, Reply, Request } from './table-process';
 import { commands, hash, lib, native, plan, reader } from './lib';
 import { gc, median as medianOf, peakRssMb, resetPeakRss, timeCommand, type Timed } from './measure';
 import { installCleanupHooks, type Netns, scratchDir, withNetns } from './netns';
-import { busyStretches, summarizeProfile, type CpuProfile } from './profile';
+import { busyStretches, longestTurnMs, summarizeProfile, type BusyStretch, type CpuProfile } from './profile';
 import { PHASES, type Backend, type FloorRun, type ProfiledPhase, type ProfileRun, type Micro, type NaiveRun, type Phase, type PhaseResult, type WorkerResult } from './types';
 import {
   buildChain,
@@ -407,11 +407,12 @@ async function runMicro(n: number, runs: number, dump: string | undefined): Prom
 /** The busy stretches of one phase's profile inside its apply() (offsets from apply()'s start). */
 function profiledPhase(phase: Phase, result: PhaseResult, profiled: Profiled): { phase: ProfiledPhase; profile: CpuProfile } {
   const profile = JSON.parse(readFileSync(profiled.file, 'utf8')) as CpuProfile;
-  const stretches = busyStretches(profile, { count: 3, fillers: 4, fromMs: profiled.applyFromMs, toMs: profiled.applyToMs }).map((s) => ({
-    ...s,
-    startMs: s.startMs - profiled.applyFromMs,
-  }));
-  return { phase: { phase, wallMs: result.wallMs, eventLoopMaxMs: result.eventLoopMaxMs, stretches }, profile };
+  const { applyFromMs: fromMs, applyToMs: toMs, turnsMs } = profiled;
+  const inApply = (s: BusyStretch): BusyStretch => ({ ...s, startMs: s.startMs - fromMs });
+  const stretches = busyStretches(profile, { count: 3, fillers: 4, fromMs, toMs }).map(inApply);
+  const turnStretches = busyStretches(profile, { count: 3, fillers: 4, fromMs, toMs, turnsMs }).map(inApply);
+  const longestTurn = longestTurnMs(turnsMs, fromMs, toMs);
+  return { phase: { phase, wallMs: result.wallMs, eventLoopMaxMs: result.eventLoopMaxMs, stretches, longestTurnMs: longestTurn, turnStretches }, profile };
 }
 
 /** One run of the four phases (the other process's delete before the repair, as in runPaired)
@@ -434,7 +435,8 @@ async function runProfile(tag: string, backend: Backend, n: number): Promise<Pro
           const p = profiledPhase(phase, result, profiled);
           phases.push(p.phase);
           if (phase === 'initialApply') initial = { result, summary: summarizeProfile(p.profile, 20) };
-          log(`${backend} ${10 * n} rules: ${phase} profiled (longest busy stretch ${p.phase.stretches[0]?.lengthMs.toFixed(1) ?? '-'} ms, event-loop max ${result.eventLoopMaxMs.toFixed(1)} ms)`);
+          const longest = (x: readonly BusyStretch[]): string => x[0]?.lengthMs.toFixed(1) ?? '-';
+          log(`${backend} ${10 * n} rules: ${phase} profiled (event-loop max ${result.eventLoopMaxMs.toFixed(1)} ms, longest turn ${p.phase.longestTurnMs.toFixed(1)} ms, busy stretch ${longest(p.phase.stretches)} ms, in one turn ${longest(p.phase.turnStretches)} ms)`);
         }
         if (!initial) throw new Error('no initial phase');
         const { result, summary } = initial;

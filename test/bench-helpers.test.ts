@@ -2,7 +2,7 @@
 // the rules files the CLI phases feed to the real CLI. No timing is asserted here.
 import { describe, expect, it } from 'vitest';
 import { cliVerdicts, libraryVerdicts, stallLimitMs, type GoalRow } from '../bench/goals';
-import { busyStretches, fileOf, summarizeProfile, type CpuProfile } from '../bench/profile';
+import { busyStretches, fileOf, longestTurnMs, summarizeProfile, type CpuProfile } from '../bench/profile';
 import { parseRules } from '../src/config';
 
 const row = (over: Partial<GoalRow>): GoalRow => ({
@@ -164,6 +164,24 @@ describe('busy stretches of a CPU profile', () => {
     ]);
     expect(c?.fillers).toEqual([{ frame: 'computePlan dist/restore-plan.js:10', selfMs: 0.2, leaf: 'computePlan dist/restore-plan.js:10', leafMs: 0.2 }]);
     expect(busyStretches(profile, { fillers: 1 })[0]?.fillers).toHaveLength(1);
+  });
+
+  it('splits a stretch where the event loop turned between two of its samples', () => {
+    // A turn at 0.85 ms falls between the samples at 800 and 900 µs; one at 2.5 ms in idle time.
+    const s = busyStretches(profile, { turnsMs: [0.85, 2.5] });
+    expect(s.map((x) => [x.startMs, x.lengthMs, x.samples])).toEqual([
+      [0.3, 0.6, 3],
+      [1.5, 0.6, 2],
+      [0.9, 0.4, 1],
+    ]);
+    expect(s[2]?.fillers.map((f) => f.frame)).toEqual(['apply dist/table.js:100']);
+  });
+
+  it('the longest loop turn is the longest gap between turns, the window\'s edges counting as turns', () => {
+    expect(longestTurnMs([2, 3, 7.5, 8], 1, 10)).toBe(4.5);
+    expect(longestTurnMs([2, 3], 1, 10)).toBe(7);
+    expect(longestTurnMs([0.5, 12], 1, 4)).toBe(3);
+    expect(longestTurnMs([], 1, 4)).toBe(3);
   });
 
   it('keeps to a window: samples taken in [fromMs, toMs) only', () => {
