@@ -21,15 +21,15 @@ export function renderProfile(p: ProfileRun, md: boolean): string[] {
   parts.push(table(['self ms', 'share', 'function'], p.summary.byFunction.map((f) => [ms(f.selfMs), `${(f.share * 100).toFixed(1)}%`, f.name]), md));
   parts.push(heading(`What blocks the event loop: the longest busy stretches inside apply(), ${p.backend}, ${k(p.rules)} rules, each phase under the CPU profiler`, md));
   parts.push(
-    `${md ? '\n' : ''}A busy stretch is a run of consecutive samples none of which is "(idle)" (GC and "(program)" count as busy); it starts at "+ms" after apply() began. It is filled by our own frames (each sample charged to its nearest caller in dist/, in brackets the sampled frame with the most time under it) or, with no such caller, by the sampled frame itself. EL max: monitorEventLoopDelay in the same phase of this profiled run.`,
+    `${md ? '\n' : ''}A busy stretch is a run of consecutive samples none of which is "(idle)" (GC and "(program)" count as busy); it starts at "+ms" after apply() began. It is filled by our own frames (each sample charged to its nearest caller in dist/, in brackets the sampled frame with the most time under it) or, with no such caller, by the sampled frame itself. EL max: monitorEventLoopDelay in the same phase of this profiled run (it records from its second timer firing on, so it misses a stall that starts with apply()). "in samples > 1 ms": time the sampler was held up (at 200 µs), mostly this process not being scheduled.`,
   );
   const stretchTable = (pick: (ph: ProfiledPhase) => readonly BusyStretch[]): string =>
     table(
-      ['phase', '#', 'filled by: frame ms (top sampled frame under it ms)', 'EL max ms', 'longest turn ms', 'apply ms', 'at +ms', 'length ms', 'samples'],
+      ['phase', '#', 'filled by: frame ms (top sampled frame under it ms)', 'EL max ms', 'longest turn ms', 'apply ms', 'at +ms', 'length ms', 'samples', 'in samples > 1 ms'],
       p.phases.flatMap((ph) =>
         pick(ph).map((s, i) => {
           const first = (x: string): string => (i === 0 ? x : '');
-          return [ph.phase, String(i + 1), s.fillers.map(filler).join('; '), first(ms(ph.eventLoopMaxMs)), first(ms(ph.longestTurnMs)), first(ms(ph.wallMs)), ms(s.startMs), ms(s.lengthMs), String(s.samples)];
+          return [ph.phase, String(i + 1), s.fillers.map(filler).join('; '), first(ms(ph.eventLoopMaxMs)), first(ms(ph.longestTurnMs)), first(ms(ph.wallMs)), ms(s.startMs), ms(s.lengthMs), String(s.samples), ms(s.longSamplesMs)];
         }),
       ),
       md,

@@ -100,6 +100,9 @@ export interface BusyStretch {
   /** The stretch's samples' durations added up (each lasts until the next sample). */
   readonly lengthMs: number;
   readonly samples: number;
+  /** Of lengthMs, the samples that lasted over LONG_SAMPLE_MS: the sampler did not run, mostly
+   *  because the machine did not schedule this process (its thread or the sampler's). */
+  readonly longSamplesMs: number;
   /** Longest first. */
   readonly fillers: readonly StretchFiller[];
 }
@@ -118,6 +121,9 @@ export interface StretchOptions {
    *  the busy part of one turn, which is what delays a timer. */
   readonly turnsMs?: readonly number[];
 }
+
+/** A sample this long (5 × the bench's 200 µs interval) means the sampler was held up. */
+export const LONG_SAMPLE_MS = 1;
 
 /** Maps each node id to its own frame: the first frame in dist/ from the node up, else the node's. */
 function ownFrames(profile: CpuProfile): Map<number, string> {
@@ -199,7 +205,13 @@ export function busyStretches(profile: CpuProfile, options: StretchOptions = {})
     .map((f) => ({ f, us: lengthUs(f.run) }))
     .sort((a, b) => b.us - a.us)
     .slice(0, count)
-    .map(({ f, us }) => ({ startMs: f.startUs / 1000, lengthMs: us / 1000, samples: f.run.length, fillers: fillersOf(f.run, own, leafOf, fillers) }));
+    .map(({ f, us }) => ({
+      startMs: f.startUs / 1000,
+      lengthMs: us / 1000,
+      samples: f.run.length,
+      longSamplesMs: lengthUs(f.run.filter((x) => x.us > LONG_SAMPLE_MS * 1000)) / 1000,
+      fillers: fillersOf(f.run, own, leafOf, fillers),
+    }));
 }
 
 /** The longest time in [fromMs, toMs] without a loop turn (the edges count as turns). */

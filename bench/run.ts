@@ -17,12 +17,13 @@
 //                      (100k with --full, else 10k) under the V8 CPU profiler; print the initial
 //                      apply's self time by file and function and each phase's longest busy
 //                      stretches (what blocks the event loop) next to its event-loop max
+//   --profile-dir DIR  keep those .cpuprofile files in DIR (<backend>-<rules>.<phase>.cpuprofile)
 //   --no-nftables      skip the nftables backend (bench/nftables.ts)
 //   --no-write         print only
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ROOT } from './lib';
 import { NETNS_PREFIX, sweepNamespacesSync } from './netns';
 import { buildReport, type Report } from './report';
@@ -37,6 +38,7 @@ interface Options {
   readonly cliRules: number[];
   readonly cliOnly: boolean;
   readonly profile: boolean;
+  readonly profileDir: string | undefined;
   readonly write: boolean;
 }
 
@@ -61,7 +63,8 @@ function parseOptions(argv: readonly string[]): Options {
     naive: !argv.includes('--no-naive'),
     cliRules,
     cliOnly: argv.includes('--cli-only'),
-    profile: argv.includes('--profile'),
+    profile: argv.includes('--profile') || value('--profile-dir') !== undefined,
+    profileDir: value('--profile-dir'),
     write: !argv.includes('--no-write'),
   };
 }
@@ -171,10 +174,11 @@ async function main(): Promise<void> {
     const profiles: ProfileRun[] = [];
     if (opts.profile) {
       const rules = Math.max(...opts.rules);
+      if (opts.profileDir !== undefined) mkdirSync(resolve(opts.profileDir), { recursive: true });
       for (const backend of opts.backends) {
         process.stderr.write(`CPU profiles: ${backend}, the four phases, ${rules} rules\n`);
         const out = join(outDir, `profile-${backend}.json`);
-        await runWorker(['--rules', String(rules), '--backend', backend, '--tag', `${process.pid}-${k++}`, '--out', out, '--profile']);
+        await runWorker(['--rules', String(rules), '--backend', backend, '--tag', `${process.pid}-${k++}`, '--out', out, '--profile', ...(opts.profileDir !== undefined ? ['--profile-dir', resolve(opts.profileDir)] : [])]);
         profiles.push(JSON.parse(readFileSync(out, 'utf8')) as ProfileRun);
       }
     }

@@ -417,9 +417,10 @@ function profiledPhase(phase: Phase, result: PhaseResult, profiled: Profiled): {
 
 /** One run of the four phases (the other process's delete before the repair, as in runPaired)
  *  in a fresh namespace, each under the V8 CPU profiler of the process under test: the initial
- *  apply's self-time summary and every phase's longest busy stretches. */
-async function runProfile(tag: string, backend: Backend, n: number): Promise<ProfileRun> {
-  const prefix = join(scratchDir(), `profile-${tag}`);
+ *  apply's self-time summary and every phase's longest busy stretches. The .cpuprofile files
+ *  are kept in keepDir (for DevTools) if given. */
+async function runProfile(tag: string, backend: Backend, n: number, keepDir: string | undefined): Promise<ProfileRun> {
+  const prefix = keepDir !== undefined ? join(keepDir, `${backend}-${10 * n}`) : join(scratchDir(), `profile-${tag}`);
   const files = PHASES.map((p) => `${prefix}.${p}.cpuprofile`);
   try {
     return await withNetns(tag, async (ns) => {
@@ -446,7 +447,7 @@ async function runProfile(tag: string, backend: Backend, n: number): Promise<Pro
       }
     });
   } finally {
-    for (const f of files) rmSync(f, { force: true });
+    if (keepDir === undefined) for (const f of files) rmSync(f, { force: true });
   }
 }
 
@@ -473,7 +474,7 @@ async function main(): Promise<void> {
   };
   if (args.profile === true) {
     log(`${backend} ${rules} rules: the four phases under the CPU profiler`);
-    writeFileSync(out, JSON.stringify(await runProfile(tag, backend, n), null, 1));
+    writeFileSync(out, JSON.stringify(await runProfile(tag, backend, n, typeof args['profile-dir'] === 'string' ? args['profile-dir'] : undefined), null, 1));
     return;
   }
   let dump: string | undefined;

@@ -184,6 +184,14 @@ describe('busy stretches of a CPU profile', () => {
     expect(longestTurnMs([], 1, 4)).toBe(3);
   });
 
+  it('counts the time in samples over 1 ms (the sampler was held up)', () => {
+    const slow: CpuProfile = { ...profile, timeDeltas: [100, 200, 1500, 200, 100, 400, 200, 500, 100, 1000, 200] };
+    // Stretch A: samples lasting 1500, 200, 100, 400 µs; C: one of 200 µs.
+    const [a] = busyStretches(slow);
+    expect([a?.lengthMs, a?.longSamplesMs]).toEqual([2.2, 1.5]);
+    expect(busyStretches(profile).map((x) => x.longSamplesMs)).toEqual([0, 0, 0]);
+  });
+
   it('keeps to a window: samples taken in [fromMs, toMs) only', () => {
     const s = busyStretches(profile, { fromMs: 0.5, toMs: 3.0 });
     expect(s.map((x) => [x.startMs, x.lengthMs, x.samples])).toEqual([
