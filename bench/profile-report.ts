@@ -9,10 +9,16 @@ function filler(f: StretchFiller): string {
   return `${f.frame} ${ms(f.selfMs)}${f.leaf !== f.frame ? ` (${f.leaf} ${ms(f.leafMs)})` : ''}`;
 }
 
+/** The median sampling interval of the phases' profiles, as measured. */
+function sampling(p: ProfileRun): string {
+  const us = p.phases.map((ph) => ph.medianSampleUs);
+  return `${Math.min(...us).toFixed(0)}–${Math.max(...us).toFixed(0)} µs (median per phase; 100 µs asked)`;
+}
+
 /** The sections of one profiled run, ready to join with the rest of the report. */
 export function renderProfile(p: ProfileRun, md: boolean): string[] {
   const parts: string[] = [];
-  parts.push(heading(`Where the time goes: CPU profile of one ${p.backend} initial apply at ${k(p.rules)} rules (updateChain calls + apply(); the process under test's main thread, sampled every 200 µs)`, md));
+  parts.push(heading(`Where the time goes: CPU profile of one ${p.backend} initial apply at ${k(p.rules)} rules (updateChain calls + apply(); the process under test's main thread, sampled every ${sampling(p)})`, md));
   parts.push(
     `${md ? '\n' : ''}end to end ${ms(p.endToEndMs)} ms under the profiler (apply() ${ms(p.wallMs)} ms); sampled ${ms(p.summary.totalMs)} ms, of which "(idle)" is the main thread waiting for iptables-restore.`,
   );
@@ -21,7 +27,7 @@ export function renderProfile(p: ProfileRun, md: boolean): string[] {
   parts.push(table(['self ms', 'share', 'function'], p.summary.byFunction.map((f) => [ms(f.selfMs), `${(f.share * 100).toFixed(1)}%`, f.name]), md));
   parts.push(heading(`What blocks the event loop: the longest busy stretches inside apply(), ${p.backend}, ${k(p.rules)} rules, each phase under the CPU profiler`, md));
   parts.push(
-    `${md ? '\n' : ''}A busy stretch is a run of consecutive samples none of which is "(idle)" (GC and "(program)" count as busy); it starts at "+ms" after apply() began. It is filled by our own frames (each sample charged to its nearest caller in dist/, in brackets the sampled frame with the most time under it) or, with no such caller, by the sampled frame itself. EL max: monitorEventLoopDelay in the same phase of this profiled run (it records from its second timer firing on, so it misses a stall that starts with apply()). "in samples > 1 ms": time the sampler was held up (at 200 µs), mostly this process not being scheduled.`,
+    `${md ? '\n' : ''}A busy stretch is a run of consecutive samples none of which is "(idle)" (GC and "(program)" count as busy); it starts at "+ms" after apply() began. It is filled by our own frames (each sample charged to its nearest caller in dist/, in brackets the sampled frame with the most time under it) or, with no such caller, by the sampled frame itself. EL max: monitorEventLoopDelay in the same phase of this profiled run (it records from its second timer firing on, so it misses a stall that starts with apply()). "in samples > 1 ms": time the sampler was held up (samples are about 200 µs apart), mostly this process not being scheduled.`,
   );
   const stretchTable = (pick: (ph: ProfiledPhase) => readonly BusyStretch[]): string =>
     table(

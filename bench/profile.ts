@@ -122,7 +122,7 @@ export interface StretchOptions {
   readonly turnsMs?: readonly number[];
 }
 
-/** A sample this long (5 × the bench's 200 µs interval) means the sampler was held up. */
+/** A sample this long (5 × the bench's effective 200 µs interval) means the sampler was held up. */
 export const LONG_SAMPLE_MS = 1;
 
 /** Maps each node id to its own frame: the first frame in dist/ from the node up, else the node's. */

@@ -123,6 +123,8 @@ export interface ProfiledPhase {
   readonly longestTurnMs: number;
   /** The busy stretches split where the loop turned: the busy part of the longest loop turns. */
   readonly turnStretches: readonly BusyStretch[];
+  /** The median time between two samples of this phase's profile (µs). */
+  readonly medianSampleUs: number;
 }
 
 /** bench --profile: one run of the four phases under the V8 CPU profiler (bench/profile.ts);

@@ -412,7 +412,8 @@ function profiledPhase(phase: Phase, result: PhaseResult, profiled: Profiled): {
   const stretches = busyStretches(profile, { count: 3, fillers: 4, fromMs, toMs }).map(inApply);
   const turnStretches = busyStretches(profile, { count: 3, fillers: 4, fromMs, toMs, turnsMs }).map(inApply);
   const longestTurn = longestTurnMs(turnsMs, fromMs, toMs);
-  return { phase: { phase, wallMs: result.wallMs, eventLoopMaxMs: result.eventLoopMaxMs, stretches, longestTurnMs: longestTurn, turnStretches }, profile };
+  const medianSampleUs = medianOf((profile.timeDeltas ?? []).slice(1));
+  return { phase: { phase, wallMs: result.wallMs, eventLoopMaxMs: result.eventLoopMaxMs, stretches, longestTurnMs: longestTurn, turnStretches, medianSampleUs }, profile };
 }
 
 /** One run of the four phases (the other process's delete before the repair, as in runPaired)
