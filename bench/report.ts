@@ -1,7 +1,9 @@
 // Aggregation (medians of the runs), ratios, the target checks, and the printed/markdown tables.
 import { felixFor } from './felix';
 import { cliVerdicts, libraryVerdicts, type Verdict } from './goals';
+import { heading, k, ms, table } from './format';
 import { median } from './measure';
+import { renderProfile } from './profile-report';
 import { PHASES, type CliResult, type Phase, type ProfileRun, type WorkerResult } from './types';
 
 export interface Meta {
@@ -132,7 +134,7 @@ export function buildReport(
   results: readonly WorkerResult[],
   microOnly: WorkerResult | undefined,
   cli: readonly CliResult[] = [],
-  profile?: ProfileRun,
+  profiles: readonly ProfileRun[] = [],
 ): Report {
   const rows: Row[] = [];
   const baselines: Baseline[] = [];
@@ -281,8 +283,8 @@ export function buildReport(
   (meta as Record<string, unknown>).nativeAddon = nat?.loaded
     ? `loaded (${nat.path ?? '?'})`
     : `NOT loaded: ${nat?.reason ?? 'unknown'} — hashing and reading ran in TypeScript`;
-  const json = { meta, goals: verdicts, targets, rows, baselines, breakdown: breakdowns, cli, profile, native: results[0]?.native ?? microOnly?.native, raw: results };
-  const extra = { verdicts, cli, profile };
+  const json = { meta, goals: verdicts, targets, rows, baselines, breakdown: breakdowns, cli, profiles, native: results[0]?.native ?? microOnly?.native, raw: results };
+  const extra = { verdicts, cli, profiles };
   return { text: render(meta, rows, baselines, breakdowns, targets, extra, false), markdown: render(meta, rows, baselines, breakdowns, targets, extra, true), json };
 }
 
@@ -355,8 +357,6 @@ function checkTargets(rows: readonly Row[], breakdowns: readonly Breakdown[]): T
 
 // --- rendering ---------------------------------------------------------------------------
 
-const k = (rules: number): string => (rules >= 1000 ? `${rules / 1000}k` : String(rules));
-const ms = (x: number | null): string => (x === null || !Number.isFinite(x) ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const ratio = (x: number | null): string => (x === null || !Number.isFinite(x) ? '-' : x >= 100 ? `${x.toFixed(0)}×` : `${x.toFixed(2)}×`);
 const bytes = (x: number | null): string => (x === null ? '-' : Math.round(x).toLocaleString('en-US'));
 const SHORT: Record<Phase, string> = {
@@ -366,24 +366,14 @@ const SHORT: Record<Phase, string> = {
   repairAfterExternalDelete: 'repairAfterExtDelete',
 };
 
-function table(header: string[], body: string[][], md: boolean): string {
-  if (md) {
-    const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
-    return [line(header), line(header.map(() => '---')), ...body.map(line)].join('\n');
-  }
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
-  const fmt = (cells: string[]): string => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
-  return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(fmt)].join('\n');
-}
-
 interface Extra {
   readonly verdicts: readonly Verdict[];
   readonly cli: readonly CliResult[];
-  readonly profile: ProfileRun | undefined;
+  readonly profiles: readonly ProfileRun[];
 }
 
 function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Breakdown[], targets: Target[], extra: Extra, md: boolean): string {
-  const h = (title: string): string => (md ? `\n### ${title}\n` : `\n== ${title} ==`);
+  const h = (title: string): string => heading(title, md);
   const parts: string[] = [];
   parts.push(
     md
@@ -534,15 +524,6 @@ function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Brea
       ),
     );
   }
-  if (extra.profile) {
-    const p = extra.profile;
-    parts.push(h(`Where the time goes: CPU profile of one ${p.backend} initial apply at ${k(p.rules)} rules (updateChain calls + apply(); the process under test's main thread, sampled every 200 µs)`));
-    parts.push(
-      `${md ? '\n' : ''}end to end ${ms(p.endToEndMs)} ms under the profiler (apply() ${ms(p.wallMs)} ms); sampled ${ms(p.summary.totalMs)} ms, of which "(idle)" is the main thread waiting for iptables-restore.`,
-    );
-    parts.push(table(['self ms', 'share', 'file'], p.summary.byFile.map((f) => [ms(f.selfMs), `${(f.share * 100).toFixed(1)}%`, f.name]), md));
-    parts.push('');
-    parts.push(table(['self ms', 'share', 'function'], p.summary.byFunction.map((f) => [ms(f.selfMs), `${(f.share * 100).toFixed(1)}%`, f.name]), md));
-  }
+  for (const p of extra.profiles) parts.push(...renderProfile(p, md));
   return `${parts.join('\n')}\n`;
 }

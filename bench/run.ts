@@ -13,14 +13,17 @@
 //   --cli-rules 20000  sizes of the CLI file phases
 //   --cli-only         only the CLI file phases (no library runs, so the CLI apply ÷ library
 //                      ratio has no reference: for it run --rules 100000 --cli-rules 100000)
-//   --profile          also run one legacy initial apply (100k rules with --full, else 10k)
-//                      under the V8 CPU profiler and print self time by file and function
+//   --profile          also run, per backend, the four phases once at the largest --rules size
+//                      (100k with --full, else 10k) under the V8 CPU profiler; print the initial
+//                      apply's self time by file and function and each phase's longest busy
+//                      stretches (what blocks the event loop) next to its event-loop max
+//   --profile-dir DIR  keep those .cpuprofile files in DIR (<backend>-<rules>.<phase>.cpuprofile)
 //   --no-nftables      skip the nftables backend (bench/nftables.ts)
 //   --no-write         print only
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ROOT } from './lib';
 import { NETNS_PREFIX, sweepNamespacesSync } from './netns';
 import { buildReport, type Report } from './report';
@@ -35,6 +38,7 @@ interface Options {
   readonly cliRules: number[];
   readonly cliOnly: boolean;
   readonly profile: boolean;
+  readonly profileDir: string | undefined;
   readonly write: boolean;
 }
 
@@ -59,7 +63,8 @@ function parseOptions(argv: readonly string[]): Options {
     naive: !argv.includes('--no-naive'),
     cliRules,
     cliOnly: argv.includes('--cli-only'),
-    profile: argv.includes('--profile'),
+    profile: argv.includes('--profile') || value('--profile-dir') !== undefined,
+    profileDir: value('--profile-dir'),
     write: !argv.includes('--no-write'),
   };
 }
@@ -166,17 +171,20 @@ async function main(): Promise<void> {
       process.stderr.write(`nftables backend: ${opts.rules.join(', ')} rules\n`);
       await runWorker(['--rules', opts.rules.join(','), '--runs', String(opts.runs), '--tag', `${process.pid}-${k++}`, ...(opts.write ? ['--write', opts.mode] : [])], 'nftables.js');
     }
-    let profile: ProfileRun | undefined;
+    const profiles: ProfileRun[] = [];
     if (opts.profile) {
-      const rules = opts.mode === 'full' ? 100000 : 10000;
-      process.stderr.write(`CPU profile: legacy initial apply, ${rules} rules\n`);
-      const out = join(outDir, 'profile.json');
-      await runWorker(['--rules', String(rules), '--backend', 'legacy', '--tag', `${process.pid}-${k++}`, '--out', out, '--profile']);
-      profile = JSON.parse(readFileSync(out, 'utf8')) as ProfileRun;
+      const rules = Math.max(...opts.rules);
+      if (opts.profileDir !== undefined) mkdirSync(resolve(opts.profileDir), { recursive: true });
+      for (const backend of opts.backends) {
+        process.stderr.write(`CPU profiles: ${backend}, the four phases, ${rules} rules\n`);
+        const out = join(outDir, `profile-${backend}.json`);
+        await runWorker(['--rules', String(rules), '--backend', backend, '--tag', `${process.pid}-${k++}`, '--out', out, '--profile', ...(opts.profileDir !== undefined ? ['--profile-dir', resolve(opts.profileDir)] : [])]);
+        profiles.push(JSON.parse(readFileSync(out, 'utf8')) as ProfileRun);
+      }
     }
     meta.loadAverageAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
     meta.durationS = Math.round((Date.now() - started) / 100) / 10;
-    const report: Report = buildReport(meta, results, microOnly, cli, profile);
+    const report: Report = buildReport(meta, results, microOnly, cli, profiles);
     process.stdout.write(`${report.text}\n`);
     if (opts.write) {
       const dir = join(ROOT, 'bench', 'results');

@@ -17,12 +17,21 @@ export type Request =
 
 export type Reply =
   | { readonly ok: true; readonly setup: { readonly buildMs: number; readonly peakRssMb: number; readonly rssMb: number } }
-  | { readonly ok: true; readonly phase: PhaseResult; readonly input: string | null }
+  | { readonly ok: true; readonly phase: PhaseResult; readonly input: string | null; readonly profiled?: Profiled }
   | { readonly ok: false; readonly error: string };
 
 /** Restore inputs larger than this are only counted (the worker renders the initial one itself). */
 const KEEP_INPUT_BYTES = 1 << 20;
 const NO_LOCK = { lock: (): void => undefined, unlock: (): void => undefined };
+
+/** Where a phase's CPU profile went, and when apply() ran in it (ms from the profile's start). */
+export interface Profiled {
+  readonly file: string;
+  readonly applyFromMs: number;
+  readonly applyToMs: number;
+  /** When a 1 ms JS interval fired during apply() (ms from the profile's start): the loop's turns. */
+  readonly turnsMs: readonly number[];
+}
 
 let table: TableT | undefined;
 let n = 0;
@@ -30,9 +39,16 @@ let n = 0;
 let pending: readonly ChainT[] = [];
 const rec = instrumented(KEEP_INPUT_BYTES);
 
-/** With IPTS_BENCH_CPU_PROFILE=<file> (bench --profile), the initial phase (updateChain calls
- *  and apply) runs under the V8 CPU profiler and the profile is written there. */
-const PROFILE_FILE = process.env.IPTS_BENCH_CPU_PROFILE;
+/** With IPTS_BENCH_CPU_PROFILE=<prefix> (bench --profile), every phase (for the initial one:
+ *  the updateChain calls and apply) runs under the V8 CPU profiler, and the profile is written
+ *  to <prefix>.<phase>.cpuprofile. */
+const PROFILE_PREFIX = process.env.IPTS_BENCH_CPU_PROFILE;
+/** Asked for 100 µs: V8's sampler thread sleeps about 100 µs more per sample here, so samples
+ *  land about 200 µs apart, fine enough to see a stall of a few ms in pieces. */
+const SAMPLING_INTERVAL_US = 100;
+
+/** The clock of the profile's startTime and timeDeltas (CLOCK_MONOTONIC, µs). */
+const clockUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
 function post(session: Session, method: string, params?: object): Promise<unknown> {
   return new Promise((resolve, reject) =>
@@ -44,15 +60,17 @@ async function startProfiler(): Promise<Session> {
   const session = new Session();
   session.connect();
   await post(session, 'Profiler.enable');
-  await post(session, 'Profiler.setSamplingInterval', { interval: 200 });
+  await post(session, 'Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
   await post(session, 'Profiler.start');
   return session;
 }
 
-async function stopProfiler(session: Session, file: string): Promise<void> {
-  const { profile } = (await post(session, 'Profiler.stop')) as { profile: unknown };
+/** Writes the profile to `file`; returns its startTime (µs, on clockUs's clock). */
+async function stopProfiler(session: Session, file: string): Promise<number> {
+  const { profile } = (await post(session, 'Profiler.stop')) as { profile: { startTime: number } };
   session.disconnect();
   writeFileSync(file, JSON.stringify(profile));
+  return profile.startTime;
 }
 
 function bodyLineCount(input: string): number {
@@ -103,14 +121,38 @@ async function handle(req: Request): Promise<Reply> {
       t.invalidateDataplaneCache('bench: resync after an external delete');
       break;
   }
-  const profiler = PROFILE_FILE !== undefined && req.phase === 'initialApply' ? await startProfiler() : undefined;
-  const { restoreInputs, restoreInputsComplete, ...rest } = await measure(rec, () => t.apply(), before);
-  if (profiler) await stopProfiler(profiler, PROFILE_FILE as string);
+  const profiler = PROFILE_PREFIX !== undefined ? await startProfiler() : undefined;
+  let applyFromUs = NaN;
+  let applyToUs = NaN;
+  // Preallocated, so that marking a turn allocates nothing (2^16 turns: over a minute of apply).
+  const turnsUs = new Float64Array(1 << 16);
+  let turns = 0;
+  const apply = profiler
+    ? (): Promise<unknown> => {
+        applyFromUs = clockUs();
+        const ticker = setInterval(() => {
+          if (turns < turnsUs.length) turnsUs[turns++] = clockUs();
+        }, 1);
+        return t.apply().finally(() => {
+          applyToUs = clockUs();
+          clearInterval(ticker);
+        });
+      }
+    : (): Promise<unknown> => t.apply();
+  const { restoreInputs, restoreInputsComplete, ...rest } = await measure(rec, apply, before);
+  let profiled: Profiled | undefined;
+  if (profiler) {
+    const file = `${PROFILE_PREFIX as string}.${req.phase}.cpuprofile`;
+    const startUs = await stopProfiler(profiler, file);
+    const sinceStart = (us: number): number => (us - startUs) / 1000;
+    profiled = { file, applyFromMs: sinceStart(applyFromUs), applyToMs: sinceStart(applyToUs), turnsMs: Array.from(turnsUs.subarray(0, turns), sinceStart) };
+  }
   const input = restoreInputsComplete ? restoreInputs.join('') : null;
   return {
     ok: true,
     phase: { ...rest, restoreLines: input !== null ? bodyLineCount(input) : -1, rssAfterMb: process.memoryUsage().rss / 1048576 },
     input,
+    ...(profiled ? { profiled } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 // The shapes a worker (bench/worker.ts) reports and the parent (bench/run.ts) aggregates.
 import type { Measured, Timed } from './measure';
-import type { ProfileSummary } from './profile';
+import type { BusyStretch, ProfileSummary } from './profile';
 
 export type Backend = 'legacy' | 'nft';
 
@@ -111,7 +111,24 @@ export interface CliResult {
   readonly peakRssMb: number;
 }
 
-/** bench --profile: one initial apply under the V8 CPU profiler (bench/profile.ts). */
+/** bench --profile: one phase of the profiled run, under the V8 CPU profiler. */
+export interface ProfiledPhase {
+  readonly phase: Phase;
+  readonly wallMs: number;
+  /** monitorEventLoopDelay's max during this phase's apply(), in the profiled run. */
+  readonly eventLoopMaxMs: number;
+  /** The longest busy stretches inside apply(), longest first; startMs counts from apply()'s start. */
+  readonly stretches: readonly BusyStretch[];
+  /** The longest gap between two firings of a 1 ms JS interval during apply(): the longest loop turn. */
+  readonly longestTurnMs: number;
+  /** The busy stretches split where the loop turned: the busy part of the longest loop turns. */
+  readonly turnStretches: readonly BusyStretch[];
+  /** The median time between two samples of this phase's profile (µs). */
+  readonly medianSampleUs: number;
+}
+
+/** bench --profile: one run of the four phases under the V8 CPU profiler (bench/profile.ts);
+ *  the self-time summary is the initial apply's (updateChain calls + apply). */
 export interface ProfileRun {
   readonly rules: number;
   readonly backend: Backend;
@@ -119,4 +136,5 @@ export interface ProfileRun {
   readonly wallMs: number;
   readonly selfCpuMs: number;
   readonly summary: ProfileSummary;
+  readonly phases: readonly ProfiledPhase[];
 }

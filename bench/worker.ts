@@ -8,12 +8,12 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Chain, RuleSpec } from '../src/rule';
-import type { Reply, Request } from './table-process';
+import type { Profiled, Reply, Request } from './table-process';
 import { commands, hash, lib, native, plan, reader } from './lib';
 import { gc, median as medianOf, peakRssMb, resetPeakRss, timeCommand, type Timed } from './measure';
 import { installCleanupHooks, type Netns, scratchDir, withNetns } from './netns';
-import { summarizeProfile, type CpuProfile } from './profile';
-import { type Backend, type FloorRun, type ProfileRun, type Micro, type NaiveRun, type Phase, type PhaseResult, type WorkerResult } from './types';
+import { busyStretches, longestTurnMs, summarizeProfile, type BusyStretch, type CpuProfile } from './profile';
+import { PHASES, type Backend, type FloorRun, type ProfiledPhase, type ProfileRun, type Micro, type NaiveRun, type Phase, type PhaseResult, type WorkerResult } from './types';
 import {
   buildChain,
   buildChains,
@@ -100,10 +100,10 @@ class TableProcess {
     return reply;
   }
 
-  async phase(phase: Phase): Promise<{ result: PhaseResult; input: string | null }> {
+  async phase(phase: Phase): Promise<{ result: PhaseResult; input: string | null; profiled?: Profiled }> {
     const reply = await this.call({ cmd: 'phase', phase });
     if (!('phase' in reply)) throw new Error('unexpected reply');
-    return { result: reply.phase, input: reply.input };
+    return { result: reply.phase, input: reply.input, ...(reply.profiled ? { profiled: reply.profiled } : {}) };
   }
 
   close(): void {
@@ -158,6 +158,11 @@ function initialInputOf(n: number): string {
   }).input;
 }
 
+/** What "another process" runs (as iptables-<backend>) before the repair phase: it deletes one of our rules. */
+function externalDeleteArgs(n: number): string[] {
+  return ['-w', '-t', 'filter', '-D', chainName(externallyEditedChainIndex(n)), String(EXTERNALLY_DELETED_RULE_NUM)];
+}
+
 /**
  * One run: our Table's four phases (in a forked process under test) in one fresh namespace, each
  * followed at once by its floor in a second fresh namespace that holds the same rules at every
@@ -168,7 +173,7 @@ function initialInputOf(n: number): string {
 async function runPaired(tag: string, backend: Backend, n: number, initialInput: string, fullRewriteInput: string): Promise<PairedRun> {
   const restoreBin = `iptables-${backend}-restore`;
   const saveBin = `iptables-${backend}-save`;
-  const deleteArgs = ['-w', '-t', 'filter', '-D', chainName(externallyEditedChainIndex(n)), String(EXTERNALLY_DELETED_RULE_NUM)];
+  const deleteArgs = externalDeleteArgs(n);
   const result = await withNetns(tag, (ours) =>
     withNetns(tag, async (floor) => {
       const tp = new TableProcess(ours.lockFile);
@@ -397,26 +402,53 @@ async function runMicro(n: number, runs: number, dump: string | undefined): Prom
   };
 }
 
-// --- the CPU profile of one initial apply ----------------------------------------------------
+// --- the CPU profiles of one run's phases ---------------------------------------------------
 
-/** One initial apply (updateChain calls + apply) in a fresh namespace under the V8 CPU profiler
- *  of the process under test; the summary of where its own time went. */
-async function runProfile(tag: string, backend: Backend, n: number): Promise<ProfileRun> {
-  const file = join(scratchDir(), `profile-${tag}.cpuprofile`);
+/** The busy stretches of one phase's profile inside its apply() (offsets from apply()'s start). */
+function profiledPhase(phase: Phase, result: PhaseResult, profiled: Profiled): { phase: ProfiledPhase; profile: CpuProfile } {
+  const profile = JSON.parse(readFileSync(profiled.file, 'utf8')) as CpuProfile;
+  const { applyFromMs: fromMs, applyToMs: toMs, turnsMs } = profiled;
+  const inApply = (s: BusyStretch): BusyStretch => ({ ...s, startMs: s.startMs - fromMs });
+  const stretches = busyStretches(profile, { count: 3, fillers: 4, fromMs, toMs }).map(inApply);
+  const turnStretches = busyStretches(profile, { count: 3, fillers: 4, fromMs, toMs, turnsMs }).map(inApply);
+  const longestTurn = longestTurnMs(turnsMs, fromMs, toMs);
+  const medianSampleUs = medianOf((profile.timeDeltas ?? []).slice(1));
+  return { phase: { phase, wallMs: result.wallMs, eventLoopMaxMs: result.eventLoopMaxMs, stretches, longestTurnMs: longestTurn, turnStretches, medianSampleUs }, profile };
+}
+
+/** One run of the four phases (the other process's delete before the repair, as in runPaired)
+ *  in a fresh namespace, each under the V8 CPU profiler of the process under test: the initial
+ *  apply's self-time summary and every phase's longest busy stretches. The .cpuprofile files
+ *  are kept in keepDir (for DevTools) if given. */
+async function runProfile(tag: string, backend: Backend, n: number, keepDir: string | undefined): Promise<ProfileRun> {
+  const prefix = keepDir !== undefined ? join(keepDir, `${backend}-${10 * n}`) : join(scratchDir(), `profile-${tag}`);
+  const files = PHASES.map((p) => `${prefix}.${p}.cpuprofile`);
   try {
     return await withNetns(tag, async (ns) => {
-      const tp = new TableProcess(ns.lockFile, { IPTS_BENCH_CPU_PROFILE: file });
+      const tp = new TableProcess(ns.lockFile, { IPTS_BENCH_CPU_PROFILE: prefix });
       try {
         await tp.call({ cmd: 'setup', chains: n, backend, netns: ns.name });
-        const { result } = await tp.phase('initialApply');
-        const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, 20);
-        return { rules: 10 * n, backend, endToEndMs: result.endToEndMs, wallMs: result.wallMs, selfCpuMs: result.selfCpuMs, summary };
+        const phases: ProfiledPhase[] = [];
+        let initial: { result: PhaseResult; summary: ProfileRun['summary'] } | undefined;
+        for (const phase of PHASES) {
+          if (phase === 'repairAfterExternalDelete') await ns.execOk(`iptables-${backend}`, externalDeleteArgs(n));
+          const { result, profiled } = await tp.phase(phase);
+          if (!profiled) throw new Error(`the process under test wrote no profile for ${phase}`);
+          const p = profiledPhase(phase, result, profiled);
+          phases.push(p.phase);
+          if (phase === 'initialApply') initial = { result, summary: summarizeProfile(p.profile, 20) };
+          const longest = (x: readonly BusyStretch[]): string => x[0]?.lengthMs.toFixed(1) ?? '-';
+          log(`${backend} ${10 * n} rules: ${phase} profiled (event-loop max ${result.eventLoopMaxMs.toFixed(1)} ms, longest turn ${p.phase.longestTurnMs.toFixed(1)} ms, busy stretch ${longest(p.phase.stretches)} ms, in one turn ${longest(p.phase.turnStretches)} ms)`);
+        }
+        if (!initial) throw new Error('no initial phase');
+        const { result, summary } = initial;
+        return { rules: 10 * n, backend, endToEndMs: result.endToEndMs, wallMs: result.wallMs, selfCpuMs: result.selfCpuMs, summary, phases };
       } finally {
         tp.close();
       }
     });
   } finally {
-    rmSync(file, { force: true });
+    if (keepDir === undefined) for (const f of files) rmSync(f, { force: true });
   }
 }
 
@@ -442,8 +474,8 @@ async function main(): Promise<void> {
     errors: [],
   };
   if (args.profile === true) {
-    log(`${backend} ${rules} rules: initial apply under the CPU profiler`);
-    writeFileSync(out, JSON.stringify(await runProfile(tag, backend, n), null, 1));
+    log(`${backend} ${rules} rules: the four phases under the CPU profiler`);
+    writeFileSync(out, JSON.stringify(await runProfile(tag, backend, n, typeof args['profile-dir'] === 'string' ? args['profile-dir'] : undefined), null, 1));
     return;
   }
   let dump: string | undefined;

@@ -2,7 +2,7 @@
 // the rules files the CLI phases feed to the real CLI. No timing is asserted here.
 import { describe, expect, it } from 'vitest';
 import { cliVerdicts, libraryVerdicts, stallLimitMs, type GoalRow } from '../bench/goals';
-import { fileOf, summarizeProfile, type CpuProfile } from '../bench/profile';
+import { busyStretches, fileOf, longestTurnMs, summarizeProfile, type CpuProfile } from '../bench/profile';
 import { parseRules } from '../src/config';
 
 const row = (over: Partial<GoalRow>): GoalRow => ({
@@ -113,6 +113,96 @@ describe('CPU profile summary', () => {
     expect(fileOf('', 'writeUtf8String')).toBe('(native/V8 builtin)');
     expect(fileOf('', '(idle)')).toBe('(idle)');
     expect(fileOf('file:///a/node_modules/yaml/dist/index.js', 'parse')).toBe('node_modules/yaml/dist/index.js');
+  });
+});
+
+describe('busy stretches of a CPU profile', () => {
+  // (root) ─┬ (idle) 2, (garbage collector) 3, (program) 9, onStreamRead 10 (no caller in dist/)
+  //         └ apply 4 (dist) ─┬ computePlan 5 (dist) ─ hashBatch 6 (native)
+  //                            └ spawn 7 (node:) ─ spawn 8 (native)
+  const frame = (functionName: string, url = '', lineNumber = -1): CpuProfile['nodes'][number]['callFrame'] => ({ functionName, url, lineNumber });
+  const profile: CpuProfile = {
+    startTime: 0,
+    endTime: 4000,
+    nodes: [
+      { id: 1, callFrame: frame('(root)'), children: [2, 3, 4, 9, 10] },
+      { id: 2, callFrame: frame('(idle)') },
+      { id: 3, callFrame: frame('(garbage collector)') },
+      { id: 4, callFrame: frame('apply', 'file:///w/dist/table.js', 99), children: [5, 7] },
+      { id: 5, callFrame: frame('computePlan', 'file:///w/dist/restore-plan.js', 9), children: [6] },
+      { id: 6, callFrame: frame('hashBatch') },
+      { id: 7, callFrame: frame('spawn', 'node:internal/child_process', 299), children: [8] },
+      { id: 8, callFrame: frame('spawn') },
+      { id: 9, callFrame: frame('(program)') },
+      { id: 10, callFrame: frame('onStreamRead', 'node:internal/stream_base_commons', 162) },
+    ],
+    // Taken at 100, 300, 600, 800, 900, 1300, 1500, 2000, 2100, 3100, 3300 µs.
+    samples: [2, 6, 6, 3, 8, 2, 9, 10, 2, 5, 2],
+    timeDeltas: [100, 200, 300, 200, 100, 400, 200, 500, 100, 1000, 200],
+  };
+
+  it('finds runs of non-idle samples, longest first, GC and (program) counting as busy', () => {
+    const s = busyStretches(profile);
+    expect(s.map((x) => [x.startMs, x.lengthMs, x.samples])).toEqual([
+      [0.3, 1.0, 4],
+      [1.5, 0.6, 2],
+      [3.1, 0.2, 1],
+    ]);
+    expect(busyStretches(profile, { count: 2 })).toHaveLength(2);
+  });
+
+  it('attributes each sample to its nearest caller in dist/, else to the sampled frame', () => {
+    const [a, b, c] = busyStretches(profile);
+    expect(a?.fillers).toEqual([
+      { frame: 'computePlan dist/restore-plan.js:10', selfMs: 0.5, leaf: 'hashBatch (native/V8 builtin)', leafMs: 0.5 },
+      { frame: 'apply dist/table.js:100', selfMs: 0.4, leaf: 'spawn (native/V8 builtin)', leafMs: 0.4 },
+      { frame: '(garbage collector) (garbage collector)', selfMs: 0.1, leaf: '(garbage collector) (garbage collector)', leafMs: 0.1 },
+    ]);
+    expect(b?.fillers.map((f) => [f.frame, f.selfMs])).toEqual([
+      ['(program) (program)', 0.5],
+      ['onStreamRead node:internal/stream_base_commons:163', 0.1],
+    ]);
+    expect(c?.fillers).toEqual([{ frame: 'computePlan dist/restore-plan.js:10', selfMs: 0.2, leaf: 'computePlan dist/restore-plan.js:10', leafMs: 0.2 }]);
+    expect(busyStretches(profile, { fillers: 1 })[0]?.fillers).toHaveLength(1);
+  });
+
+  it('splits a stretch where the event loop turned between two of its samples', () => {
+    // A turn at 0.85 ms falls between the samples at 800 and 900 µs; one at 2.5 ms in idle time.
+    const s = busyStretches(profile, { turnsMs: [0.85, 2.5] });
+    expect(s.map((x) => [x.startMs, x.lengthMs, x.samples])).toEqual([
+      [0.3, 0.6, 3],
+      [1.5, 0.6, 2],
+      [0.9, 0.4, 1],
+    ]);
+    expect(s[2]?.fillers.map((f) => f.frame)).toEqual(['apply dist/table.js:100']);
+  });
+
+  it('the longest loop turn is the longest gap between turns, the window\'s edges counting as turns', () => {
+    expect(longestTurnMs([2, 3, 7.5, 8], 1, 10)).toBe(4.5);
+    expect(longestTurnMs([2, 3], 1, 10)).toBe(7);
+    expect(longestTurnMs([0.5, 12], 1, 4)).toBe(3);
+    expect(longestTurnMs([], 1, 4)).toBe(3);
+  });
+
+  it('counts the time in samples over 1 ms (the sampler was held up)', () => {
+    const slow: CpuProfile = { ...profile, timeDeltas: [100, 200, 1500, 200, 100, 400, 200, 500, 100, 1000, 200] };
+    // Stretch A: samples lasting 1500, 200, 100, 400 µs; C: one of 200 µs.
+    const [a] = busyStretches(slow);
+    expect([a?.lengthMs, a?.longSamplesMs]).toEqual([2.2, 1.5]);
+    expect(busyStretches(profile).map((x) => x.longSamplesMs)).toEqual([0, 0, 0]);
+  });
+
+  it('keeps to a window: samples taken in [fromMs, toMs) only', () => {
+    const s = busyStretches(profile, { fromMs: 0.5, toMs: 3.0 });
+    expect(s.map((x) => [x.startMs, x.lengthMs, x.samples])).toEqual([
+      [0.6, 0.7, 3],
+      [1.5, 0.6, 2],
+    ]);
+    expect(s[0]?.fillers.map((f) => [f.frame, f.selfMs])).toEqual([
+      ['apply dist/table.js:100', 0.4],
+      ['computePlan dist/restore-plan.js:10', 0.2],
+      ['(garbage collector) (garbage collector)', 0.1],
+    ]);
   });
 });
 
