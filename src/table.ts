@@ -525,6 +525,8 @@ export class Table {
       dirtyChains: this.dirtyChains,
       dirtyInserts: this.dirtyInserts,
       isOurChain: (name) => this.desiredChains.has(name) || this.options.historicPrefixes.some((p) => name.startsWith(p)),
+      // The save is running: the restore's one-off --version probe now runs beside it.
+      onSpawned: () => void setup.restoreMode(),
       onRun: () => {
         this.options.metrics?.saveCalls.inc(this.labels);
         if (this.report) this.report.reads++;
@@ -583,7 +585,7 @@ export class Table {
       {
         ...this.options,
         command: setup.binaries.restore,
-        mode: await setup.restoreMode,
+        mode: await setup.restoreMode(),
         table: this.name,
         lock: this.lock,
         labels: this.labels,
