@@ -32,6 +32,24 @@ export interface ReportInProgress {
 }
 
 
+/** A write whose input is joined from the chunks the writer kept only when someone reads it:
+ *  joining 14 MB at the end of every apply stalled the event loop ~10 ms and doubled the input's
+ *  memory at the apply's peak, for a report that apply() callers never look at. */
+export function appliedWrite(input: () => string, summary: PlanSummary): AppliedWrite {
+  let source: (() => string) | undefined = input;
+  let text: string | undefined;
+  return Object.freeze({
+    get input(): string {
+      if (text === undefined) {
+        text = (source as () => string)();
+        source = undefined;
+      }
+      return text;
+    },
+    summary,
+  });
+}
+
 /** An empty report for an apply that starts. */
 export function startReport(): ReportInProgress {
   return { writes: [], deletedChains: [], reads: 0, attempts: 0 };

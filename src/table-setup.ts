@@ -26,8 +26,9 @@ export interface RestoreMode {
 /** What the first apply or plan settles, once. */
 export interface Setup {
   readonly binaries: Binaries;
-  /** Settled by the `--version` probe, which runs beside the first read. */
-  readonly restoreMode: Promise<RestoreMode>;
+  /** Settled by the `--version` probe, started by the first call: the Table calls it once the
+   *  first read's save is running, so the probe runs beside the read, not before it. */
+  readonly restoreMode: () => Promise<RestoreMode>;
 }
 
 /** What the setup needs to know of its Table. */
@@ -54,7 +55,16 @@ export async function setUp(c: SetupContext, adopt: ((features: Features) => Pro
     c.logger.info({ table: c.table, ipVersion: c.ipVersion, features }, 'iptables features detected');
     await adopt(features);
   }
-  return { binaries, restoreMode: probeRestoreMode(c, binaries) };
+  let mode: Promise<RestoreMode> | undefined;
+  const restoreMode = (): Promise<RestoreMode> => {
+    if (mode === undefined) {
+      mode = probeRestoreMode(c, binaries);
+      // Started early, awaited later: a failure meanwhile is the awaiting write's, not unhandled.
+      mode.catch(() => undefined);
+    }
+    return mode;
+  };
+  return { binaries, restoreMode };
 }
 
 /** The binaries of the chosen (or detected) backend; warns when only the other one's exist. */
@@ -69,7 +79,7 @@ export async function chooseBinaries(c: SetupContext): Promise<Binaries> {
 
 /** From 1.6.2 iptables-restore takes the xtables lock itself: give it --wait, hold nothing.
  *  The nft backend never needs the lock, so it needs no probe either. The version is asked
- *  once per process and binary (binaryVersionOnce), beside the first read. */
+ *  once per process and binary (binaryVersionOnce). */
 export async function probeRestoreMode(c: SetupContext, binaries: Binaries): Promise<RestoreMode> {
   const backend = binaries.backend;
   const waitSeconds = String(Math.max(1, Math.ceil(c.lockTimeoutMs / 1000)));
@@ -97,5 +107,5 @@ export async function renderForHost(
 
 /** The binaries and restore arguments a failed write ran with, for replaying it on a copy. */
 export async function replayBinaries(setup: Setup): Promise<{ readonly save: string; readonly restore: string; readonly restoreArgs: readonly string[] }> {
-  return { save: setup.binaries.save, restore: setup.binaries.restore, restoreArgs: (await setup.restoreMode).args };
+  return { save: setup.binaries.save, restore: setup.binaries.restore, restoreArgs: (await setup.restoreMode()).args };
 }

@@ -30,7 +30,7 @@ import { acceptChains, acceptRules, removableName, removableNames, ruleTarget, t
 import { KERNEL_CHAINS, type TableName } from './table-names';
 import { resolveTableOptions, type ResolvedTableOptions, type TableOptions } from './table-options';
 import { warnAboutOverlaps } from './table-overlaps';
-import { finishReport, startReport, type ApplyReport, type ReportInProgress } from './apply-report';
+import { appliedWrite, finishReport, startReport, type ApplyReport, type ReportInProgress } from './apply-report';
 import { renderForHost, replayBinaries, setUp, type Setup } from './table-setup';
 import { loadDataplane } from './dataplane-resync';
 import { writeWithRetries, refusedRuleError } from './restore-retry';
@@ -525,6 +525,8 @@ export class Table {
       dirtyChains: this.dirtyChains,
       dirtyInserts: this.dirtyInserts,
       isOurChain: (name) => this.desiredChains.has(name) || this.options.historicPrefixes.some((p) => name.startsWith(p)),
+      // The save is running: the restore's one-off --version probe now runs beside it.
+      onSpawned: () => void setup.restoreMode(),
       onRun: () => {
         this.options.metrics?.saveCalls.inc(this.labels);
         if (this.report) this.report.reads++;
@@ -545,7 +547,7 @@ export class Table {
     if (this.report) this.report.attempts++;
     const outcome = await this.restore(setup, planLines(plan, progress));
     if (outcome.lines > 0) {
-      this.report?.writes.push({ input: outcome.input(), summary: summaryOf(progress, 0) });
+      this.report?.writes.push(appliedWrite(outcome.input, summaryOf(progress, 0)));
       this.lastWriteTime = this.options.now();
       this.postWriteIntervalMs = this.options.initialPostWriteIntervalMs;
     }
@@ -566,7 +568,7 @@ export class Table {
           if (!programmed.has(name)) this.dirtyChains.delete(name);
           this.report?.deletedChains.push(name);
         },
-        onWrite: (outcome, chains) => this.report?.writes.push({ input: outcome.input(), summary: summaryOf(newPlanProgress(), chains) }),
+        onWrite: (outcome, chains) => this.report?.writes.push(appliedWrite(outcome.input, summaryOf(newPlanProgress(), chains))),
         findReferrers: (chains) => findReferrers(this.options.run, setup.binaries.save, this.name, this.options.commandTimeoutMs, chains),
       },
       doomed,
@@ -583,7 +585,7 @@ export class Table {
       {
         ...this.options,
         command: setup.binaries.restore,
-        mode: await setup.restoreMode,
+        mode: await setup.restoreMode(),
         table: this.name,
         lock: this.lock,
         labels: this.labels,

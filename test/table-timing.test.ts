@@ -205,7 +205,7 @@ describe('Table with a fake iptables: a failing iptables-save', () => {
     expect(err.exitCode).toBe(1);
     expect(err.stderr).toBe(stderr);
     expect(sleeps).toEqual([100, 200, 400]);
-    expect(fake.kinds()).toEqual(['version', 'save', 'save', 'save', 'save']);
+    expect(fake.kinds()).toEqual(['save', 'version', 'save', 'save', 'save']);
     expect(fake.calls.every((c) => c.exit !== undefined)).toBe(true);
 
     // The cause goes away: the desired state is still there and the next apply converges.
@@ -220,7 +220,7 @@ describe('Table with a fake iptables: a failing iptables-save', () => {
     fake.onSave = (n) => (n < 2 ? { code: 1, stderr: 'iptables-save: Resource temporarily unavailable\n' } : undefined);
     await table.apply();
     expect(sleeps).toEqual([100, 200]);
-    expect(fake.kinds()).toEqual(['version', 'save', 'save', 'save', 'restore']);
+    expect(fake.kinds()).toEqual(['save', 'version', 'save', 'save', 'restore']);
     expect(fake.ids('cali-a')).toEqual(web('cali-a', [80]).ruleHashes());
   });
 
@@ -264,7 +264,7 @@ describe('Table with a fake iptables: a failing iptables-save', () => {
     fake.onSave = (n) => (n === 0 ? { stdout: fake.dump().split('\n').slice(0, 6).join('\n') + '\nCOMMIT\n', code: null, signal: 'SIGKILL' } : undefined);
     await table.apply();
     expect(sleeps).toEqual([100]);
-    expect(fake.kinds()).toEqual(['version', 'save', 'save']);
+    expect(fake.kinds()).toEqual(['save', 'version', 'save']);
     expect(fake.ids('cali-a')).toEqual(wanted.ruleHashes());
   });
 
@@ -624,7 +624,7 @@ describe('Table with a fake iptables: async safety', () => {
     await Promise.all([first, second, third]);
     expect(fake.maxRunning).toBe(1);
     // One run for the two waiting calls: one re-read (the update invalidated the cache), one write.
-    expect(fake.kinds()).toEqual(['version', 'save', 'restore', 'save', 'restore']);
+    expect(fake.kinds()).toEqual(['save', 'version', 'restore', 'save', 'restore']);
     expect(fake.ids('cali-a')).toEqual(web('cali-a', [80]).ruleHashes());
     expect(fake.ids('cali-b')).toEqual(web('cali-b', [443]).ruleHashes());
   });

@@ -12,7 +12,7 @@ import { writeWithRetries } from '../restore-retry';
 import type { Chain, Rule } from '../rule';
 import type { CommandFactory } from '../commands';
 import { KERNEL_CHAINS, type TableName } from '../table-names';
-import type { AppliedWrite } from '../apply-report';
+import { appliedWrite, type AppliedWrite } from '../apply-report';
 import type { Listing } from './listing';
 import { startListingWorker } from './listing-worker';
 import { listTable, writeNft, type NftWriteOutcome } from './nft-run';
@@ -184,7 +184,7 @@ export class NftablesDataplane {
           const plan = await this.currentPlan(desired);
           stuck = plan.stuck;
           const outcome = await this.write(plan, desired);
-          if (outcome.lines > 0) into.writes.push({ input: outcome.input(), summary: plan.summary });
+          if (outcome.lines > 0) into.writes.push(appliedWrite(outcome.input, plan.summary));
           into.deletedChains.push(...plan.chainsToDelete);
         },
         refusedRule: async () => undefined, // nft names the failing line itself

@@ -51,7 +51,6 @@ const pending = new Map<number, Pending>();
 function theWorker(): Worker {
   if (worker) return worker;
   const w = new Worker(WORKER_SOURCE, { eval: true });
-  w.unref();
   w.on('message', (reply: Reply) => {
     const p = pending.get(reply.id);
     if (!p) return;
@@ -68,6 +67,9 @@ function theWorker(): Worker {
   };
   w.on('error', fail);
   w.on('exit', (code) => fail(new Error(`nft listing worker exited with ${code}`)));
+  // After the listeners: adding a 'message' listener refs the worker's port again, and an idle
+  // worker must never hold the process open (an unref() before it did, after a first apply).
+  w.unref();
   worker = w;
   return w;
 }
