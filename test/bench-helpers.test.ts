@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { cliVerdicts, libraryVerdicts, stallLimitMs, type GoalRow } from '../bench/goals';
 import { busyStretches, fileOf, longestTurnMs, summarizeProfile, type CpuProfile } from '../bench/profile';
+import { LongestTurn } from '../bench/longest-turn';
 import { parseRules } from '../src/config';
 
 const row = (over: Partial<GoalRow>): GoalRow => ({
@@ -220,5 +221,33 @@ describe('the CLI phases’ rules files', () => {
       expect(filter?.chains.map((c) => [c.name, c.rules.map((r) => r.body)])).toEqual(expected);
       expect(filter?.inserts.get('FORWARD')?.map((r) => r.body)).toEqual(insert);
     }
+  });
+});
+
+describe('LongestTurn (the bench’s stall measure)', () => {
+  const block = (ms: number): void => {
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      // busy: this turn does not end
+    }
+  };
+  it('counts a stall in the turn that starts the work and in the turn that ends it', async () => {
+    const first = new LongestTurn();
+    first.from();
+    block(30); // the first turn, before the interval ever fired
+    expect(await first.stop()).toBeGreaterThanOrEqual(29);
+    const last = new LongestTurn();
+    await new Promise((r) => setTimeout(r, 5));
+    last.from();
+    await new Promise((r) => setTimeout(r, 5));
+    block(30); // the last turn: the work ends here, stop() follows at once
+    expect(await last.stop()).toBeGreaterThanOrEqual(29);
+  });
+  it('does not count what ran before from()', async () => {
+    const turns = new LongestTurn();
+    block(40);
+    turns.from();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await turns.stop()).toBeLessThan(40);
   });
 });
