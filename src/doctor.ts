@@ -20,18 +20,8 @@ import { DEFAULT_LOCK_FILE_PATH, findLockHolder } from './locks';
 import { nativeInfo } from './native';
 import { checkNftables, type NftablesCheck } from './nftables/doctor-check';
 export type { NftablesCheck } from './nftables/doctor-check';
-
-/** How one probe went: `error` means iptables-sync cannot work as asked; `warn` that it works but
- *  something is missing or odd. */
-export type DoctorStatus = 'ok' | 'warn' | 'error';
-
-/** One probe's verdict and what it found, in words. */
-export interface DoctorCheck {
-  /** This probe's verdict. */
-  readonly status: DoctorStatus;
-  /** What it found, in one line for people. */
-  readonly message: string;
-}
+import type { DoctorCheck, DoctorStatus } from './doctor-verdict';
+export type { DoctorCheck, DoctorStatus } from './doctor-verdict';
 
 /** The native addon: loaded from where, or why not (nativeInfo()). */
 export interface AddonCheck extends DoctorCheck {

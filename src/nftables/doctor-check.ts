@@ -4,7 +4,7 @@
 import { PassThrough } from 'node:stream';
 import type { IpVersion } from '../backend';
 import { describeOutcome, runCommand, succeeded, type CommandFactory } from '../commands';
-import type { DoctorCheck } from '../doctor';
+import type { DoctorCheck } from '../doctor-verdict';
 import { RULE_ID_LENGTH } from '../save-line';
 import { TABLE_NAMES } from '../table-names';
 import { readListing } from './listing-worker';

@@ -5,7 +5,7 @@ import type { InvalidRuleError } from '../errors';
 import type { TableName } from '../table-names';
 import { hex } from '../validate';
 import { NFT_MAX_LOG_PREFIX_BYTES, nftName, nftQuoted } from './nft-names';
-import type { NftFamily, NftRenderContext } from './render';
+import type { NftFamily, NftRenderContext } from './render-context';
 import { limitStatement, portHeader, protocolStatement, refuse, type NftProtocol } from './render-match';
 
 /** nft's names of the REJECT types, per family (iptables' names and aliases as keys). */

@@ -4,7 +4,7 @@ import { InvalidRuleError } from '../errors';
 import { AddrType, protocolNumbers } from '../match';
 import { hex } from '../validate';
 import { nftQuoted } from './nft-names';
-import type { NftFamily, NftRenderContext } from './render';
+import type { NftFamily, NftRenderContext } from './render-context';
 
 /** The rule's protocol criterion, as far as later statements (ports, ICMP, NAT ports) need it. */
 export interface NftProtocol {

@@ -36,25 +36,11 @@
 // fib with iif or oif); nft checks that when a base chain reaches the rule, at commit.
 import type { Rule } from '../rule';
 import { saveLineTokens } from '../save-line';
-import type { TableName } from '../table-names';
 import { renderNftAction } from './render-action';
+import type { NftRenderContext } from './render-context';
 import { renderNftMatch } from './render-match';
 
-/** The nftables address family of a Table: `ip` for IPv4, `ip6` for IPv6. */
-export type NftFamily = 'ip' | 'ip6';
-
-/** What the renderer needs to know about where a rule goes. */
-export interface NftRenderContext {
-  /** The family of the nftables table (`ip` or `ip6`); addresses, ICMP and REJECT types must fit it. */
-  readonly family: NftFamily;
-  /** The iptables table the rule was written for: NAT actions need `nat`, NOTRACK `raw`, DSCP
-   *  `mangle`, REJECT `filter` (as iptables requires). */
-  readonly table: TableName;
-  /** The nftables chain name for an iptables chain a rule jumps or goes to. Its result must be a
-   *  plain nft name (see nftName) or the rule is refused. It must always give the
-   *  same name for the same chain: renderings are cached per context object. */
-  readonly chainName: (iptablesChain: string) => string;
-}
+export type { NftFamily, NftRenderContext } from './render-context';
 
 /** A rendered rule in two parts, so a `counter` can go between them and count what the
  *  iptables rule's counter counts: the packets that match. */
