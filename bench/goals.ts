@@ -10,6 +10,9 @@ export interface GoalRow {
   readonly ratioToFloor: number;
   /** The initial apply's apply-only ratio (apply() alone ÷ bare restore); the wall ratio otherwise. */
   readonly applyOnlyRatioToFloor: number;
+  /** The initial apply end to end ÷ (bare save of the empty table + bare restore with our exact
+   *  arguments): what a first apply that reads before it writes cannot go under. */
+  readonly readWriteRatioToFloor?: number;
   /** Longest event-loop delay inside apply() (median over runs of each run's max). */
   readonly eventLoopMaxMs: number;
   /** The idle Node process's longest delay beside this phase's floor (median over runs). */
@@ -71,6 +74,9 @@ export function libraryVerdicts(rows: readonly GoalRow[]): Verdict[] {
       const limit = big ? INITIAL_GOAL_100K : small ? SMALL_SIZE_GOAL : NaN;
       push('initial apply end to end (first updateChain → apply() resolved) ÷ bare restore', x(initial.ratioToFloor), Number.isFinite(limit) ? `≤ ${limit.toFixed(2)}×` : '-', Number.isFinite(limit) ? le(initial.ratioToFloor, limit) : null);
       push('initial apply, apply() only ÷ bare restore', x(initial.applyOnlyRatioToFloor), '-', null);
+      if (initial.readWriteRatioToFloor !== undefined) {
+        push('initial apply end to end ÷ (bare save of the empty table + bare restore with our arguments)', x(initial.readWriteRatioToFloor), '-', null);
+      }
     }
     if (resync) {
       const limit = big ? RESYNC_GOAL_100K : small ? SMALL_SIZE_GOAL : NaN;

@@ -29,6 +29,9 @@ export interface Row {
   readonly endToEndMs: number;
   /** Median of the per-run ratios endToEnd ÷ floor. */
   readonly endToEndRatioToFloor: number;
+  /** Initial apply only: end to end ÷ (bare save of the empty table + bare restore with our
+   *  exact arguments), the read-then-write floor a safe first apply cannot go under. */
+  readonly readWriteRatioToFloor: number | null;
   /** The idle Node process's longest event-loop delay beside this phase's floor (median). */
   readonly idleMaxMs: number;
   readonly selfCpuMs: number;
@@ -210,6 +213,7 @@ export function buildReport(
         wallMsRuns: wall.map(r2),
         endToEndMs: med(e2e),
         endToEndRatioToFloor: e2eRatio,
+        readWriteRatioToFloor: phase === 'initialApply' ? med(e2e.map((x, i) => x / ((f[i]?.emptySave.wallMs ?? NaN) + (f[i]?.restoreOurArgs.wallMs ?? NaN)))) : null,
         idleMaxMs: med(f.map((x) => x.idleMaxMs?.[phase] ?? NaN)),
         selfCpuMs: med(p.map((x) => x.selfCpuMs)),
         childCpuMs: med(p.map((x) => x.childCpuMs)),
@@ -272,6 +276,7 @@ export function buildReport(
         phase: r.phase,
         ratioToFloor: r.endToEndRatioToFloor,
         applyOnlyRatioToFloor: r.ratioToFloor,
+        ...(r.readWriteRatioToFloor !== null ? { readWriteRatioToFloor: r.readWriteRatioToFloor } : {}),
         eventLoopMaxMs: r.eventLoopMaxMs,
         idleMaxMs: r.idleMaxMs,
         peakRssMb: r.peakRssMb,

@@ -32,6 +32,12 @@ describe('issue 15 goals', () => {
     expect(verdict([row({ ratioToFloor: 1.11, applyOnlyRatioToFloor: 1 })], 'initial apply end to end')).toBe(false);
   });
 
+  it('the initial apply against the read-then-write floor is shown without a verdict, only when measured', () => {
+    const rw = (rows: GoalRow[]) => libraryVerdicts(rows).find((v) => v.metric.includes('bare save of the empty table'));
+    expect(rw([row({ readWriteRatioToFloor: 1.234 })])).toMatchObject({ value: '1.23×', goal: '-', met: null });
+    expect(rw([row({})])).toBeUndefined();
+  });
+
   it('resync: ≤ 1.05× at 100k, ≤ 1.2× at 1k and 10k, no verdict at other sizes', () => {
     const resync = (rules: number, r: number): boolean | null | undefined => verdict([row({ rules, phase: 'resyncNoChangeApply', ratioToFloor: r })], 'resync');
     expect(resync(100000, 1.06)).toBe(false);
