@@ -14,7 +14,6 @@ import type { CommandFactory } from '../commands';
 import { KERNEL_CHAINS, type TableName } from '../table-names';
 import { appliedWrite, type AppliedWrite } from '../apply-report';
 import type { Listing } from './listing';
-import { startListingWorker } from './listing-worker';
 import { listTable, writeNft, type NftWriteOutcome } from './nft-run';
 import { NO_TABLE, opLine, planNft, type DesiredNftChain, type NftChainState, type NftPlan, type NftTableState } from './plan';
 import { nftName } from './nft-names';
@@ -86,9 +85,7 @@ export class NftablesDataplane {
   /** Transactions that landed in the engine's lifetime: the Table's post-write re-reads. */
   writes = 0;
 
-  constructor(private readonly o: NftEngineOptions) {
-    startListingWorker();
-  }
+  constructor(private readonly o: NftEngineOptions) {}
 
   /** Renders a chain of the desired state now (the Table does as it accepts one), so a rule nft
    *  cannot express is refused when it is given and the apply finds it rendered.

@@ -1,5 +1,6 @@
-// The listing is parsed off the main thread: one worker thread per process, started at the
-// first read and kept (unreferenced while idle, so it never holds the process open). The main
+// A big listing is parsed off the main thread: one worker thread per process, started by the
+// first listing that needs it and kept (unreferenced while idle, so it never holds the process
+// open). The main
 // thread only forwards the child's output chunks; the worker decodes and scans them as they
 // come and hands back the compact listing.
 import type { Readable } from 'node:stream';
@@ -74,9 +75,14 @@ function theWorker(): Worker {
   return w;
 }
 
-/** Starts the worker now (an engine does when made), so the first read does not wait for it. */
+/** Starts the worker now (doctor does, to check it). */
 export function startListingWorker(): void {
   theWorker();
+}
+
+/** Whether this process has started the worker (for tests). */
+export function listingWorkerStarted(): boolean {
+  return worker !== undefined;
 }
 
 function settle(id: number): void {

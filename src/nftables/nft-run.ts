@@ -13,7 +13,7 @@ import type { Logger } from '../logger';
 import { RULE_ID_LENGTH } from '../save-line';
 import { withReadRetries } from '../save-run';
 import { TimeSlicer } from '../time-slice';
-import type { Listing } from './listing';
+import { createListingScanner, type Listing } from './listing';
 import { readListing, type ListingRead } from './listing-worker';
 import type { NftFamily } from './render';
 
@@ -87,6 +87,11 @@ async function listingFile(): Promise<FileHandle | undefined> {
 }
 let nextListingFile = 0;
 
+/** A listing read from the file up to this size is scanned on the main thread (~1-2 ms); a
+ *  bigger one on the listing worker, which is only started then (its start-up and memory are
+ *  not worth it for a small table, and it would share the first apply's CPU). */
+export const INLINE_LISTING_MAX_BYTES = 256 * 1024;
+
 /** The whole file, from its start (the child's writes moved the shared offset). */
 async function readWhole(handle: FileHandle): Promise<Buffer> {
   const { size } = await handle.stat();
@@ -127,9 +132,15 @@ async function listOnce(r: NftReadOptions): Promise<Listing> {
     }
     try {
       if (file) {
+        const bytes = await readWhole(file);
+        if (bytes.length <= INLINE_LISTING_MAX_BYTES) {
+          const scanner = createListingScanner(r.hashPrefix, RULE_ID_LENGTH, r.withDetails === true);
+          scanner.push(bytes.toString('utf8'));
+          return scanner.finish();
+        }
         const text = new PassThrough();
         read = scan(text);
-        text.end(await readWhole(file));
+        text.end(bytes);
       }
       return await (read as ListingRead).result;
     } catch (error) {
