@@ -3,7 +3,8 @@
 // declines every text the positioned one might read differently or refuse.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import fc from 'fast-check';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseRules, type RulesFile } from '../src/config';
 import { parseRulesFast, parseRulesPositioned } from '../src/rules-file/load';
@@ -133,5 +134,25 @@ describe('rules file: the fast parsers decline what they might read differently'
       const value = (fast?.value as Map<string, unknown>).get('v');
       expect(Object.is(value, (parseYaml(text) as { v: unknown }).v), `${s}: ${String(value)}`).toBe(true);
     }
+  });
+});
+
+describe('YAML: js-yaml (the fast path) and the yaml package agree on generated documents', () => {
+  /** Plain values with mappings as objects, as the yaml package's parse() gives them. */
+  const plain = (v: unknown): unknown =>
+    v instanceof Map ? Object.fromEntries([...v].map(([k, x]) => [k, plain(x)])) : Array.isArray(v) ? v.map(plain) : v;
+  it('every document the fast path takes means what the yaml package says; the yaml package gives the same back', () => {
+    let taken = 0;
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), fc.boolean(), fc.constantFrom<'PLAIN' | 'QUOTE_DOUBLE' | 'QUOTE_SINGLE' | 'BLOCK_LITERAL'>('PLAIN', 'QUOTE_DOUBLE', 'QUOTE_SINGLE', 'BLOCK_LITERAL'), (value, flow, defaultStringType) => {
+        const text = stringifyYaml({ v: value }, { collectionStyle: flow ? 'flow' : 'block', defaultStringType });
+        const fast = parsePlainYaml(text);
+        if (fast === undefined) return; // declined: the positioned path reads it
+        taken++;
+        expect(plain(fast.value)).toEqual(parseYaml(text));
+      }),
+      { numRuns: 400 },
+    );
+    expect(taken, 'documents the fast path took (a property over declined ones proves nothing)').toBeGreaterThan(200);
   });
 });
