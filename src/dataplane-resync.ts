@@ -1,7 +1,7 @@
 // The read path's last step: a fresh snapshot of the dataplane against what the Table believes
 // it holds, marking each chain that differs dirty (the next plan repairs exactly those).
 import type { Logger } from './logger';
-import type { DataplaneChain } from './reader';
+import { prepareExpectation, type DataplaneChain } from './reader';
 import { appendIds, insertIds, insertsInPlace, type InsertMode } from './restore-plan';
 import type { Rule } from './rule';
 import { readDataplane, type SaveTarget } from './save-run';
@@ -76,9 +76,9 @@ export interface DataplaneLoad extends ResyncState, Omit<SaveTarget, 'expected' 
  * what differs. Resolves to the snapshot that becomes the new belief.
  */
 export async function loadDataplane(l: DataplaneLoad): Promise<ReadonlyMap<string, DataplaneChain>> {
-  const ours = new Map<string, DataplaneChain>();
-  for (const [name, chain] of l.dataplane) if (l.isOurChain(name)) ours.set(name, chain);
-  const snapshot = await readDataplane({ ...l, command: l.save, timeoutMs: l.commandTimeoutMs, expected: ours });
+  // Prepared in slices before the first attempt: 10k chains, done in one go, stalled the loop.
+  const expected = l.readerImplementation === 'js' ? undefined : await prepareExpectation(l.readerConfig, l.dataplane, l.isOurChain);
+  const snapshot = await readDataplane({ ...l, command: l.save, timeoutMs: l.commandTimeoutMs, ...(expected ? { expected } : {}) });
   // A small object of its own: `l` carries all the Table's options, a slow shape for a loop
   // that reads these fields for each of 10k chains.
   const { table, insertMode, logger, dataplane, insertRules, appendRulesByChain, dirtyChains, dirtyInserts, isOurChain } = l;

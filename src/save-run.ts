@@ -5,7 +5,7 @@ import { classifyFailure, failureOf } from './command-failure';
 import { describeOutcome, startCommand, succeeded, TIMEOUT_ATTEMPTS, type CommandFactory, type CommandOutcome } from './commands';
 import { formatCommandLine, SaveFailedError, SaveTimeoutError } from './errors';
 import type { Logger } from './logger';
-import { openSavePipe, readSaveOutput, type DataplaneChain, type DataplaneSnapshot, type ReaderConfig } from './reader';
+import { openSavePipe, readPreparedSaveOutput, type DataplaneChain, type PreparedExpectation, type ReaderConfig } from './reader';
 
 const READ_RETRIES = 3;
 const READ_FIRST_BACKOFF_MS = 100;
@@ -52,9 +52,10 @@ export interface SaveTarget {
   readonly table: string;
   readonly readerConfig: ReaderConfig;
   readonly readerImplementation: 'auto' | 'native' | 'js';
-  /** What the caller believes some chains hold: the reader compares those in the scanner and
-   *  hands back these very entries for the ones that still hold it. */
-  readonly expected?: DataplaneSnapshot;
+  /** What the caller believes some chains hold (prepared once for all attempts): the reader
+   *  compares those in the scanner and hands back these very entries for the ones that still
+   *  hold it. */
+  readonly expected?: PreparedExpectation;
   /** Each run is killed (and reaped) this long after its start. */
   readonly timeoutMs: number;
   readonly sleep: (ms: number) => Promise<void>;
@@ -118,7 +119,7 @@ async function readOnce(t: SaveTarget): Promise<ReadonlyMap<string, DataplaneCha
   if (!child.stdin.destroyed) child.stdin.end();
   const parsing = pipe
     ? pipe.result
-    : readSaveOutput(child.stdout, t.readerConfig, { implementation: t.readerImplementation, ...(t.expected ? { expected: t.expected } : {}) });
+    : readPreparedSaveOutput(child.stdout, t.readerConfig, { implementation: t.readerImplementation }, t.expected);
   parsing.catch(() => undefined); // observed below, after the exit status
   const outcome = await child.done;
   if (!succeeded(outcome)) {
