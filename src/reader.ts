@@ -235,6 +235,9 @@ class ExpectationBuilder {
   private readonly snapshot = new Map<string, DataplaneChain>();
   private readonly names: string[] = [];
   private readonly chains: DataplaneChain[] = [];
+  /** Per chain sent: its rule count and its joined IDs (collected in the caller's slices). */
+  private readonly counts: number[] = [];
+  private readonly joined: string[] = [];
 
   constructor(
     private readonly config: ReaderConfig,
@@ -244,9 +247,12 @@ class ExpectationBuilder {
   add(name: string, chain: DataplaneChain): void {
     this.snapshot.set(name, chain);
     if (!this.encode || chain.ids.length === 0 || chain.savedRules.size > 0 || !this.config.historicChainPrefixes.some((p) => name.startsWith(p))) return;
-    if (joinedIdsOf(chain) === '') return;
+    const joined = joinedIdsOf(chain);
+    if (joined === '') return;
     this.names.push(name);
     this.chains.push(chain);
+    this.counts.push(chain.ids.length);
+    this.joined.push(joined);
   }
 
   finish(): PreparedExpectation {
@@ -258,8 +264,7 @@ class ExpectationBuilder {
     if (names.length === 0) return undefined;
     const last = lastEncoded;
     if (last !== undefined && last.chains.length === chains.length && chains.every((c, i) => c === last.chains[i] && names[i] === last.names[i])) return last.encoded;
-    // Every chain's joined IDs are cached by now: this is two joins, no string per rule.
-    const encoded = { names: names.join('\n'), counts: Uint32Array.from(chains, (c) => c.ids.length), ids: chains.map(joinedIdsOf).join('') };
+    const encoded = { names: names.join('\n'), counts: Uint32Array.from(this.counts), ids: this.joined.join('') };
     lastEncoded = { chains, names, encoded };
     return encoded;
   }
@@ -277,9 +282,11 @@ export async function prepareExpectation(config: ReaderConfig, believed: Datapla
     if (slicer.due()) await slicer.yield();
     if (include(name)) builder.add(name, chain);
   }
-  // The joins of the encoding get a slice of their own.
+  // The joins of the encoding get a turn of their own, apart from the read's start.
   await slicer.yield();
-  return builder.finish();
+  const prepared = builder.finish();
+  await slicer.yield();
+  return prepared;
 }
 
 /** An expectation given as a plain snapshot, prepared at once (unsliced). */

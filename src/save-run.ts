@@ -1,6 +1,7 @@
 // Reading one table from the dataplane: iptables-save through the one child runner, its output
 // parsed by the native reader on the child's pipe (or the TypeScript twin on a stream), with
 // retries. Failures become SaveFailedError naming the command line, exit and stderr.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { classifyFailure, failureOf } from './command-failure';
 import { describeOutcome, startCommand, succeeded, TIMEOUT_ATTEMPTS, type CommandFactory, type CommandOutcome } from './commands';
 import { formatCommandLine, SaveFailedError, SaveTimeoutError } from './errors';
@@ -108,6 +109,9 @@ async function readOnce(t: SaveTarget): Promise<ReadonlyMap<string, DataplaneCha
     const spawnError = Object.assign(error as Error, { code: /Too many open files/.test((error as Error).message) ? 'EMFILE' : undefined });
     throw fail({ argv: [command, ...args], code: null, signal: null, timedOut: false, spawnError, stderr: '' });
   }
+  // The scanner's set-up (it copies the expected IDs) and the spawn (a fork of this process)
+  // take a few ms each: not in one turn.
+  if (pipe) await yieldToEventLoop();
   const child = startCommand(t.run, command, args, {
     timeoutMs: t.timeoutMs,
     ...(pipe ? { stdoutFd: pipe.fd } : {}),

@@ -1,5 +1,7 @@
-// TimeSlicer: loops that follow each other in one event-loop turn share that turn's slice, so a
-// chain of sliced steps (decode, build, compare) never runs a fresh slice per step in one turn.
+// TimeSlicer: sliced steps that run before the loop's timers get a turn share one slice, so a
+// chain of them (decode, build, compare), or a slice resumed in the same loop iteration, never
+// keeps the agent's timers waiting for more than one slice.
+import { stat } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { expect, it } from 'vitest';
 import { SLICE_MS, TimeSlicer } from '../src/time-slice';
@@ -13,9 +15,11 @@ function dueSoon(slicer: TimeSlicer): boolean {
 function busyFor(ms: number): void {
   const end = performance.now() + ms;
   while (performance.now() < end) {
-    // the turn's slice is being used up
+    // the slice is being used up
   }
 }
+
+const timersRun = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 2));
 
 it('a slicer made later in the same turn continues that turn\'s slice', () => {
   const first = new TimeSlicer();
@@ -25,13 +29,26 @@ it('a slicer made later in the same turn continues that turn\'s slice', () => {
   expect(dueSoon(first)).toBe(true);
 });
 
-it('a slicer made in a fresh turn, or resumed after its yield, starts a fresh slice', async () => {
+it('a slice begun in an I/O callback goes on after a yield to the same loop iteration', async () => {
+  const resumed = await new Promise<boolean>((resolve, reject) => {
+    stat(__filename, (error) => {
+      if (error) return reject(error);
+      // The poll phase: setImmediate resumes in this iteration's check phase, before any timer.
+      const slicer = new TimeSlicer();
+      busyFor(SLICE_MS + 1);
+      void slicer.yield().then(() => resolve(dueSoon(slicer)));
+    });
+  });
+  expect(resumed).toBe(true);
+});
+
+it('once the loop\'s timers have run, a slicer (new, or resuming) starts a fresh slice', async () => {
   const slicer = new TimeSlicer();
   busyFor(SLICE_MS + 1);
   expect(dueSoon(slicer)).toBe(true);
+  await timersRun();
+  expect(dueSoon(new TimeSlicer())).toBe(false);
+  await timersRun();
   await slicer.yield();
   expect(dueSoon(slicer)).toBe(false);
-  expect(dueSoon(new TimeSlicer())).toBe(false);
-  await new Promise((resolve) => setImmediate(resolve));
-  expect(dueSoon(new TimeSlicer())).toBe(false);
 });
