@@ -1,7 +1,7 @@
 // The read path's last step: a fresh snapshot of the dataplane against what the Table believes
 // it holds, marking each chain that differs dirty (the next plan repairs exactly those).
 import type { Logger } from './logger';
-import type { DataplaneChain } from './reader';
+import { prepareExpectation, type DataplaneChain } from './reader';
 import { appendIds, insertIds, insertsInPlace, type InsertMode } from './restore-plan';
 import type { Rule } from './rule';
 import { readDataplane, type SaveTarget } from './save-run';
@@ -22,8 +22,10 @@ export interface ResyncState {
   readonly isOurChain: (name: string) => boolean;
 }
 
-/** Marks dirty each chain whose snapshot differs from the Table's belief (yielding now and then). */
-export async function markOutOfSync(s: ResyncState, snapshot: ReadonlyMap<string, DataplaneChain>): Promise<void> {
+/** Marks dirty each chain whose snapshot differs from the Table's belief (yielding now and then).
+ *  Resolves to a copy of the snapshot, made in the same slices, for the Table to keep and edit. */
+export async function markOutOfSync(s: ResyncState, snapshot: ReadonlyMap<string, DataplaneChain>): Promise<Map<string, DataplaneChain>> {
+  const copy = new Map<string, DataplaneChain>();
   const slicer = new TimeSlicer();
   // Our model of each chain we know of, against what is there now.
   for (const [name, expected] of s.dataplane) {
@@ -46,6 +48,7 @@ export async function markOutOfSync(s: ResyncState, snapshot: ReadonlyMap<string
   // Chains we did not know of: leftovers of ours, or foreign chains holding our inserts.
   for (const [name, actual] of snapshot) {
     if (slicer.due()) await slicer.yield();
+    copy.set(name, actual);
     if (s.dirtyChains.has(name) || s.dirtyInserts.has(name) || s.dataplane.has(name)) continue;
     if (s.isOurChain(name)) {
       s.logger.info({ table: s.table, chain: name }, 'found unexpected chain of ours, marking for cleanup');
@@ -55,6 +58,7 @@ export async function markOutOfSync(s: ResyncState, snapshot: ReadonlyMap<string
       s.dirtyInserts.add(name);
     }
   }
+  return copy;
 }
 
 function sameIds(a: readonly string[] | undefined, b: readonly string[]): boolean {
@@ -73,15 +77,14 @@ export interface DataplaneLoad extends ResyncState, Omit<SaveTarget, 'expected' 
 /**
  * Reads the table, with the Table's belief of its own chains as the reader's expectation (the
  * scanner compares those natively: an unchanged chain costs no string per rule), and marks dirty
- * what differs. Resolves to the snapshot that becomes the new belief.
+ * what differs. Resolves to the snapshot that becomes the new belief (a Map of the caller's).
  */
-export async function loadDataplane(l: DataplaneLoad): Promise<ReadonlyMap<string, DataplaneChain>> {
-  const ours = new Map<string, DataplaneChain>();
-  for (const [name, chain] of l.dataplane) if (l.isOurChain(name)) ours.set(name, chain);
-  const snapshot = await readDataplane({ ...l, command: l.save, timeoutMs: l.commandTimeoutMs, expected: ours });
+export async function loadDataplane(l: DataplaneLoad): Promise<Map<string, DataplaneChain>> {
+  // Prepared in slices before the first attempt: 10k chains, done in one go, stalled the loop.
+  const expected = l.readerImplementation === 'js' ? undefined : await prepareExpectation(l.readerConfig, l.dataplane, l.isOurChain);
+  const snapshot = await readDataplane({ ...l, command: l.save, timeoutMs: l.commandTimeoutMs, ...(expected ? { expected } : {}) });
   // A small object of its own: `l` carries all the Table's options, a slow shape for a loop
   // that reads these fields for each of 10k chains.
   const { table, insertMode, logger, dataplane, insertRules, appendRulesByChain, dirtyChains, dirtyInserts, isOurChain } = l;
-  await markOutOfSync({ table, insertMode, logger, dataplane, insertRules, appendRulesByChain, dirtyChains, dirtyInserts, isOurChain }, snapshot);
-  return snapshot;
+  return markOutOfSync({ table, insertMode, logger, dataplane, insertRules, appendRulesByChain, dirtyChains, dirtyInserts, isOurChain }, snapshot);
 }

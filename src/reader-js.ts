@@ -37,7 +37,8 @@ export interface ScannedChain {
 }
 
 export interface ScanOutput {
-  readonly chains: readonly ScannedChain[];
+  /** The chains in dump order; iterate once (the native one decodes them as it goes). */
+  readonly chains: Iterable<ScannedChain>;
   readonly bytes: number;
   /** A structural fault (e.g. no COMMIT: truncated); nothing else is to be trusted then. */
   readonly fault?: string;

@@ -165,11 +165,15 @@ interface DecodedChain extends ScannedChain {
 
 /**
  * Turns the native compact result into ScanOutput; the strings per rule are made later, in
- * buildSnapshot, as cheap slices of the one IDs string. Exported for the benchmark.
+ * buildSnapshot, as cheap slices of the one IDs string. The chains are decoded as they are
+ * iterated, so a sliced consumer decodes them in its slices too (10k chains take ~10 ms).
  */
 export function decodeNative(r: NativeScanResult): ScanOutput {
   if (r.fault) return { chains: [], bytes: r.bytes, fault: r.fault.toString('utf8') };
-  const chains: DecodedChain[] = [];
+  return { chains: decodedChains(r), bytes: r.bytes };
+}
+
+function* decodedChains(r: NativeScanResult): Generator<DecodedChain, void, undefined> {
   let base = 0; // global index of the chain's first rule
   let t = 0;
   for (let c = 0; c + CHAIN.stride <= r.chains.length; c += CHAIN.stride) {
@@ -180,7 +184,7 @@ export function decodeNative(r: NativeScanResult): ScanOutput {
       texts.set(field(r.texts, t + TEXT.rule) - base, r.text.toString('utf8', field(r.texts, t + TEXT.start), field(r.texts, t + TEXT.end)));
       t += TEXT.stride;
     }
-    chains.push({
+    yield {
       name: r.text.toString('utf8', field(r.chains, c + CHAIN.nameStart), field(r.chains, c + CHAIN.nameEnd)),
       historic: field(r.chains, c + CHAIN.historic) === 1,
       codes: r.codes.subarray(base, base + count),
@@ -188,10 +192,9 @@ export function decodeNative(r: NativeScanResult): ScanOutput {
       idsStart: field(r.chains, c + CHAIN.idsStart),
       texts: texts ?? NO_TEXTS,
       ...(field(r.chains, c + CHAIN.unchanged) === 1 ? { unchanged: true as const } : {}),
-    });
+    };
     base += count;
   }
-  return { chains, bytes: r.bytes };
 }
 
 /** Each believed chain's IDs joined ('' when not every rule is one of our IDs), kept while the
@@ -208,27 +211,90 @@ function joinedIdsOf(chain: DataplaneChain): string {
   return joined;
 }
 
-/** The last expectation sent, by its chains: an unchanged table sends the same one again. */
-let lastExpected: { readonly chains: readonly DataplaneChain[]; readonly names: readonly string[]; readonly encoded: NativeExpectedIds } | undefined;
+/**
+ * What a read expects, made ready once before the read (every retry of it reuses this): the
+ * believed chains, and those of them the addon can compare, in its form. Made by
+ * {@link prepareExpectation} (time-sliced) or from a plain snapshot at once.
+ */
+export class PreparedExpectation {
+  constructor(
+    /** The believed chains: one the scanner finds unchanged comes back as its entry here. */
+    readonly snapshot: DataplaneSnapshot,
+    /** The chains the scanner compares, in the addon's form (undefined: none). */
+    readonly native: NativeExpectedIds | undefined,
+  ) {}
+}
 
-/** The expected IDs in the addon's form. Only chains with a historic prefix (whose snapshot
+/** The last encoding made, by its chains: an unchanged table sends the same one again. */
+let lastEncoded: { readonly chains: readonly DataplaneChain[]; readonly names: readonly string[]; readonly encoded: NativeExpectedIds } | undefined;
+
+/** Collects an expectation chain by chain. Only chains with a historic prefix (whose snapshot
  *  entry keeps no saved lines, so the caller's entry is what a read would give) and with only
- *  our IDs are sent. */
-function expectedForNative(config: ReaderConfig, expected: DataplaneSnapshot | undefined): NativeExpectedIds | undefined {
-  if (expected === undefined || expected.size === 0) return undefined;
-  const names: string[] = [];
-  const chains: DataplaneChain[] = [];
-  for (const [name, chain] of expected) {
-    if (chain.ids.length === 0 || chain.savedRules.size > 0 || !config.historicChainPrefixes.some((p) => name.startsWith(p)) || joinedIdsOf(chain) === '') continue;
-    names.push(name);
-    chains.push(chain);
+ *  our IDs are sent to the addon. */
+class ExpectationBuilder {
+  private readonly snapshot = new Map<string, DataplaneChain>();
+  private readonly names: string[] = [];
+  private readonly chains: DataplaneChain[] = [];
+  /** Per chain sent: its rule count and its joined IDs (collected in the caller's slices). */
+  private readonly counts: number[] = [];
+  private readonly joined: string[] = [];
+
+  constructor(
+    private readonly config: ReaderConfig,
+    private readonly encode: boolean,
+  ) {}
+
+  add(name: string, chain: DataplaneChain): void {
+    this.snapshot.set(name, chain);
+    if (!this.encode || chain.ids.length === 0 || chain.savedRules.size > 0 || !this.config.historicChainPrefixes.some((p) => name.startsWith(p))) return;
+    const joined = joinedIdsOf(chain);
+    if (joined === '') return;
+    this.names.push(name);
+    this.chains.push(chain);
+    this.counts.push(chain.ids.length);
+    this.joined.push(joined);
   }
-  if (names.length === 0) return undefined;
-  const last = lastExpected;
-  if (last !== undefined && last.chains.length === chains.length && chains.every((c, i) => c === last.chains[i] && names[i] === last.names[i])) return last.encoded;
-  const encoded = { names: names.join('\n'), counts: Uint32Array.from(chains, (c) => c.ids.length), ids: chains.map(joinedIdsOf).join('') };
-  lastExpected = { chains, names, encoded };
-  return encoded;
+
+  finish(): PreparedExpectation {
+    return new PreparedExpectation(this.snapshot, this.encoded());
+  }
+
+  private encoded(): NativeExpectedIds | undefined {
+    const { names, chains } = this;
+    if (names.length === 0) return undefined;
+    const last = lastEncoded;
+    if (last !== undefined && last.chains.length === chains.length && chains.every((c, i) => c === last.chains[i] && names[i] === last.names[i])) return last.encoded;
+    const encoded = { names: names.join('\n'), counts: Uint32Array.from(this.counts), ids: this.joined.join('') };
+    lastEncoded = { chains, names, encoded };
+    return encoded;
+  }
+}
+
+/**
+ * Prepares the expectation of a read from the chains of `believed` that `include` accepts,
+ * yielding to the event loop every few milliseconds (10k chains would take 10–30 ms in one go),
+ * so the read itself starts with no such stretch.
+ */
+export async function prepareExpectation(config: ReaderConfig, believed: DataplaneSnapshot, include: (name: string) => boolean = () => true): Promise<PreparedExpectation> {
+  const builder = new ExpectationBuilder(config, loadNative() !== undefined);
+  const slicer = new TimeSlicer();
+  for (const [name, chain] of believed) {
+    if (slicer.due()) await slicer.yield();
+    if (include(name)) builder.add(name, chain);
+  }
+  // The joins of the encoding get a turn of their own, apart from the read's start.
+  await slicer.yield();
+  const prepared = builder.finish();
+  await slicer.yield();
+  return prepared;
+}
+
+/** An expectation given as a plain snapshot, prepared at once (unsliced). */
+function preparedNow(config: ReaderConfig, expected: DataplaneSnapshot | PreparedExpectation | undefined): PreparedExpectation | undefined {
+  if (expected === undefined || expected instanceof PreparedExpectation) return expected;
+  const builder = new ExpectationBuilder(config, true);
+  for (const [name, chain] of expected) builder.add(name, chain);
+  return builder.finish();
 }
 
 class NativeChunkScanner implements ChunkScanner {
@@ -255,7 +321,8 @@ export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined, expec
   return builder.snapshot;
 }
 
-/** buildSnapshot, yielding to the event loop every few milliseconds (100k rules). */
+/** buildSnapshot, yielding to the event loop every few milliseconds (100k rules); with
+ *  native output the chains are decoded in the same slices. */
 async function buildSnapshotSliced(scan: ScanOutput, extra: RegExp | undefined, expected: DataplaneSnapshot | undefined): Promise<DataplaneSnapshot> {
   const builder = new SnapshotBuilder(extra, expected);
   const slicer = new TimeSlicer();
@@ -339,10 +406,21 @@ function isIterable(source: unknown): boolean {
  *   (read bytes: no `setEncoding()`); {@link NativeReaderUnavailableError} when `'native'` is
  *   asked for and the addon is not loaded.
  */
-export async function readSaveOutput(
+export function readSaveOutput(
   source: AsyncIterable<Buffer | Uint8Array>,
   config: ReaderConfig,
   options: ReadOptions = {},
+): Promise<ReadResult> {
+  return readPreparedSaveOutput(source, config, options, undefined);
+}
+
+/** {@link readSaveOutput} with an expectation prepared beforehand, which takes the place of
+ *  `options.expected` (a read's retries share one). */
+export async function readPreparedSaveOutput(
+  source: AsyncIterable<Buffer | Uint8Array>,
+  config: ReaderConfig,
+  options: ReadOptions,
+  prepared: PreparedExpectation | undefined,
 ): Promise<ReadResult> {
   const settings = settingsFrom(config);
   if (typeof options !== 'object' || options === null) throw new ReaderConfigError('options', options, 'must be an object');
@@ -362,9 +440,8 @@ export async function readSaveOutput(
   if (wanted === 'native' && !addon) {
     throw new NativeReaderUnavailableError(`native reader requested but the addon is not loaded: ${nativeInfo().reason ?? 'unknown reason'}`);
   }
-  const scanner: ChunkScanner = addon
-    ? new NativeChunkScanner(addon, settings, batchBytes, expectedForNative(config, options.expected))
-    : new JsSaveScanner(settings);
+  const expectation = addon ? (prepared ?? preparedNow(config, options.expected)) : undefined;
+  const scanner: ChunkScanner = addon ? new NativeChunkScanner(addon, settings, batchBytes, expectation?.native) : new JsSaveScanner(settings);
 
   for await (const chunk of source) {
     if (!(chunk instanceof Uint8Array)) {
@@ -376,7 +453,7 @@ export async function readSaveOutput(
   const scan = await scanner.finish();
   if (scan.fault !== undefined) throw new TruncatedDumpError(scan.fault);
   return {
-    snapshot: await buildSnapshotSliced(scan, settings.extra, options.expected),
+    snapshot: await buildSnapshotSliced(scan, settings.extra, expectation?.snapshot),
     bytesRead: scan.bytes,
     implementation: addon ? 'native' : 'js',
   };
@@ -405,11 +482,12 @@ export interface SavePipe {
   cancel(): void;
 }
 
-export function openSavePipe(config: ReaderConfig, expected?: DataplaneSnapshot): SavePipe | undefined {
+export function openSavePipe(config: ReaderConfig, expected?: DataplaneSnapshot | PreparedExpectation): SavePipe | undefined {
   const settings = settingsFrom(config);
   const addon = loadNative();
   if (!addon) return undefined;
-  const native: NativePipeScanner = new addon.PipeScanner(settings.hashPrefix, [...settings.historicPrefixes], settings.reportUnmatched, expectedForNative(config, expected));
+  const expectation = preparedNow(config, expected);
+  const native: NativePipeScanner = new addon.PipeScanner(settings.hashPrefix, [...settings.historicPrefixes], settings.reportUnmatched, expectation?.native);
   // The reaction closes over `native`, which keeps it alive until the read ends (its collection
   // would cancel the read).
   const result = native.result.then(async (r): Promise<ReadResult> => {
@@ -417,7 +495,7 @@ export function openSavePipe(config: ReaderConfig, expected?: DataplaneSnapshot)
     if ('cancelled' in r) throw new ReadCancelledError('iptables-save read cancelled before the end of its output');
     const scan = decodeNative(r);
     if (scan.fault !== undefined) throw new TruncatedDumpError(scan.fault);
-    return { snapshot: await buildSnapshotSliced(scan, settings.extra, expected), bytesRead: scan.bytes, implementation: 'native' };
+    return { snapshot: await buildSnapshotSliced(scan, settings.extra, expectation?.snapshot), bytesRead: scan.bytes, implementation: 'native' };
   });
   result.catch(() => undefined); // a caller that cancels and walks away gets no unhandled rejection
   return {

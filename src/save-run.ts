@@ -1,11 +1,12 @@
 // Reading one table from the dataplane: iptables-save through the one child runner, its output
 // parsed by the native reader on the child's pipe (or the TypeScript twin on a stream), with
 // retries. Failures become SaveFailedError naming the command line, exit and stderr.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { classifyFailure, failureOf } from './command-failure';
 import { describeOutcome, startCommand, succeeded, TIMEOUT_ATTEMPTS, type CommandFactory, type CommandOutcome } from './commands';
 import { formatCommandLine, SaveFailedError, SaveTimeoutError } from './errors';
 import type { Logger } from './logger';
-import { openSavePipe, readSaveOutput, type DataplaneChain, type DataplaneSnapshot, type ReaderConfig } from './reader';
+import { openSavePipe, readPreparedSaveOutput, type DataplaneChain, type PreparedExpectation, type ReaderConfig } from './reader';
 
 const READ_RETRIES = 3;
 const READ_FIRST_BACKOFF_MS = 100;
@@ -52,9 +53,10 @@ export interface SaveTarget {
   readonly table: string;
   readonly readerConfig: ReaderConfig;
   readonly readerImplementation: 'auto' | 'native' | 'js';
-  /** What the caller believes some chains hold: the reader compares those in the scanner and
-   *  hands back these very entries for the ones that still hold it. */
-  readonly expected?: DataplaneSnapshot;
+  /** What the caller believes some chains hold (prepared once for all attempts): the reader
+   *  compares those in the scanner and hands back these very entries for the ones that still
+   *  hold it. */
+  readonly expected?: PreparedExpectation;
   /** Each run is killed (and reaped) this long after its start. */
   readonly timeoutMs: number;
   readonly sleep: (ms: number) => Promise<void>;
@@ -107,6 +109,9 @@ async function readOnce(t: SaveTarget): Promise<ReadonlyMap<string, DataplaneCha
     const spawnError = Object.assign(error as Error, { code: /Too many open files/.test((error as Error).message) ? 'EMFILE' : undefined });
     throw fail({ argv: [command, ...args], code: null, signal: null, timedOut: false, spawnError, stderr: '' });
   }
+  // The scanner's set-up (it copies the expected IDs) and the spawn (a fork of this process)
+  // take a few ms each: not in one turn.
+  if (pipe) await yieldToEventLoop();
   const child = startCommand(t.run, command, args, {
     timeoutMs: t.timeoutMs,
     ...(pipe ? { stdoutFd: pipe.fd } : {}),
@@ -118,7 +123,7 @@ async function readOnce(t: SaveTarget): Promise<ReadonlyMap<string, DataplaneCha
   if (!child.stdin.destroyed) child.stdin.end();
   const parsing = pipe
     ? pipe.result
-    : readSaveOutput(child.stdout, t.readerConfig, { implementation: t.readerImplementation, ...(t.expected ? { expected: t.expected } : {}) });
+    : readPreparedSaveOutput(child.stdout, t.readerConfig, { implementation: t.readerImplementation }, t.expected);
   parsing.catch(() => undefined); // observed below, after the exit status
   const outcome = await child.done;
   if (!succeeded(outcome)) {

@@ -515,7 +515,7 @@ export class Table {
   private async loadDataplaneState(setup: Setup): Promise<void> {
     const generation = this.invalidations;
     this.lastReadTime = this.options.now();
-    const snapshot = await loadDataplane({
+    this.dataplane = await loadDataplane({
       ...this.options,
       table: this.name,
       save: setup.binaries.save,
@@ -534,7 +534,6 @@ export class Table {
       onFailure: () => this.options.metrics?.saveErrors.inc(this.labels),
       onAttemptEnd: (ms) => void (this.peakSaveMs = peakAfter(this.peakSaveMs, ms)),
     });
-    this.dataplane = new Map(snapshot);
     // An update that arrived while we read keeps the cache invalid.
     if (this.invalidations === generation) this.inSync = true;
   }

@@ -1,6 +1,11 @@
-// Cooperative time slicing: long loops on the main thread (100k rules) call tick() per item and
+// Cooperative time slicing: long loops on the main thread (100k rules) call due() per item and
 // yield to the event loop every few milliseconds, so the embedding agent's timers and I/O keep
 // running while we work.
+//
+// A slice belongs to the event loop's iteration, not to one loop: sliced steps that follow each
+// other before the loop's timers run again (decode, build, compare; a slice begun in an I/O
+// callback and resumed by setImmediate in the same iteration's check phase) share one slice,
+// else the timers of the embedding agent would wait a slice per step.
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 
@@ -8,9 +13,27 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 export const SLICE_MS = 4;
 const ITEMS_BETWEEN_CLOCK_CHECKS = 256;
 
+/** When the current slice ends; undefined once the loop's timers have run since it began. */
+let sliceDeadline: number | undefined;
+
+function endSlice(): void {
+  sliceDeadline = undefined;
+}
+
+/** The current slice's deadline, beginning a slice now if none is running. A timer marks the
+ *  slice's end: it runs in the loop's timers phase, which is what the agent waits for. (One set
+ *  under 1 ms before that phase misses it: the next slice is then short, never long.) */
+function currentDeadline(): number {
+  if (sliceDeadline === undefined) {
+    sliceDeadline = performance.now() + SLICE_MS;
+    setTimeout(endSlice, 0).unref();
+  }
+  return sliceDeadline;
+}
+
 export class TimeSlicer {
   private items = 0;
-  private deadline = performance.now() + SLICE_MS;
+  private deadline = currentDeadline();
 
   /** Whether this slice is used up (checks the clock every few hundred items only). An item
    *  may count as `weight` items (say a chain as its rules). */
@@ -20,9 +43,10 @@ export class TimeSlicer {
     return Math.floor(before / ITEMS_BETWEEN_CLOCK_CHECKS) !== Math.floor(this.items / ITEMS_BETWEEN_CLOCK_CHECKS) && performance.now() > this.deadline;
   }
 
-  /** Yields to the event loop and starts a new slice. */
+  /** Yields to the event loop and goes on in the slice current then (the same one, when the
+   *  loop's timers have not run since). */
   async yield(): Promise<void> {
     await yieldToEventLoop();
-    this.deadline = performance.now() + SLICE_MS;
+    this.deadline = currentDeadline();
   }
 }

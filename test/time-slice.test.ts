@@ -1,0 +1,54 @@
+// TimeSlicer: sliced steps that run before the loop's timers get a turn share one slice, so a
+// chain of them (decode, build, compare), or a slice resumed in the same loop iteration, never
+// keeps the agent's timers waiting for more than one slice.
+import { stat } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { expect, it } from 'vitest';
+import { SLICE_MS, TimeSlicer } from '../src/time-slice';
+
+/** Whether `slicer` says it is due within one clock check's worth of items. */
+function dueSoon(slicer: TimeSlicer): boolean {
+  for (let i = 0; i < 1024; i++) if (slicer.due()) return true;
+  return false;
+}
+
+function busyFor(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // the slice is being used up
+  }
+}
+
+const timersRun = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 2));
+
+it('a slicer made later in the same turn continues that turn\'s slice', () => {
+  const first = new TimeSlicer();
+  busyFor(SLICE_MS + 1);
+  const second = new TimeSlicer();
+  expect(dueSoon(second)).toBe(true);
+  expect(dueSoon(first)).toBe(true);
+});
+
+it('a slice begun in an I/O callback goes on after a yield to the same loop iteration', async () => {
+  const resumed = await new Promise<boolean>((resolve, reject) => {
+    stat(__filename, (error) => {
+      if (error) return reject(error);
+      // The poll phase: setImmediate resumes in this iteration's check phase, before any timer.
+      const slicer = new TimeSlicer();
+      busyFor(SLICE_MS + 1);
+      void slicer.yield().then(() => resolve(dueSoon(slicer)));
+    });
+  });
+  expect(resumed).toBe(true);
+});
+
+it('once the loop\'s timers have run, a slicer (new, or resuming) starts a fresh slice', async () => {
+  const slicer = new TimeSlicer();
+  busyFor(SLICE_MS + 1);
+  expect(dueSoon(slicer)).toBe(true);
+  await timersRun();
+  expect(dueSoon(new TimeSlicer())).toBe(false);
+  await timersRun();
+  await slicer.yield();
+  expect(dueSoon(slicer)).toBe(false);
+});
