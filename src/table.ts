@@ -496,8 +496,6 @@ export class Table {
     return { refreshIntervalMs: this.options.refreshIntervalMs, lastReadTime: this.lastReadTime, lastWriteTime: this.lastWriteTime, postWriteIntervalMs: this.postWriteIntervalMs };
   }
 
-  // --- setup --------------------------------------------------------------------------------
-
   private async ensureSetup(): Promise<Setup> {
     this.setup ??= await setUp({ table: this.name, ipVersion: this.ipVersion, ...this.options }, this.features ? undefined : (f) => this.adoptFeatures(f));
     return this.setup;
@@ -525,8 +523,8 @@ export class Table {
       dirtyChains: this.dirtyChains,
       dirtyInserts: this.dirtyInserts,
       isOurChain: (name) => this.desiredChains.has(name) || this.options.historicPrefixes.some((p) => name.startsWith(p)),
-      // The save is running: the restore's one-off --version probe now runs beside it.
-      onSpawned: () => void setup.restoreMode(),
+      // The save is running: the restore's one-off --version probe runs beside it (its spawn in a turn of its own).
+      onSpawned: () => void setImmediate(() => void setup.restoreMode()),
       onRun: () => {
         this.options.metrics?.saveCalls.inc(this.labels);
         if (this.report) this.report.reads++;
