@@ -29,17 +29,20 @@ it('a slicer made later in the same turn continues that turn\'s slice', () => {
   expect(dueSoon(first)).toBe(true);
 });
 
-it('a slice begun in an I/O callback goes on after a yield to the same loop iteration', async () => {
-  const resumed = await new Promise<boolean>((resolve, reject) => {
+it('a slice used up in an I/O callback yields past the loop\'s timers: an agent\'s due timer has run when it resumes, in a fresh slice', async () => {
+  const result = await new Promise<{ readonly fired: boolean; readonly fresh: boolean }>((resolve, reject) => {
     stat(__filename, (error) => {
       if (error) return reject(error);
-      // The poll phase: setImmediate resumes in this iteration's check phase, before any timer.
+      // The poll phase: a bare setImmediate would resume in this iteration's check phase, before
+      // the agent's timer below, which is due by the end of the slice.
+      let fired = false;
+      setTimeout(() => void (fired = true), 0);
       const slicer = new TimeSlicer();
       busyFor(SLICE_MS + 1);
-      void slicer.yield().then(() => resolve(dueSoon(slicer)));
+      void slicer.yield().then(() => resolve({ fired, fresh: !dueSoon(slicer) }));
     });
   });
-  expect(resumed).toBe(true);
+  expect(result).toEqual({ fired: true, fresh: true });
 });
 
 it('once the loop\'s timers have run, a slicer (new, or resuming) starts a fresh slice', async () => {
