@@ -40,7 +40,7 @@ export interface TableOptions {
    *  lock errors. Default: $XTABLES_LOCKFILE, else /run/xtables.lock (the binaries' own default). */
   readonly lockFile?: string;
   /** Kills any child (iptables-save, -restore, the version probe, `ip netns exec`) that runs
-   *  longer than this, and reaps it. In ms; default (and what 0 means) 120000. */
+   *  longer than this, and reaps it. In ms, at least 1; default (and what 0 means) 120000. */
   readonly commandTimeoutMs?: number;
   /** Which iptables binaries to run: `'legacy'`, `'nft'`, or `'auto'` (default: the backend the
    *  host already uses, detected once at the first apply() or plan()); or `'nftables'`: native
@@ -230,6 +230,8 @@ export function resolveTableOptions(name: TableName, ipVersion: IpVersion, hashP
   );
   const lockTimeoutMs = nonNegativeMs('lockTimeoutMs', options.lockTimeoutMs, 10_000);
   const commandTimeoutMs = nonNegativeMs('commandTimeoutMs', options.commandTimeoutMs, 120_000) || 120_000;
+  // Node's timers wait at least 1 ms: a smaller deadline would silently be 1 ms.
+  if (commandTimeoutMs < 1) throw new InvalidOptionError('commandTimeoutMs', options.commandTimeoutMs, 'expected 0 (the default, 120 s) or at least 1 ms');
   const tableBackend = parseTableBackendChoice(options.backend ?? 'auto');
   if (tableBackend === 'nftables' && canaryIntervalMs > 0) {
     throw new InvalidOptionError(
