@@ -83,9 +83,6 @@ bool UseShaNi() {
   }();
   return use;
 }
-#else
-bool UseShaNi() { return false; }
-void CompressShaNi(uint32_t*, const unsigned char*) {}
 #endif
 
 }  // namespace
@@ -97,10 +94,12 @@ void Sha224::Reset() {
 }
 
 void Sha224::Compress(const unsigned char block[64]) {
+#if defined(__x86_64__)
   if (UseShaNi()) {
     CompressShaNi(state_, block);
     return;
   }
+#endif
   uint32_t w[64];
   for (int i = 0; i < 16; ++i) w[i] = LoadBigEndian(block + 4 * i);
   for (int i = 16; i < 64; ++i) {
