@@ -1,10 +1,9 @@
 // The addon's SHA-224 has two block functions on x86-64: the CPU's SHA extensions where it has
 // them (IPTABLES_SYNC_SHA unset) and the portable code (IPTABLES_SYNC_SHA=portable, and every CPU
 // without them). Each, in a process of its own, gives the TypeScript twin's rule IDs.
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { buildCliIfMissing, ROOT } from './helpers/run-cli';
+import { buildCliIfMissing, ROOT, runCommandLine } from './helpers/run-cli';
 
 const script = `
 const { ruleIdsOfChains, ruleIdsOfChainsTs } = require(${JSON.stringify(join(ROOT, 'dist', 'hash.js'))});
@@ -23,9 +22,12 @@ for (let c = 0; c < 200; c++) {
 process.stdout.write(JSON.stringify({ native: ruleIdsOfChains(chains), twin: ruleIdsOfChainsTs(chains) }));
 `;
 
-it.each(['', 'portable'])('IPTABLES_SYNC_SHA=%s: the native IDs are the TypeScript twin\'s', (sha) => {
+it.each(['', 'portable'])('IPTABLES_SYNC_SHA=%s: the native IDs are the TypeScript twin\'s', async (sha) => {
   buildCliIfMissing();
-  const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, IPTABLES_SYNC_SHA: sha }, encoding: 'utf8' })) as { native: string[][]; twin: string[][] };
+  const run = await runCommandLine(process.execPath, ['-e', script], { env: { IPTABLES_SYNC_SHA: sha } });
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  const out = JSON.parse(run.stdout) as { native: string[][]; twin: string[][] };
   expect(out.native.flat().length).toBeGreaterThan(900);
   expect(out.native).toEqual(out.twin);
 });
