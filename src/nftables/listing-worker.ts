@@ -1,8 +1,7 @@
 // A big listing is parsed off the main thread: one worker thread per process, started by the
 // first listing that needs it and kept (unreferenced while idle, so it never holds the process
-// open). The main
-// thread only forwards the child's output chunks; the worker decodes and scans them as they
-// come and hands back the compact listing.
+// open). The main thread only forwards the child's output chunks; the worker decodes and scans
+// them as they come and hands back the compact listing.
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { createListingScanner, type Listing } from './listing';
