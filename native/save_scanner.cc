@@ -113,8 +113,8 @@ void SaveScanner::Finish() {
 
 void SaveScanner::MarkUnchanged() {
   if (config_.expected_counts.empty()) return;
-  // name -> its expected IDs, as views into the config's strings.
-  std::unordered_map<std::string_view, std::string_view> expected;
+  // name -> (its index among the expected chains, its expected IDs as a view into the config's).
+  std::unordered_map<std::string_view, std::pair<uint32_t, std::string_view>> expected;
   expected.reserve(config_.expected_counts.size());
   const std::string_view names = config_.expected_names;
   const std::string_view ids = config_.expected_ids;
@@ -125,7 +125,8 @@ void SaveScanner::MarkUnchanged() {
     if (name_end == std::string_view::npos) name_end = names.size();
     const size_t id_bytes = static_cast<size_t>(count) * kRuleIdLength;
     if (name_start > names.size() || id_start + id_bytes > ids.size()) return;  // the binding checked
-    expected.emplace(names.substr(name_start, name_end - name_start), ids.substr(id_start, id_bytes));
+    const auto index = static_cast<uint32_t>(expected.size());
+    expected.emplace(names.substr(name_start, name_end - name_start), std::make_pair(index, ids.substr(id_start, id_bytes)));
     name_start = name_end + 1;
     id_start += id_bytes;
   }
@@ -137,7 +138,7 @@ void SaveScanner::MarkUnchanged() {
     for (size_t i = 0; all_ours && i < chain.codes.size(); ++i) {
       all_ours = chain.codes[i] == static_cast<int32_t>(kRuleIdLength);
     }
-    chain.unchanged = all_ours && std::string_view(chain.ids) == it->second;
+    if (all_ours && std::string_view(chain.ids) == it->second.second) chain.unchanged = it->second.first + 1;
   }
 }
 

@@ -68,7 +68,8 @@ struct ScannedChain {
   std::vector<int32_t> codes;
   std::string ids;  // IDs of the entries with a positive code, concatenated
   std::vector<std::pair<uint32_t, std::string>> texts;  // (entry index, line), ascending
-  bool unchanged = false;  // holds exactly the expected IDs (set by Finish)
+  // 0, or 1 + the index among the expected chains of the one it holds exactly (set by Finish)
+  uint32_t unchanged = 0;
 };
 
 class SaveScanner {

@@ -99,19 +99,20 @@ void Encode(const SaveScanner& scanner, EncodedScan* out) {
   uint32_t base = 0;
   for (const ScannedChain& chain : scanner.chains()) {
     const uint32_t start = static_cast<uint32_t>(out->text.size());
-    out->text += chain.name;
+    // The caller has an unchanged chain's name, IDs and codes already: it is named by its index.
+    if (chain.unchanged == 0) out->text += chain.name;
     uint32_t fields[kChainStride];
     fields[kChainNameStart] = start;
     fields[kChainNameEnd] = static_cast<uint32_t>(out->text.size());
     fields[kChainRuleCount] = static_cast<uint32_t>(chain.codes.size());
     fields[kChainHistoric] = chain.historic ? 1u : 0u;
     fields[kChainIdsStart] = static_cast<uint32_t>(out->ids.size());
-    fields[kChainUnchanged] = chain.unchanged ? 1u : 0u;
+    fields[kChainUnchanged] = chain.unchanged;
     out->chains.insert(out->chains.end(), fields, fields + kChainStride);
+    if (chain.unchanged != 0) continue;
     out->codes.insert(out->codes.end(), chain.codes.begin(), chain.codes.end());
     const uint32_t first_rule = base;
     base += static_cast<uint32_t>(chain.codes.size());
-    if (chain.unchanged) continue;  // the caller has these IDs already
     out->ids += chain.ids;
     for (const auto& [index, line] : chain.texts) {
       const uint32_t line_start = static_cast<uint32_t>(out->text.size());

@@ -3,8 +3,8 @@
 //   fault:  Buffer | undefined   structural fault message (bytes from the dump)
 //   bytes:  number               bytes scanned
 //   chains: Uint32Array          per chain: nameStart, nameEnd (into text), ruleCount, historic,
-//                                idsStart (into ids), unchanged
-//   codes:  Int32Array           per rule, grouped by chain: ID length, 0, -1 or -2
+//                                idsStart (into ids), unchanged (0, or 1 + expected index)
+//   codes:  Int32Array           per rule of each chain not found unchanged: ID length, 0, -1, -2
 //   ids:    string               all IDs concatenated (latin1; IDs are ASCII)
 //   text:   Buffer               chain names and kept lines
 //   texts:  Uint32Array          per kept line: global rule index, start, end (into text)
@@ -28,7 +28,8 @@ constexpr uint32_t kChainNameEnd = 1;
 constexpr uint32_t kChainRuleCount = 2;
 constexpr uint32_t kChainHistoric = 3;
 constexpr uint32_t kChainIdsStart = 4;
-constexpr uint32_t kChainUnchanged = 5;  // 1: the expected IDs; its ids and texts are left out
+constexpr uint32_t kChainUnchanged = 5;  // 0, or 1 + its index among the expected chains: its
+                                          // name, codes, ids and texts are then left out
 constexpr uint32_t kChainStride = 6;
 constexpr uint32_t kTextRule = 0;
 constexpr uint32_t kTextStart = 1;

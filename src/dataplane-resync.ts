@@ -23,15 +23,15 @@ export interface ResyncState {
 }
 
 /** Marks dirty each chain whose snapshot differs from the Table's belief (yielding now and then).
- *  Resolves to a copy of the snapshot, made in the same slices, for the Table to keep and edit. */
-export async function markOutOfSync(s: ResyncState, snapshot: ReadonlyMap<string, DataplaneChain>): Promise<Map<string, DataplaneChain>> {
-  const copy = new Map<string, DataplaneChain>();
+ *  Reads the snapshot only: the Table keeps it as its new belief. */
+export async function markOutOfSync(s: ResyncState, snapshot: ReadonlyMap<string, DataplaneChain>): Promise<void> {
   const slicer = new TimeSlicer();
   // Our model of each chain we know of, against what is there now.
   for (const [name, expected] of s.dataplane) {
     if (slicer.due()) await slicer.yield();
-    if (s.dirtyChains.has(name) || s.dirtyInserts.has(name)) continue;
     const actual = snapshot.get(name);
+    // The reader hands back the believed entry itself for a chain of ours it found unchanged.
+    if (actual === expected || s.dirtyChains.has(name) || s.dirtyInserts.has(name)) continue;
     if (!s.isOurChain(name)) {
       const wanted = insertIds(name, s.insertRules.get(name) ?? []);
       const appends = appendIds(name, s.appendRulesByChain.get(name) ?? []);
@@ -39,8 +39,7 @@ export async function markOutOfSync(s: ResyncState, snapshot: ReadonlyMap<string
         s.logger.warn({ table: s.table, chain: name, actual: actual?.ids }, 'inserts out of place, marking for resync');
         s.dirtyInserts.add(name);
       }
-    } else if (actual !== expected && !sameIds(actual?.ids, expected.ids)) {
-      // (The reader hands back our own entry for a chain the scanner found unchanged.)
+    } else if (!sameIds(actual?.ids, expected.ids)) {
       s.logger.warn({ table: s.table, chain: name }, 'chain out of sync, marking for resync');
       s.dirtyChains.add(name);
     }
@@ -48,7 +47,6 @@ export async function markOutOfSync(s: ResyncState, snapshot: ReadonlyMap<string
   // Chains we did not know of: leftovers of ours, or foreign chains holding our inserts.
   for (const [name, actual] of snapshot) {
     if (slicer.due()) await slicer.yield();
-    copy.set(name, actual);
     if (s.dirtyChains.has(name) || s.dirtyInserts.has(name) || s.dataplane.has(name)) continue;
     if (s.isOurChain(name)) {
       s.logger.info({ table: s.table, chain: name }, 'found unexpected chain of ours, marking for cleanup');
@@ -58,7 +56,6 @@ export async function markOutOfSync(s: ResyncState, snapshot: ReadonlyMap<string
       s.dirtyInserts.add(name);
     }
   }
-  return copy;
 }
 
 function sameIds(a: readonly string[] | undefined, b: readonly string[]): boolean {
@@ -81,10 +78,11 @@ export interface DataplaneLoad extends ResyncState, Omit<SaveTarget, 'expected' 
  */
 export async function loadDataplane(l: DataplaneLoad): Promise<Map<string, DataplaneChain>> {
   // Prepared in slices before the first attempt: 10k chains, done in one go, stalled the loop.
-  const expected = l.readerImplementation === 'js' ? undefined : await prepareExpectation(l.readerConfig, l.dataplane, l.isOurChain);
+  const expected = l.readerImplementation === 'js' ? undefined : await prepareExpectation(l.readerConfig, l.dataplane);
   const snapshot = await readDataplane({ ...l, command: l.save, timeoutMs: l.commandTimeoutMs, ...(expected ? { expected } : {}) });
   // A small object of its own: `l` carries all the Table's options, a slow shape for a loop
   // that reads these fields for each of 10k chains.
   const { table, insertMode, logger, dataplane, insertRules, appendRulesByChain, dirtyChains, dirtyInserts, isOurChain } = l;
-  return markOutOfSync({ table, insertMode, logger, dataplane, insertRules, appendRulesByChain, dirtyChains, dirtyInserts, isOurChain }, snapshot);
+  await markOutOfSync({ table, insertMode, logger, dataplane, insertRules, appendRulesByChain, dirtyChains, dirtyInserts, isOurChain }, snapshot);
+  return snapshot;
 }

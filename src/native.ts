@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } 
 import { dirname, join } from 'node:path';
 
 /** The interface version this TypeScript expects (native/addon.cc kAbiVersion). */
-export const NATIVE_ABI_VERSION = 4;
+export const NATIVE_ABI_VERSION = 5;
 
 export interface NativeLockHandle {
   release(): void;

@@ -61,6 +61,11 @@ export interface ReadResult {
   readonly implementation: 'native' | 'js';
 }
 
+/** A ReadResult whose snapshot is a new Map, the reader's caller's to keep and edit. */
+export interface OwnedReadResult extends ReadResult {
+  readonly snapshot: Map<string, DataplaneChain>;
+}
+
 /** Options of {@link readSaveOutput}. */
 export interface ReadOptions {
   /** `'native'` (the addon), `'js'` (its TypeScript twin) or `'auto'` (default: the addon when it
@@ -157,10 +162,24 @@ function field(array: Uint32Array, at: number): number {
   return value;
 }
 
-/** A decoded chain: with `unchanged`, its rules hold the IDs the caller expected (and its `ids`
- *  and `texts` are left out). */
+/** A decoded chain: with `unchanged`, it holds exactly the IDs of that believed entry (and its
+ *  codes, `ids` and `texts` are left out). */
 interface DecodedChain extends ScannedChain {
-  readonly unchanged?: true;
+  readonly unchanged?: DataplaneChain;
+}
+
+/** The chains a read sent the addon to compare, in the order sent: the addon names one it found
+ *  unchanged by its index here, so decoding it makes no string. */
+interface SentChains {
+  readonly names: readonly string[];
+  readonly chains: readonly DataplaneChain[];
+}
+
+const NO_CODES = new Int32Array(0);
+
+/** A scan whose chains may be ones the addon found unchanged. */
+interface DecodedScan extends Omit<ScanOutput, 'chains'> {
+  readonly chains: Iterable<DecodedChain>;
 }
 
 /**
@@ -168,15 +187,24 @@ interface DecodedChain extends ScannedChain {
  * buildSnapshot, as cheap slices of the one IDs string. The chains are decoded as they are
  * iterated, so a sliced consumer decodes them in its slices too (10k chains take ~10 ms).
  */
-export function decodeNative(r: NativeScanResult): ScanOutput {
+export function decodeNative(r: NativeScanResult, sent?: SentChains): DecodedScan {
   if (r.fault) return { chains: [], bytes: r.bytes, fault: r.fault.toString('utf8') };
-  return { chains: decodedChains(r), bytes: r.bytes };
+  return { chains: decodedChains(r, sent), bytes: r.bytes };
 }
 
-function* decodedChains(r: NativeScanResult): Generator<DecodedChain, void, undefined> {
-  let base = 0; // global index of the chain's first rule
+function* decodedChains(r: NativeScanResult, sent: SentChains | undefined): Generator<DecodedChain, void, undefined> {
+  let base = 0; // global index of the chain's first rule (of the chains with codes)
   let t = 0;
   for (let c = 0; c + CHAIN.stride <= r.chains.length; c += CHAIN.stride) {
+    const unchanged = field(r.chains, c + CHAIN.unchanged);
+    if (unchanged !== 0) {
+      const index = unchanged - 1;
+      const name = sent?.names[index];
+      const known = sent?.chains[index];
+      if (name === undefined || known === undefined) throw new Error(`native scan result: unchanged chain ${index} was not sent (${sent?.names.length ?? 0} were)`);
+      yield { name, historic: true, codes: NO_CODES, ids: '', idsStart: 0, texts: NO_TEXTS, unchanged: known };
+      continue;
+    }
     const count = field(r.chains, c + CHAIN.ruleCount);
     let texts: Map<number, string> | undefined;
     while (t + TEXT.stride <= r.texts.length && field(r.texts, t + TEXT.rule) < base + count) {
@@ -191,7 +219,6 @@ function* decodedChains(r: NativeScanResult): Generator<DecodedChain, void, unde
       ids: r.ids,
       idsStart: field(r.chains, c + CHAIN.idsStart),
       texts: texts ?? NO_TEXTS,
-      ...(field(r.chains, c + CHAIN.unchanged) === 1 ? { unchanged: true as const } : {}),
     };
     base += count;
   }
@@ -218,9 +245,10 @@ function joinedIdsOf(chain: DataplaneChain): string {
  */
 export class PreparedExpectation {
   constructor(
-    /** The believed chains: one the scanner finds unchanged comes back as its entry here. */
-    readonly snapshot: DataplaneSnapshot,
-    /** The chains the scanner compares, in the addon's form (undefined: none). */
+    /** The believed chains sent to the scanner, in order: one it finds unchanged comes back as
+     *  its entry here. */
+    readonly sent: SentChains,
+    /** The same chains in the addon's form (undefined: none). */
     readonly native: NativeExpectedIds | undefined,
   ) {}
 }
@@ -232,7 +260,6 @@ let lastEncoded: { readonly chains: readonly DataplaneChain[]; readonly names: r
  *  entry keeps no saved lines, so the caller's entry is what a read would give) and with only
  *  our IDs are sent to the addon. */
 class ExpectationBuilder {
-  private readonly snapshot = new Map<string, DataplaneChain>();
   private readonly names: string[] = [];
   private readonly chains: DataplaneChain[] = [];
   /** Per chain sent: its rule count and its joined IDs (collected in the caller's slices). */
@@ -245,7 +272,6 @@ class ExpectationBuilder {
   ) {}
 
   add(name: string, chain: DataplaneChain): void {
-    this.snapshot.set(name, chain);
     if (!this.encode || chain.ids.length === 0 || chain.savedRules.size > 0 || !this.config.historicChainPrefixes.some((p) => name.startsWith(p))) return;
     const joined = joinedIdsOf(chain);
     if (joined === '') return;
@@ -256,7 +282,8 @@ class ExpectationBuilder {
   }
 
   finish(): PreparedExpectation {
-    return new PreparedExpectation(this.snapshot, this.encoded());
+    const native = this.encoded();
+    return new PreparedExpectation(native ? { names: this.names, chains: this.chains } : NOTHING_SENT, native);
   }
 
   private encoded(): NativeExpectedIds | undefined {
@@ -271,16 +298,16 @@ class ExpectationBuilder {
 }
 
 /**
- * Prepares the expectation of a read from the chains of `believed` that `include` accepts,
- * yielding to the event loop every few milliseconds (10k chains would take 10–30 ms in one go),
- * so the read itself starts with no such stretch.
+ * Prepares the expectation of a read from the chains of `believed` (those with a historic
+ * prefix: always ours), yielding to the event loop every few milliseconds (10k chains would take
+ * 10–30 ms in one go), so the read itself starts with no such stretch.
  */
-export async function prepareExpectation(config: ReaderConfig, believed: DataplaneSnapshot, include: (name: string) => boolean = () => true): Promise<PreparedExpectation> {
+export async function prepareExpectation(config: ReaderConfig, believed: DataplaneSnapshot): Promise<PreparedExpectation> {
   const builder = new ExpectationBuilder(config, loadNative() !== undefined);
   const slicer = new TimeSlicer();
   for (const [name, chain] of believed) {
     if (slicer.due()) await slicer.yield();
-    if (include(name)) builder.add(name, chain);
+    builder.add(name, chain);
   }
   // The joins of the encoding get a turn of their own, apart from the read's start.
   await slicer.yield();
@@ -297,69 +324,59 @@ function preparedNow(config: ReaderConfig, expected: DataplaneSnapshot | Prepare
   return builder.finish();
 }
 
-class NativeChunkScanner implements ChunkScanner {
+class NativeChunkScanner {
   private readonly scanner;
-  constructor(addon: NativeAddon, settings: Settings, batchBytes: number, expected: NativeExpectedIds | undefined) {
-    this.scanner = new addon.Scanner(settings.hashPrefix, [...settings.historicPrefixes], settings.reportUnmatched, batchBytes, expected);
+  constructor(
+    addon: NativeAddon,
+    settings: Settings,
+    batchBytes: number,
+    private readonly expected: PreparedExpectation | undefined,
+  ) {
+    this.scanner = new addon.Scanner(settings.hashPrefix, [...settings.historicPrefixes], settings.reportUnmatched, batchBytes, expected?.native);
   }
   push(chunk: Uint8Array): void {
     this.scanner.push(chunk);
   }
-  async finish(): Promise<ScanOutput> {
-    return decodeNative(await this.scanner.finish());
+  async finish(): Promise<DecodedScan> {
+    return decodeNative(await this.scanner.finish(), this.expected?.sent);
   }
 }
 
 const NO_TEXTS: ReadonlyMap<number, string> = new Map();
+const NOTHING_SENT: SentChains = { names: [], chains: [] };
 const NO_SAVED_RULES: ReadonlyMap<number, string> = new Map();
 
-/** Builds the snapshot from either scanner's output; the extra pattern is applied here. A chain
- *  the scanner found unchanged is `expected`'s own entry. */
-export function buildSnapshot(scan: ScanOutput, extra: RegExp | undefined, expected?: DataplaneSnapshot): DataplaneSnapshot {
-  const builder = new SnapshotBuilder(extra, expected);
-  for (const chain of scan.chains) builder.add(chain);
-  return builder.snapshot;
-}
-
-/** buildSnapshot, yielding to the event loop every few milliseconds (100k rules); with
- *  native output the chains are decoded in the same slices. */
-async function buildSnapshotSliced(scan: ScanOutput, extra: RegExp | undefined, expected: DataplaneSnapshot | undefined): Promise<DataplaneSnapshot> {
-  const builder = new SnapshotBuilder(extra, expected);
+/** Builds the snapshot from either scanner's output (the extra pattern is applied here), yielding
+ *  to the event loop every few milliseconds (100k rules); with native output the chains are
+ *  decoded in the same slices. The Map is new: the caller's to keep and edit. */
+async function buildSnapshotSliced(scan: DecodedScan, extra: RegExp | undefined): Promise<Map<string, DataplaneChain>> {
+  const builder = new SnapshotBuilder(extra);
   const slicer = new TimeSlicer();
   for (const chain of scan.chains) {
     builder.add(chain);
-    if (slicer.due(chain.codes.length)) await slicer.yield();
+    if (slicer.due(chain.unchanged?.ids.length ?? chain.codes.length)) await slicer.yield();
   }
   return builder.snapshot;
 }
 
 class SnapshotBuilder {
   readonly snapshot = new Map<string, DataplaneChain>();
-  /** Entries of `expected` put in as they are: copied before anything is added to them. */
-  private readonly borrowed = new Set<string>();
 
-  constructor(
-    private readonly extra: RegExp | undefined,
-    private readonly expected: DataplaneSnapshot | undefined,
-  ) {}
+  constructor(private readonly extra: RegExp | undefined) {}
 
   add(chain: DecodedChain): void {
-    const known = chain.unchanged === true ? this.expected?.get(chain.name) : undefined;
-    if (known !== undefined && !this.snapshot.has(chain.name)) {
-      this.snapshot.set(chain.name, known);
-      this.borrowed.add(chain.name);
+    const known = chain.unchanged;
+    const entry = this.snapshot.get(chain.name);
+    if (known !== undefined && entry === undefined) {
+      this.snapshot.set(chain.name, known); // the believed entry itself: no string per rule
       return;
     }
-    // Two byte-different names can decode to one string (invalid UTF-8): keep both rule lists.
-    let entry = this.snapshot.get(chain.name);
-    if (entry !== undefined && this.borrowed.has(chain.name)) {
-      entry = { ids: [...entry.ids], savedRules: new Map(entry.savedRules) };
-      this.borrowed.delete(chain.name);
-    }
-    const count = chain.codes.length;
+    // Two byte-different names can decode to one string (invalid UTF-8): keep both rule lists,
+    // in a new entry (the first may be a believed one, which is not ours to edit).
+    const count = known?.ids.length ?? chain.codes.length;
     const base = entry?.ids.length ?? 0; // index of this chain's first rule in the entry
-    const ids: string[] = entry === undefined ? new Array<string>(count) : (entry.ids as string[]);
-    let saved = entry?.savedRules !== undefined && entry.savedRules !== NO_SAVED_RULES ? (entry.savedRules as Map<number, string>) : undefined;
+    const ids: string[] = entry === undefined ? new Array<string>(count) : [...entry.ids];
+    let saved = entry !== undefined && entry.savedRules.size > 0 ? new Map(entry.savedRules) : undefined;
     let at = chain.idsStart;
     for (let i = 0; i < count; i++) {
       let id: string;
@@ -421,7 +438,7 @@ export async function readPreparedSaveOutput(
   config: ReaderConfig,
   options: ReadOptions,
   prepared: PreparedExpectation | undefined,
-): Promise<ReadResult> {
+): Promise<OwnedReadResult> {
   const settings = settingsFrom(config);
   if (typeof options !== 'object' || options === null) throw new ReaderConfigError('options', options, 'must be an object');
   const wanted = options.implementation ?? 'auto';
@@ -441,7 +458,7 @@ export async function readPreparedSaveOutput(
     throw new NativeReaderUnavailableError(`native reader requested but the addon is not loaded: ${nativeInfo().reason ?? 'unknown reason'}`);
   }
   const expectation = addon ? (prepared ?? preparedNow(config, options.expected)) : undefined;
-  const scanner: ChunkScanner = addon ? new NativeChunkScanner(addon, settings, batchBytes, expectation?.native) : new JsSaveScanner(settings);
+  const scanner: NativeChunkScanner | ChunkScanner = addon ? new NativeChunkScanner(addon, settings, batchBytes, expectation) : new JsSaveScanner(settings);
 
   for await (const chunk of source) {
     if (!(chunk instanceof Uint8Array)) {
@@ -453,7 +470,7 @@ export async function readPreparedSaveOutput(
   const scan = await scanner.finish();
   if (scan.fault !== undefined) throw new TruncatedDumpError(scan.fault);
   return {
-    snapshot: await buildSnapshotSliced(scan, settings.extra, expectation?.snapshot),
+    snapshot: await buildSnapshotSliced(scan, settings.extra),
     bytesRead: scan.bytes,
     implementation: addon ? 'native' : 'js',
   };
@@ -477,7 +494,7 @@ export async function readPreparedSaveOutput(
 export interface SavePipe {
   /** The pipe's write end, to become the child's stdout; -1 once closed. */
   readonly fd: number;
-  readonly result: Promise<ReadResult>;
+  readonly result: Promise<OwnedReadResult>;
   closeWriteEnd(): void;
   cancel(): void;
 }
@@ -490,12 +507,12 @@ export function openSavePipe(config: ReaderConfig, expected?: DataplaneSnapshot 
   const native: NativePipeScanner = new addon.PipeScanner(settings.hashPrefix, [...settings.historicPrefixes], settings.reportUnmatched, expectation?.native);
   // The reaction closes over `native`, which keeps it alive until the read ends (its collection
   // would cancel the read).
-  const result = native.result.then(async (r): Promise<ReadResult> => {
+  const result = native.result.then(async (r): Promise<OwnedReadResult> => {
     native.closeWriteEnd();
     if ('cancelled' in r) throw new ReadCancelledError('iptables-save read cancelled before the end of its output');
-    const scan = decodeNative(r);
+    const scan = decodeNative(r, expectation?.sent);
     if (scan.fault !== undefined) throw new TruncatedDumpError(scan.fault);
-    return { snapshot: await buildSnapshotSliced(scan, settings.extra, expectation?.snapshot), bytesRead: scan.bytes, implementation: 'native' };
+    return { snapshot: await buildSnapshotSliced(scan, settings.extra), bytesRead: scan.bytes, implementation: 'native' };
   });
   result.catch(() => undefined); // a caller that cancels and walks away gets no unhandled rejection
   return {

@@ -77,7 +77,8 @@ export interface SaveTarget {
  * 100 ms doubling; a run killed at its deadline twice at most). Rejects with SaveFailedError or
  * SaveTimeoutError.
  */
-export async function readDataplane(t: SaveTarget): Promise<ReadonlyMap<string, DataplaneChain>> {
+/** The snapshot is a new Map, the caller's to keep and edit. */
+export async function readDataplane(t: SaveTarget): Promise<Map<string, DataplaneChain>> {
   let started = t.now();
   const onAttemptEnd = (): void => {
     t.onAttemptEnd?.(t.now() - started);
@@ -88,7 +89,7 @@ export async function readDataplane(t: SaveTarget): Promise<ReadonlyMap<string, 
   });
 }
 
-async function readOnce(t: SaveTarget): Promise<ReadonlyMap<string, DataplaneChain>> {
+async function readOnce(t: SaveTarget): Promise<Map<string, DataplaneChain>> {
   const command = t.command;
   const args = ['-t', t.table];
   t.onRun();

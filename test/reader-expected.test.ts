@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { expect, it } from 'vitest';
-import { loadNative, nativeInfo, type NativeExpectedIds } from '../src/native';
+import { loadNative, nativeInfo, SCAN_LAYOUT, type NativeExpectedIds } from '../src/native';
 import { openSavePipe, readSaveOutput, type DataplaneChain, type DataplaneSnapshot, type ReaderConfig, type ReadResult } from '../src/reader';
 
 const CONFIG: ReaderConfig = { hashPrefix: 'cali:', historicChainPrefixes: ['cali-'] };
@@ -95,6 +95,46 @@ for (const [how, read] of [
     expect(snapshot.get('INPUT')?.ids).toEqual([id(90)]);
   });
 }
+
+it('the addon names an unchanged chain by its index in the expectation, and sends neither its name nor its codes', async () => {
+  const addon = loadNative();
+  if (!addon) throw new Error('addon not loaded');
+  // Sent in this order: cali-gone (absent), cali-same (unchanged), cali-changed (changed).
+  const sent: NativeExpectedIds = { names: 'cali-gone\ncali-same\ncali-changed', counts: new Uint32Array([1, 2, 2]), ids: id(9) + id(1) + id(2) + id(3) + id(4) };
+  const scanner = new addon.Scanner(Buffer.from('cali:'), [Buffer.from('cali-')], false, 0, sent);
+  scanner.push(Buffer.from(dump));
+  const r = await scanner.finish();
+  const { chain } = SCAN_LAYOUT;
+  const rows = [];
+  for (let c = 0; c + chain.stride <= r.chains.length; c += chain.stride) rows.push(r.chains.subarray(c, c + chain.stride));
+  const named = (row: Uint32Array): string => r.text.toString('utf8', row[chain.nameStart], row[chain.nameEnd]);
+  const same = rows.find((row) => row[chain.unchanged] !== 0);
+  expect(same?.[chain.unchanged]).toBe(2); // cali-same is the second chain sent: index 1, plus one
+  expect(same && named(same)).toBe('');
+  expect(same?.[chain.ruleCount]).toBe(2);
+  expect(rows.filter((row) => row[chain.unchanged] !== 0)).toHaveLength(1);
+  // Codes only for the chains that were not found unchanged.
+  const codesSent = rows.filter((row) => row[chain.unchanged] === 0).reduce((n, row) => n + (row[chain.ruleCount] ?? 0), 0);
+  expect(r.codes.length).toBe(codesSent);
+  expect(rows.map(named).filter((n) => n !== '')).toContain('cali-changed');
+});
+
+it('an unchanged chain and a byte-different one of the same decoded name: both rule lists, and the belief left as it was', async () => {
+  // "cali-\ufffd" as UTF-8, and "cali-" + a lone 0xff byte, which decodes to the same string.
+  const replacement = Buffer.from('cali-\ufffd');
+  const lone = Buffer.concat([Buffer.from('cali-'), Buffer.from([0xff])]);
+  const lines = (name: Buffer, n: number): Buffer => Buffer.concat([Buffer.from('-A '), name, Buffer.from(` -m comment --comment "cali:${id(n)}" -j ACCEPT\n`)]);
+  const bytes = Buffer.concat([
+    Buffer.from('*filter\n:'), replacement, Buffer.from(' - [0:0]\n:'), lone, Buffer.from(' - [0:0]\n'),
+    lines(replacement, 1), lines(replacement, 2), lines(lone, 3), Buffer.from('COMMIT\n'),
+  ]);
+  const believed = belief([id(1), id(2)]);
+  const twin = await readSaveOutput(Readable.from([bytes]), CONFIG, { implementation: 'js' });
+  const { snapshot } = await readSaveOutput(Readable.from([bytes]), CONFIG, { implementation: 'native', expected: new Map([['cali-\ufffd', believed]]) });
+  expect(plain({ ...twin, snapshot })).toEqual(plain(twin));
+  expect(snapshot.get('cali-\ufffd')?.ids).toEqual([id(1), id(2), id(3)]);
+  expect(believed.ids).toEqual([id(1), id(2)]);
+});
 
 it('the addon refuses expected IDs in a bad shape with a TypeError', () => {
   const addon = loadNative();
