@@ -253,17 +253,13 @@ export class PreparedExpectation {
   ) {}
 }
 
-/** The last encoding made, by its chains: an unchanged table sends the same one again. */
-let lastEncoded: { readonly chains: readonly DataplaneChain[]; readonly names: readonly string[]; readonly encoded: NativeExpectedIds } | undefined;
-
 /** Collects an expectation chain by chain. Only chains with a historic prefix (whose snapshot
  *  entry keeps no saved lines, so the caller's entry is what a read would give) and with only
  *  our IDs are sent to the addon. */
 class ExpectationBuilder {
   private readonly names: string[] = [];
   private readonly chains: DataplaneChain[] = [];
-  /** Per chain sent: its rule count and its joined IDs (collected in the caller's slices). */
-  private readonly counts: number[] = [];
+  /** Per chain sent: its joined IDs (collected in the caller's slices). */
   private readonly joined: string[] = [];
 
   constructor(
@@ -277,24 +273,73 @@ class ExpectationBuilder {
     if (joined === '') return;
     this.names.push(name);
     this.chains.push(chain);
-    this.counts.push(chain.ids.length);
     this.joined.push(joined);
   }
 
   finish(): PreparedExpectation {
-    const native = this.encoded();
-    return new PreparedExpectation(native ? { names: this.names, chains: this.chains } : NOTHING_SENT, native);
+    if (this.names.length === 0) return new PreparedExpectation(NOTHING_SENT, undefined);
+    return new PreparedExpectation({ names: this.names, chains: this.chains }, encodeInBlocks(this.names, this.chains, this.joined));
   }
+}
 
-  private encoded(): NativeExpectedIds | undefined {
-    const { names, chains } = this;
-    if (names.length === 0) return undefined;
-    const last = lastEncoded;
-    if (last !== undefined && last.chains.length === chains.length && chains.every((c, i) => c === last.chains[i] && names[i] === last.names[i])) return last.encoded;
-    const encoded = { names: names.join('\n'), counts: Uint32Array.from(this.counts), ids: this.joined.join('') };
-    lastEncoded = { chains, names, encoded };
-    return encoded;
+/** A run of sent chains encoded together, kept while its first chain object lives. */
+interface EncodedBlock {
+  readonly chains: readonly DataplaneChain[];
+  readonly names: readonly string[];
+  readonly namesJoined: string;
+  readonly idsJoined: string;
+}
+
+const encodedBlocks = new WeakMap<DataplaneChain, EncodedBlock>();
+const MAX_BLOCK_CHAINS = 256;
+
+/** Whether a block ends after this chain: decided by the chain's own IDs (uniform hash text), so
+ *  a chain added or removed moves the boundaries near it only, and every other block of an
+ *  earlier read's encoding is reused as it is (a re-read of 100k rules after a one-rule change
+ *  joins ~16 chains' IDs, not 1.6 MB). */
+function endsBlock(joined: string): boolean {
+  return (joined.charCodeAt(joined.length - 1) & 15) === 0;
+}
+
+/** The chains to send in the addon's form, reusing the blocks of earlier encodings (exported for its tests). */
+export function encodeInBlocks(names: readonly string[], chains: readonly DataplaneChain[], joined: readonly string[]): NativeExpectedIds {
+  const namesParts: string[] = [];
+  const idsParts: string[] = [];
+  let i = 0;
+  while (i < chains.length) {
+    const first = chains[i] as DataplaneChain;
+    const cached = encodedBlocks.get(first);
+    if (cached !== undefined && sameRun(cached, names, chains, i)) {
+      namesParts.push(cached.namesJoined);
+      idsParts.push(cached.idsJoined);
+      i += cached.chains.length;
+      continue;
+    }
+    let end = i;
+    while (end < chains.length && end - i < MAX_BLOCK_CHAINS && !endsBlock(joined[end++] as string));
+    const block: EncodedBlock = {
+      chains: chains.slice(i, end),
+      names: names.slice(i, end),
+      namesJoined: names.slice(i, end).join('\n'),
+      idsJoined: joined.slice(i, end).join(''),
+    };
+    encodedBlocks.set(first, block);
+    namesParts.push(block.namesJoined);
+    idsParts.push(block.idsJoined);
+    i = end;
   }
+  const counts = new Uint32Array(chains.length);
+  for (let c = 0; c < chains.length; c++) counts[c] = (chains[c] as DataplaneChain).ids.length;
+  return { names: namesParts.join('\n'), counts, ids: idsParts.join('') };
+}
+
+/** Whether the chains (and names) from `at` on are the block's, and the block ends where it
+ *  would end now (its last chain is the end of the input or a boundary). */
+function sameRun(block: EncodedBlock, names: readonly string[], chains: readonly DataplaneChain[], at: number): boolean {
+  const n = block.chains.length;
+  if (at + n > chains.length) return false;
+  for (let k = 0; k < n; k++) if (chains[at + k] !== block.chains[k] || names[at + k] !== block.names[k]) return false;
+  return true;
 }
 
 /**

@@ -6,9 +6,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { loadNative, nativeInfo, SCAN_LAYOUT, type NativeExpectedIds } from '../src/native';
-import { openSavePipe, readSaveOutput, type DataplaneChain, type DataplaneSnapshot, type ReaderConfig, type ReadResult } from '../src/reader';
+import { encodeInBlocks, openSavePipe, readSaveOutput, type DataplaneChain, type DataplaneSnapshot, type ReaderConfig, type ReadResult } from '../src/reader';
 
 const CONFIG: ReaderConfig = { hashPrefix: 'cali:', historicChainPrefixes: ['cali-'] };
 const NONE: ReadonlyMap<number, string> = new Map();
@@ -149,4 +150,36 @@ it('the addon refuses expected IDs in a bad shape with a TypeError', () => {
   expect(() => make('a')).toThrow(TypeError);
   expect(() => make({ names: 'a', counts: new Uint32Array([1]), ids: id(1) })).not.toThrow();
   expect(() => make(undefined)).not.toThrow();
+});
+
+it('the encoding reused block by block across reads is always the plain one (random edits of a belief)', () => {
+  const chainOf = (n: number, rules: number): DataplaneChain => belief(Array.from({ length: rules }, (_, r) => id(n * 100 + r)));
+  const edit = fc.oneof(
+    fc.record({ kind: fc.constant('replace' as const), at: fc.nat(), rules: fc.integer({ min: 1, max: 4 }) }),
+    fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), rules: fc.integer({ min: 1, max: 4 }) }),
+    fc.record({ kind: fc.constant('remove' as const), at: fc.nat(), rules: fc.constant(0) }),
+    fc.record({ kind: fc.constant('rename' as const), at: fc.nat(), rules: fc.constant(0) }),
+  );
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 600 }), fc.array(fc.array(edit, { maxLength: 5 }), { minLength: 1, maxLength: 6 }), (size, rounds) => {
+      let serial = 0;
+      const entries: [string, DataplaneChain][] = Array.from({ length: size }, (_, i) => [`cali-${i}`, chainOf(serial++, 1 + (i % 3))]);
+      for (const round of [[], ...rounds]) {
+        for (const e of round) {
+          const at = entries.length === 0 ? 0 : e.at % entries.length;
+          if (e.kind === 'insert' || entries.length === 0) entries.splice(at, 0, [`cali-new-${serial}`, chainOf(serial++, Math.max(1, e.rules))]);
+          else if (e.kind === 'replace') entries[at] = [entries[at]![0], chainOf(serial++, e.rules)];
+          else if (e.kind === 'remove') entries.splice(at, 1);
+          else entries[at] = [`${entries[at]![0]}-renamed`, entries[at]![1]];
+        }
+        const names = entries.map(([n]) => n);
+        const chains = entries.map(([, c]) => c);
+        const encoded = encodeInBlocks(names, chains, chains.map((c) => c.ids.join('')));
+        expect(encoded.names).toBe(names.join('\n'));
+        expect(encoded.ids).toBe(chains.map((c) => c.ids.join('')).join(''));
+        expect([...encoded.counts]).toEqual(chains.map((c) => c.ids.length));
+      }
+    }),
+    { numRuns: 200 },
+  );
 });
