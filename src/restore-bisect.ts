@@ -17,6 +17,10 @@ export interface RefusedRule {
   /** 1-based line of the failed input. */
   readonly number: number;
   readonly text: string;
+  /** Whether the copy refuses the line also without the rule lines before it. When it does not,
+   *  no single rule is at fault: the kernel refuses what the lines make together (a jump loop,
+   *  a table too big), from this line on. */
+  readonly refusedAlone: boolean;
 }
 
 /** The first rule line of the input whose prefix the kernel refuses, or undefined when the copy
@@ -46,8 +50,8 @@ export async function findRefusedRule(target: BisectTarget): Promise<RefusedRule
     if (setDefinitions.length > 0) await runCommand(scratch, 'ipset', ['restore'], `${setDefinitions.join('\n')}\n`, target.timeoutMs);
     // One flushing run per try: the copy, then the first k lines of ours. A chain the copy
     // declares already is flushed (-F) where ours declares it, as --noflush would.
-    const refuses = async (k: number): Promise<boolean> => {
-      const ours = body.slice(0, k).map((l) => {
+    const refusesLines = async (lines: readonly string[]): Promise<boolean> => {
+      const ours = lines.map((l) => {
         const chain = /^:(\S+) /.exec(l)?.[1];
         return chain !== undefined && declared.has(chain) ? `-F ${chain}` : l;
       });
@@ -55,6 +59,7 @@ export async function findRefusedRule(target: BisectTarget): Promise<RefusedRule
       const res = await runCommand(scratch, target.restore, target.restoreArgs, text, target.timeoutMs);
       return !succeeded(res);
     };
+    const refuses = (k: number): Promise<boolean> => refusesLines(body.slice(0, k));
     if (await refuses(0)) return undefined; // the copy itself does not load here: no verdict
     if (!(await refuses(body.length))) return undefined;
     let lo = 0; // refuses(lo) is false
@@ -64,7 +69,10 @@ export async function findRefusedRule(target: BisectTarget): Promise<RefusedRule
       if (await refuses(mid)) hi = mid;
       else lo = mid;
     }
-    return { number: hi + bodyStart, text: body[hi - 1] as string };
+    const text = body[hi - 1] as string;
+    // The line with only the chain declarations before it: refused too, or only with the rest?
+    const refusedAlone = text.startsWith(':') || (await refusesLines([...body.slice(0, hi - 1).filter((l) => l.startsWith(':')), text]));
+    return { number: hi + bodyStart, text, refusedAlone };
   } finally {
     await runCommand(target.runOnHost, 'ip', ['netns', 'del', name], '', target.timeoutMs);
   }

@@ -71,9 +71,12 @@ export async function refusedRuleError(s: RefusalSearch, error: RestoreFailedErr
     timeoutMs: s.commandTimeoutMs,
   }).catch(() => undefined);
   if (!refused) return undefined;
-  s.logger.warn({ table: s.table, line: refused.number, rule: refused.text }, 'the kernel refuses a rule: not retrying');
+  s.logger.warn({ table: s.table, line: refused.number, rule: refused.text, refusedAlone: refused.refusedAlone }, 'the kernel refuses a rule: not retrying');
+  const verdict = refused.refusedAlone
+    ? `the kernel refuses input line ${refused.number}: ${refused.text}`
+    : `the kernel refuses the transaction from input line ${refused.number} on: ${refused.text}; that line loads without the rules before it, so it is what they make together that is refused (a jump loop, or a table too big), not one rule`;
   return new RestoreFailedError(
-    `${error.message}; the kernel refuses input line ${refused.number}: ${refused.text} (found by replaying the transaction on a copy of the table in a throwaway network namespace)`,
+    `${error.message}; ${verdict} (found by replaying the transaction on a copy of the table in a throwaway network namespace)`,
     { argv: [error.command, ...error.args], exitCode: error.exitCode, signal: error.signal, stderr: error.stderr, reason: error.reason, retryable: false, cause: error },
     error.input,
     refused.text,

@@ -272,6 +272,29 @@ describe.each(BACKENDS)('runtime faults on real iptables (%s)', (backend: Backen
     expect(restores).toHaveLength(1);
   });
 
+  it('a jump loop: no single rule is blamed for what the rules make together', async () => {
+    await resetTables(ns, backend);
+    const table = new Table('filter', 4, 'cali:', NO_LOCK, { netns: ns.name, backend, sleep: async () => undefined });
+    table.updateChain(new Chain({ name: 'cali-a', rules: [{ action: new JumpAction({ target: 'cali-b' }) }] }));
+    table.updateChain(new Chain({ name: 'cali-b', rules: [{ action: new JumpAction({ target: 'cali-a' }) }] }));
+    table.setRuleInsertions('INPUT', [{ action: new JumpAction({ target: 'cali-a' }) }]);
+    const error = await rejectionOf(table.apply());
+    expect(error).toBeInstanceOf(RestoreFailedError);
+    const e = error as RestoreFailedError;
+    if (backend === 'legacy') {
+      // Legacy blames COMMIT only; the replay finds where the loop closes, and that this line
+      // loads on its own.
+      expect(e.message).toMatch(/the kernel refuses the transaction from input line \d+ on: -[AI] (cali-a|cali-b|INPUT) .*--jump cali-(a|b); that line loads without the rules before it/);
+      expect(e.message).not.toMatch(/the kernel refuses input line/);
+      expect(e.failedLine).toMatch(/^-[AI] (cali-a|cali-b|INPUT) .*--jump cali-(a|b)$/);
+      expect(e.retryable).toBe(false);
+    } else {
+      // iptables-nft names the rule itself ("Too many links").
+      expect(e.stderr).toMatch(/Too many links/);
+    }
+    expect(await ns.save(backend, 'filter')).not.toContain('cali-a');
+  });
+
   it('nft blames COMMIT for a jump to a missing chain: the error names the rule that jumps', async () => {
     await resetTables(ns, backend);
     const table = new Table('filter', 4, 'cali:', NO_LOCK, { netns: ns.name, backend, sleep: async () => undefined });
