@@ -282,7 +282,14 @@ export function buildReport(
         peakRssMb: r.peakRssMb,
       })),
     ),
-    ...cliVerdicts(cli, (rules, backend) => rows.find((r) => r.rules === rules && r.backend === backend && r.phase === 'initialApply')?.endToEndMs),
+    ...cliVerdicts(
+      cli,
+      (rules, backend) => rows.find((r) => r.rules === rules && r.backend === backend && r.phase === 'initialApply')?.endToEndMs,
+      (rules, backend) => {
+        const builds = results.filter((w) => w.rules === rules && w.backend === backend).flatMap((w) => w.runs.flatMap((run) => (run.setup ? [run.setup.buildMs] : [])));
+        return builds.length > 0 ? med(builds) : undefined;
+      },
+    ),
   ];
   const nat = results[0]?.native ?? microOnly?.native;
   (meta as Record<string, unknown>).nativeAddon = nat?.loaded

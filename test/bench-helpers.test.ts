@@ -81,6 +81,14 @@ describe('issue 15 goals', () => {
     expect(slower.find((x) => x.metric.startsWith('CLI apply (json) ÷'))?.met).toBe(false);
   });
 
+  it('CLI apply is also shown against the library building the same rules and applying them, as context without a goal', () => {
+    const apply = { rules: 100000, format: 'json' as const, command: 'apply' as const, backend: 'legacy' as const, wallMs: 1500, peakRssMb: 200 };
+    const v = cliVerdicts([apply], () => 800, () => 400);
+    expect(v.find((x) => x.metric.startsWith('CLI apply (json) ÷ library initial apply'))).toMatchObject({ goal: '≤ 1.50×', met: false });
+    expect(v.find((x) => x.metric.startsWith('CLI apply (json) ÷ library build'))).toMatchObject({ value: '1.25× (library 0.40 + 0.80 s)', goal: '-', met: null });
+    expect(cliVerdicts([apply], () => 800).some((x) => x.metric.startsWith('CLI apply (json) ÷ library build'))).toBe(false);
+  });
+
   it('CLI steps (parse, build) show their YAML ÷ JSON ratio without a goal: the goal is the commands\'', () => {
     const steps = [
       { rules: 100000, format: 'json' as const, command: 'parse' as const, backend: null, wallMs: 200, peakRssMb: 150 },
