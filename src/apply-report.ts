@@ -9,6 +9,12 @@ export interface AppliedWrite {
   readonly summary: PlanSummary;
 }
 
+/** What became of a first apply's write without a read (backend nftables only): `'landed'`;
+ *  `'table existed'` (its `create table` failed, so nothing of it landed, and the apply read the
+ *  table and wrote the difference); `'failed'` (it failed otherwise: handled as any failed write,
+ *  retried after a read when a retry can pass). */
+export type SpeculativeWrite = 'landed' | 'table existed' | 'failed';
+
 /** What one apply did. */
 export interface ApplyReport {
   /** Call apply again this many ms from now (0: no need): what apply() resolves to. */
@@ -19,8 +25,12 @@ export interface ApplyReport {
   readonly deletedChains: readonly string[];
   /** iptables-save runs (retries included). */
   readonly reads: number;
-  /** Tries of the main transaction (1, or more after retryable failures). */
+  /** Tries of the main transaction (1, or more after retryable failures; a write without a read
+   *  that found the table existing counts as one). */
   readonly attempts: number;
+  /** Backend nftables: present when this apply wrote without reading first (the first apply of
+   *  a Table that wants something), and what became of that write. */
+  readonly speculativeWrite?: SpeculativeWrite;
 }
 
 /** The report while the apply runs. */
@@ -29,8 +39,8 @@ export interface ReportInProgress {
   deletedChains: string[];
   reads: number;
   attempts: number;
+  speculativeWrite?: SpeculativeWrite;
 }
-
 
 /** A write whose input is joined from the chunks the writer kept only when someone reads it:
  *  joining 14 MB at the end of every apply stalled the event loop ~10 ms and doubled the input's
@@ -63,5 +73,6 @@ export function finishReport(report: ReportInProgress, rescheduleAfterMs: number
     deletedChains: Object.freeze([...report.deletedChains]),
     reads: report.reads,
     attempts: report.attempts,
+    ...(report.speculativeWrite !== undefined ? { speculativeWrite: report.speculativeWrite } : {}),
   });
 }

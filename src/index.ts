@@ -54,7 +54,7 @@ export {
   type CommandFailureReason,
   type LockHolder,
 } from './errors';
-export { Table, KERNEL_CHAINS, type TableOptions, type TableName, type ApplyReport, type AppliedWrite } from './table';
+export { Table, KERNEL_CHAINS, type TableOptions, type TableName, type ApplyReport, type AppliedWrite, type SpeculativeWrite } from './table';
 export {
   Reconciler,
   type ReconciledTable,

@@ -42,7 +42,7 @@ import type { NftDesiredState } from './nftables/dataplane';
 
 export { KERNEL_CHAINS, type TableName } from './table-names';
 export { MAX_HASH_PREFIX_BYTES, type TableOptions } from './table-options';
-export type { AppliedWrite, ApplyReport } from './apply-report';
+export type { AppliedWrite, ApplyReport, SpeculativeWrite } from './apply-report';
 
 /**
  * The desired state of one iptables table (filter, nat, mangle or raw) for one IP version, and

@@ -90,7 +90,7 @@ describe('nftables engine on real nft', () => {
     expect([grown[0], grown[2], grown[3]]).toEqual([h1, h2, h3]);
     const plan = await engine.plan(state([chain('ipts-a', [2, 5])]));
     expect(commands(plan.input).filter((l) => l.startsWith('delete rule'))).toHaveLength(4);
-    expect(commands(plan.input).filter((l) => !l.startsWith('delete rule') && l !== 'add table ip ipts-filter')).toEqual([]);
+    expect(commands(plan.input).filter((l) => !l.startsWith('delete rule') && l !== 'create table ip ipts-filter')).toEqual([]);
     await engine.apply(state([chain('ipts-a', [2, 5])]));
     expect(await texts('ipts-a')).toEqual([2, 5].map((p) => `tcp dport ${p} counter accept`));
     expect(await handles('ipts-a')).toEqual([h2, grown[5]]);
@@ -201,7 +201,7 @@ describe('nftables engine on real nft', () => {
     expect(error.stderr).toMatch(/syntax error/);
     expect(error.failedLine).toMatch(/^add rule ip ipts-filter ipts-a counter bogus comment "ipts:.{16}"$/);
     expect(error.retryable).toBe(false);
-    expect(engine.reads).toBe(1);
+    expect(engine.reads).toBe(0); // a first apply writes without reading
     expect(await listTable(ns, 'ip', 'ipts-filter')).toBeUndefined(); // nothing of the transaction landed
   });
 
@@ -215,16 +215,16 @@ describe('nftables engine on real nft', () => {
   it('learns new rules\' handles from a small transaction\'s echo (the next change needs no read), and reads before editing after a big one', async () => {
     const engine = makeEngine(ns);
     await engine.apply(state([chain('ipts-a', [1, 2])]));
-    expect(engine.reads).toBe(1);
+    expect(engine.reads).toBe(0); // the first apply wrote without reading, learning the handles from the echo
     await engine.apply(state([chain('ipts-a', [1, 2, 3])]));
     await engine.apply(state([chain('ipts-a', [1, 2, 4])])); // replaces the rule added just before, by its echoed handle
-    expect(engine.reads).toBe(1);
+    expect(engine.reads).toBe(0);
     expect(await texts('ipts-a')).toEqual([1, 2, 4].map((p) => `tcp dport ${p} counter accept`));
     const big = Array.from({ length: ECHO_MAX_RULES + 1 }, (_, k) => 1000 + k);
     await engine.apply(state([chain('ipts-a', [1, 2, 4]), chain('ipts-big', big)]));
-    expect(engine.reads).toBe(1);
+    expect(engine.reads).toBe(0);
     await engine.apply(state([chain('ipts-a', [1, 2, 4]), chain('ipts-big', [...big.slice(0, -1), 9])]));
-    expect(engine.reads).toBe(2);
+    expect(engine.reads).toBe(1);
     expect((await texts('ipts-big')).slice(-2)).toEqual([`tcp dport ${big[big.length - 2]} counter accept`, 'tcp dport 9 counter accept']);
   });
 

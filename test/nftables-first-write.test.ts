@@ -237,6 +237,17 @@ describe('nftables: the first apply writes without reading', () => {
     expect(result.speculativeWrite).toBeUndefined();
   });
 
+  it('a first apply whose rules jump to a chain it no longer wants reads first (the chain an earlier run left stays until nothing jumps to it, with a ChainDeletionError)', async () => {
+    await makeEngine(ns).apply(state([chain('ipts-old', [5]), chain('ipts-a', [1])]));
+    const rec = recorder();
+    const jumper = new Chain({ name: 'ipts-a', rules: [port(1), jump('ipts-old')] });
+    const error = await makeEngine(ns, { run: rec.factory }).apply(state([jumper])).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'ChainDeletionError', failures: [{ chain: 'ipts-old', referrers: ['ipts-a'] }] });
+    expect(nftRuns(rec.calls)).toEqual(['list', 'write']);
+    expect(await chainNames()).toEqual(['ipts-a', 'ipts-old']);
+    expect(await texts('ipts-a')).toEqual(['tcp dport 1 counter accept', 'counter jump ipts-old']);
+  });
+
   it('a first apply wanting nothing still reads, and deletes the table an earlier run left', async () => {
     await earlierRun();
     const rec = recorder();

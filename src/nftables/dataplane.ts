@@ -1,7 +1,8 @@
 // The nftables backend's engine: one nftables table owned by one Table. It renders the desired
 // state (rules by the nft renderer, each with a counter and our ID comment), reads what the
 // table holds, plans the difference (plan.ts) and writes it as one `nft -f -` transaction per
-// apply, with retries. Everything in our table is ours: a rule without our ID there (another
+// apply, with retries. A first apply that wants something writes without reading (see apply()).
+// Everything in our table is ours: a rule without our ID there (another
 // program's) is removed, a chain we do not want is deleted, and a Table that wants nothing
 // deletes the table.
 import { ChainDeletionError, InvalidRuleError, RestoreFailedError } from '../errors';
@@ -12,9 +13,9 @@ import { writeWithRetries } from '../restore-retry';
 import type { Chain, Rule } from '../rule';
 import type { CommandFactory } from '../commands';
 import { KERNEL_CHAINS, type TableName } from '../table-names';
-import { appliedWrite, type AppliedWrite } from '../apply-report';
+import { appliedWrite, type AppliedWrite, type SpeculativeWrite } from '../apply-report';
 import type { Listing } from './listing';
-import { listTable, writeNft, type NftWriteOutcome } from './nft-run';
+import { createdTableExisted, listTable, writeNft, type NftWriteOutcome } from './nft-run';
 import { NO_TABLE, opLine, planNft, type DesiredNftChain, type NftChainState, type NftPlan, type NftTableState } from './plan';
 import { nftName } from './nft-names';
 import { nftComment, nftRuleIds } from './rule-ids';
@@ -69,6 +70,8 @@ export interface NftApplyResult {
   reads: number;
   /** Tries of the transaction. */
   attempts: number;
+  /** Present when the apply wrote without reading first: what became of that write. */
+  speculativeWrite?: SpeculativeWrite;
 }
 
 const NO_RULES: readonly Rule[] = Object.freeze([]);
@@ -77,6 +80,9 @@ const NO_RULES: readonly Rule[] = Object.freeze([]);
 export class NftablesDataplane {
   private state: NftTableState = NO_TABLE;
   private inSync = false;
+  /** Whether the engine has learned what the table holds (a read, or a write that landed).
+   *  Until then an apply writes without reading: see apply(). */
+  private known = false;
   private invalidations = 0;
   private readonly renderedChains = new WeakMap<Chain, DesiredNftChain>();
   private readonly renderedRules = new WeakMap<readonly Rule[], readonly string[]>();
@@ -84,6 +90,9 @@ export class NftablesDataplane {
   reads = 0;
   /** Transactions that landed in the engine's lifetime: the Table's post-write re-reads. */
   writes = 0;
+  /** Of those, written without a read first: each told the engine what the table holds, as a
+   *  read does (the Table's refresh clock counts it as one). */
+  speculativeWrites = 0;
 
   constructor(private readonly o: NftEngineOptions) {}
 
@@ -125,6 +134,7 @@ export class NftablesDataplane {
       },
     });
     this.state = stateOf(listing);
+    this.known = true;
     // An invalidation that came while we read keeps the view stale.
     this.inSync = this.invalidations === generation;
   }
@@ -153,31 +163,50 @@ export class NftablesDataplane {
     return out;
   }
 
-  /** The transaction apply() would write now (reading first when needed). */
+  /** The transaction apply() would write now, reading first when the view is stale. It never
+   *  writes without a read: its input is a diff against the table as it is (a first plan()
+   *  reads, so the apply after it knows the table and writes exactly this input). */
   async plan(d: NftDesiredState): Promise<RestorePlan> {
     const desired = this.desiredChains(d);
     const plan = await this.currentPlan(desired);
     return this.restorePlanOf(plan, desired);
   }
 
-  /** Brings the table to the desired state: one transaction (retried after a re-read when it
-   *  fails in a way that may pass), then a ChainDeletionError for chains a desired rule still
-   *  refers to.
-   *  @throws {@link RestoreFailedError}, {@link SaveFailedError}, {@link ChainDeletionError}. */
+  /**
+   * Brings the table to the desired state: one transaction (retried after a re-read when it
+   * fails in a way that may pass), then a ChainDeletionError for chains a desired rule still
+   * refers to.
+   *
+   * While the engine knows nothing of the table (no read yet, no write landed) and something is
+   * wanted, it does not read first: the table is ours by construction, so it writes the whole
+   * state as one transaction beginning with `create table`. On a fresh host that is the only
+   * nft run. If the table exists, `create` fails with EEXIST and the kernel aborts the whole
+   * transaction; the engine then reads the table and writes the difference, as it always did
+   * (stale chains and another program's rules go, unchanged rules keep their counters).
+   * @throws {@link RestoreFailedError}, {@link SaveFailedError}, {@link ChainDeletionError}.
+   */
   async apply(d: NftDesiredState, into: NftApplyResult = { writes: [], deletedChains: [], reads: 0, attempts: 0 }): Promise<NftApplyResult> {
     const desired = this.desiredChains(d);
     const readsBefore = this.reads;
     let stuck: NftPlan['stuck'] = [];
+    let speculative = this.known || desired.size === 0 ? undefined : this.planWithoutTable(desired);
     try {
       await writeWithRetries({
         lockTimeoutMs: this.o.lockTimeoutMs,
         now: this.o.now,
         sleep: this.o.sleep,
         prepare: async () => {
-          if (!this.inSync) await this.read();
+          if (!this.inSync && speculative === undefined) await this.read();
         },
         write: async () => {
           into.attempts++;
+          if (speculative !== undefined) {
+            const first = speculative;
+            speculative = undefined; // one try: a retry reads first
+            if (await this.writeSpeculatively(first, desired, into)) return;
+            into.attempts++;
+            await this.read();
+          }
           const plan = await this.currentPlan(desired);
           stuck = plan.stuck;
           const outcome = await this.write(plan, desired);
@@ -207,6 +236,41 @@ export class NftablesDataplane {
     return rules.filter((_, i) => !held.has(ids[i] as string));
   }
 
+  /** The whole state as a transaction into a table that does not exist yet; undefined when
+   *  that plan is refused (a desired rule jumps to a chain it does not want: only a read tells
+   *  whether an earlier run left that chain, which then stays until nothing jumps to it). */
+  private planWithoutTable(desired: ReadonlyMap<string, DesiredNftChain>): NftPlan | undefined {
+    try {
+      return planNft({ family: this.o.family, table: this.o.nftTable, desired, state: NO_TABLE });
+    } catch (error) {
+      if (error instanceof InvalidRuleError) return undefined;
+      throw error;
+    }
+  }
+
+  /** Writes a plan made without a read; false when it failed because the table exists (the
+   *  caller reads and plans again). Any other failure is thrown, as for any write. */
+  private async writeSpeculatively(plan: NftPlan, desired: ReadonlyMap<string, DesiredNftChain>, into: NftApplyResult): Promise<boolean> {
+    const generation = this.invalidations;
+    try {
+      const outcome = await this.write(plan, desired, true);
+      into.writes.push(appliedWrite(outcome.input, plan.summary));
+      into.speculativeWrite = 'landed';
+      this.speculativeWrites++;
+      // What it wrote is what the table holds (it did not exist): as good as a read.
+      this.inSync = this.invalidations === generation;
+      return true;
+    } catch (error) {
+      if (error instanceof RestoreFailedError && createdTableExisted(error)) {
+        into.speculativeWrite = 'table existed';
+        this.o.logger.debug({ table: this.o.nftTable }, 'our nftables table exists: reading it to write the difference');
+        return false;
+      }
+      into.speculativeWrite = 'failed';
+      throw error;
+    }
+  }
+
   private async currentPlan(desired: ReadonlyMap<string, DesiredNftChain>): Promise<NftPlan> {
     if (!this.inSync) await this.read();
     let plan = planNft({ family: this.o.family, table: this.o.nftTable, desired, state: this.state });
@@ -217,7 +281,7 @@ export class NftablesDataplane {
     return plan;
   }
 
-  private async write(plan: NftPlan, desired: ReadonlyMap<string, DesiredNftChain>): Promise<NftWriteOutcome> {
+  private async write(plan: NftPlan, desired: ReadonlyMap<string, DesiredNftChain>, speculative = false): Promise<NftWriteOutcome> {
     if (plan.ops.length === 0) return { lines: 0, input: () => '', echoed: undefined };
     const ruleWrites = plan.summary.rulesToAppend + plan.summary.rulesToReplace + plan.summary.insertsToAdd;
     const echo = ruleWrites <= ECHO_MAX_RULES;
@@ -229,7 +293,8 @@ export class NftablesDataplane {
     } catch (error) {
       if (labels && error instanceof RestoreFailedError) {
         this.o.metrics?.restoreCalls.inc(labels);
-        this.o.metrics?.restoreErrors.inc(labels);
+        // A first write finding the table there is what a restart expects, not an error.
+        if (!(speculative && createdTableExisted(error))) this.o.metrics?.restoreErrors.inc(labels);
       }
       throw error;
     }
@@ -238,6 +303,7 @@ export class NftablesDataplane {
       this.o.metrics?.linesExecuted.inc(labels, outcome.lines);
     }
     this.writes++;
+    this.known = true;
     this.state = withEchoedHandles(plan.after, outcome.echoed, desired);
     return outcome;
   }

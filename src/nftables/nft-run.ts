@@ -42,6 +42,16 @@ export function blamedNftLine(stderr: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+// nft 1.0.6 for a `create table` of a table that exists, as the first input line:
+// `/dev/stdin:1:17-18: Error: Could not process rule: File exists`.
+const FIRST_LINE_EXISTS = /^(?:\/dev\/stdin|-):1:[\d-]+: Error: Could not process rule: File exists$/m;
+
+/** Whether a transaction whose first line is `create table …` failed because that table
+ *  exists: nft blamed input line 1 with EEXIST (the kernel aborted the whole transaction). */
+export function createdTableExisted(error: RestoreFailedError): boolean {
+  return !(error instanceof RestoreTimeoutError) && /^create table /.test(error.input) && FIRST_LINE_EXISTS.test(error.stderr);
+}
+
 const NO_SUCH_TABLE = /^Error: No such file or directory/m;
 
 /** What a read needs besides the target. */

@@ -55,7 +55,7 @@ export interface NftPlanInput {
 
 /** One command of the transaction. `rule` indexes the chain's desired rules. */
 export type NftOp =
-  | { readonly op: 'add table' }
+  | { readonly op: 'create table' }
   | { readonly op: 'delete table' }
   | { readonly op: 'add chain'; readonly chain: string; readonly declaration: string | undefined }
   | { readonly op: 'delete chain' | 'flush chain'; readonly chain: string }
@@ -94,7 +94,7 @@ export function opLine(op: NftOp, p: Pick<NftPlanInput, 'family' | 'table' | 'de
     return `${c.texts[i] as string} comment "${c.comments[i] as string}"`;
   };
   switch (op.op) {
-    case 'add table':
+    case 'create table':
     case 'delete table':
       return `${op.op} ${where}`;
     case 'add chain':
@@ -155,7 +155,10 @@ export function planNft(p: NftPlanInput): NftPlan {
   for (const chain of doomed) ops.push({ op: 'delete chain', chain });
   for (const chain of stuck) after.set(chain.chain, p.state.chains.get(chain.chain) as NftChainState);
   // A table another program deleted since our read fails the transaction; the retry reads again.
-  if (!p.state.exists) ops.unshift({ op: 'add table' });
+  // `create`, not `add`: one another program made since we found none (or before a first apply
+  // that did not read) fails the transaction with EEXIST instead of being merged into, and the
+  // engine reads it and writes the difference.
+  if (!p.state.exists) ops.unshift({ op: 'create table' });
   return { ops, summary: { ...counts, chainsToDelete: doomed.length }, chainsToDelete: doomed, stuck, needsRead, after: { exists: true, chains: after } };
 }
 

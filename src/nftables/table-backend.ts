@@ -93,13 +93,14 @@ export class NftablesBackend {
     const due = rereadDue(clock(), now);
     this.postWriteIntervalMs = due.postWriteIntervalMs;
     if (due.reason !== undefined) this.engine.invalidate();
-    const { reads, writes } = this.engine;
+    const { reads, writes, speculativeWrites } = this.engine;
     const started = performance.now();
     try {
       await this.engine.apply(desired, report);
     } finally {
       this.peakApplyMs = peakAfter(this.peakApplyMs, performance.now() - started);
-      if (this.engine.reads > reads) this.lastReadTime = now;
+      // A write without a read that landed tells what the table holds, as a read does.
+      if (this.engine.reads > reads || this.engine.speculativeWrites > speculativeWrites) this.lastReadTime = now;
       if (this.engine.writes > writes) {
         this.lastWriteTime = now;
         this.postWriteIntervalMs = Math.max(this.c.options.initialPostWriteIntervalMs, 2 * this.peakApplyMs);
