@@ -1,7 +1,8 @@
 // Model-based property test of the nftables engine against real nft: random sequences of chain
 // updates and removals, insert and append changes on INPUT, clobbers by "another program" in our
 // table (a rule deleted by handle, a chain flushed, a foreign rule inserted, a foreign chain
-// added) and applies. After every apply the table, listed independently (`nft -a list table`
+// added), restarts (a new engine or Table over the table the last one left, whose first apply
+// writes without reading and falls back to read and diff) and applies. After every apply the table, listed independently (`nft -a list table`
 // and plain regexes), must equal the model: exactly the wanted chains, each holding the rules'
 // texts in order as the test spells them (not as the code under test renders them), each rule
 // with a counter and one of our ID comments. Rules an apply did not need to change keep their
@@ -44,6 +45,7 @@ type Step =
   | { readonly kind: 'flush'; readonly pick: number }
   | { readonly kind: 'foreign-rule'; readonly pick: number }
   | { readonly kind: 'foreign-chain' }
+  | { readonly kind: 'restart' }
   | { readonly kind: 'apply' };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
@@ -55,6 +57,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('flush' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('foreign-rule' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('foreign-chain' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('apply' as const) }) },
 );
 
@@ -104,7 +107,7 @@ describe.each([
     await fc.assert(
       fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: MAX_STEPS }), async (steps) => {
         await ns.execOk('nft', ['flush', 'ruleset']);
-        const engine = makeDriver();
+        let engine = makeDriver();
         const model = new Map<string, SmallRule[]>([[FW, [{ action: 'accept', port: 8080 }]]]);
         let inserts: SmallRule[] = [];
         let appends: SmallRule[] = [];
@@ -155,6 +158,9 @@ describe.each([
             case 'foreign-chain':
               await ns.execOk('nft', ['-f', '-'], 'add table ip ipts-filter\nadd chain ip ipts-filter stray\nadd rule ip ipts-filter stray accept\n');
               engine.invalidate();
+              break;
+            case 'restart':
+              engine = makeDriver();
               break;
             case 'apply': {
               await engine.apply(desired());
