@@ -71,6 +71,24 @@ describe('CLI --backend nftables', () => {
     expect(nat.stdout).toBe('nat (IPv4, nftables: table ip ipts-nat)\n  nothing of ours\n');
     expect((await runCli(['cleanup', ...common, '--yes'])).code).toBe(0);
   });
+  it('apply on a fresh host writes the whole file at once; apply again (a new process over the table) is in sync, keeping the counters', async () => {
+    await ns.execOk('nft', ['flush', 'ruleset']);
+    const common = ['--netns', ns.name, '--backend', 'nftables', '--json'];
+    const first = await runCli(['apply', ...common, '-f', DEMO]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ ok: true, changed: true, summary: { chainsToCreate: 3, rulesToAppend: 6, insertsToAdd: 1 } });
+    expect((JSON.parse(first.stdout) as { tables: { written: string[] }[] }).tables[0]?.written[0]).toMatch(/^create table ip ipts-filter\n/);
+    await ns.execOk('ip', ['link', 'set', 'lo', 'up']);
+    for (let i = 0; i < 3; i++) await ns.execOk('bash', ['-c', 'echo x > /dev/udp/127.0.0.1/9']);
+    const counted = (await listTable(ns, 'ip', 'ipts-filter'))?.get('INPUT')?.rules[0]?.packets ?? 0;
+    expect(counted).toBeGreaterThanOrEqual(3);
+    const again = await runCli(['apply', ...common, '-f', DEMO]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ ok: true, changed: false, tables: [{ table: 'filter', written: [] }] });
+    expect((await listTable(ns, 'ip', 'ipts-filter'))?.get('INPUT')?.rules[0]?.packets).toBeGreaterThanOrEqual(counted);
+    expect((await runCli(['cleanup', '--netns', ns.name, '--backend', 'nftables', '--yes'])).code).toBe(0);
+  });
+
   it('check --kernel: the file\'s nft transactions loaded by the kernel in a throwaway namespace; a refusal names the rule and its file position', async () => {
     const hostTables = execFileSync('nft', ['list', 'tables']).toString();
     const ok = await runCli(['check', '--kernel', '--backend', 'nftables', '-f', DEMO]);
