@@ -11,7 +11,7 @@ import { listTable, makeEngine, ruleset, tableText } from './nftables-env';
 import { readdirSync } from 'node:fs';
 import { inNetns, type CommandFactory } from '../src/commands';
 import { SILENT_LOGGER } from '../src/logger';
-import { listTable as engineListTable } from '../src/nftables/nft-run';
+import { listTable as engineListTable, writeNft } from '../src/nftables/nft-run';
 
 const independentList = listTable;
 
@@ -226,6 +226,23 @@ describe('nftables engine on real nft', () => {
     await engine.apply(state([chain('ipts-a', [1, 2, 4]), chain('ipts-big', [...big.slice(0, -1), 9])]));
     expect(engine.reads).toBe(1);
     expect((await texts('ipts-big')).slice(-2)).toEqual([`tcp dport ${big[big.length - 2]} counter accept`, 'tcp dport 9 counter accept']);
+  });
+
+  it('starts nft -f with the first line of a transaction, before it produces the second (nft starts up while the rest is made)', async () => {
+    const real = inNetns(ns.name);
+    let started = 0;
+    const run: CommandFactory = Object.assign((command: string, args: readonly string[], options?: Parameters<CommandFactory>[2]) => (started++, real(command, args, options)), { acceptsStdoutFd: true });
+    const seenAt: number[] = [];
+    function* lines(): Generator<string> {
+      for (const line of ['create table ip ipts-filter', 'add chain ip ipts-filter ipts-a', 'add rule ip ipts-filter ipts-a counter accept']) {
+        yield line;
+        seenAt.push(started);
+      }
+    }
+    const outcome = await writeNft({ run, family: 'ip', table: 'ipts-filter', timeoutMs: 30_000 }, lines(), false);
+    expect(outcome.lines).toBe(3);
+    expect(seenAt).toEqual([1, 1, 1]);
+    expect(await texts('ipts-a')).toEqual(['counter accept']);
   });
 
   it('tells which rules a chain lacks (checkRulesPresent), by their IDs there', async () => {

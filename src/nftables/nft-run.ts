@@ -186,17 +186,19 @@ export async function writeNft(t: NftTarget, lines: Iterable<string>, echo: bool
   const input = (): string => chunks.join('');
   const write = async (text: string): Promise<void> => {
     chunks.push(text);
-    if (!child) {
-      child = startCommand(t.run, 'nft', echo ? ['--echo', '--handle', '-f', '-'] : ['-f', '-'], { timeoutMs: t.timeoutMs });
-      if (echo) stdout = collect(child.stdout);
-      else child.stdout.resume();
-    }
-    await writeToChild(child.stdin, text);
+    await writeToChild((child as RunningCommand).stdin, text);
   };
   try {
     let batch: string[] = [];
     const slicer = new TimeSlicer();
     for (const line of lines) {
+      // Started with the first line, not the first batch: nft's start-up (exec, netns, its own
+      // set-up) then overlaps our producing the rest (a whole small transaction fits in a slice).
+      if (!child) {
+        child = startCommand(t.run, 'nft', echo ? ['--echo', '--handle', '-f', '-'] : ['-f', '-'], { timeoutMs: t.timeoutMs });
+        if (echo) stdout = collect(child.stdout);
+        else child.stdout.resume();
+      }
       batch.push(line);
       count++;
       if (slicer.due()) {
