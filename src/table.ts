@@ -425,7 +425,10 @@ export class Table {
   }
 
   /** Reads the dataplane if needed and returns the transaction apply() would run, without
-   *  running it. Waits for a running apply() first.
+   *  running it. Waits for a running apply() first. On backend nftables it reads even where a
+   *  first apply would not (that apply writes without a read: see `speculativeWrite` in
+   *  {@link ApplyReport}), so the plan is a diff against the table as it is, and the apply
+   *  after it writes exactly its input.
    *
    *  @throws {@link SaveFailedError} (or {@link SaveTimeoutError}) when iptables-save keeps failing. */
   plan(): Promise<RestorePlan> {
