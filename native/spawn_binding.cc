@@ -6,9 +6,10 @@
 //   const c = new Child(file, argv, env | null, stdoutFd, onEvent);
 //   c.errno                 // non-zero: nothing started (pipe2/dup/thread failed), no event comes
 //   c.stdin, c.stdout, c.stderr   // our pipe ends (O_CLOEXEC), now owned by JS; stdout -1 with stdoutFd
-//   onEvent(0, pid, 0)      // started
 //   onEvent(1, errno, 0)    // could not start (ENOENT, EACCES, ...)
-//   onEvent(2, code, signo) // exited and reaped (signo 0 unless a signal ended it)
+//   onEvent(2, code, signo) // exited and reaped (code -1 and the signal when one ended it)
+//
+// A start that worked is not reported: one wake-up of the loop less per child.
 //   c.kill(signo)           // the child's process group; remembered until it exists, a no-op once it exited
 //
 // Why a thread per child that spawns and then blocks in waitid, rather than pidfd_open and a
@@ -45,7 +46,7 @@ namespace ipts {
 
 namespace {
 
-enum EventKind : int32_t { kStarted = 0, kStartFailed = 1, kExited = 2 };
+enum EventKind : int32_t { kStartFailed = 1, kExited = 2 };
 
 struct Event {
   int32_t kind;
@@ -227,7 +228,6 @@ void* RunChild(void* raw) {
       c->pid = pid;
       if (c->pending_signal != 0 && ::kill(-pid, c->pending_signal) != 0) ::kill(pid, c->pending_signal);
     }
-    Post(*c, kStarted, pid, 0);
     siginfo_t info;
     memset(&info, 0, sizeof(info));
     int waited;

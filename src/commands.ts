@@ -64,10 +64,10 @@ export interface CommandFactory {
   readonly acceptsStdoutFd?: boolean;
 }
 
-/** Which child starter {@link spawnCommand} uses: the addon's (`native`) or Node's `child_process.spawn` (`node`). */
+/** Which child starter the default command factory uses: the addon's (`native`) or Node's `child_process.spawn` (`node`). */
 export type SpawnImplementation = 'native' | 'node';
 
-/** Which child starter {@link spawnCommand} uses now: `native` (the addon's posix_spawn, off
+/** Which child starter the default command factory (`spawnCommand`) uses now: `native` (the addon's posix_spawn, off
  *  the main thread) when the addon loaded, else `node`; `IPTABLES_SYNC_SPAWN=node` forces
  *  Node's. Read at every spawn, so the switch takes effect at once. */
 export function spawnImplementation(): SpawnImplementation {
@@ -185,7 +185,6 @@ function spawnNative(command: string, args: readonly string[], options?: Command
     if (exit && open === 0) resolveExit(exit);
   };
   const onEvent = (kind: NativeChildEvent, a: number, b: number): void => {
-    if (kind === 0) return; // started
     if (kind === 1) {
       streams?.stdin.destroy();
       streams?.stdout.destroy();

@@ -71,9 +71,9 @@ export interface NativePipeScanner {
   cancel(): void;
 }
 
-/** Events of a native child (native/spawn_binding.cc): started (pid), could not start (errno),
- *  exited and reaped (code, or -1 and the signal number). */
-export type NativeChildEvent = 0 | 1 | 2;
+/** Events of a native child (native/spawn_binding.cc): 1 could not start (errno), 2 exited and
+ *  reaped (code, or -1 and the signal number). */
+export type NativeChildEvent = 1 | 2;
 
 /** A child the addon started on a thread of its own; see native/spawn_binding.cc. */
 export interface NativeChild {

@@ -22,6 +22,7 @@ import {
   type CommandFactory,
   type CommandOptions,
 } from '../src/commands';
+import * as packageRoot from '../src/index';
 import { runCommandLine, ROOT } from './helpers/run-cli';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -95,6 +96,10 @@ describe('the default factory', () => {
     const fresh = await import('../src/commands');
     expect(fresh.spawnImplementation()).toBe('node');
     expect((await ran(fresh.spawnCommand, 'sh', ['-c', 'exit 6'])).exit).toEqual({ code: 6, signal: null });
+  });
+
+  it('the package root tells which one runs', () => {
+    expect(packageRoot.spawnImplementation).toBe(spawnImplementation);
   });
 
   it('the native factory takes stdoutFd, as Node\'s does', () => {
