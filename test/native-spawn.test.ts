@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   collect,
@@ -23,6 +24,7 @@ import {
   type CommandOptions,
 } from '../src/commands';
 import * as packageRoot from '../src/index';
+import { nativeInfo } from '../src/native';
 import { runCommandLine, ROOT } from './helpers/run-cli';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -369,5 +371,37 @@ describe('a process of its own', () => {
     );
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ codes: ['EMFILE', 'EMFILE'], leaked: 0, again: 'again\n' });
+  });
+});
+
+describe('in worker threads', () => {
+  // The addon's Child used directly in a worker: its events reach the worker's loop, and a worker
+  // torn down while its child runs (the thread still waiting for it) leaves this process working.
+  const WORKER = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const addon = require(workerData.path);
+    const c = new addon.Child('sh', ['sh', '-c', workerData.script], null, -1, (kind, a, b) => parentPort.postMessage({ kind, a, b }));
+    parentPort.postMessage({ started: c.errno === 0 });
+  `;
+  const inWorker = (script: string, until: (m: { kind?: number; started?: boolean }) => boolean): Promise<{ kind?: number; a?: number; started?: boolean }[]> =>
+    new Promise((resolve, reject) => {
+      const worker = new Worker(WORKER, { eval: true, workerData: { path: nativeInfo().path, script } });
+      const seen: { kind?: number; a?: number; started?: boolean }[] = [];
+      worker.on('message', (m: { kind?: number; a?: number; started?: boolean }) => {
+        seen.push(m);
+        if (until(m)) void worker.terminate().then(() => resolve(seen));
+      });
+      worker.once('error', reject);
+    });
+
+  it('reports the exit to the worker, and survives a worker torn down while its child runs', async () => {
+    const [done, torn] = await Promise.all([
+      inWorker('exit 9', (m) => m.kind === 2),
+      inWorker('sleep 0.5; exit 3', (m) => m.started === true), // terminated at once
+    ]);
+    expect(done).toEqual([{ started: true }, { kind: 2, a: 9, b: 0 }]);
+    expect(torn).toEqual([{ started: true }]);
+    await sleep(800); // the torn-down worker's child exits now; its thread must not call into the gone environment
+    expect((await ran(nativeSpawnCommand, 'sh', ['-c', 'exit 5'])).exit).toEqual({ code: 5, signal: null });
   });
 });
