@@ -64,12 +64,14 @@ export interface CommandFactory {
   readonly acceptsStdoutFd?: boolean;
 }
 
-/** Which child starter the default command factory uses: the addon's (`native`) or Node's `child_process.spawn` (`node`). */
+/** Which child starter the default command factory uses: the addon's (`native`) or Node's
+ *  `child_process.spawn` (`node`). */
 export type SpawnImplementation = 'native' | 'node';
 
-/** Which child starter the default command factory (`spawnCommand`) uses now: `native` (the addon's posix_spawn, off
- *  the main thread) when the addon loaded, else `node`; `IPTABLES_SYNC_SPAWN=node` forces
- *  Node's. Read at every spawn, so the switch takes effect at once. */
+/** Which child starter the default command factory (`spawnCommand`) uses now: `native` (the
+ *  addon's posix_spawn, off the main thread) when the addon loaded, else `node`;
+ *  `IPTABLES_SYNC_SPAWN=node` forces Node's. Read at every spawn, so the switch takes effect at
+ *  once. */
 export function spawnImplementation(): SpawnImplementation {
   return process.env.IPTABLES_SYNC_SPAWN !== 'node' && loadNative() !== undefined ? 'native' : 'node';
 }
@@ -158,11 +160,9 @@ function environmentOf(extra: Readonly<Record<string, string>>): string[] {
   return out;
 }
 
-/** A readable pipe end as a stream. net.Socket over the fd, not an fs stream: a pipe read or
- *  write through fs blocks a libuv pool thread until the child acts, the save reader holds one
- *  per running save already, and a child that stops reading would pin one for good. */
-const pipeReader = (fd: number): Socket => new Socket({ fd, readable: true, writable: false });
-
+// The pipes are net.Sockets over the fds, not fs streams: a pipe read or write through fs blocks
+// a libuv pool thread until the child acts (a restore waiting for the xtables lock would pin
+// one for seconds), and the save reader already holds one pool thread per running save.
 function spawnNative(command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand {
   const argv = Object.freeze([command, ...args]);
   const addon = loadNative();
@@ -193,7 +193,10 @@ function spawnNative(command: string, args: readonly string[], options?: Command
       return;
     }
     exit = a >= 0 ? { code: a, signal: null } : { code: null, signal: SIGNAL_NAMES.get(b) ?? null };
-    streams?.stdin.destroy(); // as Node does at exit: unwritten input goes, a wait for 'drain' ends
+    // As Node does at exit: unwritten input goes (a wait for 'drain' ends), and output nobody
+    // reads is drained, so its pipe closes and exited resolves.
+    streams?.stdin.destroy();
+    for (const s of [streams?.stdout, streams?.stderr]) if (s && s.readableFlowing === null) s.resume();
     settle();
   };
   let child: NativeChild;
@@ -204,12 +207,18 @@ function spawnNative(command: string, args: readonly string[], options?: Command
     return notStarted(argv, error);
   }
   if (child.errno !== 0) return notStarted(argv, spawnErrnoError(child.errno, command, args));
+  const made: Socket[] = []; // each owns its fd from here on
+  const wrap = (fd: number, readable: boolean): Socket => {
+    const socket = new Socket({ fd, readable, writable: !readable });
+    made.push(socket);
+    return socket;
+  };
   try {
-    const stdin = new Socket({ fd: child.stdin, readable: false, writable: true });
+    const stdin = wrap(child.stdin, false);
     // A child that dies early must not crash us with EPIPE on its stdin.
     stdin.on('error', () => undefined);
-    const stdout = child.stdout >= 0 ? pipeReader(child.stdout) : Readable.from([]);
-    const stderr = pipeReader(child.stderr);
+    const stdout = child.stdout >= 0 ? wrap(child.stdout, true) : Readable.from([]);
+    const stderr = wrap(child.stderr, true);
     for (const s of child.stdout >= 0 ? [stdout, stderr] : [stderr]) {
       open++;
       s.once('close', () => {
@@ -219,7 +228,8 @@ function spawnNative(command: string, args: readonly string[], options?: Command
     }
     streams = { stdin, stdout, stderr };
   } catch (error) {
-    for (const fd of [child.stdin, child.stdout, child.stderr]) if (fd >= 0) closeFd(fd);
+    for (const socket of made) socket.destroy();
+    for (const fd of [child.stdin, child.stdout, child.stderr].slice(made.length)) if (fd >= 0) closeFd(fd);
     child.kill(osConstants.signals.SIGKILL);
     return notStarted(argv, error);
   }
@@ -231,7 +241,7 @@ function closeFd(fd: number): void {
   try {
     closeSync(fd);
   } catch {
-    // a Socket took it before failing
+    // already closed
   }
 }
 

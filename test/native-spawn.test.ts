@@ -120,6 +120,16 @@ describe('native spawn: the contract', () => {
     expect(await child.exited).toEqual({ code: null, signal: 'SIGINT' });
   });
 
+  it('exited resolves when the caller never reads stdout or stderr (drained at exit, as Node does)', async () => {
+    for (const factory of [nodeSpawnCommand, nativeSpawnCommand]) {
+      // Small output: it fits in the pipe, so the child can exit while nobody reads.
+      const child = factory('sh', ['-c', 'echo out; echo err >&2; exit 2']);
+      child.stdin.end();
+      const timeout = sleep(5000).then(() => 'still waiting');
+      expect(await Promise.race([child.exited, timeout])).toEqual({ code: 2, signal: null });
+    }
+  });
+
   it('kill() right after the call, before the thread has spawned the child, still kills it', async () => {
     const started = Date.now();
     const child = nativeSpawnCommand('sleep', ['30']);
