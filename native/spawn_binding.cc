@@ -4,13 +4,13 @@
 // thread only three pipe2() calls and a pthread_create().
 //
 //   const c = new Child(file, argv, env | null, stdoutFd, onEvent);
-//   c.errno                 // non-zero: nothing started (pipe2/dup/thread failed), no event comes
-//   c.stdin, c.stdout, c.stderr   // our pipe ends (O_CLOEXEC), now owned by JS; stdout -1 with stdoutFd
-//   onEvent(1, errno, 0)    // could not start (ENOENT, EACCES, ...)
-//   onEvent(2, code, signo) // exited and reaped (code -1 and the signal when one ended it)
+//   c.errno        // non-zero: nothing started (pipe2/dup/thread failed), no event comes
+//   c.stdin, c.stdout, c.stderr   // our pipe ends (O_CLOEXEC), JS's to close; stdout -1 with stdoutFd
+//   onEvent(1, errno, 0)      // could not start (ENOENT, EACCES, ...)
+//   onEvent(2, code, signo)   // exited and reaped (code -1 and the signal when one ended it)
+//   c.kill(signo)  // its process group; remembered until it exists, a no-op once it exited
 //
 // A start that worked is not reported: one wake-up of the loop less per child.
-//   c.kill(signo)           // the child's process group; remembered until it exists, a no-op once it exited
 //
 // Why a thread per child that spawns and then blocks in waitid, rather than pidfd_open and a
 // uv_poll_t on the loop: pidfd_open needs Linux 5.3 and the prebuilds are for hosts from RHEL 8
@@ -103,7 +103,8 @@ int Configure(SpawnSetup* s, const ChildState& c) {
   sigset_t all;
   sigemptyset(&none);
   sigfillset(&all);
-  e = posix_spawnattr_setflags(&s->attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  e = posix_spawnattr_setflags(&s->attr,
+                               POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   if (e == 0) e = posix_spawnattr_setsigmask(&s->attr, &none);
   if (e == 0) e = posix_spawnattr_setsigdefault(&s->attr, &all);
   // dup2 onto 0/1/2 clears O_CLOEXEC there; the originals close at exec.
@@ -123,7 +124,8 @@ std::vector<char*> Pointers(std::vector<std::string>& strings) {
 
 // One execve-equivalent attempt; a file without #! runs under /bin/sh, as execvp (and so
 // Node's spawn) does on ENOEXEC.
-int SpawnOne(pid_t* pid, const std::string& path, SpawnSetup* s, std::vector<std::string> argv, std::vector<char*>& envp) {
+int SpawnOne(pid_t* pid, const std::string& path, SpawnSetup* s, std::vector<std::string> argv,
+             std::vector<char*>& envp) {
   std::vector<char*> args = Pointers(argv);
   int e = posix_spawn(pid, path.c_str(), &s->actions, &s->attr, args.data(), envp.data());
   if (e != ENOEXEC) return e;
@@ -226,7 +228,9 @@ void* RunChild(void* raw) {
     {
       std::lock_guard<std::mutex> lock(c->mu);
       c->pid = pid;
-      if (c->pending_signal != 0 && ::kill(-pid, c->pending_signal) != 0) ::kill(pid, c->pending_signal);
+      if (c->pending_signal != 0 && ::kill(-pid, c->pending_signal) != 0) {
+        ::kill(pid, c->pending_signal);
+      }
     }
     siginfo_t info;
     memset(&info, 0, sizeof(info));
@@ -259,8 +263,10 @@ void CallJs(napi_env env, napi_value callback, void* /*context*/, void* data) {
   if (env == nullptr || callback == nullptr) return;  // environment tearing down
   napi_value args[3];
   napi_value undefined;
-  if (napi_create_int32(env, event->kind, &args[0]) != napi_ok || napi_create_int32(env, event->a, &args[1]) != napi_ok ||
-      napi_create_int32(env, event->b, &args[2]) != napi_ok || napi_get_undefined(env, &undefined) != napi_ok) {
+  if (napi_create_int32(env, event->kind, &args[0]) != napi_ok ||
+      napi_create_int32(env, event->a, &args[1]) != napi_ok ||
+      napi_create_int32(env, event->b, &args[2]) != napi_ok ||
+      napi_get_undefined(env, &undefined) != napi_ok) {
     return;
   }
   napi_call_function(env, undefined, callback, 3, args, nullptr);
@@ -296,9 +302,11 @@ class Child : public Napi::ObjectWrap<Child> {
   explicit Child(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Child>(info) {
     Napi::Env env = info.Env();
     auto c = std::make_shared<ChildState>();
-    if (!info[0].IsString() || !StringsOf(info[1], &c->argv) || !(info[2].IsNull() || StringsOf(info[2], &c->env)) ||
-        !info[3].IsNumber() || !info[4].IsFunction()) {
-      Napi::TypeError::New(env, "Child(file, argv, env | null, stdoutFd, onEvent)").ThrowAsJavaScriptException();
+    if (!info[0].IsString() || !StringsOf(info[1], &c->argv) ||
+        !(info[2].IsNull() || StringsOf(info[2], &c->env)) || !info[3].IsNumber() ||
+        !info[4].IsFunction()) {
+      Napi::TypeError::New(env, "Child(file, argv, env | null, stdoutFd, onEvent)")
+          .ThrowAsJavaScriptException();
       return;
     }
     c->file = info[0].As<Napi::String>().Utf8Value();
@@ -330,9 +338,12 @@ class Child : public Napi::ObjectWrap<Child> {
  private:
   static int StartThread(Napi::Env env, Napi::Function callback, const std::shared_ptr<ChildState>& c) {
     napi_value name;
-    if (napi_create_string_utf8(env, "iptables-sync:spawn", NAPI_AUTO_LENGTH, &name) != napi_ok) return ENOMEM;
+    if (napi_create_string_utf8(env, "iptables-sync:spawn", NAPI_AUTO_LENGTH, &name) != napi_ok) {
+      return ENOMEM;
+    }
     auto* holder = new std::shared_ptr<ChildState>(c);
-    if (napi_create_threadsafe_function(env, callback, nullptr, name, 0, 1, holder, FinalizeTsfn, nullptr, CallJs, &c->tsfn) != napi_ok) {
+    if (napi_create_threadsafe_function(env, callback, nullptr, name, 0, 1, holder, FinalizeTsfn,
+                                        nullptr, CallJs, &c->tsfn) != napi_ok) {
       delete holder;
       return ENOMEM;
     }
