@@ -6,7 +6,8 @@
 // Per factory, `--spawns` sequential runs of /bin/true with piped stdio: the synchronous part of
 // the factory call (what blocks the caller's turn), the main thread's CPU time per spawn (the
 // call plus the streams and events it makes; CLOCK_THREAD_CPUTIME_ID through the addon), and the
-// longest event-loop turn over the whole series (a 1 ms interval). Not a test: numbers only.
+// longest event-loop turn over the whole series (a 1 ms interval), and that turn in a second of
+// the same process doing nothing (GC of the grown heap, the machine's load). Not a test.
 import { commands, native } from './lib';
 import { LongestTurn } from './longest-turn';
 
@@ -29,6 +30,15 @@ function growTo(mb: number): unknown[] {
     keep.push(block);
   }
   return keep;
+}
+
+/** The same stretch with no spawns (timers only): what this process and machine cost alone. */
+async function idle(ms: number): Promise<string> {
+  const turn = new LongestTurn();
+  turn.from();
+  const end = performance.now() + ms;
+  while (performance.now() < end) await new Promise((r) => setTimeout(r, 1));
+  return `longest turn ${(await turn.stop()).toFixed(3)} ms (no spawns, ${ms} ms)`;
 }
 
 async function series(factory: typeof commands.spawnCommand, spawns: number): Promise<string> {
@@ -66,6 +76,7 @@ async function main(): Promise<void> {
   for (let round = 0; round < 2; round++) {
     console.log(`rss ${rss} MB round ${round + 1} node:   ${await series(commands.nodeSpawnCommand, spawns)}`);
     console.log(`rss ${rss} MB round ${round + 1} native: ${await series(commands.nativeSpawnCommand, spawns)}`);
+    console.log(`rss ${rss} MB round ${round + 1} idle:   ${await idle(1000)}`);
   }
   if (kept.length < 0) console.log(kept); // keeps the heap alive to the end
 }
