@@ -9,6 +9,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -27,6 +29,7 @@ import * as packageRoot from '../src/index';
 import { nativeInfo } from '../src/native';
 import { runCommandLine, ROOT } from './helpers/run-cli';
 
+setFlagsFromString('--expose-gc');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const TAG = `nsp${process.pid}x${randomBytes(3).toString('hex')}`;
 
@@ -273,6 +276,38 @@ describe('native spawn: the contract', () => {
     await sleep(50);
     // Every fd the factory made is closed again once the children are gone.
     expect([...ourPipes()].filter((p) => !before.has(p))).toEqual([]);
+  });
+
+  it('1000 spawns, 8 at a time, leave the fds and the threads as they were, and the RSS after GC within a bound', async () => {
+    const gc = runInNewContext('gc') as () => void;
+    const one = async (): Promise<void> => {
+      const child = nativeSpawnCommand('true', []);
+      child.stdout.resume();
+      child.stderr.resume();
+      child.stdin.end();
+      await child.exited;
+    };
+    const batch = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i += 8) await Promise.all(Array.from({ length: 8 }, one));
+    };
+    const fds = (): string[] => readdirSync('/proc/self/fd').sort();
+    const threads = (): number => readdirSync('/proc/self/task').length;
+    const settled = async (): Promise<number> => {
+      await sleep(50);
+      gc();
+      return process.memoryUsage().rss;
+    };
+    await batch(80); // warm-up: sockets, allocator arenas of the spawn threads
+    const rss0 = await settled();
+    const fds0 = fds();
+    const threads0 = threads();
+    await batch(1000);
+    // Each spawn thread ends just after its exit event: give the last ones a moment.
+    for (let i = 0; i < 100 && threads() > threads0; i++) await sleep(10);
+    expect(threads()).toBe(threads0);
+    expect(fds()).toEqual(fds0);
+    // The bound of the addon's other leak checks: glibc's per-thread arenas step RSS up early.
+    expect(((await settled()) - rss0) / 2 ** 20).toBeLessThan(40);
   });
 
   it("libuv's SIGCHLD handling does not reap our children, nor we Node's: both report their own exit codes", async () => {
