@@ -9,6 +9,7 @@
         "native/pipe_binding.cc",
         "native/scan_result.cc",
         "native/hash_binding.cc",
+        "native/spawn_binding.cc",
         "native/locks.cc",
         "native/save_scanner.cc",
         "native/hash.cc",

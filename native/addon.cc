@@ -1,4 +1,4 @@
-// Module entry: creates the instance data and registers the lock, scanner and hash bindings.
+// Module entry: creates the instance data and registers the lock, scanner, hash and spawn bindings.
 #include "addon.h"
 #include "scan_result.h"
 
@@ -16,7 +16,7 @@ namespace {
 
 // Bumped whenever the JS-visible interface changes; src/native.ts refuses other versions, so a
 // stale build can never be used with newer TypeScript.
-constexpr int kAbiVersion = 5;
+constexpr int kAbiVersion = 6;
 
 // CPU time of the calling thread in ms (CLOCK_THREAD_CPUTIME_ID): lets the benchmark measure
 // main-thread cost alone; /proc schedstat only updates at scheduler ticks.
@@ -36,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ipts::InitScanner(env, exports);
   ipts::InitPipeScanner(env, exports);
   ipts::InitHash(env, exports);
+  ipts::InitSpawn(env, exports);
   exports.Set("scanLayout", ipts::ScanLayout(env));
   return exports;
 }

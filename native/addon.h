@@ -57,6 +57,7 @@ void InitLocks(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitScanner(Napi::Env env, Napi::Object exports);
 void InitPipeScanner(Napi::Env env, Napi::Object exports);
 void InitHash(Napi::Env env, Napi::Object exports);
+void InitSpawn(Napi::Env env, Napi::Object exports);
 
 }  // namespace ipts
 

@@ -26,8 +26,12 @@
 
 extern "C" int ipts_pthread_once_base(pthread_once_t*, void (*)(void));
 extern "C" int ipts_pthread_key_create_base(pthread_key_t*, void (*)(void*));
+extern "C" int ipts_pthread_create_base(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
+extern "C" int ipts_pthread_attr_setstacksize_base(pthread_attr_t*, size_t);
 __asm__(".symver ipts_pthread_once_base, pthread_once@" IPTS_GLIBC_BASE);
 __asm__(".symver ipts_pthread_key_create_base, __pthread_key_create@" IPTS_GLIBC_BASE);
+__asm__(".symver ipts_pthread_create_base, pthread_create@" IPTS_GLIBC_BASE);
+__asm__(".symver ipts_pthread_attr_setstacksize_base, pthread_attr_setstacksize@" IPTS_GLIBC_BASE);
 
 // libstdc++'s headers read glibc 2.32's __libc_single_threaded to skip atomic reference counts
 // in single-threaded processes. 0 means "may be multi-threaded": always atomic, always correct.
@@ -41,6 +45,13 @@ IPTS_VISIBLE_WRAP int __wrap_pthread_once(pthread_once_t* once, void (*init)(voi
 }
 IPTS_VISIBLE_WRAP int __wrap___pthread_key_create(pthread_key_t* key, void (*destructor)(void*)) {
   return ipts_pthread_key_create_base(key, destructor);
+}
+// pthread_create / pthread_attr_setstacksize (GLIBC_2.34): the spawn binding's thread per child.
+IPTS_VISIBLE_WRAP int __wrap_pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*), void* arg) {
+  return ipts_pthread_create_base(thread, attr, start, arg);
+}
+IPTS_VISIBLE_WRAP int __wrap_pthread_attr_setstacksize(pthread_attr_t* attr, size_t size) {
+  return ipts_pthread_attr_setstacksize_base(attr, size);
 }
 
 // fstat (GLIBC_2.33; before it a header wrapper around __fxstat): the system call. glibc's

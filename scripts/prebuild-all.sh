@@ -37,6 +37,7 @@ build() {
     -Wl,--exclude-libs,ALL -Wl,--version-script="$exports_map"
     # native/glibc_compat.cc: each of these binds to its __wrap_ replacement there.
     -Wl,--wrap=__libc_single_threaded -Wl,--wrap=pthread_once -Wl,--wrap=__pthread_key_create
+    -Wl,--wrap=pthread_create -Wl,--wrap=pthread_attr_setstacksize
     -Wl,--wrap=fstat -Wl,--wrap=_dl_find_object -Wl,--wrap=arc4random
     # Where pthread_once & co. live before glibc 2.34 (an empty stub from 2.34 on).
     -Wl,--no-as-needed -l:libpthread.so.0 -s)

@@ -4,8 +4,18 @@
 // under the same rules: a deadline that kills it (and its process group) and then reaps it,
 // stderr kept to a few KB, and spawn failures (EMFILE, ENOENT, EACCES) reported as an outcome,
 // never thrown and never left as an unhandled rejection.
+//
+// Two ways to start a child: the addon's (posix_spawn on a thread of the child's own, which
+// also reaps it: the main thread pays a few pipe2() calls and a thread start) and Node's
+// child_process.spawn (a fork of this whole process on the main thread: 1-30 ms at 50-200 MB).
+// spawnCommand takes the addon's when it loaded, unless IPTABLES_SYNC_SPAWN=node.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { Readable, Writable } from 'node:stream';
+import { getSystemErrorName } from 'node:util';
+import { loadNative, type NativeChild, type NativeChildEvent } from './native';
 
 /** How a process ended. */
 export interface CommandExit {
@@ -54,10 +64,37 @@ export interface CommandFactory {
   readonly acceptsStdoutFd?: boolean;
 }
 
-/** Spawns real processes with piped stdio, each in its own process group (so a deadline kill
- *  also reaches what a wrapper script started). */
+/** Which child starter the default command factory uses: the addon's (`native`) or Node's
+ *  `child_process.spawn` (`node`). */
+export type SpawnImplementation = 'native' | 'node';
+
+/** Which child starter the default command factory (`spawnCommand`) uses now: `native` (the
+ *  addon's posix_spawn, off the main thread) when the addon loaded, else `node`;
+ *  `IPTABLES_SYNC_SPAWN=node` forces Node's. Read at every spawn, so the switch takes effect at
+ *  once. */
+export function spawnImplementation(): SpawnImplementation {
+  return process.env.IPTABLES_SYNC_SPAWN !== 'node' && loadNative() !== undefined ? 'native' : 'node';
+}
+
+/** Spawns real processes with piped stdio, each in its own session and so its own process
+ *  group (a deadline kill also reaches what a wrapper script started), with the starter
+ *  {@link spawnImplementation} names. */
 export const spawnCommand: CommandFactory = Object.assign(
+  (command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand =>
+    spawnImplementation() === 'native' ? spawnNative(command, args, options) : spawnReal(command, args, options),
+  { acceptsStdoutFd: true },
+);
+
+/** {@link spawnCommand} with Node's `child_process.spawn`, whatever the switch says. */
+export const nodeSpawnCommand: CommandFactory = Object.assign(
   (command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand => spawnReal(command, args, options),
+  { acceptsStdoutFd: true },
+);
+
+/** {@link spawnCommand} with the addon's spawn, whatever the switch says (a command that
+ *  cannot start when the addon is not loaded). */
+export const nativeSpawnCommand: CommandFactory = Object.assign(
+  (command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand => spawnNative(command, args, options),
   { acceptsStdoutFd: true },
 );
 
@@ -103,6 +140,109 @@ function spawnReal(command: string, args: readonly string[], options?: CommandOp
       }
     },
   };
+}
+
+const SIGNAL_NAMES: ReadonlyMap<number, NodeJS.Signals> = new Map(
+  Object.entries(osConstants.signals).map(([name, number]) => [number, name as NodeJS.Signals]),
+);
+
+/** The error Node's spawn gives for a child that could not start ("spawn ip ENOENT"). */
+function spawnErrnoError(errno: number, command: string, args: readonly string[]): NodeJS.ErrnoException {
+  const code = getSystemErrorName(-errno);
+  return Object.assign(new Error(`spawn ${command} ${code}`), { errno: -errno, code, syscall: `spawn ${command}`, path: command, spawnargs: [...args] });
+}
+
+/** process.env plus `extra` as KEY=VALUE strings, as Node's spawn builds them. */
+function environmentOf(extra: Readonly<Record<string, string>>): string[] {
+  const merged: Record<string, string | undefined> = { ...process.env, ...extra };
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(merged)) if (value !== undefined) out.push(`${key}=${value}`);
+  return out;
+}
+
+// The pipes are net.Sockets over the fds, not fs streams: a pipe read or write through fs blocks
+// a libuv pool thread until the child acts (a restore waiting for the xtables lock would pin
+// one for seconds), and the save reader already holds one pool thread per running save.
+function spawnNative(command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand {
+  const argv = Object.freeze([command, ...args]);
+  const addon = loadNative();
+  if (!addon) return notStarted(argv, new Error(`spawn ${command}: the native addon is not loaded`));
+  const env = options?.env ? environmentOf(options.env) : null;
+  if ([command, ...args, ...(env ?? [])].some((s) => s.includes('\0'))) {
+    return notStarted(argv, Object.assign(new TypeError(`spawn ${command}: arguments and environment must not contain null bytes`), { code: 'ERR_INVALID_ARG_VALUE' }));
+  }
+  let streams: { readonly stdin: Socket; readonly stdout: Readable; readonly stderr: Socket } | undefined;
+  let exit: CommandExit | undefined;
+  let open = 0; // output pipes not yet closed: exited waits for them, as Node's 'close' does
+  let resolveExit: (exit: CommandExit) => void = () => undefined;
+  let rejectExit: (error: Error) => void = () => undefined;
+  const exited = new Promise<CommandExit>((resolve, reject) => {
+    resolveExit = resolve;
+    rejectExit = reject;
+  });
+  exited.catch(() => undefined); // a caller that never looks gets no unhandled rejection
+  const settle = (): void => {
+    if (exit && open === 0) resolveExit(exit);
+  };
+  const onEvent = (kind: NativeChildEvent, a: number, b: number): void => {
+    if (kind === 1) {
+      streams?.stdin.destroy();
+      streams?.stdout.destroy();
+      streams?.stderr.destroy();
+      rejectExit(spawnErrnoError(a, command, args));
+      return;
+    }
+    exit = a >= 0 ? { code: a, signal: null } : { code: null, signal: SIGNAL_NAMES.get(b) ?? null };
+    // As Node does at exit: unwritten input goes (a wait for 'drain' ends), and output nobody
+    // reads is drained, so its pipe closes and exited resolves.
+    streams?.stdin.destroy();
+    for (const s of [streams?.stdout, streams?.stderr]) if (s && s.readableFlowing === null) s.resume();
+    settle();
+  };
+  let child: NativeChild;
+  try {
+    // argv[0] is the command as given, as Node passes it.
+    child = new addon.Child(command, argv, env, options?.stdoutFd ?? -1, onEvent);
+  } catch (error) {
+    return notStarted(argv, error);
+  }
+  if (child.errno !== 0) return notStarted(argv, spawnErrnoError(child.errno, command, args));
+  const made: Socket[] = []; // each owns its fd from here on
+  const wrap = (fd: number, readable: boolean): Socket => {
+    const socket = new Socket({ fd, readable, writable: !readable });
+    made.push(socket);
+    return socket;
+  };
+  try {
+    const stdin = wrap(child.stdin, false);
+    // A child that dies early must not crash us with EPIPE on its stdin.
+    stdin.on('error', () => undefined);
+    const stdout = child.stdout >= 0 ? wrap(child.stdout, true) : Readable.from([]);
+    const stderr = wrap(child.stderr, true);
+    for (const s of child.stdout >= 0 ? [stdout, stderr] : [stderr]) {
+      open++;
+      s.once('close', () => {
+        open--;
+        settle();
+      });
+    }
+    streams = { stdin, stdout, stderr };
+  } catch (error) {
+    for (const socket of made) socket.destroy();
+    for (const fd of [child.stdin, child.stdout, child.stderr].slice(made.length)) if (fd >= 0) closeFd(fd);
+    child.kill(osConstants.signals.SIGKILL);
+    return notStarted(argv, error);
+  }
+  const signalOf = (signal: NodeJS.Signals | undefined): number => osConstants.signals[signal ?? 'SIGKILL'] ?? osConstants.signals.SIGKILL;
+  return { argv, ...streams, exited, kill: (signal) => void child.kill(signalOf(signal)) };
+}
+
+function closeFd(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
 }
 
 /** A command that never started: `exited` rejects with the spawn error. */

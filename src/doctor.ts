@@ -13,7 +13,7 @@ import {
   type IpVersion,
   type TableBackendChoice,
 } from './backend';
-import { describeOutcome, inNetns, runCommand, spawnCommand, succeeded, type CommandFactory } from './commands';
+import { describeOutcome, inNetns, runCommand, spawnCommand, spawnImplementation, succeeded, type CommandFactory, type SpawnImplementation } from './commands';
 import type { LockHolder } from './errors';
 import { detectFeatures, type Features } from './features';
 import { DEFAULT_LOCK_FILE_PATH, findLockHolder } from './locks';
@@ -33,6 +33,9 @@ export interface AddonCheck extends DoctorCheck {
   readonly reason: string | undefined;
   /** The addon files tried, in order. */
   readonly tried: readonly string[];
+  /** Who starts the children: the addon's posix_spawn, or Node's spawn (no addon, or
+   *  IPTABLES_SYNC_SPAWN=node). */
+  readonly spawn: SpawnImplementation;
 }
 
 /** Whether we may change iptables: root, or at least CAP_NET_ADMIN. */
@@ -243,10 +246,12 @@ function iptablesBackendOf(choice: TableBackendChoice): Backend | undefined {
 
 function checkAddon(restoreTakesWait: boolean | undefined): AddonCheck {
   const info = nativeInfo();
-  const base = { loaded: info.loaded, path: info.path, reason: info.reason, tried: info.tried ?? [] };
+  const spawn = spawnImplementation();
+  const base = { loaded: info.loaded, path: info.path, reason: info.reason, tried: info.tried ?? [], spawn };
   if (info.loaded) {
     const skipped = info.reason ? ` (skipped first: ${info.reason})` : '';
-    return { ...base, status: 'ok', message: `loaded ${info.path ?? ''}${skipped}` };
+    const children = spawn === 'native' ? 'children started by its posix_spawn' : "children started by Node's spawn (IPTABLES_SYNC_SPAWN=node)";
+    return { ...base, status: 'ok', message: `loaded ${info.path ?? ''}${skipped}; ${children}` };
   }
   // Without the addon the TypeScript reader still works; only the lock functions do not, and a
   // Table needs them only for a restore binary that does not lock itself.

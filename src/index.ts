@@ -97,6 +97,7 @@ export {
   type ReadResult,
 } from './reader';
 export { nativeInfo } from './native';
+export { spawnImplementation, type SpawnImplementation } from './commands';
 // The rules-file loader (and its yaml dependency) lives at 'iptables-sync/config'.
 export {
   diagnose,

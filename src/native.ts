@@ -1,4 +1,4 @@
-// Loads the C++ addon (locks, save scanner, rule hashing) and gives it a typed face.
+// Loads the C++ addon (locks, save scanner, rule hashing, spawning) and gives it a typed face.
 //
 // Which file: the prebuild in prebuilds/<platform>-<arch>/ first, because that is what users
 // of the published package run (`npm install` keeps it when it loads). node-gyp-build on its own
@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } 
 import { dirname, join } from 'node:path';
 
 /** The interface version this TypeScript expects (native/addon.cc kAbiVersion). */
-export const NATIVE_ABI_VERSION = 5;
+export const NATIVE_ABI_VERSION = 6;
 
 export interface NativeLockHandle {
   release(): void;
@@ -71,6 +71,22 @@ export interface NativePipeScanner {
   cancel(): void;
 }
 
+/** Events of a native child (native/spawn_binding.cc): 1 could not start (errno), 2 exited and
+ *  reaped (code, or -1 and the signal number). */
+export type NativeChildEvent = 1 | 2;
+
+/** A child the addon started on a thread of its own; see native/spawn_binding.cc. */
+export interface NativeChild {
+  /** Non-zero when nothing started (pipe2, dup or the thread failed): no event comes. */
+  readonly errno: number;
+  /** Our ends of its pipes (O_CLOEXEC), ours to close; `stdout` is -1 when it got `stdoutFd`. */
+  readonly stdin: number;
+  readonly stdout: number;
+  readonly stderr: number;
+  /** Signals its process group; false once it exited (its pid may be reused). */
+  kill(signal: number): boolean;
+}
+
 export interface NativeAddon {
   readonly abiVersion: number;
   readonly sourceDigest: string;
@@ -93,6 +109,13 @@ export interface NativeAddon {
   /** Rule IDs of many chains at once, from their rule bodies (native/hash.h HashChains). */
   hashChains(names: string, counts: Uint32Array, bodies: string): string;
   readonly scanLayout: ScanLayout;
+  readonly Child: new (
+    file: string,
+    argv: readonly string[],
+    env: readonly string[] | null,
+    stdoutFd: number,
+    onEvent: (kind: NativeChildEvent, a: number, b: number) => void,
+  ) => NativeChild;
   /** CPU time of the calling thread, ms (for benchmarks). */
   threadCpuMs(): number;
 }
@@ -189,6 +212,7 @@ function isAddon(value: unknown): value is NativeAddon {
     typeof v.PipeScanner === 'function' &&
     typeof v.chainRuleHashes === 'function' &&
     typeof v.hashChains === 'function' &&
+    typeof v.Child === 'function' &&
     typeof v.sourceDigest === 'string'
   );
 }

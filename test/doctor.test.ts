@@ -47,7 +47,7 @@ describe('iptables-sync doctor on this host', () => {
     const { code, report } = await doctorJson([]);
     expect(code).toBe(0);
     expect(report.ok).toBe(true);
-    expect(report.addon).toMatchObject({ status: 'ok', loaded: true, path: join(ROOT, 'prebuilds', `linux-${process.arch}`, 'iptables-sync.node') });
+    expect(report.addon).toMatchObject({ status: 'ok', loaded: true, path: join(ROOT, 'prebuilds', `linux-${process.arch}`, 'iptables-sync.node'), spawn: 'native' });
     expect(report.privileges).toMatchObject({ status: 'ok', uid: 0, root: true, netAdmin: true });
     expect(report.netns).toMatchObject({ status: 'ok', name: null });
     expect(report.binaries.map((b) => b.name)).toEqual(ALL_BINARIES);
@@ -68,7 +68,9 @@ describe('iptables-sync doctor on this host', () => {
   it('text: one line per check with the paths and versions, and the verdict last', async () => {
     const res = await doctor([]);
     expect(res.code).toBe(0);
-    expect(res.stdout).toMatch(/^ok\s+native addon\s+loaded \//m);
+    expect(res.stdout).toMatch(/^ok\s+native addon\s+loaded \/\S+; children started by its posix_spawn$/m);
+    const viaNode = await doctor([], { IPTABLES_SYNC_SPAWN: 'node' });
+    expect(viaNode.stdout).toMatch(/^ok\s+native addon\s+loaded \/\S+; children started by Node's spawn \(IPTABLES_SYNC_SPAWN=node\)$/m);
     expect(res.stdout).toMatch(/^ok\s+privileges\s+running as root/m);
     for (const name of ALL_BINARIES) expect(res.stdout).toMatch(new RegExp(`^ok\\s+${name}\\s+${which(name)}: \\S`, 'm'));
     expect(res.stdout).toMatch(/^ok\s+restore --wait\s+iptables-(nft|legacy)-restore .*takes --wait/m);
@@ -121,7 +123,7 @@ describe('iptables-sync doctor on this host', () => {
     const env = { IPTABLES_SYNC_NATIVE_PATH: broken };
     const { code, report } = await doctorJson(['--netns', ns.name], env);
     expect(code).toBe(0);
-    expect(report.addon).toMatchObject({ status: 'warn', loaded: false, tried: [broken] });
+    expect(report.addon).toMatchObject({ status: 'warn', loaded: false, tried: [broken], spawn: 'node' });
     expect(report.addon.reason).toMatch(/broken\.node: .*invalid ELF header/);
     const text = await doctor(['--netns', ns.name], env);
     expect(text.code).toBe(0);
