@@ -6,11 +6,11 @@
 // and passes what the kernel then refuses (measured on both backends: -m icmp without -p icmp,
 // rpfilter in filter). The namespace is `unshare --net`'s: it has no name and ends with the
 // process, so nothing can be left behind, whatever happens to us.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binariesFor, type Backend, type IpVersion } from './backend';
+import { spawnCommand, startCommand } from './commands';
 import type { RulesFile, TableName, TableRules } from './config';
 import { IptablesSyncError } from './errors';
 import { appendIds, computePlan, insertIds, type InsertMode } from './restore-plan';
@@ -157,44 +157,21 @@ export function trim(stderr: string): string {
 /** `unshare --net -- COMMAND…` with the input on stdin (e.g. `iptables-restore --noflush`, or
  *  `nft -f -`); the namespace dies with it.
  *  @throws {@link KernelCheckError} when the namespace cannot be made or the command is killed. */
-export function loadInThrowawayNamespace(
+export async function loadInThrowawayNamespace(
   command: readonly [string, ...string[]],
   input: string,
   timeoutMs: number,
   env: Readonly<Record<string, string>> = {},
 ): Promise<{ code: number | null; stderr: string }> {
   const binary = command[0];
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['--net', '--', ...command], {
-      stdio: ['pipe', 'ignore', 'pipe'],
-      env: { ...process.env, ...env },
-    });
-    const err: Buffer[] = [];
-    let size = 0;
-    child.stderr.on('data', (b: Buffer) => {
-      if (size < MAX_STDERR * 4) err.push(b);
-      size += b.length;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new KernelCheckError(`check --kernel: cannot run unshare --net -- ${binary}: ${error.message}`));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (signal !== null) {
-        reject(new KernelCheckError(`check --kernel: ${binary} in a throwaway namespace was killed (${signal}) after ${timeoutMs} ms`));
-        return;
-      }
-      const stderr = Buffer.concat(err).toString('utf8');
-      // unshare itself failing (no permission) is not iptables refusing the rules.
-      if (/^unshare: /m.test(stderr)) {
-        reject(new KernelCheckError(`check --kernel: cannot create a throwaway network namespace: ${trim(stderr)}`));
-        return;
-      }
-      resolve({ code, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-  });
+  const child = startCommand(spawnCommand, 'unshare', ['--net', '--', ...command], { timeoutMs, env });
+  child.stdout.resume();
+  child.stdin.on('error', () => undefined);
+  child.stdin.end(input);
+  const outcome = await child.done;
+  if (outcome.spawnError) throw new KernelCheckError(`check --kernel: cannot run unshare --net -- ${binary}: ${outcome.spawnError.message}`);
+  if (outcome.signal !== null) throw new KernelCheckError(`check --kernel: ${binary} in a throwaway namespace was killed (${outcome.signal}) after ${timeoutMs} ms`);
+  // unshare itself failing (no permission) is not iptables refusing the rules.
+  if (/^unshare: /m.test(outcome.stderr)) throw new KernelCheckError(`check --kernel: cannot create a throwaway network namespace: ${trim(outcome.stderr)}`);
+  return { code: outcome.code, stderr: outcome.stderr };
 }
