@@ -284,10 +284,17 @@ bool StringsOf(Napi::Value value, std::vector<std::string>* out) {
   return true;
 }
 
+// What the child's stdin pipe holds: our writes go into the pipe only between the event loop's
+// turns, so a 64 KiB pipe (~2 ms of iptables-restore's parsing) ran dry while we rendered the
+// next 4 ms slice. Linux's default /proc/sys/fs/pipe-max-size is this size; a smaller limit
+// leaves the default (the call fails, harmlessly).
+constexpr int kStdinPipeBytes = 1 << 20;
+
 // Three pipes, both ends O_CLOEXEC (no other child, ours or Node's, inherits them).
 int MakePipe(UniqueFd* ours, UniqueFd* theirs, bool child_reads) {
   int ends[2];
   if (::pipe2(ends, O_CLOEXEC) != 0) return errno;
+  if (child_reads) (void)::fcntl(ends[1], F_SETPIPE_SZ, kStdinPipeBytes);
   ours->Reset(child_reads ? ends[1] : ends[0]);
   theirs->Reset(child_reads ? ends[0] : ends[1]);
   return 0;

@@ -182,6 +182,12 @@ describe('native spawn: the contract', () => {
     expect(readFileSync(path, 'utf8')).toBe('to-the-file\n');
   });
 
+  it("the child's stdin pipe holds 1 MiB (Linux's default is 64 KiB): the child keeps parsing while our loop renders the next slice", async () => {
+    // F_GETPIPE_SZ (1032) on the child's fd 0.
+    const r = await ran(nativeSpawnCommand, 'python3', ['-c', 'import fcntl, sys; print(fcntl.fcntl(0, 1032))']);
+    expect(r.stdout.trim()).toBe(String(1 << 20));
+  });
+
   it('options.env is added to the environment', async () => {
     const r = await ran(nativeSpawnCommand, 'sh', ['-c', 'echo "$NSP_ONE/$HOME"'], '', { env: { NSP_ONE: 'one' } });
     expect(r.stdout).toBe(`one/${process.env.HOME ?? ''}\n`);
