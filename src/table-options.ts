@@ -1,5 +1,6 @@
 // A Table's options: what each means, and their validation. Every bad value throws an
 // InvalidOptionError naming the option and the value, before the Table does anything.
+import { suggest } from './rules-file/suggest';
 import type { Registry } from 'prom-client';
 import { parseTableBackendChoice, type BackendChoice, type IpVersion, type TableBackendChoice } from './backend';
 import { inNetns, spawnCommand, type CommandFactory } from './commands';
@@ -153,6 +154,36 @@ export interface ResolvedTableOptions {
   readonly nftTableName: string | undefined;
 }
 
+/** Every option a Table takes (a key of TableOptions missing here does not compile): any other
+ *  key is refused, so a misspelt option is not silently ignored. */
+const OPTION_KEYS: { readonly [K in keyof Required<TableOptions>]: true } = {
+  historicChainPrefixes: true,
+  extraCleanupRegexPattern: true,
+  insertMode: true,
+  refreshIntervalMs: true,
+  postWriteIntervalMs: true,
+  lockTimeoutMs: true,
+  lockFile: true,
+  commandTimeoutMs: true,
+  backend: true,
+  nftTableName: true,
+  netns: true,
+  logger: true,
+  registry: true,
+  readerImplementation: true,
+  features: true,
+  onlyReferencedChains: true,
+  canaryIntervalMs: true,
+  canaryChain: true,
+  metricNames: true,
+  commandFactory: true,
+  sleep: true,
+  now: true,
+};
+
+/** The names of every Table option. */
+export const TABLE_OPTION_NAMES: readonly (keyof TableOptions)[] = Object.freeze(Object.keys(OPTION_KEYS) as (keyof TableOptions)[]);
+
 /** Checks the Table constructor's arguments in order and resolves the options' defaults. */
 export function resolveTableOptions(name: TableName, ipVersion: IpVersion, hashPrefix: string, lock: TableLock, options: TableOptions): ResolvedTableOptions {
   if (!isTableName(name)) {
@@ -164,6 +195,9 @@ export function resolveTableOptions(name: TableName, ipVersion: IpVersion, hashP
     throw new InvalidOptionError('lock', lock, 'expected an object with lock() and unlock()');
   }
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'expected an object');
+  for (const key of Object.keys(options)) {
+    if (!Object.hasOwn(OPTION_KEYS, key)) throw new InvalidOptionError(key, (options as Record<string, unknown>)[key], `is not an option of Table${suggest(key, TABLE_OPTION_NAMES)}`);
+  }
   const insertMode = options.insertMode ?? 'insert';
   if (insertMode !== 'insert' && insertMode !== 'append') {
     throw new InvalidOptionError('insertMode', insertMode, 'expected "insert" or "append"');

@@ -34,6 +34,7 @@ import {
   tryFlockOnce,
 } from '../src/index';
 import { FakeIptables } from '../src/testing';
+import { TABLE_OPTION_NAMES } from '../src/table-options';
 import { ACTION_CLASSES, buildChainSpec, invalidInputArb, validChainsArb } from './helpers/arbitraries';
 
 // What can end or split a line for iptables-restore (it reads lines with fgets and splits words
@@ -236,6 +237,23 @@ describe('Table', () => {
       longest.updateChain(new Chain({ name: 'cali-x', rules: [{ action: new AcceptAction() }] }));
       expect((await longest.plan()).input).toContain('-A cali-x');
     }
+  });
+
+  it('an option the Table does not know is refused, naming it and the option meant (a typo was silently ignored)', () => {
+    // Found by hand: { historicPrefixes } was accepted and ignored, so no chain counted as ours
+    // and stale chains of an earlier run were never cleaned up.
+    let error: unknown;
+    try {
+      new Table('filter', 4, 'cali:', OK_LOCK, { ...baseOptions, historicPrefixes: ['cali-'] } as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect(error).toMatchObject({ option: 'historicPrefixes' });
+    expect((error as Error).message).toMatch(/did you mean "historicChainPrefixes"/);
+    expect(() => new Table('filter', 4, 'cali:', OK_LOCK, { ...baseOptions, nosuchOption: 1 } as never)).toThrow(InvalidOptionError);
+    // Every documented option, undefined, is still taken.
+    expect(() => new Table('filter', 4, 'cali:', OK_LOCK, Object.fromEntries(TABLE_OPTION_NAMES.map((k) => [k, undefined])))).not.toThrow();
   });
 
   it('a command timeout under 1 ms is refused (Node timers cannot wait less: it would be 1 ms)', () => {

@@ -8,13 +8,26 @@ export function suggest(name: string, candidates: readonly string[]): string {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
-    const d = c.toLowerCase() === lower ? 0 : lower.length >= 3 && c.toLowerCase().startsWith(lower) ? 1 : editDistance(lower, c.toLowerCase());
+    const candidate = c.toLowerCase();
+    const d =
+      candidate === lower ? 0
+      : lower.length >= 3 && candidate.startsWith(lower) ? 1
+      // A word left out ("historicPrefixes" for historicChainPrefixes): counts as two edits.
+      : lower.length >= 8 && candidate.length <= lower.length * 1.5 && isSubsequence(lower, candidate) ? 2
+      : editDistance(lower, candidate);
     if (d < bestDistance) {
       bestDistance = d;
       best = c;
     }
   }
   return best !== undefined && bestDistance <= Math.max(1, Math.floor(name.length / 4)) ? ` (did you mean ${JSON.stringify(best)}?)` : '';
+}
+
+/** Whether every character of `a` is in `b`, in order. */
+function isSubsequence(a: string, b: string): boolean {
+  let at = 0;
+  for (const ch of b) if (ch === a[at]) at++;
+  return at === a.length;
 }
 
 /** Optimal string alignment distance: edits, with a swap of neighbours counting as one.
