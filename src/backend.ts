@@ -63,8 +63,30 @@ export async function resolveBinaries(
   const family = ipVersion === 6 ? 'ip6tables' : 'iptables';
   const plain = { save: `${family}-save`, restore: `${family}-restore`, iptables: family };
   if (!onPath(plain.save) || !onPath(plain.restore)) return specific;
-  const out = await runCommand(run, plain.restore, ['--version'], '', timeoutMs);
-  return { backend: backendOfVersionText(`${out.stdout} ${out.stderr}`), ...plain };
+  return { backend: backendOfVersionText(await versionTextOnce(run, plain.restore, timeoutMs)), ...plain };
+}
+
+const versionTexts = new WeakMap<CommandFactory, Map<string, Promise<string>>>();
+
+/**
+ * What `<binary> --version` prints (stdout and stderr), asked once per command factory and binary
+ * for the whole process: every Table of a process shares it (the binaries run on the host, so a
+ * network namespace does not change the answer), and one answer serves the backend, the lock
+ * mode and the features. A run that fails is not remembered: the next caller asks again.
+ */
+export function versionTextOnce(run: CommandFactory, binary: string, timeoutMs: number): Promise<string> {
+  let byBinary = versionTexts.get(run);
+  if (!byBinary) versionTexts.set(run, (byBinary = new Map()));
+  let text = byBinary.get(binary);
+  if (!text) {
+    const asked = runCommand(run, binary, ['--version'], '', timeoutMs).then((out) => `${out.stdout} ${out.stderr}`);
+    asked.catch(() => {
+      if (byBinary.get(binary) === asked) byBinary.delete(binary);
+    });
+    byBinary.set(binary, asked);
+    text = asked;
+  }
+  return text;
 }
 
 /** What a Table's `backend` option takes: a {@link BackendChoice}, or `'nftables'` (native

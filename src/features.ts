@@ -5,8 +5,8 @@
 // stay those of Felix v3.2.2. 'auto' detects them once per binary and process, as latest Felix
 // does: from the iptables version the binary reports and the kernel version in /proc/version.
 import { readFile } from 'node:fs/promises';
-import { parseIptablesVersion, type RestoreVersion } from './backend';
-import { runCommand, type CommandFactory } from './commands';
+import { parseIptablesVersion, versionTextOnce, type RestoreVersion } from './backend';
+import type { CommandFactory } from './commands';
 import { InvalidOptionError } from './errors';
 
 /** What the host supports (latest Felix's environment.Features, the fields that change rendering). */
@@ -88,34 +88,17 @@ export function parseKernelVersion(text: string): Version | undefined {
 
 const toVersion = (v: RestoreVersion | undefined): Version | undefined => (v ? [v.major, v.minor, v.patch] : undefined);
 
-// Once per process for the kernel, once per command factory and binary for iptables.
+// Once per process (iptables versions: once per command factory and binary, versionTextOnce).
 let kernelVersion: Promise<Version | undefined> | undefined;
-const iptablesVersions = new WeakMap<CommandFactory, Map<string, Promise<RestoreVersion | undefined>>>();
 
 function kernelVersionOnce(): Promise<Version | undefined> {
   kernelVersion ??= readFile('/proc/version', 'latin1').then(parseKernelVersion, () => undefined);
   return kernelVersion;
 }
 
-/**
- * What `<binary> --version` reports, asked once per command factory and binary for the whole
- * process (every Table of a process shares it: the binaries run on the host, so a network
- * namespace does not change the answer). A run that fails is not remembered: the next caller
- * asks again, and gets the rejection meanwhile.
- */
+/** The version `<binary> --version` reports (asked once per command factory and binary: versionTextOnce). */
 export function binaryVersionOnce(run: CommandFactory, binary: string, timeoutMs: number): Promise<RestoreVersion | undefined> {
-  let byBinary = iptablesVersions.get(run);
-  if (!byBinary) iptablesVersions.set(run, (byBinary = new Map()));
-  let version = byBinary.get(binary);
-  if (!version) {
-    const asked = runCommand(run, binary, ['--version'], '', timeoutMs).then((out) => parseIptablesVersion(`${out.stdout} ${out.stderr}`));
-    asked.catch(() => {
-      if (byBinary.get(binary) === asked) byBinary.delete(binary);
-    });
-    byBinary.set(binary, asked);
-    version = asked;
-  }
-  return version;
+  return versionTextOnce(run, binary, timeoutMs).then(parseIptablesVersion);
 }
 
 /** Detects the features of `binary` (e.g. iptables-nft-restore) on this host. Never rejects: what

@@ -64,8 +64,6 @@ export interface SaveTarget {
   readonly logger: Logger;
   /** Called as each run starts (metrics, the apply report). */
   readonly onRun: () => void;
-  /** Called once each run's child has been spawned (work that may run beside it starts here). */
-  readonly onSpawned?: () => void;
   /** Called for each failed run. */
   readonly onFailure: () => void;
   /** Called after each attempt (a failed one with its backoff) with how long it took. */
@@ -120,7 +118,6 @@ async function readOnce(t: SaveTarget): Promise<Map<string, DataplaneChain>> {
     onTimeout: () => pipe?.cancel(),
   });
   pipe?.closeWriteEnd(); // the child holds its copy; ours must go or EOF never comes
-  t.onSpawned?.();
   child.stdin.on('error', () => undefined);
   if (!child.stdin.destroyed) child.stdin.end();
   const parsing = pipe

@@ -26,8 +26,7 @@ export interface RestoreMode {
 /** What the first apply or plan settles, once. */
 export interface Setup {
   readonly binaries: Binaries;
-  /** Settled by the `--version` probe, started by the first call: the Table calls it once the
-   *  first read's save is running, so the probe runs beside the read, not before it. */
+  /** Settled on the first call; asks no child on a modern host (probeRestoreMode). */
   readonly restoreMode: () => Promise<RestoreMode>;
 }
 
@@ -46,7 +45,7 @@ export interface SetupContext {
 /**
  * The first apply's or plan's setup: the binaries; then, when 'auto' feature detection is still
  * pending, the features (handed to `adopt`, which re-renders what was accepted before); the
- * restore mode's probe is left running beside the first read.
+ * restore mode is settled when the first write needs it.
  */
 export async function setUp(c: SetupContext, adopt: ((features: Features) => Promise<void>) | undefined): Promise<Setup> {
   const binaries = await chooseBinaries(c);
@@ -59,7 +58,7 @@ export async function setUp(c: SetupContext, adopt: ((features: Features) => Pro
   const restoreMode = (): Promise<RestoreMode> => {
     if (mode === undefined) {
       mode = probeRestoreMode(c, binaries);
-      // Started early, awaited later: a failure meanwhile is the awaiting write's, not unhandled.
+      // Once per Table; a failed probe is the awaiting write's error, never an unhandled rejection.
       mode.catch(() => undefined);
     }
     return mode;
@@ -77,14 +76,18 @@ export async function chooseBinaries(c: SetupContext): Promise<Binaries> {
   return binaries;
 }
 
+/** The names iptables ships from 1.8.0 on (its split into legacy and nft binaries). */
+const LEGACY_NAMED_RESTORE = /(^|\/)ip6?tables-legacy-restore$/;
+
 /** From 1.6.2 iptables-restore takes the xtables lock itself: give it --wait, hold nothing.
- *  The nft backend never needs the lock, so it needs no probe either. The version is asked
- *  once per process and binary (binaryVersionOnce). */
+ *  The nft backend never needs the lock, and a `*-legacy-restore` binary is 1.8.0 or later, so
+ *  neither is asked. Plain `iptables-restore` was asked for its backend already (versionTextOnce:
+ *  once per process and binary), and that answer says its version. */
 export async function probeRestoreMode(c: SetupContext, binaries: Binaries): Promise<RestoreMode> {
   const backend = binaries.backend;
   const waitSeconds = String(Math.max(1, Math.ceil(c.lockTimeoutMs / 1000)));
   let version;
-  if (backend === 'legacy') version = await binaryVersionOnce(c.runOnHost, binaries.restore, c.commandTimeoutMs);
+  if (backend === 'legacy' && !LEGACY_NAMED_RESTORE.test(binaries.restore)) version = await binaryVersionOnce(c.runOnHost, binaries.restore, c.commandTimeoutMs);
   const selfLocking = backend === 'nft' || restoreTakesLockItself(version);
   c.logger.info({ table: c.table, ipVersion: c.ipVersion, backend, restoreVersion: version, selfLocking }, 'iptables backend chosen');
   return { args: ['--noflush', '--verbose', ...(selfLocking ? ['--wait', waitSeconds] : [])], holdLock: !selfLocking };

@@ -526,8 +526,6 @@ export class Table {
       dirtyChains: this.dirtyChains,
       dirtyInserts: this.dirtyInserts,
       isOurChain: (name) => this.desiredChains.has(name) || this.options.historicPrefixes.some((p) => name.startsWith(p)),
-      // The save is running: the restore's one-off --version probe runs beside it (its spawn in a turn of its own).
-      onSpawned: () => void setImmediate(() => void setup.restoreMode()),
       onRun: () => {
         this.options.metrics?.saveCalls.inc(this.labels);
         if (this.report) this.report.reads++;

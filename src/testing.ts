@@ -82,8 +82,10 @@ export interface FakeIptablesOptions {
    *  the Table's `backend: 'auto'` detection looks at. Default 'legacy'. The fake answers the
    *  legacy and the nft binaries alike, from one state, each in its own wording. */
   readonly backend?: FakeDialect;
-  /** The version the binaries report, e.g. "v1.6.1" (older than v1.6.2: the Table holds the
-   *  lock itself and passes no --wait). Default "v1.8.9". Can be changed later on `version`. */
+  /** The version the binaries report, e.g. "v1.6.1". Default "v1.8.9". Can be changed later on
+   *  `version`. A Table asks it only of plain `iptables-restore` (the `*-legacy-*` names exist
+   *  from 1.8.0 on): found older than v1.6.2 on a PATH without those names, the Table holds the
+   *  lock itself and passes no --wait. */
   readonly version?: string;
   /** The clock for iptables-save's "Generated on" lines. Default: the real time. */
   readonly now?: () => Date;
@@ -92,7 +94,7 @@ export interface FakeIptablesOptions {
 /**
  * An in-memory iptables dataplane (both IP versions, all four tables) with a `commandFactory`
  * for `Table`. It answers `iptables[-legacy|-nft]-save [-c] [-t table]`, `-restore [--noflush]`
- * and `--version`, for iptables and ip6tables, also wrapped in `ip netns exec NAME`; every call is
+ * and `--version`, for iptables and ip6tables (plain names as the `backend` option's binaries), also wrapped in `ip netns exec NAME`; every call is
  * recorded in `calls`, and `onSave`/`onRestore` replace what a save or restore does.
  *
  * Restore input is applied as iptables v1.8.9 applies it (compared with the real legacy and nft
@@ -226,7 +228,8 @@ export class FakeIptables {
       args = args.slice(4);
     }
     const base = command.replace(/^.*\//, '');
-    const tool = /^(ip6?tables)-(legacy|nft)-(save|restore)$/.exec(base);
+    // Plain iptables-save/-restore (the only names before iptables 1.8.0) are the host's default backend.
+    const tool = /^(ip6?tables)-(?:(legacy|nft)-)?(save|restore)$/.exec(base);
     const kind: FakeCallKind = tool && args.includes('--version') ? 'version' : tool ? (tool[3] as 'save' | 'restore') : 'other';
     const ipVersion: IpVersion = base.startsWith('ip6tables') ? 6 : 4;
     const call: FakeCall = { command, args, kind, netns, ipVersion, input: '', stdout: '', stderr: '', exit: undefined, kills: [] };
@@ -250,7 +253,7 @@ export class FakeIptables {
       // "exited" resolves once the process is gone and its streams are closed.
       setImmediate(() => settle(exit));
     };
-    const dialect: FakeDialect | undefined = tool ? (tool[2] as FakeDialect) : undefined;
+    const dialect: FakeDialect | undefined = tool ? ((tool[2] as FakeDialect | undefined) ?? this.backend) : undefined;
     const defaultOutcome = (): FakeOutcome => {
       if (kind === 'version') {
         const name = dialect === 'nft' ? base : base.replace('-legacy-', '-');

@@ -27,6 +27,7 @@ import { AcceptAction, Chain, DropAction, JumpAction, LockTimeoutError, Match, R
 import { Err16LockTimeout, grabIptablesLocks, LockSystemError, SharedLock, tryFlockOnce, type TableLock } from '../src/locks';
 import type { Logger } from '../src/logger';
 import { BACKENDS, type Backend, run, useOwnXtablesLockfile, useNamespace } from './helpers/netns';
+import { withPlainIptables } from './helpers/plain-path';
 import { idsByChain } from './helpers/table-env';
 import { rejectionOf } from './helpers/rejection';
 
@@ -365,9 +366,14 @@ describe.each(BACKENDS)('fault injection (%s)', (backend: Backend) => {
     // An old binary does not take the xtables lock itself: the real one is pointed at a lock
     // file of its own, so only the Table's lock guards the write, as with iptables < 1.6.2.
     const own = join(dir, `${backend}-old-own.lock`);
-    const old = script(`${backend}-old-restore`, `if [ "$1" = --version ]; then echo "iptables-restore v1.6.1"; exit 0; fi\nXTABLES_LOCKFILE=${own} exec -a /${TAG}-old-restore/${restoreBin} ${restoreBin} "$@"`);
+    const old = script(`${backend}-old-restore`, `if [ "$1" = --version ]; then echo "iptables-restore v1.6.1"; exit 0; fi\nXTABLES_LOCKFILE=${own} exec -a /${TAG}-old-restore/${restoreBin} /usr/sbin/${restoreBin} "$@"`);
     const lock = new SharedLock(lockFile, 300, 20, `@${TAG}-t`);
-    const t = await goodTable({ commandFactory: substituting({ [restoreBin]: old }) }, lock);
+    // Before 1.8.0 iptables had only the plain names: on such a PATH the Table asks the version
+    // (at its first apply) and, finding 1.6.1, holds the lock itself.
+    const t =
+      backend === 'legacy'
+        ? await withPlainIptables('legacy', () => goodTable({ commandFactory: substituting({ 'iptables-restore': old, 'iptables-save': `/usr/sbin/${saveBin}` }) }, lock))
+        : await goodTable({ commandFactory: substituting({ [restoreBin]: old }) }, lock);
     const holder = holdLock(lockFile, 30);
     try {
       await waitUntilLocked(lockFile);

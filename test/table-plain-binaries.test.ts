@@ -72,6 +72,8 @@ describe.each(BACKENDS)('a PATH with only plain iptables-save/iptables-restore (
     await withPlainPath(() => table.apply());
     const binaries = new Set(rec.calls.flatMap((c) => [c.command, ...c.args]).filter((w) => /tables/.test(w)));
     expect([...binaries].sort()).toEqual(['iptables-restore', 'iptables-save']);
+    // One --version names the backend and, for legacy, whether the restore locks itself.
+    expect(rec.calls.filter((c) => c.args.includes('--version')).map((c) => [c.command, ...c.args].filter((w) => /tables|version/.test(w)))).toEqual([['iptables-restore', '--version']]);
     let dump = await ns.save(backend, 'filter');
     expect(idsByChain(dump).get('cali-fw')).toEqual(fw.ruleHashes());
     expect(hasChain(await ns.save(other, 'filter').catch(() => ''), 'cali-fw')).toBe(false);

@@ -50,10 +50,14 @@ export function useOwnXtablesLockfile(): string {
   return path;
 }
 
+/** The PATH this test process started with: the helpers find the host's binaries on it even
+ *  while a test narrows PATH for the library under test (test/helpers/plain-path.ts). */
+const HOST_PATH = process.env.PATH;
+
 /** Runs a command and collects its output; never throws for a non-zero exit. */
 export function run(cmd: string, args: readonly string[], input?: string): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PATH: HOST_PATH } });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
