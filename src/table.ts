@@ -11,7 +11,7 @@ import type { TableMetrics } from './metrics';
 import { referencedChains } from './chain-references';
 import type { CanaryWatch } from './canary';
 import { canaryChainOf, watchCanary } from './table-canary';
-import type { DataplaneChain } from './reader';
+import type { DataplaneChain, PreparedExpectation } from './reader';
 import {
   chainsToDeleteOf,
   clearCovered,
@@ -32,7 +32,8 @@ import { resolveTableOptions, type ResolvedTableOptions, type TableOptions } fro
 import { warnAboutOverlaps } from './table-overlaps';
 import { appliedWrite, finishReport, startReport, type ApplyReport, type ReportInProgress } from './apply-report';
 import { renderForHost, replayBinaries, setUp, type Setup } from './table-setup';
-import { loadDataplane } from './dataplane-resync';
+import { loadDataplane, prepareAhead } from './dataplane-resync';
+import { loadNative } from './native';
 import { writeWithRetries, refusedRuleError } from './restore-retry';
 import { deleteChains, findReferrers } from './chain-deletion';
 import { runRestore } from './restore-run';
@@ -95,6 +96,8 @@ export class Table {
   // What we believe the dataplane holds: the last read, plus our writes since.
   private dataplane = new Map<string, DataplaneChain>();
   private inSync = false;
+  /** What the next read expects, prepared after the last apply (prepareNextRead). */
+  private nextExpectation: Promise<PreparedExpectation> | undefined;
   private invalidations = 0;
   private lastReadTime = 0;
   private lastWriteTime = 0;
@@ -139,6 +142,9 @@ export class Table {
     const nft = o.nftTableName;
     this.nftables = nft === undefined ? undefined : new NftablesBackend({ name, ipVersion, hashPrefix, nftTableName: nft, labels: this.labels, options: o });
     warnAboutOverlaps(this, { netns: options.netns, table: name, ipVersion, hashPrefix, prefixes: o.historicPrefixes, logger: o.logger });
+    // The addon (children, reader, hashes) loads with the first Table of a process (~3 ms,
+    // once), not inside its first apply. A failure is remembered and reported by doctor.
+    loadNative();
 
     // Start of day: every kernel chain wants no inserts, so the first apply removes inserts
     // left behind by an earlier run.
@@ -492,7 +498,13 @@ export class Table {
     const dynamicMinMs = 2 * (this.peakSaveMs + this.peakRestoreMs);
     if (this.postWriteIntervalMs < dynamicMinMs) this.postWriteIntervalMs = dynamicMinMs;
     if (this.options.canaryChain !== undefined && this.canary === undefined && !this.closed) this.startCanary(setup, this.options.canaryChain);
+    this.prepareNextRead();
     return rescheduleAfter(this.clock(), now);
+  }
+
+  /** The next read's expectation, prepared in the turns after this apply (prepareAhead). */
+  private prepareNextRead(): void {
+    if (this.options.readerImplementation !== 'js' && !this.closed) this.nextExpectation = prepareAhead(this.options.readerConfig, this.dataplane);
   }
 
   private clock(): ApplyClock {
@@ -516,8 +528,11 @@ export class Table {
   private async loadDataplaneState(setup: Setup): Promise<void> {
     const generation = this.invalidations;
     this.lastReadTime = this.options.now();
+    const prepared = this.nextExpectation;
+    this.nextExpectation = undefined;
     this.dataplane = await loadDataplane({
       ...this.options,
+      ...(prepared ? { prepared } : {}),
       table: this.name,
       save: setup.binaries.save,
       dataplane: this.dataplane,
