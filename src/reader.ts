@@ -348,6 +348,7 @@ function sameRun(block: EncodedBlock, names: readonly string[], chains: readonly
  * 10–30 ms in one go), so the read itself starts with no such stretch.
  */
 export async function prepareExpectation(config: ReaderConfig, believed: DataplaneSnapshot): Promise<PreparedExpectation> {
+  if (believed.size === 0) return NOTHING_EXPECTED; // a first read: no turns to give up
   const builder = new ExpectationBuilder(config, loadNative() !== undefined);
   const slicer = new TimeSlicer();
   for (const [name, chain] of believed) {
@@ -389,6 +390,7 @@ class NativeChunkScanner {
 
 const NO_TEXTS: ReadonlyMap<number, string> = new Map();
 const NOTHING_SENT: SentChains = { names: [], chains: [] };
+const NOTHING_EXPECTED = new PreparedExpectation(NOTHING_SENT, undefined);
 const NO_SAVED_RULES: ReadonlyMap<number, string> = new Map();
 
 /** Builds the snapshot from either scanner's output (the extra pattern is applied here), yielding
