@@ -12,7 +12,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 /** Time one slice may take before we yield. A V8 scavenge (5-7 ms at 100k rules) or the
  *  scheduler (iptables-restore busy on one of two cores) can land inside any slice, so the
  *  longest turn is a slice plus those: 4 ms slices gave 100k-rule initial applies a median
- *  longest turn of 16.3 ms, 2 ms slices 12.9 ms (7 pairs, BENCHMARKS.md), for no measurable cost. */
+ *  longest turn of 16.3 ms, 2 ms slices 12.9 ms (7 interleaved pairs), for no measurable cost. */
 export const SLICE_MS = 2;
 /** Items between two looks at the clock: a look costs ~50 ns; 64 rendered lines take ~0.3 ms. */
 const ITEMS_BETWEEN_CLOCK_CHECKS = 64;
