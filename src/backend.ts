@@ -25,6 +25,12 @@ export function binariesFor(backend: Backend, ipVersion: IpVersion): Binaries {
   return { backend, save: `${family}-${backend}-save`, restore: `${family}-${backend}-restore`, iptables: `${family}-${backend}` };
 }
 
+/** Whether these are a backend's own binaries (`iptables-legacy-restore` …): iptables ships
+ *  those names from 1.8.0 on, its split into legacy and nft; plain names may be older. */
+export function namedByBackend(binaries: Binaries): boolean {
+  return /(^|\/)ip6?tables-(legacy|nft)-restore$/.test(binaries.restore);
+}
+
 /** Whether an executable of this name is on $PATH (what spawn would find). */
 export function isOnPath(name: string, path = process.env.PATH ?? ''): boolean {
   for (const dir of path.split(delimiter)) {

@@ -2,6 +2,7 @@
 // the Table so the apply path reads without the probing details.
 import {
   detectBackend,
+  namedByBackend,
   resolveBinaries,
   restoreTakesLockItself,
   type Backend,
@@ -76,9 +77,6 @@ export async function chooseBinaries(c: SetupContext): Promise<Binaries> {
   return binaries;
 }
 
-/** The names iptables ships from 1.8.0 on (its split into legacy and nft binaries). */
-const LEGACY_NAMED_RESTORE = /(^|\/)ip6?tables-legacy-restore$/;
-
 /** From 1.6.2 iptables-restore takes the xtables lock itself: give it --wait, hold nothing.
  *  The nft backend never needs the lock, and a `*-legacy-restore` binary is 1.8.0 or later, so
  *  neither is asked. Plain `iptables-restore` was asked for its backend already (versionTextOnce:
@@ -87,7 +85,7 @@ export async function probeRestoreMode(c: SetupContext, binaries: Binaries): Pro
   const backend = binaries.backend;
   const waitSeconds = String(Math.max(1, Math.ceil(c.lockTimeoutMs / 1000)));
   let version;
-  if (backend === 'legacy' && !LEGACY_NAMED_RESTORE.test(binaries.restore)) version = await binaryVersionOnce(c.runOnHost, binaries.restore, c.commandTimeoutMs);
+  if (backend === 'legacy' && !namedByBackend(binaries)) version = await binaryVersionOnce(c.runOnHost, binaries.restore, c.commandTimeoutMs);
   const selfLocking = backend === 'nft' || restoreTakesLockItself(version);
   c.logger.info({ table: c.table, ipVersion: c.ipVersion, backend, restoreVersion: version, selfLocking }, 'iptables backend chosen');
   return { args: ['--noflush', '--verbose', ...(selfLocking ? ['--wait', waitSeconds] : [])], holdLock: !selfLocking };

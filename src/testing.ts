@@ -94,8 +94,9 @@ export interface FakeIptablesOptions {
 /**
  * An in-memory iptables dataplane (both IP versions, all four tables) with a `commandFactory`
  * for `Table`. It answers `iptables[-legacy|-nft]-save [-c] [-t table]`, `-restore [--noflush]`
- * and `--version`, for iptables and ip6tables (plain names as the `backend` option's binaries), also wrapped in `ip netns exec NAME`; every call is
- * recorded in `calls`, and `onSave`/`onRestore` replace what a save or restore does.
+ * and `--version`, for iptables and ip6tables (plain names as the `backend` option's
+ * binaries), also wrapped in `ip netns exec NAME`; every call is recorded in `calls`, and
+ * `onSave`/`onRestore` replace what a save or restore does.
  *
  * Restore input is applied as iptables v1.8.9 applies it (compared with the real legacy and nft
  * binaries in the package's tests): each `*table` … `COMMIT` block lands whole or not at all;

@@ -1,18 +1,15 @@
 // Hosts with iptables < 1.8 have only plain iptables-save/iptables-restore: the Table uses them
 // and learns their backend from --version, as latest Felix's binary search falls back to them.
 // On real iptables: a PATH whose only iptables binaries are plain names for one backend's binary.
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendOfVersionText, resolveBinaries } from '../src/backend';
 import type { CommandFactory } from '../src/commands';
 import { AcceptAction, Chain, JumpAction, Match } from '../src/index';
 import { FakeIptables } from '../src/testing';
 import { BACKENDS, type Backend, hasChain, useNamespace } from './helpers/netns';
+import { plainIptablesDir, withPath } from './helpers/plain-path';
 import { idsByChain, makeTable } from './helpers/table-env';
-
-const MULTI: Readonly<Record<Backend, string>> = { legacy: '/usr/sbin/xtables-legacy-multi', nft: '/usr/sbin/xtables-nft-multi' };
 
 describe('binary search', () => {
   it('reads the backend from --version: "(nf_tables)" is nft, "(legacy)" and no marker (before 1.8) are legacy', () => {
@@ -41,26 +38,15 @@ describe('binary search', () => {
 describe.each(BACKENDS)('a PATH with only plain iptables-save/iptables-restore (%s binaries)', (backend) => {
   const ns = useNamespace(`tfp${backend}`, { resetBeforeEach: backend });
   let bin: string;
-  const savedPath = process.env.PATH;
-  beforeAll(async () => {
-    bin = mkdtempSync(join(tmpdir(), 'ipts-tf-plain-'));
-    for (const name of ['iptables-save', 'iptables-restore', 'iptables']) symlinkSync(MULTI[backend], join(bin, name));
-    for (const tool of ['/usr/sbin/ip', '/usr/bin/cat']) symlinkSync(tool, join(bin, tool.split('/').pop() as string));
+  beforeAll(() => {
+    bin = plainIptablesDir(backend);
   });
-  afterAll(async () => {
-    process.env.PATH = savedPath;
+  afterAll(() => {
     if (bin) rmSync(bin, { recursive: true, force: true });
   });
 
   /** Runs the Table's work with only the temp directory on PATH. */
-  async function withPlainPath<T>(work: () => Promise<T>): Promise<T> {
-    process.env.PATH = bin;
-    try {
-      return await work();
-    } finally {
-      process.env.PATH = savedPath;
-    }
-  }
+  const withPlainPath = <T>(work: () => Promise<T>): Promise<T> => withPath(bin, work);
 
   it('applies, re-reads and repairs through them, on the backend --version names', async () => {
     const other: Backend = backend === 'legacy' ? 'nft' : 'legacy';

@@ -4,7 +4,7 @@
 // asked. Plain `iptables-restore` is asked once (the answer also names its backend), in
 // test/table-plain-binaries.test.ts on the real binaries.
 import { expect, it } from 'vitest';
-import type { TableLock } from '../src/locks';
+import { NO_OP_LOCK, type TableLock } from '../src/locks';
 import { AcceptAction, Chain } from '../src/index';
 import { Table } from '../src/table';
 import { TimingFake as FakeIptables } from './helpers/fake-timing';
@@ -31,8 +31,8 @@ it("with features 'auto', two Tables on one command factory ask the restore's --
   for (let round = 0; round < 2; round++) {
     const fake = new FakeIptables('filter');
     const options = { backend: 'legacy' as const, features: 'auto' as const, historicChainPrefixes: ['cali-'], commandFactory: fake.factory };
-    const first = new Table('filter', 4, 'cali:', { lock: () => undefined, unlock: () => undefined }, options);
-    const second = new Table('filter', 4, 'cali:', { lock: () => undefined, unlock: () => undefined }, options);
+    const first = new Table('filter', 4, 'cali:', NO_OP_LOCK, options);
+    const second = new Table('filter', 4, 'cali:', NO_OP_LOCK, options);
     first.updateChain(chain('cali-a'));
     second.updateChain(chain('cali-b'));
     await first.apply();
