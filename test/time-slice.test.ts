@@ -3,8 +3,20 @@
 // keeps the agent's timers waiting for more than one slice.
 import { stat } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { SLICE_MS, TimeSlicer } from '../src/time-slice';
+
+// The slicer's clock moves only when a test uses up time (busyFor): whether a slice is fresh
+// must not depend on how a loaded machine schedules this process (a 2 ms slice can pass while
+// the test is descheduled between two lines). The loop's timers run on real time.
+let clock = 0;
+beforeEach(() => {
+  clock = performance.now();
+  vi.spyOn(performance, 'now').mockImplementation(() => clock);
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 /** Whether `slicer` says it is due within one clock check's worth of items. */
 function dueSoon(slicer: TimeSlicer): boolean {
@@ -12,10 +24,13 @@ function dueSoon(slicer: TimeSlicer): boolean {
   return false;
 }
 
+/** Uses up `ms` of the slice, on the slicer's clock and in real time (so the loop's timers set
+ *  before it are due after it). */
 function busyFor(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end) {
-    // the slice is being used up
+  clock += ms;
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // real time passes too
   }
 }
 
