@@ -50,6 +50,10 @@ export interface CommandOptions {
   readonly stdoutFd?: number;
   /** Variables added to the child's environment (e.g. XTABLES_LOCKFILE). */
   readonly env?: Readonly<Record<string, string>>;
+  /** The child reads nothing (iptables-save, a `--version` probe): it gets end of input at once,
+   *  and the returned `stdin` is an ended stream. A factory that ignores this still works: the
+   *  caller then ends `stdin` itself. */
+  readonly noInput?: boolean;
 }
 
 /** Starts a process: how a Table runs iptables-save, iptables-restore and its probes. The
@@ -104,7 +108,7 @@ function spawnReal(command: string, args: readonly string[], options?: CommandOp
   let child: ChildProcess;
   try {
     child = spawn(command, args, {
-      stdio: ['pipe', stdoutFd ?? 'pipe', 'pipe'],
+      stdio: [options?.noInput === true ? 'ignore' : 'pipe', stdoutFd ?? 'pipe', 'pipe'],
       detached: true,
       ...(options?.env ? { env: { ...process.env, ...options.env } } : {}),
     });
@@ -117,18 +121,20 @@ function spawnReal(command: string, args: readonly string[], options?: CommandOp
   });
   // Out of fds (EMFILE/ENFILE), spawn hands back a child without pipes and reports the error
   // on the next tick: a not-started command, not a TypeError.
-  if (!child.stdin || !child.stderr || (stdoutFd === undefined && !child.stdout)) {
+  const noInput = options?.noInput === true;
+  if ((!noInput && !child.stdin) || !child.stderr || (stdoutFd === undefined && !child.stdout)) {
     exited.catch(() => undefined);
     return notStarted(argv, exited.then(() => new Error(`spawn ${command}: no pipes`)));
   }
-  const stdin = child.stdin;
+  const stdin = child.stdin ?? endedInput();
   // A child that dies early must not crash us with EPIPE on its stdin.
   stdin.on('error', () => undefined);
+  const stdout = child.stdout;
   return {
     argv,
     stdin,
     // With stdoutFd the output goes elsewhere: an empty stream keeps the shape.
-    stdout: child.stdout ?? Readable.from([]),
+    stdout: stdout ?? Readable.from([]),
     stderr: child.stderr,
     exited,
     kill: (signal) => {
@@ -171,7 +177,7 @@ function spawnNative(command: string, args: readonly string[], options?: Command
   if ([command, ...args, ...(env ?? [])].some((s) => s.includes('\0'))) {
     return notStarted(argv, Object.assign(new TypeError(`spawn ${command}: arguments and environment must not contain null bytes`), { code: 'ERR_INVALID_ARG_VALUE' }));
   }
-  let streams: { readonly stdin: Socket; readonly stdout: Readable; readonly stderr: Socket } | undefined;
+  let streams: { readonly stdin: Writable; readonly stdout: Socket | undefined; readonly stderr: Socket } | undefined;
   let exit: CommandExit | undefined;
   let open = 0; // output pipes not yet closed: exited waits for them, as Node's 'close' does
   let resolveExit: (exit: CommandExit) => void = () => undefined;
@@ -187,7 +193,7 @@ function spawnNative(command: string, args: readonly string[], options?: Command
   const onEvent = (kind: NativeChildEvent, a: number, b: number): void => {
     if (kind === 1) {
       streams?.stdin.destroy();
-      streams?.stdout.destroy();
+      streams?.stdout?.destroy();
       streams?.stderr.destroy();
       rejectExit(spawnErrnoError(a, command, args));
       return;
@@ -208,18 +214,27 @@ function spawnNative(command: string, args: readonly string[], options?: Command
   }
   if (child.errno !== 0) return notStarted(argv, spawnErrnoError(child.errno, command, args));
   const made: Socket[] = []; // each owns its fd from here on
+  const unowned = new Set([child.stdin, child.stdout, child.stderr].filter((fd) => fd >= 0));
   const wrap = (fd: number, readable: boolean): Socket => {
     const socket = new Socket({ fd, readable, writable: !readable });
+    unowned.delete(fd);
     made.push(socket);
     return socket;
   };
+  const noInput = options?.noInput === true;
   try {
-    const stdin = wrap(child.stdin, false);
+    // No input: our end closes now, so the child reads EOF; no Socket is made for it.
+    if (noInput) {
+      unowned.delete(child.stdin);
+      closeFd(child.stdin);
+    }
+    const stdin = noInput ? endedInput() : wrap(child.stdin, false);
     // A child that dies early must not crash us with EPIPE on its stdin.
     stdin.on('error', () => undefined);
-    const stdout = child.stdout >= 0 ? wrap(child.stdout, true) : Readable.from([]);
+    // With stdoutFd the empty stream that keeps the shape is made only if someone asks for it.
+    const stdout = child.stdout >= 0 ? wrap(child.stdout, true) : undefined;
     const stderr = wrap(child.stderr, true);
-    for (const s of child.stdout >= 0 ? [stdout, stderr] : [stderr]) {
+    for (const s of stdout ? [stdout, stderr] : [stderr]) {
       open++;
       s.once('close', () => {
         open--;
@@ -229,12 +244,23 @@ function spawnNative(command: string, args: readonly string[], options?: Command
     streams = { stdin, stdout, stderr };
   } catch (error) {
     for (const socket of made) socket.destroy();
-    for (const fd of [child.stdin, child.stdout, child.stderr].slice(made.length)) if (fd >= 0) closeFd(fd);
+    for (const fd of unowned) closeFd(fd);
     child.kill(osConstants.signals.SIGKILL);
     return notStarted(argv, error);
   }
   const signalOf = (signal: NodeJS.Signals | undefined): number => osConstants.signals[signal ?? 'SIGKILL'] ?? osConstants.signals.SIGKILL;
-  return { argv, ...streams, exited, kill: (signal) => void child.kill(signalOf(signal)) };
+  const { stdin, stdout, stderr } = streams;
+  let noOutput: Readable | undefined;
+  return {
+    argv,
+    stdin,
+    get stdout(): Readable {
+      return stdout ?? (noOutput ??= NO_OUTPUT());
+    },
+    stderr,
+    exited,
+    kill: (signal) => void child.kill(signalOf(signal)),
+  };
 }
 
 function closeFd(fd: number): void {
@@ -244,6 +270,16 @@ function closeFd(fd: number): void {
     // already closed
   }
 }
+
+/** The stdin of a child started with `noInput`: already ended, so writes go nowhere. */
+function endedInput(): Writable {
+  const stdin = new Writable({ write: (_chunk, _enc, cb) => cb() });
+  stdin.end();
+  return stdin;
+}
+
+/** The stdout of a child whose output went to `stdoutFd`: an empty stream. */
+const NO_OUTPUT = (): Readable => Readable.from([]);
 
 /** A command that never started: `exited` rejects with the spawn error. */
 function notStarted(argv: readonly string[], error: unknown): SpawnedCommand {
@@ -335,7 +371,16 @@ export function startCommand(factory: CommandFactory, command: string, args: rea
     }),
   );
   void done.finally(() => clearTimeout(timer));
-  return { argv, stdin: child.stdin, stdout: child.stdout, done, kill: () => child.kill('SIGKILL') };
+  return {
+    argv,
+    stdin: child.stdin,
+    // Read only when asked: a child whose output went to stdoutFd makes no stream for it.
+    get stdout(): Readable {
+      return child.stdout;
+    },
+    done,
+    kill: () => child.kill('SIGKILL'),
+  };
 }
 
 export interface CommandResult extends CommandOutcome {
@@ -350,10 +395,11 @@ export async function runCommand(
   input: string | Buffer = '',
   timeoutMs = 120_000,
 ): Promise<CommandResult> {
-  const child = startCommand(factory, command, args, { timeoutMs });
+  const noInput = input.length === 0;
+  const child = startCommand(factory, command, args, { timeoutMs, ...(noInput ? { noInput } : {}) });
   const out = collect(child.stdout);
   child.stdin.on('error', () => undefined);
-  if (!child.stdin.destroyed) child.stdin.end(input);
+  if (!child.stdin.destroyed && !child.stdin.writableEnded) child.stdin.end(input);
   const outcome = await child.done;
   return { ...outcome, stdout: await out };
 }

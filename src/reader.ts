@@ -113,7 +113,19 @@ interface Settings extends ScanSettings {
   readonly extra: RegExp | undefined;
 }
 
+/** Settings of frozen configs (a Table's, one per Table): every read of a Table uses the same
+ *  object, which then is validated and encoded once, not per read. */
+const settingsOfFrozen = new WeakMap<ReaderConfig, Settings>();
+
 function settingsFrom(config: ReaderConfig): Settings {
+  const known = typeof config === 'object' && config !== null ? settingsOfFrozen.get(config) : undefined;
+  if (known !== undefined) return known;
+  const settings = checkedSettings(config);
+  if (Object.isFrozen(config) && Object.isFrozen(config.historicChainPrefixes)) settingsOfFrozen.set(config, settings);
+  return settings;
+}
+
+function checkedSettings(config: ReaderConfig): Settings {
   if (typeof config !== 'object' || config === null) {
     throw new ReaderConfigError('config', config, 'the reader config must be an object');
   }
@@ -142,12 +154,12 @@ function settingsFrom(config: ReaderConfig): Settings {
       throw new ReaderConfigError('extraCleanupPattern', extraCleanupPattern, `is not a valid RegExp: ${(err as Error).message}`);
     }
   }
-  return {
+  return Object.freeze({
     hashPrefix: Buffer.from(hashPrefix, 'utf8'),
-    historicPrefixes: historicChainPrefixes.map((p) => Buffer.from(p, 'utf8')),
+    historicPrefixes: Object.freeze(historicChainPrefixes.map((p) => Buffer.from(p, 'utf8'))),
     reportUnmatched: extra !== undefined,
     extra,
-  };
+  });
 }
 
 /** The native scan result's `chains` array: per chain these fields (checked against the addon's). */

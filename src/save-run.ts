@@ -114,12 +114,14 @@ async function readOnce(t: SaveTarget): Promise<Map<string, DataplaneChain>> {
   if (pipe) await yieldToEventLoop();
   const child = startCommand(t.run, command, args, {
     timeoutMs: t.timeoutMs,
+    noInput: true,
     ...(pipe ? { stdoutFd: pipe.fd } : {}),
     onTimeout: () => pipe?.cancel(),
   });
   pipe?.closeWriteEnd(); // the child holds its copy; ours must go or EOF never comes
+  // A factory that does not honour noInput gives a stdin that is still open.
   child.stdin.on('error', () => undefined);
-  if (!child.stdin.destroyed) child.stdin.end();
+  if (!child.stdin.destroyed && !child.stdin.writableEnded) child.stdin.end();
   const parsing = pipe
     ? pipe.result
     : readPreparedSaveOutput(child.stdout, t.readerConfig, { implementation: t.readerImplementation }, t.expected);

@@ -182,6 +182,28 @@ describe('native spawn: the contract', () => {
     expect(readFileSync(path, 'utf8')).toBe('to-the-file\n');
   });
 
+  it('noInput: the child reads end of input at once (nothing written, nothing ended by the caller), and stdin is an ended stream, with both factories', async () => {
+    for (const factory of [nativeSpawnCommand, nodeSpawnCommand]) {
+      const child = factory('sh', ['-c', 'cat; echo eof-seen'], { noInput: true });
+      const stdout = collect(child.stdout);
+      expect(child.stdin.writableEnded).toBe(true);
+      child.stdin.on('error', () => undefined); // what callers do; harmless on the ended stream
+      expect(await child.exited).toEqual({ code: 0, signal: null });
+      expect(await stdout).toBe('eof-seen\n');
+    }
+  });
+
+  it('noInput with stdoutFd through startCommand: the outcome and stderr as without them', async () => {
+    const path = join(dir, 'no-input-fd.txt');
+    const fd = openSync(path, 'w');
+    const child = startCommand(nativeSpawnCommand, 'sh', ['-c', 'cat; echo out; echo err >&2; exit 4'], { noInput: true, stdoutFd: fd, timeoutMs: 10_000 });
+    closeSync(fd);
+    const outcome = await child.done;
+    expect(outcome.code).toBe(4);
+    expect(outcome.stderr).toBe('err\n');
+    expect(readFileSync(path, 'utf8')).toBe('out\n');
+  });
+
   it("the child's stdin pipe holds 1 MiB (Linux's default is 64 KiB): the child keeps parsing while our loop renders the next slice", async () => {
     // F_GETPIPE_SZ (1032) on the child's fd 0.
     const r = await ran(nativeSpawnCommand, 'python3', ['-c', 'import fcntl, sys; print(fcntl.fcntl(0, 1032))']);

@@ -302,6 +302,25 @@ describe('config validation', () => {
     expect((err as Error).message.startsWith(message)).toBe(true);
   });
 
+  it.each(IMPLS)('%s: a config edited between reads is read afresh; a frozen one read twice reads the same', async (impl) => {
+    const dump = table(':cali-x - [0:0]', `-A cali-x -m comment --comment "cali:${A16}" -j ACCEPT`, `-A cali-x -m comment --comment "felix:${A16}" -j ACCEPT`);
+    const config = { hashPrefix: 'cali:', historicChainPrefixes: ['cali-'] };
+    expect((await read(impl, dump, config)).get('cali-x')?.ids).toEqual([A16, '']);
+    config.hashPrefix = 'felix:';
+    expect((await read(impl, dump, config)).get('cali-x')?.ids).toEqual(['', A16]);
+    // Ours by prefix: no saved text is kept; not ours any more: our rule's text is kept.
+    expect((await read(impl, dump, config)).get('cali-x')?.savedRules.size).toBe(0);
+    config.historicChainPrefixes[0] = 'other-';
+    expect(plain(await read(impl, dump, config))['cali-x']?.saved).toEqual({ 1: `-A cali-x -m comment --comment "felix:${A16}" -j ACCEPT` });
+    const frozen = Object.freeze({ hashPrefix: 'felix:', historicChainPrefixes: Object.freeze(['cali-']) });
+    expect((await read(impl, dump, frozen)).get('cali-x')?.ids).toEqual(['', A16]);
+    expect((await read(impl, dump, frozen)).get('cali-x')?.ids).toEqual(['', A16]);
+    // A frozen config is validated on its first read like any other.
+    const bad = Object.freeze({ hashPrefix: '', historicChainPrefixes: Object.freeze([]) });
+    await expect(readSaveOutput(empty(), bad)).rejects.toThrow(ReaderConfigError);
+    await expect(readSaveOutput(empty(), bad)).rejects.toThrow(ReaderConfigError);
+  });
+
   it('refuses a source that is not iterable, naming it', async () => {
     const err = await rejectionOf(readSaveOutput(42 as never, CONFIG));
     expect(err).toBeInstanceOf(ReaderConfigError);
