@@ -16,7 +16,7 @@ namespace {
 
 // Bumped whenever the JS-visible interface changes; src/native.ts refuses other versions, so a
 // stale build can never be used with newer TypeScript.
-constexpr int kAbiVersion = 6;
+constexpr int kAbiVersion = 7;
 
 // CPU time of the calling thread in ms (CLOCK_THREAD_CPUTIME_ID): lets the benchmark measure
 // main-thread cost alone; /proc schedstat only updates at scheduler ticks.

@@ -15,7 +15,7 @@ import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { Readable, Writable } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
-import { loadNative, type NativeChild, type NativeChildEvent } from './native';
+import { CHILD_INPUT_HIGH_WATER, CHILD_INPUT_ON_THREAD, loadNative, type NativeChild, type NativeChildEvent } from './native';
 
 /** How a process ended. */
 export interface CommandExit {
@@ -33,6 +33,9 @@ export interface SpawnedCommand {
   readonly stdout: Readable;
   /** The child's stderr. */
   readonly stderr: Readable;
+  /** Its stderr, trimmed to `options.stderrLimitBytes`, when the factory collected it itself;
+   *  startCommand then reads this instead of `stderr`. Settles once the child has exited. */
+  readonly stderrText?: Promise<string>;
   /** Resolves when the process has exited and its output streams closed; rejects if it could
    *  not be started (e.g. ENOENT). */
   readonly exited: Promise<CommandExit>;
@@ -54,6 +57,9 @@ export interface CommandOptions {
    *  and the returned `stdin` is an ended stream. A factory that ignores this still works: the
    *  caller then ends `stdin` itself. */
   readonly noInput?: boolean;
+  /** Only this much of the child's stderr is wanted (its start and end, as collectTrimmed keeps
+   *  them): a factory may collect it itself and hand it over as `stderrText`. */
+  readonly stderrLimitBytes?: number;
 }
 
 /** Starts a process: how a Table runs iptables-save, iptables-restore and its probes. The
@@ -166,9 +172,11 @@ function environmentOf(extra: Readonly<Record<string, string>>): string[] {
   return out;
 }
 
-// The pipes are net.Sockets over the fds, not fs streams: a pipe read or write through fs blocks
-// a libuv pool thread until the child acts (a restore waiting for the xtables lock would pin
-// one for seconds), and the save reader already holds one pool thread per running save.
+// The child's stdin is written by the addon's thread from a queue (ThreadFedInput), and with a
+// stderr limit its stderr is read there too: such a child costs no net.Socket and no write(2)
+// on the main thread. A stdout pipe to us (no stdoutFd), or a stderr without a limit, is a
+// net.Socket over the fd, not an fs stream: a pipe read through fs blocks a libuv pool thread
+// until the child acts, and the save reader already holds one pool thread per running save.
 function spawnNative(command: string, args: readonly string[], options?: CommandOptions): SpawnedCommand {
   const argv = Object.freeze([command, ...args]);
   const addon = loadNative();
@@ -177,7 +185,11 @@ function spawnNative(command: string, args: readonly string[], options?: Command
   if ([command, ...args, ...(env ?? [])].some((s) => s.includes('\0'))) {
     return notStarted(argv, Object.assign(new TypeError(`spawn ${command}: arguments and environment must not contain null bytes`), { code: 'ERR_INVALID_ARG_VALUE' }));
   }
-  let streams: { readonly stdin: Writable; readonly stdout: Socket | undefined; readonly stderr: Socket } | undefined;
+  const stderrLimit = options?.stderrLimitBytes !== undefined && options.stderrLimitBytes > 0 ? Math.floor(options.stderrLimitBytes) : 0;
+  let input: ThreadFedInput | undefined;
+  let stdout: Socket | undefined;
+  let stderrPipe: Socket | undefined;
+  const stderrText = stderrLimit > 0 ? new CapturedText() : undefined;
   let exit: CommandExit | undefined;
   let open = 0; // output pipes not yet closed: exited waits for them, as Node's 'close' does
   let resolveExit: (exit: CommandExit) => void = () => undefined;
@@ -190,77 +202,174 @@ function spawnNative(command: string, args: readonly string[], options?: Command
   const settle = (): void => {
     if (exit && open === 0) resolveExit(exit);
   };
-  const onEvent = (kind: NativeChildEvent, a: number, b: number): void => {
-    if (kind === 1) {
-      streams?.stdin.destroy();
-      streams?.stdout?.destroy();
-      streams?.stderr.destroy();
-      rejectExit(spawnErrnoError(a, command, args));
-      return;
+  const onEvent = (kind: NativeChildEvent, a: number, b: number, stderr?: string): void => {
+    switch (kind) {
+      case 1:
+        input?.destroy();
+        stdout?.destroy();
+        stderrPipe?.destroy();
+        stderrText?.settle('');
+        rejectExit(spawnErrnoError(a, command, args));
+        return;
+      case 3:
+        input?.inputDrained();
+        return;
+      case 4:
+        input?.inputClosed(a, command);
+        return;
+      case 2:
+        exit = a >= 0 ? { code: a, signal: null } : { code: null, signal: SIGNAL_NAMES.get(b) ?? null };
+        stderrText?.settle(stderr ?? '');
+        // As Node does at exit: unwritten input goes (a wait for 'drain' ends), and output nobody
+        // reads is drained, so its pipe closes and exited resolves.
+        input?.destroy();
+        for (const s of [stdout, stderrPipe]) if (s && s.readableFlowing === null) s.resume();
+        settle();
     }
-    exit = a >= 0 ? { code: a, signal: null } : { code: null, signal: SIGNAL_NAMES.get(b) ?? null };
-    // As Node does at exit: unwritten input goes (a wait for 'drain' ends), and output nobody
-    // reads is drained, so its pipe closes and exited resolves.
-    streams?.stdin.destroy();
-    for (const s of [streams?.stdout, streams?.stderr]) if (s && s.readableFlowing === null) s.resume();
-    settle();
   };
   let child: NativeChild;
   try {
     // argv[0] is the command as given, as Node passes it.
-    child = new addon.Child(command, argv, env, options?.stdoutFd ?? -1, onEvent);
+    child = new addon.Child(command, argv, env, options?.stdoutFd ?? -1, onEvent, CHILD_INPUT_ON_THREAD, stderrLimit);
   } catch (error) {
     return notStarted(argv, error);
   }
   if (child.errno !== 0) return notStarted(argv, spawnErrnoError(child.errno, command, args));
   const made: Socket[] = []; // each owns its fd from here on
-  const unowned = new Set([child.stdin, child.stdout, child.stderr].filter((fd) => fd >= 0));
-  const wrap = (fd: number, readable: boolean): Socket => {
-    const socket = new Socket({ fd, readable, writable: !readable });
+  const unowned = new Set([child.stdout, child.stderr].filter((fd) => fd >= 0));
+  const wrap = (fd: number): Socket => {
+    const socket = new Socket({ fd, readable: true, writable: false });
     unowned.delete(fd);
     made.push(socket);
     return socket;
   };
-  const noInput = options?.noInput === true;
   try {
-    // No input: our end closes now, so the child reads EOF; no Socket is made for it.
-    if (noInput) {
-      unowned.delete(child.stdin);
-      closeFd(child.stdin);
-    }
-    const stdin = noInput ? endedInput() : wrap(child.stdin, false);
+    input = new ThreadFedInput(child);
+    // No input: the thread closes the child's stdin at once, so it reads EOF.
+    if (options?.noInput === true) input.end();
     // A child that dies early must not crash us with EPIPE on its stdin.
-    stdin.on('error', () => undefined);
-    // With stdoutFd the empty stream that keeps the shape is made only if someone asks for it.
-    const stdout = child.stdout >= 0 ? wrap(child.stdout, true) : undefined;
-    const stderr = wrap(child.stderr, true);
-    for (const s of stdout ? [stdout, stderr] : [stderr]) {
+    input.on('error', () => undefined);
+    stdout = child.stdout >= 0 ? wrap(child.stdout) : undefined;
+    stderrPipe = child.stderr >= 0 ? wrap(child.stderr) : undefined;
+    for (const s of [stdout, stderrPipe]) {
+      if (!s) continue;
       open++;
       s.once('close', () => {
         open--;
         settle();
       });
     }
-    streams = { stdin, stdout, stderr };
   } catch (error) {
     for (const socket of made) socket.destroy();
     for (const fd of unowned) closeFd(fd);
+    child.end(true);
     child.kill(osConstants.signals.SIGKILL);
     return notStarted(argv, error);
   }
   const signalOf = (signal: NodeJS.Signals | undefined): number => osConstants.signals[signal ?? 'SIGKILL'] ?? osConstants.signals.SIGKILL;
-  const { stdin, stdout, stderr } = streams;
+  const stdin = input;
+  const stderrOut = stderrPipe;
   let noOutput: Readable | undefined;
   return {
     argv,
     stdin,
+    // With stdoutFd the empty stream that keeps the shape is made only if someone asks for it.
     get stdout(): Readable {
       return stdout ?? (noOutput ??= NO_OUTPUT());
     },
-    stderr,
+    get stderr(): Readable {
+      return stderrOut ?? (stderrText as CapturedText).stream();
+    },
+    ...(stderrText ? { stderrText: stderrText.text } : {}),
     exited,
     kill: (signal) => void child.kill(signalOf(signal)),
   };
+}
+
+/** A child's stdin that the addon's thread writes (CHILD_INPUT_ON_THREAD): each chunk is copied
+ *  into the thread's queue, and a write waits only while more than a pipe's worth is queued.
+ *  'finish' comes once the thread has written everything and closed the pipe; a child that
+ *  stopped reading fails it with EPIPE, as a Socket over the pipe would. */
+class ThreadFedInput extends Writable {
+  private waiting: ((error?: Error | null) => void) | undefined;
+  private finishing: ((error?: Error | null) => void) | undefined;
+
+  constructor(private readonly child: NativeChild) {
+    super({ decodeStrings: false, highWaterMark: CHILD_INPUT_HIGH_WATER });
+  }
+
+  override _write(chunk: string | Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    const queued = this.child.write(chunk);
+    if (queued < 0) callback(pipeClosed(EPIPE));
+    else if (queued > CHILD_INPUT_HIGH_WATER) this.waiting = callback;
+    else callback();
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.finishing = callback;
+    this.child.end();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.child.end(true);
+    callback(error);
+  }
+
+  /** The thread's queue emptied. */
+  inputDrained(): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.();
+  }
+
+  /** The thread closed the child's stdin: all written (0) or failed (errno). */
+  inputClosed(errno: number, command: string): void {
+    const error = errno === 0 ? null : pipeClosed(errno, command);
+    const waiting = this.waiting;
+    const finishing = this.finishing;
+    this.waiting = undefined;
+    this.finishing = undefined;
+    if (waiting) waiting(error ?? pipeClosed(EPIPE, command));
+    else if (finishing) finishing(error);
+    else if (error && !this.destroyed) this.destroy(error);
+  }
+}
+
+const EPIPE = osConstants.errno.EPIPE;
+
+/** What a write to a closed pipe gives in Node ("write EPIPE"). */
+function pipeClosed(errno: number, command?: string): NodeJS.ErrnoException {
+  const code = getSystemErrorName(-errno);
+  return Object.assign(new Error(`write ${code}${command ? ` (stdin of ${command})` : ''}`), { errno: -errno, code, syscall: 'write' });
+}
+
+/** A child's stderr as the addon's thread collected it (trimmed): the text, and a stream of it
+ *  made only for a caller who asks for `stderr`. */
+class CapturedText {
+  private resolveText: (text: string) => void = () => undefined;
+  readonly text: Promise<string> = new Promise((resolve) => (this.resolveText = resolve));
+  private value: string | undefined;
+  private readable: Readable | undefined;
+
+  settle(text: string): void {
+    if (this.value !== undefined) return;
+    this.value = text;
+    this.resolveText(text);
+    if (this.readable) this.end(this.readable, text);
+  }
+
+  stream(): Readable {
+    if (!this.readable) {
+      this.readable = new Readable({ read: () => undefined });
+      if (this.value !== undefined) this.end(this.readable, this.value);
+    }
+    return this.readable;
+  }
+
+  private end(readable: Readable, text: string): void {
+    if (text !== '') readable.push(Buffer.from(text, 'utf8'));
+    readable.push(null);
+  }
 }
 
 function closeFd(fd: number): void {
@@ -347,12 +456,12 @@ export function startCommand(factory: CommandFactory, command: string, args: rea
   const fallbackArgv = Object.freeze([command, ...args]);
   let child: SpawnedCommand;
   try {
-    child = factory(command, args, spawnOptions);
+    child = factory(command, args, { ...spawnOptions, stderrLimitBytes: STDERR_LIMIT_BYTES });
   } catch (error) {
     child = notStarted(fallbackArgv, error);
   }
   const argv = child.argv ?? fallbackArgv;
-  const stderr = collectTrimmed(child.stderr, STDERR_LIMIT_BYTES);
+  const stderr = child.stderrText ?? collectTrimmed(child.stderr, STDERR_LIMIT_BYTES);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;

@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } 
 import { dirname, join } from 'node:path';
 
 /** The interface version this TypeScript expects (native/addon.cc kAbiVersion). */
-export const NATIVE_ABI_VERSION = 6;
+export const NATIVE_ABI_VERSION = 7;
 
 export interface NativeLockHandle {
   release(): void;
@@ -72,17 +72,28 @@ export interface NativePipeScanner {
 }
 
 /** Events of a native child (native/spawn_binding.cc): 1 could not start (errno), 2 exited and
- *  reaped (code, or -1 and the signal number). */
-export type NativeChildEvent = 1 | 2;
+ *  reaped (code, or -1 and the signal number; its stderr with a stderr limit), 3 the input queue
+ *  emptied after write() said full, 4 input written and closed (0) or failed (errno). */
+export type NativeChildEvent = 1 | 2 | 3 | 4;
+
+/** Child flag: the addon's thread writes the child's stdin from a queue (write()/end()). */
+export const CHILD_INPUT_ON_THREAD = 1;
+/** write() returns more than this: the queue is full, wait for event 3. */
+export const CHILD_INPUT_HIGH_WATER = 1 << 20;
 
 /** A child the addon started on a thread of its own; see native/spawn_binding.cc. */
 export interface NativeChild {
   /** Non-zero when nothing started (pipe2, dup or the thread failed): no event comes. */
   readonly errno: number;
-  /** Our ends of its pipes (O_CLOEXEC), ours to close; `stdout` is -1 when it got `stdoutFd`. */
+  /** Our ends of its pipes (O_CLOEXEC), ours to close; -1 for those the addon serves itself
+   *  (stdin with CHILD_INPUT_ON_THREAD, stderr with a stderr limit) and stdout with `stdoutFd`. */
   readonly stdin: number;
   readonly stdout: number;
   readonly stderr: number;
+  /** CHILD_INPUT_ON_THREAD: queues input; the bytes queued now, or -1 once input is closed. */
+  write(chunk: string | Uint8Array): number;
+  /** CHILD_INPUT_ON_THREAD: closes its stdin once the queue is written (discard: drop it first). */
+  end(discard?: boolean): void;
   /** Signals its process group; false once it exited (its pid may be reused). */
   kill(signal: number): boolean;
 }
@@ -114,7 +125,9 @@ export interface NativeAddon {
     argv: readonly string[],
     env: readonly string[] | null,
     stdoutFd: number,
-    onEvent: (kind: NativeChildEvent, a: number, b: number) => void,
+    onEvent: (kind: NativeChildEvent, a: number, b: number, stderr?: string) => void,
+    flags?: number,
+    stderrLimit?: number,
   ) => NativeChild;
   /** CPU time of the calling thread, ms (for benchmarks). */
   threadCpuMs(): number;

@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   collect,
+  collectTrimmed,
   nativeSpawnCommand,
   nodeSpawnCommand,
   spawnCommand,
@@ -202,6 +203,54 @@ describe('native spawn: the contract', () => {
     expect(outcome.code).toBe(4);
     expect(outcome.stderr).toBe('err\n');
     expect(readFileSync(path, 'utf8')).toBe('out\n');
+  });
+
+  it("stdin is written by the addon's thread: a child that exits without reading fails it with EPIPE (no hang, no throw), and exited resolves", async () => {
+    const child = nativeSpawnCommand('sh', ['-c', 'exit 0']);
+    const errors: string[] = [];
+    child.stdin.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? ''));
+    const chunk = 'x'.repeat(1 << 16);
+    for (let i = 0; i < 64 && !child.stdin.destroyed; i++) await writeToChild(child.stdin, chunk); // 4 MiB: more than pipe and queue hold
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    await sleep(10);
+    expect(child.stdin.destroyed).toBe(true);
+    expect(errors).toEqual(['EPIPE']);
+  });
+
+  it("'finish' on stdin comes once the thread wrote everything and closed the pipe", async () => {
+    const child = nativeSpawnCommand('sh', ['-c', 'wc -c']);
+    const out = collect(child.stdout);
+    const finished = new Promise<number>((resolve) => child.stdin.once('finish', () => resolve(Date.now())));
+    child.stdin.end('y'.repeat(3 << 20));
+    await finished;
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    expect((await out).trim()).toBe(String(3 << 20));
+  });
+
+  it('stderrLimitBytes: the thread keeps what collectTrimmed keeps of a stream (whole up to the limit, else its start, a note and its end), as stderrText and as the stderr stream', async () => {
+    for (const bytes of [0, 100, 4096, 4097, 100_000]) {
+      // Distinct text at every offset, so a misplaced head or tail shows.
+      const script = `i=0; while [ $i -lt ${Math.ceil(bytes / 8)} ]; do printf '%07d\\n' $i; i=$((i+1)); done | head -c ${bytes} >&2`;
+      const viaNode = nodeSpawnCommand('sh', ['-c', script]);
+      viaNode.stdin.end();
+      const expected = await collectTrimmed(viaNode.stderr, 4096);
+      expect(expected.length).toBe(bytes > 4096 ? expected.length : bytes);
+      const native = nativeSpawnCommand('sh', ['-c', script], { stderrLimitBytes: 4096 });
+      native.stdin.end();
+      const stream = collect(native.stderr);
+      expect(await native.exited).toEqual({ code: 0, signal: null });
+      expect(await native.stderrText).toBe(expected);
+      expect(await stream).toBe(expected);
+      if (bytes > 4096) expect(expected).toContain(`bytes of stderr cut`);
+    }
+  });
+
+  it('startCommand hands the factory a stderr limit: the outcome has the trimmed stderr of a child that floods it', async () => {
+    const outcome = await startCommand(nativeSpawnCommand, 'sh', ['-c', 'head -c 3000000 /dev/zero | tr "\\0" e >&2; echo end >&2; exit 2'], { noInput: true, timeoutMs: 10_000 }).done;
+    expect(outcome.code).toBe(2);
+    expect(outcome.stderr.startsWith('e'.repeat(2048))).toBe(true);
+    expect(outcome.stderr.endsWith('eeend\n')).toBe(true);
+    expect(outcome.stderr).toContain(`[${3_000_004 - 4096} bytes of stderr cut]`);
   });
 
   it("the child's stdin pipe holds 1 MiB (Linux's default is 64 KiB): the child keeps parsing while our loop renders the next slice", async () => {
@@ -478,5 +527,25 @@ describe('in worker threads', () => {
     expect(torn).toEqual([{ started: true }]);
     await sleep(800); // the torn-down worker's child exits now; its thread must not call into the gone environment
     expect((await ran(nativeSpawnCommand, 'sh', ['-c', 'exit 5'])).exit).toEqual({ code: 5, signal: null });
+  });
+
+  it("a worker torn down while its child waits for input the addon's thread writes: the child's stdin closes, so it is not left waiting", async () => {
+    const marker = join(dir, `input-closed-${process.pid}`);
+    const script = `cat > /dev/null; touch ${marker}`;
+    const seen = await new Promise<unknown[]>((resolve, reject) => {
+      const code = `
+        const { parentPort, workerData } = require('node:worker_threads');
+        const addon = require(workerData.path);
+        const c = new addon.Child('sh', ['sh', '-c', workerData.script], null, -1, () => undefined, 1, 0);
+        c.write('some input, never ended');
+        parentPort.postMessage({ started: c.errno === 0, stdin: c.stdin });
+      `;
+      const worker = new Worker(code, { eval: true, workerData: { path: nativeInfo().path, script } });
+      worker.once('message', (m: unknown) => void worker.terminate().then(() => resolve([m])));
+      worker.once('error', reject);
+    });
+    expect(seen).toEqual([{ started: true, stdin: -1 }]);
+    for (let i = 0; i < 50 && !existsSync(marker); i++) await sleep(20);
+    expect(existsSync(marker)).toBe(true);
   });
 });
