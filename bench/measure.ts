@@ -131,9 +131,12 @@ export function instrumented(keepInputBytes: number): Instrumented {
       if (typeof a[0] !== 'function') count(a[0]);
       return origEnd(...a);
     };
-    child.stdout.on('data', (chunk: Buffer) => {
-      rec.stdoutBytes += chunk.length;
-    });
+    // A child writing to stdoutFd has no stdout stream of ours: asking for one would make it.
+    if (options?.stdoutFd === undefined) {
+      child.stdout.on('data', (chunk: Buffer) => {
+        rec.stdoutBytes += chunk.length;
+      });
+    }
     const exited = child.exited.then(
       (exit) => {
         rec.endMs = performance.now();
@@ -145,7 +148,20 @@ export function instrumented(keepInputBytes: number): Instrumented {
         throw error;
       },
     );
-    return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exited, kill: child.kill };
+    // Passed through as they are (the lazy streams stay unmade, the addon's stderr text is used).
+    return {
+      stdin: child.stdin,
+      get stdout() {
+        return child.stdout;
+      },
+      get stderr() {
+        return child.stderr;
+      },
+      ...(child.stderrText ? { stderrText: child.stderrText } : {}),
+      ...(child.argv ? { argv: child.argv } : {}),
+      exited,
+      kill: child.kill,
+    };
   };
   // Options (the native reader's stdout fd) go through unchanged, so the Table takes the same
   // path as with the library's own spawnCommand.

@@ -5,6 +5,7 @@
 // to the event loop. iptables-restore parses while we render (two processes, two cores), and
 // the caller's event loop is never blocked for long, even at 100k rules. The child is started
 // with the first line (so an empty transaction spawns nothing, and a long one starts early).
+import { closeSync, openSync } from 'node:fs';
 import { classifyFailure, failureOf, faultyLine } from './command-failure';
 import { describeOutcome, startCommand, writeToChild, type CommandFactory, type CommandOutcome, type RunningCommand } from './commands';
 import { formatCommandLine, LockTimeoutError, RestoreFailedError, RestoreTimeoutError, type LockHolder } from './errors';
@@ -34,6 +35,15 @@ export interface RestoreOutcome {
   readonly input: () => string;
 }
 
+/** /dev/null opened for writing, or undefined when it cannot be (then a pipe is drained). */
+function devNull(): number | undefined {
+  try {
+    return openSync('/dev/null', 'w'); // libuv opens with O_CLOEXEC: no other child inherits it
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Streams the lines to one iptables-restore run. Rejects with RestoreTimeoutError (killed at the
  * deadline), LockTimeoutError (the binary gave up waiting for the xtables lock) or
@@ -51,8 +61,19 @@ export async function streamRestore(target: RestoreTarget, lines: Iterable<strin
     if (!child) {
       if (target.beforeStart) await target.beforeStart();
       started = true;
-      child = startCommand(target.run, target.command, target.args, { timeoutMs: target.timeoutMs, ...(target.env ? { env: target.env } : {}) });
-      child.stdout.resume(); // --verbose output is not needed; keep the pipe drained
+      // --verbose output is not needed: it goes to /dev/null when the factory takes an fd (no
+      // pipe, no stream of ours), else its pipe is drained.
+      const discard = target.run.acceptsStdoutFd === true ? devNull() : undefined;
+      try {
+        child = startCommand(target.run, target.command, target.args, {
+          timeoutMs: target.timeoutMs,
+          ...(target.env ? { env: target.env } : {}),
+          ...(discard !== undefined ? { stdoutFd: discard } : {}),
+        });
+      } finally {
+        if (discard !== undefined) closeSync(discard); // the child has its own copy
+      }
+      if (discard === undefined) child.stdout.resume();
     }
     // The child died or closed its input mid-transaction (killed, crashed, never started): stop
     // writing. Its outcome, awaited below, says why.
