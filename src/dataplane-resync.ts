@@ -22,6 +22,10 @@ export interface ResyncState {
   readonly isOurChain: (name: string) => boolean;
 }
 
+/** A mask: the chains that come back unchanged look at the slicer's clock once per 64 (each
+ *  look counts as 64 items, so the slicer reads its clock then). */
+const FAST_PATH_CHECK = 63;
+
 /** Marks dirty each chain whose snapshot differs from the Table's belief (yielding now and then).
  *  Reads the snapshot only: the Table keeps it as its new belief. */
 export async function markOutOfSync(s: ResyncState, snapshot: ReadonlyMap<string, DataplaneChain>): Promise<void> {
@@ -29,9 +33,15 @@ export async function markOutOfSync(s: ResyncState, snapshot: ReadonlyMap<string
   // Our model of each chain we know of, against what is there now.
   // The common case first, before the slicer's bookkeeping: most chains come back unchanged
   // (the reader hands back the believed entry itself), and a 100k-rule table has 10k of them.
+  // Unchanged chains still look at the clock now and then: 10k of them took 7.7 ms in one turn
+  // on cold code.
+  let seen = 0;
   for (const [name, expected] of s.dataplane) {
     const actual = snapshot.get(name);
-    if (actual === expected) continue;
+    if (actual === expected) {
+      if ((++seen & FAST_PATH_CHECK) === 0 && slicer.due(FAST_PATH_CHECK + 1)) await slicer.yield();
+      continue;
+    }
     if (slicer.due()) await slicer.yield();
     if (s.dirtyChains.has(name) || s.dirtyInserts.has(name)) continue;
     if (!s.isOurChain(name)) {
@@ -48,7 +58,10 @@ export async function markOutOfSync(s: ResyncState, snapshot: ReadonlyMap<string
   }
   // Chains we did not know of: leftovers of ours, or foreign chains holding our inserts.
   for (const [name, actual] of snapshot) {
-    if (s.dataplane.has(name)) continue;
+    if (s.dataplane.has(name)) {
+      if ((++seen & FAST_PATH_CHECK) === 0 && slicer.due(FAST_PATH_CHECK + 1)) await slicer.yield();
+      continue;
+    }
     if (slicer.due()) await slicer.yield();
     if (s.dirtyChains.has(name) || s.dirtyInserts.has(name)) continue;
     if (s.isOurChain(name)) {

@@ -3,6 +3,7 @@
 //
 // Data flows one way: updates → desired state + dirty sets → computePlan() → iptables-restore;
 // iptables-save → reader → rule IDs → dirty sets. Nothing touches the dataplane until apply().
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { IpVersion } from './backend';
 import { InvalidRuleError } from './errors';
 import type { TableLock } from './locks';
@@ -556,6 +557,9 @@ export class Table {
 
   private async writeMain(setup: Setup): Promise<void> {
     const plan = planInputOf(this.live());
+    // Copying 10k dirty entries and the plan's first sort are a few ms each on cold code: a
+    // turn of their own each, not one long one.
+    await yieldToEventLoop();
     const progress = newPlanProgress();
     if (this.report) this.report.attempts++;
     const outcome = await this.restore(setup, planLines(plan, progress));
