@@ -228,4 +228,19 @@ describe('CLI usage errors', () => {
     expect(noFile.code).toBe(1);
     expect(noFile.stderr).toMatch(/missing\.yaml: cannot read the rules file: ENOENT/);
   });
+
+  it('a file with the wrong chain prefix everywhere: 50 problems shown, and the count of the rest', async () => {
+    // 1,200 chains, none with the prefix: the terminal and --json both say 1,150 were left out.
+    const chains = Object.fromEntries(Array.from({ length: 1200 }, (_, i) => [`cali-${i}`, [{ action: 'accept' }]]));
+    const file = join(scratch, 'wrong-prefix.json');
+    writeFileSync(file, JSON.stringify({ tables: { filter: { chains } } }, null, 1));
+    const [human, json] = await Promise.all([runCli(['check', '-f', file]), runCli(['check', '-f', file, '--json'])]);
+    expect(human.code).toBe(1);
+    expect(human.stderr.split('\n').filter((l) => l.startsWith(`${file}:`) && l.includes('must start with the chain prefix'))).toHaveLength(50);
+    expect(human.stderr.trimEnd().endsWith(`\n${file}: 1,150 more problems not shown (only the first 50 are reported)`)).toBe(true);
+    expect(json.code).toBe(1);
+    const err = JSON.parse(json.stderr) as { error: string; issues: unknown[]; omitted: number };
+    expect(err).toMatchObject({ error: 'ConfigError', omitted: 1150 });
+    expect(err.issues).toHaveLength(50);
+  });
 });

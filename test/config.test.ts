@@ -338,6 +338,37 @@ describe('rules file: errors name file:line:column and what was expected', () =>
     expect(error?.file).toBe('many.yaml');
   });
 
+  it('a file with more problems than it reports says how many it left out', () => {
+    // 60 chains without the prefix: 60 problems, the first 50 reported, and the count of the rest
+    // (a user who got the prefix wrong must not read "50 problems" for a file that has 100,000).
+    const chains = Array.from({ length: 60 }, (_, i) => `      bad-${i}:\n        - action: accept\n`).join('');
+    for (const [text, file] of [
+      [`tables:\n  filter:\n    chains:\n${chains}`, 'many.yaml'],
+      [JSON.stringify({ tables: { filter: { chains: Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`bad-${i}`, [{ action: 'accept' }]])) } } }), 'many.json'],
+    ] as const) {
+      let error: ConfigError | undefined;
+      try {
+        parseRules(text, file);
+      } catch (e) {
+        error = e as ConfigError;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error?.issues).toHaveLength(50);
+      expect(error?.issues[49]?.path).toBe('tables.filter.chains.bad-49');
+      expect(error?.omitted).toBe(10);
+      expect(error?.message.split('\n')).toHaveLength(51);
+      expect(error?.message.endsWith(`\n${file}: 10 more problems not shown (only the first 50 are reported)`)).toBe(true);
+      expect(error?.detailed().endsWith(`\n${file}: 10 more problems not shown (only the first 50 are reported)`)).toBe(true);
+    }
+    // Exactly 50: nothing left out, no such line.
+    try {
+      parseRules(`tables:\n  filter:\n    chains:\n${Array.from({ length: 50 }, (_, i) => `      bad-${i}:\n        - action: accept\n`).join('')}`, 'fifty.yaml');
+    } catch (e) {
+      expect((e as ConfigError).omitted).toBe(0);
+      expect((e as ConfigError).message).not.toContain('not shown');
+    }
+  });
+
   it('an unreadable file is a ConfigError naming the file', () => {
     expect(() => loadRulesFile('/nonexistent/rules.yaml')).toThrow(/^\/nonexistent\/rules\.yaml: cannot read the rules file/);
   });

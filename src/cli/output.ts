@@ -94,7 +94,7 @@ export function describeSummary(s: PlanSummary, tense: 'plan' | 'done'): string 
 // --- errors ------------------------------------------------------------------------------------
 
 export function errorJson(error: Error): object {
-  if (error instanceof ConfigError) return { error: error.name, message: error.message, issues: error.issues.map(({ snippet: _s, ...i }) => i) };
+  if (error instanceof ConfigError) return { error: error.name, message: error.message, issues: error.issues.map(({ snippet: _s, ...i }) => i), omitted: error.omitted };
   const failure = error instanceof CommandFailedError ? error : error instanceof LockTimeoutError ? error.failure : undefined;
   return {
     error: error.name,

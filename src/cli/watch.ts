@@ -115,7 +115,7 @@ export async function watchCommand(file: string, opts: WatchOptions): Promise<nu
       next = parseRules(nextText, file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion });
     } catch (error) {
       reloads.inc({ result: 'error' });
-      if (error instanceof ConfigError) log.error({ file, issues: error.issues.map((i) => `${i.line ?? 0}:${i.column ?? 0}: ${i.path}: ${i.message}`) }, `invalid rules file; keeping the current rules: ${error.message.split('\n')[0]}`);
+      if (error instanceof ConfigError) log.error({ file, issues: error.issues.map((i) => `${i.line ?? 0}:${i.column ?? 0}: ${i.path}: ${i.message}`), omitted: error.omitted }, `invalid rules file; keeping the current rules: ${error.message.split('\n')[0]}`);
       else log.error({ file, err: (error as Error).message }, 'invalid rules file; keeping the current rules');
       return false;
     }

@@ -44,6 +44,8 @@ const NUMBER_OR_HEX = /^0x[0-9a-f]+$/i;
 
 export class DocReader {
   readonly issues: ConfigIssue[] = [];
+  /** Problems found past the first MAX_ISSUES: counted, not reported. */
+  omitted = 0;
   private lines: string[] | undefined;
 
   constructor(readonly options: WalkOptions) {}
@@ -58,7 +60,10 @@ export class DocReader {
   issueAt(offset: number, path: string, message: string): void {
     const source = this.options.source;
     if (!source) throw new FastPathMiss(message);
-    if (this.issues.length >= MAX_ISSUES) return;
+    if (this.issues.length >= MAX_ISSUES) {
+      this.omitted++;
+      return;
+    }
     const { line, col } = source.lineCounter.linePos(offset);
     this.lines ??= source.text.split(/\r?\n/);
     const text = this.lines[line - 1];

@@ -36,8 +36,10 @@ export class ConfigError extends IptablesSyncError {
   constructor(
     /** Every problem found (up to 50), in file order. */
     readonly issues: readonly ConfigIssue[],
+    /** How many more problems the file has than `issues` reports (0: all are reported). */
+    readonly omitted = 0,
   ) {
-    super(issues.map(formatIssue).join('\n'));
+    super([...issues.map(formatIssue), ...omittedLine(issues, omitted)].join('\n'));
     const first = issues[0];
     this.file = first?.file ?? '';
     this.line = first?.line;
@@ -46,8 +48,16 @@ export class ConfigError extends IptablesSyncError {
 
   /** The message with each issue's source line and caret, for a terminal. */
   detailed(): string {
-    return this.issues.map((i) => (i.snippet ? `${formatIssue(i)}\n${i.snippet}` : formatIssue(i))).join('\n');
+    return [...this.issues.map((i) => (i.snippet ? `${formatIssue(i)}\n${i.snippet}` : formatIssue(i))), ...omittedLine(this.issues, this.omitted)].join('\n');
   }
+}
+
+/** The closing line of a report that was cut: a file with the wrong prefix has a problem per
+ *  chain, and "50 problems" must not read as the whole story. */
+function omittedLine(issues: readonly ConfigIssue[], omitted: number): string[] {
+  if (omitted <= 0) return [];
+  const file = issues[0]?.file ?? 'the rules file';
+  return [`${file}: ${omitted.toLocaleString('en-US')} more problem${omitted === 1 ? '' : 's'} not shown (only the first ${issues.length} are reported)`];
 }
 
 function formatIssue(issue: ConfigIssue): string {

@@ -114,9 +114,9 @@ export function parseRulesPositioned(text: string, file: string, options: Config
   const positions = options.positions === true ? new Map<Rule, RulePosition>() : undefined;
   const ctx = new Ctx({ ...walkOptions(file, options), source: { text, lineCounter, aliases }, ...(positions ? { positions } : {}) });
   for (const error of errors) ctx.issueAt(error.offset, '', error.message);
-  if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
+  if (ctx.issues.length > 0) throw new ConfigError(ctx.issues, ctx.omitted);
   const tables = ctx.root(contents);
-  if (ctx.issues.length > 0 || tables === undefined) throw new ConfigError(ctx.issues);
+  if (ctx.issues.length > 0 || tables === undefined) throw new ConfigError(ctx.issues, ctx.omitted);
   return positions ? { file, tables, positions } : { file, tables };
 }
 
