@@ -1,8 +1,12 @@
 // The `iptables-sync doctor` command: options, and the report on stdout (text or --json).
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { IpVersion, TableBackendChoice } from '../backend';
-import { diagnose, formatDoctorReport } from '../doctor';
 import { checkNftTablePrefix, NFT_TABLE_PREFIX_HELP } from './options';
+
+// The checks themselves are loaded when doctor runs (they pull in the addon's loader, the
+// nftables probes and the features detection: ~30 ms every other command need not pay).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const checks = (): typeof import('../doctor') => require('../doctor') as typeof import('../doctor');
 
 /** The options `doctor` takes. */
 export interface DoctorCommandOptions {
@@ -36,6 +40,7 @@ export function defineDoctorCommand(cmd: Command): Command {
 /** Prints the report; 0 when everything needed works (warnings allowed), 1 otherwise. */
 export async function doctorCommand(opts: DoctorCommandOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   checkNftTablePrefix(opts);
+  const { diagnose, formatDoctorReport } = checks();
   const report = await diagnose({
     backend: opts.backend,
     ipVersion: opts.ipVersion,

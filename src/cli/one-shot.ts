@@ -1,22 +1,31 @@
 // The one-shot commands: plan, apply, cleanup, show, check. Each builds Tables from the options
 // and the rules file, runs them once, and prints what they report.
-import { detectBackend, type BackendChoice } from '../backend';
-import { inNetns, spawnCommand } from '../commands';
+import type { BackendChoice } from '../backend';
+import type { KernelCheckResult } from '../kernel-check';
 import type { RulesFile } from '../rules-file/types';
 import { TABLE_NAMES, type TableName } from '../table-names';
-import { checkWithKernel, type KernelCheckResult } from '../kernel-check';
 import type { PlanSummary, RestorePlan } from '../restore-plan';
-import { formatShown, showTables, type ShownTable } from '../show';
-import { showNftTables } from '../nftables/show';
-import { checkNftWithKernel } from '../nftables/kernel-check';
-import { ManagedTable } from './managed-table';
+import type { ShownTable } from '../show';
+import type { ManagedTable } from './managed-table';
 import { EXIT_DRIFT, EXIT_ERROR, EXIT_OK, UsageError, checkPrefixes, loadFile, session, type CommonOptions, type Session } from './options';
 import { addSummaries, describeError, describeSummary, errorJson, isEmptySummary, plural } from './output';
 import { Progress, progressWanted } from './progress';
 
+// Each command loads what it uses when it runs (the Table, the listings, the kernel checks):
+// `check` of a small file need not load the Table, nor `show` the rules-file reader.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const managed = (): typeof import('./managed-table') => require('./managed-table') as typeof import('./managed-table');
+const listing = (): typeof import('../show') => require('../show') as typeof import('../show');
+const nftListing = (): typeof import('../nftables/show') => require('../nftables/show') as typeof import('../nftables/show');
+const iptablesKernelCheck = (): typeof import('../kernel-check') => require('../kernel-check') as typeof import('../kernel-check');
+const nftKernelCheck = (): typeof import('../nftables/kernel-check') => require('../nftables/kernel-check') as typeof import('../nftables/kernel-check');
+const backends = (): typeof import('../backend') => require('../backend') as typeof import('../backend');
+const commands = (): typeof import('../commands') => require('../commands') as typeof import('../commands');
+/* eslint-enable @typescript-eslint/no-require-imports */
+
 function tablesFor(rules: RulesFile, s: Session): ManagedTable[] {
   return [...rules.tables.values()].map((t) => {
-    const mt = new ManagedTable(t.name, s.opts, s.lock, s.logger);
+    const mt = new (managed().ManagedTable)(t.name, s.opts, s.lock, s.logger);
     mt.load(t);
     return mt;
   });
@@ -122,7 +131,7 @@ export async function cleanupCommand(opts: CommonOptions & { yes?: boolean; tabl
   const names = (opts.table?.length ? opts.table : TABLE_NAMES) as TableName[];
   // On legacy, a table whose module is not loaded holds nothing of ours: do not load it to look.
   const present = await tablesPresent(names, opts);
-  const tables = present.map((name) => new ManagedTable(name, opts, s.lock, s.logger));
+  const tables = present.map((name) => new (managed().ManagedTable)(name, opts, s.lock, s.logger));
   if (!opts.yes) {
     const plans: RestorePlan[] = [];
     for (const mt of tables) plans.push(await mt.table.plan());
@@ -166,7 +175,7 @@ function showOptions(opts: CommonOptions): { ipVersion: CommonOptions['ipVersion
 
 async function tablesPresent(names: readonly TableName[], opts: CommonOptions): Promise<TableName[]> {
   if (opts.backend === 'nftables') return [...names]; // each Table deletes its own nftables table, if there
-  const shown = await showTables({ tables: names, ...showOptions(opts) });
+  const shown = await listing().showTables({ tables: names, ...showOptions(opts) });
   return names.filter((n) => shown.some((t) => t.table === n));
 }
 
@@ -176,10 +185,10 @@ export async function showCommand(opts: CommonOptions & { file?: string; table?:
   if (opts.file) tables = [...loadFile(opts.file, opts).tables.keys()];
   const shown: ShownTable[] =
     opts.backend === 'nftables'
-      ? await showNftTables({ tables: tables as TableName[], ipVersion: opts.ipVersion, hashPrefix: opts.prefix, nftTablePrefix: opts.nftTablePrefix, ...(opts.netns !== undefined ? { netns: opts.netns } : {}) })
-      : await showTables({ tables, ...showOptions(opts) });
+      ? await nftListing().showNftTables({ tables: tables as TableName[], ipVersion: opts.ipVersion, hashPrefix: opts.prefix, nftTablePrefix: opts.nftTablePrefix, ...(opts.netns !== undefined ? { netns: opts.netns } : {}) })
+      : await listing().showTables({ tables, ...showOptions(opts) });
   if (opts.json) process.stdout.write(`${JSON.stringify({ tables: shown }, null, 2)}\n`);
-  else process.stdout.write(formatShown(shown, { hashPrefix: opts.prefix, chainPrefix: opts.chainPrefix }));
+  else process.stdout.write(listing().formatShown(shown, { hashPrefix: opts.prefix, chainPrefix: opts.chainPrefix }));
   return EXIT_OK;
 }
 
@@ -216,8 +225,8 @@ export async function checkCommand(file: string, opts: CommonOptions & { kernel?
 /** check --kernel: the backend as apply would pick it, then the rules loaded in a throwaway
  *  namespace (nftables: our tables' nft transactions). */
 async function kernelCheck(rules: RulesFile, opts: CommonOptions): Promise<KernelCheckResult> {
-  if (opts.backend === 'nftables') return checkNftWithKernel(rules, { ipVersion: opts.ipVersion, hashPrefix: opts.prefix, nftTablePrefix: opts.nftTablePrefix });
+  if (opts.backend === 'nftables') return nftKernelCheck().checkNftWithKernel(rules, { ipVersion: opts.ipVersion, hashPrefix: opts.prefix, nftTablePrefix: opts.nftTablePrefix });
   const choice = iptablesBackend(opts, 'check --kernel');
-  const backend = choice === 'auto' ? await detectBackend(opts.netns !== undefined ? inNetns(opts.netns) : spawnCommand, opts.ipVersion) : choice;
-  return checkWithKernel(rules, { backend, ipVersion: opts.ipVersion, hashPrefix: opts.prefix, insertMode: opts.insertMode });
+  const backend = choice === 'auto' ? await backends().detectBackend(opts.netns !== undefined ? commands().inNetns(opts.netns) : commands().spawnCommand, opts.ipVersion) : choice;
+  return iptablesKernelCheck().checkWithKernel(rules, { backend, ipVersion: opts.ipVersion, hashPrefix: opts.prefix, insertMode: opts.insertMode });
 }

@@ -1,7 +1,6 @@
 // The options every command shares, their parsers, and the per-command set-up they lead to.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { IpVersion, TableBackendChoice } from '../backend';
-import { loadRulesFile } from '../rules-file/load';
 import { DEFAULT_CHAIN_PREFIX, DEFAULT_HASH_PREFIX, type ConfigOptions, type RulesFile } from '../rules-file/types';
 import { IptablesSyncError } from '../errors';
 import { DEFAULT_MAX_FILE_SIZE, formatBytes, parseByteSize } from '../rules-file/read';
@@ -118,6 +117,9 @@ export function session(opts: CommonOptions, logStream: NodeJS.WritableStream = 
 /** The rules file with the command's options, its progress shown on `progress`. */
 export function loadFile(file: string, opts: CommonOptions, progress?: Progress, extra: Pick<ConfigOptions, 'positions'> = {}): RulesFile {
   try {
+    // The reader is loaded with the first file (see program.ts: commands load what they use).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { loadRulesFile } = require('../rules-file/load') as typeof import('../rules-file/load');
     return loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion, maxFileSize: opts.maxFileSize, ...extra, ...(progress ? { onProgress: progress.loading(file) } : {}) });
   } finally {
     progress?.end();

@@ -3,14 +3,21 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { rulesJsonSchema } from '../rules-file/schema';
 import { TABLE_NAMES } from '../table-names';
 import { defineDoctorCommand, doctorCommand, type DoctorCommandOptions } from './doctor-command';
 import { parseListenAddress } from './metrics-server';
-import { applyCommand, checkCommand, cleanupCommand, planCommand, showCommand } from './one-shot';
 import { EXIT_ERROR, EXIT_OK, addCommonOptions, choice, parseDuration, type CommonOptions } from './options';
 import { reportError } from './output';
-import { watchCommand, type WatchOptions } from './watch';
+import type { WatchOptions } from './watch';
+
+// What a command runs is loaded when it runs: the whole CLI took ~150 ms to load (the Table,
+// the rules-file reader, the doctor's checks (see doctor-command.ts), the watch loop), which `--version`, `--help`, a
+// usage error or a small `check` paid before doing anything.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const oneShot = (): typeof import('./one-shot') => require('./one-shot') as typeof import('./one-shot');
+const watchLoop = (): typeof import('./watch') => require('./watch') as typeof import('./watch');
+const schema = (): typeof import('../rules-file/schema') => require('../rules-file/schema') as typeof import('../rules-file/schema');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 export function buildProgram(run: (code: Promise<number> | number, json: boolean) => void): Command {
   const program = new Command();
@@ -52,7 +59,7 @@ Examples:
       .command('plan')
       .description('print the exact iptables-restore input that apply would run (stdout) and a summary (stderr); exit 2 on drift')
       .requiredOption('-f, --file <path>', 'rules file (YAML or JSON)'),
-  ).action(wrap((o: CommonOptions & { file: string }) => planCommand(o.file, o)));
+  ).action(wrap((o: CommonOptions & { file: string }) => oneShot().planCommand(o.file, o)));
 
   addCommonOptions(
     program
@@ -60,7 +67,7 @@ Examples:
       .description('bring the dataplane in line with the rules file once')
       .requiredOption('-f, --file <path>', 'rules file (YAML or JSON)')
       .option('--show-input', 'also print the iptables-restore input that was written', false),
-  ).action(wrap((o: CommonOptions & { file: string; showInput: boolean }) => applyCommand(o.file, o)));
+  ).action(wrap((o: CommonOptions & { file: string; showInput: boolean }) => oneShot().applyCommand(o.file, o)));
 
   addCommonOptions(
     program
@@ -79,7 +86,7 @@ Examples:
       .addOption(new Option('--metric-names <naming>', "metric names on /metrics: iptables-sync, or felix (latest Felix's felix_iptables_* names, for existing dashboards)").default('iptables-sync').argParser(choice('--metric-names', ['iptables-sync', 'felix'] as const))),
     'info',
   ).action(
-    wrap((o: WatchOptions & { file: string }) => watchCommand(o.file, o)),
+    wrap((o: WatchOptions & { file: string }) => watchLoop().watchCommand(o.file, o)),
   );
 
   addCommonOptions(
@@ -88,7 +95,7 @@ Examples:
       .description('list our chains and inserts in the dataplane with rule IDs and packet/byte counters')
       .option('-f, --file <path>', 'only the tables this rules file names')
       .addOption(new Option('--table <name...>', 'only these tables (default: all)').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), choice('--table', TABLE_NAMES)(v)])),
-  ).action(wrap((o: CommonOptions & { file?: string; table?: string[] }) => showCommand(o)));
+  ).action(wrap((o: CommonOptions & { file?: string; table?: string[] }) => oneShot().showCommand(o)));
 
   addCommonOptions(
     program
@@ -96,7 +103,7 @@ Examples:
       .description('remove every chain with the chain prefix and every rule with our ID prefix (needs --yes; without it, shows what would go)')
       .option('--yes', 'really remove them', false)
       .addOption(new Option('--table <name...>', 'only these tables (default: all)').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), choice('--table', TABLE_NAMES)(v)])),
-  ).action(wrap((o: CommonOptions & { yes: boolean; table?: string[] }) => cleanupCommand(o)));
+  ).action(wrap((o: CommonOptions & { yes: boolean; table?: string[] }) => oneShot().cleanupCommand(o)));
 
   addCommonOptions(
     program
@@ -104,7 +111,7 @@ Examples:
       .description('validate a rules file without touching the dataplane')
       .requiredOption('-f, --file <path>', 'rules file (YAML or JSON; - for stdin)')
       .option('--kernel', "also load the rules with the backend's iptables-restore into a throwaway network namespace (root only)", false),
-  ).action(wrap((o: CommonOptions & { file: string; kernel: boolean }) => checkCommand(o.file, o)));
+  ).action(wrap((o: CommonOptions & { file: string; kernel: boolean }) => oneShot().checkCommand(o.file, o)));
 
   defineDoctorCommand(program.command('doctor')).action(wrap((o: DoctorCommandOptions) => doctorCommand(o)));
 
@@ -113,7 +120,7 @@ Examples:
     .description('print the JSON Schema of the rules file (for editors)')
     .action(
       wrap(() => {
-        process.stdout.write(`${JSON.stringify(rulesJsonSchema(), null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify(schema().rulesJsonSchema(), null, 2)}\n`);
         return EXIT_OK;
       }),
     );

@@ -4,23 +4,31 @@
 // the text differently or refuse it: then the loader takes that slower path, which reports
 // problems with file:line:column. So a file read here is one that the positioned parse reads
 // to the same values without an error.
-import { CORE_SCHEMA, defineScalarTag, floatCoreTag, load, NOT_RESOLVED, realMapTag } from 'js-yaml';
+import type * as JsYaml from 'js-yaml';
 import { MAX_NESTING } from './types';
 
 /** The core schema's float as the yaml package reads it: js-yaml keeps "1e400" a string, the
  *  yaml package (and YAML 1.2) makes it Infinity. */
 const CORE_FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/;
-const floatTag = defineScalarTag('tag:yaml.org,2002:float', {
-  ...floatCoreTag,
-  resolve: (source, isExplicit, tagName) => {
-    const value = floatCoreTag.resolve(source, isExplicit, tagName);
-    return value === NOT_RESOLVED && CORE_FLOAT.test(source) ? Number.parseFloat(source) : value;
-  },
-});
 
-/** js-yaml's YAML 1.2 core schema (the yaml package's default) with mappings as Maps, so keys
- *  keep their types (a number is not a chain name) and their order. */
-const YAML_SCHEMA = CORE_SCHEMA.withTags(realMapTag, floatTag);
+/** js-yaml and its YAML 1.2 core schema (the yaml package's default) with mappings as Maps, so
+ *  keys keep their types (a number is not a chain name) and their order. Loaded with the first
+ *  YAML file: a JSON file, `--version` or `--help` need not load a YAML parser. */
+let jsYaml: { readonly load: typeof JsYaml.load; readonly schema: ReturnType<typeof JsYaml.CORE_SCHEMA.withTags> } | undefined;
+function yamlParser(): NonNullable<typeof jsYaml> {
+  if (jsYaml) return jsYaml;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { CORE_SCHEMA, defineScalarTag, floatCoreTag, load, NOT_RESOLVED, realMapTag } = require('js-yaml') as typeof JsYaml;
+  const floatTag = defineScalarTag('tag:yaml.org,2002:float', {
+    ...floatCoreTag,
+    resolve: (source, isExplicit, tagName) => {
+      const value = floatCoreTag.resolve(source, isExplicit, tagName);
+      return value === NOT_RESOLVED && CORE_FLOAT.test(source) ? Number.parseFloat(source) : value;
+    },
+  });
+  jsYaml = { load, schema: CORE_SCHEMA.withTags(realMapTag, floatTag) };
+  return jsYaml;
+}
 /** A tag (`!!float`, `!local`): the two packages resolve explicit tags differently. */
 const TAG = /(?:^|[\s,[\]{}])!/;
 
@@ -56,7 +64,8 @@ export function parsePlainYaml(text: string): PlainDocument | undefined {
     // the core schema, multiple or empty documents all throw here, and so does nesting
     // MAX_NESTING deep (js-yaml counts a level more than the positioned path: stricter, so
     // nothing it reads is too deep there).
-    value = load(text, { schema: YAML_SCHEMA, maxAliases: 0, maxDepth: MAX_NESTING });
+    const { load, schema } = yamlParser();
+    value = load(text, { schema, maxAliases: 0, maxDepth: MAX_NESTING });
   } catch {
     return undefined;
   }
