@@ -1,5 +1,11 @@
 // The report's number formats and its tables (markdown or aligned console text), shared by
-// bench/report.ts and bench/profile-report.ts.
+// bench/report.ts and bench/profile-report.ts; and the `--name value` options of the scripts.
+
+/** The value after `--name` on the command line, if given. */
+export function option(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
 
 /** 1000 → "1k", 100000 → "100k". */
 export const k = (rules: number): string => (rules >= 1000 ? `${rules / 1000}k` : String(rules));

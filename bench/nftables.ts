@@ -11,6 +11,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as DataplaneModule from '../src/nftables/dataplane';
 import type * as RuleTextModule from '../src/nftables/rule-text';
+import { option } from './format';
 import { commands, lib, ROOT } from './lib';
 import { median, timeCommand } from './measure';
 import { withNetns } from './netns';
@@ -21,11 +22,6 @@ const { NftablesDataplane } = require(join(ROOT, 'dist', 'nftables', 'dataplane'
 const { nftRuleRenderer } = require(join(ROOT, 'dist', 'nftables', 'rule-text')) as typeof RuleTextModule;
 
 const CHAINS = 10;
-
-function value(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 
 /** N rules in 10 chains, INPUT jumping to each; `changed` alters one rule in the middle. */
 function workload(n: number, changed = false): { chains: DataplaneModule.NftDesiredState['chains']; inserts: Map<string, InstanceType<typeof lib.Rule>[]> } {
@@ -136,9 +132,9 @@ async function once(n: number, tag: string): Promise<SizeResult> {
 }
 
 async function main(): Promise<void> {
-  const sizes = (value('--rules') ?? '1000,10000').split(',').map(Number);
-  const runs = Number(value('--runs') ?? 3);
-  const tag = value('--tag') ?? String(process.pid);
+  const sizes = (option('--rules') ?? '1000,10000').split(',').map(Number);
+  const runs = Number(option('--runs') ?? 3);
+  const tag = option('--tag') ?? String(process.pid);
   const results: SizeResult[] = [];
   for (const n of sizes) {
     const all: SizeResult[] = [];
@@ -177,7 +173,7 @@ async function main(): Promise<void> {
     ...rows,
   ].join('\n');
   process.stdout.write(`\nnftables backend (medians of ${runs} runs; 100k: one run)\n${md}\n`);
-  const mode = value('--write');
+  const mode = option('--write');
   if (mode !== undefined) {
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });

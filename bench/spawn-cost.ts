@@ -8,12 +8,13 @@
 // call plus the streams and events it makes; CLOCK_THREAD_CPUTIME_ID through the addon), and the
 // longest event-loop turn over the whole series (a 1 ms interval), and that turn in a second of
 // the same process doing nothing (GC of the grown heap, the machine's load). Not a test.
+import { option } from './format';
 import { commands, native } from './lib';
 import { LongestTurn } from './longest-turn';
 
 function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  const given = option(name);
+  return given === undefined ? fallback : Number(given);
 }
 
 const quantile = (xs: readonly number[], q: number): number => {

@@ -15,7 +15,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Table as TableT } from '../src/table';
-import { k, ms, table } from './format';
+import { k, ms, option, table } from './format';
 import { lib, ROOT } from './lib';
 import { instrumented, median, timeCommand, type CommandRecord, type Instrumented } from './measure';
 import { installCleanupHooks, withNetns, type Netns } from './netns';
@@ -27,11 +27,6 @@ const WARM_TABLES = 5;
 const NO_LOCK = { lock: (): void => undefined, unlock: (): void => undefined };
 /** The restore arguments a Table on these binaries uses (see the main bench's floors). */
 const RESTORE_ARGS = ['--noflush', '--verbose', '--wait', '10'];
-
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 
 /** CPU time of each thread of this process so far (ns, from /proc/self/task/<tid>/schedstat). */
 function threadCpuNs(): Map<string, number> {

@@ -11,8 +11,8 @@ import { reportError } from './output';
 import type { WatchOptions } from './watch';
 
 // What a command runs is loaded when it runs: the whole CLI took ~150 ms to load (the Table,
-// the rules-file reader, the doctor's checks (see doctor-command.ts), the watch loop), which `--version`, `--help`, a
-// usage error or a small `check` paid before doing anything.
+// the rules-file reader, the doctor's checks (see doctor-command.ts), the watch loop), which
+// `--version`, `--help`, a usage error or a small `check` paid before doing anything.
 /* eslint-disable @typescript-eslint/no-require-imports */
 const oneShot = (): typeof import('./one-shot') => require('./one-shot') as typeof import('./one-shot');
 const watchLoop = (): typeof import('./watch') => require('./watch') as typeof import('./watch');
