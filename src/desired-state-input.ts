@@ -24,7 +24,10 @@ export function acceptChains(s: InputScope, chains: readonly (Chain | ChainSpec)
       throw new InvalidRuleError('updateChain', chain.name, `is a kernel chain of table ${s.table}; use setRuleInsertions`);
     }
     if (chain.name === s.canaryChain) throw new InvalidRuleError('updateChain', chain.name, 'is the canary chain (canaryChain): the Table keeps it itself');
-    for (const rule of chain.rules) rule.checkIpVersion(s.ipVersion, `updateChain(${chain.name})`);
+    const where = `updateChain(${chain.name})`;
+    // A deferred chain's rules are checked as they are made (Chain.deferred: in the plan).
+    if (chain.isDeferred) return forHost(chain.mapRules((rule) => (rule.checkIpVersion(s.ipVersion, where), rule)));
+    for (const rule of chain.rules) rule.checkIpVersion(s.ipVersion, where);
     return forHost(chain);
   });
 }

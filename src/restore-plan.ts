@@ -79,7 +79,7 @@ function batchedIds(chains: readonly Chain[], from: number): readonly string[] {
       if (hashed.has(chain)) continue;
       batch.push(chain);
       hashed.add(chain);
-      rules += chain.rules.length;
+      rules += chain.ruleCount;
     }
     primeRuleIds(batch);
   }

@@ -152,9 +152,12 @@ export interface ChainSpec {
 export class Chain implements ChainSpec {
   /** The chain name. */
   readonly name: string;
-  /** Its rules, in order. */
-  readonly rules: readonly Rule[];
   readonly forceProgramming: boolean;
+  /** How many rules it has (known before deferred rules are made). */
+  readonly ruleCount: number;
+  #rules: readonly Rule[] | undefined;
+  /** Makes the rules of a deferred chain (Chain.deferred), until they are made. */
+  #make: (() => readonly Rule[]) | undefined;
   private hashes: readonly string[] | undefined;
 
   constructor(spec: ChainSpec) {
@@ -162,10 +165,47 @@ export class Chain implements ChainSpec {
     this.name = chainName('Chain.name', spec.name);
     if (!Array.isArray(spec.rules)) throw new InvalidRuleError('Chain.rules', spec.rules, 'expected an array of rules');
     // Array.from: a hole in a sparse array is a missing rule (rejected), not one to skip.
-    this.rules = Object.freeze(Array.from(spec.rules, (r: Rule | RuleSpec) => Rule.from(r)));
-    const force = spec.forceProgramming ?? false;
-    if (typeof force !== 'boolean') throw new InvalidRuleError('Chain.forceProgramming', force, 'expected a boolean');
-    this.forceProgramming = force;
+    this.#rules = Object.freeze(Array.from(spec.rules, (r: Rule | RuleSpec) => Rule.from(r)));
+    this.ruleCount = this.#rules.length;
+    this.forceProgramming = forceFlag(spec.forceProgramming);
+  }
+
+  /**
+   * A chain whose `ruleCount` rules are made by `make` when first asked for, not now: a Table
+   * that writes it asks in its plan, while iptables-restore already parses the chains before
+   * it (the CLI's apply of a rules file it has checked all but the rules of). Until then it
+   * holds no rules; whatever `make` throws is thrown by that first use (and every later one),
+   * so a Table's apply rejects with it before its COMMIT, having written nothing.
+   * @internal Not part of the public API: its errors arrive late, in apply().
+   */
+  static deferred(name: string, ruleCount: number, make: () => readonly Rule[], forceProgramming?: boolean): Chain {
+    const chain = new Chain({ name, rules: [], forceProgramming });
+    if (!Number.isSafeInteger(ruleCount) || ruleCount < 0) throw new InvalidRuleError('Chain.ruleCount', ruleCount, 'expected a count of rules');
+    (chain as { ruleCount: number }).ruleCount = ruleCount;
+    chain.#rules = undefined;
+    chain.#make = make;
+    return chain;
+  }
+
+  /** Its rules, in order (a deferred chain makes them now). */
+  get rules(): readonly Rule[] {
+    return this.#rules ?? this.makeRules();
+  }
+
+  /** Whether its rules are still to be made (see Chain.deferred). */
+  get isDeferred(): boolean {
+    return this.#rules === undefined;
+  }
+
+  private makeRules(): readonly Rule[] {
+    const made = (this.#make as () => readonly Rule[])();
+    if (!Array.isArray(made) || made.length !== this.ruleCount) {
+      throw new InvalidRuleError(`Chain(${this.name}).rules`, made, `expected ${this.ruleCount} rules from a deferred chain`);
+    }
+    const rules = Object.freeze(Array.from(made, (r: Rule | RuleSpec) => Rule.from(r)));
+    this.#rules = rules;
+    this.#make = undefined;
+    return rules;
   }
 
   /** A Chain from either a Chain or its plain object shape. */
@@ -173,15 +213,27 @@ export class Chain implements ChainSpec {
     return chain instanceof Chain ? chain : new Chain(chain);
   }
 
-  /** This chain as rendered on a host with `features`: itself when no rule's text changes. */
-  withFeatures(features: Features): Chain {
+  /**
+   * This chain with each rule passed through `each` (which may throw, naming the rule): now,
+   * or, for a deferred chain, when its rules are made. Itself when no rule changes.
+   */
+  mapRules(each: (rule: Rule) => Rule): Chain {
+    if (this.#rules === undefined) {
+      const make = this.#make as () => readonly Rule[];
+      return Chain.deferred(this.name, this.ruleCount, () => Array.from(make(), (r) => each(Rule.from(r))), this.forceProgramming);
+    }
     let changed = false;
-    const rules = this.rules.map((r) => {
-      const next = r.withFeatures(features);
+    const rules = this.#rules.map((r) => {
+      const next = each(r);
       if (next !== r) changed = true;
       return next;
     });
     return changed ? new Chain({ name: this.name, rules, forceProgramming: this.forceProgramming }) : this;
+  }
+
+  /** This chain as rendered on a host with `features`: itself when no rule's text changes. */
+  withFeatures(features: Features): Chain {
+    return this.mapRules((r) => r.withFeatures(features));
   }
 
   /** The rule IDs, one per rule (Felix's chained hashes); computed once, then cached. */
@@ -194,6 +246,12 @@ export class Chain implements ChainSpec {
     if (this.hashes === undefined) this.hashes = Object.freeze(ruleHashesFor(this.name, this.rules));
     return this.hashes;
   }
+}
+
+function forceFlag(force: unknown): boolean {
+  if (force === undefined) return false;
+  if (typeof force !== 'boolean') throw new InvalidRuleError('Chain.forceProgramming', force, 'expected a boolean');
+  return force;
 }
 
 function joinNonEmpty(parts: readonly string[]): string {

@@ -156,7 +156,7 @@ export class Table {
     if (o.canaryChain !== undefined) {
       const canary = canaryChainOf(o.canaryChain);
       this.desiredChains.set(canary.name, canary);
-      this.desiredRules += canary.rules.length;
+      this.desiredRules += canary.ruleCount;
       this.managedChains.add(canary.name);
       this.dirtyChains.add(canary.name);
     }
@@ -186,7 +186,7 @@ export class Table {
     this.nftables?.acceptChains(accepted);
     for (const chain of accepted) {
       // No IDs yet: the plan hashes dirty chains in batches while the restore already runs.
-      this.desiredRules += chain.rules.length - (this.desiredChains.get(chain.name)?.rules.length ?? 0);
+      this.desiredRules += chain.ruleCount - (this.desiredChains.get(chain.name)?.ruleCount ?? 0);
       this.desiredChains.set(chain.name, chain);
       this.managedChains.add(chain.name);
       this.dirtyChains.add(chain.name);
@@ -225,7 +225,7 @@ export class Table {
       );
       return;
     }
-    this.desiredRules -= this.desiredChains.get(name)?.rules.length ?? 0;
+    this.desiredRules -= this.desiredChains.get(name)?.ruleCount ?? 0;
     this.desiredChains.delete(name);
     this.dirtyChains.add(name);
     this.programmedCache = undefined;

@@ -7,7 +7,7 @@ import { TABLE_NAMES, type TableName } from '../table-names';
 import type { PlanSummary, RestorePlan } from '../restore-plan';
 import type { ShownTable } from '../show';
 import type { ManagedTable } from './managed-table';
-import { EXIT_DRIFT, EXIT_ERROR, EXIT_OK, UsageError, checkPrefixes, loadFile, session, type CommonOptions, type Session } from './options';
+import { EXIT_DRIFT, EXIT_ERROR, EXIT_OK, UsageError, checkPrefixes, loadFile, loadFileForApply, session, type CommonOptions, type Session } from './options';
 import { addSummaries, describeError, describeSummary, errorJson, isEmptySummary, plural } from './output';
 import { Progress, progressWanted } from './progress';
 
@@ -21,6 +21,7 @@ const iptablesKernelCheck = (): typeof import('../kernel-check') => require('../
 const nftKernelCheck = (): typeof import('../nftables/kernel-check') => require('../nftables/kernel-check') as typeof import('../nftables/kernel-check');
 const backends = (): typeof import('../backend') => require('../backend') as typeof import('../backend');
 const commands = (): typeof import('../commands') => require('../commands') as typeof import('../commands');
+const deferredRulesError = (): typeof import('../rules-file/issues').DeferredRulesError => (require('../rules-file/issues') as typeof import('../rules-file/issues')).DeferredRulesError;
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 function tablesFor(rules: RulesFile, s: Session): ManagedTable[] {
@@ -80,6 +81,9 @@ async function applyTables(tables: readonly ManagedTable[], progress: Progress):
     try {
       await mt.table.applyWithReport();
     } catch (error) {
+      // A problem in the rules of the deferred table (applied first): its restore stopped
+      // before COMMIT and no table was written, so this is an invalid file, reported as one.
+      if (error instanceof (deferredRulesError())) throw error.problems();
       errors.push({ table: mt.name, error: error as Error });
     } finally {
       stop();
@@ -95,10 +99,19 @@ async function applyTables(tables: readonly ManagedTable[], progress: Progress):
 export async function applyCommand(file: string, opts: CommonOptions & { showInput?: boolean }): Promise<number> {
   const s = session(opts);
   const progress = new Progress(progressWanted(opts));
-  const rules = loadFile(file, opts, progress);
+  // On iptables, the largest table's rules are made while its restore already runs; the
+  // nftables backend and onlyReferencedChains need every rule before they write.
+  const deferrable = opts.backend !== 'nftables' && !opts.onlyReferencedChains;
+  const rules = deferrable ? loadFileForApply(file, opts, progress) : loadFile(file, opts, progress);
   const tables = tablesFor(rules, s);
   const started = Date.now();
-  const { results, errors } = await applyTables(tables, progress);
+  // The deferred table goes first (see applyTables); results are reported in file order.
+  const deferred = 'deferredTable' in rules ? rules.deferredTable : undefined;
+  const order = [...tables.filter((t) => t.name === deferred), ...tables.filter((t) => t.name !== deferred)];
+  const applied = await applyTables(order, progress);
+  const inFileOrder = <T extends { table: string }>(list: readonly T[]): T[] => [...list].sort((a, b) => tables.findIndex((t) => t.name === a.table) - tables.findIndex((t) => t.name === b.table));
+  const results = inFileOrder(applied.results);
+  const errors = inFileOrder(applied.errors);
   const total = addSummaries(results.map((r) => r.summary));
   const durationMs = Date.now() - started;
   const ok = errors.length === 0;

@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { IpVersion, TableBackendChoice } from '../backend';
 import { DEFAULT_CHAIN_PREFIX, DEFAULT_HASH_PREFIX, type ConfigOptions, type RulesFile } from '../rules-file/types';
+import type { RulesFileForApply } from '../rules-file/load';
 import { IptablesSyncError } from '../errors';
 import { DEFAULT_MAX_FILE_SIZE, formatBytes, parseByteSize } from '../rules-file/read';
 import { DEFAULT_LOCK_FILE_PATH, SharedLock } from '../locks';
@@ -116,11 +117,24 @@ export function session(opts: CommonOptions, logStream: NodeJS.WritableStream = 
 
 /** The rules file with the command's options, its progress shown on `progress`. */
 export function loadFile(file: string, opts: CommonOptions, progress?: Progress, extra: Pick<ConfigOptions, 'positions'> = {}): RulesFile {
+  return withLoader(progress, (load) => load.loadRulesFile(file, loadOptions(file, opts, progress, extra)));
+}
+
+/** The rules file for apply: the largest table's rules are made (and checked) while its
+ *  iptables-restore runs (loadRulesFileForApply; apply that table first). */
+export function loadFileForApply(file: string, opts: CommonOptions, progress?: Progress): RulesFileForApply {
+  return withLoader(progress, (load) => load.loadRulesFileForApply(file, loadOptions(file, opts, progress)));
+}
+
+function loadOptions(file: string, opts: CommonOptions, progress: Progress | undefined, extra: Pick<ConfigOptions, 'positions'> = {}): ConfigOptions {
+  return { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion, maxFileSize: opts.maxFileSize, ...extra, ...(progress ? { onProgress: progress.loading(file) } : {}) };
+}
+
+function withLoader<T>(progress: Progress | undefined, load: (loader: typeof import('../rules-file/load')) => T): T {
   try {
     // The reader is loaded with the first file (see program.ts: commands load what they use).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { loadRulesFile } = require('../rules-file/load') as typeof import('../rules-file/load');
-    return loadRulesFile(file, { chainPrefix: opts.chainPrefix, ipVersion: opts.ipVersion, maxFileSize: opts.maxFileSize, ...extra, ...(progress ? { onProgress: progress.loading(file) } : {}) });
+    return load(require('../rules-file/load') as typeof import('../rules-file/load'));
   } finally {
     progress?.end();
   }

@@ -35,6 +35,10 @@ export interface WalkOptions {
   readonly positions?: Map<Rule, RulePosition>;
   /** Called every 1,024 rules built, and at the end, with the file's rule count. */
   readonly onRules?: (built: number, total: number) => void;
+  /** Plain values only: the table of the most rules in its chains gets its chains' rules made
+   *  when a Table first uses them (Chain.deferred), each chain then walked as now. A problem in
+   *  them throws what `problemIn` makes of the chain's name from that use. */
+  readonly deferLargestTable?: { readonly problemIn: (chain: string) => Error };
 }
 
 /** A plain-value walk met a problem: read the file again with positions to report it. */

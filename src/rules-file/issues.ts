@@ -52,6 +52,27 @@ export class ConfigError extends IptablesSyncError {
   }
 }
 
+/**
+ * A rule of a chain whose rules were deferred (the CLI's apply: see WalkOptions.deferLargestTable)
+ * has a problem, found when a Table first used them: in its plan, before its COMMIT, so that
+ * apply wrote nothing. {@link DeferredRulesError.problems} says where, reading the file's text
+ * again with positions.
+ */
+export class DeferredRulesError extends IptablesSyncError {
+  constructor(
+    /** The chain whose rules have the problem. */
+    readonly chain: string,
+    private readonly reread: () => ConfigError,
+  ) {
+    super(`chain ${chain} of the rules file has a problem in its rules (found as they were made, before anything was committed)`);
+  }
+
+  /** Every problem of the file, each where it was written. */
+  problems(): ConfigError {
+    return this.reread();
+  }
+}
+
 /** The closing line of a report that was cut: a file with the wrong prefix has a problem per
  *  chain, and "50 problems" must not read as the whole story. */
 function omittedLine(issues: readonly ConfigIssue[], omitted: number): string[] {

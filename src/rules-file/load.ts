@@ -3,13 +3,14 @@
 // positioned path (the yaml package's nodes, or json.ts's), which bounds nesting and alias
 // expansion and reports every problem with file:line:column. Everything throws one ConfigError.
 import type { Alias, Node } from 'yaml';
-import { clip, ConfigError, MAX_QUOTED, UnreadableRulesFileError } from './issues';
+import { clip, ConfigError, DeferredRulesError, MAX_QUOTED, UnreadableRulesFileError } from './issues';
 import type { Rule } from '../rule';
 import { FastPathMiss, type WalkOptions } from './doc-reader';
 import { parseJsonNodes } from './json';
 import { offsetOf, yaml } from './nodes';
 import { parsePlainJson, parsePlainYaml, type PlainDocument } from './plain';
 import { DEFAULT_MAX_FILE_SIZE, readRulesText } from './read';
+import type { TableName } from '../table-names';
 import { DEFAULT_CHAIN_PREFIX, MAX_ALIAS_EXPANSION, MAX_NESTING, type ConfigOptions, type RulePosition, type RulesFile } from './types';
 import { Ctx } from './walk';
 
@@ -41,6 +42,50 @@ export function parseRules(text: string, file: string, options: ConfigOptions = 
   return parseRulesPositioned(text, file, options);
 }
 
+/** A rules file for an apply, and which of its tables (if any) has deferred chains. */
+export interface RulesFileForApply extends RulesFile {
+  /** The table whose chains make their rules when a Table first uses them (Chain.deferred):
+   *  the largest, when the file is valid as far as the walk looked. A problem in those rules
+   *  rejects that Table's apply with {@link DeferredRulesError} before its COMMIT. */
+  readonly deferredTable?: TableName;
+}
+
+/**
+ * loadRulesFile for the CLI's apply: everything is checked now but the rules of the largest
+ * table's chains, which are made (and checked) as that Table's plan reaches them, while its
+ * iptables-restore parses the chains before them. Apply that table first: a problem in its
+ * rules then stops its restore before its COMMIT, before any table was written, and
+ * {@link DeferredRulesError.problems} reports every problem of the file where it was written.
+ * Not public: a library user's chains are checked when made, and its apply never sees them.
+ */
+export function loadRulesFileForApply(file: string, options: ConfigOptions = {}): RulesFileForApply {
+  const text = readRulesFile(file, options);
+  if (options.positions === true) return parseRulesPositioned(text, file, options);
+  const doc = parsePlain(text, file);
+  // The text stays with the deferred chains (through the walker's options) until the last of
+  // them has its rules: a problem in them reads it again, with positions.
+  const deferLargestTable = { problemIn: (chain: string) => new DeferredRulesError(chain, () => problemsOf(text, file, options)) };
+  const built = doc && buildFromPlain(doc, file, options, deferLargestTable);
+  if (built === undefined) {
+    options.onProgress?.({ rulesBuilt: 0, rulesTotal: 0, rereading: true });
+    return parseRulesPositioned(text, file, options);
+  }
+  const deferred = [...built.tables.values()].find((t) => t.chains.some((c) => c.isDeferred));
+  return deferred ? { ...built, deferredTable: deferred.name } : built;
+}
+
+/** Every problem of a text the fast path declined, as the positioned path reports them. */
+function problemsOf(text: string, file: string, options: ConfigOptions): ConfigError {
+  try {
+    parseRulesPositioned(text, file, options);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  // The fast path and the positioned one disagree: a bug, never a reason to apply.
+  throw new Error(`${file}: a deferred chain's rules failed on the fast path, but reading the file with positions found no problem`);
+}
+
 function walkOptions(file: string, options: ConfigOptions): WalkOptions {
   const onProgress = options.onProgress;
   return {
@@ -67,9 +112,9 @@ export function parsePlain(text: string, file: string): PlainDocument | undefine
 }
 
 /** The fast path's walk of parsed plain values; undefined at the first problem. */
-export function buildFromPlain(doc: PlainDocument, file: string, options: ConfigOptions = {}): RulesFile | undefined {
+export function buildFromPlain(doc: PlainDocument, file: string, options: ConfigOptions = {}, deferLargestTable?: WalkOptions['deferLargestTable']): RulesFile | undefined {
   try {
-    const tables = new Ctx(walkOptions(file, options)).root(doc.value);
+    const tables = new Ctx({ ...walkOptions(file, options), ...(deferLargestTable ? { deferLargestTable } : {}) }).root(doc.value);
     return tables ? { file, tables } : undefined;
   } catch (error) {
     if (error instanceof FastPathMiss) return undefined;

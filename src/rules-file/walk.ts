@@ -7,7 +7,7 @@ import { MatchDependencyError } from '../errors';
 import { AddrType, Match, type MatchCriteria } from '../match';
 import { Chain, Rule } from '../rule';
 import { KERNEL_CHAINS, TABLE_NAMES, type TableName } from '../table-names';
-import { DocReader } from './doc-reader';
+import { DocReader, FastPathMiss } from './doc-reader';
 import { describeJs, isMapping, isNull, isSequence, itemsOf, kindOf, offsetOf, pairsOf, stringOf, toJs, type AnyNode, type DocPair } from './nodes';
 import { suggest } from './suggest';
 import type { TableRules } from './types';
@@ -73,6 +73,7 @@ export class Ctx extends DocReader {
     const tablePairs = this.mapping(tablesMap, 'tables', 'a mapping of table names (filter, nat, mangle, raw) to {chains, insert}');
     if (!tablePairs) return undefined;
     if (this.options.onRules) this.total = countRules(tablePairs.map((p) => this.resolve(p.value)), (n) => this.resolve(n));
+    const deferred = this.options.deferLargestTable && this.options.source === undefined ? largestTable(tablePairs, (n) => this.resolve(n)) : undefined;
     const result = new Map<TableName, TableRules>();
     for (const pair of tablePairs) {
       const name = this.key(pair, 'tables');
@@ -81,14 +82,14 @@ export class Ctx extends DocReader {
         this.fail(pair, `tables.${name}`, `unknown table ${JSON.stringify(name)}: expected one of ${TABLE_NAMES.join(', ')}${suggest(name, TABLE_NAMES)}`);
         continue;
       }
-      const table = this.table(name as TableName, pair.value, `tables.${name}`);
+      const table = this.table(name as TableName, pair.value, `tables.${name}`, pair === deferred);
       if (table) result.set(name as TableName, table);
     }
     this.options.onRules?.(this.built, this.total);
     return result;
   }
 
-  private table(name: TableName, node: AnyNode, path: string): TableRules | undefined {
+  private table(name: TableName, node: AnyNode, path: string, deferRules: boolean): TableRules | undefined {
     const value = this.resolve(node);
     if (isNull(value)) return { name, chains: [], inserts: new Map() };
     const pairs = this.mapping(value, path, 'a mapping with "chains:" and/or "insert:"');
@@ -119,9 +120,14 @@ export class Ctx extends DocReader {
         this.fail(entry.pair, chainPath, `chain name must start with the chain prefix ${JSON.stringify(this.chainPrefix)} (set with --chain-prefix)`);
         continue;
       }
-      const rules = this.rules(entry.items, chainPath, tableCtx);
-      if (!rules) continue;
       try {
+        if (deferRules) {
+          chains.push(Chain.deferred(entry.name, entry.items.length, () => this.deferredRules(entry, chainPath, tableCtx), forced.has(entry.name)));
+          this.built += entry.items.length; // (progress: these are as far as the file goes now)
+          continue;
+        }
+        const rules = this.rules(entry.items, chainPath, tableCtx);
+        if (!rules) continue;
         chains.push(new Chain({ name: entry.name, rules, forceProgramming: forced.has(entry.name) }));
       } catch (error) {
         this.libraryError(error, entry.pair, chainPath);
@@ -196,16 +202,31 @@ export class Ctx extends DocReader {
     return out;
   }
 
-  private rules(items: readonly AnyNode[], path: string, table: TableContext): Rule[] | undefined {
+  private rules(items: readonly AnyNode[], path: string, table: TableContext, progress = true): Rule[] | undefined {
     const rules: Rule[] = [];
     let ok = true;
     for (let i = 0; i < items.length; i++) {
       const rule = this.rule(items[i], `${path}[${i}]`, table);
       if (rule) rules.push(rule);
       else ok = false;
-      if (++this.built % PROGRESS_EVERY === 0) this.options.onRules?.(this.built, this.total);
+      if (progress && ++this.built % PROGRESS_EVERY === 0) this.options.onRules?.(this.built, this.total);
     }
     return ok ? rules : undefined;
+  }
+
+  /** A deferred chain's rules, made when a Table first uses them (the walk itself is over: no
+   *  progress, and a problem is the caller's problemIn error, as the fast path has no positions). */
+  private deferredRules(entry: NamedList, path: string, table: TableContext): Rule[] {
+    const problem = (): Error => (this.options.deferLargestTable as { problemIn: (chain: string) => Error }).problemIn(entry.name);
+    let rules: Rule[] | undefined;
+    try {
+      rules = this.rules(entry.items, path, table, false);
+    } catch (error) {
+      if (error instanceof FastPathMiss) throw problem();
+      throw error;
+    }
+    if (!rules) throw problem();
+    return rules;
   }
 
   private rule(node: AnyNode, path: string, table: TableContext): Rule | undefined {
@@ -476,6 +497,28 @@ export class Ctx extends DocReader {
 
 /** How many rules the tables' chains, insert and append lists hold, counted without checking
  *  anything (the walk reports the problems): the total that progress counts towards. */
+/** The table pair whose chains hold the most rules (the first of equals); undefined for none. */
+function largestTable(tables: readonly DocPair[], resolve: (n: AnyNode) => AnyNode): DocPair | undefined {
+  let best: DocPair | undefined;
+  let most = 0;
+  for (const pair of tables) {
+    const table = resolve(pair.value);
+    if (!isMapping(table)) continue;
+    let rules = 0;
+    for (const part of pairsOf(table)) {
+      if (stringOf(part.key) !== 'chains') continue;
+      const lists = resolve(part.value);
+      if (!isMapping(lists)) continue;
+      for (const entry of pairsOf(lists)) {
+        const list = resolve(entry.value);
+        if (isSequence(list)) rules += itemsOf(list).length;
+      }
+    }
+    if (rules > most) [best, most] = [pair, rules];
+  }
+  return best;
+}
+
 function countRules(tables: readonly AnyNode[], resolve: (n: AnyNode) => AnyNode): number {
   let total = 0;
   for (const table of tables) {
