@@ -502,3 +502,17 @@ export class DSCPAction implements Action {
     return `DSCP ${this.value}`;
   }
 }
+
+/** The built-in actions whose text never depends on the host's features (all but SNAT,
+ *  MASQUERADE and NFLOG): a Rule re-rendered for a host skips them without rendering twice.
+ *  By constructor, so a subclass (which may render differently) is rendered and compared. */
+const FEATURE_FREE: ReadonlySet<unknown> = new Set<unknown>([
+  AcceptAction, DropAction, ReturnAction, NoTrackAction, JumpAction, GotoAction, LogAction, DNATAction, RejectAction,
+  ClearMarkAction, SetMarkAction, SetMaskedMarkAction, SetConnMarkAction, SaveConnMarkAction, RestoreConnMarkAction,
+  LimitPacketRateAction, LimitNumConnectionsAction, DSCPAction,
+]);
+
+/** Whether the action's text is the same on every host (see FEATURE_FREE). */
+export function rendersWithoutFeatures(action: Action): boolean {
+  return FEATURE_FREE.has(Object.getPrototypeOf(action)?.constructor);
+}

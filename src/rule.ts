@@ -1,5 +1,5 @@
 // Rules and chains: rendering to restore-input lines, and the chained rule IDs.
-import type { Action } from './actions';
+import { rendersWithoutFeatures, type Action } from './actions';
 import type { IpVersion } from './backend';
 import { InvalidRuleError } from './errors';
 import type { Features } from './features';
@@ -84,7 +84,7 @@ export class Rule implements RuleSpec {
 
   /** This rule as rendered on a host with `features`: itself when its text does not change. */
   withFeatures(features: Features): Rule {
-    if (this.features === features) return this;
+    if (this.features === features || rendersWithoutFeatures(this.action)) return this;
     const fragment = this.action.toFragment(features);
     if (fragment === (this.features === undefined ? this.action.toFragment() : this.action.toFragment(this.features))) return this;
     return new Rule(this, features);
@@ -158,6 +158,8 @@ export class Chain implements ChainSpec {
   #rules: readonly Rule[] | undefined;
   /** Makes the rules of a deferred chain (Chain.deferred), until they are made. */
   #make: (() => readonly Rule[]) | undefined;
+  /** What mapRules asked of a deferred chain's rules, in order, for when they are made. */
+  #each: readonly ((rule: Rule) => Rule)[] = NO_TRANSFORMS;
   private hashes: readonly string[] | undefined;
 
   constructor(spec: ChainSpec) {
@@ -202,10 +204,17 @@ export class Chain implements ChainSpec {
     if (!Array.isArray(made) || made.length !== this.ruleCount) {
       throw new InvalidRuleError(`Chain(${this.name}).rules`, made, `expected ${this.ruleCount} rules from a deferred chain`);
     }
-    const rules = Object.freeze(Array.from(made, (r: Rule | RuleSpec) => Rule.from(r)));
-    this.#rules = rules;
+    const each = this.#each;
+    const rules = new Array<Rule>(made.length);
+    for (let i = 0; i < made.length; i++) {
+      let rule = Rule.from(made[i] as Rule);
+      for (const f of each) rule = f(rule);
+      rules[i] = rule;
+    }
+    this.#rules = Object.freeze(rules);
     this.#make = undefined;
-    return rules;
+    this.#each = NO_TRANSFORMS;
+    return this.#rules;
   }
 
   /** A Chain from either a Chain or its plain object shape. */
@@ -219,8 +228,9 @@ export class Chain implements ChainSpec {
    */
   mapRules(each: (rule: Rule) => Rule): Chain {
     if (this.#rules === undefined) {
-      const make = this.#make as () => readonly Rule[];
-      return Chain.deferred(this.name, this.ruleCount, () => Array.from(make(), (r) => each(Rule.from(r))), this.forceProgramming);
+      const chain = Chain.deferred(this.name, this.ruleCount, this.#make as () => readonly Rule[], this.forceProgramming);
+      chain.#each = [...this.#each, each]; // applied in makeRules: one pass, one array
+      return chain;
     }
     let changed = false;
     const rules = this.#rules.map((r) => {
@@ -247,6 +257,8 @@ export class Chain implements ChainSpec {
     return this.hashes;
   }
 }
+
+const NO_TRANSFORMS: readonly ((rule: Rule) => Rule)[] = Object.freeze([]);
 
 function forceFlag(force: unknown): boolean {
   if (force === undefined) return false;

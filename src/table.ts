@@ -345,7 +345,8 @@ export class Table {
     });
   }
 
-  /** Stops the canary check (if any). The Table stays usable; apply() does not restart it. */
+  /** Stops the canary check (if any) and the work an apply does for the next one (preparing its
+   *  read). The Table stays usable; apply() restarts neither. */
   close(): void {
     this.closed = true;
     this.canary?.stop();

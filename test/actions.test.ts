@@ -366,4 +366,21 @@ describe('latest Felix actions in rules', () => {
     expect(rendered.ruleHashes()[1]).not.toBe(chain.ruleHashes()[1]);
     expect(new Chain({ name: 'c', rules: [accept] }).withFeatures(ALL).rules[0]).toBe(accept);
   });
+
+  it('withFeatures renders a subclass or a plain action object, which may use the features, and keeps a built-in that does not', () => {
+    class RandomAccept extends AcceptAction {
+      override toFragment(features?: Features): string {
+        return features?.masqFullyRandom === true ? '--jump ACCEPT-RANDOM' : super.toFragment();
+      }
+    }
+    const sub = new Rule({ action: new RandomAccept() });
+    expect(sub.body).toBe('--jump ACCEPT');
+    expect(sub.withFeatures(ALL).body).toBe('--jump ACCEPT-RANDOM');
+    const plain = new Rule({ action: { toFragment: (f?: Features) => (f?.nfLogSize === true ? '--jump NFLOG --nflog-size 1' : '--jump NFLOG --nflog-range 1') } });
+    expect(plain.withFeatures(ALL).body).toBe('--jump NFLOG --nflog-size 1');
+    for (const action of [new DropAction(), new JumpAction({ target: 'x' }), new SetMarkAction({ mark: 1 }), new RejectAction()]) {
+      const rule = new Rule({ action });
+      expect(rule.withFeatures(ALL)).toBe(rule);
+    }
+  });
 });

@@ -18,6 +18,12 @@ export class CliLogger implements Logger {
   ) {
     this.min = LOG_LEVELS.indexOf(level);
   }
+  /** Whether a line of this level is written: the library skips building debug fields (such
+   *  as a restore's whole input) nobody would see. */
+  isLevelEnabled(level: string): boolean {
+    const at = LOG_LEVELS.indexOf(level as LogLevel);
+    return at >= 0 && at >= this.min;
+  }
   debug(fields: object, message?: string): void {
     this.write('debug', fields, message);
   }
