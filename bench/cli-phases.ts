@@ -1,14 +1,14 @@
 // The CLI file phases: the workload as a JSON and a YAML rules file, run through the real CLI
 // (`node dist/cli.js`) as a new user would: `check`, `plan` (against an empty namespace) and
-// `apply` (into a fresh namespace), each timed wall-clock with its peak RSS from
-// `/usr/bin/time -f %M`; and the loader's two steps on the same file, parse (JSON.parse or
+// `apply` (into a fresh namespace each time), each run --runs times (default 1) and timed
+// wall-clock, the median kept, with its peak RSS from `/usr/bin/time -f %M`; and the loader's two steps on the same file, parse (JSON.parse or
 // js-yaml) and build (the walk to Chains and Rules), timed apart in a process of their own.
 // Started by bench/run.ts; writes its results as JSON to --out.
 //
-//   node dist-bench/bench/cli-phases.js --rules 20000,100000 --backends legacy,nft --tag <t> --out <file>
+//   node dist-bench/bench/cli-phases.js --rules 20000,100000 --backends legacy,nft [--runs 3] --tag <t> --out <file>
 //   node dist-bench/bench/cli-phases.js --steps <rules file> --out <file>   (the steps' child)
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './lib';
 import { installCleanupHooks, scratchDir, withNetns, type Netns } from './netns';
@@ -28,14 +28,17 @@ interface CliRun {
 }
 
 /** One CLI invocation under /usr/bin/time (its %M is the CLI's own peak RSS in KiB). Stdout
- *  (plan's restore input) is discarded; stderr is kept for the error message and progress. */
-function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+ *  (plan's restore input) goes to `stdoutFile`, or nowhere; stderr is kept for the error message
+ *  and progress. */
+function runCli(args: readonly string[], env: NodeJS.ProcessEnv, stdoutFile?: string): Promise<CliRun> {
   const rssFile = join(scratchDir(), `rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const out = stdoutFile !== undefined ? openSync(stdoutFile, 'w') : 'ignore';
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
+    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, CLI, ...args], { stdio: ['ignore', out, 'pipe'], env });
+    if (typeof out === 'number') closeSync(out);
     const err: Buffer[] = [];
-    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.stderr?.on('data', (b: Buffer) => err.push(b));
     child.on('error', reject);
     child.on('close', (code) => {
       const wallMs = performance.now() - t0;
@@ -48,6 +51,26 @@ function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliRun
       rmSync(rssFile, { force: true });
       resolve({ wallMs, peakRssMb: kib / 1024, code, stderr: Buffer.concat(err).toString('utf8') });
     });
+  });
+}
+
+const mid = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)] as number;
+
+/** `times` runs of `run` (one after another): the median wall time, and the median peak RSS. */
+async function median(times: number, run: () => Promise<CliRun>): Promise<CliRun> {
+  const runs: CliRun[] = [];
+  for (let i = 0; i < times; i++) runs.push(await run());
+  const wall = mid(runs.map((r) => r.wallMs));
+  return { ...(runs.find((r) => r.wallMs === wall) as CliRun), peakRssMb: mid(runs.map((r) => r.peakRssMb)) };
+}
+
+/** A bare restore (no options, as the library bench's initial-apply floor) of `input` into an
+ *  empty namespace: wall ms. */
+async function bareRestoreMs(tag: string, backend: Backend, input: string): Promise<number> {
+  return withNetns(tag, async (ns) => {
+    const t0 = performance.now();
+    await ns.execOk(`iptables-${backend}-restore`, [], input);
+    return performance.now() - t0;
   });
 }
 
@@ -112,6 +135,7 @@ async function main(): Promise<void> {
   const sizes = value('--rules').split(',').map(Number);
   const backends = value('--backends').split(',') as Backend[];
   const tag = value('--tag');
+  const runs = argv.includes('--runs') ? Number(value('--runs')) : 1;
   const out = value('--out');
   const results: CliResult[] = [];
   for (const rules of sizes) {
@@ -127,28 +151,45 @@ async function main(): Promise<void> {
       results.push({ rules, format, command: 'parse', backend: null, fileBytes, wallMs: steps.parseMs, peakRssMb: steps.peakRssMb });
       results.push({ rules, format, command: 'build', backend: null, fileBytes, wallMs: steps.buildMs, peakRssMb: steps.peakRssMb });
       log(`CLI ${rules} rules, ${format}: check`);
-      const check = ok(await runCli(['check', ...common], process.env), 'check');
+      const check = await median(runs, async () => ok(await runCli(['check', ...common], process.env), 'check'));
       results.push({ rules, format, command: 'check', backend: null, fileBytes, wallMs: check.wallMs, peakRssMb: check.peakRssMb });
       // plan against an empty namespace (drift everywhere: exit 2), on the first backend.
       const planBackend = backends[0] as Backend;
       log(`CLI ${rules} rules, ${format}: plan (${planBackend})`);
-      const plan = await withNetns(tag, (ns) =>
-        runCli(['plan', ...common, '--netns', ns.name, '--backend', planBackend, '--lock-file', ns.lockFile], { ...process.env, XTABLES_LOCKFILE: ns.lockFile }),
+      // Its output, the restore input of an empty table, is what the apply's floor restores.
+      const planOutput = join(scratchDir(), `plan-${process.pid}-${rules}-${format}.txt`);
+      const plan = await median(runs, async () =>
+        ok(
+          await withNetns(tag, (ns) =>
+            runCli(['plan', ...common, '--netns', ns.name, '--backend', planBackend, '--lock-file', ns.lockFile], { ...process.env, XTABLES_LOCKFILE: ns.lockFile }, planOutput),
+          ),
+          'plan',
+          [0, 2],
+        ),
       );
-      ok(plan, 'plan', [0, 2]);
+      const restoreInput = readFileSync(planOutput, 'utf8');
+      rmSync(planOutput, { force: true });
       results.push({ rules, format, command: 'plan', backend: planBackend, fileBytes, wallMs: plan.wallMs, peakRssMb: plan.peakRssMb });
       // apply: JSON on every backend, YAML on the first (its extra cost is the parse, not the backend).
       for (const backend of format === 'json' ? backends : [planBackend]) {
         log(`CLI ${rules} rules, ${format}: apply (${backend})`);
-        const [apply, ours] = await withNetns(tag, async (ns) => {
-          const r = ok(
-            await runCli(['apply', ...common, '--netns', ns.name, '--backend', backend, '--lock-file', ns.lockFile], { ...process.env, XTABLES_LOCKFILE: ns.lockFile }),
-            'apply',
-          );
-          return [r, await countOurs(ns, backend)] as const;
+        // Each apply is paired with its floor, run right after it: this machine's speed drifts
+        // between the library's runs and these, and the ratio to the floor does not.
+        const ratios: number[] = [];
+        const apply = await median(runs, async () => {
+          const r = await withNetns(tag, async (ns) => {
+            const run = ok(
+              await runCli(['apply', ...common, '--netns', ns.name, '--backend', backend, '--lock-file', ns.lockFile], { ...process.env, XTABLES_LOCKFILE: ns.lockFile }),
+              'apply',
+            );
+            const ours = await countOurs(ns, backend);
+            if (ours !== rules + 1) throw new Error(`CLI apply (${backend}, ${format}) left ${ours} rules with our IDs, expected ${rules + 1}`);
+            return run;
+          });
+          ratios.push(r.wallMs / (await bareRestoreMs(tag, backend, restoreInput)));
+          return r;
         });
-        if (ours !== rules + 1) throw new Error(`CLI apply (${backend}, ${format}) left ${ours} rules with our IDs, expected ${rules + 1}`);
-        results.push({ rules, format, command: 'apply', backend, fileBytes, wallMs: apply.wallMs, peakRssMb: apply.peakRssMb });
+        results.push({ rules, format, command: 'apply', backend, fileBytes, wallMs: apply.wallMs, peakRssMb: apply.peakRssMb, ratioToFloor: mid(ratios) });
       }
     }
     rmSync(files.json, { force: true });

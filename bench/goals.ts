@@ -28,6 +28,9 @@ export interface GoalCli {
   readonly backend: string | null;
   readonly wallMs: number;
   readonly peakRssMb: number;
+  /** apply: median of the per-run ratios of its wall to a bare restore of its input into an
+   *  empty namespace, run right after it (the library's initial-apply floor). */
+  readonly ratioToFloor?: number;
 }
 
 export interface Verdict {
@@ -107,11 +110,15 @@ export function libraryVerdicts(rows: readonly GoalRow[]): Verdict[] {
 
 /** The CLI file goals at 100k rules: JSON check ≤ 2 s and ≤ 400 MB; apply ≤ 1.5 × the
  *  library's own initial apply (end to end, same backend and size); YAML ≤ 3 × JSON. Other sizes
- *  are shown without a verdict. */
+ *  are shown without a verdict. The apply goal is judged on the two ratios to their floors (each
+ *  run's bare restore measured next to it) when both are known: the library's runs and the CLI's
+ *  are minutes apart, and this machine's speed drifts more than the goal's margin in that time;
+ *  the ratio of the wall times is then shown beside it, without a verdict. */
 export function cliVerdicts(
   cli: readonly GoalCli[],
   libraryInitialMs: (rules: number, backend: string) => number | undefined,
   libraryBuildMs: (rules: number, backend: string) => number | undefined = () => undefined,
+  libraryInitialRatio: (rules: number, backend: string) => number | undefined = () => undefined,
 ): Verdict[] {
   const out: Verdict[] = [];
   for (const c of cli) {
@@ -125,13 +132,25 @@ export function cliVerdicts(
     if (c.command === 'apply' && c.format === 'json') {
       const lib = libraryInitialMs(c.rules, backend);
       const r = lib !== undefined ? c.wallMs / lib : NaN;
+      const libRatio = libraryInitialRatio(c.rules, backend);
+      const paired = c.ratioToFloor !== undefined && libRatio !== undefined ? c.ratioToFloor / libRatio : undefined;
+      if (paired !== undefined) {
+        out.push({
+          rules: c.rules,
+          backend,
+          metric: 'CLI apply (json) ÷ library initial apply, each ÷ the bare restore run next to it',
+          value: `${x(paired)} (CLI ${x(c.ratioToFloor as number)}, library ${x(libRatio as number)} its floor)`,
+          goal: big ? '≤ 1.50×' : '-',
+          met: big ? paired <= 1.5 : null,
+        });
+      }
       out.push({
         rules: c.rules,
         backend,
         metric: 'CLI apply (json) ÷ library initial apply (end to end)',
         value: lib !== undefined ? `${x(r)} (library ${(lib / 1000).toFixed(2)} s)` : 'library not measured at this size',
-        goal: big ? '≤ 1.50×' : '-',
-        met: big && lib !== undefined ? r <= 1.5 : null,
+        goal: big && paired === undefined ? '≤ 1.50×' : '-',
+        met: big && lib !== undefined && paired === undefined ? r <= 1.5 : null,
       });
       // Like for like: the library bench builds its Rules before its clock starts; the CLI builds
       // them from the file inside its own. Context only: the goal is the row above.

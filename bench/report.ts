@@ -289,6 +289,7 @@ export function buildReport(
         const builds = results.filter((w) => w.rules === rules && w.backend === backend).flatMap((w) => w.runs.flatMap((run) => (run.setup ? [run.setup.buildMs] : [])));
         return builds.length > 0 ? med(builds) : undefined;
       },
+      (rules, backend) => rows.find((r) => r.rules === rules && r.backend === backend && r.phase === 'initialApply')?.endToEndRatioToFloor,
     ),
   ];
   const nat = results[0]?.native ?? microOnly?.native;
@@ -527,7 +528,7 @@ function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Brea
     `${md ? '\n' : ''}end to end: from the first updateChain (the Chains are built before) to the resolved apply(); wall ms / × floor is apply() alone. idle EL max: an idle node process (bench/idle-probe.ts) forked beside each phase's floor (bare restore; bare save; bare save + restore), its longest event-loop delay: what this shared machine alone costs a process running no JavaScript.`,
   );
   if (extra.cli.length > 0) {
-    parts.push(h("CLI file phases (node dist/cli.js, one run each; wall clock and the CLI process's own peak RSS from /usr/bin/time %M)"));
+    parts.push(h(`CLI file phases (node dist/cli.js, median of ${String(meta.runs)} runs each; wall clock and the CLI process's own peak RSS from /usr/bin/time %M)`));
     parts.push(
       table(
         ['rules', 'format', 'command', 'backend', 'file MiB', 'wall s', 'peak RSS MB'],

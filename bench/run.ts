@@ -163,7 +163,7 @@ async function main(): Promise<void> {
     if (opts.cliRules.length > 0) {
       process.stderr.write(`CLI file phases: ${opts.cliRules.join(', ')} rules\n`);
       const out = join(outDir, 'cli.json');
-      await runWorker(['--rules', opts.cliRules.join(','), '--backends', opts.backends.join(','), '--tag', `${process.pid}-${k++}`, '--out', out], 'cli-phases.js');
+      await runWorker(['--rules', opts.cliRules.join(','), '--backends', opts.backends.join(','), '--runs', String(opts.runs), '--tag', `${process.pid}-${k++}`, '--out', out], 'cli-phases.js');
       cli = JSON.parse(readFileSync(out, 'utf8')) as CliResult[];
     }
     // The nftables backend prints its own table (bench/nftables.ts); --no-nftables skips it.

@@ -109,6 +109,9 @@ export interface CliResult {
   readonly wallMs: number;
   /** The CLI process's own peak RSS (/usr/bin/time %M). */
   readonly peakRssMb: number;
+  /** apply: median of the per-run ratios wall ÷ a bare restore of the same input into an empty
+   *  namespace, run right after it. */
+  readonly ratioToFloor?: number;
 }
 
 /** bench --profile: one phase of the profiled run, under the V8 CPU profiler. */

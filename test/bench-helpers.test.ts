@@ -89,6 +89,19 @@ describe('issue 15 goals', () => {
     expect(cliVerdicts([apply], () => 800).some((x) => x.metric.startsWith('CLI apply (json) ÷ library build'))).toBe(false);
   });
 
+  it('CLI apply is judged on its ratio to the bare restore run next to it, against the library\'s ratio to its own floor, when both are known', () => {
+    const apply = { rules: 100000, format: 'json' as const, command: 'apply' as const, backend: 'legacy' as const, wallMs: 2000, peakRssMb: 200, ratioToFloor: 1.6 };
+    // The raw walls say 2.50× (the library ran while the machine was faster); the paired ratios 1.60 ÷ 1.05.
+    const v = cliVerdicts([apply], () => 800, () => 400, () => 1.05);
+    expect(v.find((x) => x.metric.startsWith('CLI apply (json) ÷ library initial apply, each'))).toMatchObject({ value: '1.52× (CLI 1.60×, library 1.05× its floor)', goal: '≤ 1.50×', met: false });
+    expect(v.find((x) => x.metric === 'CLI apply (json) ÷ library initial apply (end to end)')).toMatchObject({ value: '2.50× (library 0.80 s)', goal: '-', met: null });
+    const faster = cliVerdicts([{ ...apply, ratioToFloor: 1.5 }], () => 800, () => 400, () => 1.05);
+    expect(faster.find((x) => x.metric.startsWith('CLI apply (json) ÷ library initial apply, each'))?.met).toBe(true);
+    // Without the CLI's floor (or the library's), the raw ratio carries the goal, as before.
+    const { ratioToFloor: _r, ...unpaired } = apply;
+    expect(cliVerdicts([unpaired], () => 800, () => 400, () => 1.05).find((x) => x.metric === 'CLI apply (json) ÷ library initial apply (end to end)')).toMatchObject({ goal: '≤ 1.50×', met: false });
+  });
+
   it('CLI steps (parse, build) show their YAML ÷ JSON ratio without a goal: the goal is the commands\'', () => {
     const steps = [
       { rules: 100000, format: 'json' as const, command: 'parse' as const, backend: null, wallMs: 200, peakRssMb: 150 },
