@@ -169,6 +169,17 @@ describe('native spawn: the contract', () => {
     expect(r.stderr).toBe('x'.repeat(3_000_000));
   });
 
+  it('strings go to the child as UTF-8: ASCII, two-, three- and four-byte characters, lone surrogates as U+FFFD, the empty string', async () => {
+    const text = `ascii é ß € ✓ 𝄞 😀 ${'x'.repeat(5000)}\n`;
+    const chunks = [text, '', 'a\uD800b', '\uDC00', text.repeat(40)];
+    const child = nativeSpawnCommand('cat', []);
+    const out = collect(child.stdout);
+    for (const c of chunks) child.stdin.write(c);
+    child.stdin.end();
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    expect(Buffer.compare(Buffer.from(await out, 'utf8'), Buffer.from(chunks.join(''), 'utf8'))).toBe(0);
+  });
+
   it('stdoutFd: the child writes to that fd (dup2ed onto fd 1), even when the caller closes its copy at once', async () => {
     const path = join(dir, 'stdout-fd.txt');
     const fd = openSync(path, 'w');
