@@ -95,9 +95,11 @@ export function protocolNumbers(): ReadonlyMap<string, number> {
 
 // --- protocol dependencies (src/protocol-deps.ts) -----------------------------------------------
 
-// with() hands the new match its bits through this, so the public constructor keeps its single
-// parameter. The constructor takes them first thing, so a throw cannot leave them set.
+// with() hands the new match its bits and its text through these, so the public constructor
+// keeps its single parameter (and a built match makes no fragment arrays: 300k criteria in 100k
+// rules). The constructor takes them first thing, so a throw cannot leave them set.
 let handedDeps = 0;
+let handedText: string | undefined;
 
 function markWithMask(where: string, mark: unknown, mask: unknown): string {
   const m = uint32(where, mark, 'mark');
@@ -145,6 +147,13 @@ export class MatchCriteria {
   constructor(fragments: readonly string[] = []) {
     this.deps = handedDeps;
     handedDeps = 0;
+    const built = handedText;
+    if (built !== undefined) {
+      handedText = undefined;
+      this.rendered = built;
+      Object.freeze(this);
+      return;
+    }
     if (!Array.isArray(fragments) || !Array.from(fragments).every((f) => typeof f === 'string')) {
       throw new InvalidRuleError('MatchCriteria', fragments, 'expected an array of strings (use Match() to build one)');
     }
@@ -160,7 +169,8 @@ export class MatchCriteria {
 
   private with(fragment: string, role?: CriterionRole): MatchCriteria {
     handedDeps = role === undefined ? this.deps : addCriterion(this.deps, role);
-    return new MatchCriteria(this.rendered === '' ? [fragment] : [this.rendered, fragment]);
+    handedText = this.rendered === '' ? fragment : `${this.rendered} ${fragment}`;
+    return new MatchCriteria();
   }
 
   /** The fragments joined by single spaces ("" for no match). */
