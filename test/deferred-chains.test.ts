@@ -148,6 +148,23 @@ describe('loadRulesFileForApply', () => {
     expect(filter?.chains.map((c) => c.ruleHashes())).toEqual(eager.tables.get('filter')?.chains.map((c) => c.ruleHashes()));
   });
 
+  it('YAML too (js-yaml on the fast path): the largest table deferred, the same IDs as the eager loader', () => {
+    const file = join(dir, 'ok.yaml');
+    const yaml = 'tables:\n  nat:\n    chains:\n      ipts-n: [{ action: return }]\n  filter:\n    chains:\n      ipts-a:\n        - { match: { protocol: tcp, destPorts: [22] }, action: accept }\n        - action: drop\n      ipts-b: [{ action: { jump: ipts-a } }]\n';
+    writeFileSync(file, yaml);
+    const loaded = loadRulesFileForApply(file, { chainPrefix: 'ipts-' });
+    expect(loaded.deferredTable).toBe('filter');
+    const eager = parseRules(yaml, file, { chainPrefix: 'ipts-' });
+    expect(loaded.tables.get('filter')?.chains.map((c) => [c.name, c.isDeferred, c.ruleCount])).toEqual([['ipts-a', true, 2], ['ipts-b', true, 1]]);
+    expect(loaded.tables.get('filter')?.chains.map((c) => c.ruleHashes())).toEqual(eager.tables.get('filter')?.chains.map((c) => c.ruleHashes()));
+  });
+
+  it('a file the fast path declines (a duplicate key) is read with positions at once: nothing deferred, every problem thrown now', () => {
+    const file = join(dir, 'dup.json');
+    writeFileSync(file, '{"tables": {"filter": {"chains": {"ipts-a": [{"action": "accept"}], "ipts-a": []}}}}\n');
+    expect(() => loadRulesFileForApply(file, { chainPrefix: 'ipts-' })).toThrow(ConfigError);
+  });
+
   it('a problem in deferred rules is a DeferredRulesError whose problems() are those check reports', () => {
     const file = join(dir, 'typo.json');
     writeFileSync(file, rulesFile(true));
