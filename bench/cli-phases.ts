@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './lib';
+import { timeCommand } from './measure';
 import { installCleanupHooks, scratchDir, withNetns, type Netns } from './netns';
 import { CLI_PREFIX_ARGS, workloadJson, workloadYaml } from './rules-file';
 import type * as LoadModule from '../src/rules-file/load';
@@ -64,14 +65,10 @@ async function median(times: number, run: () => Promise<CliRun>): Promise<CliRun
   return { ...(runs.find((r) => r.wallMs === wall) as CliRun), peakRssMb: mid(runs.map((r) => r.peakRssMb)) };
 }
 
-/** A bare restore (no options, as the library bench's initial-apply floor) of `input` into an
- *  empty namespace: wall ms. */
+/** A bare restore (no options) of `input` into an empty namespace, timed as the library bench
+ *  times its initial-apply floor (timeCommand): wall ms. */
 async function bareRestoreMs(tag: string, backend: Backend, input: string): Promise<number> {
-  return withNetns(tag, async (ns) => {
-    const t0 = performance.now();
-    await ns.execOk(`iptables-${backend}-restore`, [], input);
-    return performance.now() - t0;
-  });
+  return withNetns(tag, async (ns) => (await timeCommand(ns.name, `iptables-${backend}-restore`, [], input)).wallMs);
 }
 
 function ok(run: CliRun, what: string, codes: readonly number[] = [0]): CliRun {
