@@ -495,41 +495,34 @@ export class Ctx extends DocReader {
   }
 }
 
-/** How many rules the tables' chains, insert and append lists hold, counted without checking
- *  anything (the walk reports the problems): the total that progress counts towards. */
 /** The table pair whose chains hold the most rules (the first of equals); undefined for none. */
 function largestTable(tables: readonly DocPair[], resolve: (n: AnyNode) => AnyNode): DocPair | undefined {
   let best: DocPair | undefined;
   let most = 0;
   for (const pair of tables) {
-    const table = resolve(pair.value);
-    if (!isMapping(table)) continue;
-    let rules = 0;
-    for (const part of pairsOf(table)) {
-      if (stringOf(part.key) !== 'chains') continue;
-      const lists = resolve(part.value);
-      if (!isMapping(lists)) continue;
-      for (const entry of pairsOf(lists)) {
-        const list = resolve(entry.value);
-        if (isSequence(list)) rules += itemsOf(list).length;
-      }
-    }
+    const rules = listedRules(resolve(pair.value), resolve, 'chains');
     if (rules > most) [best, most] = [pair, rules];
   }
   return best;
 }
 
+/** How many rules the tables' chains, insert and append lists hold, counted without checking
+ *  anything (the walk reports the problems): the total that progress counts towards. */
 function countRules(tables: readonly AnyNode[], resolve: (n: AnyNode) => AnyNode): number {
+  return tables.reduce<number>((total, table) => total + listedRules(table, resolve), 0);
+}
+
+/** The rules in one table's lists (those under `only`, or all of them), unchecked. */
+function listedRules(table: AnyNode, resolve: (n: AnyNode) => AnyNode, only?: string): number {
+  if (!isMapping(table)) return 0;
   let total = 0;
-  for (const table of tables) {
-    if (!isMapping(table)) continue;
-    for (const part of pairsOf(table)) {
-      const lists = resolve(part.value);
-      if (!isMapping(lists)) continue;
-      for (const entry of pairsOf(lists)) {
-        const rules = resolve(entry.value);
-        if (isSequence(rules)) total += itemsOf(rules).length;
-      }
+  for (const part of pairsOf(table)) {
+    if (only !== undefined && stringOf(part.key) !== only) continue;
+    const lists = resolve(part.value);
+    if (!isMapping(lists)) continue;
+    for (const entry of pairsOf(lists)) {
+      const rules = resolve(entry.value);
+      if (isSequence(rules)) total += itemsOf(rules).length;
     }
   }
   return total;
