@@ -21,6 +21,27 @@ export function childrenCpuMs(): number {
   return ((Number(fields[13]) + Number(fields[14])) * 1000) / CLK_TCK;
 }
 
+/** The machine's CPU time so far (/proc/stat's first line, in clock ticks): busy (user, nice,
+ *  system, irq, softirq) and stolen by the hypervisor. */
+export interface CpuTicks {
+  readonly busy: number;
+  readonly steal: number;
+}
+
+export function cpuTicks(): CpuTicks {
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return { busy: user + nice + system + irq + softirq, steal };
+}
+
+/** The share of the CPU time the guest wanted that the hypervisor gave to others, between two
+ *  readings: a run with much of it measures the neighbours, not us. */
+export function stealShare(from: CpuTicks, to: CpuTicks): number {
+  const busy = to.busy - from.busy;
+  const steal = to.steal - from.steal;
+  return busy + steal > 0 ? steal / (busy + steal) : 0;
+}
+
 export function selfCpuMs(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;

@@ -10,6 +10,9 @@ export interface Meta {
   readonly [key: string]: unknown;
 }
 
+/** A part of the run with more of its CPU stolen than this is flagged in the report. */
+const STEAL_WARN_PERCENT = 10;
+
 const FLOOR_NAME: Record<Phase, string> = {
   initialApply: 'bare restore of the same input',
   changeOneRuleApply: 'bare save + bare restore --noflush of the same lines',
@@ -393,6 +396,14 @@ function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Brea
       ? `Run: ${String(meta.date)}, mode ${String(meta.mode)}, ${String(meta.runs)} runs per measurement (medians), commit ${String(meta.commit)}, Node ${String(meta.node)}, kernel ${String(meta.kernel)}, ${String(meta.cpu)}, ${String(meta.iptablesLegacy)} / ${String(meta.iptablesNft)}, load average ${JSON.stringify(meta.loadAverageAtStart)} → ${JSON.stringify(meta.loadAverageAtEnd)}, ${String(meta.durationS)} s.`
       : `iptables-sync bench — ${String(meta.mode)}, ${String(meta.runs)} runs (medians), ${String(meta.date)}, load ${JSON.stringify(meta.loadAverageAtStart)} → ${JSON.stringify(meta.loadAverageAtEnd)}`,
   );
+  // What the hypervisor took from the guest while it wanted the CPU: a part with more than a
+  // tenth of it stolen ran on a host that was not ours (on 2026-12-03 up to 60%).
+  const steal = meta.steal as Record<string, number> | undefined;
+  if (steal && Object.keys(steal).length > 0) {
+    const shares = Object.entries(steal).map(([name, pct]) => `${name} ${pct.toFixed(1)}%`).join(', ');
+    const noisy = Object.entries(steal).filter(([name, pct]) => name !== 'run' && pct > STEAL_WARN_PERCENT).map(([name]) => name);
+    parts.push(`${md ? '\n' : ''}CPU stolen by the hypervisor (of the time the guest's CPUs were busy or stolen, /proc/stat): ${shares}.${noisy.length > 0 ? ` Over ${STEAL_WARN_PERCENT}% in ${noisy.join(', ')}: those numbers measure the host's neighbours as much as this code; run again.` : ''}`);
+  }
   parts.push(`${md ? '\n' : ''}native addon: ${String(meta.nativeAddon)}`);
   parts.push(h('Our Table (medians of the runs; × floor = median of the per-run ratios to the floor measured next to it)'));
   parts.push(

@@ -27,6 +27,7 @@ import { join, resolve } from 'node:path';
 import { ROOT } from './lib';
 import { NETNS_PREFIX, sweepNamespacesSync } from './netns';
 import { buildReport, type Report } from './report';
+import { cpuTicks, stealShare } from './measure';
 import type { CliResult, ProfileRun, WorkerResult } from './types';
 
 interface Options {
@@ -131,6 +132,8 @@ async function main(): Promise<void> {
     iptablesNft: sh('iptables-nft-restore', ['--version']),
     loadAverageAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
     loadAverageAtEnd: [] as number[],
+    /** The hypervisor's steal share of the CPU over each part of the run (bench/measure.ts). */
+    steal: {} as Record<string, number>,
     durationS: 0,
   };
   process.stderr.write(`iptables-sync bench (${opts.mode}): rules ${opts.cliOnly ? 'none (--cli-only)' : opts.rules.join(', ')}; backends ${opts.backends.join(', ')}; ${opts.runs} runs each\n`);
@@ -139,6 +142,13 @@ async function main(): Promise<void> {
   tmp = outDir;
   const results: WorkerResult[] = [];
   let k = 0;
+  const ticksAtStart = cpuTicks();
+  let ticks = ticksAtStart;
+  const part = (name: string): void => {
+    const now = cpuTicks();
+    meta.steal[name] = Math.round(stealShare(ticks, now) * 1000) / 10;
+    ticks = now;
+  };
   try {
     for (const rules of opts.cliOnly ? [] : opts.rules) {
       for (const backend of opts.backends) {
@@ -152,6 +162,7 @@ async function main(): Promise<void> {
     }
     // Quick mode does not run 100k rules against iptables, but the render+hash target is about
     // 100k rules and needs no namespace: measure it (and the diff) on its own.
+    if (results.length > 0) part('library');
     let microOnly: WorkerResult | undefined;
     if (!opts.rules.includes(100000) && !opts.cliOnly) {
       process.stderr.write(`render, hash and diff at 100000 rules (no iptables)\n`);
@@ -165,11 +176,13 @@ async function main(): Promise<void> {
       const out = join(outDir, 'cli.json');
       await runWorker(['--rules', opts.cliRules.join(','), '--backends', opts.backends.join(','), '--runs', String(opts.runs), '--tag', `${process.pid}-${k++}`, '--out', out], 'cli-phases.js');
       cli = JSON.parse(readFileSync(out, 'utf8')) as CliResult[];
+      part('cli');
     }
     // The nftables backend prints its own table (bench/nftables.ts); --no-nftables skips it.
     if (!process.argv.includes('--no-nftables')) {
       process.stderr.write(`nftables backend: ${opts.rules.join(', ')} rules\n`);
       await runWorker(['--rules', opts.rules.join(','), '--runs', String(opts.runs), '--tag', `${process.pid}-${k++}`, ...(opts.write ? ['--write', opts.mode] : [])], 'nftables.js');
+      part('nftables');
     }
     const profiles: ProfileRun[] = [];
     if (opts.profile) {
@@ -182,6 +195,8 @@ async function main(): Promise<void> {
         profiles.push(JSON.parse(readFileSync(out, 'utf8')) as ProfileRun);
       }
     }
+    if (opts.profile) part('profiles');
+    meta.steal.run = Math.round(stealShare(ticksAtStart, cpuTicks()) * 1000) / 10;
     meta.loadAverageAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
     meta.durationS = Math.round((Date.now() - started) / 100) / 10;
     const report: Report = buildReport(meta, results, microOnly, cli, profiles);

@@ -2,6 +2,7 @@
 // the rules files the CLI phases feed to the real CLI. No timing is asserted here.
 import { describe, expect, it } from 'vitest';
 import { cliVerdicts, libraryVerdicts, stallLimitMs, type GoalRow } from '../bench/goals';
+import { cpuTicks, stealShare } from '../bench/measure';
 import { busyStretches, fileOf, longestTurnMs, summarizeProfile, type CpuProfile } from '../bench/profile';
 import { LongestTurn } from '../bench/longest-turn';
 import { parseRules } from '../src/config';
@@ -276,5 +277,23 @@ describe('LongestTurn (the bench’s stall measure)', () => {
     turns.from();
     await new Promise((r) => setTimeout(r, 5));
     expect(await turns.stop()).toBeLessThan(40);
+  });
+});
+
+describe('hypervisor steal', () => {
+  it('is the stolen share of the CPU time the guest wanted between two readings', () => {
+    expect(stealShare({ busy: 100, steal: 10 }, { busy: 160, steal: 50 })).toBeCloseTo(0.4);
+    expect(stealShare({ busy: 5, steal: 5 }, { busy: 5, steal: 5 })).toBe(0);
+  });
+
+  it('reads /proc/stat: busy time grows while a loop spins, steal never falls', () => {
+    const a = cpuTicks();
+    const until = Date.now() + 60;
+    while (Date.now() < until); // 60 ms of user time: at least a few 10 ms ticks
+    const b = cpuTicks();
+    expect(b.busy).toBeGreaterThan(a.busy);
+    expect(b.steal).toBeGreaterThanOrEqual(a.steal);
+    expect(stealShare(a, b)).toBeGreaterThanOrEqual(0);
+    expect(stealShare(a, b)).toBeLessThan(1);
   });
 });
