@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './lib';
-import { timeCommand } from './measure';
+import { median, timeCommand } from './measure';
 import { installCleanupHooks, scratchDir, withNetns, type Netns } from './netns';
 import { CLI_PREFIX_ARGS, workloadJson, workloadYaml } from './rules-file';
 import type * as LoadModule from '../src/rules-file/load';
@@ -55,14 +55,12 @@ function runCli(args: readonly string[], env: NodeJS.ProcessEnv, stdoutFile?: st
   });
 }
 
-const mid = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)] as number;
-
-/** `times` runs of `run` (one after another): the median wall time, and the median peak RSS. */
-async function median(times: number, run: () => Promise<CliRun>): Promise<CliRun> {
+/** `times` runs of `run` (one after another, each checked by `run`): the median wall time and
+ *  the median peak RSS. */
+async function repeated(times: number, run: () => Promise<CliRun>): Promise<CliRun> {
   const runs: CliRun[] = [];
   for (let i = 0; i < times; i++) runs.push(await run());
-  const wall = mid(runs.map((r) => r.wallMs));
-  return { ...(runs.find((r) => r.wallMs === wall) as CliRun), peakRssMb: mid(runs.map((r) => r.peakRssMb)) };
+  return { ...(runs[0] as CliRun), wallMs: median(runs.map((r) => r.wallMs)), peakRssMb: median(runs.map((r) => r.peakRssMb)) };
 }
 
 /** A bare restore (no options) of `input` into an empty namespace, timed as the library bench
@@ -148,14 +146,14 @@ async function main(): Promise<void> {
       results.push({ rules, format, command: 'parse', backend: null, fileBytes, wallMs: steps.parseMs, peakRssMb: steps.peakRssMb });
       results.push({ rules, format, command: 'build', backend: null, fileBytes, wallMs: steps.buildMs, peakRssMb: steps.peakRssMb });
       log(`CLI ${rules} rules, ${format}: check`);
-      const check = await median(runs, async () => ok(await runCli(['check', ...common], process.env), 'check'));
+      const check = await repeated(runs, async () => ok(await runCli(['check', ...common], process.env), 'check'));
       results.push({ rules, format, command: 'check', backend: null, fileBytes, wallMs: check.wallMs, peakRssMb: check.peakRssMb });
       // plan against an empty namespace (drift everywhere: exit 2), on the first backend.
       const planBackend = backends[0] as Backend;
       log(`CLI ${rules} rules, ${format}: plan (${planBackend})`);
       // Its output, the restore input of an empty table, is what the apply's floor restores.
       const planOutput = join(scratchDir(), `plan-${process.pid}-${rules}-${format}.txt`);
-      const plan = await median(runs, async () =>
+      const plan = await repeated(runs, async () =>
         ok(
           await withNetns(tag, (ns) =>
             runCli(['plan', ...common, '--netns', ns.name, '--backend', planBackend, '--lock-file', ns.lockFile], { ...process.env, XTABLES_LOCKFILE: ns.lockFile }, planOutput),
@@ -173,7 +171,7 @@ async function main(): Promise<void> {
         // Each apply is paired with its floor, run right after it: this machine's speed drifts
         // between the library's runs and these, and the ratio to the floor does not.
         const ratios: number[] = [];
-        const apply = await median(runs, async () => {
+        const apply = await repeated(runs, async () => {
           const r = await withNetns(tag, async (ns) => {
             const run = ok(
               await runCli(['apply', ...common, '--netns', ns.name, '--backend', backend, '--lock-file', ns.lockFile], { ...process.env, XTABLES_LOCKFILE: ns.lockFile }),
@@ -186,7 +184,7 @@ async function main(): Promise<void> {
           ratios.push(r.wallMs / (await bareRestoreMs(tag, backend, restoreInput)));
           return r;
         });
-        results.push({ rules, format, command: 'apply', backend, fileBytes, wallMs: apply.wallMs, peakRssMb: apply.peakRssMb, ratioToFloor: mid(ratios) });
+        results.push({ rules, format, command: 'apply', backend, fileBytes, wallMs: apply.wallMs, peakRssMb: apply.peakRssMb, ratioToFloor: median(ratios) });
       }
     }
     rmSync(files.json, { force: true });
