@@ -617,20 +617,15 @@ class Child : public Napi::ObjectWrap<Child> {
     if (!state_ || !state_->input_on_thread) return Napi::Number::New(env, -1);
     std::string chunk;
     if (info[0].IsString()) {
-      // One pass over the string: its UTF-16 length is known without one, and each UTF-16 unit
-      // is at most 3 bytes of UTF-8 (a surrogate pair, two units, is 4). Asking for the UTF-8
-      // length first would read the whole string twice (a 100k-rule restore input is 14 MB).
-      size_t units = 0;
-      if (napi_get_value_string_utf16(env, info[0], nullptr, 0, &units) != napi_ok) {
+      size_t length = 0;
+      if (napi_get_value_string_utf8(env, info[0], nullptr, 0, &length) != napi_ok) {
         return Napi::Number::New(env, -1);
       }
-      size_t length = 0;
-      chunk.resize(3 * units + 1);  // room for the terminator the call writes
+      chunk.resize(length + 1);  // room for the terminator the call writes
       if (napi_get_value_string_utf8(env, info[0], &chunk[0], chunk.size(), &length) != napi_ok) {
         return Napi::Number::New(env, -1);
       }
       chunk.resize(length);
-      if (chunk.capacity() > 2 * length + 4096) chunk.shrink_to_fit();  // queued: no 3x slack
     } else if (info[0].IsTypedArray()) {
       Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
       chunk.assign(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
