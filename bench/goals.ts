@@ -41,6 +41,33 @@ export interface Verdict {
   readonly goal: string;
   /** null: no goal for this row (shown for orientation). */
   readonly met: boolean | null;
+  /** The parts of the run its numbers come from (their steal makes a verdict unsure). */
+  readonly parts: readonly RunPart[];
+}
+
+/** The parts of a bench run whose CPU steal the report records (bench/run.ts). */
+export type RunPart = 'library' | 'cli';
+const LIBRARY: readonly RunPart[] = ['library'];
+const CLI: readonly RunPart[] = ['cli'];
+const CLI_AND_LIBRARY: readonly RunPart[] = ['cli', 'library'];
+
+/** A part of the run with more of its CPU stolen by the hypervisor than this (percent) prints
+ *  its verdicts as unsure: it measured the host's neighbours as much as this code. */
+export const STEAL_WARN_PERCENT = 10;
+
+/** A verdict as the report prints it: "yes", "NO", "-" (no goal), or with "?" and the stolen
+ *  share when the part of the run it comes from was over STEAL_WARN_PERCENT. */
+export function verdictWord(met: boolean | null, stolenPercent: number | undefined): string {
+  if (met === null) return '-';
+  const word = met ? 'yes' : 'NO';
+  return stolenPercent !== undefined && stolenPercent > STEAL_WARN_PERCENT ? `${word}? (${stolenPercent.toFixed(0)}% stolen)` : word;
+}
+
+/** The most stolen of a verdict's parts (percent), from the run's per-part steal; undefined
+ *  when none was recorded. */
+export function stolenPercentOf(v: Pick<Verdict, 'parts'>, steal: Readonly<Record<string, number>> | undefined): number | undefined {
+  const shares = v.parts.map((p) => steal?.[p]).filter((x): x is number => x !== undefined);
+  return shares.length > 0 ? Math.max(...shares) : undefined;
 }
 
 export const INITIAL_GOAL_100K = 1.1;
@@ -68,7 +95,7 @@ export function libraryVerdicts(rows: readonly GoalRow[]): Verdict[] {
     const of = (phase: GoalRow['phase']): GoalRow | undefined => rows.find((r) => r.rules === rules && r.backend === backend && r.phase === phase);
     const small = rules === 1000 || rules === 10000;
     const big = rules === 100000;
-    const push = (metric: string, value: string, goal: string, met: boolean | null): void => void out.push({ rules, backend, metric, value, goal, met });
+    const push = (metric: string, value: string, goal: string, met: boolean | null): void => void out.push({ rules, backend, metric, value, goal, met, parts: LIBRARY });
     const initial = of('initialApply');
     const change = of('changeOneRuleApply');
     const resync = of('resyncNoChangeApply');
@@ -127,8 +154,8 @@ export function cliVerdicts(
     const name = `CLI ${c.command} (${c.format})`;
     const value = `${(c.wallMs / 1000).toFixed(2)} s, ${c.peakRssMb.toFixed(0)} MB`;
     if (c.command === 'check' && c.format === 'json') {
-      out.push({ rules: c.rules, backend, metric: name, value, goal: big ? '≤ 2 s and ≤ 400 MB' : '-', met: big ? c.wallMs <= 2000 && c.peakRssMb <= 400 : null });
-    } else out.push({ rules: c.rules, backend, metric: name, value, goal: '-', met: null });
+      out.push({ rules: c.rules, backend, metric: name, value, goal: big ? '≤ 2 s and ≤ 400 MB' : '-', met: big ? c.wallMs <= 2000 && c.peakRssMb <= 400 : null, parts: CLI });
+    } else out.push({ rules: c.rules, backend, metric: name, value, goal: '-', met: null, parts: CLI });
     if (c.command === 'apply' && c.format === 'json') {
       const lib = libraryInitialMs(c.rules, backend);
       const r = lib !== undefined ? c.wallMs / lib : NaN;
@@ -142,6 +169,7 @@ export function cliVerdicts(
           value: `${x(paired)} (CLI ${x(c.ratioToFloor as number)}, library ${x(libRatio as number)} its floor)`,
           goal: big ? '≤ 1.50×' : '-',
           met: big ? paired <= 1.5 : null,
+          parts: CLI_AND_LIBRARY,
         });
       }
       out.push({
@@ -151,6 +179,7 @@ export function cliVerdicts(
         value: lib !== undefined ? `${x(r)} (library ${(lib / 1000).toFixed(2)} s)` : 'library not measured at this size',
         goal: big && paired === undefined ? '≤ 1.50×' : '-',
         met: big && lib !== undefined && paired === undefined ? r <= 1.5 : null,
+        parts: CLI_AND_LIBRARY,
       });
       // Like for like: the library bench builds its Rules before its clock starts; the CLI builds
       // them from the file inside its own. Context only: the goal is the row above.
@@ -163,6 +192,7 @@ export function cliVerdicts(
           value: `${x(c.wallMs / (build + lib))} (library ${(build / 1000).toFixed(2)} + ${(lib / 1000).toFixed(2)} s)`,
           goal: '-',
           met: null,
+          parts: CLI_AND_LIBRARY,
         });
       }
     }
@@ -172,7 +202,7 @@ export function cliVerdicts(
         // The goal is about the commands; the steps show where a command's ratio comes from.
         const goal = big && c.command !== 'parse' && c.command !== 'build';
         const r = c.wallMs / json.wallMs;
-        out.push({ rules: c.rules, backend, metric: `CLI ${c.command}: YAML ÷ JSON`, value: x(r), goal: goal ? '≤ 3.00×' : '-', met: goal ? r <= 3 : null });
+        out.push({ rules: c.rules, backend, metric: `CLI ${c.command}: YAML ÷ JSON`, value: x(r), goal: goal ? '≤ 3.00×' : '-', met: goal ? r <= 3 : null, parts: CLI });
       }
     }
   }

@@ -1,6 +1,6 @@
 // Aggregation (medians of the runs), ratios, the target checks, and the printed/markdown tables.
 import { felixFor } from './felix';
-import { cliVerdicts, libraryVerdicts, type Verdict } from './goals';
+import { cliVerdicts, libraryVerdicts, STEAL_WARN_PERCENT, stolenPercentOf, verdictWord, type Verdict } from './goals';
 import { heading, k, ms, table } from './format';
 import { median } from './measure';
 import { renderProfile } from './profile-report';
@@ -11,7 +11,6 @@ export interface Meta {
 }
 
 /** A part of the run with more of its CPU stolen than this is flagged in the report. */
-const STEAL_WARN_PERCENT = 10;
 
 const FLOOR_NAME: Record<Phase, string> = {
   initialApply: 'bare restore of the same input',
@@ -523,7 +522,7 @@ function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Brea
   parts.push(
     table(
       ['met', 'target', 'measured'],
-      targets.map((t) => [t.met === null ? 'n/a' : t.met ? 'yes' : 'NO', t.target, t.detail]),
+      targets.map((t) => [t.met === null ? 'n/a' : verdictWord(t.met, (meta.steal as Record<string, number> | undefined)?.library), t.target, t.detail]),
       md,
     ),
   );
@@ -531,7 +530,7 @@ function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Brea
   parts.push(
     table(
       ['rules', 'backend', 'metric', 'measured', 'goal', 'met'],
-      extra.verdicts.map((v) => [k(v.rules), v.backend, v.metric, v.value, v.goal, v.met === null ? '-' : v.met ? 'yes' : 'NO']),
+      extra.verdicts.map((v) => [k(v.rules), v.backend, v.metric, v.value, v.goal, verdictWord(v.met, stolenPercentOf(v, meta.steal as Record<string, number> | undefined))]),
       md,
     ),
   );

@@ -1,7 +1,7 @@
 // The benchmark's own helpers (bench/): the issue 15 goal verdicts, the CPU profile summary, and
 // the rules files the CLI phases feed to the real CLI. No timing is asserted here.
 import { describe, expect, it } from 'vitest';
-import { cliVerdicts, libraryVerdicts, stallLimitMs, type GoalRow } from '../bench/goals';
+import { cliVerdicts, libraryVerdicts, stallLimitMs, stolenPercentOf, verdictWord, type GoalRow } from '../bench/goals';
 import { cpuTicks, stealShare } from '../bench/measure';
 import { busyStretches, fileOf, longestTurnMs, summarizeProfile, type CpuProfile } from '../bench/profile';
 import { LongestTurn } from '../bench/longest-turn';
@@ -295,5 +295,27 @@ describe('hypervisor steal', () => {
     expect(b.steal).toBeGreaterThanOrEqual(a.steal);
     expect(stealShare(a, b)).toBeGreaterThanOrEqual(0);
     expect(stealShare(a, b)).toBeLessThan(1);
+  });
+
+  it('makes a verdict unsure when a part it comes from was over 10% stolen', () => {
+    expect(verdictWord(true, 3)).toBe('yes');
+    expect(verdictWord(false, 10)).toBe('NO');
+    expect(verdictWord(true, undefined)).toBe('yes');
+    expect(verdictWord(false, 25.4)).toBe('NO? (25% stolen)');
+    expect(verdictWord(true, 61)).toBe('yes? (61% stolen)');
+    expect(verdictWord(null, 50)).toBe('-');
+  });
+
+  it('takes a verdict’s steal from the most stolen of its parts', () => {
+    const steal = { library: 4.2, cli: 38.5, nftables: 70 };
+    const [libraryRow] = libraryVerdicts([{ rules: 1000, backend: 'legacy', phase: 'initialApply', ratioToFloor: 1.1, applyOnlyRatioToFloor: 1, eventLoopMaxMs: 3, idleMaxMs: 1, peakRssMb: 50 }]);
+    expect(libraryRow?.parts).toEqual(['library']);
+    expect(stolenPercentOf(libraryRow!, steal)).toBe(4.2);
+    const cliRows = cliVerdicts([{ rules: 100000, format: 'json', command: 'apply', backend: 'legacy', wallMs: 1200, peakRssMb: 180, ratioToFloor: 1.8 }], () => 700, () => undefined, () => 1.05);
+    const paired = cliRows.find((v) => v.metric.startsWith('CLI apply (json) ÷ library initial apply, each'));
+    expect(paired?.parts).toEqual(['cli', 'library']);
+    expect(stolenPercentOf(paired!, steal)).toBe(38.5);
+    expect(stolenPercentOf(cliRows.find((v) => v.metric === 'CLI apply (json)')!, steal)).toBe(38.5);
+    expect(stolenPercentOf(paired!, undefined)).toBeUndefined();
   });
 });
