@@ -69,11 +69,11 @@ export class Rule implements RuleSpec {
     this.match = match;
     this.action = action;
     this.features = features;
-    this.body = joinNonEmpty([
-      this.comment === '' ? '' : `-m comment --comment "${this.comment}"`,
-      matchText,
-      actionFragment,
-    ]);
+    // One flat string (Array.join copies once) rather than a rope: hashing and every restore
+    // line read it again.
+    const parts = matchText === '' ? [actionFragment] : [matchText, actionFragment];
+    if (this.comment !== '') parts.unshift(`-m comment --comment "${this.comment}"`);
+    this.body = parts.join(' ');
     Object.freeze(this);
   }
 

@@ -18,11 +18,11 @@ export const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 // An unpaired UTF-16 surrogate has no UTF-8 form: iptables would get U+FFFD, and the value would
 // never read back as written (a chain recreated and deleted on every apply).
-const LONE_SURROGATE = /\p{Surrogate}/u;
-
-/** Whether a string is well-formed Unicode (no unpaired surrogate), so it survives UTF-8. */
+/** Whether a string is well-formed Unicode (no unpaired surrogate), so it survives UTF-8.
+ *  (Node's own scan: a Unicode-mode regular expression cost several times as much over the
+ *  strings of a 100k-rule file.) */
 export function isWellFormed(value: string): boolean {
-  return !LONE_SURROGATE.test(value);
+  return value.isWellFormed();
 }
 
 const NOT_WELL_FORMED = 'must be well-formed Unicode (it has an unpaired UTF-16 surrogate, which iptables would get as U+FFFD)';

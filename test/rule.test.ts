@@ -5,7 +5,7 @@ import { AcceptAction, DNATAction, DropAction, JumpAction, LogAction, ReturnActi
 import { InvalidRuleError } from '../src/errors';
 import { Match, MatchCriteria } from '../src/match';
 import { Chain, Rule, type RuleSpec } from '../src/rule';
-import { MAX_CHAIN_NAME_LENGTH } from '../src/validate';
+import { isWellFormed, MAX_CHAIN_NAME_LENGTH } from '../src/validate';
 
 const ID = '-m comment --comment "cali:hecdSCslEjdBPBPo"';
 
@@ -133,6 +133,23 @@ describe('Rule validation', () => {
   it('a hand-made MatchCriteria whose fragments hold a newline is refused', () => {
     const evil = new MatchCriteria(['-p tcp\n-A INPUT']);
     expect(() => new Rule({ match: evil, action: new DropAction() })).toThrow(InvalidRuleError);
+  });
+});
+
+describe('isWellFormed', () => {
+  it.each([
+    ['ASCII', 'cali-fw-eth0', true],
+    ['an astral character as a surrogate pair', 'policy \ud83d\ude00', true],
+    ['the empty string', '', true],
+    ['a lone high surrogate', 'a\ud800b', false],
+    ['a lone low surrogate at the end', 'ab\udc00', false],
+    ['a pair in the wrong order', '\udc00\ud800', false],
+  ])('%s: %s', (_what, value, expected) => {
+    expect(isWellFormed(value)).toBe(expected);
+  });
+
+  it('is what a rule body is checked with: a lone surrogate in a comment is refused', () => {
+    expect(() => new Rule({ action: new AcceptAction(), comment: 'x\ud800' })).toThrow(/well-formed Unicode/);
   });
 });
 
