@@ -14,6 +14,6 @@ import { runAsProcess } from './cli/program';
 export { buildProgram, main } from './cli/program';
 export { EXIT_DRIFT, EXIT_ERROR, EXIT_OK, parseDuration } from './cli/options';
 export { CliLogger, describeSummary } from './cli/output';
-export { parseListenAddress } from './cli/metrics-server';
+export { parseListenAddress } from './cli/listen-address';
 
 if (require.main === module) runAsProcess();

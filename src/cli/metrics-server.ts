@@ -1,22 +1,10 @@
 // `watch --metrics`: a small HTTP server for Prometheus scrapes, capped so that idle or
 // flooding clients cannot use up the agent's file descriptors.
 import { createServer, type Server } from 'node:http';
-import { isIP } from 'node:net';
-import { InvalidArgumentError } from 'commander';
 import type { Registry } from 'prom-client';
 import { serveHealth, type WatchHealth } from '../health';
+import { parseListenAddress } from './listen-address';
 import type { Logger } from '../logger';
-
-/** "9090", ":9090", "127.0.0.1:9090", "[::1]:9090" → host and port; loopback unless a host is given. */
-export function parseListenAddress(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]*))?:?(\d+)$/.exec(text.trim());
-  const host = m ? (m[1] ?? m[2] ?? '') : '';
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 0 || port > 65535 || (host !== '' && host !== 'localhost' && isIP(host) === 0)) {
-    throw new InvalidArgumentError(`expected [HOST:]PORT such as 127.0.0.1:9464 or 9464, got ${JSON.stringify(text)}`);
-  }
-  return { host: host === '' ? '127.0.0.1' : host, port };
-}
 
 // A scrape is one short request: a few connections and seconds are plenty. Without limits, idle
 // connections pile up until the agent runs out of fds and cannot start iptables any more.

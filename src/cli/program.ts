@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { TABLE_NAMES } from '../table-names';
 import { defineDoctorCommand, doctorCommand, type DoctorCommandOptions } from './doctor-command';
-import { parseListenAddress } from './metrics-server';
+import { parseListenAddress } from './listen-address';
 import { EXIT_ERROR, EXIT_OK, addCommonOptions, choice, parseDuration, type CommonOptions } from './options';
 import { reportError } from './output';
 import type { WatchOptions } from './watch';
