@@ -39,13 +39,8 @@ import { writeWithRetries, refusedRuleError } from './restore-retry';
 import { deleteChains, findReferrers } from './chain-deletion';
 import { runRestore } from './restore-run';
 import { peakAfter, rereadDue, rescheduleAfter, type ApplyClock } from './apply-timing';
-import type { NftablesBackend } from './nftables/table-backend';
+import { NftablesBackend } from './nftables/table-backend';
 import type { NftDesiredState } from './nftables/dataplane';
-
-// The nftables backend's modules load with the first Table on it: an iptables Table (and the
-// CLI's apply to one) need not load them (~5 ms of a 100k-rule apply's start).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const nftablesBackend = (): typeof import('./nftables/table-backend') => require('./nftables/table-backend') as typeof import('./nftables/table-backend');
 
 export { KERNEL_CHAINS, type TableName } from './table-names';
 export { MAX_HASH_PREFIX_BYTES, type TableOptions } from './table-options';
@@ -146,7 +141,7 @@ export class Table {
     this.labels = { table: name, ip_version: String(ipVersion) };
     this.features = o.features;
     const nft = o.nftTableName;
-    this.nftables = nft === undefined ? undefined : new (nftablesBackend().NftablesBackend)({ name, ipVersion, hashPrefix, nftTableName: nft, labels: this.labels, options: o });
+    this.nftables = nft === undefined ? undefined : new NftablesBackend({ name, ipVersion, hashPrefix, nftTableName: nft, labels: this.labels, options: o });
     warnAboutOverlaps(this, { netns: options.netns, table: name, ipVersion, hashPrefix, prefixes: o.historicPrefixes, logger: o.logger });
     // The addon (children, reader, hashes) loads with the first Table of a process (~3 ms,
     // once), not inside its first apply. A failure is remembered and reported by doctor.
