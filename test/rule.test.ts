@@ -5,7 +5,7 @@ import { AcceptAction, DNATAction, DropAction, JumpAction, LogAction, ReturnActi
 import { InvalidRuleError } from '../src/errors';
 import { Match, MatchCriteria } from '../src/match';
 import { Chain, Rule, type RuleSpec } from '../src/rule';
-import { isWellFormed, MAX_CHAIN_NAME_LENGTH } from '../src/validate';
+import { isWellFormed, isWellFormedByExpression, MAX_CHAIN_NAME_LENGTH } from '../src/validate';
 
 const ID = '-m comment --comment "cali:hecdSCslEjdBPBPo"';
 
@@ -144,8 +144,9 @@ describe('isWellFormed', () => {
     ['a lone high surrogate', 'a\ud800b', false],
     ['a lone low surrogate at the end', 'ab\udc00', false],
     ['a pair in the wrong order', '\udc00\ud800', false],
-  ])('%s: %s', (_what, value, expected) => {
+  ])('%s: %s, by String.prototype.isWellFormed and by the regular expression used without it', (_what, value, expected) => {
     expect(isWellFormed(value)).toBe(expected);
+    expect(isWellFormedByExpression(value)).toBe(expected);
   });
 
   it('is what a rule body is checked with: a lone surrogate in a comment is refused', () => {
