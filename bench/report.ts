@@ -10,8 +10,6 @@ export interface Meta {
   readonly [key: string]: unknown;
 }
 
-/** A part of the run with more of its CPU stolen than this is flagged in the report. */
-
 const FLOOR_NAME: Record<Phase, string> = {
   initialApply: 'bare restore of the same input',
   changeOneRuleApply: 'bare save + bare restore --noflush of the same lines',
@@ -522,7 +520,7 @@ function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Brea
   parts.push(
     table(
       ['met', 'target', 'measured'],
-      targets.map((t) => [t.met === null ? 'n/a' : verdictWord(t.met, (meta.steal as Record<string, number> | undefined)?.library), t.target, t.detail]),
+      targets.map((t) => [t.met === null ? 'n/a' : verdictWord(t.met, steal?.library), t.target, t.detail]),
       md,
     ),
   );
@@ -530,7 +528,7 @@ function render(meta: Meta, rows: Row[], baselines: Baseline[], breakdowns: Brea
   parts.push(
     table(
       ['rules', 'backend', 'metric', 'measured', 'goal', 'met'],
-      extra.verdicts.map((v) => [k(v.rules), v.backend, v.metric, v.value, v.goal, verdictWord(v.met, stolenPercentOf(v, meta.steal as Record<string, number> | undefined))]),
+      extra.verdicts.map((v) => [k(v.rules), v.backend, v.metric, v.value, v.goal, verdictWord(v.met, stolenPercentOf(v, steal))]),
       md,
     ),
   );

@@ -12,9 +12,10 @@ export const MAX_LOG_PREFIX_LENGTH = 27;
 const IFNAMSIZ_MAX = 15;
 const IPSET_MAXNAMELEN = 31;
 
-// Control characters (C0, DEL, C1) can never appear in one line of restore input.
-// eslint-disable-next-line no-control-regex
-export const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Control characters (C0, DEL, C1) can never appear in one line of restore input: the inside of
+// a character class, for CONTROL and for the classes of what a word or quoted text may not hold.
+const CONTROL_CHARS = '\\u0000-\\u001f\\u007f-\\u009f';
+export const CONTROL = new RegExp(`[${CONTROL_CHARS}]`);
 
 // An unpaired UTF-16 surrogate has no UTF-8 form: iptables would get U+FFFD, and the value would
 // never read back as written (a chain recreated and deleted on every apply).
@@ -26,7 +27,7 @@ const nativeIsWellFormed = (String.prototype as { isWellFormed?: (this: string) 
 
 /** Whether a string is well-formed Unicode (no unpaired surrogate), so it survives UTF-8. */
 export function isWellFormed(value: string): boolean {
-  return nativeIsWellFormed !== undefined ? nativeIsWellFormed.call(value) : !LONE_SURROGATE.test(value);
+  return nativeIsWellFormed !== undefined ? nativeIsWellFormed.call(value) : isWellFormedByExpression(value);
 }
 
 /** The regular-expression form of isWellFormed, for a test that they agree. @internal */
@@ -38,8 +39,8 @@ const NOT_WELL_FORMED = 'must be well-formed Unicode (it has an unpaired UTF-16 
 
 // CONTROL with what else a word or quoted text may not hold, as one class: one scan per value
 // (validation runs over every value of a 100k-rule file).
-const NOT_IN_WORD = /[\u0000-\u001f\u007f-\u009f\s"'\\]/;
-const NOT_IN_QUOTES = /[\u0000-\u001f\u007f-\u009f"\\`$]/;
+const NOT_IN_WORD = new RegExp(`[${CONTROL_CHARS}\\s"'\\\\]`);
+const NOT_IN_QUOTES = new RegExp(`[${CONTROL_CHARS}"\\\\\`$]`);
 
 /** Why a value is not a word (see word()), or undefined when it is one. */
 export function wordProblem(value: unknown, what: string): string | undefined {
